@@ -1,0 +1,423 @@
+//! A drive that is a directory on a local filesystem:
+//!
+//! ```text
+//! <root>/format.json           deployment and position (drive::format)
+//! <root>/index.redb            ordered tables: buckets, objects, uploads, parts
+//! <root>/data/<xx>/<dir>/part.N  shard files, <dir> = 32 hex digits, <xx> its first two
+//! ```
+//!
+//! Object keys never become paths: they only appear as keys of the index,
+//! and shard files are named by random data-directory ids.
+//!
+//! Commits go through one committer thread per drive that folds every
+//! commit waiting at the time into one redb write transaction, so N
+//! concurrent writers share one fsync instead of paying N.
+
+use super::{Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardWriter, Table, format};
+use redb::{Database, ReadableDatabase, TableDefinition};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
+
+const BUCKETS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("buckets");
+const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+const UPLOADS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("uploads");
+const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
+
+/// Most commit requests folded into one transaction.
+const MAX_BATCH: usize = 256;
+
+fn def(t: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    match t {
+        Table::Buckets => BUCKETS,
+        Table::Objects => OBJECTS,
+        Table::Uploads => UPLOADS,
+        Table::Parts => PARTS,
+    }
+}
+
+fn index_err(e: impl std::fmt::Display) -> DriveError {
+    let s = e.to_string();
+    // redb reports the underlying io::Error in its message; a full disk
+    // must surface as such, so look at the source error where we can.
+    DriveError::Index(s)
+}
+
+fn storage_err(e: redb::StorageError) -> DriveError {
+    match e {
+        redb::StorageError::Io(io) => DriveError::from(io),
+        other => index_err(other),
+    }
+}
+
+fn commit_err(e: redb::CommitError) -> DriveError {
+    match e {
+        redb::CommitError::Storage(s) => storage_err(s),
+        other => index_err(other),
+    }
+}
+
+fn txn_err(e: redb::TransactionError) -> DriveError {
+    match e {
+        redb::TransactionError::Storage(s) => storage_err(s),
+        other => index_err(other),
+    }
+}
+
+fn table_err(e: redb::TableError) -> DriveError {
+    match e {
+        redb::TableError::Storage(s) => storage_err(s),
+        other => index_err(other),
+    }
+}
+
+type Reply = mpsc::SyncSender<DriveResult<Vec<Option<Vec<u8>>>>>;
+
+#[derive(Debug)]
+pub struct LocalDrive {
+    root: PathBuf,
+    name: String,
+    db: Arc<Database>,
+    commits: Option<mpsc::Sender<(Vec<RecordOp>, Reply)>>,
+    committer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for LocalDrive {
+    /// Stops the committer and waits for it, so the index file is closed
+    /// when the drive is (it can be reopened right away).
+    fn drop(&mut self) {
+        self.commits = None;
+        if let Some(h) = self.committer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl LocalDrive {
+    /// Opens (creating if needed) the drive rooted at `root`.
+    pub fn open(root: &Path) -> DriveResult<Self> {
+        fs::create_dir_all(root.join("data"))?;
+        let db = Database::create(root.join("index.redb")).map_err(|e| match e {
+            redb::DatabaseError::Storage(s) => storage_err(s),
+            other => index_err(other),
+        })?;
+        let txn = db.begin_write().map_err(txn_err)?;
+        for t in [BUCKETS, OBJECTS, UPLOADS, PARTS] {
+            txn.open_table(t).map_err(table_err)?;
+        }
+        txn.commit().map_err(commit_err)?;
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel::<(Vec<RecordOp>, Reply)>();
+        let name = root.display().to_string();
+        let committer_db = Arc::clone(&db);
+        let handle = std::thread::Builder::new()
+            .name("drive-commit".into())
+            .spawn(move || committer(&committer_db, &rx))
+            .map_err(DriveError::Io)?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            name,
+            db,
+            commits: Some(tx),
+            committer: Some(handle),
+        })
+    }
+
+    fn dir_path(&self, dir: &[u8; 16]) -> PathBuf {
+        let hex = hex::encode(dir);
+        self.root.join("data").join(&hex[..2]).join(hex)
+    }
+
+    fn part_path(&self, dir: &[u8; 16], part: u32) -> PathBuf {
+        self.dir_path(dir).join(format!("part.{part}"))
+    }
+}
+
+fn apply(txn: &redb::WriteTransaction, ops: &[RecordOp]) -> DriveResult<Vec<Option<Vec<u8>>>> {
+    let mut prev = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op {
+            RecordOp::Put { table, key, value } => {
+                let mut t = txn.open_table(def(*table)).map_err(table_err)?;
+                let old = t.insert(key.as_slice(), value.as_slice()).map_err(storage_err)?;
+                prev.push(old.map(|g| g.value().to_vec()));
+            }
+            RecordOp::Delete { table, key } => {
+                let mut t = txn.open_table(def(*table)).map_err(table_err)?;
+                let old = t.remove(key.as_slice()).map_err(storage_err)?;
+                prev.push(old.map(|g| g.value().to_vec()));
+            }
+        }
+    }
+    Ok(prev)
+}
+
+fn commit_batch(db: &Database, batch: &[(Vec<RecordOp>, Reply)]) -> DriveResult<Vec<Vec<Option<Vec<u8>>>>> {
+    let txn = db.begin_write().map_err(txn_err)?;
+    let mut out = Vec::with_capacity(batch.len());
+    for (ops, _) in batch {
+        out.push(apply(&txn, ops)?);
+    }
+    txn.commit().map_err(commit_err)?;
+    Ok(out)
+}
+
+fn committer(db: &Database, rx: &mpsc::Receiver<(Vec<RecordOp>, Reply)>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        match commit_batch(db, &batch) {
+            Ok(results) => {
+                for ((_, reply), r) in batch.into_iter().zip(results) {
+                    let _ = reply.send(Ok(r));
+                }
+            }
+            Err(_) if batch.len() > 1 => {
+                // One request may have failed them all (say, a full disk on a
+                // large record): give each its own transaction and answer.
+                for (ops, reply) in batch {
+                    let single = [(ops, reply)];
+                    let r = commit_batch(db, &single).map(|mut v| v.remove(0));
+                    let _ = single[0].1.send(r);
+                }
+            }
+            Err(e) => {
+                let _ = batch[0].1.send(Err(e));
+            }
+        }
+    }
+}
+
+/// fsync of a directory, so that entries created or renamed in it persist.
+fn sync_dir(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+/// Creates `path` if missing; returns whether it was created.
+fn ensure_dir(path: &Path) -> io::Result<bool> {
+    match fs::create_dir(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+struct LocalShardWriter {
+    file: io::BufWriter<File>,
+    /// Directories whose entries must be fsynced when the file is finished,
+    /// innermost first.
+    sync_dirs: Vec<PathBuf>,
+}
+
+impl ShardWriter for LocalShardWriter {
+    fn write_all(&mut self, buf: &[u8]) -> DriveResult<()> {
+        self.file.write_all(buf).map_err(DriveError::from)
+    }
+
+    fn finish(self: Box<Self>) -> DriveResult<()> {
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| DriveError::from(e.into_error()))?;
+        file.sync_all()?;
+        for d in &self.sync_dirs {
+            sync_dir(d)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drive for LocalDrive {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn read_format(&self) -> DriveResult<Option<format::DriveFormat>> {
+        match fs::read(self.root.join(format::FORMAT_FILE)) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| DriveError::Index(format!("unreadable {}: {e}", format::FORMAT_FILE))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn write_format(&self, f: &format::DriveFormat) -> DriveResult<()> {
+        let tmp = self.root.join("format.json.tmp");
+        let body = serde_json::to_vec_pretty(f).map_err(|e| DriveError::Index(e.to_string()))?;
+        {
+            let mut file = File::create(&tmp)?;
+            file.write_all(&body)?;
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, self.root.join(format::FORMAT_FILE))?;
+        sync_dir(&self.root)?;
+        Ok(())
+    }
+
+    fn get(&self, table: Table, key: &[u8]) -> DriveResult<Option<Vec<u8>>> {
+        let txn = self.db.begin_read().map_err(txn_err)?;
+        let t = txn.open_table(def(table)).map_err(table_err)?;
+        Ok(t.get(key).map_err(storage_err)?.map(|g| g.value().to_vec()))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        exclusive_start: bool,
+        end: &[u8],
+        limit: usize,
+    ) -> DriveResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        let txn = self.db.begin_read().map_err(txn_err)?;
+        let t = txn.open_table(def(table)).map_err(table_err)?;
+        let mut out = Vec::new();
+        for item in t.range(start..end).map_err(storage_err)? {
+            let (k, v) = item.map_err(storage_err)?;
+            if exclusive_start && k.value() == start {
+                continue;
+            }
+            out.push((k.value().to_vec(), v.value().to_vec()));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn commit(&self, ops: Vec<RecordOp>) -> DriveResult<Vec<Option<Vec<u8>>>> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let commits = self.commits.as_ref().ok_or(DriveError::Offline)?;
+        commits.send((ops, tx)).map_err(|_| DriveError::Offline)?;
+        rx.recv().map_err(|_| DriveError::Offline)?
+    }
+
+    fn create_shard(&self, dir: &[u8; 16], part: u32) -> DriveResult<Box<dyn ShardWriter>> {
+        let d = self.dir_path(dir);
+        let parent = d.parent().map(Path::to_path_buf).unwrap_or_default();
+        let created_parent = ensure_dir(&parent)?;
+        let created_dir = ensure_dir(&d)?;
+        let mut sync_dirs = vec![d];
+        if created_dir {
+            sync_dirs.push(parent);
+        }
+        if created_parent {
+            sync_dirs.push(self.root.join("data"));
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(self.part_path(dir, part))?;
+        Ok(Box::new(LocalShardWriter {
+            file: io::BufWriter::with_capacity(1 << 20, file),
+            sync_dirs,
+        }))
+    }
+
+    fn read_shard(&self, dir: &[u8; 16], part: u32, offset: u64, len: usize) -> DriveResult<Vec<u8>> {
+        let f = File::open(self.part_path(dir, part))?;
+        let mut buf = vec![0u8; len];
+        f.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+
+    fn shard_len(&self, dir: &[u8; 16], part: u32) -> DriveResult<u64> {
+        Ok(fs::metadata(self.part_path(dir, part))?.len())
+    }
+
+    fn remove_part(&self, dir: &[u8; 16], part: u32) -> DriveResult<()> {
+        match fs::remove_file(self.part_path(dir, part)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn remove_data_dir(&self, dir: &[u8; 16]) -> DriveResult<()> {
+        match fs::remove_dir_all(self.dir_path(dir)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn space(&self) -> DriveResult<DriveSpace> {
+        let s = rustix::fs::statvfs(&self.root).map_err(|e| DriveError::from(io::Error::from(e)))?;
+        Ok(DriveSpace {
+            total: s.f_blocks * s.f_frsize,
+            free: s.f_bavail * s.f_frsize,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_are_visible_and_return_previous_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = LocalDrive::open(dir.path()).unwrap();
+        let put = |v: &[u8]| RecordOp::Put {
+            table: Table::Objects,
+            key: b"b\0k".to_vec(),
+            value: v.to_vec(),
+        };
+        assert_eq!(d.commit(vec![put(b"one")]).unwrap(), vec![None]);
+        assert_eq!(d.commit(vec![put(b"two")]).unwrap(), vec![Some(b"one".to_vec())]);
+        assert_eq!(d.get(Table::Objects, b"b\0k").unwrap(), Some(b"two".to_vec()));
+        drop(d);
+        let d = LocalDrive::open(dir.path()).unwrap();
+        assert_eq!(d.get(Table::Objects, b"b\0k").unwrap(), Some(b"two".to_vec()));
+    }
+
+    #[test]
+    fn concurrent_commits_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Arc::new(LocalDrive::open(dir.path()).unwrap());
+        let hs: Vec<_> = (0..16)
+            .map(|i| {
+                let d = Arc::clone(&d);
+                std::thread::spawn(move || {
+                    for j in 0..20 {
+                        let key = format!("k{i:02}-{j:02}").into_bytes();
+                        d.commit(vec![RecordOp::Put {
+                            table: Table::Objects,
+                            key,
+                            value: vec![1],
+                        }])
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        let all = d.scan(Table::Objects, b"", false, b"\xff", usize::MAX).unwrap();
+        assert_eq!(all.len(), 320);
+        assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn shard_files_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = LocalDrive::open(dir.path()).unwrap();
+        let id = [0xab; 16];
+        let mut w = d.create_shard(&id, 1).unwrap();
+        w.write_all(b"hello world").unwrap();
+        w.finish().unwrap();
+        assert_eq!(d.read_shard(&id, 1, 6, 5).unwrap(), b"world");
+        assert_eq!(d.shard_len(&id, 1).unwrap(), 11);
+        d.remove_data_dir(&id).unwrap();
+        assert!(matches!(d.read_shard(&id, 1, 0, 1), Err(DriveError::NotFound)));
+    }
+}

@@ -1,0 +1,133 @@
+//! The drive layer: everything that touches a disk. The [`Drive`] trait is
+//! the boundary the erasure and object layers use; [`local::LocalDrive`] is
+//! a directory on a local filesystem (a remote node over RPC can implement
+//! the same trait later). All file I/O and every fsync live below this line.
+//!
+//! The trait is blocking; async callers go through `spawn_blocking`.
+
+pub mod format;
+pub mod local;
+
+use std::io;
+
+/// The ordered tables a drive keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// bucket name -> bucket record
+    Buckets,
+    /// `bucket \0 key` -> object record
+    Objects,
+    /// `bucket \0 key \0 upload-id` -> upload record
+    Uploads,
+    /// `upload-id (16 bytes) || part number (u32 big-endian)` -> part record
+    Parts,
+}
+
+/// One change inside a drive's atomic commit.
+#[derive(Debug, Clone)]
+pub enum RecordOp {
+    Put {
+        table: Table,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        table: Table,
+        key: Vec<u8>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    #[error("not found")]
+    NotFound,
+    #[error("drive is full")]
+    Full,
+    #[error("drive is offline")]
+    Offline,
+    #[error("i/o: {0}")]
+    Io(io::Error),
+    #[error("index: {0}")]
+    Index(String),
+}
+
+impl From<io::Error> for DriveError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::NotFound => DriveError::NotFound,
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => DriveError::Full,
+            _ => DriveError::Io(e),
+        }
+    }
+}
+
+pub type DriveResult<T> = Result<T, DriveError>;
+
+/// A shard file being written. `finish` makes it durable (file and
+/// directory entries fsynced); dropping it unfinished leaves garbage that
+/// the caller removes.
+pub trait ShardWriter: Send {
+    fn write_all(&mut self, buf: &[u8]) -> DriveResult<()>;
+    fn finish(self: Box<Self>) -> DriveResult<()>;
+}
+
+/// Space figures of a drive, in bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DriveSpace {
+    pub total: u64,
+    pub free: u64,
+}
+
+/// A drive: ordered metadata tables with atomic, durable commits, plus shard
+/// files addressed by data directory and part number.
+pub trait Drive: Send + Sync + std::fmt::Debug {
+    /// A short human name (the path) for logs and admin output.
+    fn name(&self) -> &str;
+
+    fn read_format(&self) -> DriveResult<Option<format::DriveFormat>>;
+    fn write_format(&self, f: &format::DriveFormat) -> DriveResult<()>;
+
+    fn get(&self, table: Table, key: &[u8]) -> DriveResult<Option<Vec<u8>>>;
+    /// Entries with `start <= key < end` (or `start < key` when
+    /// `exclusive_start`), in key order, at most `limit`.
+    fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        exclusive_start: bool,
+        end: &[u8],
+        limit: usize,
+    ) -> DriveResult<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Applies `ops` atomically and durably; returns each op's previous value.
+    /// Concurrent commits are batched into one fsync.
+    fn commit(&self, ops: Vec<RecordOp>) -> DriveResult<Vec<Option<Vec<u8>>>>;
+
+    fn create_shard(&self, dir: &[u8; 16], part: u32) -> DriveResult<Box<dyn ShardWriter>>;
+    fn read_shard(&self, dir: &[u8; 16], part: u32, offset: u64, len: usize) -> DriveResult<Vec<u8>>;
+    fn shard_len(&self, dir: &[u8; 16], part: u32) -> DriveResult<u64>;
+    fn remove_part(&self, dir: &[u8; 16], part: u32) -> DriveResult<()>;
+    fn remove_data_dir(&self, dir: &[u8; 16]) -> DriveResult<()>;
+    fn space(&self) -> DriveResult<DriveSpace>;
+}
+
+/// `bucket \0 key`, the key of the objects table.
+pub fn object_key(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(bucket.len() + 1 + key.len());
+    k.extend_from_slice(bucket.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// The first key after every key that starts with `prefix`, or `None` when
+/// no such key exists (the prefix is all `0xff`).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut p = prefix.to_vec();
+    while let Some(last) = p.pop() {
+        if last < 0xff {
+            p.push(last + 1);
+            return Some(p);
+        }
+    }
+    None
+}

@@ -1,0 +1,9 @@
+//! `objd`, the Strata object daemon, as a library: the layers of
+//! `DESIGN.md` from the bottom up: [`drive`], [`erasure`], [`meta`] (formats),
+//! [`object`] (the object layer over erasure sets), [`api`] (S3 and admin)
+//! and [`server`] (listeners and start-up).
+
+pub mod drive;
+pub mod erasure;
+pub mod meta;
+pub mod object;

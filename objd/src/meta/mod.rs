@@ -1,0 +1,448 @@
+//! The per-drive object metadata record and its versioned binary format
+//! (drawn in `docs/format.md`). One record per object key and drive holds
+//! every version of the key, newest first; each version says where its bytes
+//! are (inline in the record, or a data directory of shard files) and how
+//! they were erasure-coded. Upload and part records of multipart uploads
+//! live here too.
+//!
+//! This module only encodes and decodes; it does no I/O.
+
+pub mod codec;
+
+use codec::{DecodeError, Reader, Writer};
+
+/// Magic of an object record.
+pub const OBJECT_MAGIC: [u8; 4] = *b"STOM";
+/// Magic of a multipart upload record.
+pub const UPLOAD_MAGIC: [u8; 4] = *b"STUP";
+/// Magic of a bucket record.
+pub const BUCKET_MAGIC: [u8; 4] = *b"STBK";
+/// Magic of a multipart part record.
+pub const PART_MAGIC: [u8; 4] = *b"STPT";
+/// Current version of all three record formats.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// A version id: 16 random bytes; all zeroes is the `null` version that
+/// unversioned buckets write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct VersionId(pub [u8; 16]);
+
+impl VersionId {
+    pub const NULL: VersionId = VersionId([0; 16]);
+
+    pub fn random() -> Self {
+        Self(*uuid::Uuid::new_v4().as_bytes())
+    }
+    pub fn is_null(&self) -> bool {
+        *self == Self::NULL
+    }
+    /// The id as S3 clients see it: `null` or 32 hex digits.
+    pub fn to_api(&self) -> String {
+        if self.is_null() {
+            "null".to_owned()
+        } else {
+            hex::encode(self.0)
+        }
+    }
+    pub fn from_api(s: &str) -> Option<Self> {
+        if s == "null" {
+            return Some(Self::NULL);
+        }
+        let mut out = [0u8; 16];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(Self(out))
+    }
+}
+
+/// How the bytes of a version were erasure-coded, and which shard this
+/// drive holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErasureInfo {
+    pub data: u8,
+    pub parity: u8,
+    /// Index of the shard this drive holds (0-based; `< data` is a data shard).
+    pub shard_index: u8,
+    pub hash_algo: u8,
+    pub block_size: u32,
+}
+
+/// One part of an object (a single PUT is one part, number 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+}
+
+/// Where a version's shard bytes live on this drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataLoc {
+    /// No data (delete markers).
+    None,
+    /// This drive's shard stream, stored in the record itself (small objects).
+    Inline(Vec<u8>),
+    /// A data directory `data/<xx>/<uuid>/` holding one file per part.
+    Dir([u8; 16]),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionKind {
+    Object = 1,
+    DeleteMarker = 2,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub id: VersionId,
+    /// Nanoseconds since the Unix epoch; orders versions of a key.
+    pub mod_time_ns: i64,
+    pub kind: VersionKind,
+    pub size: u64,
+    pub etag: String,
+    /// System headers (`content-type`, `cache-control`, ...), lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// User metadata (`x-amz-meta-*` without the prefix).
+    pub user_meta: Vec<(String, String)>,
+    pub erasure: ErasureInfo,
+    pub parts: Vec<PartInfo>,
+    pub data: DataLoc,
+}
+
+impl Version {
+    pub fn is_delete_marker(&self) -> bool {
+        self.kind == VersionKind::DeleteMarker
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    /// True when two drives' copies describe the same version (the shard
+    /// index and inline bytes differ per drive by design).
+    pub fn same_version(&self, other: &Version) -> bool {
+        self.id == other.id
+            && self.mod_time_ns == other.mod_time_ns
+            && self.kind == other.kind
+            && self.size == other.size
+            && self.etag == other.etag
+            && std::mem::discriminant(&self.data) == std::mem::discriminant(&other.data)
+            && match (&self.data, &other.data) {
+                (DataLoc::Dir(a), DataLoc::Dir(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+/// Every version of one key on one drive, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectRecord {
+    pub versions: Vec<Version>,
+}
+
+impl ObjectRecord {
+    pub fn latest(&self) -> Option<&Version> {
+        self.versions.first()
+    }
+
+    /// Inserts `v` in mod-time order. When `replace_id` names a version
+    /// already present (the `null` version of an unversioned bucket), that
+    /// version is removed first and returned.
+    pub fn put_version(&mut self, v: Version) -> Option<Version> {
+        let old = self
+            .versions
+            .iter()
+            .position(|x| x.id == v.id)
+            .map(|i| self.versions.remove(i));
+        let pos = self
+            .versions
+            .iter()
+            .position(|x| x.mod_time_ns < v.mod_time_ns)
+            .unwrap_or(self.versions.len());
+        self.versions.insert(pos, v);
+        old
+    }
+
+    pub fn remove_version(&mut self, id: VersionId) -> Option<Version> {
+        let i = self.versions.iter().position(|x| x.id == id)?;
+        Some(self.versions.remove(i))
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.raw(&OBJECT_MAGIC);
+        w.u16(FORMAT_VERSION);
+        w.u32(self.versions.len() as u32);
+        for v in &self.versions {
+            encode_version(&mut w, v);
+        }
+        codec::seal(&mut w);
+        w.buf
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+        let body = codec::unseal(buf)?;
+        let mut r = Reader::new(body);
+        header(&mut r, OBJECT_MAGIC)?;
+        let n = r.count(40)?;
+        let mut versions = Vec::with_capacity(n);
+        for _ in 0..n {
+            versions.push(decode_version(&mut r)?);
+        }
+        if !r.is_empty() {
+            return Err(DecodeError::Invalid("trailing bytes"));
+        }
+        Ok(Self { versions })
+    }
+}
+
+fn header(r: &mut Reader<'_>, magic: [u8; 4]) -> Result<(), DecodeError> {
+    if r.array::<4>()? != magic {
+        return Err(DecodeError::Magic);
+    }
+    match r.u16()? {
+        FORMAT_VERSION => Ok(()),
+        v => Err(DecodeError::Version(v)),
+    }
+}
+
+fn encode_pairs(w: &mut Writer, pairs: &[(String, String)]) {
+    w.u32(pairs.len() as u32);
+    for (k, v) in pairs {
+        w.str(k);
+        w.str(v);
+    }
+}
+
+fn decode_pairs(r: &mut Reader<'_>) -> Result<Vec<(String, String)>, DecodeError> {
+    let n = r.count(8)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push((r.string()?, r.string()?));
+    }
+    Ok(out)
+}
+
+fn encode_erasure(w: &mut Writer, e: &ErasureInfo) {
+    w.u8(e.data);
+    w.u8(e.parity);
+    w.u8(e.shard_index);
+    w.u8(e.hash_algo);
+    w.u32(e.block_size);
+}
+
+fn decode_erasure(r: &mut Reader<'_>) -> Result<ErasureInfo, DecodeError> {
+    let e = ErasureInfo {
+        data: r.u8()?,
+        parity: r.u8()?,
+        shard_index: r.u8()?,
+        hash_algo: r.u8()?,
+        block_size: r.u32()?,
+    };
+    if e.data == 0
+        || e.block_size == 0
+        || usize::from(e.shard_index) >= usize::from(e.data) + usize::from(e.parity)
+    {
+        return Err(DecodeError::Invalid("erasure layout"));
+    }
+    Ok(e)
+}
+
+fn encode_version(w: &mut Writer, v: &Version) {
+    w.raw(&v.id.0);
+    w.i64(v.mod_time_ns);
+    w.u8(v.kind as u8);
+    w.u64(v.size);
+    w.str(&v.etag);
+    encode_pairs(w, &v.headers);
+    encode_pairs(w, &v.user_meta);
+    encode_erasure(w, &v.erasure);
+    w.u32(v.parts.len() as u32);
+    for p in &v.parts {
+        w.u32(p.number);
+        w.u64(p.size);
+        w.str(&p.etag);
+    }
+    match &v.data {
+        DataLoc::None => w.u8(0),
+        DataLoc::Inline(b) => {
+            w.u8(1);
+            w.bytes(b);
+        }
+        DataLoc::Dir(d) => {
+            w.u8(2);
+            w.raw(d);
+        }
+    }
+}
+
+fn decode_version(r: &mut Reader<'_>) -> Result<Version, DecodeError> {
+    let id = VersionId(r.array()?);
+    let mod_time_ns = r.i64()?;
+    let kind = match r.u8()? {
+        1 => VersionKind::Object,
+        2 => VersionKind::DeleteMarker,
+        _ => return Err(DecodeError::Invalid("version kind")),
+    };
+    let size = r.u64()?;
+    let etag = r.string()?;
+    let headers = decode_pairs(r)?;
+    let user_meta = decode_pairs(r)?;
+    let erasure = decode_erasure(r)?;
+    let np = r.count(16)?;
+    let mut parts = Vec::with_capacity(np);
+    for _ in 0..np {
+        parts.push(PartInfo {
+            number: r.u32()?,
+            size: r.u64()?,
+            etag: r.string()?,
+        });
+    }
+    let data = match r.u8()? {
+        0 => DataLoc::None,
+        1 => DataLoc::Inline(r.bytes()?.to_vec()),
+        2 => DataLoc::Dir(r.array()?),
+        _ => return Err(DecodeError::Invalid("data location")),
+    };
+    Ok(Version {
+        id,
+        mod_time_ns,
+        kind,
+        size,
+        etag,
+        headers,
+        user_meta,
+        erasure,
+        parts,
+        data,
+    })
+}
+
+/// A multipart upload in progress, as each drive of its set records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub upload_id: [u8; 16],
+    pub initiated_ns: i64,
+    pub headers: Vec<(String, String)>,
+    pub user_meta: Vec<(String, String)>,
+    pub erasure: ErasureInfo,
+}
+
+impl UploadRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.raw(&UPLOAD_MAGIC);
+        w.u16(FORMAT_VERSION);
+        w.raw(&self.upload_id);
+        w.i64(self.initiated_ns);
+        encode_pairs(&mut w, &self.headers);
+        encode_pairs(&mut w, &self.user_meta);
+        encode_erasure(&mut w, &self.erasure);
+        codec::seal(&mut w);
+        w.buf
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(codec::unseal(buf)?);
+        header(&mut r, UPLOAD_MAGIC)?;
+        let rec = Self {
+            upload_id: r.array()?,
+            initiated_ns: r.i64()?,
+            headers: decode_pairs(&mut r)?,
+            user_meta: decode_pairs(&mut r)?,
+            erasure: decode_erasure(&mut r)?,
+        };
+        if !r.is_empty() {
+            return Err(DecodeError::Invalid("trailing bytes"));
+        }
+        Ok(rec)
+    }
+}
+
+/// One uploaded part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRecord {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+    pub mod_time_ns: i64,
+}
+
+impl PartRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.raw(&PART_MAGIC);
+        w.u16(FORMAT_VERSION);
+        w.u32(self.number);
+        w.u64(self.size);
+        w.str(&self.etag);
+        w.i64(self.mod_time_ns);
+        codec::seal(&mut w);
+        w.buf
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(codec::unseal(buf)?);
+        header(&mut r, PART_MAGIC)?;
+        let rec = Self {
+            number: r.u32()?,
+            size: r.u64()?,
+            etag: r.string()?,
+            mod_time_ns: r.i64()?,
+        };
+        if !r.is_empty() {
+            return Err(DecodeError::Invalid("trailing bytes"));
+        }
+        Ok(rec)
+    }
+}
+
+/// Versioning state of a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Versioning {
+    #[default]
+    Unversioned = 0,
+    Enabled = 1,
+    Suspended = 2,
+}
+
+/// A bucket, as every drive records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketRecord {
+    pub created_ns: i64,
+    pub versioning: Versioning,
+}
+
+impl BucketRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.raw(&BUCKET_MAGIC);
+        w.u16(FORMAT_VERSION);
+        w.i64(self.created_ns);
+        w.u8(self.versioning as u8);
+        codec::seal(&mut w);
+        w.buf
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(codec::unseal(buf)?);
+        header(&mut r, BUCKET_MAGIC)?;
+        let created_ns = r.i64()?;
+        let versioning = match r.u8()? {
+            0 => Versioning::Unversioned,
+            1 => Versioning::Enabled,
+            2 => Versioning::Suspended,
+            _ => return Err(DecodeError::Invalid("versioning")),
+        };
+        if !r.is_empty() {
+            return Err(DecodeError::Invalid("trailing bytes"));
+        }
+        Ok(Self {
+            created_ns,
+            versioning,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

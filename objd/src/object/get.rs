@@ -1,0 +1,240 @@
+//! The read path: resolve the version by quorum, then stream the requested
+//! byte range block by block. Each block needs any `k` shards whose
+//! checksums match; data shards are tried first (no decode needed), a
+//! missing or corrupt shard is replaced by a parity shard, the block is
+//! rebuilt, and the object is queued for healing. Only the blocks that
+//! overlap the range are read.
+
+use super::set::Resolved;
+use super::{ByteStream, ErasureSet, ObjectError, ObjectResult};
+use crate::drive::DriveError;
+use crate::erasure::{self, Layout, bitrot};
+use crate::meta::{DataLoc, PartInfo, Version, VersionId};
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// A byte range of an object, as `Range:` asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetRange {
+    /// `bytes=first-last` (last inclusive) or `bytes=first-`.
+    From { first: u64, last: Option<u64> },
+    /// `bytes=-n`: the last n bytes.
+    Suffix(u64),
+}
+
+impl GetRange {
+    /// Resolves against an object of `size` bytes into `[start, end)`.
+    pub fn resolve(self, size: u64) -> ObjectResult<(u64, u64)> {
+        match self {
+            GetRange::From { first, last } => {
+                if first >= size {
+                    return Err(ObjectError::InvalidRange);
+                }
+                let end = last.map_or(size, |l| (l + 1).min(size));
+                if end <= first {
+                    return Err(ObjectError::InvalidRange);
+                }
+                Ok((first, end))
+            }
+            GetRange::Suffix(n) => {
+                if n == 0 {
+                    return Err(ObjectError::InvalidRange);
+                }
+                Ok((size.saturating_sub(n), size))
+            }
+        }
+    }
+}
+
+/// A resolved object version, ready to stream.
+#[derive(Debug, Clone)]
+pub struct ObjectReader {
+    set: Arc<ErasureSet>,
+    bucket: String,
+    key: String,
+    resolved: Resolved,
+}
+
+impl ErasureSet {
+    pub(super) async fn open_object(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+    ) -> ObjectResult<ObjectReader> {
+        let records = self.read_records(bucket, key).await;
+        let resolved = self.resolve(&records, version)?;
+        let total = self.drives.len();
+        if records.iter().filter(|r| r.is_ok()).count() == total
+            && resolved.copies.iter().flatten().count() < total
+            && !resolved.version.is_delete_marker()
+        {
+            self.heal.queue(bucket, key);
+        }
+        Ok(ObjectReader {
+            set: Arc::clone(self),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            resolved,
+        })
+    }
+}
+
+impl ObjectReader {
+    pub fn version(&self) -> &Version {
+        &self.resolved.version
+    }
+
+    /// Streams bytes `[start, end)` of the object.
+    pub fn stream(self, start: u64, end: u64) -> ByteStream {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+        tokio::spawn(async move {
+            if let Err(e) = self.produce(start, end, &tx).await {
+                tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e, "read failed mid-stream");
+                let _ = tx.send(Err(std::io::Error::other("object read failed"))).await;
+            }
+        });
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }))
+    }
+
+    async fn produce(
+        &self,
+        start: u64,
+        end: u64,
+        tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    ) -> ObjectResult<()> {
+        let v = &self.resolved.version;
+        let e = v.erasure;
+        let layout = Layout::new(e.data.into(), e.parity.into(), e.block_size)?;
+        let mut part_start = 0u64;
+        for part in &v.parts {
+            let part_end = part_start + part.size;
+            if part_end <= start || part.size == 0 {
+                part_start = part_end;
+                continue;
+            }
+            if part_start >= end {
+                break;
+            }
+            let from = start.max(part_start) - part_start;
+            let to = end.min(part_end) - part_start;
+            let bs = u64::from(layout.block_size);
+            for block in from / bs..to.div_ceil(bs) {
+                let data = self.read_block(&layout, part, block).await?;
+                let bstart = block * bs;
+                let lo = from.max(bstart) - bstart;
+                let hi = to.min(bstart + data.len() as u64) - bstart;
+                let chunk = Bytes::from(data).slice(lo as usize..hi as usize);
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return Ok(()); // client went away
+                }
+            }
+            part_start = part_end;
+        }
+        Ok(())
+    }
+
+    /// Reads and, if needed, rebuilds one block of a part.
+    async fn read_block(&self, layout: &Layout, part: &PartInfo, block: u64) -> ObjectResult<Vec<u8>> {
+        let block_len = layout.block_len(part.size, block);
+        let shards = read_shards(&self.set, &self.resolved, layout, part, block, false).await?;
+        let (mut shards, damaged) = shards;
+        if damaged {
+            self.set.heal.queue(&self.bucket, &self.key);
+        }
+        erasure::reconstruct(layout, &mut shards, false)?;
+        let mut out = Vec::with_capacity(block_len);
+        for s in shards.iter().take(layout.data).flatten() {
+            out.extend_from_slice(s);
+        }
+        out.truncate(block_len);
+        Ok(out)
+    }
+}
+
+/// Reads the shards of one block: all data shards (or every shard with
+/// `all`), then parity shards in place of any that are missing or corrupt,
+/// until `k` good ones are in hand. Returns the payloads by shard index and
+/// whether any shard was bad.
+pub(super) async fn read_shards(
+    set: &Arc<ErasureSet>,
+    resolved: &Resolved,
+    layout: &Layout,
+    part: &PartInfo,
+    block: u64,
+    all: bool,
+) -> ObjectResult<(Vec<Option<Vec<u8>>>, bool)> {
+    let n = layout.total();
+    let mut holder: Vec<Option<usize>> = vec![None; n];
+    for (pos, c) in resolved.copies.iter().enumerate() {
+        if let Some(c) = c {
+            let idx = usize::from(c.erasure.shard_index);
+            if idx < n {
+                holder[idx] = Some(pos);
+            }
+        }
+    }
+    let block_len = layout.block_len(part.size, block);
+    let framed_len = layout.shard_len(block_len) + bitrot::HASH_LEN;
+    let offset = layout.shard_offset(block);
+    let mut shards: Vec<Option<Vec<u8>>> = vec![None; n];
+    let mut damaged = holder.iter().any(Option::is_none);
+    let mut tried = vec![false; n];
+    let mut good = 0usize;
+    let want = if all { n } else { layout.data };
+    loop {
+        if good >= want {
+            break;
+        }
+        let batch: Vec<usize> = (0..n).filter(|i| !tried[*i]).take(want - good).collect();
+        if batch.is_empty() {
+            break;
+        }
+        let reads: Vec<_> = batch
+            .iter()
+            .map(|&idx| {
+                tried[idx] = true;
+                let pos = holder[idx];
+                let copy = pos.and_then(|p| resolved.copies[p].clone());
+                let drive = pos.and_then(|p| set.drives[p].clone());
+                let number = part.number;
+                async move {
+                    let (Some(copy), Some(drive)) = (copy, drive) else {
+                        return (idx, Err(DriveError::Offline));
+                    };
+                    let r = match copy.data {
+                        DataLoc::Inline(bytes) => {
+                            let o = offset as usize;
+                            bytes
+                                .get(o..o + framed_len)
+                                .map(<[u8]>::to_vec)
+                                .ok_or(DriveError::NotFound)
+                        }
+                        DataLoc::Dir(dir) => tokio::task::spawn_blocking(move || {
+                            drive.read_shard(&dir, number, erasure::SHARD_HEADER_LEN + offset, framed_len)
+                        })
+                        .await
+                        .unwrap_or(Err(DriveError::Offline)),
+                        DataLoc::None => Err(DriveError::NotFound),
+                    };
+                    (idx, r)
+                }
+            })
+            .collect();
+        for (idx, r) in futures::future::join_all(reads).await {
+            match r.ok().as_deref().and_then(bitrot::open) {
+                Some(payload) => {
+                    shards[idx] = Some(payload.to_vec());
+                    good += 1;
+                }
+                None => damaged = true,
+            }
+        }
+    }
+    if good < layout.data {
+        return Err(ObjectError::ReadQuorum);
+    }
+    Ok((shards, damaged))
+}

@@ -1,0 +1,500 @@
+//! Healing: bringing every drive of a set back to holding its shard of every
+//! version that has quorum, and removing versions that lost it for good.
+//!
+//! Work arrives three ways: reads and writes that met a missing or corrupt
+//! shard queue the key ([`HealQueue`]); `objd admin heal` walks a bucket or
+//! the whole deployment; the background scanner walks everything at a slow,
+//! throttled pace. All three end in [`ErasureSet::heal_object`].
+
+use super::get::read_shards;
+use super::set::Resolved;
+use super::{ErasureSet, ObjectLayer, ObjectResult, blocking};
+use crate::drive::{DriveError, RecordOp, ShardWriter, Table, object_key};
+use crate::erasure::{self, Layout, bitrot};
+use crate::meta::{DataLoc, ObjectRecord, Version};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Most keys waiting in the heal queue; beyond that new ones are dropped
+/// (the scanner finds them later).
+const QUEUE_CAPACITY: usize = 10_000;
+
+type Pending = Arc<Mutex<HashSet<(String, String)>>>;
+
+/// Handle to queue keys for healing.
+#[derive(Debug, Clone)]
+pub struct HealSender {
+    tx: mpsc::Sender<(String, String)>,
+    pending: Pending,
+}
+
+impl HealSender {
+    pub fn queue(&self, bucket: &str, key: &str) {
+        let item = (bucket.to_owned(), key.to_owned());
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.contains(&item) {
+            return;
+        }
+        if self.tx.try_send(item.clone()).is_ok() {
+            p.insert(item);
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct HealQueue {
+    sender: HealSender,
+    rx: Mutex<Option<mpsc::Receiver<(String, String)>>>,
+}
+
+impl HealQueue {
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        Self {
+            sender: HealSender {
+                tx,
+                pending: Arc::default(),
+            },
+            rx: Mutex::new(Some(rx)),
+        }
+    }
+    pub fn sender(&self) -> HealSender {
+        self.sender.clone()
+    }
+    /// Keys waiting to be healed.
+    pub fn pending(&self) -> usize {
+        self.sender
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
+impl Default for HealQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What healing one key did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HealReport {
+    /// Drive copies of versions rebuilt (shards rewritten and metadata restored).
+    pub repaired: usize,
+    /// Versions found on too few drives to ever be read, removed.
+    pub removed: usize,
+    /// Versions that could not be repaired (too few good shards).
+    pub failed: usize,
+}
+
+impl std::ops::AddAssign for HealReport {
+    fn add_assign(&mut self, o: Self) {
+        self.repaired += o.repaired;
+        self.removed += o.removed;
+        self.failed += o.failed;
+    }
+}
+
+impl ErasureSet {
+    /// Finds drive positions whose shards of `res` are missing or corrupt.
+    async fn damaged_copies(self: &Arc<Self>, res: &Resolved, layout: &Layout) -> ObjectResult<Vec<usize>> {
+        let mut bad: HashSet<usize> = HashSet::new();
+        let holder = |idx: usize| {
+            res.copies.iter().position(|c| {
+                c.as_ref()
+                    .is_some_and(|c| usize::from(c.erasure.shard_index) == idx)
+            })
+        };
+        for part in &res.version.parts {
+            for block in 0..layout.block_count(part.size) {
+                let (shards, damaged) = read_shards(self, res, layout, part, block, true).await?;
+                if damaged {
+                    for (idx, s) in shards.iter().enumerate() {
+                        if s.is_none()
+                            && let Some(p) = holder(idx)
+                        {
+                            bad.insert(p);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(bad.into_iter().collect())
+    }
+
+    /// Rewrites the shards of `res` held by drive positions `targets` from
+    /// the good shards; returns each target's new copy of the version.
+    async fn rebuild(
+        self: &Arc<Self>,
+        res: &Resolved,
+        layout: &Layout,
+        targets: &[(usize, usize)],
+    ) -> ObjectResult<Vec<(usize, Version)>> {
+        let v = &res.version;
+        let mut copies: Vec<(usize, Version)> = targets
+            .iter()
+            .map(|&(pos, shard)| {
+                let mut c = v.clone();
+                c.erasure.shard_index = shard as u8;
+                (pos, c)
+            })
+            .collect();
+        if v.is_delete_marker() {
+            return Ok(copies);
+        }
+        let dir = match &v.data {
+            DataLoc::Dir(d) => Some(*d),
+            _ => None,
+        };
+        let mut inline: Vec<Vec<u8>> = vec![Vec::new(); targets.len()];
+        for part in &v.parts {
+            let mut writers: Vec<Option<Box<dyn ShardWriter>>> = Vec::new();
+            if let Some(dir) = dir {
+                for &(pos, shard) in targets {
+                    let d = self.drives[pos]
+                        .clone()
+                        .ok_or(DriveError::Offline)
+                        .map_err(drive_err)?;
+                    let layout = *layout;
+                    let number = part.number;
+                    let w = blocking(move || -> Result<Box<dyn ShardWriter>, DriveError> {
+                        let mut w = d.create_shard(&dir, number)?;
+                        w.write_all(&erasure::shard_header(&layout, shard))?;
+                        Ok(w)
+                    })
+                    .await?
+                    .map_err(drive_err)?;
+                    writers.push(Some(w));
+                }
+            }
+            for block in 0..layout.block_count(part.size) {
+                let (mut shards, _) = read_shards(self, res, layout, part, block, false).await?;
+                erasure::reconstruct(layout, &mut shards, true)?;
+                for (t, &(_, shard)) in targets.iter().enumerate() {
+                    let payload = shards[shard].as_deref().unwrap_or_default();
+                    let mut framed = vec![0u8; bitrot::HASH_LEN];
+                    framed.extend_from_slice(payload);
+                    bitrot::seal(&mut framed);
+                    match writers.get_mut(t) {
+                        Some(slot) => {
+                            let mut w = slot.take().ok_or(DriveError::Offline).map_err(drive_err)?;
+                            let (w, r) = blocking(move || {
+                                let r = w.write_all(&framed);
+                                (w, r)
+                            })
+                            .await?;
+                            r.map_err(drive_err)?;
+                            *slot = Some(w);
+                        }
+                        None => inline[t].extend_from_slice(&framed),
+                    }
+                }
+            }
+            for w in writers.into_iter().flatten() {
+                blocking(move || w.finish()).await?.map_err(drive_err)?;
+            }
+        }
+        for (t, (_, c)) in copies.iter_mut().enumerate() {
+            if dir.is_none() {
+                c.data = DataLoc::Inline(std::mem::take(&mut inline[t]));
+            }
+        }
+        Ok(copies)
+    }
+
+    /// Heals one key: every version with read quorum is restored on every
+    /// online drive (with `deep`, shard checksums are verified too); a
+    /// version that too many drives positively lack is removed.
+    pub async fn heal_object(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        deep: bool,
+    ) -> ObjectResult<HealReport> {
+        let _guard = self.locks.lock(bucket, key).await;
+        let records = self.read_records(bucket, key).await;
+        let n = self.drives.len();
+        let rotation = self.rotation(bucket, key);
+        let mut report = HealReport::default();
+        let mut distinct: Vec<Version> = Vec::new();
+        for r in records.iter().flatten().flatten() {
+            for v in &r.versions {
+                if !distinct.iter().any(|d| d.same_version(v)) {
+                    distinct.push(v.clone());
+                }
+            }
+        }
+        // New copies to put and versions to drop, per drive position.
+        let mut puts: Vec<Vec<Version>> = vec![Vec::new(); n];
+        let mut drops: Vec<Vec<Version>> = vec![Vec::new(); n];
+        for v in distinct {
+            let copies: Vec<Option<Version>> = records
+                .iter()
+                .map(|r| match r {
+                    Ok(Some(rec)) => rec.versions.iter().find(|c| c.same_version(&v)).cloned(),
+                    _ => None,
+                })
+                .collect();
+            let count = copies.iter().flatten().count();
+            let lacking = records
+                .iter()
+                .zip(&copies)
+                .filter(|(r, c)| r.is_ok() && c.is_none())
+                .count();
+            if count < self.read_quorum() {
+                if lacking > n - self.read_quorum() {
+                    for (pos, c) in copies.iter().enumerate() {
+                        if let Some(c) = c {
+                            drops[pos].push(c.clone());
+                        }
+                    }
+                    report.removed += 1;
+                }
+                continue;
+            }
+            let e = v.erasure;
+            let layout = Layout::new(e.data.into(), e.parity.into(), e.block_size)?;
+            let res = Resolved {
+                version: v.clone(),
+                copies: copies.clone(),
+            };
+            let mut targets: Vec<usize> = (0..n)
+                .filter(|p| copies[*p].is_none() && self.drives[*p].is_some() && records[*p].is_ok())
+                .collect();
+            if deep && !v.is_delete_marker() {
+                match self.damaged_copies(&res, &layout).await {
+                    Ok(bad) => {
+                        for p in bad {
+                            if !targets.contains(&p) {
+                                targets.push(p);
+                            }
+                        }
+                    }
+                    Err(_) => {
+                        report.failed += 1;
+                        continue;
+                    }
+                }
+            }
+            if targets.is_empty() {
+                continue;
+            }
+            // The shard a target must hold: the one no good copy holds, in
+            // rotation order.
+            let good_copies = Resolved {
+                version: v.clone(),
+                copies: copies
+                    .iter()
+                    .enumerate()
+                    .map(|(p, c)| if targets.contains(&p) { None } else { c.clone() })
+                    .collect(),
+            };
+            let with_shards: Vec<(usize, usize)> =
+                targets.iter().map(|&p| (p, self.shard_of(p, rotation))).collect();
+            match self.rebuild(&good_copies, &layout, &with_shards).await {
+                Ok(new) => {
+                    for (pos, c) in new {
+                        puts[pos].push(c);
+                        report.repaired += 1;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(%bucket, %key, error = %err, "heal could not rebuild a version");
+                    report.failed += 1;
+                }
+            }
+        }
+        let k = object_key(bucket, key);
+        let records = Arc::new(records);
+        let puts = Arc::new(puts);
+        let drops = Arc::new(drops);
+        self.on_drives(move |pos, d| {
+            if puts[pos].is_empty() && drops[pos].is_empty() {
+                return Ok(());
+            }
+            let mut rec = match &records[pos] {
+                Ok(Some(r)) => r.clone(),
+                _ => ObjectRecord::default(),
+            };
+            for v in &drops[pos] {
+                rec.versions.retain(|x| !x.same_version(v));
+                if let DataLoc::Dir(dir) = v.data
+                    && !rec.versions.iter().any(|x| x.data == DataLoc::Dir(dir))
+                {
+                    d.remove_data_dir(&dir)?;
+                }
+            }
+            for v in &puts[pos] {
+                rec.versions.retain(|x| x.id != v.id);
+                rec.put_version(v.clone());
+            }
+            let op = if rec.versions.is_empty() {
+                RecordOp::Delete {
+                    table: Table::Objects,
+                    key: k.clone(),
+                }
+            } else {
+                RecordOp::Put {
+                    table: Table::Objects,
+                    key: k.clone(),
+                    value: rec.encode(),
+                }
+            };
+            d.commit(vec![op]).map(|_| ())
+        })
+        .await;
+        Ok(report)
+    }
+}
+
+fn drive_err(e: DriveError) -> super::ObjectError {
+    match e {
+        DriveError::Full => super::ObjectError::DiskFull,
+        other => super::ObjectError::Internal(other.to_string()),
+    }
+}
+
+/// Progress of a heal walk, one line per event for `objd admin heal`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HealProgress {
+    pub bucket: String,
+    pub objects: u64,
+    #[serde(flatten)]
+    pub totals: HealReport,
+    pub done: bool,
+}
+
+impl ObjectLayer {
+    /// Makes every drive hold every bucket record.
+    pub async fn heal_buckets(&self) -> ObjectResult<()> {
+        let buckets: Vec<(String, Vec<u8>)> = {
+            let b = self.buckets.read().unwrap_or_else(|e| e.into_inner());
+            b.iter().map(|(n, r)| (n.clone(), r.encode())).collect()
+        };
+        for set in self.sets() {
+            let buckets = buckets.clone();
+            set.on_drives(move |_, d| {
+                let ops: Vec<RecordOp> = buckets
+                    .iter()
+                    .filter(|(n, _)| !matches!(d.get(Table::Buckets, n.as_bytes()), Ok(Some(_))))
+                    .map(|(n, v)| RecordOp::Put {
+                        table: Table::Buckets,
+                        key: n.as_bytes().to_vec(),
+                        value: v.clone(),
+                    })
+                    .collect();
+                if ops.is_empty() {
+                    Ok(())
+                } else {
+                    d.commit(ops).map(|_| ())
+                }
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Heals every object of `bucket` (or of all buckets), verifying shard
+    /// checksums; calls `progress` after each bucket and every 1000 objects.
+    /// `pace` sleeps that multiple of each object's heal time after it, so a
+    /// background walk yields to client traffic.
+    pub async fn heal_all(
+        &self,
+        bucket: Option<&str>,
+        pace: f64,
+        mut progress: impl FnMut(&HealProgress),
+    ) -> ObjectResult<HealReport> {
+        self.heal_buckets().await?;
+        let buckets: Vec<String> = match bucket {
+            Some(b) => {
+                self.bucket(b)?;
+                vec![b.to_owned()]
+            }
+            None => self.list_buckets().into_iter().map(|b| b.name).collect(),
+        };
+        let mut grand = HealReport::default();
+        for b in buckets {
+            let mut p = HealProgress {
+                bucket: b.clone(),
+                objects: 0,
+                totals: HealReport::default(),
+                done: false,
+            };
+            let mut after = String::new();
+            loop {
+                let keys = self.raw_keys(&b, &after, 1000).await?;
+                let Some(last) = keys.last().cloned() else { break };
+                for key in keys {
+                    let t0 = std::time::Instant::now();
+                    let set = Arc::clone(self.set_for(&b, &key));
+                    p.totals += set.heal_object(&b, &key, true).await?;
+                    p.objects += 1;
+                    if p.objects % 1000 == 0 {
+                        progress(&p);
+                    }
+                    if pace > 0.0 {
+                        tokio::time::sleep(t0.elapsed().mul_f64(pace)).await;
+                    }
+                }
+                after = last;
+            }
+            p.done = true;
+            progress(&p);
+            grand += p.totals;
+        }
+        Ok(grand)
+    }
+
+    /// Runs the heal queue until the process ends.
+    pub fn start_healer(self: &Arc<Self>) {
+        let Some(mut rx) = self.heal.rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        let layer = Arc::clone(self);
+        tokio::spawn(async move {
+            while let Some((bucket, key)) = rx.recv().await {
+                let set = Arc::clone(layer.set_for(&bucket, &key));
+                match set.heal_object(&bucket, &key, true).await {
+                    Ok(r) if r != HealReport::default() => {
+                        tracing::info!(%bucket, %key, repaired = r.repaired, removed = r.removed, "healed");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(%bucket, %key, error = %e, "heal failed"),
+                }
+                layer
+                    .heal
+                    .sender
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&(bucket, key));
+            }
+        });
+    }
+
+    /// Walks every object every `interval`, healing at `pace` (see
+    /// [`ObjectLayer::heal_all`]). Between walks it only sleeps.
+    pub fn start_scanner(self: &Arc<Self>, interval: Duration, pace: f64) {
+        let layer = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                match layer.heal_all(None, pace, |_| {}).await {
+                    Ok(r) if r != HealReport::default() => {
+                        tracing::info!(
+                            repaired = r.repaired,
+                            removed = r.removed,
+                            failed = r.failed,
+                            "scanner pass"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "scanner pass failed"),
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,316 @@
+//! Listing: keys in order under a prefix, folded at a delimiter, in pages.
+//! Each drive's index is an ordered table, so a page is a range scan from
+//! the marker on each drive of each set, merged; the cost follows the page
+//! size, not the bucket size. A common prefix is skipped with one seek past
+//! it rather than by reading the keys below it.
+
+use super::set::Records;
+use super::{ErasureSet, ObjectError, ObjectLayer, ObjectResult};
+use crate::drive::{DriveError, Table, object_key, prefix_end};
+use crate::meta::{ObjectRecord, Version};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// List keys strictly after this one (start-after, marker, or the
+    /// continuation token's key).
+    pub start_after: String,
+    pub max_keys: usize,
+    /// Also list keys whose latest version is a delete marker.
+    pub include_versions: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListedObject {
+    pub key: String,
+    pub version: Version,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub objects: Vec<ListedObject>,
+    pub prefixes: Vec<String>,
+    pub truncated: bool,
+    /// The last key or prefix returned, to resume after when truncated.
+    pub next_marker: Option<String>,
+}
+
+/// Keys read per drive per scan round.
+const SCAN_BATCH: usize = 1000;
+
+/// One set's view of a key range: resolved entries, and the key up to which
+/// the view is complete when some drive had more (`None`: range exhausted).
+struct SetScan {
+    entries: Vec<(Vec<u8>, Option<Version>)>,
+    bound: Option<Vec<u8>>,
+}
+
+impl ErasureSet {
+    async fn scan_keys(
+        &self,
+        start: Vec<u8>,
+        exclusive: bool,
+        end: Vec<u8>,
+        limit: usize,
+        include_deleted: bool,
+    ) -> ObjectResult<SetScan> {
+        let pages = self
+            .on_drives({
+                let (start, end) = (start.clone(), end.clone());
+                move |_, d| d.scan(Table::Objects, &start, exclusive, &end, limit)
+            })
+            .await;
+        let n = self.drives.len();
+        let failed = pages.iter().filter(|p| p.is_err()).count();
+        if n - failed < self.read_quorum() {
+            return Err(ObjectError::ReadQuorum);
+        }
+        // The merged view is complete only up to the smallest last key of
+        // the drives that filled their page.
+        let bound: Option<Vec<u8>> = pages
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .filter(|p| p.len() >= limit)
+            .filter_map(|p| p.last().map(|(k, _)| k.clone()))
+            .min();
+        let mut keys: Vec<&Vec<u8>> = pages
+            .iter()
+            .flatten()
+            .flat_map(|p| p.iter().map(|(k, _)| k))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut entries = Vec::new();
+        for key in keys {
+            if bound.as_ref().is_some_and(|b| key > b) {
+                break;
+            }
+            let records: Records = pages
+                .iter()
+                .map(|p| match p {
+                    Ok(p) => match p.binary_search_by(|(k, _)| k.cmp(key)) {
+                        Ok(i) => ObjectRecord::decode(&p[i].1)
+                            .map(Some)
+                            .map_err(|e| DriveError::Index(e.to_string())),
+                        Err(_) => Ok(None),
+                    },
+                    Err(_) => Err(DriveError::Offline),
+                })
+                .collect();
+            let v = match self.resolve(&records, None) {
+                Ok(r) if include_deleted || !r.version.is_delete_marker() => Some(r.version),
+                Ok(_) | Err(ObjectError::NoSuchKey) => None,
+                Err(_) if include_deleted => records
+                    .iter()
+                    .filter_map(|r| {
+                        r.as_ref()
+                            .ok()
+                            .and_then(|r| r.as_ref())
+                            .and_then(|r| r.latest().cloned())
+                    })
+                    .next(),
+                Err(_) => None,
+            };
+            entries.push((key.clone(), v));
+        }
+        Ok(SetScan { entries, bound })
+    }
+}
+
+impl ObjectLayer {
+    /// One merged, resolved batch of keys after `start` across all sets.
+    /// Returns the entries (a `None` version is a key to skip) and whether
+    /// the range has more keys after them.
+    async fn scan_batch(
+        &self,
+        bucket: &str,
+        start: Vec<u8>,
+        exclusive: bool,
+        end: Vec<u8>,
+        include_deleted: bool,
+    ) -> ObjectResult<(Vec<(Vec<u8>, Option<Version>)>, bool)> {
+        let scans = futures::future::join_all(self.sets.iter().map(|s: &Arc<ErasureSet>| {
+            s.scan_keys(start.clone(), exclusive, end.clone(), SCAN_BATCH, include_deleted)
+        }))
+        .await;
+        let mut bound: Option<Vec<u8>> = None;
+        let mut all = Vec::new();
+        for s in scans {
+            let s = s?;
+            if let Some(b) = s.bound {
+                bound = Some(match bound {
+                    Some(x) if x < b => x,
+                    _ => b,
+                });
+            }
+            all.extend(s.entries);
+        }
+        if let Some(b) = &bound {
+            all.retain(|(k, _)| k <= b);
+        }
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let skip = bucket.len() + 1;
+        let entries = all.into_iter().map(|(k, v)| (k[skip..].to_vec(), v)).collect();
+        Ok((entries, bound.is_some()))
+    }
+
+    pub async fn list_objects(&self, bucket: &str, opts: ListOptions) -> ObjectResult<ListPage> {
+        self.bucket(bucket)?;
+        let max = opts.max_keys.min(1000);
+        let mut page = ListPage::default();
+        if max == 0 {
+            return Ok(page);
+        }
+        let prefix = opts.prefix.as_bytes();
+        let delim = opts
+            .delimiter
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .map(str::as_bytes);
+        let range_end = match prefix_end(prefix) {
+            Some(e) => object_key(bucket, "").into_iter().chain(e).collect::<Vec<u8>>(),
+            None => {
+                let mut e = bucket.as_bytes().to_vec();
+                e.push(1);
+                e
+            }
+        };
+        // Where to start: after the marker, or at the prefix. A marker that
+        // is a common prefix resumes after everything below it.
+        let mut start: Vec<u8>;
+        let mut exclusive;
+        let marker = opts.start_after.as_bytes();
+        if !marker.is_empty() && marker >= prefix {
+            let folded = delim.and_then(|d| common_prefix(marker, prefix, d));
+            match folded.and_then(prefix_end) {
+                Some(after) => {
+                    start = object_key(bucket, "");
+                    start.extend_from_slice(&after);
+                    exclusive = false;
+                }
+                None => {
+                    start = object_key(bucket, &opts.start_after);
+                    exclusive = true;
+                }
+            }
+        } else {
+            start = object_key(bucket, &opts.prefix);
+            exclusive = false;
+        }
+        let base = bucket.len() + 1;
+        let mut count = 0usize;
+        'outer: loop {
+            let (entries, more) = self
+                .scan_batch(
+                    bucket,
+                    start.clone(),
+                    exclusive,
+                    range_end.clone(),
+                    opts.include_versions,
+                )
+                .await?;
+            let mut last_seen: Option<Vec<u8>> = None;
+            for (key, v) in entries {
+                last_seen = Some(key.clone());
+                let Some(v) = v else { continue };
+                if let Some(cp) = delim.and_then(|d| common_prefix(&key, prefix, d)) {
+                    let cp = String::from_utf8_lossy(cp).into_owned();
+                    if count == max {
+                        page.truncated = true;
+                        break 'outer;
+                    }
+                    count += 1;
+                    page.next_marker = Some(cp.clone());
+                    // Seek past everything under this prefix.
+                    match prefix_end(cp.as_bytes()) {
+                        Some(after) => {
+                            start = object_key(bucket, "");
+                            start.extend_from_slice(&after);
+                            exclusive = false;
+                        }
+                        None => break 'outer,
+                    }
+                    page.prefixes.push(cp);
+                    continue 'outer;
+                }
+                if count == max {
+                    page.truncated = true;
+                    break 'outer;
+                }
+                count += 1;
+                let key = String::from_utf8_lossy(&key).into_owned();
+                page.next_marker = Some(key.clone());
+                page.objects.push(ListedObject { key, version: v });
+            }
+            match last_seen {
+                Some(k) if more => {
+                    start = object_key(bucket, "");
+                    start.truncate(base);
+                    start.extend_from_slice(&k);
+                    exclusive = true;
+                }
+                _ => break,
+            }
+        }
+        if !page.truncated {
+            page.next_marker = None;
+        }
+        Ok(page)
+    }
+
+    /// Every key in a bucket that any drive knows, in order, including keys
+    /// whose versions lack quorum (for heal).
+    pub async fn raw_keys(&self, bucket: &str, after: &str, limit: usize) -> ObjectResult<Vec<String>> {
+        let mut start = object_key(bucket, after);
+        let exclusive = !after.is_empty();
+        if after.is_empty() {
+            start = object_key(bucket, "");
+        }
+        let mut end = bucket.as_bytes().to_vec();
+        end.push(1);
+        let base = bucket.len() + 1;
+        let mut keys = Vec::new();
+        for set in &self.sets {
+            let pages = set
+                .on_drives({
+                    let (start, end) = (start.clone(), end.clone());
+                    move |_, d| d.scan(Table::Objects, &start, exclusive, &end, limit)
+                })
+                .await;
+            for p in pages.into_iter().flatten() {
+                keys.extend(
+                    p.into_iter()
+                        .map(|(k, _)| String::from_utf8_lossy(&k[base..]).into_owned()),
+                );
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys.truncate(limit);
+        Ok(keys)
+    }
+}
+
+/// The common prefix `key` rolls up into: `prefix` plus everything up to and
+/// including the first delimiter after it, if there is one.
+fn common_prefix<'a>(key: &'a [u8], prefix: &[u8], delim: &[u8]) -> Option<&'a [u8]> {
+    let rest = key.strip_prefix(prefix)?;
+    let at = rest.windows(delim.len()).position(|w| w == delim)?;
+    Some(&key[..prefix.len() + at + delim.len()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::common_prefix;
+
+    #[test]
+    fn common_prefixes_fold_at_the_first_delimiter_after_the_prefix() {
+        assert_eq!(common_prefix(b"a/b/c", b"", b"/"), Some(&b"a/"[..]));
+        assert_eq!(common_prefix(b"a/b/c", b"a/", b"/"), Some(&b"a/b/"[..]));
+        assert_eq!(common_prefix(b"a/b", b"a/", b"/"), None);
+        assert_eq!(common_prefix(b"x--y--z", b"x", b"--"), Some(&b"x--"[..]));
+        assert_eq!(common_prefix(b"b/c", b"a", b"/"), None);
+    }
+}

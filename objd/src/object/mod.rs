@@ -1,0 +1,406 @@
+//! The object layer: buckets, objects, versions, multipart uploads and
+//! listing over erasure sets of drives. It knows nothing of HTTP; the S3 API
+//! maps its [`ObjectError`] to S3 error codes in one place.
+//!
+//! Placement: an object lives on one erasure set, chosen by a stable hash of
+//! `bucket/key` seeded with the deployment id. Inside the set, shard `i` of
+//! an object sits on drive `(i + r) % n` where `r` is derived from the same
+//! hash, so parity load spreads across drives.
+
+mod get;
+pub mod heal;
+mod list;
+mod locks;
+mod multipart;
+mod put;
+mod set;
+
+pub use get::{GetRange, ObjectReader};
+pub use list::{ListOptions, ListPage, ListedObject};
+pub use multipart::{CompletePart, MultipartUpload, UploadedPart};
+pub use put::PutOptions;
+pub use set::ErasureSet;
+
+use crate::drive::{Drive, DriveError, RecordOp, Table};
+use crate::meta::{BucketRecord, Version, Versioning};
+use bytes::Bytes;
+use futures::Stream;
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A request or object body: a stream of byte chunks.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+/// S3's limit on key length, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("bucket does not exist")]
+    NoSuchBucket,
+    #[error("bucket already exists")]
+    BucketExists,
+    #[error("bucket is not empty")]
+    BucketNotEmpty,
+    #[error("invalid bucket name")]
+    InvalidBucketName,
+    #[error("object does not exist")]
+    NoSuchKey,
+    #[error("version does not exist")]
+    NoSuchVersion,
+    #[error("invalid version id")]
+    InvalidVersionId,
+    #[error("upload does not exist")]
+    NoSuchUpload,
+    #[error("key is longer than 1024 bytes")]
+    KeyTooLong,
+    #[error("invalid part: {0}")]
+    InvalidPart(String),
+    #[error("parts are not in ascending order")]
+    InvalidPartOrder,
+    #[error("part is smaller than the 5 MiB minimum")]
+    EntityTooSmall,
+    #[error("object is larger than allowed")]
+    EntityTooLarge,
+    #[error("range not satisfiable")]
+    InvalidRange,
+    #[error("body shorter than its declared length")]
+    IncompleteBody,
+    #[error("Content-MD5 does not match the body")]
+    BadDigest,
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("not enough drives online to write ({ok} of {need})")]
+    WriteQuorum { ok: usize, need: usize },
+    #[error("not enough drives online to read")]
+    ReadQuorum,
+    #[error("drives are full")]
+    DiskFull,
+    #[error("reading the request body: {0}")]
+    Body(std::io::Error),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+pub type ObjectResult<T> = Result<T, ObjectError>;
+
+impl From<crate::erasure::ErasureError> for ObjectError {
+    fn from(e: crate::erasure::ErasureError) -> Self {
+        match e {
+            crate::erasure::ErasureError::NotEnoughShards { .. } => ObjectError::ReadQuorum,
+            other => ObjectError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Collapses per-drive failures into the one error a client should see.
+pub(crate) fn quorum_error(errs: &[DriveError], ok: usize, need: usize) -> ObjectError {
+    if errs.iter().filter(|e| matches!(e, DriveError::Full)).count() > 0 {
+        ObjectError::DiskFull
+    } else {
+        ObjectError::WriteQuorum { ok, need }
+    }
+}
+
+pub(crate) fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ObjectResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ObjectError::Internal(format!("worker: {e}")))
+}
+
+/// Checks a bucket name against S3's rules for new buckets.
+pub fn valid_bucket_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    if !(3..=63).contains(&b.len()) {
+        return false;
+    }
+    let ok_chars = b
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-');
+    let ends = b[0].is_ascii_alphanumeric() && b[b.len() - 1].is_ascii_alphanumeric();
+    let ip_like = name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok());
+    ok_chars && ends && !name.contains("..") && !ip_like && !name.starts_with("xn--")
+}
+
+pub(crate) fn check_key(key: &str) -> ObjectResult<()> {
+    if key.is_empty() {
+        return Err(ObjectError::InvalidArgument(
+            "object key must not be empty".into(),
+        ));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(ObjectError::KeyTooLong);
+    }
+    Ok(())
+}
+
+/// Tunables of the object layer.
+#[derive(Debug, Clone)]
+pub struct LayerConfig {
+    pub block_size: u32,
+    /// Objects up to this size keep their shards inside the metadata record.
+    pub inline_limit: usize,
+}
+
+impl Default for LayerConfig {
+    fn default() -> Self {
+        Self {
+            block_size: crate::erasure::DEFAULT_BLOCK_SIZE,
+            inline_limit: 128 * 1024,
+        }
+    }
+}
+
+/// Summary of a bucket for ListBuckets.
+#[derive(Debug, Clone)]
+pub struct BucketInfo {
+    pub name: String,
+    pub created_ns: i64,
+    pub versioning: Versioning,
+}
+
+/// The whole namespace: every erasure set of the deployment.
+#[derive(Debug)]
+pub struct ObjectLayer {
+    sets: Vec<Arc<ErasureSet>>,
+    seed: u64,
+    buckets: RwLock<BTreeMap<String, BucketRecord>>,
+    pub heal: heal::HealQueue,
+}
+
+impl ObjectLayer {
+    /// Builds the layer over formatted sets (`drives[set][index]`, `None`
+    /// for an offline drive) and loads the bucket list.
+    pub async fn open(
+        deployment_id: &str,
+        drives: Vec<Vec<Option<Arc<dyn Drive>>>>,
+        parity: usize,
+        config: LayerConfig,
+    ) -> ObjectResult<Arc<Self>> {
+        let seed = xxhash_rust::xxh3::xxh3_64(deployment_id.as_bytes());
+        let heal = heal::HealQueue::new();
+        let sets: Vec<Arc<ErasureSet>> = drives
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| ErasureSet::new(i, d, parity, config.clone(), seed, heal.sender()).map(Arc::new))
+            .collect::<ObjectResult<_>>()?;
+        let layer = Arc::new(Self {
+            sets,
+            seed,
+            buckets: RwLock::new(BTreeMap::new()),
+            heal,
+        });
+        layer.load_buckets().await?;
+        Ok(layer)
+    }
+
+    pub fn sets(&self) -> &[Arc<ErasureSet>] {
+        &self.sets
+    }
+
+    fn all_drives(&self) -> Vec<Arc<dyn Drive>> {
+        self.sets.iter().flat_map(|s| s.online_drives()).collect()
+    }
+
+    /// The set holding `bucket/key`.
+    pub fn set_for(&self, bucket: &str, key: &str) -> &Arc<ErasureSet> {
+        let h = placement_hash(self.seed, bucket, key);
+        &self.sets[(h % self.sets.len() as u64) as usize]
+    }
+
+    async fn load_buckets(&self) -> ObjectResult<()> {
+        let drives = self.all_drives();
+        let mut found: BTreeMap<String, BucketRecord> = BTreeMap::new();
+        let lists = blocking(move || {
+            drives
+                .iter()
+                .map(|d| d.scan(Table::Buckets, b"", false, b"\xff", usize::MAX))
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        // A bucket counts if any drive has it: drives that missed a create
+        // are repaired by heal; deletes remove it from every online drive.
+        for l in lists.into_iter().flatten() {
+            for (k, v) in l {
+                if let (Ok(name), Ok(rec)) = (String::from_utf8(k), BucketRecord::decode(&v)) {
+                    found.entry(name).or_insert(rec);
+                }
+            }
+        }
+        *self.buckets.write().unwrap_or_else(|e| e.into_inner()) = found;
+        Ok(())
+    }
+
+    pub fn bucket(&self, name: &str) -> ObjectResult<BucketRecord> {
+        self.buckets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or(ObjectError::NoSuchBucket)
+    }
+
+    pub fn list_buckets(&self) -> Vec<BucketInfo> {
+        self.buckets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(n, r)| BucketInfo {
+                name: n.clone(),
+                created_ns: r.created_ns,
+                versioning: r.versioning,
+            })
+            .collect()
+    }
+
+    async fn commit_everywhere(&self, ops: Vec<RecordOp>) -> ObjectResult<()> {
+        let drives = self.all_drives();
+        let total: usize = self.sets.iter().map(|s| s.drive_count()).sum();
+        let results =
+            blocking(move || drives.iter().map(|d| d.commit(ops.clone())).collect::<Vec<_>>()).await?;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        let need = total / 2 + 1;
+        if ok < need {
+            let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
+            return Err(quorum_error(&errs, ok, need));
+        }
+        Ok(())
+    }
+
+    pub async fn make_bucket(&self, name: &str) -> ObjectResult<()> {
+        if !valid_bucket_name(name) {
+            return Err(ObjectError::InvalidBucketName);
+        }
+        if self.bucket(name).is_ok() {
+            return Err(ObjectError::BucketExists);
+        }
+        let rec = BucketRecord {
+            created_ns: now_ns(),
+            versioning: Versioning::Unversioned,
+        };
+        let op = RecordOp::Put {
+            table: Table::Buckets,
+            key: name.as_bytes().to_vec(),
+            value: rec.encode(),
+        };
+        self.commit_everywhere(vec![op]).await?;
+        self.buckets
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), rec);
+        Ok(())
+    }
+
+    pub async fn set_versioning(&self, name: &str, v: Versioning) -> ObjectResult<()> {
+        let mut rec = self.bucket(name)?;
+        rec.versioning = v;
+        let op = RecordOp::Put {
+            table: Table::Buckets,
+            key: name.as_bytes().to_vec(),
+            value: rec.encode(),
+        };
+        self.commit_everywhere(vec![op]).await?;
+        self.buckets
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), rec);
+        Ok(())
+    }
+
+    pub async fn delete_bucket(&self, name: &str) -> ObjectResult<()> {
+        self.bucket(name)?;
+        let page = self
+            .list_objects(
+                name,
+                ListOptions {
+                    max_keys: 1,
+                    include_versions: true,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if !page.objects.is_empty() || !self.list_uploads(name, "", 1).await?.is_empty() {
+            return Err(ObjectError::BucketNotEmpty);
+        }
+        let op = RecordOp::Delete {
+            table: Table::Buckets,
+            key: name.as_bytes().to_vec(),
+        };
+        self.commit_everywhere(vec![op]).await?;
+        self.buckets
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        Ok(())
+    }
+
+    /// Writes an object; returns the version written.
+    pub async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+        opts: PutOptions,
+    ) -> ObjectResult<Version> {
+        let b = self.bucket(bucket)?;
+        check_key(key)?;
+        self.set_for(bucket, key)
+            .put_object(bucket, key, body, opts, b.versioning)
+            .await
+    }
+
+    /// Resolves the version a GET or HEAD would return.
+    pub async fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> ObjectResult<ObjectReader> {
+        self.bucket(bucket)?;
+        check_key(key)?;
+        let vid = parse_version(version)?;
+        self.set_for(bucket, key).open_object(bucket, key, vid).await
+    }
+
+    /// Deletes the latest version (unversioned bucket) or adds a delete
+    /// marker (versioned bucket), or deletes one version by id. Returns the
+    /// version id deleted or created and whether it is a delete marker.
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> ObjectResult<(Option<String>, bool)> {
+        let b = self.bucket(bucket)?;
+        check_key(key)?;
+        let vid = parse_version(version)?;
+        self.set_for(bucket, key)
+            .delete_object(bucket, key, vid, b.versioning)
+            .await
+    }
+}
+
+fn parse_version(version: Option<&str>) -> ObjectResult<Option<crate::meta::VersionId>> {
+    version
+        .map(|v| crate::meta::VersionId::from_api(v).ok_or(ObjectError::InvalidVersionId))
+        .transpose()
+}
+
+pub(crate) fn placement_hash(seed: u64, bucket: &str, key: &str) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::with_seed(seed);
+    h.update(bucket.as_bytes());
+    h.update(b"/");
+    h.update(key.as_bytes());
+    h.digest()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,431 @@
+//! Multipart uploads. An upload owns a data directory named by its id; each
+//! part is written there as its own shard file (`part.N`) and recorded in
+//! the parts table. Completing writes the object version that lists the
+//! chosen parts and, in the same atomic commit per drive, deletes the upload
+//! and part records: no data is copied.
+
+use super::put::{MAX_PUT_SIZE, Stored};
+use super::{ByteStream, ErasureSet, ObjectError, ObjectLayer, ObjectResult, PutOptions, check_key};
+use crate::drive::{DriveError, RecordOp, Table, object_key};
+use crate::meta::{PartInfo, PartRecord, UploadRecord, Version, VersionId, VersionKind, Versioning};
+use md5::{Digest, Md5};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Smallest part S3 accepts, except for the last one.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+/// Highest part number.
+pub const MAX_PART_NUMBER: u32 = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct MultipartUpload {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated_ns: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadedPart {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+    pub mod_time_ns: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompletePart {
+    pub number: u32,
+    pub etag: String,
+}
+
+fn upload_key(bucket: &str, key: &str, id: &[u8; 16]) -> Vec<u8> {
+    let mut k = object_key(bucket, key);
+    k.push(0);
+    k.extend_from_slice(hex::encode(id).as_bytes());
+    k
+}
+
+fn part_key(id: &[u8; 16], number: u32) -> Vec<u8> {
+    let mut k = id.to_vec();
+    k.extend_from_slice(&number.to_be_bytes());
+    k
+}
+
+fn parse_upload_id(s: &str) -> ObjectResult<[u8; 16]> {
+    let mut id = [0u8; 16];
+    hex::decode_to_slice(s, &mut id).map_err(|_| ObjectError::NoSuchUpload)?;
+    Ok(id)
+}
+
+/// Strips surrounding quotes from an ETag as clients send it.
+fn bare_etag(e: &str) -> &str {
+    e.trim().trim_matches('"')
+}
+
+impl ErasureSet {
+    /// The upload record as read quorum of the drives hold it.
+    async fn get_upload(&self, bucket: &str, key: &str, id: [u8; 16]) -> ObjectResult<UploadRecord> {
+        let k = upload_key(bucket, key, &id);
+        let recs = self
+            .on_drives(move |_, d| {
+                d.get(Table::Uploads, &k)?
+                    .map(|b| UploadRecord::decode(&b).map_err(|e| DriveError::Index(e.to_string())))
+                    .transpose()
+            })
+            .await;
+        let found: Vec<UploadRecord> = recs.into_iter().filter_map(|r| r.ok().flatten()).collect();
+        if found.len() < self.read_quorum() {
+            return Err(ObjectError::NoSuchUpload);
+        }
+        Ok(found.into_iter().next().ok_or(ObjectError::NoSuchUpload)?)
+    }
+
+    /// Part records of an upload, per drive position.
+    async fn read_parts(&self, id: [u8; 16]) -> Vec<Option<BTreeMap<u32, PartRecord>>> {
+        self.on_drives(move |_, d| {
+            let rows = d.scan(
+                Table::Parts,
+                &part_key(&id, 0),
+                false,
+                &part_key(&id, u32::MAX),
+                usize::MAX,
+            )?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(_, v)| PartRecord::decode(&v).ok())
+                .map(|p| (p.number, p))
+                .collect::<BTreeMap<_, _>>())
+        })
+        .await
+        .into_iter()
+        .map(Result::ok)
+        .collect()
+    }
+
+    /// The parts that read quorum of drives agree on (same size and ETag).
+    fn agreed_parts(&self, per_drive: &[Option<BTreeMap<u32, PartRecord>>]) -> BTreeMap<u32, PartRecord> {
+        let mut out = BTreeMap::new();
+        for m in per_drive.iter().flatten() {
+            for (n, p) in m {
+                let agree = per_drive
+                    .iter()
+                    .flatten()
+                    .filter(|o| o.get(n).is_some_and(|q| q.etag == p.etag && q.size == p.size))
+                    .count();
+                if agree >= self.read_quorum() {
+                    out.entry(*n).or_insert_with(|| p.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+impl ObjectLayer {
+    pub async fn create_multipart(&self, bucket: &str, key: &str, opts: PutOptions) -> ObjectResult<String> {
+        self.bucket(bucket)?;
+        check_key(key)?;
+        let set = self.set_for(bucket, key);
+        let id = VersionId::random().0;
+        let rec = UploadRecord {
+            upload_id: id,
+            initiated_ns: super::now_ns(),
+            headers: opts.headers,
+            user_meta: opts.user_meta,
+            erasure: set.erasure_info(0),
+        };
+        let k = upload_key(bucket, key, &id);
+        let value = rec.encode();
+        let results = set
+            .on_drives(move |_, d| {
+                d.commit(vec![RecordOp::Put {
+                    table: Table::Uploads,
+                    key: k.clone(),
+                    value: value.clone(),
+                }])
+            })
+            .await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        if ok < set.write_quorum() {
+            let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
+            return Err(super::quorum_error(&errs, ok, set.write_quorum()));
+        }
+        Ok(hex::encode(id))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: ByteStream,
+        size: Option<u64>,
+        content_md5: Option<[u8; 16]>,
+    ) -> ObjectResult<String> {
+        self.bucket(bucket)?;
+        check_key(key)?;
+        if !(1..=MAX_PART_NUMBER).contains(&number) {
+            return Err(ObjectError::InvalidArgument(
+                "part number must be between 1 and 10000".into(),
+            ));
+        }
+        let id = parse_upload_id(upload_id)?;
+        let set = self.set_for(bucket, key);
+        set.get_upload(bucket, key, id).await?;
+        let rotation = set.rotation(bucket, key);
+        let written = set
+            .write_part(body, size, id, number, rotation, false, MAX_PUT_SIZE)
+            .await?;
+        if content_md5.is_some_and(|m| m != written.md5) {
+            return Err(ObjectError::BadDigest);
+        }
+        let Stored::Files(ok) = written.stored else {
+            return Err(ObjectError::Internal("part stored inline".into()));
+        };
+        let etag = hex::encode(written.md5);
+        let rec = PartRecord {
+            number,
+            size: written.size,
+            etag: etag.clone(),
+            mod_time_ns: super::now_ns(),
+        };
+        let value = rec.encode();
+        let pk = part_key(&id, number);
+        let ok = Arc::new(ok);
+        let results = set
+            .on_drives(move |pos, d| {
+                if !ok[pos] {
+                    return Err(DriveError::Offline);
+                }
+                d.commit(vec![RecordOp::Put {
+                    table: Table::Parts,
+                    key: pk.clone(),
+                    value: value.clone(),
+                }])
+            })
+            .await;
+        let good = results.iter().filter(|r| r.is_ok()).count();
+        if good < set.write_quorum() {
+            let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
+            return Err(super::quorum_error(&errs, good, set.write_quorum()));
+        }
+        Ok(etag)
+    }
+
+    pub async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<CompletePart>,
+    ) -> ObjectResult<Version> {
+        let b = self.bucket(bucket)?;
+        check_key(key)?;
+        let id = parse_upload_id(upload_id)?;
+        let set = self.set_for(bucket, key);
+        let upload = set.get_upload(bucket, key, id).await?;
+        if parts.is_empty() {
+            return Err(ObjectError::InvalidArgument(
+                "the list of parts must not be empty".into(),
+            ));
+        }
+        if parts.windows(2).any(|w| w[0].number >= w[1].number) {
+            return Err(ObjectError::InvalidPartOrder);
+        }
+        let per_drive = set.read_parts(id).await;
+        let agreed = set.agreed_parts(&per_drive);
+        let mut chosen = Vec::with_capacity(parts.len());
+        let mut md5s = Md5::new();
+        for (i, p) in parts.iter().enumerate() {
+            let rec = agreed
+                .get(&p.number)
+                .filter(|r| r.etag == bare_etag(&p.etag))
+                .ok_or_else(|| {
+                    ObjectError::InvalidPart(format!(
+                        "part {} was not uploaded or its ETag differs",
+                        p.number
+                    ))
+                })?;
+            if i + 1 < parts.len() && rec.size < MIN_PART_SIZE {
+                return Err(ObjectError::EntityTooSmall);
+            }
+            let raw = hex::decode(&rec.etag).map_err(|_| ObjectError::Internal("bad part etag".into()))?;
+            md5s.update(&raw);
+            chosen.push(PartInfo {
+                number: rec.number,
+                size: rec.size,
+                etag: rec.etag.clone(),
+            });
+        }
+        let size: u64 = chosen.iter().map(|p| p.size).sum();
+        let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+        // A drive can take the version only if it holds every chosen part.
+        let ok: Vec<bool> = per_drive
+            .iter()
+            .map(|m| {
+                m.as_ref().is_some_and(|m| {
+                    chosen
+                        .iter()
+                        .all(|c| m.get(&c.number).is_some_and(|r| r.etag == c.etag))
+                })
+            })
+            .collect();
+        let versioning = b.versioning;
+        let vid = if versioning == Versioning::Enabled {
+            VersionId::random()
+        } else {
+            VersionId::NULL
+        };
+        let template = Version {
+            id: vid,
+            mod_time_ns: 0,
+            kind: VersionKind::Object,
+            size,
+            etag,
+            headers: upload.headers.clone(),
+            user_meta: upload.user_meta.clone(),
+            erasure: upload.erasure,
+            parts: chosen.clone(),
+            data: crate::meta::DataLoc::None,
+        };
+        let mut extra = vec![RecordOp::Delete {
+            table: Table::Uploads,
+            key: upload_key(bucket, key, &id),
+        }];
+        let all_parts: std::collections::BTreeSet<u32> = per_drive
+            .iter()
+            .flatten()
+            .flat_map(|m| m.keys().copied())
+            .collect();
+        extra.extend(all_parts.iter().map(|n| RecordOp::Delete {
+            table: Table::Parts,
+            key: part_key(&id, *n),
+        }));
+        let rotation = set.rotation(bucket, key);
+        let v = set
+            .commit_version_with(bucket, key, template, rotation, Stored::Files(ok), id, extra)
+            .await?;
+        let unused: Vec<u32> = all_parts
+            .into_iter()
+            .filter(|n| !chosen.iter().any(|c| c.number == *n))
+            .collect();
+        if !unused.is_empty() {
+            set.on_drives(move |_, d| {
+                for n in &unused {
+                    d.remove_part(&id, *n)?;
+                }
+                Ok(())
+            })
+            .await;
+        }
+        Ok(v)
+    }
+
+    pub async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> ObjectResult<()> {
+        self.bucket(bucket)?;
+        let id = parse_upload_id(upload_id)?;
+        let set = self.set_for(bucket, key);
+        set.get_upload(bucket, key, id).await?;
+        let uk = upload_key(bucket, key, &id);
+        set.on_drives(move |_, d| {
+            let rows = d.scan(
+                Table::Parts,
+                &part_key(&id, 0),
+                false,
+                &part_key(&id, u32::MAX),
+                usize::MAX,
+            )?;
+            let mut ops = vec![RecordOp::Delete {
+                table: Table::Uploads,
+                key: uk.clone(),
+            }];
+            ops.extend(rows.into_iter().map(|(k, _)| RecordOp::Delete {
+                table: Table::Parts,
+                key: k,
+            }));
+            d.commit(ops)?;
+            d.remove_data_dir(&id)
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Parts of an upload after `marker`, at most `max`; and whether more remain.
+    pub async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        marker: u32,
+        max: usize,
+    ) -> ObjectResult<(Vec<UploadedPart>, bool)> {
+        self.bucket(bucket)?;
+        let id = parse_upload_id(upload_id)?;
+        let set = self.set_for(bucket, key);
+        set.get_upload(bucket, key, id).await?;
+        let agreed = set.agreed_parts(&set.read_parts(id).await);
+        let mut parts: Vec<UploadedPart> = agreed
+            .into_values()
+            .filter(|p| p.number > marker)
+            .map(|p| UploadedPart {
+                number: p.number,
+                size: p.size,
+                etag: p.etag,
+                mod_time_ns: p.mod_time_ns,
+            })
+            .collect();
+        let truncated = parts.len() > max;
+        parts.truncate(max);
+        Ok((parts, truncated))
+    }
+
+    /// Uploads in progress whose key starts with `prefix`, in key order.
+    pub async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        max: usize,
+    ) -> ObjectResult<Vec<MultipartUpload>> {
+        self.bucket(bucket)?;
+        let start = object_key(bucket, prefix);
+        let end = match crate::drive::prefix_end(&start) {
+            Some(e) => e,
+            None => return Ok(vec![]),
+        };
+        let mut end_b = bucket.as_bytes().to_vec();
+        end_b.push(1);
+        let end = end.min(end_b);
+        let base = bucket.len() + 1;
+        let mut found: BTreeMap<(String, i64, String), ()> = BTreeMap::new();
+        for set in self.sets() {
+            let rows = set
+                .on_drives({
+                    let (start, end) = (start.clone(), end.clone());
+                    move |_, d| d.scan(Table::Uploads, &start, false, &end, max.saturating_mul(2).max(16))
+                })
+                .await;
+            for (k, v) in rows.into_iter().flatten().flatten() {
+                let Ok(rec) = UploadRecord::decode(&v) else {
+                    continue;
+                };
+                let rest = &k[base..];
+                let Some(sep) = rest.iter().rposition(|b| *b == 0) else {
+                    continue;
+                };
+                let key = String::from_utf8_lossy(&rest[..sep]).into_owned();
+                found.insert((key, rec.initiated_ns, hex::encode(rec.upload_id)), ());
+            }
+        }
+        Ok(found
+            .into_keys()
+            .take(max)
+            .map(|(key, initiated_ns, upload_id)| MultipartUpload {
+                key,
+                upload_id,
+                initiated_ns,
+            })
+            .collect())
+    }
+}

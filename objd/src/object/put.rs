@@ -1,0 +1,353 @@
+//! The write path: a body stream is cut into blocks, each block encoded and
+//! its shards streamed to the set's drives in parallel (one blocking writer
+//! per drive behind a small bounded queue, so memory stays at a few blocks
+//! whatever the object size). Shard files are fsynced with their directory
+//! entries before the metadata commit; a write that cannot reach write
+//! quorum removes what it wrote.
+
+use super::set::{Records, discard_dir, next_mod_time};
+use super::{ByteStream, ErasureSet, ObjectError, ObjectResult, blocking};
+use crate::drive::{Drive, DriveError, DriveResult};
+use crate::erasure::{self, Encoder, bitrot};
+use crate::meta::{DataLoc, ErasureInfo, PartInfo, Version, VersionId, VersionKind, Versioning};
+use bytes::BytesMut;
+use futures::StreamExt;
+use md5::{Digest, Md5};
+use std::sync::Arc;
+
+/// S3's largest single PUT.
+pub const MAX_PUT_SIZE: u64 = 5 << 30;
+
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// System headers to store (`content-type`, ...), lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// `x-amz-meta-*` values, names without the prefix.
+    pub user_meta: Vec<(String, String)>,
+    /// Declared body length, when the client sent one.
+    pub size: Option<u64>,
+    /// Expected MD5 of the body (`Content-MD5`).
+    pub content_md5: Option<[u8; 16]>,
+}
+
+/// Where a written part's shards ended up.
+pub(super) enum Stored {
+    /// Per drive position, the framed shard stream (empty for failed drives).
+    Inline(Vec<Option<Vec<u8>>>),
+    /// Shard files in the data directory; `true` where the drive has it.
+    Files(Vec<bool>),
+}
+
+pub(super) struct WrittenPart {
+    pub size: u64,
+    pub md5: [u8; 16],
+    pub stored: Stored,
+}
+
+enum Msg {
+    Block(Arc<Vec<Vec<u8>>>),
+    Finish,
+}
+
+/// Reads from `body` until `buf` holds at least `want` bytes or the body
+/// ends; returns true at the end of the body.
+async fn fill(body: &mut ByteStream, buf: &mut BytesMut, want: usize) -> ObjectResult<bool> {
+    while buf.len() < want {
+        match body.next().await {
+            Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+            Some(Err(e)) => return Err(ObjectError::Body(e)),
+            None => return Ok(true),
+        }
+    }
+    Ok(false)
+}
+
+struct ShardSink {
+    tx: Option<tokio::sync::mpsc::Sender<Msg>>,
+    task: tokio::task::JoinHandle<DriveResult<()>>,
+}
+
+impl ErasureSet {
+    pub(super) fn erasure_info(&self, shard_index: usize) -> ErasureInfo {
+        ErasureInfo {
+            data: self.layout.data as u8,
+            parity: self.layout.parity as u8,
+            shard_index: shard_index as u8,
+            hash_algo: bitrot::ALGO_XXH3_64,
+            block_size: self.layout.block_size,
+        }
+    }
+
+    fn open_sinks(&self, dir: [u8; 16], part: u32, rotation: usize) -> Vec<Option<ShardSink>> {
+        let layout = self.layout;
+        self.drives
+            .iter()
+            .enumerate()
+            .map(|(pos, d)| {
+                let d: Arc<dyn Drive> = d.clone()?;
+                let shard = self.shard_of(pos, rotation);
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(4);
+                let task = tokio::task::spawn_blocking(move || {
+                    let mut w = d.create_shard(&dir, part)?;
+                    w.write_all(&erasure::shard_header(&layout, shard))?;
+                    while let Some(msg) = rx.blocking_recv() {
+                        match msg {
+                            Msg::Block(b) => w.write_all(&b[shard])?,
+                            Msg::Finish => return w.finish(),
+                        }
+                    }
+                    Err(DriveError::Offline)
+                });
+                Some(ShardSink { tx: Some(tx), task })
+            })
+            .collect()
+    }
+
+    /// Streams `body` into part `part` of data directory `dir` (or, when
+    /// `allow_inline` and the body is small, into per-drive inline streams).
+    pub(super) async fn write_part(
+        &self,
+        mut body: ByteStream,
+        expect: Option<u64>,
+        dir: [u8; 16],
+        part: u32,
+        rotation: usize,
+        allow_inline: bool,
+        max_size: u64,
+    ) -> ObjectResult<WrittenPart> {
+        if expect.is_some_and(|s| s > max_size) {
+            return Err(ObjectError::EntityTooLarge);
+        }
+        let bs = self.layout.block_size as usize;
+        let mut buf = BytesMut::with_capacity(bs);
+        let mut eof = fill(&mut body, &mut buf, bs + 1).await?;
+        let mut encoder = Encoder::new(self.layout);
+
+        if allow_inline && eof && buf.len() <= self.config.inline_limit {
+            let data = buf.freeze();
+            let size = data.len() as u64;
+            let layout = self.layout;
+            let n = self.drives.len();
+            let rotations: Vec<usize> = (0..n).map(|p| self.shard_of(p, rotation)).collect();
+            let online: Vec<bool> = self.drives.iter().map(Option::is_some).collect();
+            let (digest, streams) = blocking(move || -> ObjectResult<_> {
+                let mut encoder = encoder;
+                let digest: [u8; 16] = Md5::digest(&data).into();
+                let mut per_shard = vec![Vec::new(); layout.total()];
+                for chunk in data.chunks(layout.block_size as usize) {
+                    for (i, s) in encoder.encode_block(chunk)?.into_iter().enumerate() {
+                        per_shard[i].extend_from_slice(&s);
+                    }
+                }
+                let streams = (0..n)
+                    .map(|p| online[p].then(|| per_shard[rotations[p]].clone()))
+                    .collect::<Vec<_>>();
+                Ok((digest, streams))
+            })
+            .await??;
+            if expect.is_some_and(|e| e != size) {
+                return Err(ObjectError::IncompleteBody);
+            }
+            return Ok(WrittenPart {
+                size,
+                md5: digest,
+                stored: Stored::Inline(streams),
+            });
+        }
+
+        let mut sinks = self.open_sinks(dir, part, rotation);
+        let mut total: u64 = 0;
+        let result: ObjectResult<Md5> = async {
+            let mut md5 = Md5::new();
+            loop {
+                if buf.is_empty() && eof {
+                    break;
+                }
+                let take = buf.len().min(bs);
+                let block = buf.split_to(take).freeze();
+                total += block.len() as u64;
+                if total > max_size {
+                    return Err(ObjectError::EntityTooLarge);
+                }
+                let (enc, md, shards) = blocking(move || {
+                    md5.update(&block);
+                    let r = encoder.encode_block(&block);
+                    (encoder, md5, r)
+                })
+                .await?;
+                encoder = enc;
+                md5 = md;
+                let shards = Arc::new(shards?);
+                let mut live = 0;
+                for s in sinks.iter_mut().flatten() {
+                    if let Some(tx) = &s.tx {
+                        if tx.send(Msg::Block(Arc::clone(&shards))).await.is_ok() {
+                            live += 1;
+                        } else {
+                            s.tx = None;
+                        }
+                    }
+                }
+                if live < self.write_quorum() {
+                    return Err(ObjectError::WriteQuorum {
+                        ok: live,
+                        need: self.write_quorum(),
+                    });
+                }
+                if !eof && buf.len() <= bs {
+                    eof = fill(&mut body, &mut buf, bs + 1).await?;
+                }
+            }
+            if expect.is_some_and(|e| e != total) {
+                return Err(ObjectError::IncompleteBody);
+            }
+            Ok(md5)
+        }
+        .await;
+
+        let finish = result.is_ok();
+        let mut ok = vec![false; self.drives.len()];
+        let mut errs = Vec::new();
+        for (pos, s) in sinks.iter_mut().enumerate() {
+            let Some(s) = s else { continue };
+            if let Some(tx) = s.tx.take()
+                && finish
+            {
+                let _ = tx.send(Msg::Finish).await;
+            }
+            match (&mut s.task).await {
+                Ok(Ok(())) => ok[pos] = finish,
+                Ok(Err(e)) => errs.push(e),
+                Err(_) => {}
+            }
+        }
+        let good = ok.iter().filter(|b| **b).count();
+        let md5 = match result {
+            Ok(m) => m,
+            Err(e) => {
+                discard_dir(self, dir).await;
+                return Err(e);
+            }
+        };
+        if good < self.write_quorum() {
+            discard_dir(self, dir).await;
+            return Err(super::quorum_error(&errs, good, self.write_quorum()));
+        }
+        Ok(WrittenPart {
+            size: total,
+            md5: md5.finalize().into(),
+            stored: Stored::Files(ok),
+        })
+    }
+
+    pub(super) async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+        opts: PutOptions,
+        versioning: Versioning,
+    ) -> ObjectResult<Version> {
+        let rotation = self.rotation(bucket, key);
+        let dir = VersionId::random().0;
+        let written = self
+            .write_part(body, opts.size, dir, 1, rotation, true, MAX_PUT_SIZE)
+            .await?;
+        let is_files = matches!(written.stored, Stored::Files(_));
+        if opts.content_md5.is_some_and(|m| m != written.md5) {
+            if is_files {
+                discard_dir(self, dir).await;
+            }
+            return Err(ObjectError::BadDigest);
+        }
+        let etag = hex::encode(written.md5);
+        let id = if versioning == Versioning::Enabled {
+            VersionId::random()
+        } else {
+            VersionId::NULL
+        };
+        let template = Version {
+            id,
+            mod_time_ns: 0,
+            kind: VersionKind::Object,
+            size: written.size,
+            etag: etag.clone(),
+            headers: opts.headers,
+            user_meta: opts.user_meta,
+            erasure: self.erasure_info(0),
+            parts: vec![PartInfo {
+                number: 1,
+                size: written.size,
+                etag,
+            }],
+            data: DataLoc::None,
+        };
+        let r = self
+            .commit_version(bucket, key, template, rotation, written.stored, dir)
+            .await;
+        if r.is_err() && is_files {
+            discard_dir(self, dir).await;
+        }
+        r
+    }
+
+    /// Commits a new version whose shards are stored (inline streams or
+    /// files in `dir`), under the key lock; removes replaced data after.
+    pub(super) async fn commit_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        template: Version,
+        rotation: usize,
+        stored: Stored,
+        dir: [u8; 16],
+    ) -> ObjectResult<Version> {
+        self.commit_version_with(bucket, key, template, rotation, stored, dir, vec![])
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn commit_version_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut template: Version,
+        rotation: usize,
+        stored: Stored,
+        dir: [u8; 16],
+        extra_ops: Vec<crate::drive::RecordOp>,
+    ) -> ObjectResult<Version> {
+        let _guard = self.locks.lock(bucket, key).await;
+        let records: Records = self.read_records(bucket, key).await;
+        template.mod_time_ns = next_mod_time(&records);
+        let stored = Arc::new(stored);
+        let shard_of: Vec<usize> = (0..self.drives.len())
+            .map(|p| self.shard_of(p, rotation))
+            .collect();
+        let t = template.clone();
+        let removed = self
+            .update_record(bucket, key, records, extra_ops, move |pos, rec| {
+                let mut v = t.clone();
+                v.erasure.shard_index = shard_of[pos] as u8;
+                v.data = match stored.as_ref() {
+                    Stored::Inline(streams) => match &streams[pos] {
+                        Some(s) => DataLoc::Inline(s.clone()),
+                        None => return Err(ObjectError::Internal("drive missed the write".into())),
+                    },
+                    Stored::Files(ok) if ok[pos] => DataLoc::Dir(dir),
+                    Stored::Files(_) => return Err(ObjectError::Internal("drive missed the write".into())),
+                };
+                Ok(rec.put_version(v).into_iter().collect())
+            })
+            .await?;
+        self.remove_data(
+            removed
+                .into_iter()
+                .filter(|v| v.data != DataLoc::Dir(dir))
+                .collect(),
+        )
+        .await;
+        template.data = DataLoc::Dir(dir);
+        Ok(template)
+    }
+}

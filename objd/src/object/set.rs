@@ -1,0 +1,417 @@
+//! One erasure set: `n` drives holding `k` data + `m` parity shards of each
+//! object placed on it. Owns quorum rules (write quorum `k`, or `k + 1` when
+//! `k == m`; read quorum `k`), the resolution of per-drive records into one
+//! answer, and deletes. Writes, reads, multipart and heal extend it in their
+//! own modules.
+
+use super::heal::HealSender;
+use super::locks::KeyLocks;
+use super::{LayerConfig, ObjectError, ObjectResult, quorum_error};
+use crate::drive::{Drive, DriveError, DriveResult, RecordOp, Table, object_key};
+use crate::erasure::Layout;
+use crate::meta::{DataLoc, ObjectRecord, Version, VersionId, VersionKind, Versioning};
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct ErasureSet {
+    pub index: usize,
+    pub(super) drives: Vec<Option<Arc<dyn Drive>>>,
+    pub(super) layout: Layout,
+    pub(super) config: LayerConfig,
+    pub(super) seed: u64,
+    pub(super) locks: KeyLocks,
+    pub(super) heal: HealSender,
+}
+
+/// What each drive holds for one key.
+pub(super) type Records = Vec<DriveResult<Option<ObjectRecord>>>;
+
+/// A version resolved by quorum, with each agreeing drive's own copy
+/// (copies differ in shard index and inline bytes).
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub version: Version,
+    /// `copies[drive position]`: that drive's copy if it agrees.
+    pub copies: Vec<Option<Version>>,
+}
+
+impl ErasureSet {
+    pub fn new(
+        index: usize,
+        drives: Vec<Option<Arc<dyn Drive>>>,
+        parity: usize,
+        config: LayerConfig,
+        seed: u64,
+        heal: HealSender,
+    ) -> ObjectResult<Self> {
+        let n = drives.len();
+        let layout = Layout::new(n - parity, parity, config.block_size)
+            .map_err(|e| ObjectError::Internal(e.to_string()))?;
+        Ok(Self {
+            index,
+            drives,
+            layout,
+            config,
+            seed,
+            locks: KeyLocks::new(),
+            heal,
+        })
+    }
+
+    pub fn drive_count(&self) -> usize {
+        self.drives.len()
+    }
+
+    pub fn drives(&self) -> &[Option<Arc<dyn Drive>>] {
+        &self.drives
+    }
+
+    pub fn online_drives(&self) -> Vec<Arc<dyn Drive>> {
+        self.drives.iter().flatten().cloned().collect()
+    }
+
+    pub fn write_quorum(&self) -> usize {
+        if self.layout.data == self.layout.parity {
+            self.layout.data + 1
+        } else {
+            self.layout.data
+        }
+    }
+
+    pub fn read_quorum(&self) -> usize {
+        self.layout.data
+    }
+
+    /// Rotation of shards over drives for a key.
+    pub(super) fn rotation(&self, bucket: &str, key: &str) -> usize {
+        (super::placement_hash(self.seed ^ 0x9e37_79b9, bucket, key) % self.drives.len() as u64) as usize
+    }
+
+    /// Shard index held by drive `pos` for an object with `rotation`.
+    pub(super) fn shard_of(&self, pos: usize, rotation: usize) -> usize {
+        (pos + rotation) % self.drives.len()
+    }
+
+    /// Runs `f` on every drive in parallel; offline drives yield `Offline`.
+    pub(super) async fn on_drives<T, F>(&self, f: F) -> Vec<DriveResult<T>>
+    where
+        T: Send + 'static,
+        F: Fn(usize, &dyn Drive) -> DriveResult<T> + Send + Sync + Clone + 'static,
+    {
+        let tasks: Vec<_> = self
+            .drives
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let d = d.clone();
+                let f = f.clone();
+                async move {
+                    match d {
+                        None => Err(DriveError::Offline),
+                        Some(d) => tokio::task::spawn_blocking(move || f(i, d.as_ref()))
+                            .await
+                            .unwrap_or(Err(DriveError::Offline)),
+                    }
+                }
+            })
+            .collect();
+        futures::future::join_all(tasks).await
+    }
+
+    pub(super) async fn read_records(&self, bucket: &str, key: &str) -> Records {
+        let k = object_key(bucket, key);
+        self.on_drives(move |_, d| {
+            d.get(Table::Objects, &k)?
+                .map(|b| {
+                    ObjectRecord::decode(&b)
+                        .map_err(|e| DriveError::Index(format!("corrupt object record: {e}")))
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    /// Picks the version (latest, or `want`) that at least read-quorum
+    /// drives agree on.
+    pub(super) fn resolve(&self, records: &Records, want: Option<VersionId>) -> ObjectResult<Resolved> {
+        let n = self.drives.len();
+        let pick = |r: &ObjectRecord| -> Option<Version> {
+            match want {
+                None => r.latest().cloned(),
+                Some(id) => r.versions.iter().find(|v| v.id == id).cloned(),
+            }
+        };
+        let mut absent = 0usize;
+        let mut candidates: Vec<(usize, Version)> = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            match r {
+                Ok(Some(rec)) => match pick(rec) {
+                    Some(v) => candidates.push((i, v)),
+                    None => absent += 1,
+                },
+                Ok(None) => absent += 1,
+                Err(_) => {}
+            }
+        }
+        let mut best: Option<Resolved> = None;
+        for (_, v) in &candidates {
+            let copies: Vec<Option<Version>> = (0..n)
+                .map(|i| {
+                    candidates
+                        .iter()
+                        .find(|(j, c)| *j == i && c.same_version(v))
+                        .map(|(_, c)| c.clone())
+                })
+                .collect();
+            let count = copies.iter().flatten().count();
+            if count >= self.read_quorum()
+                && best
+                    .as_ref()
+                    .is_none_or(|b| v.mod_time_ns > b.version.mod_time_ns)
+            {
+                best = Some(Resolved {
+                    version: v.clone(),
+                    copies,
+                });
+            }
+        }
+        match best {
+            Some(b) => Ok(b),
+            None if absent > n - self.read_quorum() || candidates.is_empty() && absent > 0 => {
+                Err(if want.is_some() {
+                    ObjectError::NoSuchVersion
+                } else {
+                    ObjectError::NoSuchKey
+                })
+            }
+            None => Err(ObjectError::ReadQuorum),
+        }
+    }
+
+    /// Applies `change` to each drive's record of the key and commits it. Rolls back when fewer than write-quorum drives
+    /// commit. Returns the versions `change` removed (from the first drive
+    /// that committed), whose data the caller may now delete.
+    /// The caller holds the key lock and passes the records it read under it.
+    pub(super) async fn update_record<F>(
+        &self,
+        bucket: &str,
+        key: &str,
+        records: Records,
+        extra_ops: Vec<RecordOp>,
+        change: F,
+    ) -> ObjectResult<Vec<Version>>
+    where
+        F: Fn(usize, &mut ObjectRecord) -> ObjectResult<Vec<Version>> + Send + Sync + Clone + 'static,
+    {
+        let k = object_key(bucket, key);
+        let mut plans: Vec<Option<(RecordOp, Vec<Version>)>> = Vec::with_capacity(records.len());
+        let mut first_err = None;
+        for (i, r) in records.into_iter().enumerate() {
+            let plan = match r {
+                Ok(rec) => {
+                    let mut rec = rec.unwrap_or_default();
+                    match change(i, &mut rec) {
+                        Ok(removed) => {
+                            let op = if rec.versions.is_empty() {
+                                RecordOp::Delete {
+                                    table: Table::Objects,
+                                    key: k.clone(),
+                                }
+                            } else {
+                                RecordOp::Put {
+                                    table: Table::Objects,
+                                    key: k.clone(),
+                                    value: rec.encode(),
+                                }
+                            };
+                            Some((op, removed))
+                        }
+                        Err(e) => {
+                            first_err.get_or_insert(e);
+                            None
+                        }
+                    }
+                }
+                Err(_) => None,
+            };
+            plans.push(plan);
+        }
+        let planned = plans.iter().flatten().count();
+        if planned < self.write_quorum() {
+            return Err(first_err.unwrap_or(ObjectError::WriteQuorum {
+                ok: planned,
+                need: self.write_quorum(),
+            }));
+        }
+        let ops: Vec<Option<RecordOp>> = plans
+            .iter()
+            .map(|p| p.as_ref().map(|(op, _)| op.clone()))
+            .collect();
+        let ops = Arc::new(ops);
+        let extra = Arc::new(extra_ops);
+        let results = self
+            .on_drives({
+                let ops = Arc::clone(&ops);
+                let extra = Arc::clone(&extra);
+                move |i, d| match &ops[i] {
+                    Some(op) => {
+                        let mut all = vec![op.clone()];
+                        all.extend(extra.iter().cloned());
+                        d.commit(all).map(|mut prev| prev.swap_remove(0))
+                    }
+                    None => Err(DriveError::Offline),
+                }
+            })
+            .await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        if ok < self.write_quorum() {
+            // Put back what the drives that did commit held before.
+            let prev: Vec<Option<RecordOp>> = results
+                .iter()
+                .map(|r| {
+                    r.as_ref().ok().map(|p| match p {
+                        Some(v) => RecordOp::Put {
+                            table: Table::Objects,
+                            key: k.clone(),
+                            value: v.clone(),
+                        },
+                        None => RecordOp::Delete {
+                            table: Table::Objects,
+                            key: k.clone(),
+                        },
+                    })
+                })
+                .collect();
+            let prev = Arc::new(prev);
+            self.on_drives(move |i, d| match &prev[i] {
+                Some(op) => d.commit(vec![op.clone()]).map(|_| ()),
+                None => Ok(()),
+            })
+            .await;
+            let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
+            return Err(quorum_error(&errs, ok, self.write_quorum()));
+        }
+        if ok < self.drives.len() {
+            self.heal.queue(bucket, key);
+        }
+        let removed = plans
+            .into_iter()
+            .zip(&results)
+            .find(|(_, r)| r.is_ok())
+            .and_then(|(p, _)| p.map(|(_, rm)| rm))
+            .unwrap_or_default();
+        Ok(removed)
+    }
+
+    /// Deletes the data directories of versions that are no longer referenced.
+    pub(super) async fn remove_data(&self, removed: Vec<Version>) {
+        let dirs: Vec<[u8; 16]> = removed
+            .iter()
+            .filter_map(|v| match v.data {
+                DataLoc::Dir(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        if dirs.is_empty() {
+            return;
+        }
+        self.on_drives(move |_, d| {
+            for dir in &dirs {
+                d.remove_data_dir(dir)?;
+            }
+            Ok(())
+        })
+        .await;
+    }
+
+    pub(super) async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+        versioning: Versioning,
+    ) -> ObjectResult<(Option<String>, bool)> {
+        let _guard = self.locks.lock(bucket, key).await;
+        let records = self.read_records(bucket, key).await;
+        match version {
+            Some(id) => {
+                // Deleting a version that does not exist is not an error in S3.
+                let resolved = match self.resolve(&records, Some(id)) {
+                    Ok(r) => r,
+                    Err(ObjectError::NoSuchVersion) => return Ok((Some(id.to_api()), false)),
+                    Err(e) => return Err(e),
+                };
+                let removed = self
+                    .update_record(bucket, key, records, vec![], move |_, rec| {
+                        Ok(rec.remove_version(id).into_iter().collect())
+                    })
+                    .await?;
+                self.remove_data(removed).await;
+                Ok((Some(id.to_api()), resolved.version.is_delete_marker()))
+            }
+            None if versioning == Versioning::Unversioned => {
+                match self.resolve(&records, None) {
+                    Ok(_) | Err(ObjectError::NoSuchKey) => {}
+                    Err(e) => return Err(e),
+                }
+                let removed = self
+                    .update_record(bucket, key, records, vec![], |_, rec| {
+                        Ok(rec.remove_version(VersionId::NULL).into_iter().collect())
+                    })
+                    .await?;
+                self.remove_data(removed).await;
+                Ok((None, false))
+            }
+            None => {
+                let id = if versioning == Versioning::Enabled {
+                    VersionId::random()
+                } else {
+                    VersionId::NULL
+                };
+                let mod_time_ns = next_mod_time(&records);
+                let layout = self.layout;
+                let marker = Version {
+                    id,
+                    mod_time_ns,
+                    kind: VersionKind::DeleteMarker,
+                    size: 0,
+                    etag: String::new(),
+                    headers: vec![],
+                    user_meta: vec![],
+                    erasure: crate::meta::ErasureInfo {
+                        data: layout.data as u8,
+                        parity: layout.parity as u8,
+                        shard_index: 0,
+                        hash_algo: crate::erasure::bitrot::ALGO_XXH3_64,
+                        block_size: layout.block_size,
+                    },
+                    parts: vec![],
+                    data: DataLoc::None,
+                };
+                let removed = self
+                    .update_record(bucket, key, records, vec![], move |_, rec| {
+                        Ok(rec.put_version(marker.clone()).into_iter().collect())
+                    })
+                    .await?;
+                self.remove_data(removed).await;
+                Ok((Some(id.to_api()), true))
+            }
+        }
+    }
+}
+
+/// A modification time later than every version the drives hold, so the
+/// newest write is also the latest version even if the clock stepped back.
+pub(super) fn next_mod_time(records: &Records) -> i64 {
+    let latest = records
+        .iter()
+        .filter_map(|r| r.as_ref().ok().and_then(|r| r.as_ref()).and_then(|r| r.latest()))
+        .map(|v| v.mod_time_ns)
+        .max();
+    super::now_ns().max(latest.map_or(0, |t| t + 1))
+}
+
+/// Rolls back shard files written for a version that did not commit.
+pub(super) async fn discard_dir(set: &ErasureSet, dir: [u8; 16]) {
+    set.on_drives(move |_, d| d.remove_data_dir(&dir)).await;
+}

@@ -1,0 +1,486 @@
+//! Object-layer tests over real local drives in temporary directories.
+
+use super::*;
+use crate::drive::local::LocalDrive;
+use futures::StreamExt;
+
+struct Fixture {
+    _dirs: Vec<tempfile::TempDir>,
+    paths: Vec<std::path::PathBuf>,
+    layer: Arc<ObjectLayer>,
+}
+
+async fn fixture(n: usize, parity: usize, config: LayerConfig) -> Fixture {
+    let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let paths: Vec<_> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
+    let layer = open(&paths, parity, config).await;
+    Fixture {
+        _dirs: dirs,
+        paths,
+        layer,
+    }
+}
+
+async fn open(paths: &[std::path::PathBuf], parity: usize, config: LayerConfig) -> Arc<ObjectLayer> {
+    let drives: Vec<Option<Arc<dyn Drive>>> = paths
+        .iter()
+        .map(|p| Some(Arc::new(LocalDrive::open(p).unwrap()) as Arc<dyn Drive>))
+        .collect();
+    ObjectLayer::open("test-deployment", vec![drives], parity, config)
+        .await
+        .unwrap()
+}
+
+fn body(data: Vec<u8>) -> ByteStream {
+    // Deliver in uneven chunks, as a network would.
+    let chunks: Vec<Result<Bytes, std::io::Error>> = data
+        .chunks(70_001)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    Box::pin(futures::stream::iter(chunks))
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| {
+            (i as u32)
+                .wrapping_mul(2_654_435_761)
+                .rotate_left(u32::from(seed)) as u8
+        })
+        .collect()
+}
+
+async fn read_all(layer: &ObjectLayer, bucket: &str, key: &str) -> ObjectResult<Vec<u8>> {
+    let r = layer.head_object(bucket, key, None).await?;
+    let size = r.version().size;
+    let mut s = r.stream(0, size);
+    let mut out = Vec::new();
+    while let Some(c) = s.next().await {
+        out.extend_from_slice(&c.map_err(ObjectError::Body)?);
+    }
+    Ok(out)
+}
+
+fn small_blocks() -> LayerConfig {
+    LayerConfig {
+        block_size: 64 * 1024,
+        inline_limit: 16 * 1024,
+    }
+}
+
+#[tokio::test]
+async fn put_get_round_trips_inline_and_streamed_objects() {
+    let f = fixture(6, 2, small_blocks()).await;
+    f.layer.make_bucket("bkt").await.unwrap();
+    for (i, len) in [0usize, 1, 100, 16 * 1024, 16 * 1024 + 1, 64 * 1024, 1_000_003]
+        .into_iter()
+        .enumerate()
+    {
+        let data = pattern(len, i as u8);
+        let key = format!("k{len}");
+        let opts = PutOptions {
+            size: Some(len as u64),
+            ..Default::default()
+        };
+        let v = f
+            .layer
+            .put_object("bkt", &key, body(data.clone()), opts)
+            .await
+            .unwrap();
+        assert_eq!(v.size, len as u64);
+        assert_eq!(v.etag, hex::encode(<md5::Md5 as md5::Digest>::digest(&data)));
+        assert_eq!(read_all(&f.layer, "bkt", &key).await.unwrap(), data, "len {len}");
+    }
+}
+
+#[tokio::test]
+async fn range_reads_return_exactly_the_range() {
+    let f = fixture(4, 2, small_blocks()).await;
+    f.layer.make_bucket("bkt").await.unwrap();
+    let data = pattern(300_000, 3);
+    f.layer
+        .put_object("bkt", "r", body(data.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    for (a, b) in [
+        (0u64, 1u64),
+        (65_535, 65_537),
+        (100, 299_999),
+        (299_999, 300_000),
+        (131_072, 196_608),
+    ] {
+        let r = f.layer.head_object("bkt", "r", None).await.unwrap();
+        let got: Vec<u8> = r
+            .stream(a, b)
+            .map(|c| c.unwrap().to_vec())
+            .collect::<Vec<_>>()
+            .await
+            .concat();
+        assert_eq!(got, &data[a as usize..b as usize]);
+    }
+    assert!(matches!(
+        GetRange::From {
+            first: 300_000,
+            last: None
+        }
+        .resolve(300_000),
+        Err(ObjectError::InvalidRange)
+    ));
+    assert_eq!(GetRange::Suffix(10).resolve(300_000).unwrap(), (299_990, 300_000));
+}
+
+#[tokio::test]
+async fn reads_survive_m_lost_drives_and_corrupt_shards_then_heal_restores_redundancy() {
+    let f = fixture(6, 2, small_blocks()).await;
+    f.layer.make_bucket("bkt").await.unwrap();
+    let big = pattern(500_000, 1);
+    let small = pattern(1000, 2);
+    f.layer
+        .put_object("bkt", "big", body(big.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    f.layer
+        .put_object("bkt", "small", body(small.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    drop(f.layer);
+
+    // Corrupt a byte in every shard file of one drive, wipe another drive.
+    let data0 = f.paths[0].join("data");
+    for e in walk(&data0) {
+        let mut b = std::fs::read(&e).unwrap();
+        let at = b.len() - 5;
+        b[at] ^= 0xff;
+        std::fs::write(&e, b).unwrap();
+    }
+    std::fs::remove_dir_all(&f.paths[1]).unwrap();
+    std::fs::create_dir_all(&f.paths[1]).unwrap();
+
+    let layer = open(&f.paths, 2, small_blocks()).await;
+    layer.heal_buckets().await.unwrap();
+    assert_eq!(read_all(&layer, "bkt", "big").await.unwrap(), big);
+    assert_eq!(read_all(&layer, "bkt", "small").await.unwrap(), small);
+    let report = layer.heal_all(None, 0.0, |_| {}).await.unwrap();
+    assert!(report.repaired >= 3, "{report:?}");
+    assert_eq!(report.failed, 0);
+    drop(layer);
+
+    // Full redundancy is back: lose two other drives and read everything.
+    std::fs::remove_dir_all(&f.paths[4]).unwrap();
+    std::fs::remove_dir_all(&f.paths[5]).unwrap();
+    std::fs::create_dir_all(&f.paths[4]).unwrap();
+    std::fs::create_dir_all(&f.paths[5]).unwrap();
+    let layer = open(&f.paths, 2, small_blocks()).await;
+    assert_eq!(read_all(&layer, "bkt", "big").await.unwrap(), big);
+    assert_eq!(read_all(&layer, "bkt", "small").await.unwrap(), small);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn listing_is_ordered_paged_and_folds_prefixes() {
+    let f = fixture(4, 2, small_blocks()).await;
+    f.layer.make_bucket("bkt").await.unwrap();
+    let keys = [
+        "a/1",
+        "a/2",
+        "a/b/3",
+        "b",
+        "c/d",
+        "c/e/f",
+        "d//x",
+        "../../etc/passwd",
+        "z",
+    ];
+    for k in keys {
+        f.layer
+            .put_object("bkt", k, body(k.as_bytes().to_vec()), PutOptions::default())
+            .await
+            .unwrap();
+    }
+    let mut sorted: Vec<&str> = keys.to_vec();
+    sorted.sort();
+    // Pages of 2 without a delimiter return every key once, in order.
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let p = f
+            .layer
+            .list_objects(
+                "bkt",
+                ListOptions {
+                    start_after: after.clone(),
+                    max_keys: 2,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        seen.extend(p.objects.iter().map(|o| o.key.clone()));
+        if !p.truncated {
+            break;
+        }
+        after = p.next_marker.unwrap();
+    }
+    assert_eq!(seen, sorted);
+    let p = f
+        .layer
+        .list_objects(
+            "bkt",
+            ListOptions {
+                delimiter: Some("/".into()),
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.prefixes, vec!["../", "a/", "c/", "d/"]);
+    assert_eq!(
+        p.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+        vec!["b", "z"]
+    );
+    let p = f
+        .layer
+        .list_objects(
+            "bkt",
+            ListOptions {
+                prefix: "a/".into(),
+                delimiter: Some("/".into()),
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.prefixes, vec!["a/b/"]);
+    assert_eq!(
+        p.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+        vec!["a/1", "a/2"]
+    );
+    // Paging through prefixes resumes after the folded prefix.
+    let p1 = f
+        .layer
+        .list_objects(
+            "bkt",
+            ListOptions {
+                delimiter: Some("/".into()),
+                max_keys: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(p1.truncated);
+    let p2 = f
+        .layer
+        .list_objects(
+            "bkt",
+            ListOptions {
+                delimiter: Some("/".into()),
+                max_keys: 2,
+                start_after: p1.next_marker.unwrap(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        p2.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+        vec!["b"]
+    );
+    assert_eq!(p2.prefixes, vec!["c/"]);
+}
+
+#[tokio::test]
+async fn overwrite_and_delete_leave_no_data_behind() {
+    let f = fixture(4, 2, small_blocks()).await;
+    f.layer.make_bucket("bkt").await.unwrap();
+    f.layer
+        .put_object("bkt", "k", body(pattern(200_000, 1)), PutOptions::default())
+        .await
+        .unwrap();
+    f.layer
+        .put_object("bkt", "k", body(pattern(300_000, 2)), PutOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(read_all(&f.layer, "bkt", "k").await.unwrap(), pattern(300_000, 2));
+    for p in &f.paths {
+        assert_eq!(
+            walk(&p.join("data")).len(),
+            1,
+            "one shard file per drive after overwrite"
+        );
+    }
+    f.layer.delete_object("bkt", "k", None).await.unwrap();
+    assert!(matches!(
+        read_all(&f.layer, "bkt", "k").await,
+        Err(ObjectError::NoSuchKey)
+    ));
+    for p in &f.paths {
+        assert!(walk(&p.join("data")).is_empty());
+    }
+    assert!(matches!(
+        f.layer.delete_bucket("nope").await,
+        Err(ObjectError::NoSuchBucket)
+    ));
+    f.layer.delete_bucket("bkt").await.unwrap();
+}
+
+#[tokio::test]
+async fn multipart_assembles_parts_without_copying() {
+    let f = fixture(4, 2, small_blocks()).await;
+    f.layer.make_bucket("bkt").await.unwrap();
+    let id = f
+        .layer
+        .create_multipart("bkt", "mp", PutOptions::default())
+        .await
+        .unwrap();
+    let p1 = pattern(5 << 20, 1);
+    let p2 = pattern(1234, 2);
+    let e1 = f
+        .layer
+        .upload_part("bkt", "mp", &id, 1, body(p1.clone()), None, None)
+        .await
+        .unwrap();
+    let e3 = f
+        .layer
+        .upload_part("bkt", "mp", &id, 3, body(p2.clone()), None, None)
+        .await
+        .unwrap();
+    let _unused = f
+        .layer
+        .upload_part("bkt", "mp", &id, 2, body(vec![1, 2, 3]), None, None)
+        .await
+        .unwrap();
+    let (parts, _) = f.layer.list_parts("bkt", "mp", &id, 0, 1000).await.unwrap();
+    assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(f.layer.list_uploads("bkt", "", 10).await.unwrap().len(), 1);
+    let bad = f
+        .layer
+        .complete_multipart(
+            "bkt",
+            "mp",
+            &id,
+            vec![
+                CompletePart {
+                    number: 3,
+                    etag: e3.clone(),
+                },
+                CompletePart {
+                    number: 1,
+                    etag: e1.clone(),
+                },
+            ],
+        )
+        .await;
+    assert!(matches!(bad, Err(ObjectError::InvalidPartOrder)));
+    let v = f
+        .layer
+        .complete_multipart(
+            "bkt",
+            "mp",
+            &id,
+            vec![
+                CompletePart {
+                    number: 1,
+                    etag: format!("\"{e1}\""),
+                },
+                CompletePart { number: 3, etag: e3 },
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(v.etag.ends_with("-2"));
+    let mut expect = p1;
+    expect.extend_from_slice(&p2);
+    assert_eq!(read_all(&f.layer, "bkt", "mp").await.unwrap(), expect);
+    assert!(f.layer.list_uploads("bkt", "", 10).await.unwrap().is_empty());
+    for p in &f.paths {
+        assert_eq!(walk(&p.join("data")).len(), 2, "the unused part's file is gone");
+    }
+}
+
+#[tokio::test]
+async fn writes_need_write_quorum_and_roll_back() {
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut drives: Vec<Option<Arc<dyn Drive>>> = dirs
+        .iter()
+        .map(|d| Some(Arc::new(LocalDrive::open(d.path()).unwrap()) as Arc<dyn Drive>))
+        .collect();
+    drives[0] = None;
+    // 2+2: write quorum is 3 of 4; with one drive offline writes still work.
+    let layer = ObjectLayer::open("d", vec![drives.clone()], 2, small_blocks())
+        .await
+        .unwrap();
+    layer.make_bucket("bkt").await.unwrap();
+    layer
+        .put_object("bkt", "k", body(pattern(100_000, 1)), PutOptions::default())
+        .await
+        .unwrap();
+    drives[1] = None;
+    let layer = ObjectLayer::open("d", vec![drives], 2, small_blocks())
+        .await
+        .unwrap();
+    let r = layer
+        .put_object("bkt", "k2", body(pattern(100_000, 1)), PutOptions::default())
+        .await;
+    assert!(matches!(r, Err(ObjectError::WriteQuorum { .. })), "{r:?}");
+    // Nothing of the failed write is left on the drives that took it.
+    for d in &dirs[2..] {
+        assert_eq!(walk(&d.path().join("data")).len(), 1);
+    }
+    // Reads still work with two of four drives (read quorum 2).
+    assert_eq!(read_all(&layer, "bkt", "k").await.unwrap(), pattern(100_000, 1));
+}
+
+#[tokio::test]
+async fn bad_digest_and_short_body_store_nothing() {
+    let f = fixture(4, 2, small_blocks()).await;
+    f.layer.make_bucket("bkt").await.unwrap();
+    let opts = PutOptions {
+        content_md5: Some([0; 16]),
+        ..Default::default()
+    };
+    assert!(matches!(
+        f.layer
+            .put_object("bkt", "k", body(pattern(200_000, 1)), opts)
+            .await,
+        Err(ObjectError::BadDigest)
+    ));
+    let opts = PutOptions {
+        size: Some(300_000),
+        ..Default::default()
+    };
+    assert!(matches!(
+        f.layer
+            .put_object("bkt", "k", body(pattern(200_000, 1)), opts)
+            .await,
+        Err(ObjectError::IncompleteBody)
+    ));
+    assert!(matches!(
+        f.layer.head_object("bkt", "k", None).await,
+        Err(ObjectError::NoSuchKey)
+    ));
+    for p in &f.paths {
+        assert!(walk(&p.join("data")).is_empty());
+    }
+    let long = "x".repeat(1025);
+    assert!(matches!(
+        f.layer
+            .put_object("bkt", &long, body(vec![]), PutOptions::default())
+            .await,
+        Err(ObjectError::KeyTooLong)
+    ));
+}
