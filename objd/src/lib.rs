@@ -3,7 +3,9 @@
 //! [`object`] (the object layer over erasure sets), [`api`] (S3 and admin)
 //! and [`server`] (listeners and start-up).
 
+pub mod api;
 pub mod drive;
 pub mod erasure;
 pub mod meta;
 pub mod object;
+pub mod server;

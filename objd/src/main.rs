@@ -1,1 +1,308 @@
-fn main() {}
+//! The `objd` command line: `objd server` runs the daemon, `objd admin`
+//! talks to a running one.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use objd::object::{LayerConfig, ObjectLayer};
+use objd::server::{self, Credentials, ellipsis, startup};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "objd",
+    version,
+    about = "Strata object daemon: erasure-coded, S3-compatible object storage"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the object server over a set of drives.
+    Server(ServerArgs),
+    /// Administer a running server.
+    Admin(AdminArgs),
+}
+
+#[derive(Args, Debug)]
+struct CredentialArgs {
+    /// Root access key.
+    #[arg(long, env = "OBJD_ACCESS_KEY", hide_env_values = true)]
+    access_key: Option<String>,
+    /// Root secret key. Prefer the environment or --secret-key-file: command
+    /// lines are visible to every user of the machine.
+    #[arg(long, env = "OBJD_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// File holding the root access key (for example a mounted Kubernetes Secret).
+    #[arg(long, env = "OBJD_ACCESS_KEY_FILE")]
+    access_key_file: Option<PathBuf>,
+    /// File holding the root secret key.
+    #[arg(long, env = "OBJD_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
+}
+
+impl CredentialArgs {
+    fn resolve(&self) -> Result<Credentials> {
+        let read = |p: &PathBuf| -> Result<String> {
+            Ok(std::fs::read_to_string(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .trim()
+                .to_owned())
+        };
+        let access_key = match (&self.access_key_file, &self.access_key) {
+            (Some(p), _) => read(p)?,
+            (None, Some(k)) => k.clone(),
+            (None, None) => bail!("no root access key: set OBJD_ACCESS_KEY (or OBJD_ACCESS_KEY_FILE)"),
+        };
+        let secret_key = match (&self.secret_key_file, &self.secret_key) {
+            (Some(p), _) => read(p)?,
+            (None, Some(k)) => k.clone(),
+            (None, None) => bail!("no root secret key: set OBJD_SECRET_KEY (or OBJD_SECRET_KEY_FILE)"),
+        };
+        if access_key.len() < 3 {
+            bail!("the root access key must be at least 3 characters");
+        }
+        if secret_key.len() < 8 {
+            bail!("the root secret key must be at least 8 characters");
+        }
+        Ok(Credentials {
+            access_key,
+            secret_key,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+struct ServerArgs {
+    /// Drive directories; `{A...B}` expands (`/data/d{1...6}` is six drives).
+    /// Give the same drives in the same order at every start.
+    #[arg(required = true, env = "OBJD_DRIVES", value_delimiter = ' ')]
+    drives: Vec<String>,
+    /// Address to listen on for S3, admin and health requests.
+    #[arg(long, env = "OBJD_ADDRESS", default_value = "0.0.0.0:9000")]
+    address: String,
+    /// Parity shards per erasure set, `EC:N` (default: 1 for 2-3 drives,
+    /// 2 for 4-5, 3 for 6-7, 4 for 8 or more). Fixed at first start.
+    #[arg(long, env = "OBJD_PARITY")]
+    parity: Option<String>,
+    /// Drives per erasure set (default: all drives up to 16, else the
+    /// largest size from 16 down to 4 that divides the drive count).
+    #[arg(long, env = "OBJD_SET_SIZE")]
+    set_size: Option<usize>,
+    /// Seconds between background integrity scans of every object (0 turns
+    /// the scanner off; reads and `objd admin heal` still heal).
+    #[arg(long, env = "OBJD_SCANNER_INTERVAL", default_value_t = 86_400)]
+    scanner_interval: u64,
+    /// How much the scanner yields: after each object it sleeps this many
+    /// times the time the object took.
+    #[arg(long, env = "OBJD_SCANNER_PACE", default_value_t = 10.0)]
+    scanner_pace: f64,
+    /// Objects up to this many bytes are stored inside their metadata.
+    #[arg(long, env = "OBJD_INLINE_LIMIT", default_value_t = 128 * 1024)]
+    inline_limit: usize,
+    /// Log filter (`info`, `debug`, `objd=debug,s3s=info`, ...).
+    #[arg(long, env = "OBJD_LOG", default_value = "info")]
+    log: String,
+    #[command(flatten)]
+    credentials: CredentialArgs,
+}
+
+#[derive(Args, Debug)]
+struct AdminArgs {
+    /// URL of the server.
+    #[arg(
+        long,
+        env = "OBJD_ENDPOINT",
+        default_value = "http://127.0.0.1:9000",
+        global = true
+    )]
+    endpoint: String,
+    #[command(flatten)]
+    credentials: CredentialArgs,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Heal every object (or one bucket's): rebuild missing or corrupt
+    /// shards and restore full redundancy, printing progress.
+    Heal {
+        /// Only this bucket.
+        bucket: Option<String>,
+    },
+    /// Show drives, erasure sets and the heal queue.
+    Info,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| match cli.command {
+            Command::Server(args) => rt.block_on(serve(args)),
+            Command::Admin(args) => rt.block_on(admin(args)),
+        });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: what failed and why.
+            eprintln!("objd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServerArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    let creds = args.credentials.resolve()?;
+    let mut paths = Vec::new();
+    for d in &args.drives {
+        paths.extend(ellipsis::expand(d)?.into_iter().map(PathBuf::from));
+    }
+    let parity = args
+        .parity
+        .as_deref()
+        .map(startup::parse_parity)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let deployment =
+        tokio::task::spawn_blocking(move || startup::open_deployment(&paths, args.set_size, parity))
+            .await??;
+    let config = LayerConfig {
+        inline_limit: args.inline_limit,
+        ..LayerConfig::default()
+    };
+    let replaced = !deployment.replaced.is_empty();
+    let layer = ObjectLayer::open(
+        &deployment.deployment_id,
+        deployment.drives,
+        deployment.parity,
+        config,
+    )
+    .await?;
+    layer.start_healer();
+    if args.scanner_interval > 0 {
+        layer.start_scanner(Duration::from_secs(args.scanner_interval), args.scanner_pace);
+    }
+    if replaced {
+        let l = Arc::clone(&layer);
+        tokio::spawn(async move {
+            match l.heal_all(None, 1.0, |_| {}).await {
+                Ok(r) => tracing::info!(repaired = r.repaired, "replacement drives repopulated"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "repopulating replacement drives failed; run `objd admin heal`")
+                }
+            }
+        });
+    }
+    let listener = tokio::net::TcpListener::bind(&args.address)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.address))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving S3");
+    // Tests and scripts read the bound address from this line.
+    println!("objd listening on http://{addr}");
+    let service = server::build_service(layer, &creds);
+    server::run(listener, service, shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn admin(args: AdminArgs) -> Result<()> {
+    let creds = args.credentials.resolve()?;
+    let (method, op, query) = match &args.command {
+        AdminCommand::Heal { bucket } => (
+            "POST",
+            "heal",
+            bucket
+                .iter()
+                .map(|b| ("bucket".to_owned(), b.clone()))
+                .collect::<Vec<_>>(),
+        ),
+        AdminCommand::Info => ("GET", "info", vec![]),
+    };
+    let uri: http::Uri = args.endpoint.parse().context("invalid --endpoint")?;
+    if uri.scheme_str() != Some("http") {
+        bail!("only http:// endpoints are supported by this version of `objd admin`");
+    }
+    let host = uri.authority().context("--endpoint needs a host")?.to_string();
+    let path = format!("{}{op}", objd::api::admin::ADMIN_PREFIX);
+    let headers = objd::api::sigv4::sign(
+        method,
+        &host,
+        &path,
+        &query,
+        b"",
+        &creds.access_key,
+        &creds.secret_key,
+        "us-east-1",
+        std::time::SystemTime::now(),
+    );
+    let qs = query
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                objd::api::sigv4::uri_encode(k, false),
+                objd::api::sigv4::uri_encode(v, false)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let full = if qs.is_empty() {
+        format!("http://{host}{path}")
+    } else {
+        format!("http://{host}{path}?{qs}")
+    };
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(full)
+        .header("host", &host);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let req = req.body(http_body_util::Empty::<bytes::Bytes>::new())?;
+    let client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let mut resp = client
+        .request(req)
+        .await
+        .with_context(|| format!("cannot reach {}", args.endpoint))?;
+    let status = resp.status();
+    use http_body_util::BodyExt;
+    let mut failed = !status.is_success();
+    while let Some(frame) = resp.body_mut().frame().await {
+        if let Ok(data) = frame?.into_data() {
+            let text = String::from_utf8_lossy(&data);
+            if text.contains("\"error\"") {
+                failed = true;
+            }
+            print!("{text}");
+        }
+    }
+    if failed {
+        bail!("the server answered {status}");
+    }
+    Ok(())
+}

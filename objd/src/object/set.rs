@@ -70,6 +70,10 @@ impl ErasureSet {
         self.drives.iter().flatten().cloned().collect()
     }
 
+    pub fn parity(&self) -> usize {
+        self.layout.parity
+    }
+
     pub fn write_quorum(&self) -> usize {
         if self.layout.data == self.layout.parity {
             self.layout.data + 1

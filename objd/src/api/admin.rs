@@ -1,0 +1,148 @@
+//! The admin API: JSON over HTTP(S) under `/_strata/admin/v1/`, signed with
+//! SigV4 by the root credentials like any S3 request (`s3s` checks the
+//! signature before the route runs). `_strata` can never be a bucket name,
+//! so the admin paths cannot shadow a bucket.
+//!
+//! - `POST /_strata/admin/v1/heal[?bucket=B]`: heal a bucket or everything;
+//!   the response streams one JSON progress line per bucket (and every
+//!   1000 objects), then a summary line.
+//! - `GET /_strata/admin/v1/info`: drives, sets, heal queue.
+
+use crate::object::ObjectLayer;
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, Uri};
+use s3s::route::S3Route;
+use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+use std::sync::Arc;
+
+pub const ADMIN_PREFIX: &str = "/_strata/admin/v1/";
+
+#[derive(Debug, Clone)]
+pub struct AdminRoute {
+    layer: Arc<ObjectLayer>,
+}
+
+impl AdminRoute {
+    pub fn new(layer: Arc<ObjectLayer>) -> Self {
+        Self { layer }
+    }
+}
+
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    uri.query()?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn json_response(status: StatusCode, body: impl Into<Body>) -> S3Response<Body> {
+    let mut r = S3Response::new(body.into());
+    r.status = Some(status);
+    r.headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+#[async_trait::async_trait]
+impl S3Route for AdminRoute {
+    fn is_match(&self, _m: &Method, uri: &Uri, _h: &HeaderMap, _e: &mut http::Extensions) -> bool {
+        uri.path().starts_with(ADMIN_PREFIX)
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let op = &req.uri.path()[ADMIN_PREFIX.len()..];
+        match (req.method.clone(), op) {
+            (Method::POST, "heal") => {
+                let bucket = query_param(&req.uri, "bucket").filter(|b| !b.is_empty());
+                if let Some(b) = &bucket {
+                    self.layer.bucket(b).map_err(super::error::to_s3)?;
+                }
+                let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+                let layer = Arc::clone(&self.layer);
+                tokio::spawn(async move {
+                    let progress_tx = tx.clone();
+                    let r = layer
+                        .heal_all(bucket.as_deref(), 0.0, |p| {
+                            let mut line = serde_json::to_vec(p).unwrap_or_default();
+                            line.push(b'\n');
+                            let _ = progress_tx.try_send(Ok(Bytes::from(line)));
+                        })
+                        .await;
+                    let summary = match r {
+                        Ok(t) => serde_json::json!({ "summary": t }),
+                        Err(e) => serde_json::json!({ "error": e.to_string() }),
+                    };
+                    let mut line = summary.to_string().into_bytes();
+                    line.push(b'\n');
+                    let _ = tx.send(Ok(Bytes::from(line))).await;
+                });
+                let stream =
+                    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) });
+                Ok(json_response(
+                    StatusCode::OK,
+                    Body::from(s3s::dto::StreamingBlob::wrap(stream)),
+                ))
+            }
+            (Method::GET, "info") => {
+                let mut sets = Vec::new();
+                for set in self.layer.sets() {
+                    let mut drives = Vec::new();
+                    for d in set.drives() {
+                        drives.push(match d {
+                            Some(d) => {
+                                let d = Arc::clone(d);
+                                let space =
+                                    tokio::task::spawn_blocking(move || (d.name().to_owned(), d.space()))
+                                        .await
+                                        .ok();
+                                match space {
+                                    Some((name, Ok(s))) => serde_json::json!({
+                                        "drive": name, "state": "online", "total": s.total, "free": s.free }),
+                                    Some((name, Err(_))) => {
+                                        serde_json::json!({ "drive": name, "state": "faulty" })
+                                    }
+                                    None => serde_json::json!({ "state": "faulty" }),
+                                }
+                            }
+                            None => serde_json::json!({ "state": "offline" }),
+                        });
+                    }
+                    sets.push(serde_json::json!({
+                        "set": set.index, "data": set.drive_count() - set.parity(), "parity": set.parity(), "drives": drives
+                    }));
+                }
+                let body = serde_json::json!({
+                    "sets": sets,
+                    "buckets": self.layer.list_buckets().len(),
+                    "heal_queue": self.layer.heal.pending(),
+                });
+                Ok(json_response(StatusCode::OK, body.to_string()))
+            }
+            _ => Err(S3Error::with_message(
+                S3ErrorCode::MethodNotAllowed,
+                "unknown admin operation",
+            )),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The one place where object-layer errors become S3 errors. Specific
+//! conditions keep their S3 code on purpose; anything unexpected becomes
+//! `InternalError` with a generic message, and the detail goes to the log
+//! only (paths and per-drive failures never reach a client).
+
+use crate::object::ObjectError;
+use s3s::{S3Error, S3ErrorCode};
+
+pub fn to_s3(e: ObjectError) -> S3Error {
+    use S3ErrorCode as C;
+    let (code, msg): (S3ErrorCode, String) = match e {
+        ObjectError::NoSuchBucket => (C::NoSuchBucket, "The specified bucket does not exist".into()),
+        ObjectError::BucketExists => (
+            C::BucketAlreadyOwnedByYou,
+            "Your previous request to create the named bucket succeeded".into(),
+        ),
+        ObjectError::BucketNotEmpty => (
+            C::BucketNotEmpty,
+            "The bucket you tried to delete is not empty".into(),
+        ),
+        ObjectError::InvalidBucketName => (C::InvalidBucketName, "The specified bucket is not valid".into()),
+        ObjectError::NoSuchKey => (C::NoSuchKey, "The specified key does not exist".into()),
+        ObjectError::NoSuchVersion => (C::NoSuchVersion, "The specified version does not exist".into()),
+        ObjectError::InvalidVersionId => (C::InvalidArgument, "Invalid version id specified".into()),
+        ObjectError::NoSuchUpload => (
+            C::NoSuchUpload,
+            "The specified multipart upload does not exist".into(),
+        ),
+        ObjectError::KeyTooLong => (C::KeyTooLongError, "Your key is too long".into()),
+        ObjectError::InvalidPart(m) => (C::InvalidPart, m),
+        ObjectError::InvalidPartOrder => (
+            C::InvalidPartOrder,
+            "The list of parts was not in ascending order".into(),
+        ),
+        ObjectError::EntityTooSmall => (
+            C::EntityTooSmall,
+            "Your proposed upload is smaller than the minimum allowed object size".into(),
+        ),
+        ObjectError::EntityTooLarge => (
+            C::EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size".into(),
+        ),
+        ObjectError::InvalidRange => (C::InvalidRange, "The requested range is not satisfiable".into()),
+        ObjectError::IncompleteBody => (
+            C::IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length".into(),
+        ),
+        ObjectError::BadDigest => (
+            C::BadDigest,
+            "The Content-MD5 you specified did not match what we received".into(),
+        ),
+        ObjectError::InvalidArgument(m) => (C::InvalidArgument, m),
+        ObjectError::WriteQuorum { .. } | ObjectError::ReadQuorum => {
+            tracing::warn!(error = %e, "quorum not met");
+            (
+                C::ServiceUnavailable,
+                "Not enough drives are online to serve the request; retry later".into(),
+            )
+        }
+        ObjectError::DiskFull => {
+            let mut err = S3Error::with_message(
+                C::Custom("StorageFull".into()),
+                "The drives are full; the object was not stored",
+            );
+            err.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
+            return err;
+        }
+        ObjectError::Body(e) => {
+            tracing::debug!(error = %e, "request body failed");
+            (
+                C::IncompleteBody,
+                "The request body could not be read completely".into(),
+            )
+        }
+        ObjectError::Internal(m) => {
+            tracing::error!(error = %m, "internal error");
+            (
+                C::InternalError,
+                "We encountered an internal error. Please try again.".into(),
+            )
+        }
+    };
+    S3Error::with_message(code, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_detail_never_reaches_the_client() {
+        let e = to_s3(ObjectError::Internal("/data/d1/index.redb: I/O error".into()));
+        assert_eq!(*e.code(), S3ErrorCode::InternalError);
+        assert!(!e.message().unwrap_or_default().contains("/data"));
+        let e = to_s3(ObjectError::DiskFull);
+        assert_eq!(e.status_code(), Some(http::StatusCode::INSUFFICIENT_STORAGE));
+    }
+}

@@ -1,0 +1,8 @@
+//! The protocol edges of objd: the S3 API ([`s3`], on the `s3s` crate) and
+//! the admin API ([`admin`]). Handlers translate requests into object-layer
+//! calls and results back; errors map to S3 codes in [`error`] only.
+
+pub mod admin;
+pub mod error;
+pub mod s3;
+pub mod sigv4;

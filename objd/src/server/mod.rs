@@ -1,0 +1,158 @@
+//! Listeners and the request pipeline in front of the S3 service: a request
+//! id for every request (echoed as `x-amz-request-id`), health endpoints
+//! that need no credentials, header-read timeouts against slow clients,
+//! then `s3s` (authentication, S3 routing, the admin route).
+//!
+//! [`run`] takes its listener from the caller, so tests bind `127.0.0.1:0`.
+
+pub mod ellipsis;
+pub mod startup;
+
+use crate::api::admin::AdminRoute;
+use crate::api::s3::{RequestId, StrataS3};
+use crate::object::ObjectLayer;
+use http::{HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use s3s::auth::SimpleAuth;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Time a client has to send its request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Root credentials. The secret is kept out of `Debug` output.
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// S3's bucket-name rules, plus the reserved `_strata` name of the admin
+/// paths (so they reach the admin route after authentication; no bucket can
+/// be created under it).
+struct Names;
+
+impl s3s::validation::NameValidation for Names {
+    fn validate_bucket_name(&self, name: &str) -> bool {
+        name == "_strata" || s3s::path::check_bucket_name(name)
+    }
+}
+
+/// Builds the S3 service (with the admin route) over an object layer.
+pub fn build_service(layer: Arc<ObjectLayer>, creds: &Credentials) -> S3Service {
+    let mut b = S3ServiceBuilder::new(StrataS3::new(Arc::clone(&layer)));
+    b.set_validation(Names);
+    b.set_auth(SimpleAuth::from_single(
+        creds.access_key.clone(),
+        creds.secret_key.clone(),
+    ));
+    b.set_route(AdminRoute::new(layer));
+    b.build()
+}
+
+#[derive(Debug)]
+struct Pipeline {
+    s3: S3Service,
+    next_id: AtomicU64,
+    boot: u64,
+}
+
+impl Pipeline {
+    async fn handle(&self, mut req: Request<Incoming>) -> Result<Response<s3s::Body>, s3s::HttpError> {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{:08X}{:08X}", self.boot as u32, n);
+        if let Some(resp) = health(&req) {
+            return Ok(with_id(resp, &id));
+        }
+        req.extensions_mut().insert(RequestId(id.clone()));
+        let resp = self.s3.call(req.map(s3s::Body::from)).await?;
+        Ok(with_id(resp, &id))
+    }
+}
+
+fn with_id(mut resp: Response<s3s::Body>, id: &str) -> Response<s3s::Body> {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        resp.headers_mut().insert("x-amz-request-id", v);
+    }
+    resp.headers_mut()
+        .insert(http::header::SERVER, HeaderValue::from_static("Strata"));
+    resp
+}
+
+/// `/_strata/health/live` and `/_strata/health/ready`, for probes.
+fn health(req: &Request<Incoming>) -> Option<Response<s3s::Body>> {
+    let p = req.uri().path();
+    if p != "/_strata/health/live" && p != "/_strata/health/ready" {
+        return None;
+    }
+    let mut r = Response::new(s3s::Body::from("ok\n".to_owned()));
+    *r.status_mut() = StatusCode::OK;
+    Some(r)
+}
+
+/// Serves S3 on `listener` until `shutdown` resolves, then stops accepting
+/// and waits for requests in flight.
+pub async fn run(listener: TcpListener, s3: S3Service, shutdown: impl Future<Output = ()>) {
+    let boot = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let pipeline = Arc::new(Pipeline {
+        s3,
+        next_id: AtomicU64::new(0),
+        boot,
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let p = Arc::clone(&pipeline);
+                let service = hyper::service::service_fn(move |req| {
+                    let p = Arc::clone(&p);
+                    async move { p.handle(req).await }
+                });
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("requests still running at shutdown"),
+    }
+}

@@ -1,0 +1,284 @@
+//! Start-up: lays the drive arguments out in erasure sets, opens the
+//! drives, and formats or verifies them. Every refusal is one line that
+//! names the drive and says what is wrong and what to do.
+
+use crate::drive::format::{DriveFormat, FORMAT_FILE_VERSION};
+use crate::drive::local::LocalDrive;
+use crate::drive::{Drive, DriveError};
+use crate::erasure::default_parity;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Layout(String),
+    #[error("drive {drive}: {msg}")]
+    Drive { drive: String, msg: String },
+}
+
+/// Splits `n` drives into sets: one set up to 16 drives, otherwise equal
+/// sets of the largest size from 16 down to 4 that divides `n`.
+pub fn set_layout(n: usize, set_size: Option<usize>) -> Result<(usize, usize), StartupError> {
+    let size = match set_size {
+        Some(s) => s,
+        None if n <= 16 => n,
+        None => (4..=16).rev().find(|s| n % s == 0).ok_or_else(|| {
+            StartupError::Layout(format!(
+                "{n} drives cannot be split into equal erasure sets of 4 to 16 drives"
+            ))
+        })?,
+    };
+    if !(2..=16).contains(&size) {
+        return Err(StartupError::Layout(format!(
+            "an erasure set needs 2 to 16 drives, got {size}; give more drives or another --set-size"
+        )));
+    }
+    if n % size != 0 {
+        return Err(StartupError::Layout(format!(
+            "{n} drives do not divide into sets of {size}"
+        )));
+    }
+    Ok((n / size, size))
+}
+
+/// Parses `EC:n` or `n`.
+pub fn parse_parity(s: &str) -> Result<usize, String> {
+    let v = s.strip_prefix("EC:").unwrap_or(s);
+    v.parse()
+        .map_err(|_| format!("invalid parity `{s}`: expected EC:N or N"))
+}
+
+/// The opened deployment.
+#[derive(Debug)]
+pub struct Deployment {
+    pub deployment_id: String,
+    pub parity: usize,
+    pub drives: Vec<Vec<Option<Arc<dyn Drive>>>>,
+    /// Drives that were empty and got formatted into an existing deployment:
+    /// a heal must repopulate them.
+    pub replaced: Vec<String>,
+}
+
+fn drive_err(path: &std::path::Path, msg: impl Into<String>) -> StartupError {
+    StartupError::Drive {
+        drive: path.display().to_string(),
+        msg: msg.into(),
+    }
+}
+
+/// Opens, formats on first start, and verifies every drive.
+pub fn open_deployment(
+    paths: &[PathBuf],
+    set_size: Option<usize>,
+    parity: Option<usize>,
+) -> Result<Deployment, StartupError> {
+    let (sets, size) = set_layout(paths.len(), set_size)?;
+    let mut opened: Vec<Result<Arc<LocalDrive>, DriveError>> = Vec::with_capacity(paths.len());
+    for p in paths {
+        opened.push(LocalDrive::open(p).map(Arc::new));
+    }
+    let mut formats: Vec<Option<DriveFormat>> = Vec::with_capacity(paths.len());
+    for (p, d) in paths.iter().zip(&opened) {
+        formats.push(match d {
+            Ok(d) => d
+                .read_format()
+                .map_err(|e| drive_err(p, format!("cannot read format.json: {e}")))?,
+            Err(_) => None,
+        });
+    }
+    let first = formats.iter().flatten().next().cloned();
+    let Some(reference) = first else {
+        // First start: every drive must be there.
+        for (p, d) in paths.iter().zip(&opened) {
+            if let Err(e) = d {
+                return Err(drive_err(
+                    p,
+                    format!("cannot be opened ({e}); all drives must be present at first format"),
+                ));
+            }
+        }
+        let parity = parity.unwrap_or_else(|| default_parity(size));
+        if parity > size / 2 {
+            return Err(StartupError::Layout(format!(
+                "parity {parity} is more than half of the set size {size}; use EC:{} or less",
+                size / 2
+            )));
+        }
+        let deployment_id = uuid::Uuid::new_v4().to_string();
+        let ids: Vec<Vec<String>> = (0..sets)
+            .map(|_| (0..size).map(|_| uuid::Uuid::new_v4().to_string()).collect())
+            .collect();
+        for (i, (p, d)) in paths.iter().zip(&opened).enumerate() {
+            let f = DriveFormat {
+                version: FORMAT_FILE_VERSION,
+                deployment_id: deployment_id.clone(),
+                drive_id: ids[i / size][i % size].clone(),
+                set_index: i / size,
+                drive_index: i % size,
+                sets: ids.clone(),
+                parity,
+            };
+            let d = d.as_ref().map_err(|e| drive_err(p, e.to_string()))?;
+            d.write_format(&f)
+                .map_err(|e| drive_err(p, format!("cannot write format.json: {e}")))?;
+        }
+        tracing::info!(%deployment_id, sets, set_size = size, parity, "formatted new deployment");
+        let drives = group(
+            opened
+                .into_iter()
+                .map(|d| d.ok().map(|d| d as Arc<dyn Drive>))
+                .collect(),
+            size,
+        );
+        return Ok(Deployment {
+            deployment_id,
+            parity,
+            drives,
+            replaced: vec![],
+        });
+    };
+
+    if reference.sets.len() != sets || reference.sets.iter().any(|s| s.len() != size) {
+        return Err(StartupError::Layout(format!(
+            "the drives were formatted as {} set(s) of {}, but {} set(s) of {} were given; pass the same drives in the same order",
+            reference.sets.len(),
+            reference.sets.first().map_or(0, Vec::len),
+            sets,
+            size
+        )));
+    }
+    if let Some(p) = parity
+        && p != reference.parity
+    {
+        return Err(StartupError::Layout(format!(
+            "the deployment was formatted with parity EC:{}; EC:{p} cannot be changed after the first start",
+            reference.parity
+        )));
+    }
+    let mut replaced = Vec::new();
+    let mut drives: Vec<Option<Arc<dyn Drive>>> = Vec::with_capacity(paths.len());
+    for (i, ((p, d), f)) in paths.iter().zip(opened).zip(&formats).enumerate() {
+        let (set, idx) = (i / size, i % size);
+        match (d, f) {
+            (Ok(d), Some(f)) => {
+                if f.deployment_id != reference.deployment_id {
+                    return Err(drive_err(
+                        p,
+                        format!(
+                            "belongs to deployment {}, the other drives to {}; remove it or give the right drive",
+                            f.deployment_id, reference.deployment_id
+                        ),
+                    ));
+                }
+                if (f.set_index, f.drive_index) != (set, idx) {
+                    let expected = set * size + idx + 1;
+                    let actual = f.set_index * size + f.drive_index + 1;
+                    return Err(drive_err(
+                        p,
+                        format!(
+                            "is drive #{actual} of the deployment but was given as #{expected}; drives must be given in their original order"
+                        ),
+                    ));
+                }
+                drives.push(Some(d as Arc<dyn Drive>));
+            }
+            (Ok(d), None) => {
+                let f = DriveFormat {
+                    version: FORMAT_FILE_VERSION,
+                    deployment_id: reference.deployment_id.clone(),
+                    drive_id: reference.sets[set][idx].clone(),
+                    set_index: set,
+                    drive_index: idx,
+                    sets: reference.sets.clone(),
+                    parity: reference.parity,
+                };
+                d.write_format(&f)
+                    .map_err(|e| drive_err(p, format!("cannot write format.json: {e}")))?;
+                tracing::warn!(drive = %p.display(), "empty drive formatted as a replacement; healing will repopulate it");
+                replaced.push(p.display().to_string());
+                drives.push(Some(d as Arc<dyn Drive>));
+            }
+            (Err(e), _) => {
+                tracing::warn!(drive = %p.display(), error = %e, "drive offline");
+                drives.push(None);
+            }
+        }
+    }
+    Ok(Deployment {
+        deployment_id: reference.deployment_id,
+        parity: reference.parity,
+        drives: group(drives, size),
+        replaced,
+    })
+}
+
+fn group(drives: Vec<Option<Arc<dyn Drive>>>, size: usize) -> Vec<Vec<Option<Arc<dyn Drive>>>> {
+    drives.chunks(size).map(<[_]>::to_vec).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(dir: &tempfile::TempDir, n: usize) -> Vec<PathBuf> {
+        (1..=n).map(|i| dir.path().join(format!("d{i}"))).collect()
+    }
+
+    #[test]
+    fn layouts() {
+        assert_eq!(set_layout(6, None).unwrap(), (1, 6));
+        assert_eq!(set_layout(32, None).unwrap(), (2, 16));
+        assert_eq!(set_layout(12, Some(4)).unwrap(), (3, 4));
+        assert!(set_layout(1, None).is_err());
+        assert!(set_layout(17, None).is_err());
+        assert_eq!(parse_parity("EC:3").unwrap(), 3);
+        assert!(parse_parity("EC:x").is_err());
+    }
+
+    #[test]
+    fn formats_then_refuses_order_mixups_and_foreign_drives() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(&dir, 4);
+        let d = open_deployment(&p, None, None).unwrap();
+        assert_eq!(d.parity, 2);
+        drop(d);
+        // Same order: fine, same deployment.
+        let id = open_deployment(&p, None, None).unwrap().deployment_id;
+        // Swapped drives are refused with a message naming the drive.
+        let mut swapped = p.clone();
+        swapped.swap(0, 1);
+        let e = open_deployment(&swapped, None, None).unwrap_err().to_string();
+        assert!(e.contains("d2") && e.contains("original order"), "{e}");
+        // A drive of another deployment is refused.
+        let other = tempfile::tempdir().unwrap();
+        let q = paths(&other, 4);
+        drop(open_deployment(&q, None, None).unwrap());
+        let mut mixed = p.clone();
+        mixed[3] = q[3].clone();
+        let e = open_deployment(&mixed, None, None).unwrap_err().to_string();
+        assert!(e.contains("belongs to deployment"), "{e}");
+        // Parity cannot change.
+        assert!(
+            open_deployment(&p, None, Some(1))
+                .unwrap_err()
+                .to_string()
+                .contains("EC:2")
+        );
+        // An emptied drive is formatted as a replacement.
+        std::fs::remove_dir_all(&p[2]).unwrap();
+        let d = open_deployment(&p, None, None).unwrap();
+        assert_eq!(d.deployment_id, id);
+        assert_eq!(d.replaced.len(), 1);
+    }
+
+    #[test]
+    fn a_drive_missing_at_first_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = paths(&dir, 4);
+        std::fs::write(dir.path().join("file"), b"x").unwrap();
+        p[1] = dir.path().join("file");
+        let e = open_deployment(&p, None, None).unwrap_err().to_string();
+        assert!(e.contains("file") && e.contains("first format"), "{e}");
+    }
+}
