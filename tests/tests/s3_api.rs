@@ -1,0 +1,552 @@
+//! The S3 API of a real objd, driven by the Rust AWS SDK as applications
+//! drive it.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use strata_tests::{Server, pattern, s3_client, s3_client_with};
+
+async fn get(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    let o = c
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {key}: {e:?}"));
+    o.body.collect().await.unwrap().into_bytes().to_vec()
+}
+
+async fn put(c: &Client, bucket: &str, key: &str, data: Vec<u8>) {
+    c.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(data))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PUT {key}: {e:?}"));
+}
+
+fn code<E: ProvideErrorMetadata>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> String {
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .unwrap_or("<no code>")
+        .to_owned()
+}
+
+fn status<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
+    e.raw_response().map_or(0, |r| r.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_lifecycle_and_errors() {
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("alpha").send().await.unwrap();
+    c.head_bucket().bucket("alpha").send().await.unwrap();
+    let e = c.create_bucket().bucket("alpha").send().await.unwrap_err();
+    assert_eq!(code(&e), "BucketAlreadyOwnedByYou");
+    assert_eq!(status(&e), 409);
+    let e = c.create_bucket().bucket("Not_Valid").send().await.unwrap_err();
+    assert_eq!(code(&e), "InvalidBucketName");
+    let names: Vec<String> = c
+        .list_buckets()
+        .send()
+        .await
+        .unwrap()
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_owned))
+        .collect();
+    assert_eq!(names, vec!["alpha"]);
+    put(&c, "alpha", "k", b"v".to_vec()).await;
+    let e = c.delete_bucket().bucket("alpha").send().await.unwrap_err();
+    assert_eq!(code(&e), "BucketNotEmpty");
+    c.delete_object().bucket("alpha").key("k").send().await.unwrap();
+    c.delete_bucket().bucket("alpha").send().await.unwrap();
+    let e = c.head_bucket().bucket("alpha").send().await.unwrap_err();
+    assert_eq!(status(&e), 404);
+    let e = c.get_object().bucket("alpha").key("k").send().await.unwrap_err();
+    assert_eq!(code(&e), "NoSuchBucket");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_data_not_paths() {
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("keys").send().await.unwrap();
+    let long = "k".repeat(1024);
+    let keys = [
+        "../../etc/passwd",
+        "..",
+        "a//b",
+        "dir/",
+        "/leading",
+        "ünïcödé/ключ/鍵",
+        "with space+plus&amp=%2F",
+        long.as_str(),
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        put(&c, "keys", k, pattern(1000 + i, i as u64)).await;
+    }
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(get(&c, "keys", k).await, pattern(1000 + i, i as u64), "{k}");
+    }
+    let listed: Vec<String> = c
+        .list_objects_v2()
+        .bucket("keys")
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    let mut expect: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    expect.sort();
+    assert_eq!(listed, expect);
+    // Nothing was written outside the drive directories, and inside them
+    // only the server's own layout exists.
+    for entry in std::fs::read_dir(s.root.path()).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(name.starts_with('d'), "unexpected {name} next to the drives");
+    }
+    for d in &s.drives {
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["data", "format.json", "index.redb"]);
+    }
+    let e = c
+        .put_object()
+        .bucket("keys")
+        .key("k".repeat(1025))
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    assert_eq!(code(&e.unwrap_err()), "KeyTooLongError");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_ranges_and_conditional_errors() {
+    let s = Server::start(6, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("meta").send().await.unwrap();
+    let data = pattern(3 * 1024 * 1024 + 17, 7);
+    c.put_object()
+        .bucket("meta")
+        .key("obj")
+        .body(ByteStream::from(data.clone()))
+        .content_type("application/x-test")
+        .cache_control("max-age=60")
+        .content_disposition("attachment")
+        .metadata("mode", "33188")
+        .metadata("owner", "alice")
+        .send()
+        .await
+        .unwrap();
+    let h = c.head_object().bucket("meta").key("obj").send().await.unwrap();
+    assert_eq!(h.content_length(), Some(data.len() as i64));
+    assert_eq!(h.content_type(), Some("application/x-test"));
+    assert_eq!(h.cache_control(), Some("max-age=60"));
+    assert_eq!(h.content_disposition(), Some("attachment"));
+    let m = h.metadata().unwrap();
+    assert_eq!(m.get("mode").map(String::as_str), Some("33188"));
+    assert_eq!(m.get("owner").map(String::as_str), Some("alice"));
+    let md5 = {
+        use md5::Digest;
+        hex_lower(&md5::Md5::digest(&data))
+    };
+    assert_eq!(h.e_tag(), Some(format!("\"{md5}\"").as_str()));
+    for (range, a, b) in [
+        ("bytes=0-0", 0usize, 1usize),
+        ("bytes=1048575-1048577", 1_048_575, 1_048_578),
+        ("bytes=3145000-", 3_145_000, data.len()),
+        ("bytes=-100", data.len() - 100, data.len()),
+        ("bytes=100-99999999", 100, data.len()),
+    ] {
+        let o = c
+            .get_object()
+            .bucket("meta")
+            .key("obj")
+            .range(range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            o.content_range(),
+            Some(format!("bytes {}-{}/{}", a, b - 1, data.len()).as_str())
+        );
+        let got = o.body.collect().await.unwrap().into_bytes();
+        assert_eq!(&got[..], &data[a..b], "{range}");
+    }
+    let e = c
+        .get_object()
+        .bucket("meta")
+        .key("obj")
+        .range(format!("bytes={}-", data.len()))
+        .send()
+        .await;
+    let e = e.unwrap_err();
+    assert_eq!(code(&e), "InvalidRange");
+    assert_eq!(status(&e), 416);
+    let e = c
+        .get_object()
+        .bucket("meta")
+        .key("missing")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "NoSuchKey");
+    let e = c
+        .put_object()
+        .bucket("meta")
+        .key("digest")
+        .content_md5("AAAAAAAAAAAAAAAAAAAAAA==")
+        .body(ByteStream::from_static(b"hello"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "BadDigest");
+    let e = c
+        .head_object()
+        .bucket("meta")
+        .key("digest")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 404);
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_refused() {
+    let s = Server::start(4, &[]);
+    let good = s3_client(&s.endpoint);
+    good.create_bucket().bucket("sec").send().await.unwrap();
+    let bad = s3_client_with(&s.endpoint, strata_tests::ACCESS_KEY, "not-the-secret");
+    let e = bad.list_objects_v2().bucket("sec").send().await.unwrap_err();
+    assert_eq!(code(&e), "SignatureDoesNotMatch");
+    assert_eq!(status(&e), 403);
+    let unknown = s3_client_with(&s.endpoint, "nobody", "whatever-secret");
+    let e = unknown
+        .put_object()
+        .bucket("sec")
+        .key("x")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 403);
+    assert!(
+        good.list_objects_v2()
+            .bucket("sec")
+            .send()
+            .await
+            .unwrap()
+            .contents()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pages_and_delimiters() {
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("list").send().await.unwrap();
+    let mut keys = Vec::new();
+    for i in 0..120 {
+        keys.push(format!("flat/{i:04}"));
+    }
+    for d in ["a", "b", "c"] {
+        for j in 0..5 {
+            keys.push(format!("tree/{d}/{j}"));
+        }
+    }
+    keys.push("tree/file".into());
+    let tasks: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            let c = c.clone();
+            let k = k.clone();
+            tokio::spawn(async move { put(&c, "list", &k, k.as_bytes().to_vec()).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    keys.sort();
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let r = c
+            .list_objects_v2()
+            .bucket("list")
+            .max_keys(25)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.key_count().unwrap() <= 25);
+        seen.extend(r.contents().iter().map(|o| o.key().unwrap().to_owned()));
+        if !r.is_truncated().unwrap() {
+            break;
+        }
+        token = r.next_continuation_token().map(str::to_owned);
+    }
+    assert_eq!(seen, keys);
+    let r = c
+        .list_objects_v2()
+        .bucket("list")
+        .prefix("tree/")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let prefixes: Vec<&str> = r.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+    assert_eq!(prefixes, vec!["tree/a/", "tree/b/", "tree/c/"]);
+    let objs: Vec<&str> = r.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(objs, vec!["tree/file"]);
+    let r = c
+        .list_objects_v2()
+        .bucket("list")
+        .start_after("flat/0118")
+        .max_keys(3)
+        .send()
+        .await
+        .unwrap();
+    let objs: Vec<&str> = r.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(objs, vec!["flat/0119", "tree/a/0", "tree/a/1"]);
+    // ListObjects (v1) with a marker.
+    let r = c
+        .list_objects()
+        .bucket("list")
+        .marker("tree/c/4")
+        .send()
+        .await
+        .unwrap();
+    let objs: Vec<&str> = r.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(objs, vec!["tree/file"]);
+    assert_eq!(r.is_truncated(), Some(false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_upload_end_to_end() {
+    let s = Server::start(6, &["--parity", "EC:2"]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("mpu").send().await.unwrap();
+    let up = c
+        .create_multipart_upload()
+        .bucket("mpu")
+        .key("big")
+        .content_type("video/x")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap().to_owned();
+    let parts = [pattern(5 << 20, 1), pattern(5 << 20, 2), pattern(777, 3)];
+    let mut done = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let n = i as i32 + 1;
+        let r = c
+            .upload_part()
+            .bucket("mpu")
+            .key("big")
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(p.clone()))
+            .send()
+            .await
+            .unwrap();
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(r.e_tag().unwrap())
+                .build(),
+        );
+    }
+    let lp = c
+        .list_parts()
+        .bucket("mpu")
+        .key("big")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lp.parts().len(), 3);
+    let ups = c.list_multipart_uploads().bucket("mpu").send().await.unwrap();
+    assert_eq!(ups.uploads().len(), 1);
+    // A too-small middle part is refused.
+    let e = c
+        .complete_multipart_upload()
+        .bucket("mpu")
+        .key("big")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(done[2].clone())
+                .parts(done[0].clone())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "InvalidPartOrder");
+    let r = c
+        .complete_multipart_upload()
+        .bucket("mpu")
+        .key("big")
+        .upload_id(&id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.e_tag().unwrap().ends_with("-3\""));
+    let got = get(&c, "mpu", "big").await;
+    assert_eq!(got, parts.concat());
+    let h = c.head_object().bucket("mpu").key("big").send().await.unwrap();
+    assert_eq!(h.content_type(), Some("video/x"));
+    // Ranges across part boundaries.
+    let o = c
+        .get_object()
+        .bucket("mpu")
+        .key("big")
+        .range("bytes=5242000-5243000")
+        .send()
+        .await
+        .unwrap();
+    let b = o.body.collect().await.unwrap().into_bytes();
+    assert_eq!(&b[..], &parts.concat()[5_242_000..5_243_001]);
+    // Abort removes the upload.
+    let up = c
+        .create_multipart_upload()
+        .bucket("mpu")
+        .key("gone")
+        .send()
+        .await
+        .unwrap();
+    let id2 = up.upload_id().unwrap();
+    c.abort_multipart_upload()
+        .bucket("mpu")
+        .key("gone")
+        .upload_id(id2)
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .list_parts()
+        .bucket("mpu")
+        .key("gone")
+        .upload_id(id2)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "NoSuchUpload");
+    assert!(
+        c.list_multipart_uploads()
+            .bucket("mpu")
+            .send()
+            .await
+            .unwrap()
+            .uploads()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_objects_in_batches() {
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("del").send().await.unwrap();
+    for i in 0..10 {
+        put(&c, "del", &format!("k{i}"), vec![i as u8; 10]).await;
+    }
+    let ids: Vec<ObjectIdentifier> = (0..12)
+        .map(|i| ObjectIdentifier::builder().key(format!("k{i}")).build().unwrap())
+        .collect();
+    let r = c
+        .delete_objects()
+        .bucket("del")
+        .delete(Delete::builder().set_objects(Some(ids)).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.deleted().len(), 12, "deleting a missing key succeeds in S3");
+    assert!(r.errors().is_empty());
+    assert!(
+        c.list_objects_v2()
+            .bucket("del")
+            .send()
+            .await
+            .unwrap()
+            .contents()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presigned_urls_work_with_curl() {
+    use aws_sdk_s3::presigning::PresigningConfig;
+    use std::time::Duration;
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("pre").send().await.unwrap();
+    let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
+    let put_url = c
+        .put_object()
+        .bucket("pre")
+        .key("shared.txt")
+        .presigned(cfg.clone())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.txt");
+    std::fs::write(&file, b"shared through a presigned URL").unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-f", "-X", "PUT", "--upload-file"])
+        .arg(&file)
+        .arg(put_url.uri())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let get_url = c
+        .get_object()
+        .bucket("pre")
+        .key("shared.txt")
+        .presigned(cfg)
+        .await
+        .unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-f"])
+        .arg(get_url.uri())
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"shared through a presigned URL");
+    // Tampering with the URL breaks the signature.
+    let tampered = get_url.uri().replace("shared.txt", "other.txt");
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-w", "%{http_code}"])
+        .arg(&tampered)
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        body.contains("SignatureDoesNotMatch") && body.ends_with("403"),
+        "{body}"
+    );
+    // Unsigned requests are refused.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-w", "%{http_code}"])
+        .arg(format!("{}/pre/shared.txt", s.endpoint))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("403"));
+}
