@@ -268,10 +268,7 @@ impl S3 for StrataS3 {
         let rid = rid(&req);
         let name = req.input.bucket;
         self.layer.make_bucket(&name).await.map_err(fail(&rid))?;
-        Ok(S3Response::new(CreateBucketOutput {
-            location: Some(format!("/{name}")),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{name}")) }))
     }
 
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
@@ -560,7 +557,7 @@ impl S3 for StrataS3 {
             contents: Some(contents),
             common_prefixes: Some(prefixes),
             encoding_type: i.encoding_type,
-            ..Default::default()
+            request_charged: None,
         }))
     }
 

@@ -432,7 +432,7 @@ impl ObjectLayer {
                     let set = Arc::clone(self.set_for(&b, &key));
                     p.totals += set.heal_object(&b, &key, true).await?;
                     p.objects += 1;
-                    if p.objects % 1000 == 0 {
+                    if p.objects.is_multiple_of(1000) {
                         progress(&p);
                     }
                     if pace > 0.0 {

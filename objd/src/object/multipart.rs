@@ -4,7 +4,7 @@
 //! chosen parts and, in the same atomic commit per drive, deletes the upload
 //! and part records: no data is copied.
 
-use super::put::{MAX_PUT_SIZE, Stored};
+use super::put::{PartSpec, Stored};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectLayer, ObjectResult, PutOptions, check_key};
 use crate::drive::{DriveError, RecordOp, Table, object_key};
 use crate::meta::{PartInfo, PartRecord, UploadRecord, Version, VersionId, VersionKind, Versioning};
@@ -77,7 +77,7 @@ impl ErasureSet {
         if found.len() < self.read_quorum() {
             return Err(ObjectError::NoSuchUpload);
         }
-        Ok(found.into_iter().next().ok_or(ObjectError::NoSuchUpload)?)
+        found.into_iter().next().ok_or(ObjectError::NoSuchUpload)
     }
 
     /// Part records of an upload, per drive position.
@@ -176,7 +176,7 @@ impl ObjectLayer {
         set.get_upload(bucket, key, id).await?;
         let rotation = set.rotation(bucket, key);
         let written = set
-            .write_part(body, size, id, number, rotation, false, MAX_PUT_SIZE)
+            .write_part(body, size, PartSpec { dir: id, part: number, rotation, allow_inline: false })
             .await?;
         if content_md5.is_some_and(|m| m != written.md5) {
             return Err(ObjectError::BadDigest);

@@ -44,6 +44,18 @@ pub(super) struct WrittenPart {
     pub stored: Stored,
 }
 
+/// Where a part's shards go.
+pub(super) struct PartSpec {
+    /// Data directory.
+    pub dir: [u8; 16],
+    /// Part number (file `part.N`).
+    pub part: u32,
+    /// Shard rotation of the object's key.
+    pub rotation: usize,
+    /// Small bodies may be kept inline in the metadata (single PUTs only).
+    pub allow_inline: bool,
+}
+
 enum Msg {
     Block(Arc<Vec<Vec<u8>>>),
     Finish,
@@ -103,18 +115,16 @@ impl ErasureSet {
             .collect()
     }
 
-    /// Streams `body` into part `part` of data directory `dir` (or, when
-    /// `allow_inline` and the body is small, into per-drive inline streams).
+    /// Streams `body` into the part `spec` names (or, when the spec allows
+    /// it and the body is small, into per-drive inline streams).
     pub(super) async fn write_part(
         &self,
         mut body: ByteStream,
         expect: Option<u64>,
-        dir: [u8; 16],
-        part: u32,
-        rotation: usize,
-        allow_inline: bool,
-        max_size: u64,
+        spec: PartSpec,
     ) -> ObjectResult<WrittenPart> {
+        let PartSpec { dir, part, rotation, allow_inline } = spec;
+        let max_size = MAX_PUT_SIZE;
         if expect.is_some_and(|s| s > max_size) {
             return Err(ObjectError::EntityTooLarge);
         }
@@ -251,7 +261,7 @@ impl ErasureSet {
         let rotation = self.rotation(bucket, key);
         let dir = VersionId::random().0;
         let written = self
-            .write_part(body, opts.size, dir, 1, rotation, true, MAX_PUT_SIZE)
+            .write_part(body, opts.size, PartSpec { dir, part: 1, rotation, allow_inline: true })
             .await?;
         let is_files = matches!(written.stored, Stored::Files(_));
         if opts.content_md5.is_some_and(|m| m != written.md5) {

@@ -23,7 +23,7 @@ pub fn set_layout(n: usize, set_size: Option<usize>) -> Result<(usize, usize), S
     let size = match set_size {
         Some(s) => s,
         None if n <= 16 => n,
-        None => (4..=16).rev().find(|s| n % s == 0).ok_or_else(|| {
+        None => (4..=16).rev().find(|s| n.is_multiple_of(*s)).ok_or_else(|| {
             StartupError::Layout(format!(
                 "{n} drives cannot be split into equal erasure sets of 4 to 16 drives"
             ))
@@ -34,7 +34,7 @@ pub fn set_layout(n: usize, set_size: Option<usize>) -> Result<(usize, usize), S
             "an erasure set needs 2 to 16 drives, got {size}; give more drives or another --set-size"
         )));
     }
-    if n % size != 0 {
+    if !n.is_multiple_of(size) {
         return Err(StartupError::Layout(format!(
             "{n} drives do not divide into sets of {size}"
         )));

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every check and test of the repository on a fresh Debian 12 machine
+# with the Rust toolchain: installs what the tests need first (Debian
+# packages, Python clients), then formatting, lints, Rust tests, and the
+# Python client tests against the real binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests call.
+missing=()
+for tool in curl; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}"
+fi
+
+# Python clients: boto3, the aws CLI, pytest (pinned).
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+  -r tests/python/requirements.txt
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo build --workspace --all-targets --quiet
+
+# Rust unit, property and integration tests (the integration tests start
+# target/debug/objd).
+cargo nextest run --workspace --no-fail-fast
+
+# Python clients against the same binary.
+python3 -m pytest -q tests/python
