@@ -268,7 +268,9 @@ impl S3 for StrataS3 {
         let rid = rid(&req);
         let name = req.input.bucket;
         self.layer.make_bucket(&name).await.map_err(fail(&rid))?;
-        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{name}")) }))
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{name}")),
+        }))
     }
 
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {

@@ -176,7 +176,16 @@ impl ObjectLayer {
         set.get_upload(bucket, key, id).await?;
         let rotation = set.rotation(bucket, key);
         let written = set
-            .write_part(body, size, PartSpec { dir: id, part: number, rotation, allow_inline: false })
+            .write_part(
+                body,
+                size,
+                PartSpec {
+                    dir: id,
+                    part: number,
+                    rotation,
+                    allow_inline: false,
+                },
+            )
             .await?;
         if content_md5.is_some_and(|m| m != written.md5) {
             return Err(ObjectError::BadDigest);

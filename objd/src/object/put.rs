@@ -123,7 +123,12 @@ impl ErasureSet {
         expect: Option<u64>,
         spec: PartSpec,
     ) -> ObjectResult<WrittenPart> {
-        let PartSpec { dir, part, rotation, allow_inline } = spec;
+        let PartSpec {
+            dir,
+            part,
+            rotation,
+            allow_inline,
+        } = spec;
         let max_size = MAX_PUT_SIZE;
         if expect.is_some_and(|s| s > max_size) {
             return Err(ObjectError::EntityTooLarge);
@@ -261,7 +266,16 @@ impl ErasureSet {
         let rotation = self.rotation(bucket, key);
         let dir = VersionId::random().0;
         let written = self
-            .write_part(body, opts.size, PartSpec { dir, part: 1, rotation, allow_inline: true })
+            .write_part(
+                body,
+                opts.size,
+                PartSpec {
+                    dir,
+                    part: 1,
+                    rotation,
+                    allow_inline: true,
+                },
+            )
             .await?;
         let is_files = matches!(written.stored, Stored::Files(_));
         if opts.content_md5.is_some_and(|m| m != written.md5) {
