@@ -1,0 +1,570 @@
+//! `strata-bench`: load and baseline measurements for Strata.
+//!
+//! - `s3`: PUT / GET / LIST / mixed load against an S3 endpoint, with object
+//!   size, concurrency and duration; reports MiB/s, ops/s, p50/p99 latency
+//!   and errors (text or `--json`).
+//! - `raw-write` / `raw-read`: the baseline for the same disk: plain files
+//!   written with fsync (and their directory fsynced), or read back, in the
+//!   given directories.
+//! - `codec`: raw `reed-solomon-simd` encode/decode against objd's erasure
+//!   path (encode + per-shard checksums, verify + reconstruct), plus the
+//!   checksum and MD5 hashes on their own.
+
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(name = "strata-bench", about = "Load and baseline measurements for Strata")]
+struct Cli {
+    /// Print one JSON object per result instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Op {
+    Put,
+    Get,
+    List,
+    Mixed,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Load an S3 endpoint (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    S3 {
+        #[arg(long, env = "STRATA_BENCH_ENDPOINT", default_value = "http://127.0.0.1:9000")]
+        endpoint: String,
+        #[arg(long, default_value = "bench")]
+        bucket: String,
+        #[arg(long, value_enum, default_value = "put")]
+        op: Op,
+        /// Object size (`4KiB`, `16MiB`, ...).
+        #[arg(long, default_value = "4KiB", value_parser = parse_size)]
+        size: u64,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+    },
+    /// Baseline: write files with fsync into the directories.
+    RawWrite {
+        #[arg(long = "dir", required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long, default_value = "4KiB", value_parser = parse_size)]
+        size: u64,
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+    },
+    /// Baseline: read back the files `raw-write` left in the directories.
+    RawRead {
+        #[arg(long = "dir", required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+    },
+    /// Codec throughput: raw reed-solomon-simd against objd's erasure path.
+    Codec {
+        #[arg(long, default_value_t = 4)]
+        data: usize,
+        #[arg(long, default_value_t = 2)]
+        parity: usize,
+        #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+        block: u64,
+        #[arg(long, default_value_t = 2.0)]
+        duration: f64,
+    },
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = [("KiB", 1u64 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("B", 1)]
+        .iter()
+        .find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m)))
+        .unwrap_or((s, 1));
+    num.trim()
+        .parse::<u64>()
+        .map(|n| n * mult)
+        .map_err(|_| format!("invalid size `{s}`"))
+}
+
+/// Measurements of one run.
+#[derive(Default)]
+struct Stats {
+    name: String,
+    size: u64,
+    concurrency: usize,
+    elapsed: Duration,
+    ops: u64,
+    bytes: u64,
+    errors: u64,
+    latencies: Vec<Duration>,
+}
+
+impl Stats {
+    fn pct(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i]
+    }
+
+    fn report(mut self, json: bool) {
+        self.latencies.sort();
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let mibs = self.bytes as f64 / secs / (1 << 20) as f64;
+        let opss = self.ops as f64 / secs;
+        let (p50, p99) = (
+            self.pct(0.50).as_secs_f64() * 1e3,
+            self.pct(0.99).as_secs_f64() * 1e3,
+        );
+        if json {
+            println!(
+                "{{\"name\":\"{}\",\"size\":{},\"concurrency\":{},\"seconds\":{secs:.3},\"ops\":{},\"ops_per_s\":{opss:.1},\"mib_per_s\":{mibs:.1},\"p50_ms\":{p50:.3},\"p99_ms\":{p99:.3},\"errors\":{}}}",
+                self.name, self.size, self.concurrency, self.ops, self.errors
+            );
+        } else {
+            println!(
+                "{:<28} size {:>9} conc {:>3}  {:>9.1} ops/s  {:>8.1} MiB/s  p50 {:>8.3} ms  p99 {:>8.3} ms  errors {}",
+                self.name, self.size, self.concurrency, opss, mibs, p50, p99, self.errors
+            );
+        }
+    }
+}
+
+/// Runs `work(worker, iteration)` on `concurrency` tasks for `duration`;
+/// `work` returns the bytes moved, or an error.
+async fn drive<F, Fut>(name: &str, size: u64, concurrency: usize, duration: f64, work: F) -> Stats
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Result<u64, String>> + Send,
+{
+    let deadline = Instant::now() + Duration::from_secs_f64(duration);
+    let start = Instant::now();
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::new();
+    for w in 0..concurrency {
+        let work = work.clone();
+        let errors = Arc::clone(&errors);
+        handles.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut bytes = 0;
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match work(w, i).await {
+                    Ok(b) => {
+                        lat.push(t.elapsed());
+                        bytes += b;
+                    }
+                    Err(e) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                            eprintln!("first error: {e}");
+                        }
+                    }
+                }
+                i += 1;
+            }
+            (lat, bytes)
+        }));
+    }
+    let mut stats = Stats {
+        name: name.to_owned(),
+        size,
+        concurrency,
+        ..Default::default()
+    };
+    for h in handles {
+        let (lat, bytes) = h.await.expect("worker");
+        stats.ops += lat.len() as u64;
+        stats.latencies.extend(lat);
+        stats.bytes += bytes;
+    }
+    stats.elapsed = start.elapsed();
+    stats.errors = errors.load(Ordering::Relaxed);
+    stats
+}
+
+fn random_bytes(len: usize) -> Bytes {
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let v: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    Bytes::from(v)
+}
+
+async fn s3_load(
+    endpoint: String,
+    bucket: String,
+    op: Op,
+    size: u64,
+    conc: usize,
+    duration: f64,
+    json: bool,
+) {
+    let access = std::env::var("AWS_ACCESS_KEY_ID").expect("AWS_ACCESS_KEY_ID");
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").expect("AWS_SECRET_ACCESS_KEY");
+    let c = strata_tests::s3_client_with(&endpoint, &access, &secret);
+    let _ = c.create_bucket().bucket(&bucket).send().await;
+    let body = random_bytes(size as usize);
+    let prefix = format!(
+        "{}-{}",
+        match op {
+            Op::Put => "put",
+            Op::Get => "get",
+            Op::List => "list",
+            Op::Mixed => "mixed",
+        },
+        size
+    );
+    // Objects to read: written once before the clock starts.
+    let readable = (conc * 4).max(16) as u64;
+    if op != Op::Put {
+        let mut hs = Vec::new();
+        for i in 0..readable {
+            let (c, b, bucket, key) = (
+                c.clone(),
+                body.clone(),
+                bucket.clone(),
+                format!("{prefix}/seed/{i}"),
+            );
+            hs.push(tokio::spawn(async move {
+                c.put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .body(ByteStream::from(b))
+                    .send()
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        for h in hs {
+            h.await.expect("seed task").expect("seed PUT");
+        }
+    }
+    let name = format!("s3 {:?}", op).to_lowercase();
+    let stats = drive(&name, size, conc, duration, move |w, i| {
+        let (c, body, bucket, prefix) = (c.clone(), body.clone(), bucket.clone(), prefix.clone());
+        async move {
+            let which = match op {
+                Op::Mixed => match i % 10 {
+                    0..=5 => Op::Get,
+                    6..=8 => Op::Put,
+                    _ => Op::List,
+                },
+                o => o,
+            };
+            match which {
+                Op::Put => {
+                    let n = body.len() as u64;
+                    c.put_object()
+                        .bucket(bucket)
+                        .key(format!("{prefix}/w{w}/{i}"))
+                        .body(ByteStream::from(body))
+                        .send()
+                        .await
+                        .map(|_| n)
+                        .map_err(|e| format!("{e:?}"))
+                }
+                Op::Get => {
+                    let key = format!("{prefix}/seed/{}", (w as u64 * 7919 + i) % readable);
+                    let o = c
+                        .get_object()
+                        .bucket(bucket)
+                        .key(key)
+                        .send()
+                        .await
+                        .map_err(|e| format!("{e:?}"))?;
+                    let b = o.body.collect().await.map_err(|e| e.to_string())?;
+                    Ok(b.into_bytes().len() as u64)
+                }
+                _ => {
+                    let r = c
+                        .list_objects_v2()
+                        .bucket(bucket)
+                        .prefix(format!("{prefix}/seed/"))
+                        .send()
+                        .await
+                        .map_err(|e| format!("{e:?}"))?;
+                    Ok(r.contents().len() as u64 * 0)
+                }
+            }
+        }
+    })
+    .await;
+    stats.report(json);
+}
+
+fn raw_write(dirs: Vec<PathBuf>, size: u64, conc: usize, duration: f64, json: bool) {
+    let body = random_bytes(size as usize);
+    let deadline = Instant::now() + Duration::from_secs_f64(duration);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..conc)
+        .map(|w| {
+            let (dirs, body) = (dirs.clone(), body.clone());
+            std::thread::spawn(move || {
+                let mut lat = Vec::new();
+                let mut i = 0usize;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let dir = &dirs[(w + i) % dirs.len()];
+                    let sub = dir.join(format!("raw-{w}"));
+                    std::fs::create_dir_all(&sub).expect("mkdir");
+                    let path = sub.join(format!("{i}"));
+                    let mut f = std::fs::File::create(&path).expect("create");
+                    f.write_all(&body).expect("write");
+                    f.sync_all().expect("fsync");
+                    std::fs::File::open(&sub)
+                        .and_then(|d| d.sync_all())
+                        .expect("fsync dir");
+                    lat.push(t.elapsed());
+                    i += 1;
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut stats = Stats {
+        name: "raw write+fsync".into(),
+        size,
+        concurrency: conc,
+        ..Default::default()
+    };
+    for h in handles {
+        let lat = h.join().expect("writer");
+        stats.ops += lat.len() as u64;
+        stats.bytes += lat.len() as u64 * size;
+        stats.latencies.extend(lat);
+    }
+    stats.elapsed = start.elapsed();
+    stats.report(json);
+}
+
+fn raw_read(dirs: Vec<PathBuf>, conc: usize, duration: f64, json: bool) {
+    let mut files = Vec::new();
+    for d in &dirs {
+        for w in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            if w.file_name().to_string_lossy().starts_with("raw-") {
+                files.extend(
+                    std::fs::read_dir(w.path())
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .map(|e| e.path()),
+                );
+            }
+        }
+    }
+    assert!(!files.is_empty(), "no files from raw-write in the directories");
+    let files = Arc::new(files);
+    let size = std::fs::metadata(&files[0]).map_or(0, |m| m.len());
+    let deadline = Instant::now() + Duration::from_secs_f64(duration);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..conc)
+        .map(|w| {
+            let files = Arc::clone(&files);
+            std::thread::spawn(move || {
+                let mut lat = Vec::new();
+                let mut bytes = 0u64;
+                let mut buf = vec![0u8; 1 << 20];
+                let mut i = w;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let mut f = std::fs::File::open(&files[i % files.len()]).expect("open");
+                    loop {
+                        let n = f.read(&mut buf).expect("read");
+                        if n == 0 {
+                            break;
+                        }
+                        bytes += n as u64;
+                    }
+                    lat.push(t.elapsed());
+                    i += 7;
+                }
+                (lat, bytes)
+            })
+        })
+        .collect();
+    let mut stats = Stats {
+        name: "raw read".into(),
+        size,
+        concurrency: conc,
+        ..Default::default()
+    };
+    for h in handles {
+        let (lat, bytes) = h.join().expect("reader");
+        stats.ops += lat.len() as u64;
+        stats.bytes += bytes;
+        stats.latencies.extend(lat);
+    }
+    stats.elapsed = start.elapsed();
+    stats.report(json);
+}
+
+/// Runs `f` repeatedly for `duration`; returns (iterations, elapsed).
+fn repeat(duration: f64, mut f: impl FnMut()) -> (u64, Duration) {
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed().as_secs_f64() < duration {
+        f();
+        n += 1;
+    }
+    (n, start.elapsed())
+}
+
+fn codec(data: usize, parity: usize, block: u64, duration: f64, json: bool) {
+    use objd::erasure::{Encoder, Layout, bitrot, reconstruct};
+    let block = block as usize;
+    let input = random_bytes(block);
+    let layout = Layout::new(data, parity, block as u32).expect("layout");
+    let shard_len = layout.shard_len(block);
+    let report = |name: &str, n: u64, el: Duration| {
+        Stats {
+            name: name.to_owned(),
+            size: block as u64,
+            concurrency: 1,
+            elapsed: el,
+            ops: n,
+            bytes: n * block as u64,
+            ..Default::default()
+        }
+        .report(json)
+    };
+    // Raw codec: the shards already split, encode only.
+    let originals: Vec<Vec<u8>> = (0..data)
+        .map(|i| {
+            let mut s = vec![0u8; shard_len];
+            let lo = (i * shard_len).min(block);
+            let hi = ((i + 1) * shard_len).min(block);
+            s[..hi - lo].copy_from_slice(&input[lo..hi]);
+            s
+        })
+        .collect();
+    let mut rs = reed_solomon_simd::ReedSolomonEncoder::new(data, parity, shard_len).expect("encoder");
+    let (n, el) = repeat(duration, || {
+        rs.reset(data, parity, shard_len).expect("reset");
+        for s in &originals {
+            rs.add_original_shard(s).expect("add");
+        }
+        std::hint::black_box(rs.encode().expect("encode").recovery(0).map(|r| r[0]));
+    });
+    report("codec raw rs encode", n, el);
+    // objd path: split, encode, frame and checksum every shard.
+    let mut enc = Encoder::new(layout);
+    let (n, el) = repeat(duration, || {
+        std::hint::black_box(enc.encode_block(&input).expect("encode"));
+    });
+    report("codec objd encode+checksum", n, el);
+    // Decode with `parity` data shards lost.
+    let framed = Encoder::new(layout).encode_block(&input).expect("encode");
+    let recovery: Vec<Vec<u8>> = framed[data..]
+        .iter()
+        .map(|f| bitrot::open(f).expect("ok").to_vec())
+        .collect();
+    let (n, el) = repeat(duration, || {
+        let mut dec = reed_solomon_simd::ReedSolomonDecoder::new(data, parity, shard_len).expect("decoder");
+        for (i, s) in originals.iter().enumerate().skip(parity) {
+            dec.add_original_shard(i, s).expect("add");
+        }
+        for (i, s) in recovery.iter().enumerate() {
+            dec.add_recovery_shard(i, s).expect("add");
+        }
+        std::hint::black_box(dec.decode().expect("decode").restored_original(0).map(|r| r[0]));
+    });
+    report("codec raw rs decode", n, el);
+    let (n, el) = repeat(duration, || {
+        let mut shards: Vec<Option<Vec<u8>>> = framed
+            .iter()
+            .map(|f| bitrot::open(f).map(<[u8]>::to_vec))
+            .collect();
+        for s in shards.iter_mut().take(parity) {
+            *s = None;
+        }
+        reconstruct(&layout, &mut shards, false).expect("reconstruct");
+        std::hint::black_box(&shards);
+    });
+    report("codec objd verify+decode", n, el);
+    // The hashes on their own, over the same bytes.
+    let (n, el) = repeat(duration, || {
+        std::hint::black_box(xxhash_rust::xxh3::xxh3_64(&input));
+    });
+    report("hash xxh3-64", n, el);
+    let (n, el) = repeat(duration, || {
+        std::hint::black_box(crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, &input));
+    });
+    report("hash crc32c", n, el);
+    let (n, el) = repeat(duration, || {
+        use md5::Digest;
+        std::hint::black_box(md5::Md5::digest(&input));
+    });
+    report("hash md5 (etag)", n, el);
+    let (n, el) = repeat(duration, || {
+        use sha2::Digest;
+        std::hint::black_box(sha2::Sha256::digest(&input));
+    });
+    report("hash sha256", n, el);
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::S3 {
+            endpoint,
+            bucket,
+            op,
+            size,
+            concurrency,
+            duration,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(s3_load(
+                endpoint,
+                bucket,
+                op,
+                size,
+                concurrency,
+                duration,
+                cli.json,
+            ));
+        }
+        Cmd::RawWrite {
+            dirs,
+            size,
+            concurrency,
+            duration,
+        } => raw_write(dirs, size, concurrency, duration, cli.json),
+        Cmd::RawRead {
+            dirs,
+            concurrency,
+            duration,
+        } => raw_read(dirs, concurrency, duration, cli.json),
+        Cmd::Codec {
+            data,
+            parity,
+            block,
+            duration,
+        } => codec(data, parity, block, duration, cli.json),
+    }
+}
