@@ -39,7 +39,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(drives: usize, extra: &[&str]) -> Server {
-        let root = tempfile::tempdir().expect("tempdir");
+        Self::start_in(tempfile::tempdir().expect("tempdir"), drives, extra)
+    }
+
+    /// Like [`Server::start`], with drives `d1..dN` under a given root
+    /// (which the caller may have prepared, for example with mounts).
+    pub fn start_in(root: tempfile::TempDir, drives: usize, extra: &[&str]) -> Server {
         let paths: Vec<PathBuf> = (1..=drives).map(|i| root.path().join(format!("d{i}"))).collect();
         let mut s = Server {
             root,

@@ -311,3 +311,74 @@ async fn two_gib_streaming_upload_keeps_memory_bounded() {
         "objd peak RSS {after_get} KiB is not bounded"
     );
 }
+
+/// Small tmpfs mounts used as drives, unmounted on drop.
+struct Mounts(Vec<std::path::PathBuf>);
+
+impl Drop for Mounts {
+    fn drop(&mut self) {
+        for m in &self.0 {
+            let _ = std::process::Command::new("umount").arg("-l").arg(m).status();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_507_and_stores_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let mut mounts = Mounts(Vec::new());
+    for i in 1..=4 {
+        let d = root.path().join(format!("d{i}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
+            .arg(&d)
+            .status()
+            .expect("run mount");
+        assert!(
+            st.success(),
+            "mounting a tmpfs drive needs root (the test suite runs as root)"
+        );
+        mounts.0.push(d);
+    }
+    let s = Server::start_in(root, 4, &["--scanner-interval", "0"]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("full").send().await.unwrap();
+    let old = pattern(1 << 20, 1);
+    put(&c, "full", "old", old.clone()).await.unwrap();
+    // 2+2: a 60 MiB object needs 30 MiB on each 24 MiB drive.
+    let e = c
+        .put_object()
+        .bucket("full")
+        .key("too-big")
+        .body(ByteStream::from(pattern(60 << 20, 2)))
+        .send()
+        .await
+        .unwrap_err();
+    let raw = e.raw_response().expect("an HTTP answer");
+    assert_eq!(raw.status().as_u16(), 507, "{e:?}");
+    assert!(
+        c.head_object()
+            .bucket("full")
+            .key("too-big")
+            .send()
+            .await
+            .is_err()
+    );
+    assert_eq!(get(&c, "full", "old").await.unwrap(), old);
+    for d in &s.drives {
+        assert_eq!(
+            files_below(&d.join("data")).len(),
+            1,
+            "no partial shard files left on {}",
+            d.display()
+        );
+    }
+    // Space came back: the next object that fits is stored.
+    put(&c, "full", "after", pattern(4 << 20, 3)).await.unwrap();
+    assert_eq!(get(&c, "full", "after").await.unwrap(), pattern(4 << 20, 3));
+    let mut s = s;
+    s.kill();
+    drop(mounts);
+    drop(s);
+}

@@ -49,6 +49,9 @@ pub enum DriveError {
     Io(io::Error),
     #[error("index: {0}")]
     Index(String),
+    /// A record that fails its checksum or does not decode.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
 }
 
 impl From<io::Error> for DriveError {

@@ -261,9 +261,11 @@ impl ErasureSet {
                 version: v.clone(),
                 copies: copies.clone(),
             };
-            let mut targets: Vec<usize> = (0..n)
-                .filter(|p| copies[*p].is_none() && self.drives[*p].is_some() && records[*p].is_ok())
-                .collect();
+            // Drives that answered (a corrupt record is rewritten whole).
+            let writable = |p: usize| {
+                matches!(records[p], Ok(_) | Err(DriveError::Corrupt(_))) && self.drives[p].is_some()
+            };
+            let mut targets: Vec<usize> = (0..n).filter(|p| copies[*p].is_none() && writable(*p)).collect();
             if deep && !v.is_delete_marker() {
                 match self.damaged_copies(&res, &layout).await {
                     Ok(bad) => {

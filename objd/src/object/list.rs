@@ -93,7 +93,7 @@ impl ErasureSet {
                     Ok(p) => match p.binary_search_by(|(k, _)| k.cmp(key)) {
                         Ok(i) => ObjectRecord::decode(&p[i].1)
                             .map(Some)
-                            .map_err(|e| DriveError::Index(e.to_string())),
+                            .map_err(|e| DriveError::Corrupt(e.to_string())),
                         Err(_) => Ok(None),
                     },
                     Err(_) => Err(DriveError::Offline),

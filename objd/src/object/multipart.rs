@@ -69,7 +69,7 @@ impl ErasureSet {
         let recs = self
             .on_drives(move |_, d| {
                 d.get(Table::Uploads, &k)?
-                    .map(|b| UploadRecord::decode(&b).map_err(|e| DriveError::Index(e.to_string())))
+                    .map(|b| UploadRecord::decode(&b).map_err(|e| DriveError::Corrupt(e.to_string())))
                     .transpose()
             })
             .await;

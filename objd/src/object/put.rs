@@ -241,7 +241,11 @@ impl ErasureSet {
             Ok(m) => m,
             Err(e) => {
                 discard_dir(self, dir).await;
-                return Err(e);
+                // Writers that stopped early say why (a full disk, say).
+                return Err(match e {
+                    ObjectError::WriteQuorum { ok, need } => super::quorum_error(&errs, ok, need),
+                    other => other,
+                });
             }
         };
         if good < self.write_quorum() {

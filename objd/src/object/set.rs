@@ -126,10 +126,7 @@ impl ErasureSet {
         let k = object_key(bucket, key);
         self.on_drives(move |_, d| {
             d.get(Table::Objects, &k)?
-                .map(|b| {
-                    ObjectRecord::decode(&b)
-                        .map_err(|e| DriveError::Index(format!("corrupt object record: {e}")))
-                })
+                .map(|b| ObjectRecord::decode(&b).map_err(|e| DriveError::Corrupt(e.to_string())))
                 .transpose()
         })
         .await

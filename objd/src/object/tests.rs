@@ -484,3 +484,181 @@ async fn bad_digest_and_short_body_store_nothing() {
         Err(ObjectError::KeyTooLong)
     ));
 }
+
+/// A drive that delegates to a real one but reports a full disk once a
+/// budget of shard bytes is spent, as a filling disk would.
+#[derive(Debug)]
+struct FillingDrive {
+    inner: LocalDrive,
+    budget: Arc<std::sync::atomic::AtomicI64>,
+}
+
+struct FillingWriter {
+    inner: Box<dyn crate::drive::ShardWriter>,
+    budget: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl crate::drive::ShardWriter for FillingWriter {
+    fn write_all(&mut self, buf: &[u8]) -> crate::drive::DriveResult<()> {
+        let left = self
+            .budget
+            .fetch_sub(buf.len() as i64, std::sync::atomic::Ordering::SeqCst);
+        if left < buf.len() as i64 {
+            return Err(crate::drive::DriveError::Full);
+        }
+        self.inner.write_all(buf)
+    }
+    fn finish(self: Box<Self>) -> crate::drive::DriveResult<()> {
+        self.inner.finish()
+    }
+}
+
+impl Drive for FillingDrive {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn read_format(&self) -> crate::drive::DriveResult<Option<crate::drive::format::DriveFormat>> {
+        self.inner.read_format()
+    }
+    fn write_format(&self, f: &crate::drive::format::DriveFormat) -> crate::drive::DriveResult<()> {
+        self.inner.write_format(f)
+    }
+    fn get(&self, t: crate::drive::Table, k: &[u8]) -> crate::drive::DriveResult<Option<Vec<u8>>> {
+        self.inner.get(t, k)
+    }
+    fn scan(
+        &self,
+        t: crate::drive::Table,
+        s: &[u8],
+        x: bool,
+        e: &[u8],
+        l: usize,
+    ) -> crate::drive::DriveResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.scan(t, s, x, e, l)
+    }
+    fn commit(&self, ops: Vec<crate::drive::RecordOp>) -> crate::drive::DriveResult<Vec<Option<Vec<u8>>>> {
+        self.inner.commit(ops)
+    }
+    fn create_shard(
+        &self,
+        dir: &[u8; 16],
+        part: u32,
+    ) -> crate::drive::DriveResult<Box<dyn crate::drive::ShardWriter>> {
+        let inner = self.inner.create_shard(dir, part)?;
+        Ok(Box::new(FillingWriter {
+            inner,
+            budget: Arc::clone(&self.budget),
+        }))
+    }
+    fn read_shard(
+        &self,
+        dir: &[u8; 16],
+        part: u32,
+        off: u64,
+        len: usize,
+    ) -> crate::drive::DriveResult<Vec<u8>> {
+        self.inner.read_shard(dir, part, off, len)
+    }
+    fn shard_len(&self, dir: &[u8; 16], part: u32) -> crate::drive::DriveResult<u64> {
+        self.inner.shard_len(dir, part)
+    }
+    fn remove_part(&self, dir: &[u8; 16], part: u32) -> crate::drive::DriveResult<()> {
+        self.inner.remove_part(dir, part)
+    }
+    fn remove_data_dir(&self, dir: &[u8; 16]) -> crate::drive::DriveResult<()> {
+        self.inner.remove_data_dir(dir)
+    }
+    fn space(&self) -> crate::drive::DriveResult<crate::drive::DriveSpace> {
+        self.inner.space()
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_fails_the_write_cleanly_and_keeps_older_objects() {
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let budget = Arc::new(std::sync::atomic::AtomicI64::new(600_000));
+    let drives: Vec<Option<Arc<dyn Drive>>> = dirs
+        .iter()
+        .map(|d| {
+            Some(Arc::new(FillingDrive {
+                inner: LocalDrive::open(d.path()).unwrap(),
+                budget: Arc::clone(&budget),
+            }) as Arc<dyn Drive>)
+        })
+        .collect();
+    let layer = ObjectLayer::open("full", vec![drives], 2, small_blocks())
+        .await
+        .unwrap();
+    layer.make_bucket("bkt").await.unwrap();
+    layer
+        .put_object("bkt", "old", body(pattern(200_000, 1)), PutOptions::default())
+        .await
+        .unwrap();
+    // The next object does not fit: every drive reports a full disk.
+    let r = layer
+        .put_object("bkt", "big", body(pattern(2_000_000, 2)), PutOptions::default())
+        .await;
+    assert!(matches!(r, Err(ObjectError::DiskFull)), "{r:?}");
+    assert!(matches!(
+        layer.head_object("bkt", "big", None).await,
+        Err(ObjectError::NoSuchKey)
+    ));
+    assert_eq!(read_all(&layer, "bkt", "old").await.unwrap(), pattern(200_000, 1));
+    for d in &dirs {
+        assert_eq!(
+            walk(&d.path().join("data")).len(),
+            1,
+            "only the old object's shard file remains"
+        );
+    }
+    // Small objects still fit in the metadata.
+    layer
+        .put_object("bkt", "small", body(vec![1, 2, 3]), PutOptions::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn corrupt_metadata_fails_only_that_object_and_heals_when_a_quorum_is_intact() {
+    let f = fixture(4, 2, small_blocks()).await;
+    f.layer.make_bucket("bkt").await.unwrap();
+    for k in ["a", "b"] {
+        f.layer
+            .put_object("bkt", k, body(pattern(100_000, 3)), PutOptions::default())
+            .await
+            .unwrap();
+    }
+    let garbage = |d: &Arc<dyn Drive>, key: &str| {
+        let op = crate::drive::RecordOp::Put {
+            table: crate::drive::Table::Objects,
+            key: crate::drive::object_key("bkt", key),
+            value: b"STOM\x01\x00not a record".to_vec(),
+        };
+        d.commit(vec![op]).unwrap();
+    };
+    let drives: Vec<Arc<dyn Drive>> = f.layer.sets()[0].online_drives();
+    // "a": garbage on every drive: that object errors, the rest is served.
+    for d in &drives {
+        garbage(d, "a");
+    }
+    assert!(read_all(&f.layer, "bkt", "a").await.is_err());
+    assert_eq!(read_all(&f.layer, "bkt", "b").await.unwrap(), pattern(100_000, 3));
+    // "b": garbage on two of four drives (2+2, read quorum 2): still read,
+    // and a heal rewrites the bad records.
+    garbage(&drives[0], "b");
+    garbage(&drives[3], "b");
+    assert_eq!(read_all(&f.layer, "bkt", "b").await.unwrap(), pattern(100_000, 3));
+    let set = Arc::clone(f.layer.set_for("bkt", "b"));
+    let r = set.heal_object("bkt", "b", true).await.unwrap();
+    assert_eq!(r.repaired, 2, "{r:?}");
+    for d in &drives {
+        let raw = d
+            .get(
+                crate::drive::Table::Objects,
+                &crate::drive::object_key("bkt", "b"),
+            )
+            .unwrap()
+            .unwrap();
+        assert!(crate::meta::ObjectRecord::decode(&raw).is_ok());
+    }
+}
