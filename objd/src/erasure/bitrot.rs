@@ -15,10 +15,15 @@ pub const HASH_LEN: usize = 8;
 /// Identifier of the algorithm in metadata and shard-file headers.
 pub const ALGO_XXH3_64: u8 = 1;
 
+/// The checksum of a shard payload, as stored in front of it.
+pub fn hash(payload: &[u8]) -> [u8; HASH_LEN] {
+    xxh3_64(payload).to_le_bytes()
+}
+
 /// Fills in the checksum of a framed shard (`[0; HASH_LEN] || payload`).
 pub fn seal(framed: &mut [u8]) {
-    let h = xxh3_64(&framed[HASH_LEN..]);
-    framed[..HASH_LEN].copy_from_slice(&h.to_le_bytes());
+    let h = hash(&framed[HASH_LEN..]);
+    framed[..HASH_LEN].copy_from_slice(&h);
 }
 
 /// Returns the payload of a framed shard if its checksum matches.
@@ -27,7 +32,7 @@ pub fn open(framed: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let (h, payload) = framed.split_at(HASH_LEN);
-    (h == xxh3_64(payload).to_le_bytes()).then_some(payload)
+    (h == hash(payload)).then_some(payload)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 pub mod bitrot;
 
+use bytes::Bytes;
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 
 /// Default size of one erasure block (the unit a stream is cut into).
@@ -121,55 +122,164 @@ pub fn default_parity(n: usize) -> usize {
     }
 }
 
-/// Encodes blocks into shards. Keeps its codec state between blocks so a
-/// stream does not reallocate per block.
+/// Parity buffers kept for reuse: a stream encodes block after block, and a
+/// fresh megabyte-sized allocation per block costs more in page faults than
+/// the encoding itself.
+type Pool = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+/// Most buffers a pool keeps (a stream has at most a few blocks in flight).
+const POOL_KEEP: usize = 8;
+
+/// The parity bytes of one block, returned to the encoder's pool on drop.
+#[derive(Debug)]
+struct ParityBuf {
+    buf: Vec<u8>,
+    pool: Pool,
+}
+
+impl Drop for ParityBuf {
+    fn drop(&mut self) {
+        let mut p = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if p.len() < POOL_KEEP {
+            p.push(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+/// One encoded block: the data shards are slices of the block itself (no
+/// copy), the parity shards live in a pooled buffer, and every shard has its
+/// checksum. [`EncodedBlock::write_framed`] emits shard `i` as stored on a
+/// drive: `hash || payload` (zero-padded to the shard length).
+#[derive(Debug)]
+pub struct EncodedBlock {
+    block: Bytes,
+    data: usize,
+    shard_len: usize,
+    parity: ParityBuf,
+    hashes: Vec<[u8; bitrot::HASH_LEN]>,
+}
+
+const ZEROS: [u8; 4096] = [0; 4096];
+
+impl EncodedBlock {
+    pub fn shard_count(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Shard `i` as stored: checksum, payload, padding, in that order.
+    pub fn write_framed<E>(&self, i: usize, out: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        out(&self.hashes[i])?;
+        if i < self.data {
+            let lo = (i * self.shard_len).min(self.block.len());
+            let hi = ((i + 1) * self.shard_len).min(self.block.len());
+            out(&self.block[lo..hi])?;
+            let mut pad = self.shard_len - (hi - lo);
+            while pad > 0 {
+                let n = pad.min(ZEROS.len());
+                out(&ZEROS[..n])?;
+                pad -= n;
+            }
+            Ok(())
+        } else {
+            let j = i - self.data;
+            out(&self.parity.buf[j * self.shard_len..(j + 1) * self.shard_len])
+        }
+    }
+
+    /// Appends shard `i`, framed, to `v`.
+    pub fn append_framed(&self, i: usize, v: &mut Vec<u8>) {
+        let _ = self.write_framed(i, &mut |s: &[u8]| -> Result<(), std::convert::Infallible> {
+            v.extend_from_slice(s);
+            Ok(())
+        });
+    }
+
+    /// Shard `i`, framed, as a new vector.
+    pub fn framed(&self, i: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(bitrot::HASH_LEN + self.shard_len);
+        self.append_framed(i, &mut v);
+        v
+    }
+}
+
+/// Encodes blocks into shards. Keeps its codec state, a padding scratch
+/// and a pool of parity buffers between blocks, so a stream does not
+/// allocate per block.
 pub struct Encoder {
     layout: Layout,
     rs: Option<ReedSolomonEncoder>,
+    scratch: Vec<u8>,
+    pool: Pool,
 }
 
 impl Encoder {
     pub fn new(layout: Layout) -> Self {
-        Self { layout, rs: None }
+        Self {
+            layout,
+            rs: None,
+            scratch: Vec::new(),
+            pool: Pool::default(),
+        }
     }
 
-    /// Splits `block` into `data + parity` shards, each framed with its
-    /// checksum (`hash || shard`). Index `i` of the result is shard `i`.
-    pub fn encode_block(&mut self, block: &[u8]) -> Result<Vec<Vec<u8>>, ErasureError> {
+    /// Splits `block` into `data + parity` shards with their checksums.
+    pub fn encode_block(&mut self, block: Bytes) -> Result<EncodedBlock, ErasureError> {
         let k = self.layout.data;
         let m = self.layout.parity;
         let shard_len = self.layout.shard_len(block.len());
-        let mut shards: Vec<Vec<u8>> = Vec::with_capacity(k + m);
+        let mut hashes = Vec::with_capacity(k + m);
+        let mut parity = ParityBuf {
+            buf: self
+                .pool
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+                .unwrap_or_default(),
+            pool: std::sync::Arc::clone(&self.pool),
+        };
+        parity.buf.resize(m * shard_len, 0);
+        let mut rs = match self.rs.take() {
+            Some(mut rs) if m > 0 => {
+                rs.reset(k, m, shard_len)?;
+                Some(rs)
+            }
+            None if m > 0 => Some(ReedSolomonEncoder::new(k, m, shard_len)?),
+            _ => None,
+        };
         for i in 0..k {
-            let mut framed = vec![0u8; bitrot::HASH_LEN + shard_len];
-            let start = (i * shard_len).min(block.len());
-            let end = ((i + 1) * shard_len).min(block.len());
-            framed[bitrot::HASH_LEN..bitrot::HASH_LEN + (end - start)].copy_from_slice(&block[start..end]);
-            shards.push(framed);
-        }
-        if m > 0 {
-            let rs = match &mut self.rs {
-                Some(rs) => {
-                    rs.reset(k, m, shard_len)?;
-                    rs
-                }
-                None => self.rs.insert(ReedSolomonEncoder::new(k, m, shard_len)?),
+            let lo = (i * shard_len).min(block.len());
+            let hi = ((i + 1) * shard_len).min(block.len());
+            let shard: &[u8] = if hi - lo == shard_len {
+                &block[lo..hi]
+            } else {
+                // The last shard of a short block: zero-padded copy.
+                self.scratch.clear();
+                self.scratch.extend_from_slice(&block[lo..hi]);
+                self.scratch.resize(shard_len, 0);
+                &self.scratch
             };
-            for s in &shards {
-                rs.add_original_shard(&s[bitrot::HASH_LEN..])?;
+            hashes.push(bitrot::hash(shard));
+            if let Some(rs) = &mut rs {
+                rs.add_original_shard(shard)?;
             }
+        }
+        if let Some(rs) = &mut rs {
             let out = rs.encode()?;
-            for rec in out.recovery_iter() {
-                let mut framed = Vec::with_capacity(bitrot::HASH_LEN + shard_len);
-                framed.extend_from_slice(&[0u8; bitrot::HASH_LEN]);
-                framed.extend_from_slice(rec);
-                shards.push(framed);
+            for (j, rec) in out.recovery_iter().enumerate() {
+                parity.buf[j * shard_len..(j + 1) * shard_len].copy_from_slice(rec);
             }
         }
-        for s in &mut shards {
-            bitrot::seal(s);
+        for j in 0..m {
+            hashes.push(bitrot::hash(&parity.buf[j * shard_len..(j + 1) * shard_len]));
         }
-        Ok(shards)
+        self.rs = rs;
+        Ok(EncodedBlock {
+            block,
+            data: k,
+            shard_len,
+            parity,
+            hashes,
+        })
     }
 }
 
@@ -257,7 +367,8 @@ mod tests {
             k in 1usize..8, m in 1usize..5, seed in any::<u64>(),
         ) {
             let layout = Layout::new(k, m, 1 << 20).unwrap();
-            let framed = Encoder::new(layout).encode_block(&data).unwrap();
+            let enc = Encoder::new(layout).encode_block(Bytes::from(data.clone())).unwrap();
+            let framed: Vec<Vec<u8>> = (0..enc.shard_count()).map(|i| enc.framed(i)).collect();
             let mut shards: Vec<Option<Vec<u8>>> = framed
                 .iter()
                 .map(|f| Some(bitrot::open(f).unwrap().to_vec()))
@@ -283,10 +394,11 @@ mod tests {
     #[test]
     fn too_few_shards_is_an_error() {
         let layout = Layout::new(4, 2, 1 << 20).unwrap();
-        let framed = Encoder::new(layout).encode_block(&[7u8; 1000]).unwrap();
-        let mut shards: Vec<Option<Vec<u8>>> = framed
-            .iter()
-            .map(|f| Some(bitrot::open(f).unwrap().to_vec()))
+        let enc = Encoder::new(layout)
+            .encode_block(Bytes::from_static(&[7u8; 1000]))
+            .unwrap();
+        let mut shards: Vec<Option<Vec<u8>>> = (0..enc.shard_count())
+            .map(|i| Some(bitrot::open(&enc.framed(i)).unwrap().to_vec()))
             .collect();
         shards[0] = None;
         shards[1] = None;

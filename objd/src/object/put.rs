@@ -8,7 +8,7 @@
 use super::set::{Records, discard_dir, next_mod_time};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectResult, blocking};
 use crate::drive::{Drive, DriveError, DriveResult};
-use crate::erasure::{self, Encoder, bitrot};
+use crate::erasure::{self, EncodedBlock, Encoder, bitrot};
 use crate::meta::{DataLoc, ErasureInfo, PartInfo, Version, VersionId, VersionKind, Versioning};
 use bytes::BytesMut;
 use futures::StreamExt;
@@ -57,7 +57,7 @@ pub(super) struct PartSpec {
 }
 
 enum Msg {
-    Block(Arc<Vec<Vec<u8>>>),
+    Block(Arc<EncodedBlock>),
     Finish,
 }
 
@@ -104,7 +104,7 @@ impl ErasureSet {
                     w.write_all(&erasure::shard_header(&layout, shard))?;
                     while let Some(msg) = rx.blocking_recv() {
                         match msg {
-                            Msg::Block(b) => w.write_all(&b[shard])?,
+                            Msg::Block(b) => b.write_framed(shard, &mut |s: &[u8]| w.write_all(s))?,
                             Msg::Finish => return w.finish(),
                         }
                     }
@@ -149,9 +149,11 @@ impl ErasureSet {
                 let mut encoder = encoder;
                 let digest: [u8; 16] = Md5::digest(&data).into();
                 let mut per_shard = vec![Vec::new(); layout.total()];
-                for chunk in data.chunks(layout.block_size as usize) {
-                    for (i, s) in encoder.encode_block(chunk)?.into_iter().enumerate() {
-                        per_shard[i].extend_from_slice(&s);
+                let bs = layout.block_size as usize;
+                for start in (0..data.len()).step_by(bs) {
+                    let b = encoder.encode_block(data.slice(start..(start + bs).min(data.len())))?;
+                    for (i, stream) in per_shard.iter_mut().enumerate() {
+                        b.append_framed(i, stream);
                     }
                 }
                 let streams = (0..n)
@@ -186,7 +188,7 @@ impl ErasureSet {
                 }
                 let (enc, md, shards) = blocking(move || {
                     md5.update(&block);
-                    let r = encoder.encode_block(&block);
+                    let r = encoder.encode_block(block);
                     (encoder, md5, r)
                 })
                 .await?;

@@ -471,11 +471,12 @@ fn codec(data: usize, parity: usize, block: u64, duration: f64, json: bool) {
     // objd path: split, encode, frame and checksum every shard.
     let mut enc = Encoder::new(layout);
     let (n, el) = repeat(duration, || {
-        std::hint::black_box(enc.encode_block(&input).expect("encode"));
+        std::hint::black_box(enc.encode_block(input.clone()).expect("encode"));
     });
     report("codec objd encode+checksum", n, el);
     // Decode with `parity` data shards lost.
-    let framed = Encoder::new(layout).encode_block(&input).expect("encode");
+    let encoded = Encoder::new(layout).encode_block(input.clone()).expect("encode");
+    let framed: Vec<Vec<u8>> = (0..encoded.shard_count()).map(|i| encoded.framed(i)).collect();
     let recovery: Vec<Vec<u8>> = framed[data..]
         .iter()
         .map(|f| bitrot::open(f).expect("ok").to_vec())
