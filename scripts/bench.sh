@@ -2,8 +2,10 @@
 # Measures objd against its baselines in one run on this machine:
 #   - codec: raw reed-solomon-simd vs objd's encode+checksum / verify+decode
 #   - raw disk: plain files with fsync written to / read from six directories
+#     (reads from the page cache, and once more from the disk after dropping it)
 #   - objd: 6 drives as 4+2 in the same kind of directories, PUT and GET of
-#     4 KiB and 16 MiB objects at concurrency 16 (and LIST, mixed)
+#     4 KiB and 16 MiB objects at concurrency 16, a cold GET pass, LIST, mixed
+# Needs root for dropping the page cache.
 # Usage: scripts/bench.sh [SECONDS_PER_TEST]  (JSON lines with JSON=1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,7 @@ $bench $json raw-write "${raw[@]}" --size 4KiB --concurrency 16 --duration "$sec
 rm -rf "$work"/raw*/*
 $bench $json raw-write "${raw[@]}" --size 16MiB --concurrency 16 --duration "$secs"
 $bench $json raw-read "${raw[@]}" --concurrency 16 --duration "$secs"
+$bench $json raw-read "${raw[@]}" --concurrency 16 --once --drop-caches
 rm -rf "$work"/raw*
 
 echo "== objd, 6 drives, EC:2 (4+2)"
@@ -41,5 +44,6 @@ for size in 4KiB 16MiB; do
     $bench $json s3 --endpoint "$endpoint" --op $op --size $size --concurrency 16 --duration "$secs"
   done
 done
+$bench $json s3 --endpoint "$endpoint" --op get --size 16MiB --concurrency 16 --objects 128 --once --drop-caches
 $bench $json s3 --endpoint "$endpoint" --op list --size 4KiB --concurrency 16 --duration "$secs"
 $bench $json s3 --endpoint "$endpoint" --op mixed --size 1MiB --concurrency 16 --duration "$secs"

@@ -7,7 +7,7 @@
 
 use super::set::{Records, discard_dir, next_mod_time};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectResult, blocking};
-use crate::drive::{Drive, DriveError, DriveResult};
+use crate::drive::{DriveError, DriveResult, ShardWriter};
 use crate::erasure::{self, EncodedBlock, Encoder, bitrot};
 use crate::meta::{DataLoc, ErasureInfo, PartInfo, Version, VersionId, VersionKind, Versioning};
 use bytes::BytesMut;
@@ -56,11 +56,6 @@ pub(super) struct PartSpec {
     pub allow_inline: bool,
 }
 
-enum Msg {
-    Block(Arc<EncodedBlock>),
-    Finish,
-}
-
 /// Reads from `body` until `buf` holds at least `want` bytes or the body
 /// ends; returns true at the end of the body.
 async fn fill(body: &mut ByteStream, buf: &mut BytesMut, want: usize) -> ObjectResult<bool> {
@@ -74,9 +69,58 @@ async fn fill(body: &mut ByteStream, buf: &mut BytesMut, want: usize) -> ObjectR
     Ok(false)
 }
 
+/// The shard writer of one drive during a write. Each block is written by
+/// a short blocking task; a sink has at most one block in flight, so the
+/// next block is read and encoded while the drives write the previous one,
+/// and no thread is held for the life of an upload (a long upload from a
+/// slow client costs no blocking thread while it waits for the network).
 struct ShardSink {
-    tx: Option<tokio::sync::mpsc::Sender<Msg>>,
-    task: tokio::task::JoinHandle<DriveResult<()>>,
+    shard: usize,
+    writer: Option<Box<dyn ShardWriter>>,
+    pending: Option<tokio::task::JoinHandle<(Box<dyn ShardWriter>, DriveResult<()>)>>,
+    failed: Option<DriveError>,
+}
+
+impl ShardSink {
+    /// Waits for the block in flight; false once the sink has failed.
+    async fn settle(&mut self) -> bool {
+        if let Some(h) = self.pending.take() {
+            match h.await {
+                Ok((w, Ok(()))) => self.writer = Some(w),
+                Ok((_, Err(e))) => self.failed = Some(e),
+                Err(_) => self.failed = Some(DriveError::Offline),
+            }
+        }
+        self.failed.is_none() && self.writer.is_some()
+    }
+
+    /// Starts writing `block` once the previous one is done; false if the
+    /// sink has failed.
+    async fn send(&mut self, block: &Arc<EncodedBlock>) -> bool {
+        if !self.settle().await {
+            return false;
+        }
+        let Some(mut w) = self.writer.take() else {
+            return false;
+        };
+        let (b, shard) = (Arc::clone(block), self.shard);
+        self.pending = Some(tokio::task::spawn_blocking(move || {
+            let r = b.write_framed(shard, &mut |s: &[u8]| w.write_all(s));
+            (w, r)
+        }));
+        true
+    }
+
+    /// Makes the shard durable.
+    async fn finish(&mut self) -> DriveResult<()> {
+        if !self.settle().await {
+            return Err(self.failed.take().unwrap_or(DriveError::Offline));
+        }
+        let w = self.writer.take().ok_or(DriveError::Offline)?;
+        tokio::task::spawn_blocking(move || w.finish())
+            .await
+            .unwrap_or(Err(DriveError::Offline))
+    }
 }
 
 impl ErasureSet {
@@ -90,27 +134,26 @@ impl ErasureSet {
         }
     }
 
-    fn open_sinks(&self, dir: [u8; 16], part: u32, rotation: usize) -> Vec<Option<ShardSink>> {
+    async fn open_sinks(&self, dir: [u8; 16], part: u32, rotation: usize) -> Vec<Option<ShardSink>> {
         let layout = self.layout;
-        self.drives
-            .iter()
-            .enumerate()
-            .map(|(pos, d)| {
-                let d: Arc<dyn Drive> = d.clone()?;
-                let shard = self.shard_of(pos, rotation);
-                let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(4);
-                let task = tokio::task::spawn_blocking(move || {
-                    let mut w = d.create_shard(&dir, part)?;
-                    w.write_all(&erasure::shard_header(&layout, shard))?;
-                    while let Some(msg) = rx.blocking_recv() {
-                        match msg {
-                            Msg::Block(b) => b.write_framed(shard, &mut |s: &[u8]| w.write_all(s))?,
-                            Msg::Finish => return w.finish(),
-                        }
-                    }
-                    Err(DriveError::Offline)
-                });
-                Some(ShardSink { tx: Some(tx), task })
+        let opened = self
+            .on_drives(move |pos, d| {
+                let shard = (pos + rotation) % layout.total();
+                let mut w = d.create_shard(&dir, part)?;
+                w.write_all(&erasure::shard_header(&layout, shard))?;
+                Ok((shard, w))
+            })
+            .await;
+        opened
+            .into_iter()
+            .map(|r| {
+                let (shard, w) = r.ok()?;
+                Some(ShardSink {
+                    shard,
+                    writer: Some(w),
+                    pending: None,
+                    failed: None,
+                })
             })
             .collect()
     }
@@ -172,7 +215,7 @@ impl ErasureSet {
             });
         }
 
-        let mut sinks = self.open_sinks(dir, part, rotation);
+        let mut sinks = self.open_sinks(dir, part, rotation).await;
         let mut total: u64 = 0;
         let result: ObjectResult<Md5> = async {
             let mut md5 = Md5::new();
@@ -197,12 +240,8 @@ impl ErasureSet {
                 let shards = Arc::new(shards?);
                 let mut live = 0;
                 for s in sinks.iter_mut().flatten() {
-                    if let Some(tx) = &s.tx {
-                        if tx.send(Msg::Block(Arc::clone(&shards))).await.is_ok() {
-                            live += 1;
-                        } else {
-                            s.tx = None;
-                        }
+                    if s.send(&shards).await {
+                        live += 1;
                     }
                 }
                 if live < self.write_quorum() {
@@ -225,17 +264,27 @@ impl ErasureSet {
         let finish = result.is_ok();
         let mut ok = vec![false; self.drives.len()];
         let mut errs = Vec::new();
-        for (pos, s) in sinks.iter_mut().enumerate() {
-            let Some(s) = s else { continue };
-            if let Some(tx) = s.tx.take()
-                && finish
-            {
-                let _ = tx.send(Msg::Finish).await;
+        if finish {
+            let results = futures::future::join_all(sinks.iter_mut().map(|s| async move {
+                match s {
+                    Some(s) => Some(s.finish().await),
+                    None => None,
+                }
+            }))
+            .await;
+            for (pos, r) in results.into_iter().enumerate() {
+                match r {
+                    Some(Ok(())) => ok[pos] = true,
+                    Some(Err(e)) => errs.push(e),
+                    None => {}
+                }
             }
-            match (&mut s.task).await {
-                Ok(Ok(())) => ok[pos] = finish,
-                Ok(Err(e)) => errs.push(e),
-                Err(_) => {}
+        } else {
+            for s in sinks.iter_mut().flatten() {
+                s.settle().await;
+                if let Some(e) = s.failed.take() {
+                    errs.push(e);
+                }
             }
         }
         let good = ok.iter().filter(|b| **b).count();

@@ -662,3 +662,50 @@ async fn corrupt_metadata_fails_only_that_object_and_heals_when_a_quorum_is_inta
         assert!(crate::meta::ObjectRecord::decode(&raw).is_ok());
     }
 }
+
+#[test]
+fn many_concurrent_uploads_do_not_exhaust_the_blocking_pool() {
+    // Regression: shard writers once held a blocking thread for the life of
+    // an upload, so more concurrent uploads than threads / drives hung the
+    // server. Eight slow uploads over four drives with eight blocking threads.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(8)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let f = fixture(4, 2, small_blocks()).await;
+        f.layer.make_bucket("bkt").await.unwrap();
+        let tasks: Vec<_> = (0..8u8)
+            .map(|i| {
+                let layer = Arc::clone(&f.layer);
+                tokio::spawn(async move {
+                    let data = pattern(400_000, i);
+                    let chunks: Vec<Bytes> = data.chunks(50_000).map(Bytes::copy_from_slice).collect();
+                    let slow = futures::stream::iter(chunks).then(|c| async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        Ok::<_, std::io::Error>(c)
+                    });
+                    layer
+                        .put_object("bkt", &format!("k{i}"), Box::pin(slow), PutOptions::default())
+                        .await
+                        .unwrap();
+                    data
+                })
+            })
+            .collect();
+        let done = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            futures::future::join_all(tasks),
+        )
+        .await
+        .expect("uploads finished");
+        for (i, d) in done.into_iter().enumerate() {
+            assert_eq!(
+                read_all(&f.layer, "bkt", &format!("k{i}")).await.unwrap(),
+                d.unwrap()
+            );
+        }
+    });
+}

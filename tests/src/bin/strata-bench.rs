@@ -55,6 +55,16 @@ enum Cmd {
         /// Seconds to run.
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
+        /// Objects written before a GET/LIST/mixed run (default: 4 per worker).
+        #[arg(long)]
+        objects: Option<u64>,
+        /// GET each object once, then stop (instead of running for a duration).
+        #[arg(long)]
+        once: bool,
+        /// Drop the page cache before measuring (root; the server must be
+        /// on this machine), so reads come from the disk.
+        #[arg(long)]
+        drop_caches: bool,
     },
     /// Baseline: write files with fsync into the directories.
     RawWrite {
@@ -75,6 +85,12 @@ enum Cmd {
         concurrency: usize,
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
+        /// Read each file once, then stop.
+        #[arg(long)]
+        once: bool,
+        /// Drop the page cache first (root), so reads come from the disk.
+        #[arg(long)]
+        drop_caches: bool,
     },
     /// Codec throughput: raw reed-solomon-simd against objd's erasure path.
     Codec {
@@ -146,9 +162,17 @@ impl Stats {
     }
 }
 
-/// Runs `work(worker, iteration)` on `concurrency` tasks for `duration`;
+/// Runs `work(worker, n)` on `concurrency` tasks for `duration`, or until
+/// `limit` operations started; `n` counts operations across all workers.
 /// `work` returns the bytes moved, or an error.
-async fn drive<F, Fut>(name: &str, size: u64, concurrency: usize, duration: f64, work: F) -> Stats
+async fn drive<F, Fut>(
+    name: &str,
+    size: u64,
+    concurrency: usize,
+    duration: f64,
+    limit: Option<u64>,
+    work: F,
+) -> Stats
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = Result<u64, String>> + Send,
@@ -156,15 +180,20 @@ where
     let deadline = Instant::now() + Duration::from_secs_f64(duration);
     let start = Instant::now();
     let errors = Arc::new(AtomicU64::new(0));
+    let next = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
     for w in 0..concurrency {
         let work = work.clone();
         let errors = Arc::clone(&errors);
+        let next = Arc::clone(&next);
         handles.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut bytes = 0;
-            let mut i = 0u64;
             while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if limit.is_some_and(|l| i >= l) {
+                    break;
+                }
                 let t = Instant::now();
                 match work(w, i).await {
                     Ok(b) => {
@@ -177,7 +206,6 @@ where
                         }
                     }
                 }
-                i += 1;
             }
             (lat, bytes)
         }));
@@ -212,15 +240,34 @@ fn random_bytes(len: usize) -> Bytes {
     Bytes::from(v)
 }
 
-async fn s3_load(
-    endpoint: String,
-    bucket: String,
+/// Empties the page cache, so that the next reads come from the disks.
+fn drop_page_cache() {
+    // Dirty pages first, or they stay cached.
+    let _ = std::process::Command::new("sync").status();
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n").expect("dropping the page cache needs root");
+}
+
+/// Options of one S3 load run.
+struct LoadSpec {
     op: Op,
     size: u64,
     conc: usize,
     duration: f64,
-    json: bool,
-) {
+    objects: Option<u64>,
+    once: bool,
+    drop_caches: bool,
+}
+
+async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
+    let LoadSpec {
+        op,
+        size,
+        conc,
+        duration,
+        objects,
+        once,
+        drop_caches,
+    } = spec;
     let access = std::env::var("AWS_ACCESS_KEY_ID").expect("AWS_ACCESS_KEY_ID");
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY").expect("AWS_SECRET_ACCESS_KEY");
     let c = strata_tests::s3_client_with(&endpoint, &access, &secret);
@@ -237,7 +284,7 @@ async fn s3_load(
         size
     );
     // Objects to read: written once before the clock starts.
-    let readable = (conc * 4).max(16) as u64;
+    let readable = objects.unwrap_or((conc * 4).max(16) as u64);
     if op != Op::Put {
         let mut hs = Vec::new();
         for i in 0..readable {
@@ -262,7 +309,16 @@ async fn s3_load(
         }
     }
     let name = format!("s3 {:?}", op).to_lowercase();
-    let stats = drive(&name, size, conc, duration, move |w, i| {
+    if drop_caches {
+        drop_page_cache();
+    }
+    let name = if drop_caches {
+        format!("{name} (cold)")
+    } else {
+        name
+    };
+    let limit = once.then_some(readable);
+    let stats = drive(&name, size, conc, duration, limit, move |w, i| {
         let (c, body, bucket, prefix) = (c.clone(), body.clone(), bucket.clone(), prefix.clone());
         async move {
             let which = match op {
@@ -286,7 +342,7 @@ async fn s3_load(
                         .map_err(|e| format!("{e:?}"))
                 }
                 Op::Get => {
-                    let key = format!("{prefix}/seed/{}", (w as u64 * 7919 + i) % readable);
+                    let key = format!("{prefix}/seed/{}", i % readable);
                     let o = c
                         .get_object()
                         .bucket(bucket)
@@ -298,14 +354,13 @@ async fn s3_load(
                     Ok(b.into_bytes().len() as u64)
                 }
                 _ => {
-                    let r = c
-                        .list_objects_v2()
+                    c.list_objects_v2()
                         .bucket(bucket)
                         .prefix(format!("{prefix}/seed/"))
                         .send()
                         .await
                         .map_err(|e| format!("{e:?}"))?;
-                    Ok(r.contents().len() as u64 * 0)
+                    Ok(0)
                 }
             }
         }
@@ -359,7 +414,7 @@ fn raw_write(dirs: Vec<PathBuf>, size: u64, conc: usize, duration: f64, json: bo
     stats.report(json);
 }
 
-fn raw_read(dirs: Vec<PathBuf>, conc: usize, duration: f64, json: bool) {
+fn raw_read(dirs: Vec<PathBuf>, conc: usize, duration: f64, once: bool, drop_caches: bool, json: bool) {
     let mut files = Vec::new();
     for d in &dirs {
         for w in std::fs::read_dir(d).into_iter().flatten().flatten() {
@@ -377,17 +432,24 @@ fn raw_read(dirs: Vec<PathBuf>, conc: usize, duration: f64, json: bool) {
     assert!(!files.is_empty(), "no files from raw-write in the directories");
     let files = Arc::new(files);
     let size = std::fs::metadata(&files[0]).map_or(0, |m| m.len());
+    if drop_caches {
+        drop_page_cache();
+    }
+    let next = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(duration);
     let start = Instant::now();
     let handles: Vec<_> = (0..conc)
-        .map(|w| {
-            let files = Arc::clone(&files);
+        .map(|_| {
+            let (files, next) = (Arc::clone(&files), Arc::clone(&next));
             std::thread::spawn(move || {
                 let mut lat = Vec::new();
                 let mut bytes = 0u64;
                 let mut buf = vec![0u8; 1 << 20];
-                let mut i = w;
                 while Instant::now() < deadline {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if once && i >= files.len() {
+                        break;
+                    }
                     let t = Instant::now();
                     let mut f = std::fs::File::open(&files[i % files.len()]).expect("open");
                     loop {
@@ -398,14 +460,18 @@ fn raw_read(dirs: Vec<PathBuf>, conc: usize, duration: f64, json: bool) {
                         bytes += n as u64;
                     }
                     lat.push(t.elapsed());
-                    i += 7;
                 }
                 (lat, bytes)
             })
         })
         .collect();
+    let name = if drop_caches {
+        "raw read (cold)"
+    } else {
+        "raw read"
+    };
     let mut stats = Stats {
-        name: "raw read".into(),
+        name: name.into(),
         size,
         concurrency: conc,
         ..Default::default()
@@ -535,20 +601,24 @@ fn main() {
             size,
             concurrency,
             duration,
+            objects,
+            once,
+            drop_caches,
         } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .expect("runtime");
-            rt.block_on(s3_load(
-                endpoint,
-                bucket,
+            let spec = LoadSpec {
                 op,
                 size,
-                concurrency,
+                conc: concurrency,
                 duration,
-                cli.json,
-            ));
+                objects,
+                once,
+                drop_caches,
+            };
+            rt.block_on(s3_load(endpoint, bucket, spec, cli.json));
         }
         Cmd::RawWrite {
             dirs,
@@ -560,7 +630,9 @@ fn main() {
             dirs,
             concurrency,
             duration,
-        } => raw_read(dirs, concurrency, duration, cli.json),
+            once,
+            drop_caches,
+        } => raw_read(dirs, concurrency, duration, once, drop_caches, cli.json),
         Cmd::Codec {
             data,
             parity,
