@@ -69,6 +69,9 @@ async fn fill(body: &mut ByteStream, buf: &mut BytesMut, want: usize) -> ObjectR
     Ok(false)
 }
 
+/// A block being written: the task gives the writer back with its result.
+type InFlight = tokio::task::JoinHandle<(Box<dyn ShardWriter>, DriveResult<()>)>;
+
 /// The shard writer of one drive during a write. Each block is written by
 /// a short blocking task; a sink has at most one block in flight, so the
 /// next block is read and encoded while the drives write the previous one,
@@ -77,7 +80,7 @@ async fn fill(body: &mut ByteStream, buf: &mut BytesMut, want: usize) -> ObjectR
 struct ShardSink {
     shard: usize,
     writer: Option<Box<dyn ShardWriter>>,
-    pending: Option<tokio::task::JoinHandle<(Box<dyn ShardWriter>, DriveResult<()>)>>,
+    pending: Option<InFlight>,
     failed: Option<DriveError>,
 }
 
