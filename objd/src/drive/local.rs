@@ -13,7 +13,10 @@
 //! commit waiting at the time into one redb write transaction, so N
 //! concurrent writers share one fsync instead of paying N.
 
-use super::{Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardWriter, Table, format};
+use super::{
+    CommitDone, CommitResult, Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardWriter, Table,
+    format,
+};
 use redb::{Database, ReadableDatabase, TableDefinition};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -73,7 +76,7 @@ fn table_err(e: redb::TableError) -> DriveError {
     }
 }
 
-type Reply = mpsc::SyncSender<DriveResult<Vec<Option<Vec<u8>>>>>;
+type Reply = CommitDone;
 
 #[derive(Debug)]
 pub struct LocalDrive {
@@ -164,6 +167,13 @@ fn commit_batch(db: &Database, batch: &[(Vec<RecordOp>, Reply)]) -> DriveResult<
     Ok(out)
 }
 
+fn commit_ops(db: &Database, ops: &[RecordOp]) -> CommitResult {
+    let txn = db.begin_write().map_err(txn_err)?;
+    let prev = apply(&txn, ops)?;
+    txn.commit().map_err(commit_err)?;
+    Ok(prev)
+}
+
 fn committer(db: &Database, rx: &mpsc::Receiver<(Vec<RecordOp>, Reply)>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -176,20 +186,21 @@ fn committer(db: &Database, rx: &mpsc::Receiver<(Vec<RecordOp>, Reply)>) {
         match commit_batch(db, &batch) {
             Ok(results) => {
                 for ((_, reply), r) in batch.into_iter().zip(results) {
-                    let _ = reply.send(Ok(r));
+                    reply(Ok(r));
                 }
             }
             Err(_) if batch.len() > 1 => {
                 // One request may have failed them all (say, a full disk on a
                 // large record): give each its own transaction and answer.
                 for (ops, reply) in batch {
-                    let single = [(ops, reply)];
-                    let r = commit_batch(db, &single).map(|mut v| v.remove(0));
-                    let _ = single[0].1.send(r);
+                    let r = commit_ops(db, &ops);
+                    reply(r);
                 }
             }
             Err(e) => {
-                let _ = batch[0].1.send(Err(e));
+                if let Some((_, reply)) = batch.pop() {
+                    reply(Err(e));
+                }
             }
         }
     }
@@ -292,11 +303,26 @@ impl Drive for LocalDrive {
         Ok(out)
     }
 
-    fn commit(&self, ops: Vec<RecordOp>) -> DriveResult<Vec<Option<Vec<u8>>>> {
+    fn commit(&self, ops: Vec<RecordOp>) -> CommitResult {
         let (tx, rx) = mpsc::sync_channel(1);
-        let commits = self.commits.as_ref().ok_or(DriveError::Offline)?;
-        commits.send((ops, tx)).map_err(|_| DriveError::Offline)?;
+        self.commit_async(
+            ops,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
         rx.recv().map_err(|_| DriveError::Offline)?
+    }
+
+    fn commit_async(&self, ops: Vec<RecordOp>, done: CommitDone) {
+        match &self.commits {
+            Some(c) => {
+                if let Err(mpsc::SendError((_, done))) = c.send((ops, done)) {
+                    done(Err(DriveError::Offline));
+                }
+            }
+            None => done(Err(DriveError::Offline)),
+        }
     }
 
     fn create_shard(&self, dir: &[u8; 16], part: u32) -> DriveResult<Box<dyn ShardWriter>> {

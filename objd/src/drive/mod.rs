@@ -66,6 +66,12 @@ impl From<io::Error> for DriveError {
 
 pub type DriveResult<T> = Result<T, DriveError>;
 
+/// Previous values of a commit's ops, or why it failed.
+pub type CommitResult = DriveResult<Vec<Option<Vec<u8>>>>;
+
+/// Called once a commit is durable (or failed), on the drive's own thread.
+pub type CommitDone = Box<dyn FnOnce(CommitResult) + Send>;
+
 /// A shard file being written. `finish` makes it durable (file and
 /// directory entries fsynced); dropping it unfinished leaves garbage that
 /// the caller removes.
@@ -103,7 +109,11 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
     ) -> DriveResult<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Applies `ops` atomically and durably; returns each op's previous value.
     /// Concurrent commits are batched into one fsync.
-    fn commit(&self, ops: Vec<RecordOp>) -> DriveResult<Vec<Option<Vec<u8>>>>;
+    fn commit(&self, ops: Vec<RecordOp>) -> CommitResult;
+    /// Like [`Drive::commit`] without blocking the caller: `done` runs when
+    /// the commit is durable. Async callers use this, so a commit waiting
+    /// for its fsync holds no thread.
+    fn commit_async(&self, ops: Vec<RecordOp>, done: CommitDone);
 
     fn create_shard(&self, dir: &[u8; 16], part: u32) -> DriveResult<Box<dyn ShardWriter>>;
     fn read_shard(&self, dir: &[u8; 16], part: u32, offset: u64, len: usize) -> DriveResult<Vec<u8>>;

@@ -7,7 +7,7 @@
 use super::heal::HealSender;
 use super::locks::KeyLocks;
 use super::{LayerConfig, ObjectError, ObjectResult, quorum_error};
-use crate::drive::{Drive, DriveError, DriveResult, RecordOp, Table, object_key};
+use crate::drive::{CommitResult, Drive, DriveError, DriveResult, RecordOp, Table, object_key};
 use crate::erasure::Layout;
 use crate::meta::{DataLoc, ObjectRecord, Version, VersionId, VersionKind, Versioning};
 use std::sync::Arc;
@@ -122,9 +122,58 @@ impl ErasureSet {
         futures::future::join_all(tasks).await
     }
 
+    /// Runs a quick metadata operation on every drive, one after the other
+    /// in a single blocking task: for index lookups that take microseconds,
+    /// one thread hand-off beats one per drive.
+    pub(super) async fn on_drives_seq<T, F>(&self, f: F) -> Vec<DriveResult<T>>
+    where
+        T: Send + 'static,
+        F: Fn(usize, &dyn Drive) -> DriveResult<T> + Send + 'static,
+    {
+        let drives = self.drives.clone();
+        tokio::task::spawn_blocking(move || {
+            drives
+                .iter()
+                .enumerate()
+                .map(|(i, d)| match d {
+                    Some(d) => f(i, d.as_ref()),
+                    None => Err(DriveError::Offline),
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_else(|_| (0..self.drives.len()).map(|_| Err(DriveError::Offline)).collect())
+    }
+
+    /// Commits `ops[i]` on drive `i` (where given) without holding threads
+    /// while the drives fsync.
+    pub(super) async fn commit_each(&self, ops: Vec<Option<Vec<RecordOp>>>) -> Vec<CommitResult> {
+        let waits: Vec<_> = self
+            .drives
+            .iter()
+            .zip(ops)
+            .map(|(d, ops)| {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                match (d, ops) {
+                    (Some(d), Some(ops)) => d.commit_async(
+                        ops,
+                        Box::new(move |r| {
+                            let _ = tx.send(r);
+                        }),
+                    ),
+                    _ => {
+                        let _ = tx.send(Err(DriveError::Offline));
+                    }
+                }
+                async move { rx.await.unwrap_or(Err(DriveError::Offline)) }
+            })
+            .collect();
+        futures::future::join_all(waits).await
+    }
+
     pub(super) async fn read_records(&self, bucket: &str, key: &str) -> Records {
         let k = object_key(bucket, key);
-        self.on_drives(move |_, d| {
+        self.on_drives_seq(move |_, d| {
             d.get(Table::Objects, &k)?
                 .map(|b| ObjectRecord::decode(&b).map_err(|e| DriveError::Corrupt(e.to_string())))
                 .transpose()
@@ -248,22 +297,22 @@ impl ErasureSet {
             .iter()
             .map(|p| p.as_ref().map(|(op, _)| op.clone()))
             .collect();
-        let ops = Arc::new(ops);
-        let extra = Arc::new(extra_ops);
-        let results = self
-            .on_drives({
-                let ops = Arc::clone(&ops);
-                let extra = Arc::clone(&extra);
-                move |i, d| match &ops[i] {
-                    Some(op) => {
-                        let mut all = vec![op.clone()];
-                        all.extend(extra.iter().cloned());
-                        d.commit(all).map(|mut prev| prev.swap_remove(0))
-                    }
-                    None => Err(DriveError::Offline),
-                }
+        let batches = ops
+            .into_iter()
+            .map(|op| {
+                op.map(|op| {
+                    let mut all = vec![op];
+                    all.extend(extra_ops.iter().cloned());
+                    all
+                })
             })
-            .await;
+            .collect();
+        let results: Vec<DriveResult<Option<Vec<u8>>>> = self
+            .commit_each(batches)
+            .await
+            .into_iter()
+            .map(|r| r.map(|mut prev| prev.swap_remove(0)))
+            .collect();
         let ok = results.iter().filter(|r| r.is_ok()).count();
         if ok < self.write_quorum() {
             // Put back what the drives that did commit held before.
@@ -283,12 +332,8 @@ impl ErasureSet {
                     })
                 })
                 .collect();
-            let prev = Arc::new(prev);
-            self.on_drives(move |i, d| match &prev[i] {
-                Some(op) => d.commit(vec![op.clone()]).map(|_| ()),
-                None => Ok(()),
-            })
-            .await;
+            self.commit_each(prev.into_iter().map(|op| op.map(|op| vec![op])).collect())
+                .await;
             let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
             return Err(quorum_error(&errs, ok, self.write_quorum()));
         }

@@ -536,8 +536,11 @@ impl Drive for FillingDrive {
     ) -> crate::drive::DriveResult<Vec<(Vec<u8>, Vec<u8>)>> {
         self.inner.scan(t, s, x, e, l)
     }
-    fn commit(&self, ops: Vec<crate::drive::RecordOp>) -> crate::drive::DriveResult<Vec<Option<Vec<u8>>>> {
+    fn commit(&self, ops: Vec<crate::drive::RecordOp>) -> crate::drive::CommitResult {
         self.inner.commit(ops)
+    }
+    fn commit_async(&self, ops: Vec<crate::drive::RecordOp>, done: crate::drive::CommitDone) {
+        self.inner.commit_async(ops, done)
     }
     fn create_shard(
         &self,
