@@ -37,8 +37,10 @@ pub struct ListPage {
     pub next_marker: Option<String>,
 }
 
-/// Keys read per drive per scan round.
+/// Most keys read per drive per scan round.
 const SCAN_BATCH: usize = 1000;
+/// First scan size of a delimiter listing, and after each seek past a prefix.
+const MIN_SCAN_BATCH: usize = 32;
 
 /// One set's view of a key range: resolved entries, and the key up to which
 /// the view is complete when some drive had more (`None`: range exhausted).
@@ -130,9 +132,10 @@ impl ObjectLayer {
         exclusive: bool,
         end: Vec<u8>,
         include_deleted: bool,
+        limit: usize,
     ) -> ObjectResult<(Vec<(Vec<u8>, Option<Version>)>, bool)> {
         let scans = futures::future::join_all(self.sets.iter().map(|s: &Arc<ErasureSet>| {
-            s.scan_keys(start.clone(), exclusive, end.clone(), SCAN_BATCH, include_deleted)
+            s.scan_keys(start.clone(), exclusive, end.clone(), limit, include_deleted)
         }))
         .await;
         let mut bound: Option<Vec<u8>> = None;
@@ -199,8 +202,14 @@ impl ObjectLayer {
             start = object_key(bucket, &opts.prefix);
             exclusive = false;
         }
-        let base = bucket.len() + 1;
         let mut count = 0usize;
+        // With a delimiter most keys of a batch may fold into one prefix:
+        // scan small batches then, and grow them while no seek happens.
+        let mut limit = if delim.is_some() {
+            MIN_SCAN_BATCH
+        } else {
+            SCAN_BATCH
+        };
         'outer: loop {
             let (entries, more) = self
                 .scan_batch(
@@ -209,49 +218,55 @@ impl ObjectLayer {
                     exclusive,
                     range_end.clone(),
                     opts.include_versions,
+                    limit,
                 )
                 .await?;
             let mut last_seen: Option<Vec<u8>> = None;
+            // The common prefix just returned: its keys are skipped.
+            let mut folding: Option<Vec<u8>> = None;
             for (key, v) in entries {
+                if folding.as_ref().is_some_and(|cp| key.starts_with(cp)) {
+                    continue;
+                }
+                folding = None;
                 last_seen = Some(key.clone());
                 let Some(v) = v else { continue };
-                if let Some(cp) = delim.and_then(|d| common_prefix(&key, prefix, d)) {
-                    let cp = String::from_utf8_lossy(cp).into_owned();
-                    if count == max {
-                        page.truncated = true;
-                        break 'outer;
-                    }
-                    count += 1;
-                    page.next_marker = Some(cp.clone());
-                    // Seek past everything under this prefix.
-                    match prefix_end(cp.as_bytes()) {
-                        Some(after) => {
-                            start = object_key(bucket, "");
-                            start.extend_from_slice(&after);
-                            exclusive = false;
-                        }
-                        None => break 'outer,
-                    }
-                    page.prefixes.push(cp);
-                    continue 'outer;
-                }
                 if count == max {
                     page.truncated = true;
                     break 'outer;
                 }
                 count += 1;
+                if let Some(cp) = delim.and_then(|d| common_prefix(&key, prefix, d)) {
+                    let cp_s = String::from_utf8_lossy(cp).into_owned();
+                    page.next_marker = Some(cp_s.clone());
+                    page.prefixes.push(cp_s);
+                    folding = Some(cp.to_vec());
+                    continue;
+                }
                 let key = String::from_utf8_lossy(&key).into_owned();
                 page.next_marker = Some(key.clone());
                 page.objects.push(ListedObject { key, version: v });
             }
-            match last_seen {
-                Some(k) if more => {
-                    start = object_key(bucket, "");
-                    start.truncate(base);
+            if !more {
+                break;
+            }
+            start = object_key(bucket, "");
+            match (folding, last_seen) {
+                // The batch ended inside a folded prefix: seek past it.
+                (Some(cp), _) => match prefix_end(&cp) {
+                    Some(after) => {
+                        start.extend_from_slice(&after);
+                        exclusive = false;
+                        limit = MIN_SCAN_BATCH;
+                    }
+                    None => break,
+                },
+                (None, Some(k)) => {
                     start.extend_from_slice(&k);
                     exclusive = true;
+                    limit = (limit * 2).min(SCAN_BATCH);
                 }
-                _ => break,
+                (None, None) => break,
             }
         }
         if !page.truncated {
