@@ -23,13 +23,18 @@ $bench $json codec --data 4 --parity 2 --block 1MiB --duration 2
 echo "== raw disk baseline (6 directories)"
 raw=()
 for i in 1 2 3 4 5 6; do mkdir -p "$work/raw$i"; raw+=(--dir "$work/raw$i"); done
+# Each measurement starts with no dirty pages left by the one before.
+sync
 $bench $json raw-write "${raw[@]}" --size 4KiB --concurrency 1 --duration "$secs"
+sync
 $bench $json raw-write "${raw[@]}" --size 4KiB --concurrency 16 --duration "$secs"
+sync
 rm -rf "$work"/raw*/*
 $bench $json raw-write "${raw[@]}" --size 16MiB --concurrency 16 --duration "$secs"
 $bench $json raw-read "${raw[@]}" --concurrency 16 --duration "$secs"
 $bench $json raw-read "${raw[@]}" --concurrency 16 --once --drop-caches
 rm -rf "$work"/raw*
+sync
 
 echo "== objd, 6 drives, EC:2 (4+2)"
 export AWS_ACCESS_KEY_ID=bench-admin AWS_SECRET_ACCESS_KEY=bench-secret-key
@@ -41,9 +46,15 @@ for _ in $(seq 100); do grep -q listening "$work/objd.out" 2>/dev/null && break;
 endpoint=$(sed -n 's/^objd listening on //p' "$work/objd.out")
 for size in 4KiB 16MiB; do
   for op in put get; do
+    sync
     $bench $json s3 --endpoint "$endpoint" --op $op --size $size --concurrency 16 --duration "$secs"
   done
 done
 $bench $json s3 --endpoint "$endpoint" --op get --size 16MiB --concurrency 16 --objects 128 --once --drop-caches
 $bench $json s3 --endpoint "$endpoint" --op list --size 4KiB --concurrency 16 --duration "$secs"
 $bench $json s3 --endpoint "$endpoint" --op mixed --size 1MiB --concurrency 16 --duration "$secs"
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+sync
+
+echo "== listing: one 1000-key page against bucket size (objd index vs sorted readdir)"
+$bench $json listing --dir "$work" --sizes 1000,10000,100000

@@ -1,0 +1,102 @@
+//! Starting objd as an operator would, including the mistakes: the answer is
+//! one line naming the problem, and nothing on the drives changes.
+
+use std::process::Command;
+use strata_tests::{ACCESS_KEY, SECRET_KEY, Server, objd_bin};
+
+fn objd(args: &[&str], creds: bool) -> (bool, String, String) {
+    let mut c = Command::new(objd_bin());
+    c.args(args)
+        .env_remove("OBJD_ACCESS_KEY")
+        .env_remove("OBJD_SECRET_KEY");
+    if creds {
+        c.env("OBJD_ACCESS_KEY", ACCESS_KEY)
+            .env("OBJD_SECRET_KEY", SECRET_KEY);
+    }
+    let out = c.output().expect("run objd");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("objd: ")).collect()
+}
+
+#[test]
+fn misordered_or_foreign_drives_are_refused_in_one_line() {
+    let mut s = Server::start(4, &[]);
+    s.kill();
+    let d: Vec<String> = s.drives.iter().map(|p| p.display().to_string()).collect();
+    // Drives 1 and 2 swapped.
+    let (ok, _, err) = objd(
+        &["server", &d[1], &d[0], &d[2], &d[3], "--address", "127.0.0.1:0"],
+        true,
+    );
+    assert!(!ok);
+    let lines = error_lines(&err);
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains(&d[1]) && lines[0].contains("original order"),
+        "{err}"
+    );
+    // A drive of another deployment.
+    let mut other = Server::start(4, &[]);
+    other.kill();
+    let foreign = other.drives[3].display().to_string();
+    let (ok, _, err) = objd(
+        &[
+            "server",
+            &d[0],
+            &d[1],
+            &d[2],
+            &foreign,
+            "--address",
+            "127.0.0.1:0",
+        ],
+        true,
+    );
+    assert!(!ok);
+    assert!(error_lines(&err)[0].contains("belongs to deployment"), "{err}");
+    // The drives are untouched: the right order starts fine.
+    s.restart();
+}
+
+#[test]
+fn missing_credentials_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = format!("{}/d{{1...4}}", dir.path().display());
+    let (ok, _, err) = objd(&["server", &d, "--address", "127.0.0.1:0"], false);
+    assert!(!ok);
+    let lines = error_lines(&err);
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("OBJD_ACCESS_KEY"), "{err}");
+    // Nothing was formatted.
+    assert!(!dir.path().join("d1").join("format.json").exists());
+}
+
+#[test]
+fn help_documents_every_flag_with_its_environment_variable() {
+    let (ok, out, _) = objd(&["server", "--help"], false);
+    assert!(ok);
+    for env in [
+        "OBJD_ADDRESS",
+        "OBJD_ACCESS_KEY",
+        "OBJD_SECRET_KEY",
+        "OBJD_ACCESS_KEY_FILE",
+        "OBJD_SECRET_KEY_FILE",
+        "OBJD_PARITY",
+        "OBJD_SET_SIZE",
+        "OBJD_SCANNER_INTERVAL",
+        "OBJD_LOG",
+    ] {
+        assert!(out.contains(env), "--help does not mention {env}");
+    }
+    let (ok, out, _) = objd(&["admin", "--help"], false);
+    assert!(
+        ok && out.contains("heal") && out.contains("OBJD_ENDPOINT"),
+        "{out}"
+    );
+}
