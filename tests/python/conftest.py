@@ -51,6 +51,8 @@ class Objd:
             AWS_DEFAULT_REGION="us-east-1",
             AWS_CONFIG_FILE="/dev/null",
             AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+            # Never ask a cloud metadata service for anything.
+            AWS_EC2_METADATA_DISABLED="true",
         )
 
 

@@ -121,3 +121,32 @@ def test_malformed_xml_is_refused_and_changes_nothing(objd, s3):
     assert e.value.code == 400
     assert b"MalformedXML" in e.value.read()
     assert s3.get_object(Bucket="py-xml", Key="keep")["Body"].read() == b"x"
+
+
+def test_empty_upload_with_expect_continue_does_not_poison_the_connection(objd, s3):
+    """botocore sends `Expect: 100-continue` with an empty file body; the
+    next request on that connection must still get its answer."""
+    import io
+
+    import boto3
+    from botocore.config import Config
+
+    one_conn = boto3.client(
+        "s3",
+        endpoint_url=objd.endpoint,
+        aws_access_key_id=s3._request_signer._credentials.access_key,
+        aws_secret_access_key=s3._request_signer._credentials.secret_key,
+        region_name="us-east-1",
+        config=Config(
+            s3={"addressing_style": "path"},
+            max_pool_connections=1,
+            read_timeout=10,
+            retries={"max_attempts": 1},
+        ),
+    )
+    one_conn.create_bucket(Bucket="py-expect")
+    for i in range(3):
+        one_conn.put_object(Bucket="py-expect", Key=f"empty-{i}", Body=io.BytesIO(b""))
+        r = one_conn.put_object(Bucket="py-expect", Key=f"full-{i}", Body=io.BytesIO(b"x" * 100_000))
+        assert r["ETag"] == '"%s"' % hashlib.md5(b"x" * 100_000).hexdigest()
+    assert one_conn.get_object(Bucket="py-expect", Key="empty-2")["ContentLength"] == 0

@@ -128,6 +128,22 @@ impl StoredHeaders {
     }
 }
 
+/// The headers a write stores, from any input that carries them (PutObject,
+/// CreateMultipartUpload).
+macro_rules! stored_headers {
+    ($i:expr) => {
+        StoredHeaders {
+            content_type: $i.content_type,
+            content_encoding: $i.content_encoding,
+            content_disposition: $i.content_disposition,
+            content_language: $i.content_language,
+            cache_control: $i.cache_control,
+            expires: $i.expires,
+        }
+        .into_pairs()
+    };
+}
+
 fn user_meta(m: Option<Metadata>) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = m
         .unwrap_or_default()
@@ -306,15 +322,7 @@ impl S3 for StrataS3 {
         let meta = user_meta(i.metadata);
         check_user_meta(&meta)?;
         let opts = PutOptions {
-            headers: StoredHeaders {
-                content_type: i.content_type,
-                content_encoding: i.content_encoding,
-                content_disposition: i.content_disposition,
-                content_language: i.content_language,
-                cache_control: i.cache_control,
-                expires: i.expires,
-            }
-            .into_pairs(),
+            headers: stored_headers!(i),
             user_meta: meta,
             size: size_of(i.content_length),
             content_md5: content_md5(i.content_md5.as_deref())?,
@@ -572,15 +580,7 @@ impl S3 for StrataS3 {
         let meta = user_meta(i.metadata);
         check_user_meta(&meta)?;
         let opts = PutOptions {
-            headers: StoredHeaders {
-                content_type: i.content_type,
-                content_encoding: i.content_encoding,
-                content_disposition: i.content_disposition,
-                content_language: i.content_language,
-                cache_control: i.cache_control,
-                expires: i.expires,
-            }
-            .into_pairs(),
+            headers: stored_headers!(i),
             user_meta: meta,
             ..Default::default()
         };

@@ -286,22 +286,17 @@ impl ObjectLayer {
             created_ns: now_ns(),
             versioning: Versioning::Unversioned,
         };
-        let op = RecordOp::Put {
-            table: Table::Buckets,
-            key: name.as_bytes().to_vec(),
-            value: rec.encode(),
-        };
-        self.commit_everywhere(vec![op]).await?;
-        self.buckets
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_owned(), rec);
-        Ok(())
+        self.store_bucket(name, rec).await
     }
 
     pub async fn set_versioning(&self, name: &str, v: Versioning) -> ObjectResult<()> {
         let mut rec = self.bucket(name)?;
         rec.versioning = v;
+        self.store_bucket(name, rec).await
+    }
+
+    /// Writes a bucket record on every drive and into the cache.
+    async fn store_bucket(&self, name: &str, rec: BucketRecord) -> ObjectResult<()> {
         let op = RecordOp::Put {
             table: Table::Buckets,
             key: name.as_bytes().to_vec(),

@@ -10,7 +10,6 @@ use crate::drive::{DriveError, RecordOp, Table, object_key};
 use crate::meta::{PartInfo, PartRecord, UploadRecord, Version, VersionId, VersionKind, Versioning};
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Smallest part S3 accepts, except for the last one.
 pub const MIN_PART_SIZE: u64 = 5 << 20;
@@ -134,22 +133,12 @@ impl ObjectLayer {
             user_meta: opts.user_meta,
             erasure: set.erasure_info(0),
         };
-        let k = upload_key(bucket, key, &id);
-        let value = rec.encode();
-        let results = set
-            .on_drives(move |_, d| {
-                d.commit(vec![RecordOp::Put {
-                    table: Table::Uploads,
-                    key: k.clone(),
-                    value: value.clone(),
-                }])
-            })
-            .await;
-        let ok = results.iter().filter(|r| r.is_ok()).count();
-        if ok < set.write_quorum() {
-            let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
-            return Err(super::quorum_error(&errs, ok, set.write_quorum()));
-        }
+        let op = RecordOp::Put {
+            table: Table::Uploads,
+            key: upload_key(bucket, key, &id),
+            value: rec.encode(),
+        };
+        set.commit_quorum(vec![Some(vec![op]); set.drive_count()]).await?;
         Ok(hex::encode(id))
     }
 
@@ -200,26 +189,14 @@ impl ObjectLayer {
             etag: etag.clone(),
             mod_time_ns: super::now_ns(),
         };
-        let value = rec.encode();
-        let pk = part_key(&id, number);
-        let ok = Arc::new(ok);
-        let results = set
-            .on_drives(move |pos, d| {
-                if !ok[pos] {
-                    return Err(DriveError::Offline);
-                }
-                d.commit(vec![RecordOp::Put {
-                    table: Table::Parts,
-                    key: pk.clone(),
-                    value: value.clone(),
-                }])
-            })
-            .await;
-        let good = results.iter().filter(|r| r.is_ok()).count();
-        if good < set.write_quorum() {
-            let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
-            return Err(super::quorum_error(&errs, good, set.write_quorum()));
-        }
+        let op = RecordOp::Put {
+            table: Table::Parts,
+            key: part_key(&id, number),
+            value: rec.encode(),
+        };
+        // Only drives that hold the part's shard file record it.
+        set.commit_quorum(ok.iter().map(|has| has.then(|| vec![op.clone()])).collect())
+            .await?;
         Ok(etag)
     }
 

@@ -171,6 +171,17 @@ impl ErasureSet {
         futures::future::join_all(waits).await
     }
 
+    /// Commits `ops[i]` on drive `i` and requires write quorum of them.
+    pub(super) async fn commit_quorum(&self, ops: Vec<Option<Vec<RecordOp>>>) -> ObjectResult<()> {
+        let results = self.commit_each(ops).await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        if ok < self.write_quorum() {
+            let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
+            return Err(quorum_error(&errs, ok, self.write_quorum()));
+        }
+        Ok(())
+    }
+
     pub(super) async fn read_records(&self, bucket: &str, key: &str) -> Records {
         let k = object_key(bucket, key);
         self.on_drives_seq(move |_, d| {

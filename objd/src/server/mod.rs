@@ -78,9 +78,32 @@ impl Pipeline {
             return Ok(with_id(resp, &id));
         }
         req.extensions_mut().insert(RequestId(id.clone()));
-        let resp = self.s3.call(req.map(s3s::Body::from)).await?;
+        let close = expects_continue_without_body(&req);
+        let mut resp = self.s3.call(req.map(s3s::Body::from)).await?;
+        if close {
+            resp.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         Ok(with_id(resp, &id))
     }
+}
+
+/// `Expect: 100-continue` on a request without a body. No `100 Continue` is
+/// ever sent for it (there is no body to ask for), and some clients (botocore,
+/// so boto3 and the aws CLI) then leave the connection in a state where the
+/// next request on it hangs. Closing such connections after the response
+/// keeps those clients working.
+fn expects_continue_without_body(req: &Request<Incoming>) -> bool {
+    let h = req.headers();
+    let expects = h
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    let empty = h
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.trim() == "0");
+    expects && empty
 }
 
 fn with_id(mut resp: Response<s3s::Body>, id: &str) -> Response<s3s::Body> {
