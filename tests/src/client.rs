@@ -19,3 +19,37 @@ pub fn s3_client_with(endpoint: &str, access: &str, secret: &str) -> aws_sdk_s3:
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
+
+/// GET an object's whole body.
+pub async fn get_object(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+    let o = c
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| format!("GET {key}: {e:?}"))?;
+    Ok(o.body
+        .collect()
+        .await
+        .map_err(|e| format!("GET {key} body: {e}"))?
+        .into_bytes()
+        .to_vec())
+}
+
+/// PUT an object from memory.
+pub async fn put_object(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    data: Vec<u8>,
+) -> Result<(), String> {
+    c.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(data))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("PUT {key}: {e:?}"))
+}

@@ -2,39 +2,11 @@
 //! `kill -9` in the middle of concurrent writes, and memory under a huge
 //! streaming upload.
 
-use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use strata_tests::{Server, files_below, pattern, s3_client};
-
-async fn get(c: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
-    let o = c
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    Ok(o.body
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .into_bytes()
-        .to_vec())
-}
-
-async fn put(c: &Client, bucket: &str, key: &str, data: Vec<u8>) -> Result<(), String> {
-    c.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(data))
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("{e:?}"))
-}
+use strata_tests::{Server, files_below, get_object as get, pattern, put_object as put, s3_client};
 
 /// Flips bytes in every shard file below `drive` (past the file header).
 fn corrupt_shards(drive: &std::path::Path, seed: u64) -> usize {

@@ -5,27 +5,14 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
-use strata_tests::{Server, pattern, s3_client, s3_client_with};
+use strata_tests::{Server, get_object, pattern, put_object, s3_client, s3_client_with};
 
 async fn get(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
-    let o = c
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {key}: {e:?}"));
-    o.body.collect().await.unwrap().into_bytes().to_vec()
+    get_object(c, bucket, key).await.unwrap()
 }
 
 async fn put(c: &Client, bucket: &str, key: &str, data: Vec<u8>) {
-    c.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(data))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PUT {key}: {e:?}"));
+    put_object(c, bucket, key, data).await.unwrap();
 }
 
 fn code<E: ProvideErrorMetadata>(

@@ -28,6 +28,30 @@ impl StrataS3 {
     pub fn new(layer: Arc<ObjectLayer>) -> Self {
         Self { layer }
     }
+
+    /// One page of a ListObjects (v1 or v2), rendered with `enc`.
+    #[allow(clippy::too_many_arguments)]
+    async fn list_page(
+        &self,
+        rid: &str,
+        bucket: &str,
+        prefix: Option<&str>,
+        delimiter: Option<&str>,
+        start_after: String,
+        max: Option<i32>,
+        enc: fn(&str) -> String,
+    ) -> S3Result<(ListPage, Vec<Object>, Vec<CommonPrefix>)> {
+        let opts = ListOptions {
+            prefix: prefix.unwrap_or_default().to_owned(),
+            delimiter: delimiter.map(str::to_owned),
+            start_after,
+            max_keys: max_keys(max)?,
+            include_versions: false,
+        };
+        let page = self.layer.list_objects(bucket, opts).await.map_err(fail(rid))?;
+        let (contents, prefixes) = listed(&page, enc);
+        Ok((page, contents, prefixes))
+    }
 }
 
 fn rid<T>(req: &S3Request<T>) -> String {
@@ -502,19 +526,17 @@ impl S3 for StrataS3 {
             Some(t) => decode_token(t)?,
             None => i.start_after.clone().unwrap_or_default(),
         };
-        let opts = ListOptions {
-            prefix: i.prefix.clone().unwrap_or_default(),
-            delimiter: i.delimiter.clone(),
-            start_after: after,
-            max_keys: max_keys(i.max_keys)?,
-            include_versions: false,
-        };
-        let page = self
-            .layer
-            .list_objects(&i.bucket, opts)
-            .await
-            .map_err(fail(&rid))?;
-        let (contents, prefixes) = listed(&page, enc);
+        let (page, contents, prefixes) = self
+            .list_page(
+                &rid,
+                &i.bucket,
+                i.prefix.as_deref(),
+                i.delimiter.as_deref(),
+                after,
+                i.max_keys,
+                enc,
+            )
+            .await?;
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(i.bucket),
             prefix: Some(i.prefix.as_deref().map(enc).unwrap_or_default()),
@@ -543,19 +565,18 @@ impl S3 for StrataS3 {
         let rid = rid(&req);
         let i = req.input;
         let enc = list_encoder(i.encoding_type.as_ref())?;
-        let opts = ListOptions {
-            prefix: i.prefix.clone().unwrap_or_default(),
-            delimiter: i.delimiter.clone(),
-            start_after: i.marker.clone().unwrap_or_default(),
-            max_keys: max_keys(i.max_keys)?,
-            include_versions: false,
-        };
-        let page = self
-            .layer
-            .list_objects(&i.bucket, opts)
-            .await
-            .map_err(fail(&rid))?;
-        let (contents, prefixes) = listed(&page, enc);
+        let after = i.marker.clone().unwrap_or_default();
+        let (page, contents, prefixes) = self
+            .list_page(
+                &rid,
+                &i.bucket,
+                i.prefix.as_deref(),
+                i.delimiter.as_deref(),
+                after,
+                i.max_keys,
+                enc,
+            )
+            .await?;
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(i.bucket),
             prefix: Some(i.prefix.as_deref().map(enc).unwrap_or_default()),
