@@ -292,6 +292,7 @@ async fn admin(args: AdminArgs) -> Result<()> {
     let status = resp.status();
     use http_body_util::BodyExt;
     let mut failed = !status.is_success();
+    let mut ends_with_newline = true;
     while let Some(frame) = resp.body_mut().frame().await {
         if let Ok(data) = frame?.into_data() {
             let text = String::from_utf8_lossy(&data);
@@ -299,7 +300,11 @@ async fn admin(args: AdminArgs) -> Result<()> {
                 failed = true;
             }
             print!("{text}");
+            ends_with_newline = text.ends_with('\n');
         }
+    }
+    if !ends_with_newline {
+        println!();
     }
     if failed {
         bail!("the server answered {status}");
