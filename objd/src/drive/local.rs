@@ -87,6 +87,15 @@ pub struct LocalDrive {
     committer: Option<std::thread::JoinHandle<()>>,
 }
 
+impl Drop for LocalShardWriter {
+    /// An abandoned write leaves nothing behind.
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 impl Drop for LocalDrive {
     /// Stops the committer and waits for it, so the index file is closed
     /// when the drive is (it can be reopened right away).
@@ -220,8 +229,14 @@ fn ensure_dir(path: &Path) -> io::Result<bool> {
     }
 }
 
+/// Writes a shard file under a temporary name and renames it into place
+/// when finished, so a file being rewritten (a part uploaded again) keeps
+/// its previous complete content until the new one is durable.
 struct LocalShardWriter {
-    file: io::BufWriter<File>,
+    /// `None` once finished.
+    file: Option<io::BufWriter<File>>,
+    tmp: PathBuf,
+    dest: PathBuf,
     /// Directories whose entries must be fsynced when the file is finished,
     /// innermost first.
     sync_dirs: Vec<PathBuf>,
@@ -229,15 +244,21 @@ struct LocalShardWriter {
 
 impl ShardWriter for LocalShardWriter {
     fn write_all(&mut self, buf: &[u8]) -> DriveResult<()> {
-        self.file.write_all(buf).map_err(DriveError::from)
+        let file = self.file.as_mut().ok_or(DriveError::Offline)?;
+        file.write_all(buf).map_err(DriveError::from)
     }
 
-    fn finish(self: Box<Self>) -> DriveResult<()> {
-        let file = self
-            .file
+    fn finish(mut self: Box<Self>) -> DriveResult<()> {
+        let file = self.file.take().ok_or(DriveError::Offline)?;
+        let durable = file
             .into_inner()
-            .map_err(|e| DriveError::from(e.into_error()))?;
-        file.sync_all()?;
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all())
+            .and_then(|()| fs::rename(&self.tmp, &self.dest));
+        if let Err(e) = durable {
+            let _ = fs::remove_file(&self.tmp);
+            return Err(e.into());
+        }
         for d in &self.sync_dirs {
             sync_dir(d)?;
         }
@@ -337,13 +358,16 @@ impl Drive for LocalDrive {
         if created_parent {
             sync_dirs.push(self.root.join("data"));
         }
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(self.part_path(dir, part))?;
+        let dest = self.part_path(dir, part);
+        let tmp = dest.with_extension(format!(
+            "{part}.tmp-{}",
+            hex::encode(uuid::Uuid::new_v4().as_bytes())
+        ));
+        let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         Ok(Box::new(LocalShardWriter {
-            file: io::BufWriter::with_capacity(1 << 20, file),
+            file: Some(io::BufWriter::with_capacity(1 << 20, file)),
+            tmp,
+            dest,
             sync_dirs,
         }))
     }
@@ -431,6 +455,29 @@ mod tests {
         let all = d.scan(Table::Objects, b"", false, b"\xff", usize::MAX).unwrap();
         assert_eq!(all.len(), 320);
         assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn a_rewritten_shard_keeps_its_old_content_until_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = LocalDrive::open(dir.path()).unwrap();
+        let id = [0x11; 16];
+        let mut w = d.create_shard(&id, 3).unwrap();
+        w.write_all(b"first").unwrap();
+        w.finish().unwrap();
+        // A second write of the same part, abandoned halfway.
+        let mut w = d.create_shard(&id, 3).unwrap();
+        w.write_all(b"sec").unwrap();
+        assert_eq!(d.read_shard(&id, 3, 0, 5).unwrap(), b"first");
+        drop(w);
+        assert_eq!(d.read_shard(&id, 3, 0, 5).unwrap(), b"first");
+        let files = std::fs::read_dir(d.dir_path(&id)).unwrap().count();
+        assert_eq!(files, 1, "the abandoned temporary file is gone");
+        // A finished rewrite replaces it whole.
+        let mut w = d.create_shard(&id, 3).unwrap();
+        w.write_all(b"second").unwrap();
+        w.finish().unwrap();
+        assert_eq!(d.read_shard(&id, 3, 0, 6).unwrap(), b"second");
     }
 
     #[test]
