@@ -370,7 +370,7 @@ pub struct HealProgress {
 }
 
 impl ObjectLayer {
-    /// Makes every drive hold every bucket record.
+    /// Makes every drive hold exactly the buckets that exist.
     pub async fn heal_buckets(&self) -> ObjectResult<()> {
         let buckets: Vec<(String, Vec<u8>)> = {
             let b = self.buckets.read().unwrap_or_else(|e| e.into_inner());
@@ -379,15 +379,24 @@ impl ObjectLayer {
         for set in self.sets() {
             let buckets = buckets.clone();
             set.on_drives(move |_, d| {
-                let ops: Vec<RecordOp> = buckets
+                let held = d.scan(Table::Buckets, b"", false, b"\xff", usize::MAX)?;
+                let mut ops: Vec<RecordOp> = buckets
                     .iter()
-                    .filter(|(n, _)| !matches!(d.get(Table::Buckets, n.as_bytes()), Ok(Some(_))))
+                    .filter(|(n, _)| !held.iter().any(|(k, _)| k == n.as_bytes()))
                     .map(|(n, v)| RecordOp::Put {
                         table: Table::Buckets,
                         key: n.as_bytes().to_vec(),
                         value: v.clone(),
                     })
                     .collect();
+                ops.extend(
+                    held.into_iter()
+                        .filter(|(k, _)| !buckets.iter().any(|(n, _)| n.as_bytes() == k.as_slice()))
+                        .map(|(k, _)| RecordOp::Delete {
+                            table: Table::Buckets,
+                            key: k,
+                        }),
+                );
                 if ops.is_empty() {
                     Ok(())
                 } else {

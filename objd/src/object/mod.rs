@@ -226,15 +226,22 @@ impl ObjectLayer {
                 .collect::<Vec<_>>()
         })
         .await?;
-        // A bucket counts if any drive has it: drives that missed a create
-        // are repaired by heal; deletes remove it from every online drive.
+        // Creates and deletes commit on a majority of all drives, so a bucket
+        // exists when more than half of the drives that answered hold it:
+        // a drive that missed a create does not hide it, and a drive that
+        // was offline during a delete does not bring it back. Heal then
+        // brings every drive in line.
+        let answered = lists.iter().filter(|l| l.is_ok()).count();
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         for l in lists.into_iter().flatten() {
             for (k, v) in l {
                 if let (Ok(name), Ok(rec)) = (String::from_utf8(k), BucketRecord::decode(&v)) {
+                    *counts.entry(name.clone()).or_default() += 1;
                     found.entry(name).or_insert(rec);
                 }
             }
         }
+        found.retain(|name, _| counts.get(name).is_some_and(|c| *c * 2 > answered));
         *self.buckets.write().unwrap_or_else(|e| e.into_inner()) = found;
         Ok(())
     }

@@ -807,3 +807,27 @@ async fn the_scanner_repairs_on_its_interval_and_sleeps_in_between() {
     }
     assert!(repaired, "the scanner did not repair the corrupt shard");
 }
+
+#[tokio::test]
+async fn a_bucket_deleted_while_a_drive_was_offline_stays_deleted() {
+    let f = fixture(4, 2, small_blocks()).await;
+    f.layer.make_bucket("gone").await.unwrap();
+    f.layer.make_bucket("kept").await.unwrap();
+    let drives: Vec<Option<Arc<dyn Drive>>> = f.layer.sets()[0].drives().to_vec();
+    let mut without_first = drives.clone();
+    without_first[0] = None;
+    let partial = ObjectLayer::open("test-deployment", vec![without_first], 2, small_blocks())
+        .await
+        .unwrap();
+    partial.delete_bucket("gone").await.unwrap();
+    // All drives back: the stale record on drive 0 does not resurrect it.
+    let layer = ObjectLayer::open("test-deployment", vec![drives.clone()], 2, small_blocks())
+        .await
+        .unwrap();
+    assert!(matches!(layer.bucket("gone"), Err(ObjectError::NoSuchBucket)));
+    assert!(layer.bucket("kept").is_ok());
+    layer.heal_buckets().await.unwrap();
+    let d0 = drives[0].clone().unwrap();
+    assert_eq!(d0.get(crate::drive::Table::Buckets, b"gone").unwrap(), None);
+    assert!(d0.get(crate::drive::Table::Buckets, b"kept").unwrap().is_some());
+}
