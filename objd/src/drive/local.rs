@@ -379,10 +379,6 @@ impl Drive for LocalDrive {
         Ok(buf)
     }
 
-    fn shard_len(&self, dir: &[u8; 16], part: u32) -> DriveResult<u64> {
-        Ok(fs::metadata(self.part_path(dir, part))?.len())
-    }
-
     fn remove_part(&self, dir: &[u8; 16], part: u32) -> DriveResult<()> {
         match fs::remove_file(self.part_path(dir, part)) {
             Ok(()) => Ok(()),
@@ -489,7 +485,6 @@ mod tests {
         w.write_all(b"hello world").unwrap();
         w.finish().unwrap();
         assert_eq!(d.read_shard(&id, 1, 6, 5).unwrap(), b"world");
-        assert_eq!(d.shard_len(&id, 1).unwrap(), 11);
         d.remove_data_dir(&id).unwrap();
         assert!(matches!(d.read_shard(&id, 1, 0, 1), Err(DriveError::NotFound)));
     }

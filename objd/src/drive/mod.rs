@@ -117,7 +117,6 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
 
     fn create_shard(&self, dir: &[u8; 16], part: u32) -> DriveResult<Box<dyn ShardWriter>>;
     fn read_shard(&self, dir: &[u8; 16], part: u32, offset: u64, len: usize) -> DriveResult<Vec<u8>>;
-    fn shard_len(&self, dir: &[u8; 16], part: u32) -> DriveResult<u64>;
     fn remove_part(&self, dir: &[u8; 16], part: u32) -> DriveResult<()>;
     fn remove_data_dir(&self, dir: &[u8; 16]) -> DriveResult<()>;
     fn space(&self) -> DriveResult<DriveSpace>;

@@ -77,17 +77,6 @@ impl Layout {
         let full = (self.shard_len(self.block_size as usize) + bitrot::HASH_LEN) as u64;
         index * full
     }
-
-    /// Total length of one shard stream of a part of `size` bytes (framing
-    /// included, file header excluded).
-    pub fn shard_stream_len(&self, size: u64) -> u64 {
-        let blocks = self.block_count(size);
-        if blocks == 0 {
-            return 0;
-        }
-        let last = blocks - 1;
-        self.shard_offset(last) + (self.shard_len(self.block_len(size, last)) + bitrot::HASH_LEN) as u64
-    }
 }
 
 /// Length of the header at the start of every shard file.

@@ -562,9 +562,6 @@ impl Drive for FillingDrive {
     ) -> crate::drive::DriveResult<Vec<u8>> {
         self.inner.read_shard(dir, part, off, len)
     }
-    fn shard_len(&self, dir: &[u8; 16], part: u32) -> crate::drive::DriveResult<u64> {
-        self.inner.shard_len(dir, part)
-    }
     fn remove_part(&self, dir: &[u8; 16], part: u32) -> crate::drive::DriveResult<()> {
         self.inner.remove_part(dir, part)
     }
