@@ -63,16 +63,23 @@ def objd(tmp_path):
     server.stop()
 
 
-@pytest.fixture
-def s3(objd):
+def make_client(objd, **config):
+    """A boto3 S3 client for `objd` with the test credentials, path-style,
+    with extra botocore `Config` options."""
     import boto3
     from botocore.config import Config
 
+    config.setdefault("s3", {"addressing_style": "path"})
     return boto3.client(
         "s3",
         endpoint_url=objd.endpoint,
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
         region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        config=Config(**config),
     )
+
+
+@pytest.fixture
+def s3(objd):
+    return make_client(objd, retries={"max_attempts": 1})

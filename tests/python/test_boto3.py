@@ -7,6 +7,7 @@ import urllib.request
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
+from conftest import make_client
 
 
 def error_code(exc):
@@ -69,18 +70,8 @@ def test_paginated_listing_and_batch_delete(s3):
 
 
 def test_presigned_get_and_put_with_plain_http(objd, s3):
-    import boto3
-    from botocore.config import Config
-
     # boto3 presigns with SigV2 by default and with SigV4 when asked: both work.
-    v4 = boto3.client(
-        "s3",
-        endpoint_url=objd.endpoint,
-        aws_access_key_id=s3._request_signer._credentials.access_key,
-        aws_secret_access_key=s3._request_signer._credentials.secret_key,
-        region_name="us-east-1",
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
+    v4 = make_client(objd, signature_version="s3v4")
     s3.create_bucket(Bucket="py-presign")
     put_url = v4.generate_presigned_url("put_object", Params={"Bucket": "py-presign", "Key": "p.txt"}, ExpiresIn=300)
     req = urllib.request.Request(put_url, data=b"presigned body", method="PUT")
@@ -128,22 +119,7 @@ def test_empty_upload_with_expect_continue_does_not_poison_the_connection(objd, 
     next request on that connection must still get its answer."""
     import io
 
-    import boto3
-    from botocore.config import Config
-
-    one_conn = boto3.client(
-        "s3",
-        endpoint_url=objd.endpoint,
-        aws_access_key_id=s3._request_signer._credentials.access_key,
-        aws_secret_access_key=s3._request_signer._credentials.secret_key,
-        region_name="us-east-1",
-        config=Config(
-            s3={"addressing_style": "path"},
-            max_pool_connections=1,
-            read_timeout=10,
-            retries={"max_attempts": 1},
-        ),
-    )
+    one_conn = make_client(objd, max_pool_connections=1, read_timeout=10, retries={"max_attempts": 1})
     one_conn.create_bucket(Bucket="py-expect")
     for i in range(3):
         one_conn.put_object(Bucket="py-expect", Key=f"empty-{i}", Body=io.BytesIO(b""))

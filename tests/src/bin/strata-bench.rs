@@ -353,15 +353,7 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
                 }
                 Op::Get => {
                     let key = format!("{prefix}/seed/{}", i % readable);
-                    let o = c
-                        .get_object()
-                        .bucket(bucket)
-                        .key(key)
-                        .send()
-                        .await
-                        .map_err(|e| format!("{e:?}"))?;
-                    let b = o.body.collect().await.map_err(|e| e.to_string())?;
-                    Ok(b.into_bytes().len() as u64)
+                    Ok(strata_tests::get_object(&c, &bucket, &key).await?.len() as u64)
                 }
                 _ => {
                     c.list_objects_v2()
