@@ -21,6 +21,33 @@ pub fn to_s3(e: ObjectError) -> S3Error {
         ObjectError::InvalidBucketName => (C::InvalidBucketName, "The specified bucket is not valid".into()),
         ObjectError::NoSuchKey => (C::NoSuchKey, "The specified key does not exist".into()),
         ObjectError::NoSuchVersion => (C::NoSuchVersion, "The specified version does not exist".into()),
+        ObjectError::DeleteMarker {
+            version_id,
+            requested,
+        } => {
+            let mut err = if requested {
+                S3Error::with_message(
+                    C::MethodNotAllowed,
+                    "The specified method is not allowed against this resource",
+                )
+            } else {
+                S3Error::with_message(C::NoSuchKey, "The specified key does not exist")
+            };
+            let mut h = http::HeaderMap::new();
+            h.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+            if let Ok(v) = http::HeaderValue::from_str(&version_id) {
+                h.insert("x-amz-version-id", v);
+            }
+            err.set_headers(h);
+            return err;
+        }
+        ObjectError::PreconditionFailed => (
+            C::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold".into(),
+        ),
+        ObjectError::NotModified => (C::NotModified, "Not Modified".into()),
+        ObjectError::InvalidTag(m) => (C::InvalidTag, m),
+        ObjectError::InvalidRequest(m) => (C::InvalidRequest, m),
         ObjectError::InvalidVersionId => (C::InvalidArgument, "Invalid version id specified".into()),
         ObjectError::NoSuchUpload => (
             C::NoSuchUpload,

@@ -19,8 +19,65 @@ pub const UPLOAD_MAGIC: [u8; 4] = *b"STUP";
 pub const BUCKET_MAGIC: [u8; 4] = *b"STBK";
 /// Magic of a multipart part record.
 pub const PART_MAGIC: [u8; 4] = *b"STPT";
-/// Current version of all three record formats.
+/// Version of the part record format.
 pub const FORMAT_VERSION: u16 = 1;
+/// Current version of object, upload and bucket records. Version 2 added
+/// the extension list (object and upload records) and bucket settings;
+/// version 1 records stay readable.
+pub const FORMAT_VERSION_2: u16 = 2;
+
+/// Extension ids of version 2 records. Entries with an id this build does
+/// not know are kept and written back unchanged.
+pub mod ext {
+    /// Object tags: a pair list.
+    pub const TAGS: u16 = 1;
+}
+
+/// Optional per-version facts kept in the extension list of a record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Extras {
+    /// Object tags, in the order the client gave them.
+    pub tags: Vec<(String, String)>,
+    /// Extensions of a newer format, preserved as they were read.
+    pub unknown: Vec<(u16, Vec<u8>)>,
+}
+
+impl Extras {
+    fn encode(&self, w: &mut Writer) {
+        let mut entries: Vec<(u16, Vec<u8>)> = Vec::new();
+        if !self.tags.is_empty() {
+            let mut t = Writer::default();
+            encode_pairs(&mut t, &self.tags);
+            entries.push((ext::TAGS, t.buf));
+        }
+        entries.extend(self.unknown.iter().cloned());
+        w.u32(entries.len() as u32);
+        for (id, body) in &entries {
+            w.u16(*id);
+            w.bytes(body);
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let mut out = Self::default();
+        let n = r.count(6)?;
+        for _ in 0..n {
+            let id = r.u16()?;
+            let body = r.bytes()?;
+            match id {
+                ext::TAGS => {
+                    let mut t = Reader::new(body);
+                    out.tags = decode_pairs(&mut t)?;
+                    if !t.is_empty() {
+                        return Err(DecodeError::Invalid("tags"));
+                    }
+                }
+                _ => out.unknown.push((id, body.to_vec())),
+            }
+        }
+        Ok(out)
+    }
+}
 
 /// A version id: 16 random bytes; all zeroes is the `null` version that
 /// unversioned buckets write.
@@ -106,6 +163,7 @@ pub struct Version {
     pub erasure: ErasureInfo,
     pub parts: Vec<PartInfo>,
     pub data: DataLoc,
+    pub extras: Extras,
 }
 
 impl Version {
@@ -171,7 +229,7 @@ impl ObjectRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.raw(&OBJECT_MAGIC);
-        w.u16(FORMAT_VERSION);
+        w.u16(FORMAT_VERSION_2);
         w.u32(self.versions.len() as u32);
         for v in &self.versions {
             encode_version(&mut w, v);
@@ -183,11 +241,11 @@ impl ObjectRecord {
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         let body = codec::unseal(buf)?;
         let mut r = Reader::new(body);
-        header(&mut r, OBJECT_MAGIC)?;
+        let format = header(&mut r, OBJECT_MAGIC, FORMAT_VERSION_2)?;
         let n = r.count(40)?;
         let mut versions = Vec::with_capacity(n);
         for _ in 0..n {
-            versions.push(decode_version(&mut r)?);
+            versions.push(decode_version(&mut r, format)?);
         }
         if !r.is_empty() {
             return Err(DecodeError::Invalid("trailing bytes"));
@@ -196,14 +254,33 @@ impl ObjectRecord {
     }
 }
 
-fn header(r: &mut Reader<'_>, magic: [u8; 4]) -> Result<(), DecodeError> {
+/// Checks the magic and returns the format version (1 to `newest`).
+fn header(r: &mut Reader<'_>, magic: [u8; 4], newest: u16) -> Result<u16, DecodeError> {
     if r.array::<4>()? != magic {
         return Err(DecodeError::Magic);
     }
     match r.u16()? {
-        FORMAT_VERSION => Ok(()),
+        v @ 1.. if v <= newest => Ok(v),
         v => Err(DecodeError::Version(v)),
     }
+}
+
+/// A list of name/value pairs on its own (bucket settings such as tags),
+/// with a CRC32C seal.
+pub fn encode_pair_list(pairs: &[(String, String)]) -> Vec<u8> {
+    let mut w = Writer::default();
+    encode_pairs(&mut w, pairs);
+    codec::seal(&mut w);
+    w.buf
+}
+
+pub fn decode_pair_list(buf: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
+    let mut r = Reader::new(codec::unseal(buf)?);
+    let pairs = decode_pairs(&mut r)?;
+    if !r.is_empty() {
+        return Err(DecodeError::Invalid("trailing bytes"));
+    }
+    Ok(pairs)
 }
 
 fn encode_pairs(w: &mut Writer, pairs: &[(String, String)]) {
@@ -274,9 +351,10 @@ fn encode_version(w: &mut Writer, v: &Version) {
             w.raw(d);
         }
     }
+    v.extras.encode(w);
 }
 
-fn decode_version(r: &mut Reader<'_>) -> Result<Version, DecodeError> {
+fn decode_version(r: &mut Reader<'_>, format: u16) -> Result<Version, DecodeError> {
     let id = VersionId(r.array()?);
     let mod_time_ns = r.i64()?;
     let kind = match r.u8()? {
@@ -304,6 +382,11 @@ fn decode_version(r: &mut Reader<'_>) -> Result<Version, DecodeError> {
         2 => DataLoc::Dir(r.array()?),
         _ => return Err(DecodeError::Invalid("data location")),
     };
+    let extras = if format >= 2 {
+        Extras::decode(r)?
+    } else {
+        Extras::default()
+    };
     Ok(Version {
         id,
         mod_time_ns,
@@ -315,6 +398,7 @@ fn decode_version(r: &mut Reader<'_>) -> Result<Version, DecodeError> {
         erasure,
         parts,
         data,
+        extras,
     })
 }
 
@@ -326,31 +410,39 @@ pub struct UploadRecord {
     pub headers: Vec<(String, String)>,
     pub user_meta: Vec<(String, String)>,
     pub erasure: ErasureInfo,
+    /// Extras the completed object will carry (its tags).
+    pub extras: Extras,
 }
 
 impl UploadRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.raw(&UPLOAD_MAGIC);
-        w.u16(FORMAT_VERSION);
+        w.u16(FORMAT_VERSION_2);
         w.raw(&self.upload_id);
         w.i64(self.initiated_ns);
         encode_pairs(&mut w, &self.headers);
         encode_pairs(&mut w, &self.user_meta);
         encode_erasure(&mut w, &self.erasure);
+        self.extras.encode(&mut w);
         codec::seal(&mut w);
         w.buf
     }
 
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(codec::unseal(buf)?);
-        header(&mut r, UPLOAD_MAGIC)?;
+        let format = header(&mut r, UPLOAD_MAGIC, FORMAT_VERSION_2)?;
         let rec = Self {
             upload_id: r.array()?,
             initiated_ns: r.i64()?,
             headers: decode_pairs(&mut r)?,
             user_meta: decode_pairs(&mut r)?,
             erasure: decode_erasure(&mut r)?,
+            extras: if format >= 2 {
+                Extras::decode(&mut r)?
+            } else {
+                Extras::default()
+            },
         };
         if !r.is_empty() {
             return Err(DecodeError::Invalid("trailing bytes"));
@@ -383,7 +475,7 @@ impl PartRecord {
 
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(codec::unseal(buf)?);
-        header(&mut r, PART_MAGIC)?;
+        header(&mut r, PART_MAGIC, FORMAT_VERSION)?;
         let rec = Self {
             number: r.u32()?,
             size: r.u64()?,
@@ -407,26 +499,34 @@ pub enum Versioning {
 }
 
 /// A bucket, as every drive records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BucketRecord {
     pub created_ns: i64,
     pub versioning: Versioning,
+    /// Bucket settings by name (`tagging`, `policy`, ...), each in the
+    /// encoding its owner in the object layer chose (format version 2).
+    pub settings: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 impl BucketRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.raw(&BUCKET_MAGIC);
-        w.u16(FORMAT_VERSION);
+        w.u16(FORMAT_VERSION_2);
         w.i64(self.created_ns);
         w.u8(self.versioning as u8);
+        w.u32(self.settings.len() as u32);
+        for (k, v) in &self.settings {
+            w.str(k);
+            w.bytes(v);
+        }
         codec::seal(&mut w);
         w.buf
     }
 
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(codec::unseal(buf)?);
-        header(&mut r, BUCKET_MAGIC)?;
+        let format = header(&mut r, BUCKET_MAGIC, FORMAT_VERSION_2)?;
         let created_ns = r.i64()?;
         let versioning = match r.u8()? {
             0 => Versioning::Unversioned,
@@ -434,12 +534,21 @@ impl BucketRecord {
             2 => Versioning::Suspended,
             _ => return Err(DecodeError::Invalid("versioning")),
         };
+        let mut settings = std::collections::BTreeMap::new();
+        if format >= 2 {
+            let n = r.count(8)?;
+            for _ in 0..n {
+                let k = r.string()?;
+                settings.insert(k, r.bytes()?.to_vec());
+            }
+        }
         if !r.is_empty() {
             return Err(DecodeError::Invalid("trailing bytes"));
         }
         Ok(Self {
             created_ns,
             versioning,
+            settings,
         })
     }
 }

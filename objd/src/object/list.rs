@@ -7,7 +7,7 @@
 use super::set::Records;
 use super::{ErasureSet, ObjectError, ObjectLayer, ObjectResult};
 use crate::drive::{DriveError, Table, object_key, prefix_end};
-use crate::meta::{ObjectRecord, Version};
+use crate::meta::{ObjectRecord, Version, VersionId};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
@@ -18,14 +18,19 @@ pub struct ListOptions {
     /// continuation token's key).
     pub start_after: String,
     pub max_keys: usize,
-    /// Also list keys whose latest version is a delete marker.
-    pub include_versions: bool,
+    /// List every version (delete markers included), newest first within
+    /// a key, instead of the latest version of keys that have one.
+    pub versions: bool,
+    /// With `versions`: resume after this version of the `start_after` key.
+    pub version_marker: Option<VersionId>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ListedObject {
     pub key: String,
     pub version: Version,
+    /// True for the key's current version.
+    pub is_latest: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -35,6 +40,8 @@ pub struct ListPage {
     pub truncated: bool,
     /// The last key or prefix returned, to resume after when truncated.
     pub next_marker: Option<String>,
+    /// With `versions`: the last version returned, when truncated.
+    pub next_version_marker: Option<VersionId>,
 }
 
 /// Most keys read per drive per scan round.
@@ -45,7 +52,7 @@ const MIN_SCAN_BATCH: usize = 32;
 /// One set's view of a key range: resolved entries, and the key up to which
 /// the view is complete when some drive had more (`None`: range exhausted).
 struct SetScan {
-    entries: Vec<(Vec<u8>, Option<Version>)>,
+    entries: Vec<(Vec<u8>, Vec<Version>)>,
     bound: Option<Vec<u8>>,
 }
 
@@ -56,7 +63,7 @@ impl ErasureSet {
         exclusive: bool,
         end: Vec<u8>,
         limit: usize,
-        include_deleted: bool,
+        versions: bool,
     ) -> ObjectResult<SetScan> {
         let pages = self
             .on_drives({
@@ -101,19 +108,24 @@ impl ErasureSet {
                     Err(_) => Err(DriveError::Offline),
                 })
                 .collect();
-            let v = match self.resolve(&records, None) {
-                Ok(r) if include_deleted || !r.version.is_delete_marker() => Some(r.version),
-                Ok(_) | Err(ObjectError::NoSuchKey) => None,
-                Err(_) if include_deleted => records
-                    .iter()
-                    .filter_map(|r| {
-                        r.as_ref()
-                            .ok()
-                            .and_then(|r| r.as_ref())
-                            .and_then(|r| r.latest().cloned())
-                    })
-                    .next(),
-                Err(_) => None,
+            let v = if versions {
+                let mut all = self.resolve_all(&records);
+                // A key whose drives disagree below quorum is still shown
+                // (so a bucket holding it is not empty), as one drive has it.
+                if all.is_empty() && matches!(self.resolve(&records, None), Err(ObjectError::ReadQuorum)) {
+                    all.extend(
+                        records
+                            .iter()
+                            .filter_map(|r| r.as_ref().ok().and_then(|r| r.as_ref()))
+                            .find_map(|r| r.latest().cloned()),
+                    );
+                }
+                all
+            } else {
+                match self.resolve(&records, None) {
+                    Ok(r) if !r.version.is_delete_marker() => vec![r.version],
+                    _ => vec![],
+                }
             };
             entries.push((key.clone(), v));
         }
@@ -131,13 +143,14 @@ impl ObjectLayer {
         start: Vec<u8>,
         exclusive: bool,
         end: Vec<u8>,
-        include_deleted: bool,
+        versions: bool,
         limit: usize,
-    ) -> ObjectResult<(Vec<(Vec<u8>, Option<Version>)>, bool)> {
-        let scans = futures::future::join_all(self.sets.iter().map(|s: &Arc<ErasureSet>| {
-            s.scan_keys(start.clone(), exclusive, end.clone(), limit, include_deleted)
-        }))
-        .await;
+    ) -> ObjectResult<(Vec<(Vec<u8>, Vec<Version>)>, bool)> {
+        let scans =
+            futures::future::join_all(self.sets.iter().map(|s: &Arc<ErasureSet>| {
+                s.scan_keys(start.clone(), exclusive, end.clone(), limit, versions)
+            }))
+            .await;
         let mut bound: Option<Vec<u8>> = None;
         let mut all = Vec::new();
         for s in scans {
@@ -185,7 +198,14 @@ impl ObjectLayer {
         let mut start: Vec<u8>;
         let mut exclusive;
         let marker = opts.start_after.as_bytes();
-        if !marker.is_empty() && marker >= prefix {
+        let version_marker = opts
+            .version_marker
+            .filter(|_| opts.versions && !marker.is_empty());
+        if version_marker.is_some() && marker >= prefix {
+            // Resume inside the marker's key, after the marker's version.
+            start = object_key(bucket, &opts.start_after);
+            exclusive = false;
+        } else if !marker.is_empty() && marker >= prefix {
             let folded = delim.and_then(|d| common_prefix(marker, prefix, d));
             match folded.and_then(prefix_end) {
                 Some(after) => {
@@ -217,35 +237,58 @@ impl ObjectLayer {
                     start.clone(),
                     exclusive,
                     range_end.clone(),
-                    opts.include_versions,
+                    opts.versions,
                     limit,
                 )
                 .await?;
             let mut last_seen: Option<Vec<u8>> = None;
             // The common prefix just returned: its keys are skipped.
             let mut folding: Option<Vec<u8>> = None;
-            for (key, v) in entries {
+            for (key, versions) in entries {
                 if folding.as_ref().is_some_and(|cp| key.starts_with(cp)) {
                     continue;
                 }
                 folding = None;
                 last_seen = Some(key.clone());
-                let Some(v) = v else { continue };
-                if count == max {
-                    page.truncated = true;
-                    break 'outer;
+                if versions.is_empty() {
+                    continue;
                 }
-                count += 1;
                 if let Some(cp) = delim.and_then(|d| common_prefix(&key, prefix, d)) {
+                    if count == max {
+                        page.truncated = true;
+                        break 'outer;
+                    }
+                    count += 1;
                     let cp_s = String::from_utf8_lossy(cp).into_owned();
                     page.next_marker = Some(cp_s.clone());
+                    page.next_version_marker = None;
                     page.prefixes.push(cp_s);
                     folding = Some(cp.to_vec());
                     continue;
                 }
+                // Versions of the marker's key up to the marker were listed.
+                let skip = match version_marker {
+                    Some(vm) if key == marker => versions
+                        .iter()
+                        .position(|v| v.id == vm)
+                        .map_or(versions.len(), |i| i + 1),
+                    _ => 0,
+                };
                 let key = String::from_utf8_lossy(&key).into_owned();
-                page.next_marker = Some(key.clone());
-                page.objects.push(ListedObject { key, version: v });
+                for (i, v) in versions.into_iter().enumerate().skip(skip) {
+                    if count == max {
+                        page.truncated = true;
+                        break 'outer;
+                    }
+                    count += 1;
+                    page.next_marker = Some(key.clone());
+                    page.next_version_marker = opts.versions.then_some(v.id);
+                    page.objects.push(ListedObject {
+                        key: key.clone(),
+                        version: v,
+                        is_latest: i == 0,
+                    });
+                }
             }
             if !more {
                 break;
@@ -271,6 +314,7 @@ impl ObjectLayer {
         }
         if !page.truncated {
             page.next_marker = None;
+            page.next_version_marker = None;
         }
         Ok(page)
     }

@@ -7,6 +7,8 @@
 //! an object sits on drive `(i + r) % n` where `r` is derived from the same
 //! hash, so parity load spreads across drives.
 
+pub mod conditions;
+mod copy;
 mod get;
 pub mod heal;
 mod list;
@@ -14,7 +16,10 @@ mod locks;
 mod multipart;
 mod put;
 mod set;
+mod tagging;
 
+pub use conditions::{EtagMatch, ReadConditions, WriteCondition};
+pub use copy::{CopySource, MAX_COPY_SIZE};
 pub use get::{GetRange, ObjectReader};
 pub use list::{ListOptions, ListPage, ListedObject};
 pub use multipart::{CompletePart, MultipartUpload, UploadedPart};
@@ -50,6 +55,18 @@ pub enum ObjectError {
     NoSuchKey,
     #[error("version does not exist")]
     NoSuchVersion,
+    /// The version asked for (or the latest, when `requested` is false) is
+    /// a delete marker.
+    #[error("the version is a delete marker")]
+    DeleteMarker { version_id: String, requested: bool },
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("not modified")]
+    NotModified,
+    #[error("invalid tag: {0}")]
+    InvalidTag(String),
+    #[error("{0}")]
+    InvalidRequest(String),
     #[error("invalid version id")]
     InvalidVersionId,
     #[error("upload does not exist")]
@@ -173,6 +190,7 @@ pub struct ObjectLayer {
     sets: Vec<Arc<ErasureSet>>,
     seed: u64,
     buckets: RwLock<BTreeMap<String, BucketRecord>>,
+    bucket_updates: tokio::sync::Mutex<()>,
     pub heal: heal::HealQueue,
 }
 
@@ -196,6 +214,7 @@ impl ObjectLayer {
             sets,
             seed,
             buckets: RwLock::new(BTreeMap::new()),
+            bucket_updates: tokio::sync::Mutex::new(()),
             heal,
         });
         layer.load_buckets().await?;
@@ -291,14 +310,45 @@ impl ObjectLayer {
         }
         let rec = BucketRecord {
             created_ns: now_ns(),
-            versioning: Versioning::Unversioned,
+            ..Default::default()
         };
         self.store_bucket(name, rec).await
     }
 
     pub async fn set_versioning(&self, name: &str, v: Versioning) -> ObjectResult<()> {
+        self.update_bucket(name, |rec| rec.versioning = v).await
+    }
+
+    /// A bucket setting (`tagging`, `policy`, ...) in its stored encoding.
+    pub fn bucket_setting(&self, name: &str, setting: &str) -> ObjectResult<Option<Vec<u8>>> {
+        Ok(self.bucket(name)?.settings.get(setting).cloned())
+    }
+
+    /// Stores (or with `None` removes) a bucket setting.
+    pub async fn set_bucket_setting(
+        &self,
+        name: &str,
+        setting: &str,
+        value: Option<Vec<u8>>,
+    ) -> ObjectResult<()> {
+        let setting = setting.to_owned();
+        self.update_bucket(name, move |rec| match value {
+            Some(v) => {
+                rec.settings.insert(setting, v);
+            }
+            None => {
+                rec.settings.remove(&setting);
+            }
+        })
+        .await
+    }
+
+    /// Read-modify-write of a bucket record; bucket updates are serialized
+    /// so that two changes to different settings do not undo each other.
+    async fn update_bucket(&self, name: &str, change: impl FnOnce(&mut BucketRecord)) -> ObjectResult<()> {
+        let _guard = self.bucket_updates.lock().await;
         let mut rec = self.bucket(name)?;
-        rec.versioning = v;
+        change(&mut rec);
         self.store_bucket(name, rec).await
     }
 
@@ -324,7 +374,7 @@ impl ObjectLayer {
                 name,
                 ListOptions {
                     max_keys: 1,
-                    include_versions: true,
+                    versions: true,
                     ..Default::default()
                 },
             )
@@ -359,7 +409,8 @@ impl ObjectLayer {
             .await
     }
 
-    /// Resolves the version a GET or HEAD would return.
+    /// Resolves the version a GET or HEAD would return: the latest, or the
+    /// one `version` names. A delete marker is an error.
     pub async fn head_object(
         &self,
         bucket: &str,
@@ -369,7 +420,15 @@ impl ObjectLayer {
         self.bucket(bucket)?;
         check_key(key)?;
         let vid = parse_version(version)?;
-        self.set_for(bucket, key).open_object(bucket, key, vid).await
+        let reader = self.set_for(bucket, key).open_object(bucket, key, vid).await?;
+        let v = reader.version();
+        if v.is_delete_marker() {
+            return Err(ObjectError::DeleteMarker {
+                version_id: v.id.to_api(),
+                requested: vid.is_some(),
+            });
+        }
+        Ok(reader)
     }
 
     /// Deletes the latest version (unversioned bucket) or adds a delete
@@ -390,7 +449,7 @@ impl ObjectLayer {
     }
 }
 
-fn parse_version(version: Option<&str>) -> ObjectResult<Option<crate::meta::VersionId>> {
+pub(crate) fn parse_version(version: Option<&str>) -> ObjectResult<Option<crate::meta::VersionId>> {
     version
         .map(|v| crate::meta::VersionId::from_api(v).ok_or(ObjectError::InvalidVersionId))
         .transpose()

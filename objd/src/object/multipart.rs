@@ -4,7 +4,8 @@
 //! chosen parts and, in the same atomic commit per drive, deletes the upload
 //! and part records: no data is copied.
 
-use super::put::{PartSpec, Stored};
+use super::conditions::WriteCondition;
+use super::put::{PartSpec, Pending, Stored};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectLayer, ObjectResult, PutOptions, check_key};
 use crate::drive::{DriveError, RecordOp, Table, object_key};
 use crate::meta::{PartInfo, PartRecord, UploadRecord, Version, VersionId, VersionKind, Versioning};
@@ -132,6 +133,10 @@ impl ObjectLayer {
             headers: opts.headers,
             user_meta: opts.user_meta,
             erasure: set.erasure_info(0),
+            extras: crate::meta::Extras {
+                tags: opts.tags,
+                ..Default::default()
+            },
         };
         let op = RecordOp::Put {
             table: Table::Uploads,
@@ -206,6 +211,7 @@ impl ObjectLayer {
         key: &str,
         upload_id: &str,
         parts: Vec<CompletePart>,
+        condition: &WriteCondition,
     ) -> ObjectResult<Version> {
         let b = self.bucket(bucket)?;
         check_key(key)?;
@@ -275,6 +281,7 @@ impl ObjectLayer {
             erasure: upload.erasure,
             parts: chosen.clone(),
             data: crate::meta::DataLoc::None,
+            extras: upload.extras.clone(),
         };
         let mut extra = vec![RecordOp::Delete {
             table: Table::Uploads,
@@ -290,9 +297,13 @@ impl ObjectLayer {
             key: part_key(&id, *n),
         }));
         let rotation = set.rotation(bucket, key);
-        let v = set
-            .commit_version_with(bucket, key, template, rotation, Stored::Files(ok), id, extra)
-            .await?;
+        let pending = Pending {
+            template,
+            rotation,
+            stored: Stored::Files(ok),
+            dir: id,
+        };
+        let v = set.commit_version(bucket, key, pending, extra, condition).await?;
         let unused: Vec<u32> = all_parts
             .into_iter()
             .filter(|n| !chosen.iter().any(|c| c.number == *n))

@@ -5,6 +5,7 @@
 //! entries before the metadata commit; a write that cannot reach write
 //! quorum removes what it wrote.
 
+use super::conditions::WriteCondition;
 use super::set::{Records, discard_dir, next_mod_time};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectResult, blocking};
 use crate::drive::{DriveError, DriveResult, ShardWriter};
@@ -28,6 +29,20 @@ pub struct PutOptions {
     pub size: Option<u64>,
     /// Expected MD5 of the body (`Content-MD5`).
     pub content_md5: Option<[u8; 16]>,
+    /// Object tags.
+    pub tags: Vec<(String, String)>,
+    /// Preconditions on the key's current version.
+    pub condition: WriteCondition,
+}
+
+/// A version whose shards are stored and which waits for its commit.
+pub(super) struct Pending {
+    pub template: Version,
+    /// Shard rotation of the key.
+    pub rotation: usize,
+    pub stored: Stored,
+    /// Data directory of `stored` when it is files.
+    pub dir: [u8; 16],
 }
 
 /// Where a written part's shards ended up.
@@ -321,6 +336,11 @@ impl ErasureSet {
         opts: PutOptions,
         versioning: Versioning,
     ) -> ObjectResult<Version> {
+        if !opts.condition.is_empty() {
+            // Checked again under the commit lock; this spares the upload.
+            let records = self.read_records(bucket, key).await;
+            opts.condition.check(self.current(&records)?.as_ref())?;
+        }
         let rotation = self.rotation(bucket, key);
         let dir = VersionId::random().0;
         let written = self
@@ -363,9 +383,19 @@ impl ErasureSet {
                 etag,
             }],
             data: DataLoc::None,
+            extras: crate::meta::Extras {
+                tags: opts.tags,
+                ..Default::default()
+            },
+        };
+        let pending = Pending {
+            template,
+            rotation,
+            stored: written.stored,
+            dir,
         };
         let r = self
-            .commit_version(bucket, key, template, rotation, written.stored, dir)
+            .commit_version(bucket, key, pending, vec![], &opts.condition)
             .await;
         if r.is_err() && is_files {
             discard_dir(self, dir).await;
@@ -374,33 +404,27 @@ impl ErasureSet {
     }
 
     /// Commits a new version whose shards are stored (inline streams or
-    /// files in `dir`), under the key lock; removes replaced data after.
+    /// files in `dir`) with `extra_ops` in the same transactions, under the
+    /// key lock and if `condition` holds; removes replaced data after.
     pub(super) async fn commit_version(
         &self,
         bucket: &str,
         key: &str,
-        template: Version,
-        rotation: usize,
-        stored: Stored,
-        dir: [u8; 16],
-    ) -> ObjectResult<Version> {
-        self.commit_version_with(bucket, key, template, rotation, stored, dir, vec![])
-            .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn commit_version_with(
-        &self,
-        bucket: &str,
-        key: &str,
-        mut template: Version,
-        rotation: usize,
-        stored: Stored,
-        dir: [u8; 16],
+        pending: Pending,
         extra_ops: Vec<crate::drive::RecordOp>,
+        condition: &WriteCondition,
     ) -> ObjectResult<Version> {
+        let Pending {
+            mut template,
+            rotation,
+            stored,
+            dir,
+        } = pending;
         let _guard = self.locks.lock(bucket, key).await;
         let records: Records = self.read_records(bucket, key).await;
+        if !condition.is_empty() {
+            condition.check(self.current(&records)?.as_ref())?;
+        }
         template.mod_time_ns = next_mod_time(&records);
         let stored = Arc::new(stored);
         let shard_of: Vec<usize> = (0..self.drives.len())

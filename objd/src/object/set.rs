@@ -249,6 +249,38 @@ impl ErasureSet {
         }
     }
 
+    /// Every version that read-quorum drives agree on, newest first.
+    pub(super) fn resolve_all(&self, records: &Records) -> Vec<Version> {
+        let mut seen: Vec<(Version, usize)> = Vec::new();
+        for rec in records
+            .iter()
+            .filter_map(|r| r.as_ref().ok().and_then(|r| r.as_ref()))
+        {
+            for v in &rec.versions {
+                match seen.iter_mut().find(|(s, _)| s.same_version(v)) {
+                    Some((_, n)) => *n += 1,
+                    None => seen.push((v.clone(), 1)),
+                }
+            }
+        }
+        let mut out: Vec<Version> = seen
+            .into_iter()
+            .filter(|(_, n)| *n >= self.read_quorum())
+            .map(|(v, _)| v)
+            .collect();
+        out.sort_by_key(|v| std::cmp::Reverse(v.mod_time_ns));
+        out
+    }
+
+    /// The key's current object (`None`: no key, or a delete marker).
+    pub(super) fn current(&self, records: &Records) -> ObjectResult<Option<Version>> {
+        match self.resolve(records, None) {
+            Ok(r) if !r.version.is_delete_marker() => Ok(Some(r.version)),
+            Ok(_) | Err(ObjectError::NoSuchKey) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Applies `change` to each drive's record of the key and commits it. Rolls back when fewer than write-quorum drives
     /// commit. Returns the versions `change` removed (from the first drive
     /// that committed), whose data the caller may now delete.
@@ -444,6 +476,7 @@ impl ErasureSet {
                     },
                     parts: vec![],
                     data: DataLoc::None,
+                    extras: Default::default(),
                 };
                 let removed = self
                     .update_record(bucket, key, records, vec![], move |_, rec| {

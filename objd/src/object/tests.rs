@@ -383,6 +383,7 @@ async fn multipart_assembles_parts_without_copying() {
                     etag: e1.clone(),
                 },
             ],
+            &WriteCondition::default(),
         )
         .await;
     assert!(matches!(bad, Err(ObjectError::InvalidPartOrder)));
@@ -399,6 +400,7 @@ async fn multipart_assembles_parts_without_copying() {
                 },
                 CompletePart { number: 3, etag: e3 },
             ],
+            &WriteCondition::default(),
         )
         .await
         .unwrap();
@@ -756,7 +758,7 @@ proptest::proptest! {
                     delimiter: delim.map(str::to_owned),
                     start_after: after.clone(),
                     max_keys: page,
-                    include_versions: false,
+                    ..Default::default()
                 };
                 let p = f.layer.list_objects("bkt", opts).await.unwrap();
                 assert!(p.objects.len() + p.prefixes.len() <= page);

@@ -1,0 +1,184 @@
+//! Bucket operations: create, head, delete, list, location, versioning and
+//! bucket tagging.
+
+use super::convert::{invalid, tags_from_dto, tags_to_dto, ts};
+use super::{StrataS3, fail, rid};
+use crate::meta::Versioning;
+use s3s::dto::*;
+use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
+
+pub async fn list_buckets(
+    s3: &StrataS3,
+    _req: S3Request<ListBucketsInput>,
+) -> S3Result<S3Response<ListBucketsOutput>> {
+    let buckets = s3
+        .layer
+        .list_buckets()
+        .into_iter()
+        .map(|b| Bucket {
+            name: Some(b.name),
+            creation_date: Some(ts(b.created_ns)),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(buckets),
+        owner: Some(Owner {
+            display_name: Some("strata".into()),
+            id: Some("strata".into()),
+        }),
+        ..Default::default()
+    }))
+}
+
+pub async fn create_bucket(
+    s3: &StrataS3,
+    req: S3Request<CreateBucketInput>,
+) -> S3Result<S3Response<CreateBucketOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    if i.object_lock_enabled_for_bucket == Some(true) {
+        return Err(invalid(
+            S3ErrorCode::NotImplemented,
+            "Object Lock is not supported yet",
+        ));
+    }
+    if i.acl
+        .as_ref()
+        .is_some_and(|a| a.as_str() != BucketCannedACL::PRIVATE)
+        || i.grant_full_control.is_some()
+        || i.grant_read.is_some()
+        || i.grant_write.is_some()
+    {
+        return Err(invalid(
+            S3ErrorCode::NotImplemented,
+            "Access control lists are not supported; use bucket policies",
+        ));
+    }
+    let name = i.bucket;
+    s3.layer.make_bucket(&name).await.map_err(fail(&rid))?;
+    Ok(S3Response::new(CreateBucketOutput {
+        location: Some(format!("/{name}")),
+    }))
+}
+
+pub async fn head_bucket(
+    s3: &StrataS3,
+    req: S3Request<HeadBucketInput>,
+) -> S3Result<S3Response<HeadBucketOutput>> {
+    let rid = rid(&req);
+    s3.layer.bucket(&req.input.bucket).map_err(fail(&rid))?;
+    Ok(S3Response::new(HeadBucketOutput::default()))
+}
+
+pub async fn delete_bucket(
+    s3: &StrataS3,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
+    let rid = rid(&req);
+    s3.layer
+        .delete_bucket(&req.input.bucket)
+        .await
+        .map_err(fail(&rid))?;
+    Ok(S3Response::new(DeleteBucketOutput::default()))
+}
+
+pub async fn get_bucket_location(
+    s3: &StrataS3,
+    req: S3Request<GetBucketLocationInput>,
+) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    let rid = rid(&req);
+    s3.layer.bucket(&req.input.bucket).map_err(fail(&rid))?;
+    Ok(S3Response::new(GetBucketLocationOutput::default()))
+}
+
+pub async fn get_bucket_versioning(
+    s3: &StrataS3,
+    req: S3Request<GetBucketVersioningInput>,
+) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+    let rid = rid(&req);
+    let b = s3.layer.bucket(&req.input.bucket).map_err(fail(&rid))?;
+    let status = match b.versioning {
+        Versioning::Unversioned => None,
+        Versioning::Enabled => Some(BucketVersioningStatus::from_static(
+            BucketVersioningStatus::ENABLED,
+        )),
+        Versioning::Suspended => Some(BucketVersioningStatus::from_static(
+            BucketVersioningStatus::SUSPENDED,
+        )),
+    };
+    Ok(S3Response::new(GetBucketVersioningOutput {
+        status,
+        ..Default::default()
+    }))
+}
+
+pub async fn put_bucket_versioning(
+    s3: &StrataS3,
+    req: S3Request<PutBucketVersioningInput>,
+) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+    let rid = rid(&req);
+    let c = req.input.versioning_configuration;
+    if c.mfa_delete
+        .as_ref()
+        .is_some_and(|m| m.as_str() == MFADelete::ENABLED)
+    {
+        return Err(invalid(
+            S3ErrorCode::NotImplemented,
+            "MFA delete is not supported",
+        ));
+    }
+    let v = match c.status.as_ref().map(BucketVersioningStatus::as_str) {
+        Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+        Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+        _ => {
+            return Err(invalid(
+                S3ErrorCode::IllegalVersioningConfigurationException,
+                "The versioning configuration specified in the request is invalid: Status must be Enabled or Suspended",
+            ));
+        }
+    };
+    s3.layer
+        .set_versioning(&req.input.bucket, v)
+        .await
+        .map_err(fail(&rid))?;
+    Ok(S3Response::new(PutBucketVersioningOutput::default()))
+}
+
+pub async fn get_bucket_tagging(
+    s3: &StrataS3,
+    req: S3Request<GetBucketTaggingInput>,
+) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+    let rid = rid(&req);
+    match s3.layer.bucket_tags(&req.input.bucket).map_err(fail(&rid))? {
+        Some(tags) => Ok(S3Response::new(GetBucketTaggingOutput {
+            tag_set: tags_to_dto(&tags),
+        })),
+        None => Err(invalid(S3ErrorCode::NoSuchTagSet, "The TagSet does not exist")),
+    }
+}
+
+pub async fn put_bucket_tagging(
+    s3: &StrataS3,
+    req: S3Request<PutBucketTaggingInput>,
+) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    s3.layer
+        .put_bucket_tags(&i.bucket, tags_from_dto(i.tagging))
+        .await
+        .map_err(fail(&rid))?;
+    Ok(S3Response::new(PutBucketTaggingOutput::default()))
+}
+
+pub async fn delete_bucket_tagging(
+    s3: &StrataS3,
+    req: S3Request<DeleteBucketTaggingInput>,
+) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+    let rid = rid(&req);
+    s3.layer
+        .put_bucket_tags(&req.input.bucket, vec![])
+        .await
+        .map_err(fail(&rid))?;
+    Ok(S3Response::new(DeleteBucketTaggingOutput::default()))
+}

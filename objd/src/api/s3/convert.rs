@@ -1,0 +1,330 @@
+//! Translations between `s3s` DTOs and object-layer types that several
+//! handlers share: timestamps, ETags, bodies, stored headers, user
+//! metadata, tags, conditions, version ids, and the refusal of request
+//! features objd does not implement (rather than ignoring them).
+
+use crate::meta::{Version, Versioning};
+use crate::object::{ByteStream, EtagMatch, WriteCondition};
+use futures::StreamExt;
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Result};
+use std::time::{Duration, UNIX_EPOCH};
+
+pub fn ts(ns: i64) -> Timestamp {
+    Timestamp::from(UNIX_EPOCH + Duration::from_nanos(ns.max(0) as u64))
+}
+
+/// Seconds since the Unix epoch of a request timestamp.
+pub fn secs(t: Timestamp) -> i64 {
+    time::OffsetDateTime::from(t).unix_timestamp()
+}
+
+pub fn etag(v: &str) -> ETag {
+    ETag::Strong(v.to_owned())
+}
+
+pub fn body_stream(blob: Option<StreamingBlob>) -> ByteStream {
+    match blob {
+        Some(b) => Box::pin(b.map(|r| r.map_err(std::io::Error::other))),
+        None => Box::pin(futures::stream::empty()),
+    }
+}
+
+pub fn invalid(code: S3ErrorCode, msg: &'static str) -> S3Error {
+    S3Error::with_message(code, msg)
+}
+
+pub fn content_md5(v: Option<&str>) -> S3Result<Option<[u8; 16]>> {
+    let Some(v) = v else { return Ok(None) };
+    let bad = || {
+        invalid(
+            S3ErrorCode::InvalidDigest,
+            "The Content-MD5 you specified is not valid",
+        )
+    };
+    let raw = base64_simd::STANDARD.decode_to_vec(v.trim()).map_err(|_| bad())?;
+    let arr: [u8; 16] = raw.try_into().map_err(|_| bad())?;
+    Ok(Some(arr))
+}
+
+pub fn size_of(len: Option<i64>) -> Option<u64> {
+    len.and_then(|l| u64::try_from(l).ok())
+}
+
+/// The system headers a write stores and a read returns.
+#[derive(Default)]
+pub struct StoredHeaders {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<Timestamp>,
+}
+
+fn http_date(t: &Timestamp) -> Option<String> {
+    let mut b = Vec::new();
+    t.format(TimestampFormat::HttpDate, &mut b).ok()?;
+    String::from_utf8(b).ok()
+}
+
+impl StoredHeaders {
+    pub fn into_pairs(self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut add = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                out.push((k.to_owned(), v));
+            }
+        };
+        add("content-type", self.content_type);
+        add("content-encoding", self.content_encoding);
+        add("content-disposition", self.content_disposition);
+        add("content-language", self.content_language);
+        add("cache-control", self.cache_control);
+        add("expires", self.expires.as_ref().and_then(http_date));
+        out
+    }
+
+    pub fn from_version(v: &Version) -> Self {
+        let get = |k: &str| v.header(k).map(str::to_owned);
+        Self {
+            content_type: get("content-type"),
+            content_encoding: get("content-encoding"),
+            content_disposition: get("content-disposition"),
+            content_language: get("content-language"),
+            cache_control: get("cache-control"),
+            expires: v
+                .header("expires")
+                .and_then(|s| Timestamp::parse(TimestampFormat::HttpDate, s).ok()),
+        }
+    }
+}
+
+/// The headers a write stores, from any input that carries them
+/// (PutObject, CreateMultipartUpload, CopyObject with REPLACE).
+macro_rules! stored_headers {
+    ($i:expr) => {
+        $crate::api::s3::convert::StoredHeaders {
+            content_type: $i.content_type,
+            content_encoding: $i.content_encoding,
+            content_disposition: $i.content_disposition,
+            content_language: $i.content_language,
+            cache_control: $i.cache_control,
+            expires: $i.expires,
+        }
+        .into_pairs()
+    };
+}
+pub(crate) use stored_headers;
+
+/// The preconditions of a read, from any input that carries the four
+/// conditional headers under `$prefix` names (`if_match`, or
+/// `copy_source_if_match` for a copy source).
+macro_rules! read_conditions {
+    ($i:expr, $m:ident, $nm:ident, $ms:ident, $us:ident) => {
+        $crate::object::ReadConditions {
+            if_match: $i.$m.clone().map($crate::api::s3::convert::etag_match),
+            if_none_match: $i.$nm.clone().map($crate::api::s3::convert::etag_match),
+            if_modified_since: $i.$ms.clone().map($crate::api::s3::convert::secs),
+            if_unmodified_since: $i.$us.clone().map($crate::api::s3::convert::secs),
+        }
+    };
+}
+pub(crate) use read_conditions;
+
+pub fn etag_match(c: ETagCondition) -> EtagMatch {
+    match c {
+        ETagCondition::Any => EtagMatch::Any,
+        ETagCondition::ETag(e) => EtagMatch::Etag(e.value().to_owned()),
+    }
+}
+
+/// `If-Match` / `If-None-Match` of a write. S3 supports only `*` for
+/// If-None-Match on writes.
+pub fn write_condition(
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+) -> S3Result<WriteCondition> {
+    let if_none_match = match if_none_match {
+        None => false,
+        Some(ETagCondition::Any) => true,
+        Some(_) => {
+            return Err(invalid(
+                S3ErrorCode::NotImplemented,
+                "If-None-Match on a write supports only the value *",
+            ));
+        }
+    };
+    Ok(WriteCondition {
+        if_match: if_match.map(etag_match),
+        if_none_match,
+    })
+}
+
+pub fn user_meta(m: Option<Metadata>) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = m
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_lowercase(), v))
+        .collect();
+    v.sort();
+    v
+}
+
+/// S3's limit on the size of user metadata (names and values).
+const MAX_USER_META: usize = 2048;
+
+pub fn check_user_meta(m: &[(String, String)]) -> S3Result<()> {
+    let total: usize = m.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total > MAX_USER_META {
+        return Err(invalid(
+            S3ErrorCode::MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size",
+        ));
+    }
+    Ok(())
+}
+
+pub fn meta_map(v: &Version) -> Option<Metadata> {
+    (!v.user_meta.is_empty()).then(|| v.user_meta.iter().cloned().collect())
+}
+
+/// The version id a response names: none in a bucket that never had
+/// versioning; `null` for the null version once it has.
+pub fn version_id_out(v: &Version, versioning: Versioning) -> Option<String> {
+    (versioning != Versioning::Unversioned || !v.id.is_null()).then(|| v.id.to_api())
+}
+
+/// Tags from an `x-amz-tagging` header (`k1=v1&k2=v2`, URL-encoded).
+pub fn tags_from_header(h: Option<&str>) -> S3Result<Vec<(String, String)>> {
+    let Some(h) = h.filter(|h| !h.is_empty()) else {
+        return Ok(vec![]);
+    };
+    let bad = || {
+        invalid(
+            S3ErrorCode::InvalidArgument,
+            "The x-amz-tagging header is not valid",
+        )
+    };
+    h.split('&')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((
+                percent_decode(k).ok_or_else(bad)?,
+                percent_decode(v).ok_or_else(bad)?,
+            ))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+pub fn tags_from_dto(t: Tagging) -> Vec<(String, String)> {
+    t.tag_set
+        .into_iter()
+        .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+        .collect()
+}
+
+pub fn tags_to_dto(tags: &[(String, String)]) -> TagSet {
+    tags.iter()
+        .map(|(k, v)| Tag {
+            key: Some(k.clone()),
+            value: Some(v.clone()),
+        })
+        .collect()
+}
+
+/// Refuses a write that asks for a storage class objd does not offer.
+pub fn check_storage_class(sc: Option<&StorageClass>) -> S3Result<()> {
+    match sc.map(StorageClass::as_str) {
+        None | Some(StorageClass::STANDARD) => Ok(()),
+        Some(_) => Err(invalid(
+            S3ErrorCode::InvalidStorageClass,
+            "The storage class you specified is not valid; this server offers STANDARD",
+        )),
+    }
+}
+
+/// Refuses request features that would change what is stored or how it
+/// is protected and that objd does not implement yet, so that a client
+/// never believes it got them (server-side encryption, object lock, ACL
+/// grants other than private).
+macro_rules! refuse_unsupported {
+    ($i:expr) => {{
+        use s3s::S3ErrorCode as C;
+        use $crate::api::s3::convert::invalid;
+        if $i.server_side_encryption.is_some()
+            || $i.sse_customer_algorithm.is_some()
+            || $i.ssekms_key_id.is_some()
+        {
+            return Err(invalid(
+                C::NotImplemented,
+                "Server-side encryption is not supported yet",
+            ));
+        }
+        if $i.object_lock_mode.is_some()
+            || $i.object_lock_retain_until_date.is_some()
+            || $i.object_lock_legal_hold_status.is_some()
+        {
+            return Err(invalid(C::NotImplemented, "Object Lock is not supported yet"));
+        }
+        if $i
+            .acl
+            .as_ref()
+            .is_some_and(|a| a.as_str() != s3s::dto::ObjectCannedACL::PRIVATE)
+            || $i.grant_full_control.is_some()
+            || $i.grant_read.is_some()
+            || $i.grant_read_acp.is_some()
+            || $i.grant_write_acp.is_some()
+        {
+            return Err(invalid(
+                C::NotImplemented,
+                "Access control lists are not supported; use bucket policies",
+            ));
+        }
+        $crate::api::s3::convert::check_storage_class($i.storage_class.as_ref())?;
+    }};
+}
+pub(crate) use refuse_unsupported;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tagging_header() {
+        assert_eq!(
+            tags_from_header(Some("a=1&b%20c=d%2Fe&empty=")).unwrap(),
+            vec![
+                ("a".into(), "1".into()),
+                ("b c".into(), "d/e".into()),
+                ("empty".into(), "".into())
+            ]
+        );
+        assert!(tags_from_header(Some("a=%zz")).is_err());
+        assert!(tags_from_header(None).unwrap().is_empty());
+    }
+}

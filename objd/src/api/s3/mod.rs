@@ -1,0 +1,95 @@
+//! The S3 API over the object layer, as an implementation of `s3s::S3`.
+//! `s3s` parses requests, verifies SigV4 (headers, presigned URLs,
+//! `aws-chunked` bodies with signed chunks or trailing checksums) and
+//! renders responses; the handlers here only translate, one module per
+//! group of operations. Operations not listed below answer
+//! `NotImplemented`.
+
+mod bucket;
+mod convert;
+mod listing;
+mod multipart;
+mod object;
+
+use super::error::to_s3;
+use crate::object::{ObjectError, ObjectLayer};
+use s3s::dto::*;
+use s3s::{S3, S3Error, S3Request, S3Response, S3Result};
+use std::sync::Arc;
+
+/// Request id carried in request extensions by the server layer, echoed in
+/// error bodies.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+#[derive(Debug, Clone)]
+pub struct StrataS3 {
+    layer: Arc<ObjectLayer>,
+}
+
+impl StrataS3 {
+    pub fn new(layer: Arc<ObjectLayer>) -> Self {
+        Self { layer }
+    }
+}
+
+fn rid<T>(req: &S3Request<T>) -> String {
+    req.extensions
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+fn fail(rid: &str) -> impl Fn(ObjectError) -> S3Error + '_ {
+    move |e| {
+        let mut err = to_s3(e);
+        err.set_request_id(rid);
+        err
+    }
+}
+
+/// Implements `S3` by handing each listed operation to its handler.
+macro_rules! operations {
+    ($($op:ident: $input:ident -> $output:ident = $handler:path;)*) => {
+        #[async_trait::async_trait]
+        impl S3 for StrataS3 {
+            $(
+                async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    $handler(self, req).await
+                }
+            )*
+        }
+    };
+}
+
+operations! {
+    list_buckets: ListBucketsInput -> ListBucketsOutput = bucket::list_buckets;
+    create_bucket: CreateBucketInput -> CreateBucketOutput = bucket::create_bucket;
+    head_bucket: HeadBucketInput -> HeadBucketOutput = bucket::head_bucket;
+    delete_bucket: DeleteBucketInput -> DeleteBucketOutput = bucket::delete_bucket;
+    get_bucket_location: GetBucketLocationInput -> GetBucketLocationOutput = bucket::get_bucket_location;
+    get_bucket_versioning: GetBucketVersioningInput -> GetBucketVersioningOutput = bucket::get_bucket_versioning;
+    put_bucket_versioning: PutBucketVersioningInput -> PutBucketVersioningOutput = bucket::put_bucket_versioning;
+    get_bucket_tagging: GetBucketTaggingInput -> GetBucketTaggingOutput = bucket::get_bucket_tagging;
+    put_bucket_tagging: PutBucketTaggingInput -> PutBucketTaggingOutput = bucket::put_bucket_tagging;
+    delete_bucket_tagging: DeleteBucketTaggingInput -> DeleteBucketTaggingOutput = bucket::delete_bucket_tagging;
+    put_object: PutObjectInput -> PutObjectOutput = object::put_object;
+    get_object: GetObjectInput -> GetObjectOutput = object::get_object;
+    head_object: HeadObjectInput -> HeadObjectOutput = object::head_object;
+    delete_object: DeleteObjectInput -> DeleteObjectOutput = object::delete_object;
+    delete_objects: DeleteObjectsInput -> DeleteObjectsOutput = object::delete_objects;
+    copy_object: CopyObjectInput -> CopyObjectOutput = object::copy_object;
+    get_object_tagging: GetObjectTaggingInput -> GetObjectTaggingOutput = object::get_object_tagging;
+    put_object_tagging: PutObjectTaggingInput -> PutObjectTaggingOutput = object::put_object_tagging;
+    delete_object_tagging: DeleteObjectTaggingInput -> DeleteObjectTaggingOutput = object::delete_object_tagging;
+    list_objects: ListObjectsInput -> ListObjectsOutput = listing::list_objects;
+    list_objects_v2: ListObjectsV2Input -> ListObjectsV2Output = listing::list_objects_v2;
+    list_object_versions: ListObjectVersionsInput -> ListObjectVersionsOutput = listing::list_object_versions;
+    create_multipart_upload: CreateMultipartUploadInput -> CreateMultipartUploadOutput = multipart::create_multipart_upload;
+    upload_part: UploadPartInput -> UploadPartOutput = multipart::upload_part;
+    upload_part_copy: UploadPartCopyInput -> UploadPartCopyOutput = multipart::upload_part_copy;
+    complete_multipart_upload: CompleteMultipartUploadInput -> CompleteMultipartUploadOutput = multipart::complete_multipart_upload;
+    abort_multipart_upload: AbortMultipartUploadInput -> AbortMultipartUploadOutput = multipart::abort_multipart_upload;
+    list_parts: ListPartsInput -> ListPartsOutput = multipart::list_parts;
+    list_multipart_uploads: ListMultipartUploadsInput -> ListMultipartUploadsOutput = multipart::list_multipart_uploads;
+}

@@ -1,0 +1,268 @@
+//! Multipart upload operations, including UploadPartCopy.
+
+use super::convert::*;
+use super::object::copy_source;
+use super::{StrataS3, fail, rid};
+use crate::object::{CompletePart, CopySource as Source, PutOptions};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+fn part_number(n: i32) -> S3Result<u32> {
+    u32::try_from(n).map_err(|_| {
+        S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Part number must be an integer between 1 and 10000",
+        )
+    })
+}
+
+pub async fn create_multipart_upload(
+    s3: &StrataS3,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    refuse_unsupported!(i);
+    let meta = user_meta(i.metadata);
+    check_user_meta(&meta)?;
+    let opts = PutOptions {
+        headers: stored_headers!(i),
+        user_meta: meta,
+        tags: tags_from_header(i.tagging.as_deref())?,
+        ..Default::default()
+    };
+    let id = s3
+        .layer
+        .create_multipart(&i.bucket, &i.key, opts)
+        .await
+        .map_err(fail(&rid))?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(i.bucket),
+        key: Some(i.key),
+        upload_id: Some(id),
+        ..Default::default()
+    }))
+}
+
+pub async fn upload_part(
+    s3: &StrataS3,
+    req: S3Request<UploadPartInput>,
+) -> S3Result<S3Response<UploadPartOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    let number = part_number(i.part_number)?;
+    let md5 = content_md5(i.content_md5.as_deref())?;
+    let e = s3
+        .layer
+        .upload_part(
+            &i.bucket,
+            &i.key,
+            &i.upload_id,
+            number,
+            body_stream(i.body),
+            size_of(i.content_length),
+            md5,
+        )
+        .await
+        .map_err(fail(&rid))?;
+    Ok(S3Response::new(UploadPartOutput {
+        e_tag: Some(etag(&e)),
+        ..Default::default()
+    }))
+}
+
+/// `bytes=first-last` of `x-amz-copy-source-range`, as `[first, last + 1)`.
+fn copy_range(r: Option<&str>) -> S3Result<Option<(u64, u64)>> {
+    let Some(r) = r else { return Ok(None) };
+    let bad = || {
+        S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last",
+        )
+    };
+    let (a, b) = r
+        .strip_prefix("bytes=")
+        .and_then(|s| s.split_once('-'))
+        .ok_or_else(bad)?;
+    let first: u64 = a.parse().map_err(|_| bad())?;
+    let last: u64 = b.parse().map_err(|_| bad())?;
+    if last < first {
+        return Err(bad());
+    }
+    Ok(Some((first, last + 1)))
+}
+
+pub async fn upload_part_copy(
+    s3: &StrataS3,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    let number = part_number(i.part_number)?;
+    let (bucket, key, version) = copy_source(&i.copy_source)?;
+    let src = Source {
+        conditions: read_conditions!(
+            i,
+            copy_source_if_match,
+            copy_source_if_none_match,
+            copy_source_if_modified_since,
+            copy_source_if_unmodified_since
+        ),
+        bucket,
+        key,
+        version,
+    };
+    let range = copy_range(i.copy_source_range.as_deref())?;
+    let (source, e) = s3
+        .layer
+        .upload_part_copy(&src, range, &i.bucket, &i.key, &i.upload_id, number)
+        .await
+        .map_err(fail(&rid))?;
+    let src_versioning = s3.layer.bucket(&src.bucket).map_err(fail(&rid))?.versioning;
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(etag(&e)),
+            last_modified: Some(ts(crate::object::now_ns())),
+            ..Default::default()
+        }),
+        copy_source_version_id: version_id_out(&source, src_versioning),
+        ..Default::default()
+    }))
+}
+
+pub async fn complete_multipart_upload(
+    s3: &StrataS3,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    let condition = write_condition(i.if_match, i.if_none_match)?;
+    let parts = i
+        .multipart_upload
+        .and_then(|m| m.parts)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| CompletePart {
+            number: p.part_number.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+            etag: p.e_tag.map(|e| e.value().to_owned()).unwrap_or_default(),
+        })
+        .collect();
+    let v = s3
+        .layer
+        .complete_multipart(&i.bucket, &i.key, &i.upload_id, parts, &condition)
+        .await
+        .map_err(fail(&rid))?;
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        bucket: Some(i.bucket.clone()),
+        key: Some(i.key.clone()),
+        e_tag: Some(etag(&v.etag)),
+        location: Some(format!("/{}/{}", i.bucket, i.key)),
+        version_id: (!v.id.is_null()).then(|| v.id.to_api()),
+        ..Default::default()
+    }))
+}
+
+pub async fn abort_multipart_upload(
+    s3: &StrataS3,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    s3.layer
+        .abort_multipart(&i.bucket, &i.key, &i.upload_id)
+        .await
+        .map_err(fail(&rid))?;
+    Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+}
+
+pub async fn list_parts(
+    s3: &StrataS3,
+    req: S3Request<ListPartsInput>,
+) -> S3Result<S3Response<ListPartsOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    let max = i.max_parts.map_or(1000, |m| m.clamp(0, 1000) as usize);
+    let marker = i
+        .part_number_marker
+        .and_then(|m| u32::try_from(m).ok())
+        .unwrap_or(0);
+    let (parts, truncated) = s3
+        .layer
+        .list_parts(&i.bucket, &i.key, &i.upload_id, marker, max)
+        .await
+        .map_err(fail(&rid))?;
+    let next = parts.last().map(|p| p.number as i32);
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(i.bucket),
+        key: Some(i.key),
+        upload_id: Some(i.upload_id),
+        max_parts: Some(max as i32),
+        part_number_marker: i.part_number_marker,
+        next_part_number_marker: next,
+        is_truncated: Some(truncated),
+        parts: Some(
+            parts
+                .into_iter()
+                .map(|p| Part {
+                    part_number: Some(p.number as i32),
+                    size: Some(p.size as i64),
+                    e_tag: Some(etag(&p.etag)),
+                    last_modified: Some(ts(p.mod_time_ns)),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    }))
+}
+
+pub async fn list_multipart_uploads(
+    s3: &StrataS3,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    let max = i.max_uploads.map_or(1000, |m| m.clamp(0, 1000) as usize);
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let mut uploads = s3
+        .layer
+        .list_uploads(&i.bucket, &prefix, max + 1)
+        .await
+        .map_err(fail(&rid))?;
+    let truncated = uploads.len() > max;
+    uploads.truncate(max);
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(i.bucket),
+        prefix: i.prefix,
+        max_uploads: Some(max as i32),
+        is_truncated: Some(truncated),
+        next_key_marker: uploads.last().filter(|_| truncated).map(|u| u.key.clone()),
+        next_upload_id_marker: uploads.last().filter(|_| truncated).map(|u| u.upload_id.clone()),
+        uploads: Some(
+            uploads
+                .into_iter()
+                .map(|u| MultipartUpload {
+                    key: Some(u.key),
+                    upload_id: Some(u.upload_id),
+                    initiated: Some(ts(u.initiated_ns)),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_ranges() {
+        assert_eq!(copy_range(Some("bytes=0-9")).unwrap(), Some((0, 10)));
+        assert_eq!(copy_range(None).unwrap(), None);
+        assert!(copy_range(Some("bytes=9-0")).is_err());
+        assert!(copy_range(Some("0-9")).is_err());
+        assert!(copy_range(Some("bytes=-9")).is_err());
+    }
+}

@@ -1,0 +1,396 @@
+//! Object operations: PUT, GET, HEAD, DELETE (one or many), CopyObject and
+//! object tagging.
+
+use super::convert::*;
+use super::{StrataS3, fail, rid};
+use crate::meta::Version;
+use crate::object::{CopySource as Source, GetRange, ObjectError, PutOptions};
+use s3s::dto::*;
+use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
+
+pub async fn put_object(
+    s3: &StrataS3,
+    req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    refuse_unsupported!(i);
+    if i.write_offset_bytes.is_some() {
+        return Err(invalid(S3ErrorCode::NotImplemented, "Appends are not supported"));
+    }
+    let meta = user_meta(i.metadata);
+    check_user_meta(&meta)?;
+    let opts = PutOptions {
+        headers: stored_headers!(i),
+        user_meta: meta,
+        size: size_of(i.content_length),
+        content_md5: content_md5(i.content_md5.as_deref())?,
+        tags: tags_from_header(i.tagging.as_deref())?,
+        condition: write_condition(i.if_match, i.if_none_match)?,
+    };
+    let v = s3
+        .layer
+        .put_object(&i.bucket, &i.key, body_stream(i.body), opts)
+        .await
+        .map_err(fail(&rid))?;
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(etag(&v.etag)),
+        version_id: (!v.id.is_null()).then(|| v.id.to_api()),
+        ..Default::default()
+    }))
+}
+
+/// The bytes `[start, end)` a GET returns, from `Range` or `partNumber`,
+/// with the Content-Range to send.
+fn byte_range(
+    v: &Version,
+    range: Option<Range>,
+    part: Option<i32>,
+) -> Result<(u64, u64, Option<String>), ObjectError> {
+    let (start, end) = match (range, part) {
+        (Some(_), Some(_)) => {
+            return Err(ObjectError::InvalidRequest(
+                "Cannot specify both Range header and partNumber query parameter".into(),
+            ));
+        }
+        (None, None) => return Ok((0, v.size, None)),
+        (Some(Range::Int { first, last }), None) => GetRange::From { first, last }.resolve(v.size)?,
+        (Some(Range::Suffix { length }), None) => GetRange::Suffix(length).resolve(v.size)?,
+        (None, Some(n)) => {
+            let n = usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=v.parts.len()).contains(n));
+            let n = n.ok_or(ObjectError::InvalidRange)?;
+            let start: u64 = v.parts[..n - 1].iter().map(|p| p.size).sum();
+            (start, start + v.parts[n - 1].size)
+        }
+    };
+    let cr = format!("bytes {}-{}/{}", start, end.saturating_sub(1), v.size);
+    Ok((start, end, Some(cr)))
+}
+
+/// Applies the `response-*` query overrides of a GET or HEAD.
+macro_rules! apply_overrides {
+    ($h:ident, $i:expr) => {
+        if $i.response_content_type.is_some() {
+            $h.content_type = $i.response_content_type.take();
+        }
+        if $i.response_content_encoding.is_some() {
+            $h.content_encoding = $i.response_content_encoding.take();
+        }
+        if $i.response_content_disposition.is_some() {
+            $h.content_disposition = $i.response_content_disposition.take();
+        }
+        if $i.response_content_language.is_some() {
+            $h.content_language = $i.response_content_language.take();
+        }
+        if $i.response_cache_control.is_some() {
+            $h.cache_control = $i.response_cache_control.take();
+        }
+        if $i.response_expires.is_some() {
+            $h.expires = $i.response_expires.take();
+        }
+    };
+}
+
+/// The headers GET and HEAD share, as an output struct literal.
+macro_rules! object_output {
+    ($ty:ident, $v:expr, $versioning:expr, $h:expr, $len:expr, $range:expr, { $($extra:tt)* }) => {
+        $ty {
+            content_length: Some($len as i64),
+            content_range: $range,
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&$v.etag)),
+            last_modified: Some(ts($v.mod_time_ns)),
+            content_type: $h.content_type,
+            content_encoding: $h.content_encoding,
+            content_disposition: $h.content_disposition,
+            content_language: $h.content_language,
+            cache_control: $h.cache_control,
+            expires: $h.expires,
+            metadata: meta_map(&$v),
+            version_id: version_id_out(&$v, $versioning),
+            parts_count: ($v.parts.len() > 1).then_some($v.parts.len() as i32),
+            $($extra)*
+            ..Default::default()
+        }
+    };
+}
+
+pub async fn get_object(
+    s3: &StrataS3,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let rid = rid(&req);
+    let mut i = req.input;
+    let versioning = s3.layer.bucket(&i.bucket).map_err(fail(&rid))?.versioning;
+    let reader = s3
+        .layer
+        .head_object(&i.bucket, &i.key, i.version_id.as_deref())
+        .await
+        .map_err(fail(&rid))?;
+    let v = reader.version().clone();
+    read_conditions!(i, if_match, if_none_match, if_modified_since, if_unmodified_since)
+        .check(&v)
+        .map_err(fail(&rid))?;
+    let (start, end, range) = byte_range(&v, i.range.take(), i.part_number).map_err(fail(&rid))?;
+    let mut h = StoredHeaders::from_version(&v);
+    apply_overrides!(h, i);
+    let tags = v.extras.tags.len();
+    let body = reader.stream(start, end);
+    Ok(S3Response::new(
+        object_output!(GetObjectOutput, v, versioning, h, end - start, range, {
+            body: Some(StreamingBlob::wrap(body)),
+            tag_count: (tags > 0).then_some(tags as i32),
+        }),
+    ))
+}
+
+pub async fn head_object(
+    s3: &StrataS3,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
+    let rid = rid(&req);
+    let mut i = req.input;
+    let versioning = s3.layer.bucket(&i.bucket).map_err(fail(&rid))?.versioning;
+    let reader = s3
+        .layer
+        .head_object(&i.bucket, &i.key, i.version_id.as_deref())
+        .await
+        .map_err(fail(&rid))?;
+    let v = reader.version();
+    read_conditions!(i, if_match, if_none_match, if_modified_since, if_unmodified_since)
+        .check(v)
+        .map_err(fail(&rid))?;
+    let (start, end, range) = byte_range(v, i.range.take(), i.part_number).map_err(fail(&rid))?;
+    let mut h = StoredHeaders::from_version(v);
+    apply_overrides!(h, i);
+    Ok(S3Response::new(object_output!(
+        HeadObjectOutput,
+        v,
+        versioning,
+        h,
+        end - start,
+        range,
+        {}
+    )))
+}
+
+pub async fn delete_object(
+    s3: &StrataS3,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    let (version_id, marker) = s3
+        .layer
+        .delete_object(&i.bucket, &i.key, i.version_id.as_deref())
+        .await
+        .map_err(fail(&rid))?;
+    Ok(S3Response::new(DeleteObjectOutput {
+        delete_marker: marker.then_some(true),
+        version_id,
+        ..Default::default()
+    }))
+}
+
+pub async fn delete_objects(
+    s3: &StrataS3,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    s3.layer.bucket(&i.bucket).map_err(fail(&rid))?;
+    if i.delete.objects.len() > 1000 {
+        return Err(invalid(
+            S3ErrorCode::MalformedXML,
+            "At most 1000 keys can be deleted at once",
+        ));
+    }
+    let quiet = i.delete.quiet.unwrap_or(false);
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for o in i.delete.objects {
+        match s3
+            .layer
+            .delete_object(&i.bucket, &o.key, o.version_id.as_deref())
+            .await
+        {
+            Ok((version_id, marker)) => {
+                if !quiet {
+                    deleted.push(DeletedObject {
+                        key: Some(o.key),
+                        version_id: o.version_id,
+                        delete_marker: marker.then_some(true),
+                        delete_marker_version_id: if marker { version_id } else { None },
+                    });
+                }
+            }
+            Err(e) => {
+                let e = crate::api::error::to_s3(e);
+                errors.push(Error {
+                    code: Some(e.code().as_str().to_owned()),
+                    key: Some(o.key),
+                    message: e.message().map(str::to_owned),
+                    version_id: o.version_id,
+                });
+            }
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: Some(errors),
+        ..Default::default()
+    }))
+}
+
+/// The bucket, key and version a copy reads, from `x-amz-copy-source`.
+pub fn copy_source(c: &CopySource) -> S3Result<(String, String, Option<String>)> {
+    match c {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok((
+            bucket.to_string(),
+            key.to_string(),
+            version_id.as_deref().map(str::to_owned),
+        )),
+        _ => Err(invalid(
+            S3ErrorCode::NotImplemented,
+            "Access point copy sources are not supported",
+        )),
+    }
+}
+
+/// Whether a COPY/REPLACE directive says REPLACE.
+fn replaces(directive: Option<&str>, copy: &str, replace: &str) -> S3Result<bool> {
+    match directive {
+        None => Ok(false),
+        Some(d) if d == copy => Ok(false),
+        Some(d) if d == replace => Ok(true),
+        Some(_) => Err(invalid(
+            S3ErrorCode::InvalidArgument,
+            "Unknown metadata or tagging directive",
+        )),
+    }
+}
+
+pub async fn copy_object(
+    s3: &StrataS3,
+    req: S3Request<CopyObjectInput>,
+) -> S3Result<S3Response<CopyObjectOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    refuse_unsupported!(i);
+    let (bucket, key, version) = copy_source(&i.copy_source)?;
+    let replace_meta = replaces(
+        i.metadata_directive.as_ref().map(MetadataDirective::as_str),
+        MetadataDirective::COPY,
+        MetadataDirective::REPLACE,
+    )?;
+    let replace_tags = replaces(
+        i.tagging_directive.as_ref().map(TaggingDirective::as_str),
+        TaggingDirective::COPY,
+        TaggingDirective::REPLACE,
+    )?;
+    if bucket == i.bucket && key == i.key && version.is_none() && !replace_meta && !replace_tags {
+        return Err(invalid(
+            S3ErrorCode::InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    let src = Source {
+        conditions: read_conditions!(
+            i,
+            copy_source_if_match,
+            copy_source_if_none_match,
+            copy_source_if_modified_since,
+            copy_source_if_unmodified_since
+        ),
+        bucket,
+        key,
+        version,
+    };
+    let meta = user_meta(i.metadata);
+    check_user_meta(&meta)?;
+    let opts = PutOptions {
+        headers: stored_headers!(i),
+        user_meta: meta,
+        tags: tags_from_header(i.tagging.as_deref())?,
+        ..Default::default()
+    };
+    let (source, written) = s3
+        .layer
+        .copy_object(&src, &i.bucket, &i.key, opts, !replace_meta, !replace_tags)
+        .await
+        .map_err(fail(&rid))?;
+    let src_versioning = s3.layer.bucket(&src.bucket).map_err(fail(&rid))?.versioning;
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(CopyObjectResult {
+            e_tag: Some(etag(&written.etag)),
+            last_modified: Some(ts(written.mod_time_ns)),
+            ..Default::default()
+        }),
+        version_id: (!written.id.is_null()).then(|| written.id.to_api()),
+        copy_source_version_id: version_id_out(&source, src_versioning),
+        ..Default::default()
+    }))
+}
+
+pub async fn get_object_tagging(
+    s3: &StrataS3,
+    req: S3Request<GetObjectTaggingInput>,
+) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    let versioning = s3.layer.bucket(&i.bucket).map_err(fail(&rid))?.versioning;
+    let reader = s3
+        .layer
+        .head_object(&i.bucket, &i.key, i.version_id.as_deref())
+        .await
+        .map_err(fail(&rid))?;
+    let v = reader.version();
+    Ok(S3Response::new(GetObjectTaggingOutput {
+        tag_set: tags_to_dto(&v.extras.tags),
+        version_id: version_id_out(v, versioning),
+    }))
+}
+
+async fn set_object_tags(
+    s3: &StrataS3,
+    rid: &str,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+    tags: Vec<(String, String)>,
+) -> S3Result<Option<String>> {
+    let versioning = s3.layer.bucket(bucket).map_err(fail(rid))?.versioning;
+    let v = s3
+        .layer
+        .put_object_tags(bucket, key, version, tags)
+        .await
+        .map_err(fail(rid))?;
+    Ok(version_id_out(&v, versioning))
+}
+
+pub async fn put_object_tagging(
+    s3: &StrataS3,
+    req: S3Request<PutObjectTaggingInput>,
+) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    let tags = tags_from_dto(i.tagging);
+    let version_id = set_object_tags(s3, &rid, &i.bucket, &i.key, i.version_id.as_deref(), tags).await?;
+    Ok(S3Response::new(PutObjectTaggingOutput { version_id }))
+}
+
+pub async fn delete_object_tagging(
+    s3: &StrataS3,
+    req: S3Request<DeleteObjectTaggingInput>,
+) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    let version_id = set_object_tags(s3, &rid, &i.bucket, &i.key, i.version_id.as_deref(), vec![]).await?;
+    Ok(S3Response::new(DeleteObjectTaggingOutput { version_id }))
+}

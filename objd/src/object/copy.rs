@@ -1,0 +1,114 @@
+//! Server-side copies: CopyObject and UploadPartCopy. The source version is
+//! resolved once (so a concurrent overwrite of the source cannot mix two
+//! versions into the copy) and its bytes stream through the write path of
+//! the destination, block by block, with the same bounded memory as a PUT.
+//! A copy onto the same key reads the old version while writing the new
+//! one; the old data is removed only after the new version commits.
+
+use super::{ObjectError, ObjectLayer, ObjectResult, PutOptions, ReadConditions};
+use crate::meta::Version;
+
+/// S3's largest CopyObject source; larger objects are copied part by part
+/// with UploadPartCopy.
+pub const MAX_COPY_SIZE: u64 = 5 << 30;
+
+/// The object a copy reads from, and the conditions it must meet.
+#[derive(Debug, Clone, Default)]
+pub struct CopySource {
+    pub bucket: String,
+    pub key: String,
+    pub version: Option<String>,
+    pub conditions: ReadConditions,
+}
+
+impl ObjectLayer {
+    /// Resolves a copy source and checks its conditions; a delete marker or
+    /// a failed condition is an error.
+    async fn open_source(&self, src: &CopySource) -> ObjectResult<super::ObjectReader> {
+        let reader = self
+            .head_object(&src.bucket, &src.key, src.version.as_deref())
+            .await
+            .map_err(|e| match e {
+                // A copy of a deleted key fails like a missing key.
+                ObjectError::DeleteMarker { requested: false, .. } => ObjectError::NoSuchKey,
+                ObjectError::DeleteMarker { requested: true, .. } => ObjectError::InvalidRequest(
+                    "The source of a copy request may not be a delete marker".into(),
+                ),
+                e => e,
+            })?;
+        src.conditions.check_source(reader.version())?;
+        Ok(reader)
+    }
+
+    /// Copies `src` to `bucket/key`. Headers and user metadata come from
+    /// the source when `keep_meta` is set (else from `opts`), and so do
+    /// the tags with `keep_tags`. Returns the source version read and the
+    /// version written.
+    pub async fn copy_object(
+        &self,
+        src: &CopySource,
+        bucket: &str,
+        key: &str,
+        mut opts: PutOptions,
+        keep_meta: bool,
+        keep_tags: bool,
+    ) -> ObjectResult<(Version, Version)> {
+        self.bucket(bucket)?;
+        let reader = self.open_source(src).await?;
+        let source = reader.version().clone();
+        if source.size > MAX_COPY_SIZE {
+            return Err(ObjectError::InvalidRequest(format!(
+                "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_COPY_SIZE}"
+            )));
+        }
+        if keep_meta {
+            opts.headers = source.headers.clone();
+            opts.user_meta = source.user_meta.clone();
+        }
+        if keep_tags {
+            opts.tags = source.extras.tags.clone();
+        }
+        opts.size = Some(source.size);
+        opts.content_md5 = None;
+        let body = reader.stream(0, source.size);
+        let written = self.put_object(bucket, key, body, opts).await?;
+        Ok((source, written))
+    }
+
+    /// Copies bytes `range` (`[start, end)`, the whole object when `None`)
+    /// of `src` into part `number` of an upload. Returns the source version
+    /// and the part's ETag.
+    pub async fn upload_part_copy(
+        &self,
+        src: &CopySource,
+        range: Option<(u64, u64)>,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+    ) -> ObjectResult<(Version, String)> {
+        let reader = self.open_source(src).await?;
+        let source = reader.version().clone();
+        let (start, end) = match range {
+            None => (0, source.size),
+            Some((s, e)) if s < e && e <= source.size => (s, e),
+            Some(_) => {
+                return Err(ObjectError::InvalidArgument(
+                    "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy, within the source object".into(),
+                ));
+            }
+        };
+        let etag = self
+            .upload_part(
+                bucket,
+                key,
+                upload_id,
+                number,
+                reader.stream(start, end),
+                Some(end - start),
+                None,
+            )
+            .await?;
+        Ok((source, etag))
+    }
+}

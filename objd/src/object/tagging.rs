@@ -1,0 +1,142 @@
+//! Object tags: stored with each version (in the record's extension list)
+//! and changed in place under the key lock, without touching the data.
+//! Also the tag rules S3 enforces, shared by object and bucket tagging.
+
+use super::{ErasureSet, ObjectError, ObjectLayer, ObjectResult, check_key, parse_version};
+use crate::meta::{Version, VersionId};
+
+/// Most tags on one object.
+pub const MAX_OBJECT_TAGS: usize = 10;
+/// Most tags on one bucket.
+pub const MAX_BUCKET_TAGS: usize = 50;
+
+/// Checks tags against S3's rules: at most `max`, keys of 1-128 and values
+/// of 0-256 characters, unique keys, no reserved `aws:` prefix.
+pub fn validate_tags(tags: &[(String, String)], max: usize) -> ObjectResult<()> {
+    if tags.len() > max {
+        return Err(ObjectError::InvalidTag(format!(
+            "Object tags cannot be greater than {max}"
+        )));
+    }
+    for (i, (k, v)) in tags.iter().enumerate() {
+        let klen = k.chars().count();
+        if klen == 0 || klen > 128 {
+            return Err(ObjectError::InvalidTag(
+                "The TagKey you have provided is invalid".into(),
+            ));
+        }
+        if v.chars().count() > 256 {
+            return Err(ObjectError::InvalidTag(
+                "The TagValue you have provided is invalid".into(),
+            ));
+        }
+        if k.starts_with("aws:") {
+            return Err(ObjectError::InvalidTag(
+                "System tags cannot be added/updated by requester".into(),
+            ));
+        }
+        if tags[..i].iter().any(|(o, _)| o == k) {
+            return Err(ObjectError::InvalidTag(
+                "Cannot provide multiple Tags with the same key".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl ErasureSet {
+    /// Sets the tags of one version (the latest when `version` is `None`);
+    /// returns that version.
+    async fn set_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+        tags: Vec<(String, String)>,
+    ) -> ObjectResult<Version> {
+        let _guard = self.locks.lock(bucket, key).await;
+        let records = self.read_records(bucket, key).await;
+        let mut target = self.resolve(&records, version)?.version;
+        if target.is_delete_marker() {
+            return Err(ObjectError::DeleteMarker {
+                version_id: target.id.to_api(),
+                requested: version.is_some(),
+            });
+        }
+        let (id, t) = (target.id, tags.clone());
+        self.update_record(bucket, key, records, vec![], move |_, rec| {
+            let v = rec
+                .versions
+                .iter_mut()
+                .find(|v| v.id == id)
+                .ok_or(ObjectError::NoSuchVersion)?;
+            v.extras.tags = t.clone();
+            Ok(vec![])
+        })
+        .await?;
+        target.extras.tags = tags;
+        Ok(target)
+    }
+}
+
+impl ObjectLayer {
+    /// Replaces the tags of a version (an empty list deletes them); returns
+    /// the version changed.
+    pub async fn put_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        tags: Vec<(String, String)>,
+    ) -> ObjectResult<Version> {
+        self.bucket(bucket)?;
+        check_key(key)?;
+        validate_tags(&tags, MAX_OBJECT_TAGS)?;
+        let vid = parse_version(version)?;
+        self.set_for(bucket, key).set_tags(bucket, key, vid, tags).await
+    }
+}
+
+impl ObjectLayer {
+    /// Replaces a bucket's tags (an empty list deletes them).
+    pub async fn put_bucket_tags(&self, bucket: &str, tags: Vec<(String, String)>) -> ObjectResult<()> {
+        validate_tags(&tags, MAX_BUCKET_TAGS)?;
+        let value = (!tags.is_empty()).then(|| crate::meta::encode_pair_list(&tags));
+        self.set_bucket_setting(bucket, BUCKET_TAGS, value).await
+    }
+
+    /// A bucket's tags; `None` when it has none.
+    pub fn bucket_tags(&self, bucket: &str) -> ObjectResult<Option<Vec<(String, String)>>> {
+        self.bucket_setting(bucket, BUCKET_TAGS)?
+            .map(|b| {
+                crate::meta::decode_pair_list(&b)
+                    .map_err(|e| ObjectError::Internal(format!("bucket tags: {e}")))
+            })
+            .transpose()
+    }
+}
+
+/// Name of the bucket setting holding the bucket's tags.
+const BUCKET_TAGS: &str = "tagging";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(k: &str, v: &str) -> (String, String) {
+        (k.into(), v.into())
+    }
+
+    #[test]
+    fn tag_rules() {
+        assert!(validate_tags(&[t("a", ""), t("b", "x")], 10).is_ok());
+        assert!(validate_tags(&[t("", "x")], 10).is_err());
+        assert!(validate_tags(&[t("a", "1"), t("a", "2")], 10).is_err());
+        assert!(validate_tags(&[t("aws:x", "1")], 10).is_err());
+        assert!(validate_tags(&[t(&"k".repeat(129), "1")], 10).is_err());
+        assert!(validate_tags(&[t("k", &"v".repeat(257))], 10).is_err());
+        let many: Vec<_> = (0..11).map(|i| t(&format!("k{i}"), "v")).collect();
+        assert!(validate_tags(&many, 10).is_err());
+        assert!(validate_tags(&many, 50).is_ok());
+    }
+}
