@@ -53,3 +53,18 @@ pub async fn put_object(
         .map(|_| ())
         .map_err(|e| format!("PUT {key}: {e:?}"))
 }
+
+/// The S3 error code of a failed SDK call (`<no code>` if it has none).
+pub fn err_code<E: aws_sdk_s3::error::ProvideErrorMetadata>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> String {
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .unwrap_or("<no code>")
+        .to_owned()
+}
+
+/// The HTTP status of a failed SDK call (0 if there was no response).
+pub fn err_status<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
+    e.raw_response().map_or(0, |r| r.status().as_u16())
+}

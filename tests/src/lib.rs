@@ -171,4 +171,4 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub mod client;
-pub use client::{get_object, put_object, s3_client, s3_client_with};
+pub use client::{err_code, err_status, get_object, put_object, s3_client, s3_client_with};

@@ -2,10 +2,12 @@
 //! drive it.
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
-use strata_tests::{Server, get_object, pattern, put_object, s3_client, s3_client_with};
+use strata_tests::{
+    Server, err_code as code, err_status as status, get_object, pattern, put_object, s3_client,
+    s3_client_with,
+};
 
 async fn get(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
     get_object(c, bucket, key).await.unwrap()
@@ -13,19 +15,6 @@ async fn get(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
 
 async fn put(c: &Client, bucket: &str, key: &str, data: Vec<u8>) {
     put_object(c, bucket, key, data).await.unwrap();
-}
-
-fn code<E: ProvideErrorMetadata>(
-    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> String {
-    e.as_service_error()
-        .and_then(|s| s.code())
-        .unwrap_or("<no code>")
-        .to_owned()
-}
-
-fn status<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
-    e.raw_response().map_or(0, |r| r.status().as_u16())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
