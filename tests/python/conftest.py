@@ -1,6 +1,7 @@
 """Harness for the Python client tests: starts the real objd binary on
 127.0.0.1:0 over temporary drives, the way a user runs it."""
 
+import filecmp
 import os
 import pathlib
 import subprocess
@@ -83,3 +84,29 @@ def make_client(objd, **config):
 @pytest.fixture
 def s3(objd):
     return make_client(objd, retries={"max_attempts": 1})
+
+
+def make_tree(root):
+    files = {
+        "a.txt": b"alpha",
+        "nested/deeper/b.bin": os.urandom(300_000),
+        "nested/c d e.txt": b"spaces in names",
+        "nested/unicode-\u00e9\u00e8/\u6587\u4ef6.txt": b"unicode",
+        "plus+and&amp.txt": b"odd characters",
+        "big/large.bin": os.urandom(20 * 1024 * 1024),
+        "empty.txt": b"",
+    }
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return files
+
+
+def same_tree(a, b):
+    """True when directories `a` and `b` hold the same files with the same bytes."""
+    left = sorted(str(p.relative_to(a)) for p in pathlib.Path(a).rglob("*") if p.is_file())
+    right = sorted(str(p.relative_to(b)) for p in pathlib.Path(b).rglob("*") if p.is_file())
+    if left != right:
+        return False
+    return all(filecmp.cmp(pathlib.Path(a) / f, pathlib.Path(b) / f, shallow=False) for f in left)

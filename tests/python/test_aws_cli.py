@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from conftest import make_tree
+
 # The aws CLI as installed by pip, run by the interpreter running the tests.
 AWS = [sys.executable, "-m", "awscli"]
 
@@ -17,23 +19,6 @@ def aws(objd, *args, check=True):
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed: {r.stderr}")
     return r
-
-
-def make_tree(root):
-    files = {
-        "a.txt": b"alpha",
-        "nested/deeper/b.bin": os.urandom(300_000),
-        "nested/c d e.txt": b"spaces in names",
-        "nested/unicode-\u00e9\u00e8/\u6587\u4ef6.txt": b"unicode",
-        "plus+and&amp.txt": b"odd characters",
-        "big/large.bin": os.urandom(20 * 1024 * 1024),
-        "empty.txt": b"",
-    }
-    for rel, data in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-    return files
 
 
 def test_sync_a_tree_up_and_back(objd, tmp_path):

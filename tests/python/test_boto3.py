@@ -126,3 +126,55 @@ def test_empty_upload_with_expect_continue_does_not_poison_the_connection(objd, 
         r = one_conn.put_object(Bucket="py-expect", Key=f"full-{i}", Body=io.BytesIO(b"x" * 100_000))
         assert r["ETag"] == '"%s"' % hashlib.md5(b"x" * 100_000).hexdigest()
     assert one_conn.get_object(Bucket="py-expect", Key="empty-2")["ContentLength"] == 0
+
+
+def test_versioned_overwrite_and_restore(objd, s3, tmp_path):
+    s3.create_bucket(Bucket="py-versions")
+    s3.put_bucket_versioning(Bucket="py-versions", VersioningConfiguration={"Status": "Enabled"})
+    assert s3.get_bucket_versioning(Bucket="py-versions")["Status"] == "Enabled"
+    ids = [s3.put_object(Bucket="py-versions", Key="config.json", Body=f'{{"rev": {i}}}'.encode())["VersionId"] for i in range(3)]
+    assert len(set(ids)) == 3
+    # An accidental delete only adds a marker.
+    marker = s3.delete_object(Bucket="py-versions", Key="config.json")
+    assert marker["DeleteMarker"] is True
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="py-versions", Key="config.json")
+    assert error_code(e) == "NoSuchKey"
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket="py-versions", PaginationConfig={"PageSize": 2})
+    versions, markers = [], []
+    for p in pages:
+        versions += p.get("Versions", [])
+        markers += p.get("DeleteMarkers", [])
+    assert sorted(v["VersionId"] for v in versions) == sorted(ids)
+    assert [m["VersionId"] for m in markers] == [marker["VersionId"]]
+    assert markers[0]["IsLatest"] is True
+    # Restore revision 1 by copying that version over the key.
+    s3.copy_object(Bucket="py-versions", Key="config.json", CopySource={"Bucket": "py-versions", "Key": "config.json", "VersionId": ids[1]})
+    assert s3.get_object(Bucket="py-versions", Key="config.json")["Body"].read() == b'{"rev": 1}'
+    assert s3.get_object(Bucket="py-versions", Key="config.json", VersionId=ids[0])["Body"].read() == b'{"rev": 0}'
+    # Permanently deleting every version empties the bucket.
+    for p in s3.get_paginator("list_object_versions").paginate(Bucket="py-versions"):
+        for v in p.get("Versions", []) + p.get("DeleteMarkers", []):
+            s3.delete_object(Bucket="py-versions", Key=v["Key"], VersionId=v["VersionId"])
+    s3.delete_bucket(Bucket="py-versions")
+
+
+def test_presigned_put_and_get_shared_with_curl(objd, s3, tmp_path):
+    import subprocess
+
+    v4 = make_client(objd, signature_version="s3v4")
+    s3.create_bucket(Bucket="py-curl")
+    body = tmp_path / "upload.bin"
+    body.write_bytes(os.urandom(3 * 1024 * 1024 + 1))
+    put_url = v4.generate_presigned_url("put_object", Params={"Bucket": "py-curl", "Key": "shared/up load.bin"}, ExpiresIn=300)
+    r = subprocess.run(["curl", "-sS", "-f", "-T", str(body), put_url], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    get_url = v4.generate_presigned_url("get_object", Params={"Bucket": "py-curl", "Key": "shared/up load.bin"}, ExpiresIn=300)
+    out = tmp_path / "download.bin"
+    r = subprocess.run(["curl", "-sS", "-f", "-o", str(out), get_url], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == body.read_bytes()
+    # The URL grants exactly one operation on one key.
+    other = get_url.replace("up%20load.bin", "other.bin")
+    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", other], capture_output=True, text=True)
+    assert r.stdout == "403"

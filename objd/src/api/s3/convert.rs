@@ -10,8 +10,11 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 use std::time::{Duration, UNIX_EPOCH};
 
+/// A stored time as S3 reports it: to the millisecond (clients such as
+/// rclone match version times at that precision).
 pub fn ts(ns: i64) -> Timestamp {
-    Timestamp::from(UNIX_EPOCH + Duration::from_nanos(ns.max(0) as u64))
+    let ms = ns.max(0) as u64 / 1_000_000;
+    Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms))
 }
 
 /// Seconds since the Unix epoch of a request timestamp.

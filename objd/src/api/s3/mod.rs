@@ -5,6 +5,7 @@
 //! group of operations. Operations not listed below answer
 //! `NotImplemented`.
 
+mod acl;
 mod bucket;
 mod convert;
 mod listing;
@@ -73,6 +74,10 @@ operations! {
     get_bucket_tagging: GetBucketTaggingInput -> GetBucketTaggingOutput = bucket::get_bucket_tagging;
     put_bucket_tagging: PutBucketTaggingInput -> PutBucketTaggingOutput = bucket::put_bucket_tagging;
     delete_bucket_tagging: DeleteBucketTaggingInput -> DeleteBucketTaggingOutput = bucket::delete_bucket_tagging;
+    get_bucket_acl: GetBucketAclInput -> GetBucketAclOutput = acl::get_bucket_acl;
+    put_bucket_acl: PutBucketAclInput -> PutBucketAclOutput = acl::put_bucket_acl;
+    get_object_acl: GetObjectAclInput -> GetObjectAclOutput = acl::get_object_acl;
+    put_object_acl: PutObjectAclInput -> PutObjectAclOutput = acl::put_object_acl;
     put_object: PutObjectInput -> PutObjectOutput = object::put_object;
     get_object: GetObjectInput -> GetObjectOutput = object::get_object;
     head_object: HeadObjectInput -> HeadObjectOutput = object::head_object;
