@@ -137,7 +137,7 @@ async fn versioning_keeps_history_and_restores_it() {
     assert_eq!(keys, vec!["other"]);
 
     let full = all_versions(&c, "ver", 1000).await;
-    let expect = vec![
+    let expect = [
         ("doc".to_owned(), marker.clone(), true, true),
         ("doc".to_owned(), v2.clone(), false, false),
         ("doc".to_owned(), v1.clone(), false, false),
