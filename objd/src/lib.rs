@@ -1,11 +1,13 @@
 //! `objd`, the Strata object daemon, as a library: the layers of
 //! `DESIGN.md` from the bottom up: [`drive`], [`erasure`], [`meta`] (formats),
-//! [`object`] (the object layer over erasure sets), [`api`] (S3 and admin)
-//! and [`server`] (listeners and start-up).
+//! [`object`] (the object layer over erasure sets), [`policy`] (bucket
+//! policy documents), [`api`] (S3 and admin) and [`server`] (listeners,
+//! authorization and start-up).
 
 pub mod api;
 pub mod drive;
 pub mod erasure;
 pub mod meta;
 pub mod object;
+pub mod policy;
 pub mod server;

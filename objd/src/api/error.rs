@@ -4,6 +4,7 @@
 //! only (paths and per-drive failures never reach a client).
 
 use crate::object::ObjectError;
+use crate::policy::PolicyError;
 use s3s::{S3Error, S3ErrorCode};
 
 pub fn to_s3(e: ObjectError) -> S3Error {
@@ -108,6 +109,13 @@ pub fn to_s3(e: ObjectError) -> S3Error {
         }
     };
     S3Error::with_message(code, msg)
+}
+
+/// A refused bucket policy.
+pub fn policy_to_s3(e: PolicyError) -> S3Error {
+    match e {
+        e => S3Error::with_message(S3ErrorCode::MalformedPolicy, e.to_string()),
+    }
 }
 
 #[cfg(test)]

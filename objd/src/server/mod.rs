@@ -1,10 +1,12 @@
 //! Listeners and the request pipeline in front of the S3 service: a request
 //! id for every request (echoed as `x-amz-request-id`), health endpoints
 //! that need no credentials, header-read timeouts against slow clients,
-//! then `s3s` (authentication, S3 routing, the admin route).
+//! then `s3s` (authentication, S3 routing, the admin route) with
+//! [`access`] deciding what each request may do.
 //!
 //! [`run`] takes its listener from the caller, so tests bind `127.0.0.1:0`.
 
+pub mod access;
 pub mod ellipsis;
 pub mod startup;
 
@@ -59,6 +61,7 @@ pub fn build_service(layer: Arc<ObjectLayer>, creds: &Credentials) -> S3Service 
         creds.access_key.clone(),
         creds.secret_key.clone(),
     ));
+    b.set_access(access::Access::new(Arc::clone(&layer)));
     b.set_route(AdminRoute::new(layer));
     b.build()
 }

@@ -11,6 +11,7 @@ mod convert;
 mod listing;
 mod multipart;
 mod object;
+mod policy;
 
 use super::error::to_s3;
 use crate::object::{ObjectError, ObjectLayer};
@@ -78,6 +79,10 @@ operations! {
     put_bucket_acl: PutBucketAclInput -> PutBucketAclOutput = acl::put_bucket_acl;
     get_object_acl: GetObjectAclInput -> GetObjectAclOutput = acl::get_object_acl;
     put_object_acl: PutObjectAclInput -> PutObjectAclOutput = acl::put_object_acl;
+    get_bucket_policy: GetBucketPolicyInput -> GetBucketPolicyOutput = policy::get_bucket_policy;
+    put_bucket_policy: PutBucketPolicyInput -> PutBucketPolicyOutput = policy::put_bucket_policy;
+    delete_bucket_policy: DeleteBucketPolicyInput -> DeleteBucketPolicyOutput = policy::delete_bucket_policy;
+    get_bucket_policy_status: GetBucketPolicyStatusInput -> GetBucketPolicyStatusOutput = policy::get_bucket_policy_status;
     put_object: PutObjectInput -> PutObjectOutput = object::put_object;
     get_object: GetObjectInput -> GetObjectOutput = object::get_object;
     head_object: HeadObjectInput -> HeadObjectOutput = object::head_object;
