@@ -113,9 +113,7 @@ pub fn to_s3(e: ObjectError) -> S3Error {
 
 /// A refused bucket policy.
 pub fn policy_to_s3(e: PolicyError) -> S3Error {
-    match e {
-        e => S3Error::with_message(S3ErrorCode::MalformedPolicy, e.to_string()),
-    }
+    S3Error::with_message(S3ErrorCode::MalformedPolicy, e.to_string())
 }
 
 #[cfg(test)]
