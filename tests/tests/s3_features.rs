@@ -727,3 +727,232 @@ async fn tagging_overrides_and_refusals() {
     assert!(c.head_object().bucket("tags").key("sse").send().await.is_err());
     put_object(&c, "tags", "plain", b"p".to_vec()).await.unwrap();
 }
+
+fn b64(d: &[u8]) -> String {
+    use base64_simd::STANDARD;
+    STANDARD.encode_to_string(d)
+}
+
+fn crc32(d: &[u8]) -> Vec<u8> {
+    (crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32IsoHdlc, d) as u32)
+        .to_be_bytes()
+        .to_vec()
+}
+
+fn crc64(d: &[u8]) -> Vec<u8> {
+    crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, d)
+        .to_be_bytes()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checksums_are_verified_stored_and_returned() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType, ObjectAttributes};
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("sums").send().await.unwrap();
+    let data = pattern(200_000, 9);
+    // The SDK computes SHA-256 and sends it; objd checks and keeps it.
+    let r = c
+        .put_object()
+        .bucket("sums")
+        .key("sha")
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let sha = {
+        use sha2::Digest;
+        b64(&sha2::Sha256::digest(&data))
+    };
+    assert_eq!(r.checksum_sha256(), Some(sha.as_str()));
+    let o = c
+        .get_object()
+        .bucket("sums")
+        .key("sha")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(o.checksum_sha256(), Some(sha.as_str()));
+    assert_eq!(o.checksum_type(), Some(&ChecksumType::FullObject));
+    assert_eq!(o.body.collect().await.unwrap().into_bytes().to_vec(), data);
+    let r = c
+        .put_object()
+        .bucket("sums")
+        .key("crc32c")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let crc32c = (crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, &data) as u32).to_be_bytes();
+    assert_eq!(r.checksum_crc32_c(), Some(b64(&crc32c).as_str()));
+    // A checksum that does not match the body is refused; nothing is stored.
+    let e = c
+        .put_object()
+        .bucket("sums")
+        .key("bad")
+        .checksum_crc32(b64(&[0, 0, 0, 0]))
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((err_code(&e).as_str(), err_status(&e)), ("BadDigest", 400));
+    assert!(c.head_object().bucket("sums").key("bad").send().await.is_err());
+    // An explicit, correct CRC32 header.
+    c.put_object()
+        .bucket("sums")
+        .key("crc32")
+        .checksum_crc32(b64(&crc32(&data)))
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let h = c
+        .head_object()
+        .bucket("sums")
+        .key("crc32")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h.checksum_crc32(), Some(b64(&crc32(&data)).as_str()));
+    // Ranged reads carry no whole-object checksum.
+    let o = c
+        .get_object()
+        .bucket("sums")
+        .key("crc32")
+        .range("bytes=0-9")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(o.checksum_crc32(), None);
+
+    // Multipart, composite CRC32: the checksum of the part checksums.
+    let part1 = pattern(5 * 1024 * 1024, 1);
+    let part2 = pattern(1000, 2);
+    let up = c
+        .create_multipart_upload()
+        .bucket("sums")
+        .key("mp-composite")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let mut parts = Vec::new();
+    for (n, body) in [(1, &part1), (2, &part2)] {
+        let p = c
+            .upload_part()
+            .bucket("sums")
+            .key("mp-composite")
+            .upload_id(id)
+            .part_number(n)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(p.checksum_crc32(), Some(b64(&crc32(body)).as_str()));
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(p.e_tag().unwrap())
+                .checksum_crc32(p.checksum_crc32().unwrap())
+                .build(),
+        );
+    }
+    let done = c
+        .complete_multipart_upload()
+        .bucket("sums")
+        .key("mp-composite")
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .unwrap();
+    let mut both = crc32(&part1);
+    both.extend(crc32(&part2));
+    let composite = format!("{}-2", b64(&crc32(&both)));
+    assert_eq!(done.checksum_crc32(), Some(composite.as_str()));
+    let a = c
+        .get_object_attributes()
+        .bucket("sums")
+        .key("mp-composite")
+        .object_attributes(ObjectAttributes::Checksum)
+        .object_attributes(ObjectAttributes::ObjectParts)
+        .object_attributes(ObjectAttributes::ObjectSize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.object_size(), Some((part1.len() + part2.len()) as i64));
+    assert_eq!(
+        a.checksum().and_then(|c| c.checksum_crc32()),
+        Some(composite.as_str())
+    );
+    assert_eq!(a.object_parts().and_then(|p| p.total_parts_count()), Some(2));
+
+    // Multipart, full-object CRC64NVME (the default): part CRCs combine to
+    // the CRC of the whole, which the client may send to be checked.
+    let whole: Vec<u8> = [part1.clone(), part2.clone()].concat();
+    for (key, sent, ok) in [
+        ("mp-full", b64(&crc64(&whole)), true),
+        ("mp-wrong", b64(&[0; 8]), false),
+    ] {
+        let up = c
+            .create_multipart_upload()
+            .bucket("sums")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let id = up.upload_id().unwrap();
+        let mut parts = Vec::new();
+        for (n, body) in [(1, &part1), (2, &part2)] {
+            let p = c
+                .upload_part()
+                .bucket("sums")
+                .key(key)
+                .upload_id(id)
+                .part_number(n)
+                .body(ByteStream::from(body.clone()))
+                .send()
+                .await
+                .unwrap();
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .e_tag(p.e_tag().unwrap())
+                    .build(),
+            );
+        }
+        let r = c
+            .complete_multipart_upload()
+            .bucket("sums")
+            .key(key)
+            .upload_id(id)
+            .checksum_crc64_nvme(sent.clone())
+            .checksum_type(ChecksumType::FullObject)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await;
+        if ok {
+            assert_eq!(r.unwrap().checksum_crc64_nvme(), Some(sent.as_str()));
+            let h = c
+                .head_object()
+                .bucket("sums")
+                .key(key)
+                .checksum_mode(ChecksumMode::Enabled)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(h.checksum_crc64_nvme(), Some(sent.as_str()));
+        } else {
+            assert_eq!(err_code(&r.unwrap_err()), "BadDigest");
+            assert!(c.head_object().bucket("sums").key(key).send().await.is_err());
+        }
+    }
+}

@@ -77,6 +77,10 @@ pub fn to_s3(e: ObjectError) -> S3Error {
             C::BadDigest,
             "The Content-MD5 you specified did not match what we received".into(),
         ),
+        ObjectError::BadChecksum(algo) => (
+            C::BadDigest,
+            format!("The {algo} you specified did not match the calculated checksum."),
+        ),
         ObjectError::InvalidArgument(m) => (C::InvalidArgument, m),
         ObjectError::WriteQuorum { .. } | ObjectError::ReadQuorum => {
             tracing::warn!(error = %e, "quorum not met");

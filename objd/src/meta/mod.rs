@@ -19,10 +19,10 @@ pub const UPLOAD_MAGIC: [u8; 4] = *b"STUP";
 pub const BUCKET_MAGIC: [u8; 4] = *b"STBK";
 /// Magic of a multipart part record.
 pub const PART_MAGIC: [u8; 4] = *b"STPT";
-/// Version of the part record format.
+/// The first version of every record format.
 pub const FORMAT_VERSION: u16 = 1;
-/// Current version of object, upload and bucket records. Version 2 added
-/// the extension list (object and upload records) and bucket settings;
+/// Current version of all record formats. Version 2 added the extension
+/// list (object and upload records), bucket settings and part checksums;
 /// version 1 records stay readable.
 pub const FORMAT_VERSION_2: u16 = 2;
 
@@ -31,6 +31,37 @@ pub const FORMAT_VERSION_2: u16 = 2;
 pub mod ext {
     /// Object tags: a pair list.
     pub const TAGS: u16 = 1;
+    /// The object's checksum (or, on an upload, the one asked for).
+    pub const CHECKSUM: u16 = 2;
+}
+
+/// A checksum as stored: algorithm and kind ids of the object layer, the
+/// digest (empty on an upload record: only the request), part count for
+/// composite checksums.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecksumRecord {
+    pub algo: u8,
+    pub kind: u8,
+    pub digest: Vec<u8>,
+    pub parts: u32,
+}
+
+impl ChecksumRecord {
+    fn encode(&self, w: &mut Writer) {
+        w.u8(self.algo);
+        w.u8(self.kind);
+        w.bytes(&self.digest);
+        w.u32(self.parts);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            algo: r.u8()?,
+            kind: r.u8()?,
+            digest: r.bytes()?.to_vec(),
+            parts: r.u32()?,
+        })
+    }
 }
 
 /// Optional per-version facts kept in the extension list of a record.
@@ -38,6 +69,7 @@ pub mod ext {
 pub struct Extras {
     /// Object tags, in the order the client gave them.
     pub tags: Vec<(String, String)>,
+    pub checksum: Option<ChecksumRecord>,
     /// Extensions of a newer format, preserved as they were read.
     pub unknown: Vec<(u16, Vec<u8>)>,
 }
@@ -49,6 +81,11 @@ impl Extras {
             let mut t = Writer::default();
             encode_pairs(&mut t, &self.tags);
             entries.push((ext::TAGS, t.buf));
+        }
+        if let Some(c) = &self.checksum {
+            let mut t = Writer::default();
+            c.encode(&mut t);
+            entries.push((ext::CHECKSUM, t.buf));
         }
         entries.extend(self.unknown.iter().cloned());
         w.u32(entries.len() as u32);
@@ -70,6 +107,13 @@ impl Extras {
                     out.tags = decode_pairs(&mut t)?;
                     if !t.is_empty() {
                         return Err(DecodeError::Invalid("tags"));
+                    }
+                }
+                ext::CHECKSUM => {
+                    let mut t = Reader::new(body);
+                    out.checksum = Some(ChecksumRecord::decode(&mut t)?);
+                    if !t.is_empty() {
+                        return Err(DecodeError::Invalid("checksum"));
                     }
                 }
                 _ => out.unknown.push((id, body.to_vec())),
@@ -458,29 +502,43 @@ pub struct PartRecord {
     pub size: u64,
     pub etag: String,
     pub mod_time_ns: i64,
+    /// The part's checksum in the upload's algorithm (format version 2).
+    pub checksum: Option<ChecksumRecord>,
 }
 
 impl PartRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.raw(&PART_MAGIC);
-        w.u16(FORMAT_VERSION);
+        w.u16(FORMAT_VERSION_2);
         w.u32(self.number);
         w.u64(self.size);
         w.str(&self.etag);
         w.i64(self.mod_time_ns);
+        match &self.checksum {
+            None => w.u8(0),
+            Some(c) => {
+                w.u8(1);
+                c.encode(&mut w);
+            }
+        }
         codec::seal(&mut w);
         w.buf
     }
 
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(codec::unseal(buf)?);
-        header(&mut r, PART_MAGIC, FORMAT_VERSION)?;
+        let format = header(&mut r, PART_MAGIC, FORMAT_VERSION_2)?;
         let rec = Self {
             number: r.u32()?,
             size: r.u64()?,
             etag: r.string()?,
             mod_time_ns: r.i64()?,
+            checksum: match (format, if format >= 2 { r.u8()? } else { 0 }) {
+                (_, 0) => None,
+                (_, 1) => Some(ChecksumRecord::decode(&mut r)?),
+                _ => return Err(DecodeError::Invalid("part checksum")),
+            },
         };
         if !r.is_empty() {
             return Err(DecodeError::Invalid("trailing bytes"));

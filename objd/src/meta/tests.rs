@@ -85,6 +85,12 @@ fn sample() -> ObjectRecord {
 fn sample_v2() -> ObjectRecord {
     let mut r = sample();
     r.versions[0].extras.tags = vec![("team".into(), "storage".into()), ("tier".into(), "hot".into())];
+    r.versions[0].extras.checksum = Some(ChecksumRecord {
+        algo: 3,
+        kind: 1,
+        digest: vec![0xAE, 0x8B, 0x14, 0x86, 0x0A, 0x79, 0x98, 0x88],
+        parts: 0,
+    });
     r.versions[2].extras.unknown = vec![(900, vec![1, 2, 3])];
     r
 }
@@ -174,6 +180,12 @@ fn upload_and_part_records_round_trip() {
         },
         extras: Extras {
             tags: vec![("a".into(), "b".into())],
+            checksum: Some(ChecksumRecord {
+                algo: 3,
+                kind: 1,
+                digest: vec![],
+                parts: 0,
+            }),
             unknown: vec![],
         },
     };
@@ -183,8 +195,24 @@ fn upload_and_part_records_round_trip() {
         size: 5 << 20,
         etag: "x".into(),
         mod_time_ns: -1,
+        checksum: Some(ChecksumRecord {
+            algo: 1,
+            kind: 1,
+            digest: vec![1, 2, 3, 4],
+            parts: 0,
+        }),
     };
     assert_eq!(PartRecord::decode(&p.encode()).unwrap(), p);
+    let mut v1 = codec::Writer::default();
+    v1.raw(&PART_MAGIC);
+    v1.u16(1);
+    v1.u32(7);
+    v1.u64(9);
+    v1.str("e");
+    v1.i64(3);
+    codec::seal(&mut v1);
+    let old = PartRecord::decode(&v1.buf).unwrap();
+    assert_eq!((old.number, old.size, old.checksum), (7, 9, None));
     assert!(PartRecord::decode(&u.encode()).is_err());
 }
 
@@ -239,7 +267,7 @@ fn arb_version() -> impl Strategy<Value = Version> {
                 data,
                 extras: Extras {
                     tags,
-                    unknown: vec![],
+                    ..Default::default()
                 },
             },
         )

@@ -98,7 +98,7 @@ impl ObjectLayer {
                 ));
             }
         };
-        let etag = self
+        let (etag, _) = self
             .upload_part(
                 bucket,
                 key,
@@ -106,6 +106,7 @@ impl ObjectLayer {
                 number,
                 reader.stream(start, end),
                 Some(end - start),
+                None,
                 None,
             )
             .await?;

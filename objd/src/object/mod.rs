@@ -7,6 +7,7 @@
 //! an object sits on drive `(i + r) % n` where `r` is derived from the same
 //! hash, so parity load spreads across drives.
 
+pub mod checksum;
 pub mod conditions;
 mod copy;
 mod get;
@@ -87,6 +88,9 @@ pub enum ObjectError {
     IncompleteBody,
     #[error("Content-MD5 does not match the body")]
     BadDigest,
+    /// The body's checksum in this algorithm differs from the client's.
+    #[error("the {0} checksum does not match the body")]
+    BadChecksum(&'static str),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("not enough drives online to write ({ok} of {need})")]

@@ -4,11 +4,14 @@
 //! chosen parts and, in the same atomic commit per drive, deletes the upload
 //! and part records: no data is copied.
 
+use super::checksum::{self, Checksum, ChecksumAlgo, ChecksumCheck, ChecksumKind};
 use super::conditions::WriteCondition;
 use super::put::{PartSpec, Pending, Stored};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectLayer, ObjectResult, PutOptions, check_key};
 use crate::drive::{DriveError, RecordOp, Table, object_key};
-use crate::meta::{PartInfo, PartRecord, UploadRecord, Version, VersionId, VersionKind, Versioning};
+use crate::meta::{
+    ChecksumRecord, PartInfo, PartRecord, UploadRecord, Version, VersionId, VersionKind, Versioning,
+};
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
 
@@ -36,6 +39,63 @@ pub struct UploadedPart {
 pub struct CompletePart {
     pub number: u32,
     pub etag: String,
+    /// The part's checksum in the upload's algorithm, if the client sent it.
+    pub checksum: Option<String>,
+}
+
+/// The checksum an upload was created with: its algorithm and kind.
+fn upload_checksum(u: &UploadRecord) -> Option<(ChecksumAlgo, ChecksumKind)> {
+    let c = u.extras.checksum.as_ref()?;
+    let kind = if c.kind == ChecksumKind::Composite as u8 {
+        ChecksumKind::Composite
+    } else {
+        ChecksumKind::FullObject
+    };
+    Some((ChecksumAlgo::from_u8(c.algo)?, kind))
+}
+
+/// The checksum of a completed upload from its parts' checksums (`None`
+/// when the upload has none or a part lacks it).
+fn object_checksum(upload: &UploadRecord, parts: Option<Vec<(Vec<u8>, u64)>>) -> Option<Checksum> {
+    let (algo, kind) = upload_checksum(upload)?;
+    let parts = parts?;
+    let digest = match kind {
+        ChecksumKind::FullObject => checksum::combine(algo, &parts)?,
+        ChecksumKind::Composite => {
+            checksum::composite(algo, &parts.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
+        }
+    };
+    Some(Checksum {
+        algo,
+        kind,
+        digest,
+        parts: parts.len() as u32,
+    })
+}
+
+/// Validates the checksum algorithm and kind asked for at creation; the
+/// default is a full-object CRC64NVME, and for other algorithms a
+/// composite checksum, as S3 has them.
+pub fn upload_checksum_kind(
+    algo: Option<ChecksumAlgo>,
+    kind: Option<ChecksumKind>,
+) -> ObjectResult<(ChecksumAlgo, ChecksumKind)> {
+    let algo = algo.unwrap_or(ChecksumAlgo::Crc64Nvme);
+    let kind = kind.unwrap_or(if algo == ChecksumAlgo::Crc64Nvme {
+        ChecksumKind::FullObject
+    } else {
+        ChecksumKind::Composite
+    });
+    match (algo, kind) {
+        (a, ChecksumKind::FullObject) if !a.combinable() => Err(ObjectError::InvalidRequest(format!(
+            "The {} checksum algorithm does not support the FULL_OBJECT checksum type",
+            a.name()
+        ))),
+        (ChecksumAlgo::Crc64Nvme, ChecksumKind::Composite) => Err(ObjectError::InvalidRequest(
+            "The CRC64NVME checksum algorithm supports only the FULL_OBJECT checksum type".into(),
+        )),
+        ok => Ok(ok),
+    }
 }
 
 fn upload_key(bucket: &str, key: &str, id: &[u8; 16]) -> Vec<u8> {
@@ -127,6 +187,7 @@ impl ObjectLayer {
         check_key(key)?;
         let set = self.set_for(bucket, key);
         let id = VersionId::random().0;
+        let (algo, kind) = upload_checksum_kind(opts.checksum_algo, opts.checksum_kind)?;
         let rec = UploadRecord {
             upload_id: id,
             initiated_ns: super::now_ns(),
@@ -135,6 +196,12 @@ impl ObjectLayer {
             erasure: set.erasure_info(0),
             extras: crate::meta::Extras {
                 tags: opts.tags,
+                checksum: Some(ChecksumRecord {
+                    algo: algo as u8,
+                    kind: kind as u8,
+                    digest: vec![],
+                    parts: 0,
+                }),
                 ..Default::default()
             },
         };
@@ -148,6 +215,20 @@ impl ObjectLayer {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// The checksum algorithm of an upload in progress.
+    pub async fn upload_checksum_algo(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> ObjectResult<Option<ChecksumAlgo>> {
+        self.bucket(bucket)?;
+        let id = parse_upload_id(upload_id)?;
+        let upload = self.set_for(bucket, key).get_upload(bucket, key, id).await?;
+        Ok(upload_checksum(&upload).map(|(a, _)| a))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     pub async fn upload_part(
         &self,
         bucket: &str,
@@ -157,7 +238,8 @@ impl ObjectLayer {
         body: ByteStream,
         size: Option<u64>,
         content_md5: Option<[u8; 16]>,
-    ) -> ObjectResult<String> {
+        check: Option<ChecksumCheck>,
+    ) -> ObjectResult<(String, Option<Checksum>)> {
         self.bucket(bucket)?;
         check_key(key)?;
         if !(1..=MAX_PART_NUMBER).contains(&number) {
@@ -167,7 +249,16 @@ impl ObjectLayer {
         }
         let id = parse_upload_id(upload_id)?;
         let set = self.set_for(bucket, key);
-        set.get_upload(bucket, key, id).await?;
+        let upload = set.get_upload(bucket, key, id).await?;
+        let upload_algo = upload_checksum(&upload).map(|(a, _)| a);
+        // The upload's checksum for the record, and the client's own (which
+        // may use another algorithm) to verify the body against.
+        let mut algos: Vec<ChecksumAlgo> = upload_algo.into_iter().collect();
+        if let Some(c) = &check
+            && Some(c.algo) != upload_algo
+        {
+            algos.push(c.algo);
+        }
         let rotation = set.rotation(bucket, key);
         let written = set
             .write_part(
@@ -178,12 +269,32 @@ impl ObjectLayer {
                     part: number,
                     rotation,
                     allow_inline: false,
+                    checksums: algos.clone(),
                 },
             )
             .await?;
         if content_md5.is_some_and(|m| m != written.md5) {
             return Err(ObjectError::BadDigest);
         }
+        // The checksum to report: in the client's algorithm, else the upload's.
+        let reported = check.as_ref().map(|c| c.algo).or(upload_algo).map(|algo| {
+            let at = algos.iter().position(|a| *a == algo).unwrap_or(0);
+            Checksum {
+                algo,
+                kind: ChecksumKind::FullObject,
+                digest: written.checksums[at].clone(),
+                parts: 0,
+            }
+        });
+        if let (Some(c), Some(r)) = (check, &reported) {
+            c.verify(&r.digest)?;
+        }
+        let part_sum = upload_algo.map(|a| ChecksumRecord {
+            algo: a as u8,
+            kind: ChecksumKind::FullObject as u8,
+            digest: written.checksums[0].clone(),
+            parts: 0,
+        });
         let Stored::Files(ok) = written.stored else {
             return Err(ObjectError::Internal("part stored inline".into()));
         };
@@ -193,6 +304,7 @@ impl ObjectLayer {
             size: written.size,
             etag: etag.clone(),
             mod_time_ns: super::now_ns(),
+            checksum: part_sum,
         };
         let op = RecordOp::Put {
             table: Table::Parts,
@@ -202,7 +314,7 @@ impl ObjectLayer {
         // Only drives that hold the part's shard file record it.
         set.commit_quorum(ok.iter().map(|has| has.then(|| vec![op.clone()])).collect())
             .await?;
-        Ok(etag)
+        Ok((etag, reported))
     }
 
     pub async fn complete_multipart(
@@ -212,6 +324,7 @@ impl ObjectLayer {
         upload_id: &str,
         parts: Vec<CompletePart>,
         condition: &WriteCondition,
+        whole: Option<ChecksumCheck>,
     ) -> ObjectResult<Version> {
         let b = self.bucket(bucket)?;
         check_key(key)?;
@@ -229,6 +342,7 @@ impl ObjectLayer {
         let per_drive = set.read_parts(id).await;
         let agreed = set.agreed_parts(&per_drive);
         let mut chosen = Vec::with_capacity(parts.len());
+        let mut sums = Vec::with_capacity(parts.len());
         let mut md5s = Md5::new();
         for (i, p) in parts.iter().enumerate() {
             let rec = agreed
@@ -245,6 +359,17 @@ impl ObjectLayer {
             }
             let raw = hex::decode(&rec.etag).map_err(|_| ObjectError::Internal("bad part etag".into()))?;
             md5s.update(&raw);
+            let part_sum = rec.checksum.as_ref().map(|c| c.digest.clone());
+            if let (Some((algo, _)), Some(sent)) = (upload_checksum(&upload), &p.checksum)
+                && part_sum.as_deref() != Some(&checksum::decode_value(algo, sent)?[..])
+            {
+                return Err(ObjectError::InvalidPart(format!(
+                    "the {} checksum of part {} differs from the one uploaded",
+                    algo.name(),
+                    p.number
+                )));
+            }
+            sums.push(part_sum.map(|d| (d, rec.size)));
             chosen.push(PartInfo {
                 number: rec.number,
                 size: rec.size,
@@ -253,6 +378,20 @@ impl ObjectLayer {
         }
         let size: u64 = chosen.iter().map(|p| p.size).sum();
         let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+        let object_sum = object_checksum(&upload, sums.into_iter().collect::<Option<Vec<_>>>());
+        if let Some(w) = whole {
+            match &object_sum {
+                Some(c) if c.algo == w.algo && c.kind == ChecksumKind::FullObject => w.verify(&c.digest)?,
+                // A composite checksum is not known to the client up front,
+                // and one in another algorithm cannot be checked.
+                _ => {
+                    return Err(ObjectError::InvalidRequest(format!(
+                        "The upload was not created with a FULL_OBJECT {} checksum",
+                        w.algo.name()
+                    )));
+                }
+            }
+        }
         // A drive can take the version only if it holds every chosen part.
         let ok: Vec<bool> = per_drive
             .iter()
@@ -281,7 +420,15 @@ impl ObjectLayer {
             erasure: upload.erasure,
             parts: chosen.clone(),
             data: crate::meta::DataLoc::None,
-            extras: upload.extras.clone(),
+            extras: crate::meta::Extras {
+                checksum: object_sum.map(|c| ChecksumRecord {
+                    algo: c.algo as u8,
+                    kind: c.kind as u8,
+                    digest: c.digest,
+                    parts: c.parts,
+                }),
+                ..upload.extras.clone()
+            },
         };
         let mut extra = vec![RecordOp::Delete {
             table: Table::Uploads,

@@ -5,6 +5,7 @@
 //! entries before the metadata commit; a write that cannot reach write
 //! quorum removes what it wrote.
 
+use super::checksum::{ChecksumAlgo, ChecksumCheck, ChecksumKind, Hasher};
 use super::conditions::WriteCondition;
 use super::set::{Records, discard_dir, next_mod_time};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectResult, blocking};
@@ -19,7 +20,7 @@ use std::sync::Arc;
 /// S3's largest single PUT.
 pub const MAX_PUT_SIZE: u64 = 5 << 30;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct PutOptions {
     /// System headers to store (`content-type`, ...), lower-case names.
     pub headers: Vec<(String, String)>,
@@ -33,6 +34,24 @@ pub struct PutOptions {
     pub tags: Vec<(String, String)>,
     /// Preconditions on the key's current version.
     pub condition: WriteCondition,
+    /// The checksum algorithm to store (`x-amz-checksum-algorithm`); by
+    /// default that of `checksum`, else CRC64NVME.
+    pub checksum_algo: Option<ChecksumAlgo>,
+    /// For multipart uploads: the checksum type asked for.
+    pub checksum_kind: Option<ChecksumKind>,
+    /// A checksum the client sent with the body, verified before commit.
+    pub checksum: Option<ChecksumCheck>,
+}
+
+impl PutOptions {
+    /// The algorithm of the object's stored checksum.
+    pub fn stored_algo(&self) -> ChecksumAlgo {
+        self.checksum
+            .as_ref()
+            .map(|c| c.algo)
+            .or(self.checksum_algo)
+            .unwrap_or(ChecksumAlgo::Crc64Nvme)
+    }
 }
 
 /// A version whose shards are stored and which waits for its commit.
@@ -56,7 +75,39 @@ pub(super) enum Stored {
 pub(super) struct WrittenPart {
     pub size: u64,
     pub md5: [u8; 16],
+    /// Digests of the body in the algorithms the spec asked for, in order.
+    pub checksums: Vec<Vec<u8>>,
     pub stored: Stored,
+}
+
+/// The digests a write computes over the body as it streams: the MD5 of
+/// the ETag and the checksums asked for.
+struct BodyDigests {
+    md5: Md5,
+    sums: Vec<Hasher>,
+}
+
+impl BodyDigests {
+    fn new(algos: &[ChecksumAlgo]) -> Self {
+        Self {
+            md5: Md5::new(),
+            sums: algos.iter().map(|a| Hasher::new(*a)).collect(),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        self.md5.update(data);
+        for s in &mut self.sums {
+            s.update(data);
+        }
+    }
+
+    fn finish(self) -> ([u8; 16], Vec<Vec<u8>>) {
+        (
+            self.md5.finalize().into(),
+            self.sums.into_iter().map(Hasher::finish).collect(),
+        )
+    }
 }
 
 /// Where a part's shards go.
@@ -69,6 +120,8 @@ pub(super) struct PartSpec {
     pub rotation: usize,
     /// Small bodies may be kept inline in the metadata (single PUTs only).
     pub allow_inline: bool,
+    /// Checksums to compute over the body.
+    pub checksums: Vec<ChecksumAlgo>,
 }
 
 /// Reads from `body` until `buf` holds at least `want` bytes or the body
@@ -189,6 +242,7 @@ impl ErasureSet {
             part,
             rotation,
             allow_inline,
+            checksums,
         } = spec;
         let max_size = MAX_PUT_SIZE;
         if expect.is_some_and(|s| s > max_size) {
@@ -206,9 +260,10 @@ impl ErasureSet {
             let n = self.drives.len();
             let rotations: Vec<usize> = (0..n).map(|p| self.shard_of(p, rotation)).collect();
             let online: Vec<bool> = self.drives.iter().map(Option::is_some).collect();
-            let (digest, streams) = blocking(move || -> ObjectResult<_> {
+            let (digests, streams) = blocking(move || -> ObjectResult<_> {
                 let mut encoder = encoder;
-                let digest: [u8; 16] = Md5::digest(&data).into();
+                let mut digests = BodyDigests::new(&checksums);
+                digests.update(&data);
                 let mut per_shard = vec![Vec::new(); layout.total()];
                 let bs = layout.block_size as usize;
                 for start in (0..data.len()).step_by(bs) {
@@ -220,23 +275,25 @@ impl ErasureSet {
                 let streams = (0..n)
                     .map(|p| online[p].then(|| per_shard[rotations[p]].clone()))
                     .collect::<Vec<_>>();
-                Ok((digest, streams))
+                Ok((digests.finish(), streams))
             })
             .await??;
             if expect.is_some_and(|e| e != size) {
                 return Err(ObjectError::IncompleteBody);
             }
+            let (md5, checksums) = digests;
             return Ok(WrittenPart {
                 size,
-                md5: digest,
+                md5,
+                checksums,
                 stored: Stored::Inline(streams),
             });
         }
 
         let mut sinks = self.open_sinks(dir, part, rotation).await;
         let mut total: u64 = 0;
-        let result: ObjectResult<Md5> = async {
-            let mut md5 = Md5::new();
+        let result: ObjectResult<BodyDigests> = async {
+            let mut md5 = BodyDigests::new(&checksums);
             loop {
                 if buf.is_empty() && eof {
                     break;
@@ -321,9 +378,11 @@ impl ErasureSet {
             discard_dir(self, dir).await;
             return Err(super::quorum_error(&errs, good, self.write_quorum()));
         }
+        let (md5, checksums) = md5.finish();
         Ok(WrittenPart {
             size: total,
-            md5: md5.finalize().into(),
+            md5,
+            checksums,
             stored: Stored::Files(ok),
         })
     }
@@ -333,7 +392,7 @@ impl ErasureSet {
         bucket: &str,
         key: &str,
         body: ByteStream,
-        opts: PutOptions,
+        mut opts: PutOptions,
         versioning: Versioning,
     ) -> ObjectResult<Version> {
         if !opts.condition.is_empty() {
@@ -343,7 +402,8 @@ impl ErasureSet {
         }
         let rotation = self.rotation(bucket, key);
         let dir = VersionId::random().0;
-        let written = self
+        let algo = opts.stored_algo();
+        let mut written = self
             .write_part(
                 body,
                 opts.size,
@@ -352,15 +412,22 @@ impl ErasureSet {
                     part: 1,
                     rotation,
                     allow_inline: true,
+                    checksums: vec![algo],
                 },
             )
             .await?;
         let is_files = matches!(written.stored, Stored::Files(_));
-        if opts.content_md5.is_some_and(|m| m != written.md5) {
+        let digest = written.checksums.pop().unwrap_or_default();
+        let verified = if opts.content_md5.is_some_and(|m| m != written.md5) {
+            Err(ObjectError::BadDigest)
+        } else {
+            opts.checksum.take().map_or(Ok(()), |c| c.verify(&digest))
+        };
+        if let Err(e) = verified {
             if is_files {
                 discard_dir(self, dir).await;
             }
-            return Err(ObjectError::BadDigest);
+            return Err(e);
         }
         let etag = hex::encode(written.md5);
         let id = if versioning == Versioning::Enabled {
@@ -385,6 +452,12 @@ impl ErasureSet {
             data: DataLoc::None,
             extras: crate::meta::Extras {
                 tags: opts.tags,
+                checksum: Some(crate::meta::ChecksumRecord {
+                    algo: algo as u8,
+                    kind: ChecksumKind::FullObject as u8,
+                    digest,
+                    parts: 0,
+                }),
                 ..Default::default()
             },
         };

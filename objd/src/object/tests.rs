@@ -349,19 +349,19 @@ async fn multipart_assembles_parts_without_copying() {
         .unwrap();
     let p1 = pattern(5 << 20, 1);
     let p2 = pattern(1234, 2);
-    let e1 = f
+    let (e1, _) = f
         .layer
-        .upload_part("bkt", "mp", &id, 1, body(p1.clone()), None, None)
+        .upload_part("bkt", "mp", &id, 1, body(p1.clone()), None, None, None)
         .await
         .unwrap();
-    let e3 = f
+    let (e3, _) = f
         .layer
-        .upload_part("bkt", "mp", &id, 3, body(p2.clone()), None, None)
+        .upload_part("bkt", "mp", &id, 3, body(p2.clone()), None, None, None)
         .await
         .unwrap();
     let _unused = f
         .layer
-        .upload_part("bkt", "mp", &id, 2, body(vec![1, 2, 3]), None, None)
+        .upload_part("bkt", "mp", &id, 2, body(vec![1, 2, 3]), None, None, None)
         .await
         .unwrap();
     let (parts, _) = f.layer.list_parts("bkt", "mp", &id, 0, 1000).await.unwrap();
@@ -377,13 +377,16 @@ async fn multipart_assembles_parts_without_copying() {
                 CompletePart {
                     number: 3,
                     etag: e3.clone(),
+                    checksum: None,
                 },
                 CompletePart {
                     number: 1,
                     etag: e1.clone(),
+                    checksum: None,
                 },
             ],
             &WriteCondition::default(),
+            None,
         )
         .await;
     assert!(matches!(bad, Err(ObjectError::InvalidPartOrder)));
@@ -397,16 +400,29 @@ async fn multipart_assembles_parts_without_copying() {
                 CompletePart {
                     number: 1,
                     etag: format!("\"{e1}\""),
+                    checksum: None,
                 },
-                CompletePart { number: 3, etag: e3 },
+                CompletePart {
+                    number: 3,
+                    etag: e3,
+                    checksum: None,
+                },
             ],
             &WriteCondition::default(),
+            None,
         )
         .await
         .unwrap();
     assert!(v.etag.ends_with("-2"));
     let mut expect = p1;
     expect.extend_from_slice(&p2);
+    // The default full-object CRC64NVME, combined from the parts, is the
+    // CRC64NVME of the whole object.
+    let sum = v.extras.checksum.as_ref().expect("checksum");
+    assert_eq!(
+        sum.digest,
+        crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, &expect).to_be_bytes()
+    );
     assert_eq!(read_all(&f.layer, "bkt", "mp").await.unwrap(), expect);
     assert!(f.layer.list_uploads("bkt", "", 10).await.unwrap().is_empty());
     for p in &f.paths {

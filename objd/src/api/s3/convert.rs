@@ -4,6 +4,7 @@
 //! features objd does not implement (rather than ignoring them).
 
 use crate::meta::{Version, Versioning};
+use crate::object::checksum::{Checksum, ChecksumAlgo, ChecksumCheck, ChecksumKind, Expected};
 use crate::object::{ByteStream, EtagMatch, WriteCondition};
 use futures::StreamExt;
 use s3s::dto::*;
@@ -312,6 +313,143 @@ macro_rules! refuse_unsupported {
     }};
 }
 pub(crate) use refuse_unsupported;
+
+/// The `x-amz-checksum-*` values of an input, by algorithm.
+macro_rules! sent_checksums {
+    ($i:expr) => {
+        [
+            (
+                $crate::object::checksum::ChecksumAlgo::Crc32,
+                $i.checksum_crc32.clone(),
+            ),
+            (
+                $crate::object::checksum::ChecksumAlgo::Crc32c,
+                $i.checksum_crc32c.clone(),
+            ),
+            (
+                $crate::object::checksum::ChecksumAlgo::Crc64Nvme,
+                $i.checksum_crc64nvme.clone(),
+            ),
+            (
+                $crate::object::checksum::ChecksumAlgo::Sha1,
+                $i.checksum_sha1.clone(),
+            ),
+            (
+                $crate::object::checksum::ChecksumAlgo::Sha256,
+                $i.checksum_sha256.clone(),
+            ),
+        ]
+    };
+}
+pub(crate) use sent_checksums;
+
+/// The checksum a client sent with a body: one `x-amz-checksum-*` header,
+/// or a trailer of an `aws-chunked` body that `x-amz-trailer` announces.
+pub fn checksum_check(
+    sent: [(ChecksumAlgo, Option<String>); 5],
+    headers: &http::HeaderMap,
+    trailers: Option<s3s::TrailingHeaders>,
+) -> S3Result<Option<ChecksumCheck>> {
+    let mut given = sent.into_iter().filter_map(|(a, v)| v.map(|v| (a, v)));
+    let first = given.next();
+    if given.next().is_some() {
+        return Err(invalid(
+            S3ErrorCode::InvalidRequest,
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+        ));
+    }
+    if let Some((algo, v)) = first {
+        return Ok(Some(ChecksumCheck {
+            algo,
+            expected: Expected::Value(v),
+        }));
+    }
+    let Some(name) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let name = name.trim().to_ascii_lowercase();
+    let Some(algo) = name
+        .strip_prefix("x-amz-checksum-")
+        .and_then(ChecksumAlgo::from_name)
+    else {
+        return Err(invalid(
+            S3ErrorCode::InvalidRequest,
+            "The x-amz-trailer header names no supported checksum",
+        ));
+    };
+    let Some(trailers) = trailers else {
+        return Err(invalid(
+            S3ErrorCode::InvalidRequest,
+            "x-amz-trailer requires an aws-chunked body with trailers",
+        ));
+    };
+    let read = move || {
+        trailers
+            .read(|h| {
+                h.get(name.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .flatten()
+    };
+    Ok(Some(ChecksumCheck {
+        algo,
+        expected: Expected::Trailer(Box::new(read)),
+    }))
+}
+
+/// `x-amz-checksum-algorithm` of a request.
+pub fn checksum_algorithm(a: Option<&ChecksumAlgorithm>) -> S3Result<Option<ChecksumAlgo>> {
+    a.map(|a| {
+        ChecksumAlgo::from_name(a.as_str())
+            .ok_or_else(|| invalid(S3ErrorCode::InvalidRequest, "Checksum algorithm is not supported"))
+    })
+    .transpose()
+}
+
+/// A version's stored checksum, if it has one.
+pub fn stored_checksum(v: &Version) -> Option<Checksum> {
+    let c = v.extras.checksum.as_ref()?;
+    Some(Checksum {
+        algo: ChecksumAlgo::from_u8(c.algo)?,
+        kind: if c.kind == ChecksumKind::Composite as u8 {
+            ChecksumKind::Composite
+        } else {
+            ChecksumKind::FullObject
+        },
+        digest: c.digest.clone(),
+        parts: c.parts,
+    })
+}
+
+pub fn checksum_type(k: ChecksumKind) -> ChecksumType {
+    ChecksumType::from_static(match k {
+        ChecksumKind::FullObject => ChecksumType::FULL_OBJECT,
+        ChecksumKind::Composite => ChecksumType::COMPOSITE,
+    })
+}
+
+/// Sets the `checksum_<algo>` field of an output struct that has all five
+/// (and `checksum_type` with a second argument) from a stored checksum.
+macro_rules! set_checksum {
+    ($out:expr, $c:expr) => {{
+        use $crate::object::checksum::ChecksumAlgo as A;
+        let c: &$crate::object::checksum::Checksum = $c;
+        let v = Some(c.value());
+        match c.algo {
+            A::Crc32 => $out.checksum_crc32 = v,
+            A::Crc32c => $out.checksum_crc32c = v,
+            A::Crc64Nvme => $out.checksum_crc64nvme = v,
+            A::Sha1 => $out.checksum_sha1 = v,
+            A::Sha256 => $out.checksum_sha256 = v,
+        }
+    }};
+    ($out:expr, $c:expr, typed) => {{
+        set_checksum!($out, $c);
+        $out.checksum_type = Some($crate::api::s3::convert::checksum_type($c.kind));
+    }};
+}
+pub(crate) use set_checksum;
 
 #[cfg(test)]
 mod tests {

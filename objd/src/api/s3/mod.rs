@@ -88,6 +88,7 @@ operations! {
     head_object: HeadObjectInput -> HeadObjectOutput = object::head_object;
     delete_object: DeleteObjectInput -> DeleteObjectOutput = object::delete_object;
     delete_objects: DeleteObjectsInput -> DeleteObjectsOutput = object::delete_objects;
+    get_object_attributes: GetObjectAttributesInput -> GetObjectAttributesOutput = object::get_object_attributes;
     copy_object: CopyObjectInput -> CopyObjectOutput = object::copy_object;
     get_object_tagging: GetObjectTaggingInput -> GetObjectTaggingOutput = object::get_object_tagging;
     put_object_tagging: PutObjectTaggingInput -> PutObjectTaggingOutput = object::put_object_tagging;

@@ -3,6 +3,7 @@
 use super::convert::*;
 use super::object::copy_source;
 use super::{StrataS3, fail, rid};
+use crate::object::checksum::ChecksumKind;
 use crate::object::{CompletePart, CopySource as Source, PutOptions};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
@@ -25,10 +26,18 @@ pub async fn create_multipart_upload(
     refuse_unsupported!(i);
     let meta = user_meta(i.metadata);
     check_user_meta(&meta)?;
+    let checksum_kind = match i.checksum_type.as_ref().map(ChecksumType::as_str) {
+        None => None,
+        Some(ChecksumType::FULL_OBJECT) => Some(ChecksumKind::FullObject),
+        Some(ChecksumType::COMPOSITE) => Some(ChecksumKind::Composite),
+        Some(_) => return Err(invalid(S3ErrorCode::InvalidRequest, "Unknown checksum type")),
+    };
     let opts = PutOptions {
         headers: stored_headers!(i),
         user_meta: meta,
         tags: tags_from_header(i.tagging.as_deref())?,
+        checksum_algo: checksum_algorithm(i.checksum_algorithm.as_ref())?,
+        checksum_kind,
         ..Default::default()
     };
     let id = s3
@@ -49,10 +58,15 @@ pub async fn upload_part(
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let rid = rid(&req);
+    let check = checksum_check(
+        sent_checksums!(req.input),
+        &req.headers,
+        req.trailing_headers.clone(),
+    )?;
     let i = req.input;
     let number = part_number(i.part_number)?;
     let md5 = content_md5(i.content_md5.as_deref())?;
-    let e = s3
+    let (e, sum) = s3
         .layer
         .upload_part(
             &i.bucket,
@@ -62,13 +76,18 @@ pub async fn upload_part(
             body_stream(i.body),
             size_of(i.content_length),
             md5,
+            check,
         )
         .await
         .map_err(fail(&rid))?;
-    Ok(S3Response::new(UploadPartOutput {
+    let mut out = UploadPartOutput {
         e_tag: Some(etag(&e)),
         ..Default::default()
-    }))
+    };
+    if let Some(c) = sum {
+        set_checksum!(out, &c);
+    }
+    Ok(S3Response::new(out))
 }
 
 /// `bytes=first-last` of `x-amz-copy-source-range`, as `[first, last + 1)`.
@@ -137,6 +156,13 @@ pub async fn complete_multipart_upload(
     let rid = rid(&req);
     let i = req.input;
     let condition = write_condition(i.if_match, i.if_none_match)?;
+    // The client's whole-object checksum, checked against the combined one.
+    let whole = checksum_check(sent_checksums!(i), &http::HeaderMap::new(), None)?;
+    let upload_algo = s3
+        .layer
+        .upload_checksum_algo(&i.bucket, &i.key, &i.upload_id)
+        .await
+        .map_err(fail(&rid))?;
     let parts = i
         .multipart_upload
         .and_then(|m| m.parts)
@@ -144,22 +170,30 @@ pub async fn complete_multipart_upload(
         .into_iter()
         .map(|p| CompletePart {
             number: p.part_number.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+            checksum: sent_checksums!(p)
+                .into_iter()
+                .find(|(a, _)| Some(*a) == upload_algo)
+                .and_then(|(_, v)| v),
             etag: p.e_tag.map(|e| e.value().to_owned()).unwrap_or_default(),
         })
         .collect();
     let v = s3
         .layer
-        .complete_multipart(&i.bucket, &i.key, &i.upload_id, parts, &condition)
+        .complete_multipart(&i.bucket, &i.key, &i.upload_id, parts, &condition, whole)
         .await
         .map_err(fail(&rid))?;
-    Ok(S3Response::new(CompleteMultipartUploadOutput {
+    let mut out = CompleteMultipartUploadOutput {
         bucket: Some(i.bucket.clone()),
         key: Some(i.key.clone()),
         e_tag: Some(etag(&v.etag)),
         location: Some(format!("/{}/{}", i.bucket, i.key)),
         version_id: (!v.id.is_null()).then(|| v.id.to_api()),
         ..Default::default()
-    }))
+    };
+    if let Some(c) = stored_checksum(&v) {
+        set_checksum!(out, &c, typed);
+    }
+    Ok(S3Response::new(out))
 }
 
 pub async fn abort_multipart_upload(

@@ -13,6 +13,11 @@ pub async fn put_object(
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let rid = rid(&req);
+    let checksum = checksum_check(
+        sent_checksums!(req.input),
+        &req.headers,
+        req.trailing_headers.clone(),
+    )?;
     let i = req.input;
     refuse_unsupported!(i);
     if i.write_offset_bytes.is_some() {
@@ -27,17 +32,29 @@ pub async fn put_object(
         content_md5: content_md5(i.content_md5.as_deref())?,
         tags: tags_from_header(i.tagging.as_deref())?,
         condition: write_condition(i.if_match, i.if_none_match)?,
+        checksum_algo: checksum_algorithm(i.checksum_algorithm.as_ref())?,
+        checksum,
+        ..Default::default()
     };
     let v = s3
         .layer
         .put_object(&i.bucket, &i.key, body_stream(i.body), opts)
         .await
         .map_err(fail(&rid))?;
-    Ok(S3Response::new(PutObjectOutput {
+    let mut out = PutObjectOutput {
         e_tag: Some(etag(&v.etag)),
         version_id: (!v.id.is_null()).then(|| v.id.to_api()),
         ..Default::default()
-    }))
+    };
+    if let Some(c) = stored_checksum(&v) {
+        set_checksum!(out, &c, typed);
+    }
+    Ok(S3Response::new(out))
+}
+
+/// Whether the client asked for checksums (`x-amz-checksum-mode: ENABLED`).
+fn checksum_mode(m: Option<&ChecksumMode>) -> bool {
+    m.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
 }
 
 /// The bytes `[start, end)` a GET returns, from `Range` or `partNumber`,
@@ -137,13 +154,19 @@ pub async fn get_object(
     let mut h = StoredHeaders::from_version(&v);
     apply_overrides!(h, i);
     let tags = v.extras.tags.len();
+    let whole = range.is_none();
     let body = reader.stream(start, end);
-    Ok(S3Response::new(
-        object_output!(GetObjectOutput, v, versioning, h, end - start, range, {
-            body: Some(StreamingBlob::wrap(body)),
-            tag_count: (tags > 0).then_some(tags as i32),
-        }),
-    ))
+    let mut out = object_output!(GetObjectOutput, v, versioning, h, end - start, range, {
+        body: Some(StreamingBlob::wrap(body)),
+        tag_count: (tags > 0).then_some(tags as i32),
+    });
+    if whole
+        && checksum_mode(i.checksum_mode.as_ref())
+        && let Some(c) = stored_checksum(&v)
+    {
+        set_checksum!(out, &c, typed);
+    }
+    Ok(S3Response::new(out))
 }
 
 pub async fn head_object(
@@ -165,15 +188,15 @@ pub async fn head_object(
     let (start, end, range) = byte_range(v, i.range.take(), i.part_number).map_err(fail(&rid))?;
     let mut h = StoredHeaders::from_version(v);
     apply_overrides!(h, i);
-    Ok(S3Response::new(object_output!(
-        HeadObjectOutput,
-        v,
-        versioning,
-        h,
-        end - start,
-        range,
-        {}
-    )))
+    let whole = range.is_none();
+    let mut out = object_output!(HeadObjectOutput, v, versioning, h, end - start, range, {});
+    if whole
+        && checksum_mode(i.checksum_mode.as_ref())
+        && let Some(c) = stored_checksum(v)
+    {
+        set_checksum!(out, &c, typed);
+    }
+    Ok(S3Response::new(out))
 }
 
 pub async fn delete_object(
@@ -393,4 +416,64 @@ pub async fn delete_object_tagging(
     let i = req.input;
     let version_id = set_object_tags(s3, &rid, &i.bucket, &i.key, i.version_id.as_deref(), vec![]).await?;
     Ok(S3Response::new(DeleteObjectTaggingOutput { version_id }))
+}
+
+pub async fn get_object_attributes(
+    s3: &StrataS3,
+    req: S3Request<GetObjectAttributesInput>,
+) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    let versioning = s3.layer.bucket(&i.bucket).map_err(fail(&rid))?.versioning;
+    let reader = s3
+        .layer
+        .head_object(&i.bucket, &i.key, i.version_id.as_deref())
+        .await
+        .map_err(fail(&rid))?;
+    let v = reader.version();
+    let wants = |a: &str| i.object_attributes.iter().any(|x| x.as_str() == a);
+    let mut out = GetObjectAttributesOutput {
+        last_modified: Some(ts(v.mod_time_ns)),
+        version_id: version_id_out(v, versioning),
+        ..Default::default()
+    };
+    if wants(ObjectAttributes::ETAG) {
+        out.e_tag = Some(etag(&v.etag));
+    }
+    if wants(ObjectAttributes::OBJECT_SIZE) {
+        out.object_size = Some(v.size as i64);
+    }
+    if wants(ObjectAttributes::STORAGE_CLASS) {
+        out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
+    }
+    if wants(ObjectAttributes::CHECKSUM)
+        && let Some(c) = stored_checksum(v)
+    {
+        let mut sum = Checksum::default();
+        set_checksum!(sum, &c, typed);
+        out.checksum = Some(sum);
+    }
+    if wants(ObjectAttributes::OBJECT_PARTS) && v.parts.len() > 1 {
+        let max = i.max_parts.map_or(1000, |m| m.clamp(0, 1000) as usize);
+        let after = i.part_number_marker.unwrap_or(0);
+        let rest: Vec<_> = v.parts.iter().filter(|p| p.number as i32 > after).collect();
+        let page: Vec<ObjectPart> = rest
+            .iter()
+            .take(max)
+            .map(|p| ObjectPart {
+                part_number: Some(p.number as i32),
+                size: Some(p.size as i64),
+                ..Default::default()
+            })
+            .collect();
+        out.object_parts = Some(GetObjectAttributesParts {
+            total_parts_count: Some(v.parts.len() as i32),
+            part_number_marker: i.part_number_marker,
+            next_part_number_marker: page.last().and_then(|p| p.part_number),
+            max_parts: Some(max as i32),
+            is_truncated: Some(rest.len() > max),
+            parts: Some(page),
+        });
+    }
+    Ok(S3Response::new(out))
 }
