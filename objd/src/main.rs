@@ -101,6 +101,10 @@ struct ServerArgs {
     /// times the time the object took.
     #[arg(long, env = "OBJD_SCANNER_PACE", default_value_t = 10.0)]
     scanner_pace: f64,
+    /// Domain names for virtual-host-style requests (`bucket.DOMAIN`),
+    /// comma-separated; path-style requests always work.
+    #[arg(long = "domain", env = "OBJD_DOMAIN", value_delimiter = ',')]
+    domains: Vec<String>,
     /// Objects up to this many bytes are stored inside their metadata.
     #[arg(long, env = "OBJD_INLINE_LIMIT", default_value_t = 128 * 1024)]
     inline_limit: usize,
@@ -212,7 +216,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     tracing::info!(%addr, "serving S3");
     // Tests and scripts read the bound address from this line.
     println!("objd listening on http://{addr}");
-    let service = server::build_service(layer, &creds);
+    let service = server::build_service(layer, &creds, args.domains.clone());
     server::run(listener, service, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())

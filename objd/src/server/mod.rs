@@ -7,6 +7,7 @@
 //! [`run`] takes its listener from the caller, so tests bind `127.0.0.1:0`.
 
 pub mod access;
+mod cors;
 pub mod ellipsis;
 pub mod startup;
 
@@ -53,8 +54,41 @@ impl s3s::validation::NameValidation for Names {
     }
 }
 
-/// Builds the S3 service (with the admin route) over an object layer.
-pub fn build_service(layer: Arc<ObjectLayer>, creds: &Credentials) -> S3Service {
+/// Virtual-host-style addressing under the `--domain` names: a host
+/// `bucket.domain` addresses `bucket`; any other host (an IP address,
+/// `localhost`, a bare domain) is path-style.
+struct Domains(Vec<String>);
+
+impl s3s::host::S3Host for Domains {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
+        let name = host.rsplit_once(':').map_or(host, |(n, p)| {
+            if p.chars().all(|c| c.is_ascii_digit()) {
+                n
+            } else {
+                host
+            }
+        });
+        for d in &self.0 {
+            if let Some(bucket) = name.strip_suffix(d.as_str()).and_then(|b| b.strip_suffix('.'))
+                && !bucket.is_empty()
+            {
+                return Ok(s3s::host::VirtualHost::new(d.as_str()).with_bucket(bucket));
+            }
+        }
+        Ok(s3s::host::VirtualHost::new(name))
+    }
+}
+
+/// The S3 service with what the pipeline stages around it need.
+pub struct Service {
+    s3: S3Service,
+    layer: Arc<ObjectLayer>,
+    domains: Vec<String>,
+}
+
+/// Builds the S3 service (with the admin route) over an object layer;
+/// `domains` enables virtual-host-style requests under those names.
+pub fn build_service(layer: Arc<ObjectLayer>, creds: &Credentials, domains: Vec<String>) -> Service {
     let mut b = S3ServiceBuilder::new(StrataS3::new(Arc::clone(&layer)));
     b.set_validation(Names);
     b.set_auth(SimpleAuth::from_single(
@@ -62,13 +96,19 @@ pub fn build_service(layer: Arc<ObjectLayer>, creds: &Credentials) -> S3Service 
         creds.secret_key.clone(),
     ));
     b.set_access(access::Access::new(Arc::clone(&layer)));
-    b.set_route(AdminRoute::new(layer));
-    b.build()
+    b.set_route(AdminRoute::new(Arc::clone(&layer)));
+    if !domains.is_empty() {
+        b.set_host(Domains(domains.clone()));
+    }
+    Service {
+        s3: b.build(),
+        layer,
+        domains,
+    }
 }
 
-#[derive(Debug)]
 struct Pipeline {
-    s3: S3Service,
+    service: Service,
     next_id: AtomicU64,
     boot: u64,
 }
@@ -80,9 +120,17 @@ impl Pipeline {
         if let Some(resp) = health(&req) {
             return Ok(with_id(resp, &id));
         }
+        let svc = &self.service;
+        if let Some(resp) = cors::preflight(&svc.layer, &req, &svc.domains) {
+            return Ok(with_id(resp, &id));
+        }
+        let origin = cors::CorsRequest::of(&req, &svc.domains);
         req.extensions_mut().insert(RequestId(id.clone()));
         let close = expects_continue_without_body(&req);
-        let mut resp = self.s3.call(req.map(s3s::Body::from)).await?;
+        let mut resp = svc.s3.call(req.map(s3s::Body::from)).await?;
+        if let Some(o) = origin {
+            o.decorate(&svc.layer, &mut resp);
+        }
         if close {
             resp.headers_mut()
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
@@ -131,12 +179,12 @@ fn health(req: &Request<Incoming>) -> Option<Response<s3s::Body>> {
 
 /// Serves S3 on `listener` until `shutdown` resolves, then stops accepting
 /// and waits for requests in flight.
-pub async fn run(listener: TcpListener, s3: S3Service, shutdown: impl Future<Output = ()>) {
+pub async fn run(listener: TcpListener, service: Service, shutdown: impl Future<Output = ()>) {
     let boot = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let pipeline = Arc::new(Pipeline {
-        s3,
+        service,
         next_id: AtomicU64::new(0),
         boot,
     });

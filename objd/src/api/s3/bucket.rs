@@ -1,8 +1,9 @@
 //! Bucket operations: create, head, delete, list, location, versioning and
-//! bucket tagging.
+//! bucket tagging and CORS configuration.
 
 use super::convert::{invalid, tags_from_dto, tags_to_dto, ts};
 use super::{StrataS3, fail, rid};
+use crate::cors::{self, CorsConfig, CorsRule};
 use crate::meta::Versioning;
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
@@ -181,4 +182,83 @@ pub async fn delete_bucket_tagging(
         .await
         .map_err(fail(&rid))?;
     Ok(S3Response::new(DeleteBucketTaggingOutput::default()))
+}
+
+fn no_cors() -> s3s::S3Error {
+    invalid(
+        S3ErrorCode::NoSuchCORSConfiguration,
+        "The CORS configuration does not exist",
+    )
+}
+
+pub async fn put_bucket_cors(
+    s3: &StrataS3,
+    req: S3Request<PutBucketCorsInput>,
+) -> S3Result<S3Response<PutBucketCorsOutput>> {
+    let rid = rid(&req);
+    let i = req.input;
+    s3.layer.bucket(&i.bucket).map_err(fail(&rid))?;
+    let config = CorsConfig {
+        rules: i
+            .cors_configuration
+            .cors_rules
+            .into_iter()
+            .map(|r| CorsRule {
+                id: r.id,
+                allowed_origins: r.allowed_origins,
+                allowed_methods: r.allowed_methods,
+                allowed_headers: r.allowed_headers.unwrap_or_default(),
+                expose_headers: r.expose_headers.unwrap_or_default(),
+                max_age_seconds: r.max_age_seconds,
+            })
+            .collect(),
+    };
+    config
+        .validate()
+        .map_err(|m| s3s::S3Error::with_message(S3ErrorCode::InvalidRequest, m))?;
+    s3.layer
+        .set_bucket_setting(&i.bucket, cors::BUCKET_SETTING, Some(config.encode()))
+        .await
+        .map_err(fail(&rid))?;
+    Ok(S3Response::new(PutBucketCorsOutput::default()))
+}
+
+pub async fn get_bucket_cors(
+    s3: &StrataS3,
+    req: S3Request<GetBucketCorsInput>,
+) -> S3Result<S3Response<GetBucketCorsOutput>> {
+    let rid = rid(&req);
+    let raw = s3
+        .layer
+        .bucket_setting(&req.input.bucket, cors::BUCKET_SETTING)
+        .map_err(fail(&rid))?
+        .ok_or_else(no_cors)?;
+    let config = CorsConfig::decode(&raw).ok_or_else(no_cors)?;
+    let rules = config
+        .rules
+        .into_iter()
+        .map(|r| CORSRule {
+            id: r.id,
+            allowed_origins: r.allowed_origins,
+            allowed_methods: r.allowed_methods,
+            allowed_headers: (!r.allowed_headers.is_empty()).then_some(r.allowed_headers),
+            expose_headers: (!r.expose_headers.is_empty()).then_some(r.expose_headers),
+            max_age_seconds: r.max_age_seconds,
+        })
+        .collect();
+    Ok(S3Response::new(GetBucketCorsOutput {
+        cors_rules: Some(rules),
+    }))
+}
+
+pub async fn delete_bucket_cors(
+    s3: &StrataS3,
+    req: S3Request<DeleteBucketCorsInput>,
+) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+    let rid = rid(&req);
+    s3.layer
+        .set_bucket_setting(&req.input.bucket, cors::BUCKET_SETTING, None)
+        .await
+        .map_err(fail(&rid))?;
+    Ok(S3Response::new(DeleteBucketCorsOutput::default()))
 }

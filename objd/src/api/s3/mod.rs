@@ -83,6 +83,9 @@ operations! {
     put_bucket_policy: PutBucketPolicyInput -> PutBucketPolicyOutput = policy::put_bucket_policy;
     delete_bucket_policy: DeleteBucketPolicyInput -> DeleteBucketPolicyOutput = policy::delete_bucket_policy;
     get_bucket_policy_status: GetBucketPolicyStatusInput -> GetBucketPolicyStatusOutput = policy::get_bucket_policy_status;
+    get_bucket_cors: GetBucketCorsInput -> GetBucketCorsOutput = bucket::get_bucket_cors;
+    put_bucket_cors: PutBucketCorsInput -> PutBucketCorsOutput = bucket::put_bucket_cors;
+    delete_bucket_cors: DeleteBucketCorsInput -> DeleteBucketCorsOutput = bucket::delete_bucket_cors;
     put_object: PutObjectInput -> PutObjectOutput = object::put_object;
     get_object: GetObjectInput -> GetObjectOutput = object::get_object;
     head_object: HeadObjectInput -> HeadObjectOutput = object::head_object;
