@@ -956,3 +956,235 @@ async fn checksums_are_verified_stored_and_returned() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_lock_protects_versions() {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockLegalHold,
+        ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetention, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket()
+        .bucket("vault")
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    let st = c.get_bucket_versioning().bucket("vault").send().await.unwrap();
+    assert_eq!(st.status(), Some(&BucketVersioningStatus::Enabled));
+    let e = c
+        .put_bucket_versioning()
+        .bucket("vault")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err_code(&e).as_str(), err_status(&e)),
+        ("InvalidBucketState", 409)
+    );
+
+    let in_an_hour = DateTime::from_secs(DateTime::from(std::time::SystemTime::now()).secs() + 3600);
+    let put_locked = |key: &'static str, mode: ObjectLockMode| {
+        c.put_object()
+            .bucket("vault")
+            .key(key)
+            .object_lock_mode(mode)
+            .object_lock_retain_until_date(in_an_hour)
+            .body(ByteStream::from_static(b"record"))
+            .send()
+    };
+    let delete_version = |key: &'static str, v: String, bypass: bool| {
+        c.delete_object()
+            .bucket("vault")
+            .key(key)
+            .version_id(v)
+            .bypass_governance_retention(bypass)
+            .send()
+    };
+    // COMPLIANCE: the version cannot be deleted, nor its retention shortened.
+    let v = put_locked("ledger", ObjectLockMode::Compliance)
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_owned();
+    let h = c
+        .head_object()
+        .bucket("vault")
+        .key("ledger")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h.object_lock_mode(), Some(&ObjectLockMode::Compliance));
+    let e = delete_version("ledger", v.clone(), true).await.unwrap_err();
+    assert_eq!((err_code(&e).as_str(), err_status(&e)), ("AccessDenied", 403));
+    let shorter = ObjectLockRetention::builder()
+        .mode(ObjectLockRetentionMode::Compliance)
+        .retain_until_date(DateTime::from_secs(in_an_hour.secs() - 1800))
+        .build();
+    let e = c
+        .put_object_retention()
+        .bucket("vault")
+        .key("ledger")
+        .version_id(&v)
+        .retention(shorter)
+        .bypass_governance_retention(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_status(&e), 403);
+    let longer = ObjectLockRetention::builder()
+        .mode(ObjectLockRetentionMode::Compliance)
+        .retain_until_date(DateTime::from_secs(in_an_hour.secs() + 3600))
+        .build();
+    c.put_object_retention()
+        .bucket("vault")
+        .key("ledger")
+        .version_id(&v)
+        .retention(longer)
+        .send()
+        .await
+        .unwrap();
+    let r = c
+        .get_object_retention()
+        .bucket("vault")
+        .key("ledger")
+        .version_id(&v)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.retention()
+            .and_then(|r| r.retain_until_date())
+            .map(|d| d.secs()),
+        Some(in_an_hour.secs() + 3600)
+    );
+    // A delete without a version id only adds a marker; the data stays.
+    c.delete_object()
+        .bucket("vault")
+        .key("ledger")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_version(&c, "vault", "ledger", &v).await, b"record");
+
+    // GOVERNANCE: deletable only when the request bypasses governance.
+    let g = put_locked("draft", ObjectLockMode::Governance)
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        err_status(&delete_version("draft", g.clone(), false).await.unwrap_err()),
+        403
+    );
+    delete_version("draft", g, true).await.unwrap();
+
+    // Legal hold: no retention, still undeletable until released.
+    let l = put_v(&c, "vault", "evidence", b"exhibit").await.unwrap();
+    let hold = |on: bool| {
+        c.put_object_legal_hold()
+            .bucket("vault")
+            .key("evidence")
+            .version_id(&l)
+            .legal_hold(
+                ObjectLockLegalHold::builder()
+                    .status(if on {
+                        ObjectLockLegalHoldStatus::On
+                    } else {
+                        ObjectLockLegalHoldStatus::Off
+                    })
+                    .build(),
+            )
+            .send()
+    };
+    hold(true).await.unwrap();
+    let e = c
+        .delete_objects()
+        .bucket("vault")
+        .delete(
+            aws_sdk_s3::types::Delete::builder()
+                .objects(
+                    aws_sdk_s3::types::ObjectIdentifier::builder()
+                        .key("evidence")
+                        .version_id(&l)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .bypass_governance_retention(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(e.errors()[0].code(), Some("AccessDenied"));
+    hold(false).await.unwrap();
+    delete_version("evidence", l, false).await.unwrap();
+
+    // A default retention applies to new versions.
+    c.put_object_lock_configuration()
+        .bucket("vault")
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Governance)
+                                .days(1)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let cfg = c
+        .get_object_lock_configuration()
+        .bucket("vault")
+        .send()
+        .await
+        .unwrap();
+    let days = cfg
+        .object_lock_configuration()
+        .and_then(|c| c.rule())
+        .and_then(|r| r.default_retention())
+        .and_then(|d| d.days());
+    assert_eq!(days, Some(1));
+    put_v(&c, "vault", "auto", b"a").await;
+    let h = c.head_object().bucket("vault").key("auto").send().await.unwrap();
+    assert_eq!(h.object_lock_mode(), Some(&ObjectLockMode::Governance));
+
+    // Buckets without Object Lock refuse lock headers.
+    c.create_bucket().bucket("plain").send().await.unwrap();
+    let e = c
+        .put_object()
+        .bucket("plain")
+        .key("k")
+        .object_lock_mode(ObjectLockMode::Governance)
+        .object_lock_retain_until_date(in_an_hour)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "InvalidRequest");
+    let e = c
+        .get_object_lock_configuration()
+        .bucket("plain")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "ObjectLockConfigurationNotFoundError");
+}

@@ -47,6 +47,11 @@ pub fn to_s3(e: ObjectError) -> S3Error {
             "At least one of the pre-conditions you specified did not hold".into(),
         ),
         ObjectError::NotModified => (C::NotModified, "Not Modified".into()),
+        ObjectError::ObjectLocked => (
+            C::AccessDenied,
+            "Access Denied because object protected by object lock.".into(),
+        ),
+        ObjectError::InvalidBucketState(m) => (C::InvalidBucketState, m),
         ObjectError::InvalidTag(m) => (C::InvalidTag, m),
         ObjectError::InvalidRequest(m) => (C::InvalidRequest, m),
         ObjectError::InvalidVersionId => (C::InvalidArgument, "Invalid version id specified".into()),

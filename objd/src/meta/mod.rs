@@ -33,6 +33,10 @@ pub mod ext {
     pub const TAGS: u16 = 1;
     /// The object's checksum (or, on an upload, the one asked for).
     pub const CHECKSUM: u16 = 2;
+    /// Object Lock retention: mode (u8) and retain-until time (i64 ns).
+    pub const RETENTION: u16 = 3;
+    /// Object Lock legal hold: present when on.
+    pub const LEGAL_HOLD: u16 = 4;
 }
 
 /// A checksum as stored: algorithm and kind ids of the object layer, the
@@ -70,6 +74,10 @@ pub struct Extras {
     /// Object tags, in the order the client gave them.
     pub tags: Vec<(String, String)>,
     pub checksum: Option<ChecksumRecord>,
+    /// Object Lock retention: mode id of the object layer and the time
+    /// (ns since the epoch) until which the version is protected.
+    pub retention: Option<(u8, i64)>,
+    pub legal_hold: bool,
     /// Extensions of a newer format, preserved as they were read.
     pub unknown: Vec<(u16, Vec<u8>)>,
 }
@@ -86,6 +94,15 @@ impl Extras {
             let mut t = Writer::default();
             c.encode(&mut t);
             entries.push((ext::CHECKSUM, t.buf));
+        }
+        if let Some((mode, until)) = self.retention {
+            let mut t = Writer::default();
+            t.u8(mode);
+            t.i64(until);
+            entries.push((ext::RETENTION, t.buf));
+        }
+        if self.legal_hold {
+            entries.push((ext::LEGAL_HOLD, vec![]));
         }
         entries.extend(self.unknown.iter().cloned());
         w.u32(entries.len() as u32);
@@ -116,6 +133,14 @@ impl Extras {
                         return Err(DecodeError::Invalid("checksum"));
                     }
                 }
+                ext::RETENTION => {
+                    let mut t = Reader::new(body);
+                    out.retention = Some((t.u8()?, t.i64()?));
+                    if !t.is_empty() {
+                        return Err(DecodeError::Invalid("retention"));
+                    }
+                }
+                ext::LEGAL_HOLD => out.legal_hold = true,
                 _ => out.unknown.push((id, body.to_vec())),
             }
         }

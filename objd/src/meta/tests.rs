@@ -91,6 +91,8 @@ fn sample_v2() -> ObjectRecord {
         digest: vec![0xAE, 0x8B, 0x14, 0x86, 0x0A, 0x79, 0x98, 0x88],
         parts: 0,
     });
+    r.versions[0].extras.retention = Some((2, 1_900_000_000_000_000_000));
+    r.versions[0].extras.legal_hold = true;
     r.versions[2].extras.unknown = vec![(900, vec![1, 2, 3])];
     r
 }
@@ -186,6 +188,8 @@ fn upload_and_part_records_round_trip() {
                 digest: vec![],
                 parts: 0,
             }),
+            retention: Some((1, 5)),
+            legal_hold: false,
             unknown: vec![],
         },
     };

@@ -13,6 +13,7 @@ mod copy;
 mod get;
 pub mod heal;
 mod list;
+pub mod lock;
 mod locks;
 mod multipart;
 mod put;
@@ -62,6 +63,11 @@ pub enum ObjectError {
     DeleteMarker { version_id: String, requested: bool },
     #[error("precondition failed")]
     PreconditionFailed,
+    /// Object Lock protects the version from this change.
+    #[error("the object is protected by Object Lock")]
+    ObjectLocked,
+    #[error("{0}")]
+    InvalidBucketState(String),
     #[error("not modified")]
     NotModified,
     #[error("invalid tag: {0}")]
@@ -320,6 +326,11 @@ impl ObjectLayer {
     }
 
     pub async fn set_versioning(&self, name: &str, v: Versioning) -> ObjectResult<()> {
+        if v != Versioning::Enabled && self.lock_config(name)?.is_some() {
+            return Err(ObjectError::InvalidBucketState(
+                "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed".into(),
+            ));
+        }
         self.update_bucket(name, |rec| rec.versioning = v).await
     }
 
@@ -404,10 +415,11 @@ impl ObjectLayer {
         bucket: &str,
         key: &str,
         body: ByteStream,
-        opts: PutOptions,
+        mut opts: PutOptions,
     ) -> ObjectResult<Version> {
         let b = self.bucket(bucket)?;
         check_key(key)?;
+        (opts.retention, opts.legal_hold) = self.lock_for_write(bucket, opts.retention, opts.legal_hold)?;
         self.set_for(bucket, key)
             .put_object(bucket, key, body, opts, b.versioning)
             .await
@@ -443,12 +455,13 @@ impl ObjectLayer {
         bucket: &str,
         key: &str,
         version: Option<&str>,
+        bypass_governance: bool,
     ) -> ObjectResult<(Option<String>, bool)> {
         let b = self.bucket(bucket)?;
         check_key(key)?;
         let vid = parse_version(version)?;
         self.set_for(bucket, key)
-            .delete_object(bucket, key, vid, b.versioning)
+            .delete_object(bucket, key, vid, b.versioning, bypass_governance)
             .await
     }
 }

@@ -188,6 +188,7 @@ impl ObjectLayer {
         let set = self.set_for(bucket, key);
         let id = VersionId::random().0;
         let (algo, kind) = upload_checksum_kind(opts.checksum_algo, opts.checksum_kind)?;
+        let (retention, legal_hold) = self.lock_for_write(bucket, opts.retention, opts.legal_hold)?;
         let rec = UploadRecord {
             upload_id: id,
             initiated_ns: super::now_ns(),
@@ -202,6 +203,8 @@ impl ObjectLayer {
                     digest: vec![],
                     parts: 0,
                 }),
+                retention: retention.map(|r| (r.mode as u8, r.until_ns)),
+                legal_hold,
                 ..Default::default()
             },
         };

@@ -41,6 +41,9 @@ pub struct PutOptions {
     pub checksum_kind: Option<ChecksumKind>,
     /// A checksum the client sent with the body, verified before commit.
     pub checksum: Option<ChecksumCheck>,
+    /// Object Lock retention and legal hold of the new version.
+    pub retention: Option<super::lock::Retention>,
+    pub legal_hold: bool,
 }
 
 impl PutOptions {
@@ -458,6 +461,8 @@ impl ErasureSet {
                     digest,
                     parts: 0,
                 }),
+                retention: opts.retention.map(|r| (r.mode as u8, r.until_ns)),
+                legal_hold: opts.legal_hold,
                 ..Default::default()
             },
         };

@@ -9,7 +9,7 @@ use super::locks::KeyLocks;
 use super::{LayerConfig, ObjectError, ObjectResult, quorum_error};
 use crate::drive::{CommitResult, Drive, DriveError, DriveResult, RecordOp, Table, object_key};
 use crate::erasure::Layout;
-use crate::meta::{DataLoc, ObjectRecord, Version, VersionId, VersionKind, Versioning};
+use crate::meta::{DataLoc, Extras, ObjectRecord, Version, VersionId, VersionKind, Versioning};
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -281,6 +281,47 @@ impl ErasureSet {
         }
     }
 
+    /// Changes the extras (tags, retention, legal hold) of one version (the
+    /// latest when `version` is `None`) in place, under the key lock, after
+    /// `check` accepts the version as it is; returns the changed version.
+    pub(super) async fn update_extras<C, A>(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+        check: C,
+        apply: A,
+    ) -> ObjectResult<Version>
+    where
+        C: FnOnce(&Version) -> ObjectResult<()>,
+        A: Fn(&mut Extras) + Send + Sync + Clone + 'static,
+    {
+        let _guard = self.locks.lock(bucket, key).await;
+        let records = self.read_records(bucket, key).await;
+        let mut target = self.resolve(&records, version)?.version;
+        if target.is_delete_marker() {
+            return Err(ObjectError::DeleteMarker {
+                version_id: target.id.to_api(),
+                requested: version.is_some(),
+            });
+        }
+        check(&target)?;
+        let id = target.id;
+        let change = apply.clone();
+        self.update_record(bucket, key, records, vec![], move |_, rec| {
+            let v = rec
+                .versions
+                .iter_mut()
+                .find(|v| v.id == id)
+                .ok_or(ObjectError::NoSuchVersion)?;
+            change(&mut v.extras);
+            Ok(vec![])
+        })
+        .await?;
+        apply(&mut target.extras);
+        Ok(target)
+    }
+
     /// Applies `change` to each drive's record of the key and commits it. Rolls back when fewer than write-quorum drives
     /// commit. Returns the versions `change` removed (from the first drive
     /// that committed), whose data the caller may now delete.
@@ -419,6 +460,7 @@ impl ErasureSet {
         key: &str,
         version: Option<VersionId>,
         versioning: Versioning,
+        bypass_governance: bool,
     ) -> ObjectResult<(Option<String>, bool)> {
         let _guard = self.locks.lock(bucket, key).await;
         let records = self.read_records(bucket, key).await;
@@ -430,6 +472,9 @@ impl ErasureSet {
                     Err(ObjectError::NoSuchVersion) => return Ok((Some(id.to_api()), false)),
                     Err(e) => return Err(e),
                 };
+                if !resolved.version.is_delete_marker() {
+                    super::lock::check_delete(&resolved.version, bypass_governance)?;
+                }
                 let removed = self
                     .update_record(bucket, key, records, vec![], move |_, rec| {
                         Ok(rec.remove_version(id).into_iter().collect())

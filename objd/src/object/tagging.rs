@@ -2,8 +2,8 @@
 //! and changed in place under the key lock, without touching the data.
 //! Also the tag rules S3 enforces, shared by object and bucket tagging.
 
-use super::{ErasureSet, ObjectError, ObjectLayer, ObjectResult, check_key, parse_version};
-use crate::meta::{Version, VersionId};
+use super::{ObjectError, ObjectLayer, ObjectResult, check_key, parse_version};
+use crate::meta::Version;
 
 /// Most tags on one object.
 pub const MAX_OBJECT_TAGS: usize = 10;
@@ -44,41 +44,6 @@ pub fn validate_tags(tags: &[(String, String)], max: usize) -> ObjectResult<()> 
     Ok(())
 }
 
-impl ErasureSet {
-    /// Sets the tags of one version (the latest when `version` is `None`);
-    /// returns that version.
-    async fn set_tags(
-        &self,
-        bucket: &str,
-        key: &str,
-        version: Option<VersionId>,
-        tags: Vec<(String, String)>,
-    ) -> ObjectResult<Version> {
-        let _guard = self.locks.lock(bucket, key).await;
-        let records = self.read_records(bucket, key).await;
-        let mut target = self.resolve(&records, version)?.version;
-        if target.is_delete_marker() {
-            return Err(ObjectError::DeleteMarker {
-                version_id: target.id.to_api(),
-                requested: version.is_some(),
-            });
-        }
-        let (id, t) = (target.id, tags.clone());
-        self.update_record(bucket, key, records, vec![], move |_, rec| {
-            let v = rec
-                .versions
-                .iter_mut()
-                .find(|v| v.id == id)
-                .ok_or(ObjectError::NoSuchVersion)?;
-            v.extras.tags = t.clone();
-            Ok(vec![])
-        })
-        .await?;
-        target.extras.tags = tags;
-        Ok(target)
-    }
-}
-
 impl ObjectLayer {
     /// Replaces the tags of a version (an empty list deletes them); returns
     /// the version changed.
@@ -93,7 +58,9 @@ impl ObjectLayer {
         check_key(key)?;
         validate_tags(&tags, MAX_OBJECT_TAGS)?;
         let vid = parse_version(version)?;
-        self.set_for(bucket, key).set_tags(bucket, key, vid, tags).await
+        self.set_for(bucket, key)
+            .update_extras(bucket, key, vid, |_| Ok(()), move |x| x.tags = tags.clone())
+            .await
     }
 }
 

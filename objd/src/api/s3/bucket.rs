@@ -38,12 +38,6 @@ pub async fn create_bucket(
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let rid = rid(&req);
     let i = req.input;
-    if i.object_lock_enabled_for_bucket == Some(true) {
-        return Err(invalid(
-            S3ErrorCode::NotImplemented,
-            "Object Lock is not supported yet",
-        ));
-    }
     if i.acl
         .as_ref()
         .is_some_and(|a| a.as_str() != BucketCannedACL::PRIVATE)
@@ -57,7 +51,11 @@ pub async fn create_bucket(
         ));
     }
     let name = i.bucket;
-    s3.layer.make_bucket(&name).await.map_err(fail(&rid))?;
+    if i.object_lock_enabled_for_bucket == Some(true) {
+        s3.layer.make_locked_bucket(&name).await.map_err(fail(&rid))?;
+    } else {
+        s3.layer.make_bucket(&name).await.map_err(fail(&rid))?;
+    }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{name}")),
     }))

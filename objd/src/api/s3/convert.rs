@@ -5,6 +5,7 @@
 
 use crate::meta::{Version, Versioning};
 use crate::object::checksum::{Checksum, ChecksumAlgo, ChecksumCheck, ChecksumKind, Expected};
+use crate::object::lock::{Retention, RetentionMode};
 use crate::object::{ByteStream, EtagMatch, WriteCondition};
 use futures::StreamExt;
 use s3s::dto::*;
@@ -22,6 +23,81 @@ pub fn ts(ns: i64) -> Timestamp {
 pub fn secs(t: Timestamp) -> i64 {
     time::OffsetDateTime::from(t).unix_timestamp()
 }
+
+/// Nanoseconds since the Unix epoch of a request timestamp.
+pub fn nanos(t: Timestamp) -> i64 {
+    time::OffsetDateTime::from(t)
+        .unix_timestamp_nanos()
+        .clamp(0, i128::from(i64::MAX)) as i64
+}
+
+/// The Object Lock headers of a write (`x-amz-object-lock-*`).
+macro_rules! lock_headers {
+    ($i:expr) => {
+        $crate::api::s3::convert::lock_request(
+            $i.object_lock_mode.as_ref(),
+            $i.object_lock_retain_until_date.clone(),
+            $i.object_lock_legal_hold_status.as_ref(),
+        )?
+    };
+}
+pub(crate) use lock_headers;
+
+pub fn retention_mode(m: &str) -> S3Result<RetentionMode> {
+    match m {
+        ObjectLockMode::GOVERNANCE => Ok(RetentionMode::Governance),
+        ObjectLockMode::COMPLIANCE => Ok(RetentionMode::Compliance),
+        _ => Err(invalid(S3ErrorCode::InvalidArgument, "Unknown object lock mode")),
+    }
+}
+
+/// Retention and legal hold asked for by a write.
+pub fn lock_request(
+    mode: Option<&ObjectLockMode>,
+    until: Option<Timestamp>,
+    hold: Option<&ObjectLockLegalHoldStatus>,
+) -> S3Result<(Option<Retention>, bool)> {
+    let retention = match (mode, until) {
+        (None, None) => None,
+        (Some(m), Some(u)) => Some(Retention {
+            mode: retention_mode(m.as_str())?,
+            until_ns: nanos(u),
+        }),
+        _ => {
+            return Err(invalid(
+                S3ErrorCode::InvalidArgument,
+                "x-amz-object-lock-mode and x-amz-object-lock-retain-until-date must both be supplied",
+            ));
+        }
+    };
+    if retention.is_some_and(|r| r.until_ns <= crate::object::now_ns()) {
+        return Err(invalid(
+            S3ErrorCode::InvalidArgument,
+            "The retain until date must be in the future!",
+        ));
+    }
+    let hold = hold.is_some_and(|h| h.as_str() == ObjectLockLegalHoldStatus::ON);
+    Ok((retention, hold))
+}
+
+/// Sets the Object Lock fields of a GET or HEAD output from a version.
+macro_rules! set_lock_fields {
+    ($out:expr, $v:expr) => {{
+        if let Some(r) = $crate::object::lock::Retention::of(&$v.extras) {
+            $out.object_lock_mode = Some(s3s::dto::ObjectLockMode::from_static(match r.mode {
+                $crate::object::lock::RetentionMode::Governance => s3s::dto::ObjectLockMode::GOVERNANCE,
+                $crate::object::lock::RetentionMode::Compliance => s3s::dto::ObjectLockMode::COMPLIANCE,
+            }));
+            $out.object_lock_retain_until_date = Some($crate::api::s3::convert::ts(r.until_ns));
+        }
+        if $v.extras.legal_hold {
+            $out.object_lock_legal_hold_status = Some(s3s::dto::ObjectLockLegalHoldStatus::from_static(
+                s3s::dto::ObjectLockLegalHoldStatus::ON,
+            ));
+        }
+    }};
+}
+pub(crate) use set_lock_fields;
 
 pub fn etag(v: &str) -> ETag {
     ETag::Strong(v.to_owned())
@@ -274,8 +350,8 @@ pub fn check_storage_class(sc: Option<&StorageClass>) -> S3Result<()> {
 
 /// Refuses request features that would change what is stored or how it
 /// is protected and that objd does not implement yet, so that a client
-/// never believes it got them (server-side encryption, object lock, ACL
-/// grants other than private).
+/// never believes it got them (server-side encryption, ACL grants other
+/// than private).
 macro_rules! refuse_unsupported {
     ($i:expr) => {{
         use s3s::S3ErrorCode as C;
@@ -289,12 +365,7 @@ macro_rules! refuse_unsupported {
                 "Server-side encryption is not supported yet",
             ));
         }
-        if $i.object_lock_mode.is_some()
-            || $i.object_lock_retain_until_date.is_some()
-            || $i.object_lock_legal_hold_status.is_some()
-        {
-            return Err(invalid(C::NotImplemented, "Object Lock is not supported yet"));
-        }
+
         if $i
             .acl
             .as_ref()

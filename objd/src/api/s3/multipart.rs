@@ -26,6 +26,7 @@ pub async fn create_multipart_upload(
     refuse_unsupported!(i);
     let meta = user_meta(i.metadata);
     check_user_meta(&meta)?;
+    let (retention, legal_hold) = lock_headers!(i);
     let checksum_kind = match i.checksum_type.as_ref().map(ChecksumType::as_str) {
         None => None,
         Some(ChecksumType::FULL_OBJECT) => Some(ChecksumKind::FullObject),
@@ -38,6 +39,8 @@ pub async fn create_multipart_upload(
         tags: tags_from_header(i.tagging.as_deref())?,
         checksum_algo: checksum_algorithm(i.checksum_algorithm.as_ref())?,
         checksum_kind,
+        retention,
+        legal_hold,
         ..Default::default()
     };
     let id = s3

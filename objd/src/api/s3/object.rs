@@ -25,6 +25,7 @@ pub async fn put_object(
     }
     let meta = user_meta(i.metadata);
     check_user_meta(&meta)?;
+    let (retention, legal_hold) = lock_headers!(i);
     let opts = PutOptions {
         headers: stored_headers!(i),
         user_meta: meta,
@@ -34,6 +35,8 @@ pub async fn put_object(
         condition: write_condition(i.if_match, i.if_none_match)?,
         checksum_algo: checksum_algorithm(i.checksum_algorithm.as_ref())?,
         checksum,
+        retention,
+        legal_hold,
         ..Default::default()
     };
     let v = s3
@@ -160,6 +163,7 @@ pub async fn get_object(
         body: Some(StreamingBlob::wrap(body)),
         tag_count: (tags > 0).then_some(tags as i32),
     });
+    set_lock_fields!(out, v);
     if whole
         && checksum_mode(i.checksum_mode.as_ref())
         && let Some(c) = stored_checksum(&v)
@@ -190,6 +194,7 @@ pub async fn head_object(
     apply_overrides!(h, i);
     let whole = range.is_none();
     let mut out = object_output!(HeadObjectOutput, v, versioning, h, end - start, range, {});
+    set_lock_fields!(out, v);
     if whole
         && checksum_mode(i.checksum_mode.as_ref())
         && let Some(c) = stored_checksum(v)
@@ -207,7 +212,12 @@ pub async fn delete_object(
     let i = req.input;
     let (version_id, marker) = s3
         .layer
-        .delete_object(&i.bucket, &i.key, i.version_id.as_deref())
+        .delete_object(
+            &i.bucket,
+            &i.key,
+            i.version_id.as_deref(),
+            i.bypass_governance_retention.unwrap_or(false),
+        )
         .await
         .map_err(fail(&rid))?;
     Ok(S3Response::new(DeleteObjectOutput {
@@ -231,12 +241,13 @@ pub async fn delete_objects(
         ));
     }
     let quiet = i.delete.quiet.unwrap_or(false);
+    let bypass = i.bypass_governance_retention.unwrap_or(false);
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for o in i.delete.objects {
         match s3
             .layer
-            .delete_object(&i.bucket, &o.key, o.version_id.as_deref())
+            .delete_object(&i.bucket, &o.key, o.version_id.as_deref(), bypass)
             .await
         {
             Ok((version_id, marker)) => {
@@ -337,10 +348,13 @@ pub async fn copy_object(
     };
     let meta = user_meta(i.metadata);
     check_user_meta(&meta)?;
+    let (retention, legal_hold) = lock_headers!(i);
     let opts = PutOptions {
         headers: stored_headers!(i),
         user_meta: meta,
         tags: tags_from_header(i.tagging.as_deref())?,
+        retention,
+        legal_hold,
         ..Default::default()
     };
     let (source, written) = s3
