@@ -323,7 +323,7 @@ async fn overwrite_and_delete_leave_no_data_behind() {
             "one shard file per drive after overwrite"
         );
     }
-    f.layer.delete_object("bkt", "k", None).await.unwrap();
+    f.layer.delete_object("bkt", "k", None, false).await.unwrap();
     assert!(matches!(
         read_all(&f.layer, "bkt", "k").await,
         Err(ObjectError::NoSuchKey)
