@@ -105,6 +105,10 @@ struct ServerArgs {
     /// comma-separated; path-style requests always work.
     #[arg(long = "domain", env = "OBJD_DOMAIN", value_delimiter = ',')]
     domains: Vec<String>,
+    /// Seconds a client may send no request body data before the request
+    /// fails and its connection is closed.
+    #[arg(long, env = "OBJD_IDLE_TIMEOUT", default_value_t = 60)]
+    idle_timeout: u64,
     /// Objects up to this many bytes are stored inside their metadata.
     #[arg(long, env = "OBJD_INLINE_LIMIT", default_value_t = 128 * 1024)]
     inline_limit: usize,
@@ -216,7 +220,11 @@ async fn serve(args: ServerArgs) -> Result<()> {
     tracing::info!(%addr, "serving S3");
     // Tests and scripts read the bound address from this line.
     println!("objd listening on http://{addr}");
-    let service = server::build_service(layer, &creds, args.domains.clone());
+    let options = server::ServiceOptions {
+        domains: args.domains.clone(),
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+    };
+    let service = server::build_service(layer, &creds, options);
     server::run(listener, service, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())

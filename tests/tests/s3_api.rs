@@ -526,3 +526,183 @@ async fn presigned_urls_work_with_curl() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).ends_with("403"));
 }
+
+/// One hand-made, SigV4-signed request: what is signed and what is sent
+/// may differ, to produce the protocol errors clients can cause.
+#[derive(Clone)]
+struct RawRequest {
+    method: &'static str,
+    path: &'static str,
+    query: Vec<(&'static str, &'static str)>,
+    headers: Vec<(&'static str, String)>,
+    /// The body the signature covers.
+    signed: Vec<u8>,
+    /// The bytes actually written after the headers.
+    sent: Vec<u8>,
+    when: std::time::SystemTime,
+}
+
+impl RawRequest {
+    fn put(path: &'static str, body: &[u8]) -> Self {
+        Self {
+            method: "PUT",
+            path,
+            query: vec![],
+            headers: vec![("content-length", body.len().to_string())],
+            signed: body.to_vec(),
+            sent: body.to_vec(),
+            when: std::time::SystemTime::now(),
+        }
+    }
+
+    /// Sends the request on a fresh connection (closing the write side
+    /// when done) and returns the status and the whole response.
+    async fn send(self, endpoint: &str) -> (u16, String) {
+        let host = endpoint.trim_start_matches("http://").to_owned();
+        tokio::task::spawn_blocking(move || self.send_blocking(&host))
+            .await
+            .unwrap()
+    }
+
+    fn send_blocking(self, host: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let q: Vec<(String, String)> = self
+            .query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let auth = objd::api::sigv4::sign(
+            self.method,
+            host,
+            self.path,
+            &q,
+            &self.signed,
+            strata_tests::ACCESS_KEY,
+            strata_tests::SECRET_KEY,
+            "us-east-1",
+            self.when,
+        );
+        let qs = self
+            .query
+            .iter()
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    (*k).to_owned()
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        let target = if qs.is_empty() {
+            self.path.to_owned()
+        } else {
+            format!("{}?{qs}", self.path)
+        };
+        let mut req = format!(
+            "{} {target} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n",
+            self.method
+        );
+        for (k, v) in auth.iter().chain(self.headers.iter()) {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        s.write_all(req.as_bytes()).unwrap();
+        // The server may answer and close before reading all of it.
+        let _ = s.write_all(&self.sent);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, text)
+    }
+}
+
+fn head(s: &str) -> &str {
+    &s[..s.len().min(400)]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_errors_get_s3_codes_and_change_nothing() {
+    let s = Server::start(4, &["--idle-timeout", "1"]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("edge").send().await.unwrap();
+    // A well-formed request works, so the failures below are the point.
+    let (st, body) = RawRequest::put("/edge/ok", b"ok").send(&s.endpoint).await;
+    assert_eq!(st, 200, "{}", head(&body));
+    // Clock skew beyond 15 minutes.
+    let skewed = RawRequest {
+        when: std::time::SystemTime::now() - std::time::Duration::from_secs(20 * 60),
+        ..RawRequest::put("/edge/skew", b"ok")
+    };
+    let (st, body) = skewed.send(&s.endpoint).await;
+    assert_eq!(st, 403, "{}", head(&body));
+    assert!(
+        body.contains("<Code>RequestTimeTooSkewed</Code>"),
+        "{}",
+        head(&body)
+    );
+    // A body without Content-Length (plain chunked transfer encoding).
+    let chunked = RawRequest {
+        headers: vec![("transfer-encoding", "chunked".into())],
+        sent: b"2\r\nok\r\n0\r\n\r\n".to_vec(),
+        ..RawRequest::put("/edge/nolength", b"ok")
+    };
+    let (st, body) = chunked.send(&s.endpoint).await;
+    assert_eq!(st, 411, "{}", head(&body));
+    assert!(
+        body.contains("<Code>MissingContentLength</Code>"),
+        "{}",
+        head(&body)
+    );
+    // A client that stops sending its body is cut off after the idle time.
+    let stalled = RawRequest {
+        sent: vec![7u8; 10],
+        ..RawRequest::put("/edge/stalled", &[7u8; 100])
+    };
+    let (st, body) = stalled.send(&s.endpoint).await;
+    assert_eq!(st, 400, "{}", head(&body));
+    assert!(body.contains("<Code>RequestTimeout</Code>"), "{}", head(&body));
+    // An XML body over the limit is refused before it is read.
+    let huge = format!(
+        "<Delete>{}</Delete>",
+        "<Object><Key>k</Key></Object>".repeat(200_000)
+    )
+    .into_bytes();
+    let delete = RawRequest {
+        method: "POST",
+        path: "/edge",
+        query: vec![("delete", "")],
+        ..RawRequest::put("/edge", &huge)
+    };
+    let (st, body) = delete.send(&s.endpoint).await;
+    assert_eq!(st, 400, "{}", head(&body));
+    assert!(body.contains("MaxMessageLengthExceeded"), "{}", head(&body));
+    // Large object bodies are not documents, whatever their query says.
+    let big = vec![1u8; 5 << 20];
+    let put = RawRequest {
+        query: vec![("x-id", "PutObject")],
+        ..RawRequest::put("/edge/big", &big)
+    };
+    let (st, body) = put.send(&s.endpoint).await;
+    assert_eq!(st, 200, "{}", head(&body));
+    // Nothing but the good objects was stored.
+    let keys: Vec<String> = c
+        .list_objects_v2()
+        .bucket("edge")
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    assert_eq!(keys, vec!["big", "ok"]);
+}

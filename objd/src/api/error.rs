@@ -102,6 +102,7 @@ pub fn to_s3(e: ObjectError) -> S3Error {
             err.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
             return err;
         }
+
         ObjectError::Body(e) => {
             tracing::debug!(error = %e, "request body failed");
             (

@@ -9,6 +9,7 @@
 pub mod access;
 mod cors;
 pub mod ellipsis;
+mod idle;
 pub mod startup;
 
 use crate::api::admin::AdminRoute;
@@ -83,27 +84,51 @@ impl s3s::host::S3Host for Domains {
 pub struct Service {
     s3: S3Service,
     layer: Arc<ObjectLayer>,
-    domains: Vec<String>,
+    options: ServiceOptions,
 }
 
-/// Builds the S3 service (with the admin route) over an object layer;
-/// `domains` enables virtual-host-style requests under those names.
-pub fn build_service(layer: Arc<ObjectLayer>, creds: &Credentials, domains: Vec<String>) -> Service {
+/// Front-end settings of the S3 service.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// Domain names for virtual-host-style requests (`bucket.DOMAIN`).
+    pub domains: Vec<String>,
+    /// How long a request body may send nothing while the server waits.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        Self {
+            domains: Vec::new(),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Largest XML request body (CompleteMultipartUpload of 10,000 parts with
+/// checksums fits with room to spare).
+const XML_MAX_BODY: usize = 4 << 20;
+
+/// Builds the S3 service (with the admin route) over an object layer.
+pub fn build_service(layer: Arc<ObjectLayer>, creds: &Credentials, options: ServiceOptions) -> Service {
     let mut b = S3ServiceBuilder::new(StrataS3::new(Arc::clone(&layer)));
     b.set_validation(Names);
+    let mut config = s3s::config::S3Config::default();
+    config.xml_max_body_size = XML_MAX_BODY;
+    b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(config))));
     b.set_auth(SimpleAuth::from_single(
         creds.access_key.clone(),
         creds.secret_key.clone(),
     ));
     b.set_access(access::Access::new(Arc::clone(&layer)));
     b.set_route(AdminRoute::new(Arc::clone(&layer)));
-    if !domains.is_empty() {
-        b.set_host(Domains(domains.clone()));
+    if !options.domains.is_empty() {
+        b.set_host(Domains(options.domains.clone()));
     }
     Service {
         s3: b.build(),
         layer,
-        domains,
+        options,
     }
 }
 
@@ -121,13 +146,24 @@ impl Pipeline {
             return Ok(with_id(resp, &id));
         }
         let svc = &self.service;
-        if let Some(resp) = cors::preflight(&svc.layer, &req, &svc.domains) {
+        if let Some(resp) = oversized_xml(&req) {
             return Ok(with_id(resp, &id));
         }
-        let origin = cors::CorsRequest::of(&req, &svc.domains);
+        let domains = &svc.options.domains;
+        if let Some(resp) = cors::preflight(&svc.layer, &req, domains) {
+            return Ok(with_id(resp, &id));
+        }
+        let origin = cors::CorsRequest::of(&req, domains);
         req.extensions_mut().insert(RequestId(id.clone()));
         let close = expects_continue_without_body(&req);
-        let mut resp = svc.s3.call(req.map(s3s::Body::from)).await?;
+        let idle = svc.options.idle_timeout;
+        let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&timed_out);
+        let req = req.map(|b| s3s::Body::http_body(idle::IdleBody::new(b, idle, flag)));
+        let mut resp = svc.s3.call(req).await?;
+        if timed_out.load(Ordering::Relaxed) {
+            resp = idle::timeout_response(&id);
+        }
         if let Some(o) = origin {
             o.decorate(&svc.layer, &mut resp);
         }
@@ -137,6 +173,69 @@ impl Pipeline {
         }
         Ok(with_id(resp, &id))
     }
+}
+
+/// Query parameters that make a request's body an XML (or JSON) document
+/// rather than object data.
+const DOCUMENT_SUBRESOURCES: &[&str] = &[
+    "delete",
+    "uploadId",
+    "tagging",
+    "cors",
+    "versioning",
+    "policy",
+    "acl",
+    "object-lock",
+    "retention",
+    "legal-hold",
+    "lifecycle",
+    "encryption",
+    "notification",
+    "replication",
+    "website",
+    "logging",
+    "accelerate",
+    "requestPayment",
+    "ownershipControls",
+    "publicAccessBlock",
+    "restore",
+    "select",
+];
+
+/// Refuses a document request body over [`XML_MAX_BODY`] by its declared
+/// length, before reading it: DeleteObjects, CompleteMultipartUpload and
+/// the PUTs of subresources such as `?tagging`; object and part uploads
+/// (which also carry `uploadId` with `partNumber`) are not documents.
+fn oversized_xml(req: &Request<Incoming>) -> Option<Response<s3s::Body>> {
+    let query = req.uri().query().unwrap_or_default();
+    let keys: Vec<&str> = query
+        .split('&')
+        .map(|p| p.split_once('=').map_or(p, |(k, _)| k))
+        .collect();
+    let is_part = keys.contains(&"partNumber");
+    let document = keys.iter().any(|k| DOCUMENT_SUBRESOURCES.contains(k));
+    let xml = matches!(*req.method(), http::Method::POST | http::Method::PUT) && document && !is_part;
+    let len: u64 = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    if !xml || len <= XML_MAX_BODY as u64 {
+        return None;
+    }
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>MaxMessageLengthExceeded</Code>\
+                <Message>Your request was too big.</Message></Error>";
+    let mut r = Response::new(s3s::Body::from(body.to_owned()));
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    r.headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    Some(r)
 }
 
 /// `Expect: 100-continue` on a request without a body. No `100 Continue` is
