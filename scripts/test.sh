@@ -31,3 +31,6 @@ cargo nextest run --workspace --no-fail-fast
 
 # Python clients against the same binary.
 python3 -m pytest -q tests/python
+
+# Every fuzz target for a bounded time (libFuzzer, cargo fuzz layout).
+./scripts/fuzz.sh 20

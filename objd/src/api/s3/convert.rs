@@ -275,52 +275,6 @@ pub fn version_id_out(v: &Version, versioning: Versioning) -> Option<String> {
     (versioning != Versioning::Unversioned || !v.id.is_null()).then(|| v.id.to_api())
 }
 
-/// Tags from an `x-amz-tagging` header (`k1=v1&k2=v2`, URL-encoded).
-pub fn tags_from_header(h: Option<&str>) -> S3Result<Vec<(String, String)>> {
-    let Some(h) = h.filter(|h| !h.is_empty()) else {
-        return Ok(vec![]);
-    };
-    let bad = || {
-        invalid(
-            S3ErrorCode::InvalidArgument,
-            "The x-amz-tagging header is not valid",
-        )
-    };
-    h.split('&')
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            Ok((
-                percent_decode(k).ok_or_else(bad)?,
-                percent_decode(v).ok_or_else(bad)?,
-            ))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 pub fn tags_from_dto(t: Tagging) -> Vec<(String, String)> {
     t.tag_set
         .into_iter()
@@ -525,18 +479,4 @@ pub(crate) use set_checksum;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tagging_header() {
-        assert_eq!(
-            tags_from_header(Some("a=1&b%20c=d%2Fe&empty=")).unwrap(),
-            vec![
-                ("a".into(), "1".into()),
-                ("b c".into(), "d/e".into()),
-                ("empty".into(), "".into())
-            ]
-        );
-        assert!(tags_from_header(Some("a=%zz")).is_err());
-        assert!(tags_from_header(None).unwrap().is_empty());
-    }
 }

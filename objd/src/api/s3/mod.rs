@@ -12,6 +12,7 @@ mod listing;
 mod lock;
 mod multipart;
 mod object;
+pub mod parse;
 mod policy;
 
 use super::error::to_s3;

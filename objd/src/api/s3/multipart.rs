@@ -2,6 +2,7 @@
 
 use super::convert::*;
 use super::object::copy_source;
+use super::parse::copy_source_range;
 use super::{StrataS3, fail, rid};
 use crate::object::checksum::ChecksumKind;
 use crate::object::{CompletePart, CopySource as Source, PutOptions};
@@ -36,7 +37,7 @@ pub async fn create_multipart_upload(
     let opts = PutOptions {
         headers: stored_headers!(i),
         user_meta: meta,
-        tags: tags_from_header(i.tagging.as_deref())?,
+        tags: super::parse::tagging_header(i.tagging.as_deref())?,
         checksum_algo: checksum_algorithm(i.checksum_algorithm.as_ref())?,
         checksum_kind,
         retention,
@@ -93,27 +94,6 @@ pub async fn upload_part(
     Ok(S3Response::new(out))
 }
 
-/// `bytes=first-last` of `x-amz-copy-source-range`, as `[first, last + 1)`.
-fn copy_range(r: Option<&str>) -> S3Result<Option<(u64, u64)>> {
-    let Some(r) = r else { return Ok(None) };
-    let bad = || {
-        S3Error::with_message(
-            S3ErrorCode::InvalidArgument,
-            "The x-amz-copy-source-range value must be of the form bytes=first-last",
-        )
-    };
-    let (a, b) = r
-        .strip_prefix("bytes=")
-        .and_then(|s| s.split_once('-'))
-        .ok_or_else(bad)?;
-    let first: u64 = a.parse().map_err(|_| bad())?;
-    let last: u64 = b.parse().map_err(|_| bad())?;
-    if last < first {
-        return Err(bad());
-    }
-    Ok(Some((first, last + 1)))
-}
-
 pub async fn upload_part_copy(
     s3: &StrataS3,
     req: S3Request<UploadPartCopyInput>,
@@ -134,7 +114,7 @@ pub async fn upload_part_copy(
         key,
         version,
     };
-    let range = copy_range(i.copy_source_range.as_deref())?;
+    let range = copy_source_range(i.copy_source_range.as_deref())?;
     let (source, e) = s3
         .layer
         .upload_part_copy(&src, range, &i.bucket, &i.key, &i.upload_id, number)
@@ -288,18 +268,4 @@ pub async fn list_multipart_uploads(
         ),
         ..Default::default()
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copy_source_ranges() {
-        assert_eq!(copy_range(Some("bytes=0-9")).unwrap(), Some((0, 10)));
-        assert_eq!(copy_range(None).unwrap(), None);
-        assert!(copy_range(Some("bytes=9-0")).is_err());
-        assert!(copy_range(Some("0-9")).is_err());
-        assert!(copy_range(Some("bytes=-9")).is_err());
-    }
 }

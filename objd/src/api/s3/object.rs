@@ -31,7 +31,7 @@ pub async fn put_object(
         user_meta: meta,
         size: size_of(i.content_length),
         content_md5: content_md5(i.content_md5.as_deref())?,
-        tags: tags_from_header(i.tagging.as_deref())?,
+        tags: super::parse::tagging_header(i.tagging.as_deref())?,
         condition: write_condition(i.if_match, i.if_none_match)?,
         checksum_algo: checksum_algorithm(i.checksum_algorithm.as_ref())?,
         checksum,
@@ -352,7 +352,7 @@ pub async fn copy_object(
     let opts = PutOptions {
         headers: stored_headers!(i),
         user_meta: meta,
-        tags: tags_from_header(i.tagging.as_deref())?,
+        tags: super::parse::tagging_header(i.tagging.as_deref())?,
         retention,
         legal_hold,
         ..Default::default()
