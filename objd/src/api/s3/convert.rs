@@ -475,8 +475,3 @@ macro_rules! set_checksum {
     }};
 }
 pub(crate) use set_checksum;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}
