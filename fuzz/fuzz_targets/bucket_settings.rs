@@ -11,9 +11,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = c.find("https://a.example.com", "GET", &["content-type"]);
         assert_eq!(CorsConfig::decode(&c.encode()), Some(c));
     }
-    if let Ok(c) = serde_json::from_slice::<objd::object::lock::LockConfig>(data) {
-        if c.validate().is_ok() {
-            let _ = c.default_retention(i64::MAX - 1);
-        }
+    if let Ok(c) = serde_json::from_slice::<objd::object::lock::LockConfig>(data)
+        && c.validate().is_ok()
+    {
+        let _ = c.default_retention(i64::MAX - 1);
     }
 });
