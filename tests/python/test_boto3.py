@@ -178,3 +178,20 @@ def test_presigned_put_and_get_shared_with_curl(objd, s3, tmp_path):
     other = get_url.replace("up%20load.bin", "other.bin")
     r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", other], capture_output=True, text=True)
     assert r.stdout == "403"
+
+
+def test_list_multipart_uploads_pages_through_markers(s3):
+    s3.create_bucket(Bucket="py-uploads")
+    started = set()
+    for key in ["a", "b", "b", "b", "c/d"]:
+        started.add((key, s3.create_multipart_upload(Bucket="py-uploads", Key=key)["UploadId"]))
+    pages = s3.get_paginator("list_multipart_uploads").paginate(Bucket="py-uploads", PaginationConfig={"PageSize": 2})
+    seen = []
+    for p in pages:
+        assert len(p.get("Uploads", [])) <= 2
+        seen += [(u["Key"], u["UploadId"]) for u in p.get("Uploads", [])]
+    assert len(seen) == len(started) and set(seen) == started
+    assert [k for k, _ in seen] == sorted(k for k, _ in seen)
+    for key, upload_id in started:
+        s3.abort_multipart_upload(Bucket="py-uploads", Key=key, UploadId=upload_id)
+    assert s3.list_multipart_uploads(Bucket="py-uploads").get("Uploads", []) == []

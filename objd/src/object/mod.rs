@@ -394,7 +394,7 @@ impl ObjectLayer {
                 },
             )
             .await?;
-        if !page.objects.is_empty() || !self.list_uploads(name, "", 1).await?.is_empty() {
+        if !page.objects.is_empty() || !self.list_uploads(name, "", None, 1).await?.is_empty() {
             return Err(ObjectError::BucketNotEmpty);
         }
         let op = RecordOp::Delete {

@@ -529,15 +529,25 @@ impl ObjectLayer {
     }
 
     /// Uploads in progress whose key starts with `prefix`, in key order.
+    /// Uploads in progress under `prefix`, ordered by key and then by
+    /// initiation, after the `(key, upload id)` marker (a key alone: after
+    /// every upload of that key), at most `max`.
     pub async fn list_uploads(
         &self,
         bucket: &str,
         prefix: &str,
+        after: Option<(&str, Option<&str>)>,
         max: usize,
     ) -> ObjectResult<Vec<MultipartUpload>> {
         self.bucket(bucket)?;
-        let start = object_key(bucket, prefix);
-        let end = match crate::drive::prefix_end(&start) {
+        let mut start = object_key(bucket, prefix);
+        if let Some((k, _)) = after
+            && k > prefix
+        {
+            start = object_key(bucket, k);
+        }
+        let prefix_start = object_key(bucket, prefix);
+        let end = match crate::drive::prefix_end(&prefix_start) {
             Some(e) => e,
             None => return Ok(vec![]),
         };
@@ -565,8 +575,19 @@ impl ObjectLayer {
                 found.insert((key, rec.initiated_ns, hex::encode(rec.upload_id)), ());
             }
         }
-        Ok(found
-            .into_keys()
+        let mut listed: Vec<(String, i64, String)> = found.into_keys().collect();
+        if let Some((k, id)) = after {
+            // Uploads of the marker key up to and including the marker id
+            // (all of them without one) were listed already.
+            listed.retain(|(key, _, _)| key.as_str() >= k);
+            let of_key = listed.iter().take_while(|(key, _, _)| key == k).count();
+            let skip = id
+                .and_then(|id| listed[..of_key].iter().position(|(_, _, u)| u == id))
+                .map_or(of_key, |i| i + 1);
+            listed.drain(..skip);
+        }
+        Ok(listed
+            .into_iter()
             .take(max)
             .map(|(key, initiated_ns, upload_id)| MultipartUpload {
                 key,

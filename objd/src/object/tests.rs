@@ -366,7 +366,7 @@ async fn multipart_assembles_parts_without_copying() {
         .unwrap();
     let (parts, _) = f.layer.list_parts("bkt", "mp", &id, 0, 1000).await.unwrap();
     assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), vec![1, 2, 3]);
-    assert_eq!(f.layer.list_uploads("bkt", "", 10).await.unwrap().len(), 1);
+    assert_eq!(f.layer.list_uploads("bkt", "", None, 10).await.unwrap().len(), 1);
     let bad = f
         .layer
         .complete_multipart(
@@ -424,7 +424,13 @@ async fn multipart_assembles_parts_without_copying() {
         crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, &expect).to_be_bytes()
     );
     assert_eq!(read_all(&f.layer, "bkt", "mp").await.unwrap(), expect);
-    assert!(f.layer.list_uploads("bkt", "", 10).await.unwrap().is_empty());
+    assert!(
+        f.layer
+            .list_uploads("bkt", "", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     for p in &f.paths {
         assert_eq!(walk(&p.join("data")).len(), 2, "the unused part's file is gone");
     }

@@ -243,7 +243,15 @@ pub async fn list_multipart_uploads(
     let prefix = i.prefix.clone().unwrap_or_default();
     let mut uploads = s3
         .layer
-        .list_uploads(&i.bucket, &prefix, max + 1)
+        .list_uploads(
+            &i.bucket,
+            &prefix,
+            i.key_marker
+                .as_deref()
+                .filter(|k| !k.is_empty())
+                .map(|k| (k, i.upload_id_marker.as_deref().filter(|u| !u.is_empty()))),
+            max + 1,
+        )
         .await
         .map_err(fail(&rid))?;
     let truncated = uploads.len() > max;
@@ -251,6 +259,8 @@ pub async fn list_multipart_uploads(
     Ok(S3Response::new(ListMultipartUploadsOutput {
         bucket: Some(i.bucket),
         prefix: i.prefix,
+        key_marker: i.key_marker,
+        upload_id_marker: i.upload_id_marker,
         max_uploads: Some(max as i32),
         is_truncated: Some(truncated),
         next_key_marker: uploads.last().filter(|_| truncated).map(|u| u.key.clone()),
