@@ -38,6 +38,27 @@ async fn bucket_lifecycle_and_errors() {
         .filter_map(|b| b.name().map(str::to_owned))
         .collect();
     assert_eq!(names, vec!["alpha"]);
+    c.get_bucket_location().bucket("alpha").send().await.unwrap();
+    // ACLs are not kept: the owner has full control, only `private` is accepted.
+    let acl = c.get_bucket_acl().bucket("alpha").send().await.unwrap();
+    assert_eq!(
+        acl.grants()[0].permission(),
+        Some(&aws_sdk_s3::types::Permission::FullControl)
+    );
+    c.put_bucket_acl()
+        .bucket("alpha")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .put_bucket_acl()
+        .bucket("alpha")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((code(&e).as_str(), status(&e)), ("NotImplemented", 501));
     put(&c, "alpha", "k", b"v".to_vec()).await;
     let e = c.delete_bucket().bucket("alpha").send().await.unwrap_err();
     assert_eq!(code(&e), "BucketNotEmpty");
