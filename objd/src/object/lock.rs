@@ -87,6 +87,10 @@ impl LockConfig {
     }
 }
 
+fn missing_lock() -> ObjectError {
+    ObjectError::InvalidRequest("Bucket is missing Object Lock Configuration".into())
+}
+
 /// Refuses the permanent deletion of a protected version.
 pub fn check_delete(v: &Version, bypass_governance: bool) -> ObjectResult<()> {
     if v.extras.legal_hold {
@@ -126,6 +130,10 @@ impl ObjectLayer {
             .transpose()
     }
 
+    fn require_lock(&self, bucket: &str) -> ObjectResult<LockConfig> {
+        self.lock_config(bucket)?.ok_or_else(missing_lock)
+    }
+
     /// Turns Object Lock on (for good) or changes its default retention.
     /// The bucket must have versioning enabled.
     pub async fn set_lock_config(&self, bucket: &str, config: LockConfig) -> ObjectResult<()> {
@@ -157,9 +165,7 @@ impl ObjectLayer {
         legal_hold: bool,
     ) -> ObjectResult<(Option<Retention>, bool)> {
         match self.lock_config(bucket)? {
-            None if retention.is_some() || legal_hold => Err(ObjectError::InvalidRequest(
-                "Bucket is missing Object Lock Configuration".into(),
-            )),
+            None if retention.is_some() || legal_hold => Err(missing_lock()),
             None => Ok((None, false)),
             Some(c) => Ok((retention.or_else(|| c.default_retention(now_ns())), legal_hold)),
         }
@@ -175,11 +181,7 @@ impl ObjectLayer {
         bypass_governance: bool,
     ) -> ObjectResult<Version> {
         check_key(key)?;
-        if self.lock_config(bucket)?.is_none() {
-            return Err(ObjectError::InvalidRequest(
-                "Bucket is missing Object Lock Configuration".into(),
-            ));
-        }
+        self.require_lock(bucket)?;
         let vid = parse_version(version)?;
         let value = retention.map(|r| (r.mode as u8, r.until_ns));
         self.set_for(bucket, key)
@@ -202,11 +204,7 @@ impl ObjectLayer {
         on: bool,
     ) -> ObjectResult<Version> {
         check_key(key)?;
-        if self.lock_config(bucket)?.is_none() {
-            return Err(ObjectError::InvalidRequest(
-                "Bucket is missing Object Lock Configuration".into(),
-            ));
-        }
+        self.require_lock(bucket)?;
         let vid = parse_version(version)?;
         self.set_for(bucket, key)
             .update_extras(bucket, key, vid, |_| Ok(()), move |x| x.legal_hold = on)

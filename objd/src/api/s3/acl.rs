@@ -9,6 +9,18 @@ use super::{StrataS3, fail, rid};
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 
+/// Whether a Put*Acl request names grants (rather than a canned ACL).
+macro_rules! explicit_grants {
+    ($i:expr) => {
+        $i.access_control_policy.is_some()
+            || $i.grant_full_control.is_some()
+            || $i.grant_read.is_some()
+            || $i.grant_read_acp.is_some()
+            || $i.grant_write.is_some()
+            || $i.grant_write_acp.is_some()
+    };
+}
+
 fn owner() -> Owner {
     Owner {
         display_name: Some("strata".into()),
@@ -59,12 +71,7 @@ pub async fn put_bucket_acl(
     let rid = rid(&req);
     let i = req.input;
     s3.layer.bucket(&i.bucket).map_err(fail(&rid))?;
-    let explicit = i.access_control_policy.is_some()
-        || i.grant_full_control.is_some()
-        || i.grant_read.is_some()
-        || i.grant_read_acp.is_some()
-        || i.grant_write.is_some()
-        || i.grant_write_acp.is_some();
+    let explicit = explicit_grants!(i);
     only_private(i.acl.as_ref().map(BucketCannedACL::as_str), explicit)?;
     Ok(S3Response::new(PutBucketAclOutput::default()))
 }
@@ -75,10 +82,7 @@ pub async fn get_object_acl(
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let rid = rid(&req);
     let i = req.input;
-    s3.layer
-        .head_object(&i.bucket, &i.key, i.version_id.as_deref())
-        .await
-        .map_err(fail(&rid))?;
+    s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     Ok(S3Response::new(GetObjectAclOutput {
         grants: Some(owner_full_control()),
         owner: Some(owner()),
@@ -92,16 +96,8 @@ pub async fn put_object_acl(
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let rid = rid(&req);
     let i = req.input;
-    s3.layer
-        .head_object(&i.bucket, &i.key, i.version_id.as_deref())
-        .await
-        .map_err(fail(&rid))?;
-    let explicit = i.access_control_policy.is_some()
-        || i.grant_full_control.is_some()
-        || i.grant_read.is_some()
-        || i.grant_read_acp.is_some()
-        || i.grant_write.is_some()
-        || i.grant_write_acp.is_some();
+    s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
+    let explicit = explicit_grants!(i);
     only_private(i.acl.as_ref().map(ObjectCannedACL::as_str), explicit)?;
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }

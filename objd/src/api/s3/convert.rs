@@ -51,25 +51,33 @@ pub fn retention_mode(m: &str) -> S3Result<RetentionMode> {
     }
 }
 
+/// A retention from a mode and a date, which come together or not at all.
+pub fn retention(mode: Option<&str>, until: Option<Timestamp>) -> S3Result<Option<Retention>> {
+    match (mode, until) {
+        (None, None) => Ok(None),
+        (Some(m), Some(u)) => Ok(Some(Retention {
+            mode: retention_mode(m)?,
+            until_ns: nanos(u),
+        })),
+        _ => Err(invalid(
+            S3ErrorCode::MalformedXML,
+            "Retention needs both Mode and RetainUntilDate",
+        )),
+    }
+}
+
 /// Retention and legal hold asked for by a write.
 pub fn lock_request(
     mode: Option<&ObjectLockMode>,
     until: Option<Timestamp>,
     hold: Option<&ObjectLockLegalHoldStatus>,
 ) -> S3Result<(Option<Retention>, bool)> {
-    let retention = match (mode, until) {
-        (None, None) => None,
-        (Some(m), Some(u)) => Some(Retention {
-            mode: retention_mode(m.as_str())?,
-            until_ns: nanos(u),
-        }),
-        _ => {
-            return Err(invalid(
-                S3ErrorCode::InvalidArgument,
-                "x-amz-object-lock-mode and x-amz-object-lock-retain-until-date must both be supplied",
-            ));
-        }
-    };
+    let retention = retention(mode.map(ObjectLockMode::as_str), until).map_err(|_| {
+        invalid(
+            S3ErrorCode::InvalidArgument,
+            "x-amz-object-lock-mode and x-amz-object-lock-retain-until-date must both be supplied",
+        )
+    })?;
     if retention.is_some_and(|r| r.until_ns <= crate::object::now_ns()) {
         return Err(invalid(
             S3ErrorCode::InvalidArgument,
@@ -179,6 +187,69 @@ impl StoredHeaders {
         }
     }
 }
+
+/// The bucket, key and version a copy reads, from `x-amz-copy-source`.
+pub fn copy_source_path(c: &CopySource) -> S3Result<(String, String, Option<String>)> {
+    match c {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok((
+            bucket.to_string(),
+            key.to_string(),
+            version_id.as_deref().map(str::to_owned),
+        )),
+        _ => Err(invalid(
+            S3ErrorCode::NotImplemented,
+            "Access point copy sources are not supported",
+        )),
+    }
+}
+
+/// The source of a copy (CopyObject, UploadPartCopy) with its
+/// `x-amz-copy-source-if-*` conditions.
+macro_rules! copy_source {
+    ($i:expr) => {{
+        let (bucket, key, version) = $crate::api::s3::convert::copy_source_path(&$i.copy_source)?;
+        $crate::object::CopySource {
+            bucket,
+            key,
+            version,
+            conditions: $crate::api::s3::convert::read_conditions!(
+                $i,
+                copy_source_if_match,
+                copy_source_if_none_match,
+                copy_source_if_modified_since,
+                copy_source_if_unmodified_since
+            ),
+        }
+    }};
+}
+pub(crate) use copy_source;
+
+/// The options every write shares (PutObject, CreateMultipartUpload,
+/// CopyObject) from its input: refuses what objd does not implement, then
+/// takes the stored headers, user metadata, tags, Object Lock headers and
+/// checksum algorithm. Callers add what is particular to them.
+macro_rules! write_options {
+    ($i:expr) => {{
+        $crate::api::s3::convert::refuse_unsupported!($i);
+        let user_meta = $crate::api::s3::convert::user_meta($i.metadata);
+        $crate::api::s3::convert::check_user_meta(&user_meta)?;
+        let (retention, legal_hold) = $crate::api::s3::convert::lock_headers!($i);
+        $crate::object::PutOptions {
+            headers: $crate::api::s3::convert::stored_headers!($i),
+            user_meta,
+            tags: $crate::api::s3::parse::tagging_header($i.tagging.as_deref())?,
+            checksum_algo: $crate::api::s3::convert::checksum_algorithm($i.checksum_algorithm.as_ref())?,
+            retention,
+            legal_hold,
+            ..Default::default()
+        }
+    }};
+}
+pub(crate) use write_options;
 
 /// The headers a write stores, from any input that carries them
 /// (PutObject, CreateMultipartUpload, CopyObject with REPLACE).

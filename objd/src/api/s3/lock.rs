@@ -1,7 +1,7 @@
 //! Object Lock operations: the bucket's lock configuration (default
 //! retention), and the retention and legal hold of single versions.
 
-use super::convert::{invalid, nanos, retention_mode, ts};
+use super::convert::{invalid, retention, retention_mode, ts};
 use super::{StrataS3, fail, rid};
 use crate::object::lock::{LockConfig, Retention, RetentionMode};
 use s3s::dto::*;
@@ -87,19 +87,10 @@ pub async fn put_object_retention(
     let i = req.input;
     let retention = match i.retention {
         None => None,
-        Some(r) => match (r.mode, r.retain_until_date) {
-            (None, None) => None,
-            (Some(m), Some(u)) => Some(Retention {
-                mode: retention_mode(m.as_str())?,
-                until_ns: nanos(u),
-            }),
-            _ => {
-                return Err(invalid(
-                    S3ErrorCode::MalformedXML,
-                    "Retention needs both Mode and RetainUntilDate",
-                ));
-            }
-        },
+        Some(r) => retention(
+            r.mode.as_ref().map(ObjectLockRetentionMode::as_str),
+            r.retain_until_date,
+        )?,
     };
     s3.layer
         .put_retention(
@@ -120,11 +111,7 @@ pub async fn get_object_retention(
 ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
     let rid = rid(&req);
     let i = req.input;
-    let reader = s3
-        .layer
-        .head_object(&i.bucket, &i.key, i.version_id.as_deref())
-        .await
-        .map_err(fail(&rid))?;
+    let (_, reader) = s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let r = Retention::of(&reader.version().extras).ok_or_else(|| {
         invalid(
             S3ErrorCode::NoSuchObjectLockConfiguration,
@@ -174,11 +161,7 @@ pub async fn get_object_legal_hold(
             "Bucket is missing Object Lock Configuration",
         ));
     }
-    let reader = s3
-        .layer
-        .head_object(&i.bucket, &i.key, i.version_id.as_deref())
-        .await
-        .map_err(fail(&rid))?;
+    let (_, reader) = s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let on = reader.version().extras.legal_hold;
     Ok(S3Response::new(GetObjectLegalHoldOutput {
         legal_hold: Some(ObjectLockLegalHold {

@@ -52,6 +52,26 @@ fn fail(rid: &str) -> impl Fn(ObjectError) -> S3Error + '_ {
     }
 }
 
+impl StrataS3 {
+    /// The version a read addresses (the latest, or `version`), with the
+    /// bucket's versioning state for the version ids a response names.
+    async fn open(
+        &self,
+        rid: &str,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> S3Result<(crate::meta::Versioning, crate::object::ObjectReader)> {
+        let versioning = self.layer.bucket(bucket).map_err(fail(rid))?.versioning;
+        let reader = self
+            .layer
+            .head_object(bucket, key, version)
+            .await
+            .map_err(fail(rid))?;
+        Ok((versioning, reader))
+    }
+}
+
 /// Implements `S3` by handing each listed operation to its handler.
 macro_rules! operations {
     ($($op:ident: $input:ident -> $output:ident = $handler:path;)*) => {

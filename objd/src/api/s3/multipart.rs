@@ -1,11 +1,10 @@
 //! Multipart upload operations, including UploadPartCopy.
 
 use super::convert::*;
-use super::object::copy_source;
 use super::parse::copy_source_range;
 use super::{StrataS3, fail, rid};
 use crate::object::checksum::ChecksumKind;
-use crate::object::{CompletePart, CopySource as Source, PutOptions};
+use crate::object::{CompletePart, PutOptions};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
@@ -24,10 +23,6 @@ pub async fn create_multipart_upload(
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let rid = rid(&req);
     let i = req.input;
-    refuse_unsupported!(i);
-    let meta = user_meta(i.metadata);
-    check_user_meta(&meta)?;
-    let (retention, legal_hold) = lock_headers!(i);
     let checksum_kind = match i.checksum_type.as_ref().map(ChecksumType::as_str) {
         None => None,
         Some(ChecksumType::FULL_OBJECT) => Some(ChecksumKind::FullObject),
@@ -35,14 +30,8 @@ pub async fn create_multipart_upload(
         Some(_) => return Err(invalid(S3ErrorCode::InvalidRequest, "Unknown checksum type")),
     };
     let opts = PutOptions {
-        headers: stored_headers!(i),
-        user_meta: meta,
-        tags: super::parse::tagging_header(i.tagging.as_deref())?,
-        checksum_algo: checksum_algorithm(i.checksum_algorithm.as_ref())?,
         checksum_kind,
-        retention,
-        legal_hold,
-        ..Default::default()
+        ..write_options!(i)
     };
     let id = s3
         .layer
@@ -101,19 +90,7 @@ pub async fn upload_part_copy(
     let rid = rid(&req);
     let i = req.input;
     let number = part_number(i.part_number)?;
-    let (bucket, key, version) = copy_source(&i.copy_source)?;
-    let src = Source {
-        conditions: read_conditions!(
-            i,
-            copy_source_if_match,
-            copy_source_if_none_match,
-            copy_source_if_modified_since,
-            copy_source_if_unmodified_since
-        ),
-        bucket,
-        key,
-        version,
-    };
+    let src = copy_source!(i);
     let range = copy_source_range(i.copy_source_range.as_deref())?;
     let (source, e) = s3
         .layer

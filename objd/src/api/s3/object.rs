@@ -4,7 +4,7 @@
 use super::convert::*;
 use super::{StrataS3, fail, rid};
 use crate::meta::Version;
-use crate::object::{CopySource as Source, GetRange, ObjectError, PutOptions};
+use crate::object::{GetRange, ObjectError, PutOptions};
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 
@@ -19,25 +19,15 @@ pub async fn put_object(
         req.trailing_headers.clone(),
     )?;
     let i = req.input;
-    refuse_unsupported!(i);
     if i.write_offset_bytes.is_some() {
         return Err(invalid(S3ErrorCode::NotImplemented, "Appends are not supported"));
     }
-    let meta = user_meta(i.metadata);
-    check_user_meta(&meta)?;
-    let (retention, legal_hold) = lock_headers!(i);
     let opts = PutOptions {
-        headers: stored_headers!(i),
-        user_meta: meta,
         size: size_of(i.content_length),
         content_md5: content_md5(i.content_md5.as_deref())?,
-        tags: super::parse::tagging_header(i.tagging.as_deref())?,
         condition: write_condition(i.if_match, i.if_none_match)?,
-        checksum_algo: checksum_algorithm(i.checksum_algorithm.as_ref())?,
         checksum,
-        retention,
-        legal_hold,
-        ..Default::default()
+        ..write_options!(i)
     };
     let v = s3
         .layer
@@ -143,12 +133,7 @@ pub async fn get_object(
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let rid = rid(&req);
     let mut i = req.input;
-    let versioning = s3.layer.bucket(&i.bucket).map_err(fail(&rid))?.versioning;
-    let reader = s3
-        .layer
-        .head_object(&i.bucket, &i.key, i.version_id.as_deref())
-        .await
-        .map_err(fail(&rid))?;
+    let (versioning, reader) = s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let v = reader.version().clone();
     read_conditions!(i, if_match, if_none_match, if_modified_since, if_unmodified_since)
         .check(&v)
@@ -179,12 +164,7 @@ pub async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let rid = rid(&req);
     let mut i = req.input;
-    let versioning = s3.layer.bucket(&i.bucket).map_err(fail(&rid))?.versioning;
-    let reader = s3
-        .layer
-        .head_object(&i.bucket, &i.key, i.version_id.as_deref())
-        .await
-        .map_err(fail(&rid))?;
+    let (versioning, reader) = s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let v = reader.version();
     read_conditions!(i, if_match, if_none_match, if_modified_since, if_unmodified_since)
         .check(v)
@@ -278,25 +258,6 @@ pub async fn delete_objects(
     }))
 }
 
-/// The bucket, key and version a copy reads, from `x-amz-copy-source`.
-pub fn copy_source(c: &CopySource) -> S3Result<(String, String, Option<String>)> {
-    match c {
-        CopySource::Bucket {
-            bucket,
-            key,
-            version_id,
-        } => Ok((
-            bucket.to_string(),
-            key.to_string(),
-            version_id.as_deref().map(str::to_owned),
-        )),
-        _ => Err(invalid(
-            S3ErrorCode::NotImplemented,
-            "Access point copy sources are not supported",
-        )),
-    }
-}
-
 /// Whether a COPY/REPLACE directive says REPLACE.
 fn replaces(directive: Option<&str>, copy: &str, replace: &str) -> S3Result<bool> {
     match directive {
@@ -316,8 +277,7 @@ pub async fn copy_object(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let rid = rid(&req);
     let i = req.input;
-    refuse_unsupported!(i);
-    let (bucket, key, version) = copy_source(&i.copy_source)?;
+    let src = copy_source!(i);
     let replace_meta = replaces(
         i.metadata_directive.as_ref().map(MetadataDirective::as_str),
         MetadataDirective::COPY,
@@ -328,35 +288,13 @@ pub async fn copy_object(
         TaggingDirective::COPY,
         TaggingDirective::REPLACE,
     )?;
-    if bucket == i.bucket && key == i.key && version.is_none() && !replace_meta && !replace_tags {
+    if src.bucket == i.bucket && src.key == i.key && src.version.is_none() && !replace_meta && !replace_tags {
         return Err(invalid(
             S3ErrorCode::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let src = Source {
-        conditions: read_conditions!(
-            i,
-            copy_source_if_match,
-            copy_source_if_none_match,
-            copy_source_if_modified_since,
-            copy_source_if_unmodified_since
-        ),
-        bucket,
-        key,
-        version,
-    };
-    let meta = user_meta(i.metadata);
-    check_user_meta(&meta)?;
-    let (retention, legal_hold) = lock_headers!(i);
-    let opts = PutOptions {
-        headers: stored_headers!(i),
-        user_meta: meta,
-        tags: super::parse::tagging_header(i.tagging.as_deref())?,
-        retention,
-        legal_hold,
-        ..Default::default()
-    };
+    let opts = write_options!(i);
     let (source, written) = s3
         .layer
         .copy_object(&src, &i.bucket, &i.key, opts, !replace_meta, !replace_tags)
@@ -381,12 +319,7 @@ pub async fn get_object_tagging(
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
     let rid = rid(&req);
     let i = req.input;
-    let versioning = s3.layer.bucket(&i.bucket).map_err(fail(&rid))?.versioning;
-    let reader = s3
-        .layer
-        .head_object(&i.bucket, &i.key, i.version_id.as_deref())
-        .await
-        .map_err(fail(&rid))?;
+    let (versioning, reader) = s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let v = reader.version();
     Ok(S3Response::new(GetObjectTaggingOutput {
         tag_set: tags_to_dto(&v.extras.tags),
@@ -438,12 +371,7 @@ pub async fn get_object_attributes(
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
     let rid = rid(&req);
     let i = req.input;
-    let versioning = s3.layer.bucket(&i.bucket).map_err(fail(&rid))?.versioning;
-    let reader = s3
-        .layer
-        .head_object(&i.bucket, &i.key, i.version_id.as_deref())
-        .await
-        .map_err(fail(&rid))?;
+    let (versioning, reader) = s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let v = reader.version();
     let wants = |a: &str| i.object_attributes.iter().any(|x| x.as_str() == a);
     let mut out = GetObjectAttributesOutput {
