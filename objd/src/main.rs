@@ -260,26 +260,19 @@ async fn admin(args: AdminArgs) -> Result<()> {
     }
     let host = uri.authority().context("--endpoint needs a host")?.to_string();
     let path = format!("{}{op}", objd::api::admin::ADMIN_PREFIX);
-    let headers = objd::api::sigv4::sign(
+    use strata_s3client::sigv4;
+    let signer = sigv4::Signer::new(creds.access_key.clone(), creds.secret_key.clone(), "us-east-1");
+    let headers = signer.sign(
         method,
         &host,
         &path,
         &query,
-        b"",
-        &creds.access_key,
-        &creds.secret_key,
-        "us-east-1",
+        &sigv4::payload_hash(b""),
         std::time::SystemTime::now(),
     );
     let qs = query
         .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                objd::api::sigv4::uri_encode(k, false),
-                objd::api::sigv4::uri_encode(v, false)
-            )
-        })
+        .map(|(k, v)| format!("{}={}", sigv4::uri_encode(k, false), sigv4::uri_encode(v, false)))
         .collect::<Vec<_>>()
         .join("&");
     let full = if qs.is_empty() {

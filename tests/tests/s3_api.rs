@@ -592,15 +592,14 @@ impl RawRequest {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        let auth = objd::api::sigv4::sign(
+        use strata_s3client::sigv4;
+        let signer = sigv4::Signer::new(strata_tests::ACCESS_KEY, strata_tests::SECRET_KEY, "us-east-1");
+        let auth = signer.sign(
             self.method,
             host,
             self.path,
             &q,
-            &self.signed,
-            strata_tests::ACCESS_KEY,
-            strata_tests::SECRET_KEY,
-            "us-east-1",
+            &sigv4::payload_hash(&self.signed),
             self.when,
         );
         let qs = self

@@ -5,4 +5,3 @@
 pub mod admin;
 pub mod error;
 pub mod s3;
-pub mod sigv4;

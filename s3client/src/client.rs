@@ -1,0 +1,335 @@
+//! A small async S3 client over hyper: path-style requests signed with
+//! SigV4, for the object operations Strata's tools need. Bodies it sends
+//! are in memory (callers upload large files in parts); bodies it reads
+//! are collected, so callers ask for ranges.
+
+use crate::error::{Error, Result};
+use crate::sigv4::{Signer, payload_hash, uri_encode};
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::time::{Duration, SystemTime};
+
+/// What HEAD says of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub etag: String,
+    pub last_modified: SystemTime,
+    pub content_type: Option<String>,
+    /// `x-amz-meta-*` values, names without the prefix.
+    pub metadata: Vec<(String, String)>,
+}
+
+impl ObjectInfo {
+    pub fn meta(&self, name: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+    /// As the server sent it (ISO 8601).
+    pub last_modified: String,
+}
+
+/// One page of ListObjectsV2.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub objects: Vec<ListedObject>,
+    pub prefixes: Vec<String>,
+    pub truncated: bool,
+    pub next_token: Option<String>,
+}
+
+struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// An S3 endpoint with credentials.
+#[derive(Clone)]
+pub struct Client {
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+    /// `http://host:port`, without a trailing slash.
+    base: String,
+    host: String,
+    signer: Signer,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for `endpoint` (`http://host:port`).
+    pub fn new(endpoint: &str, signer: Signer) -> Result<Self> {
+        let base = endpoint.trim_end_matches('/').to_owned();
+        let uri: http::Uri = base
+            .parse()
+            .map_err(|e| Error::Endpoint(format!("{base}: {e}")))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(Error::Endpoint(format!(
+                "{base}: only http:// endpoints are supported so far"
+            )));
+        }
+        let host = uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .ok_or_else(|| Error::Endpoint(format!("{base}: no host")))?;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(Self {
+            http,
+            base,
+            host,
+            signer,
+            timeout: Duration::from_secs(60),
+        })
+    }
+
+    /// Time allowed for one request, headers and body.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<Response> {
+        let q: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let auth = self.signer.sign(
+            method.as_str(),
+            &self.host,
+            path,
+            &q,
+            &payload_hash(&body),
+            SystemTime::now(),
+        );
+        let qs = q
+            .iter()
+            .map(|(k, v)| format!("{}={}", uri_encode(k, false), uri_encode(v, false)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut uri = format!("{}{}", self.base, uri_encode(path, true));
+        if !qs.is_empty() {
+            uri.push('?');
+            uri.push_str(&qs);
+        }
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in auth.iter().map(|(k, v)| (*k, v.as_str())) {
+            req = req.header(k, v);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        let call = async {
+            let resp = self
+                .http
+                .request(req)
+                .await
+                .map_err(|e| Error::Transport(e.to_string()))?;
+            let (parts, body) = resp.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| Error::Transport(e.to_string()))?
+                .to_bytes();
+            Ok(Response {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
+        };
+        let resp = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| Error::Transport(format!("no answer within {:?}", self.timeout)))??;
+        if resp.status.is_success() || resp.status == StatusCode::PARTIAL_CONTENT {
+            return Ok(resp);
+        }
+        let (code, message) = crate::xml::error(&resp.body);
+        Err(Error::S3 {
+            status: resp.status.as_u16(),
+            code: if code.is_empty() {
+                resp.status.canonical_reason().unwrap_or("Error").to_owned()
+            } else {
+                code
+            },
+            message,
+        })
+    }
+
+    fn path(bucket: &str, key: &str) -> String {
+        format!("/{bucket}/{key}")
+    }
+
+    /// HEAD of an object.
+    pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
+        let r = self
+            .send(Method::HEAD, &Self::path(bucket, key), &[], &[], Bytes::new())
+            .await?;
+        info_from(&r.headers)
+    }
+
+    /// Bytes `[start, end)` of an object (fewer at its end).
+    pub async fn get_range(&self, bucket: &str, key: &str, start: u64, end: u64) -> Result<Bytes> {
+        if end <= start {
+            return Ok(Bytes::new());
+        }
+        let range = format!("bytes={}-{}", start, end - 1);
+        match self
+            .send(
+                Method::GET,
+                &Self::path(bucket, key),
+                &[],
+                &[("range", range)],
+                Bytes::new(),
+            )
+            .await
+        {
+            Ok(r) => Ok(r.body),
+            // A range starting at or past the end: nothing to read.
+            Err(Error::S3 { status: 416, .. }) => Ok(Bytes::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One page of ListObjectsV2.
+    pub async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        token: Option<&str>,
+        max_keys: usize,
+    ) -> Result<ListPage> {
+        let max = max_keys.to_string();
+        let mut q: Vec<(&str, &str)> = vec![("list-type", "2"), ("prefix", prefix), ("max-keys", &max)];
+        if let Some(d) = delimiter {
+            q.push(("delimiter", d));
+        }
+        if let Some(t) = token {
+            q.push(("continuation-token", t));
+        }
+        let r = self
+            .send(Method::GET, &format!("/{bucket}"), &q, &[], Bytes::new())
+            .await?;
+        crate::xml::list_page(&r.body).map_err(Error::Protocol)
+    }
+
+    /// PUT of a whole object; returns its ETag.
+    pub async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        metadata: &[(String, String)],
+    ) -> Result<String> {
+        let headers: Vec<(String, String)> = metadata
+            .iter()
+            .map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone()))
+            .collect();
+        let h: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let r = self
+            .send(Method::PUT, &Self::path(bucket, key), &[], &h, body)
+            .await?;
+        Ok(etag_of(&r.headers))
+    }
+
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        self.send(Method::DELETE, &Self::path(bucket, key), &[], &[], Bytes::new())
+            .await?;
+        Ok(())
+    }
+}
+
+fn etag_of(h: &HeaderMap) -> String {
+    h.get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_owned()
+}
+
+fn info_from(h: &HeaderMap) -> Result<ObjectInfo> {
+    let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+    let size = text("content-length")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::Protocol("HEAD without Content-Length".into()))?;
+    let last_modified = text("last-modified")
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let metadata = h
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.as_str().strip_prefix("x-amz-meta-")?;
+            Some((name.to_owned(), v.to_str().ok()?.to_owned()))
+        })
+        .collect();
+    Ok(ObjectInfo {
+        size,
+        etag: etag_of(h),
+        last_modified,
+        content_type: text("content-type").map(str::to_owned),
+        metadata,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_headers_become_object_info() {
+        let mut h = HeaderMap::new();
+        h.insert("content-length", "42".parse().unwrap());
+        h.insert("etag", "\"abc\"".parse().unwrap());
+        h.insert("last-modified", "Thu, 26 Nov 2026 07:00:00 GMT".parse().unwrap());
+        h.insert("x-amz-meta-mode", "33188".parse().unwrap());
+        let i = info_from(&h).unwrap();
+        assert_eq!(i.size, 42);
+        assert_eq!(i.etag, "abc");
+        assert_eq!(i.meta("mode"), Some("33188"));
+        assert!(i.last_modified > SystemTime::UNIX_EPOCH);
+        assert!(info_from(&HeaderMap::new()).is_err());
+    }
+
+    #[test]
+    fn only_http_endpoints_for_now() {
+        let s = Signer::new("a", "secret-key", "us-east-1");
+        assert!(Client::new("http://127.0.0.1:9000", s.clone()).is_ok());
+        assert!(Client::new("https://example.com", s.clone()).is_err());
+        assert!(Client::new("not a url", s).is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! The S3 client of Strata's own tools (`objd admin`, fuse-mount, the CSI
+//! driver): SigV4 request signing ([`sigv4`]) and a small async client for
+//! the object operations they need ([`Client`]), on hyper. Kept apart from
+//! objd so that the tools do not carry the server, and lean so that they
+//! do not carry a full SDK either.
+
+mod client;
+mod error;
+pub mod sigv4;
+mod xml;
+
+pub use client::{Client, ListPage, ListedObject, ObjectInfo};
+pub use error::{Error, Result};
+pub use sigv4::Signer;
