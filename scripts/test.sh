@@ -6,10 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests call.
+# Debian packages the tests call: tool -> package.
 missing=()
-for tool in curl s3cmd rclone; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+for pair in curl:curl s3cmd:s3cmd rclone:rclone fusermount3:fuse3; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive

@@ -16,13 +16,18 @@ pub fn objd_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("STRATA_OBJD") {
         return PathBuf::from(p);
     }
-    // target/<profile>/deps/<test-binary> -> target/<profile>/objd
+    workspace_bin("objd")
+}
+
+/// A binary of the workspace built next to the test binaries
+/// (`target/<profile>/deps/<test>` -> `target/<profile>/<name>`).
+pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join("objd");
+    let bin = dir.join(name);
     assert!(
         bin.exists(),
-        "{} is missing: build it with `cargo build -p objd` first",
+        "{} is missing: build it with `cargo build --workspace` first",
         bin.display()
     );
     bin

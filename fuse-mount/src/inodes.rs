@@ -1,0 +1,144 @@
+//! The inode table: a stable inode number per path below the mount's
+//! prefix, with the attributes last seen for it and when. Paths are keys
+//! relative to the prefix, without a trailing slash; the root is "".
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
+
+pub const ROOT: u64 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// What the mount knows of one path.
+#[derive(Debug, Clone)]
+pub struct Attrs {
+    pub kind: Kind,
+    pub size: u64,
+    pub mtime: SystemTime,
+    pub mode: u16,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug)]
+struct Node {
+    path: String,
+    attrs: Option<(Attrs, Instant)>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    nodes: HashMap<u64, Node>,
+    by_path: HashMap<String, u64>,
+    next: u64,
+}
+
+/// Inode numbers and cached attributes, shared by the FUSE worker threads.
+#[derive(Debug)]
+pub struct Inodes {
+    t: Mutex<Table>,
+}
+
+impl Inodes {
+    pub fn new() -> Self {
+        let mut t = Table {
+            next: ROOT + 1,
+            ..Default::default()
+        };
+        t.nodes.insert(
+            ROOT,
+            Node {
+                path: String::new(),
+                attrs: None,
+            },
+        );
+        t.by_path.insert(String::new(), ROOT);
+        Self { t: Mutex::new(t) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.t.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn path(&self, ino: u64) -> Option<String> {
+        self.lock().nodes.get(&ino).map(|n| n.path.clone())
+    }
+
+    /// The inode of `path`, created on first sight.
+    pub fn ino(&self, path: &str) -> u64 {
+        let mut t = self.lock();
+        if let Some(i) = t.by_path.get(path) {
+            return *i;
+        }
+        let i = t.next;
+        t.next += 1;
+        t.nodes.insert(
+            i,
+            Node {
+                path: path.to_owned(),
+                attrs: None,
+            },
+        );
+        t.by_path.insert(path.to_owned(), i);
+        i
+    }
+
+    /// Records the attributes of `path`; returns its inode.
+    pub fn remember(&self, path: &str, attrs: Attrs) -> u64 {
+        let i = self.ino(path);
+        if let Some(n) = self.lock().nodes.get_mut(&i) {
+            n.attrs = Some((attrs, Instant::now()));
+        }
+        i
+    }
+
+    /// Cached attributes younger than `ttl`.
+    pub fn cached(&self, ino: u64, ttl: std::time::Duration) -> Option<Attrs> {
+        let t = self.lock();
+        let (a, at) = t.nodes.get(&ino)?.attrs.as_ref()?;
+        (at.elapsed() < ttl).then(|| a.clone())
+    }
+}
+
+/// The path of `name` in the directory at `parent`.
+pub fn child(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inodes_are_stable_per_path() {
+        let t = Inodes::new();
+        assert_eq!(t.ino(""), ROOT);
+        let a = t.ino("a/b");
+        assert_eq!(t.ino("a/b"), a);
+        assert_ne!(t.ino("a"), a);
+        assert_eq!(t.path(a).as_deref(), Some("a/b"));
+        assert_eq!(child("", "x"), "x");
+        assert_eq!(child("a", "x"), "a/x");
+        let attrs = Attrs {
+            kind: Kind::File,
+            size: 1,
+            mtime: SystemTime::UNIX_EPOCH,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        };
+        let i = t.remember("f", attrs);
+        assert!(t.cached(i, std::time::Duration::from_secs(60)).is_some());
+        assert!(t.cached(i, std::time::Duration::ZERO).is_none());
+    }
+}

@@ -1,0 +1,257 @@
+//! `fuse-mount`: mounts a bucket, or a prefix of it, as a POSIX filesystem
+//! over S3 (objd or any S3 endpoint). Credentials come from the environment
+//! or a file, never from the command line. The mount runs in the
+//! foreground until it is unmounted or receives SIGTERM/SIGINT, which
+//! unmount it cleanly.
+
+mod fs;
+mod inodes;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use strata_s3client::{Client, Signer};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fuse-mount",
+    version,
+    about = "Mount a Strata (or any S3) bucket as a POSIX filesystem",
+    long_about = "Mount a Strata (or any S3) bucket as a POSIX filesystem.\n\n\
+        Credentials: STRATA_ACCESS_KEY and STRATA_SECRET_KEY (or AWS_ACCESS_KEY_ID and \
+        AWS_SECRET_ACCESS_KEY) in the environment, or --credentials-file. They are never \
+        taken from the command line and never logged.\n\n\
+        This version mounts read-only: changes fail with EROFS."
+)]
+struct Args {
+    /// S3 endpoint, `http://host:port`.
+    endpoint: String,
+    /// Bucket to mount, optionally with a key prefix: `bucket` or `bucket/some/prefix`.
+    bucket: String,
+    /// Directory to mount on.
+    mountpoint: PathBuf,
+    /// File holding `access_key=...` and `secret_key=...` lines (a Kubernetes Secret).
+    #[arg(long, env = "STRATA_CREDENTIALS_FILE")]
+    credentials_file: Option<PathBuf>,
+    /// Region to sign requests for.
+    #[arg(long, env = "STRATA_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Mount read-only (the only mode of this version; accepted for scripts).
+    #[arg(long)]
+    read_only: bool,
+    /// Owner of objects that carry no `x-amz-meta-uid` (default: the caller).
+    #[arg(long)]
+    uid: Option<u32>,
+    /// Group of objects that carry no `x-amz-meta-gid` (default: the caller's).
+    #[arg(long)]
+    gid: Option<u32>,
+    /// Permission bits of files without `x-amz-meta-mode`, octal.
+    #[arg(long, default_value = "644", value_parser = parse_mode)]
+    file_mode: u16,
+    /// Permission bits of directories, octal.
+    #[arg(long, default_value = "755", value_parser = parse_mode)]
+    dir_mode: u16,
+    /// Let other users than the one mounting use the mount.
+    #[arg(long)]
+    allow_other: bool,
+    /// Seconds attributes and lookups are cached; changes made through S3
+    /// show after at most this long.
+    #[arg(long, default_value_t = 1)]
+    attr_ttl: u64,
+    /// Read-ahead per open file, in KiB.
+    #[arg(long, default_value_t = 4096)]
+    read_ahead_kib: u64,
+    /// Entries per directory listing request.
+    #[arg(long, default_value_t = 1000)]
+    list_page: usize,
+    /// Seconds one S3 request may take before it fails (EIO).
+    #[arg(long, default_value_t = 30)]
+    request_timeout: u64,
+    /// Stay in the foreground (the only mode of this version; accepted for scripts).
+    #[arg(long)]
+    foreground: bool,
+    /// Log filter.
+    #[arg(long, env = "STRATA_LOG", default_value = "warn")]
+    log: String,
+}
+
+fn parse_mode(s: &str) -> Result<u16, String> {
+    u16::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{s} is not an octal mode"))
+}
+
+/// Access and secret key from the file, else the environment.
+fn credentials(file: Option<&Path>) -> Result<(String, String)> {
+    if let Some(f) = file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let mut access = None;
+        let mut secret = None;
+        for line in text.lines() {
+            match line.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
+                Some(("access_key", v)) => access = Some(v.to_owned()),
+                Some(("secret_key", v)) => secret = Some(v.to_owned()),
+                _ => {}
+            }
+        }
+        return match (access, secret) {
+            (Some(a), Some(s)) => Ok((a, s)),
+            _ => bail!("{} needs access_key=... and secret_key=... lines", f.display()),
+        };
+    }
+    let env = |a: &str, b: &str| std::env::var(a).or_else(|_| std::env::var(b)).ok();
+    match (
+        env("STRATA_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
+        env("STRATA_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"),
+    ) {
+        (Some(a), Some(s)) => Ok((a, s)),
+        _ => bail!("no credentials: set STRATA_ACCESS_KEY and STRATA_SECRET_KEY, or --credentials-file"),
+    }
+}
+
+/// Runs `fusermount3 -u` (lazy when `lazy`) on a mount point.
+fn unmount(mountpoint: &Path, lazy: bool) -> bool {
+    let mut args = vec!["-u"];
+    if lazy {
+        args.push("-z");
+    }
+    std::process::Command::new("fusermount3")
+        .args(&args)
+        .arg(mountpoint)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Unmounts at once, lazily if something still uses the mount.
+fn unmount_now(mountpoint: &Path) {
+    if !unmount(mountpoint, false) {
+        unmount(mountpoint, true);
+    }
+}
+
+/// A mount point left behind by a mount that died answers ENOTCONN
+/// ("Transport endpoint is not connected"): detach it so that it can be
+/// mounted again.
+fn recover_stale(mountpoint: &Path) {
+    if let Err(e) = std::fs::metadata(mountpoint)
+        && e.raw_os_error() == Some(libc::ENOTCONN)
+    {
+        tracing::warn!(path = %mountpoint.display(), "recovering a stale mount point");
+        unmount(mountpoint, true);
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fuse-mount: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    let (access, secret) = credentials(args.credentials_file.as_deref())?;
+    let (bucket, prefix) = match args.bucket.split_once('/') {
+        Some((b, p)) => {
+            let p = p.trim_matches('/');
+            (
+                b.to_owned(),
+                if p.is_empty() {
+                    String::new()
+                } else {
+                    format!("{p}/")
+                },
+            )
+        }
+        None => (args.bucket.clone(), String::new()),
+    };
+    if bucket.is_empty() {
+        bail!("no bucket given");
+    }
+    let client = Client::new(&args.endpoint, Signer::new(access, secret, args.region.clone()))
+        .map_err(anyhow::Error::msg)?
+        .with_timeout(Duration::from_secs(args.request_timeout.max(1)));
+    let opts = fs::Options {
+        bucket: bucket.clone(),
+        prefix,
+        uid: args.uid.unwrap_or_else(|| caller_ids().0),
+        gid: args.gid.unwrap_or_else(|| caller_ids().1),
+        file_mode: args.file_mode,
+        dir_mode: args.dir_mode,
+        attr_ttl: Duration::from_secs(args.attr_ttl),
+        read_ahead: args.read_ahead_kib.max(4) * 1024,
+        list_page: args.list_page.clamp(1, 1000),
+    };
+    let filesystem = fs::StrataFs::new(client, opts)?;
+    recover_stale(&args.mountpoint);
+    let mut config = fuser::Config::default();
+    config.mount_options = vec![
+        fuser::MountOption::FSName(format!("strata:{}", args.bucket)),
+        fuser::MountOption::Subtype("strata".into()),
+        fuser::MountOption::RO,
+        fuser::MountOption::NoDev,
+        fuser::MountOption::NoSuid,
+    ];
+    if args.allow_other {
+        config.acl = fuser::SessionACL::All;
+    }
+    config.n_threads = Some(4);
+    let mountpoint = args.mountpoint.clone();
+    let session = std::thread::spawn(move || fuser::mount(filesystem, &mountpoint, &config));
+    // Unmount on SIGTERM/SIGINT; the session then ends by itself.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mountpoint = args.mountpoint.clone();
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
+    let waiter = std::thread::spawn(move || {
+        let r = session.join();
+        let _ = done_tx.send(());
+        r
+    });
+    let signalled = rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let signalled = tokio::select! {
+            _ = term.recv() => true,
+            _ = tokio::signal::ctrl_c() => true,
+            _ = &mut done_rx => false,
+        };
+        if signalled {
+            unmount_now(&mountpoint);
+            // A lazy unmount ends the session only when the last open file
+            // closes; do not wait for that forever.
+            if tokio::time::timeout(Duration::from_secs(5), done_rx)
+                .await
+                .is_err()
+            {
+                tracing::warn!("files still open on the unmounted mount point; exiting");
+            }
+        }
+        anyhow::Ok(signalled)
+    })?;
+    if signalled {
+        return Ok(());
+    }
+    match waiter.join() {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => {
+            Err(anyhow::Error::from(e).context(format!("mounting on {}", args.mountpoint.display())))
+        }
+        _ => bail!("the filesystem thread failed"),
+    }
+}
+
+/// The caller's uid and gid, for objects without ownership metadata.
+fn caller_ids() -> (u32, u32) {
+    let meta = std::fs::metadata("/proc/self");
+    use std::os::unix::fs::MetadataExt;
+    meta.map_or((0, 0), |m| (m.uid(), m.gid()))
+}

@@ -1,0 +1,234 @@
+//! fuse-mount on a real FUSE mount (root, /dev/fuse, fusermount3) over a
+//! real objd: what S3 clients wrote reads back through POSIX calls, with
+//! attributes from s3fs-style metadata, paginated directories, refusals
+//! with the right errno, and a clean unmount on SIGTERM.
+
+use aws_sdk_s3::primitives::ByteStream;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use strata_tests::{ACCESS_KEY, SECRET_KEY, Server, pattern, put_object, s3_client, workspace_bin};
+
+/// A running fuse-mount process and its mount point.
+struct Mount {
+    child: Child,
+    dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+fn mounted(dir: &Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let d = dir.to_string_lossy();
+    mounts.lines().any(|l| l.split(' ').nth(1) == Some(&*d))
+}
+
+impl Mount {
+    fn start(endpoint: &str, bucket: &str, extra: &[&str]) -> Mount {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("mnt");
+        std::fs::create_dir(&dir).unwrap();
+        let child = Command::new(workspace_bin("fuse-mount"))
+            .args(extra)
+            .arg(endpoint)
+            .arg(bucket)
+            .arg(&dir)
+            .env("STRATA_ACCESS_KEY", ACCESS_KEY)
+            .env("STRATA_SECRET_KEY", SECRET_KEY)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("fuse-mount starts");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !mounted(&dir) {
+            assert!(
+                Instant::now() < deadline,
+                "fuse-mount did not mount {}",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Mount {
+            child,
+            dir,
+            _tmp: tmp,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// SIGTERM, then the process must unmount and exit by itself.
+    fn stop(mut self) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "fuse-mount exited with {status}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "fuse-mount did not exit on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!mounted(&self.dir), "still mounted after SIGTERM");
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if mounted(&self.dir) {
+            let _ = Command::new("fusermount3").arg("-uz").arg(&self.dir).status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_written_through_s3_read_back_through_the_mount() {
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("fsb").send().await.unwrap();
+    let big = pattern(9 * 1024 * 1024 + 123, 5);
+    put_object(&c, "fsb", "data/big.bin", big.clone()).await.unwrap();
+    put_object(&c, "fsb", "data/nested/deep/leaf.txt", b"leaf".to_vec())
+        .await
+        .unwrap();
+    put_object(&c, "fsb", "top.txt", b"hello mount".to_vec())
+        .await
+        .unwrap();
+    put_object(&c, "fsb", "empty-dir/", Vec::new()).await.unwrap();
+    // s3fs-style POSIX metadata.
+    c.put_object()
+        .bucket("fsb")
+        .key("data/script.sh")
+        .body(ByteStream::from_static(b"#!/bin/sh\n"))
+        .metadata("mode", "33261") // 0o100755
+        .metadata("uid", "1234")
+        .metadata("gid", "5678")
+        .metadata("mtime", "1700000000")
+        .send()
+        .await
+        .unwrap();
+    for i in 0..2500 {
+        put_object(&c, "fsb", &format!("many/f{i:05}"), Vec::new())
+            .await
+            .unwrap();
+    }
+    let endpoint = s.endpoint.clone();
+    tokio::task::spawn_blocking(move || {
+        let m = Mount::start(&endpoint, "fsb", &["--list-page", "1000"]);
+        // Reads, whole and ranged.
+        assert_eq!(std::fs::read(m.path("top.txt")).unwrap(), b"hello mount");
+        assert_eq!(std::fs::read(m.path("data/big.bin")).unwrap(), big);
+        let mut f = std::fs::File::open(m.path("data/big.bin")).unwrap();
+        f.seek(SeekFrom::Start(5_000_000)).unwrap();
+        let mut buf = vec![0u8; 70_000];
+        f.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf[..], &big[5_000_000..5_070_000]);
+        drop(f);
+        assert_eq!(
+            std::fs::read(m.path("data/nested/deep/leaf.txt")).unwrap(),
+            b"leaf"
+        );
+        // Directories from prefixes and markers.
+        let mut names: Vec<String> = std::fs::read_dir(m.path(""))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["data", "empty-dir", "many", "top.txt"]);
+        assert!(m.path("empty-dir").is_dir());
+        assert_eq!(std::fs::read_dir(m.path("empty-dir")).unwrap().count(), 0);
+        assert!(m.path("data/nested/deep").is_dir());
+        // A directory larger than a listing page lists whole.
+        let n = std::fs::read_dir(m.path("many")).unwrap().count();
+        assert_eq!(n, 2500);
+        // Attributes: size, and s3fs metadata where present.
+        let meta = std::fs::metadata(m.path("data/big.bin")).unwrap();
+        assert_eq!(meta.len(), big.len() as u64);
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o644);
+        let script = std::fs::metadata(m.path("data/script.sh")).unwrap();
+        assert_eq!(script.permissions().mode() & 0o7777, 0o755);
+        assert_eq!((script.uid(), script.gid()), (1234, 5678));
+        assert_eq!(script.mtime(), 1_700_000_000);
+        // Missing paths and refused changes, with their errno.
+        let e = std::fs::metadata(m.path("nope")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(2)); // ENOENT
+        let e = std::fs::write(m.path("new.txt"), b"x").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(30), "{e}"); // EROFS
+        let e = std::fs::remove_file(m.path("top.txt")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(30), "{e}");
+        // SIGTERM unmounts even while a file is open.
+        let _open = std::fs::File::open(m.path("top.txt")).unwrap();
+        m.stop();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_gives_eio_and_a_dead_mount_is_recovered() {
+    let mut s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("fsc").send().await.unwrap();
+    put_object(&c, "fsc", "a.txt", b"alpha".to_vec()).await.unwrap();
+    let endpoint = s.endpoint.clone();
+    let (mut m, tmp_dir) = tokio::task::spawn_blocking(move || {
+        let m = Mount::start(&endpoint, "fsc", &["--attr-ttl", "0", "--request-timeout", "5"]);
+        assert_eq!(std::fs::read(m.path("a.txt")).unwrap(), b"alpha");
+        let dir = m.dir.clone();
+        (m, dir)
+    })
+    .await
+    .unwrap();
+    // objd goes away: calls fail with EIO, quickly, instead of hanging.
+    s.kill();
+    let path = m.path("a.txt");
+    let started = Instant::now();
+    let e = tokio::task::spawn_blocking(move || std::fs::read(path).unwrap_err())
+        .await
+        .unwrap();
+    assert_eq!(e.raw_os_error(), Some(5), "{e}"); // EIO
+    assert!(started.elapsed() < Duration::from_secs(20));
+    s.restart();
+    // The mount process dies: the mount point is left "not connected";
+    // a new fuse-mount on it recovers it.
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+    let e = std::fs::metadata(&tmp_dir).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(107), "{e}"); // ENOTCONN
+    let endpoint = s.endpoint.clone();
+    let dir = tmp_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        let child = Command::new(workspace_bin("fuse-mount"))
+            .arg(&endpoint)
+            .arg("fsc")
+            .arg(&dir)
+            .env("STRATA_ACCESS_KEY", ACCESS_KEY)
+            .env("STRATA_SECRET_KEY", SECRET_KEY)
+            .spawn()
+            .unwrap();
+        let again = Mount {
+            child,
+            dir: dir.clone(),
+            _tmp: tempfile::tempdir().unwrap(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::fs::read(again.path("a.txt")).ok().as_deref() != Some(&b"alpha"[..]) {
+            assert!(
+                Instant::now() < deadline,
+                "the stale mount point was not recovered"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        again.stop();
+    })
+    .await
+    .unwrap();
+    drop(m);
+}
