@@ -3,14 +3,23 @@
 //! `x-amz-meta-{mode,uid,gid,mtime}` metadata s3fs uses, with the mount's
 //! defaults for objects that have none.
 //!
-//! This version serves reads: lookups (HEAD, then a one-key listing for
-//! directories), attributes cached for `attr_ttl`, directory listings in
-//! pages (a directory's entries are never all held at once), and reads by
-//! ranged GETs with a read-ahead window per open file. Every change is
-//! refused with `EROFS`. Opening a file fetches its attributes afresh
-//! (close-to-open consistency).
+//! Reads: lookups (HEAD, then a one-key listing for directories),
+//! attributes cached for `attr_ttl`, directory listings in pages (a
+//! directory's entries are never all held at once), ranged GETs with a
+//! read-ahead window per open file. Opening a file fetches its attributes
+//! afresh (close-to-open consistency).
+//!
+//! Writes: a file open for writing is a write-back temporary file
+//! ([`crate::writeback`]) uploaded on flush, fsync and close, with its POSIX
+//! attributes as metadata; chmod/chown/utimens rewrite the metadata in
+//! place (a copy onto itself); mkdir writes a `dir/` marker; rmdir refuses
+//! non-empty directories; rename of a file is a copy then a delete (not
+//! atomic: for an instant both names exist); rename of a directory answers
+//! EXDEV, which `mv` handles by copying. With `--read-only` every change
+//! fails with EROFS.
 
 use crate::inodes::{Attrs, Inodes, Kind, ROOT, child};
+use crate::writeback::WriteBack;
 use bytes::Bytes;
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, OpenFlags, ReplyAttr,
@@ -18,8 +27,8 @@ use fuser::{
 };
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use strata_s3client::{Client, Error};
 
@@ -39,6 +48,9 @@ pub struct Options {
     pub read_ahead: u64,
     /// Entries per listing request.
     pub list_page: usize,
+    pub read_only: bool,
+    /// Where write-back files live.
+    pub cache_dir: std::path::PathBuf,
 }
 
 /// A directory being read: a window of its entries, fetched page by page.
@@ -51,11 +63,24 @@ struct DirHandle {
     done: bool,
 }
 
-/// An open file: its size at open, and the last range fetched.
+/// An open file: its size at open, the last range fetched, and for
+/// writers the write-back file and the attributes to upload with it.
 struct OpenFile {
     path: String,
     size: u64,
     window: Option<(u64, Bytes)>,
+    writer: Option<WriteBack>,
+    attrs: Attrs,
+}
+
+type Open = Arc<Mutex<OpenFile>>;
+
+/// An entry of the handle table: what can be known of a handle without
+/// locking it (an upload may hold that lock for a while).
+struct Handle {
+    path: String,
+    writes: bool,
+    file: Open,
 }
 
 pub struct StrataFs {
@@ -64,7 +89,7 @@ pub struct StrataFs {
     opts: Options,
     inodes: Inodes,
     dirs: Mutex<HashMap<u64, DirHandle>>,
-    files: Mutex<HashMap<u64, OpenFile>>,
+    files: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
 }
 
@@ -130,6 +155,10 @@ impl StrataFs {
     fn stat(&self, path: &str) -> Result<Option<Attrs>, Errno> {
         if path.is_empty() {
             return Ok(Some(self.dir_attrs()));
+        }
+        // A file open for writing is what its writer says, uploaded or not.
+        if let Some(a) = self.writer_attrs(path) {
+            return Ok(Some(a));
         }
         let b = &self.opts.bucket;
         match self.rt.block_on(self.client.head_object(b, &self.key(path))) {
@@ -237,9 +266,94 @@ impl StrataFs {
         Ok(())
     }
 
-    fn refuse_write(&self) -> Errno {
-        Errno::EROFS
+    /// A handle that has `path` open for writing.
+    fn writer_handle(&self, path: &str) -> Option<Open> {
+        lock(&self.files)
+            .values()
+            .find(|h| h.writes && h.path == path)
+            .map(|h| Arc::clone(&h.file))
     }
+
+    /// The attributes of `path` held by a handle open for writing.
+    fn writer_attrs(&self, path: &str) -> Option<Attrs> {
+        self.writer_handle(path).map(|h| lock(&h).attrs.clone())
+    }
+
+    fn handle(&self, fh: u64) -> Result<Open, Errno> {
+        lock(&self.files)
+            .get(&fh)
+            .map(|h| Arc::clone(&h.file))
+            .ok_or(Errno::EBADF)
+    }
+
+    fn new_handle(&self, f: OpenFile) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        let h = Handle {
+            path: f.path.clone(),
+            writes: f.writer.is_some(),
+            file: Arc::new(Mutex::new(f)),
+        };
+        lock(&self.files).insert(fh, h);
+        fh
+    }
+
+    /// Uploads a handle's write-back file if it changed.
+    fn upload(&self, f: &mut OpenFile) -> Result<(), Errno> {
+        let Some(w) = f.writer.as_mut().filter(|w| w.dirty) else {
+            return Ok(());
+        };
+        let key = self.key(&f.path);
+        let meta = posix_meta(&f.attrs);
+        self.rt
+            .block_on(w.upload(&self.client, &self.opts.bucket, &key, &meta))
+            .map_err(|e| {
+                tracing::warn!(error = %e, path = %f.path, "upload failed");
+                Errno::EIO
+            })
+    }
+
+    fn writable(&self) -> Result<(), Errno> {
+        if self.opts.read_only {
+            Err(Errno::EROFS)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn parent_child(&self, parent: INodeNo, name: &OsStr) -> Result<String, Errno> {
+        let parent_path = self.inodes.path(parent.0).ok_or(Errno::ENOENT)?;
+        let name = name.to_str().ok_or(Errno::EINVAL)?;
+        Ok(child(&parent_path, name))
+    }
+
+    /// Whether a directory holds anything but its own marker.
+    fn dir_is_empty(&self, path: &str) -> Result<bool, Errno> {
+        let prefix = self.dir_prefix(path);
+        let page = self
+            .rt
+            .block_on(self.client.list(&self.opts.bucket, &prefix, Some("/"), None, 2))
+            .map_err(|e| errno(&e))?;
+        Ok(page.prefixes.is_empty() && page.objects.iter().all(|o| o.key == prefix))
+    }
+}
+
+/// POSIX attributes as the user metadata s3fs uses.
+fn posix_meta(a: &Attrs) -> Vec<(String, String)> {
+    let kind = match a.kind {
+        Kind::File => libc::S_IFREG,
+        Kind::Dir => libc::S_IFDIR,
+        Kind::Symlink => libc::S_IFLNK,
+    };
+    let mtime = a
+        .mtime
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    vec![
+        ("mode".into(), (kind | u32::from(a.mode)).to_string()),
+        ("uid".into(), a.uid.to_string()),
+        ("gid".into(), a.gid.to_string()),
+        ("mtime".into(), mtime.to_string()),
+    ]
 }
 
 impl Filesystem for StrataFs {
@@ -269,8 +383,9 @@ impl Filesystem for StrataFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        if flags.0 & libc::O_ACCMODE != libc::O_RDONLY {
-            return reply.error(self.refuse_write());
+        let write = flags.0 & libc::O_ACCMODE != libc::O_RDONLY;
+        if write && let Err(e) = self.writable() {
+            return reply.error(e);
         }
         let Some(path) = self.inodes.path(ino.0) else {
             return reply.error(Errno::ENOENT);
@@ -283,15 +398,34 @@ impl Filesystem for StrataFs {
             Err(e) => return reply.error(e),
         };
         self.inodes.remember(&path, a.clone());
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        lock(&self.files).insert(
-            fh,
-            OpenFile {
-                path,
-                size: a.size,
-                window: None,
-            },
-        );
+        let writer = if !write {
+            None
+        } else if flags.0 & libc::O_TRUNC != 0 {
+            match WriteBack::empty(&self.opts.cache_dir) {
+                Ok(w) => Some(w),
+                Err(_) => return reply.error(Errno::EIO),
+            }
+        } else {
+            let key = self.key(&path);
+            let load = WriteBack::load(
+                &self.opts.cache_dir,
+                &self.client,
+                &self.opts.bucket,
+                &key,
+                a.size,
+            );
+            match self.rt.block_on(load) {
+                Ok(w) => Some(w),
+                Err(_) => return reply.error(Errno::EIO),
+            }
+        };
+        let fh = self.new_handle(OpenFile {
+            path,
+            size: a.size,
+            window: None,
+            writer,
+            attrs: a,
+        });
         reply.opened(FileHandle(fh), FopenFlags::empty());
     }
 
@@ -306,11 +440,18 @@ impl Filesystem for StrataFs {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyData,
     ) {
+        let open = match self.handle(fh.0) {
+            Ok(o) => o,
+            Err(e) => return reply.error(e),
+        };
         let (path, file_size, hit) = {
-            let files = lock(&self.files);
-            let Some(f) = files.get(&fh.0) else {
-                return reply.error(Errno::EBADF);
-            };
+            let f = lock(&open);
+            if let Some(w) = &f.writer {
+                return match w.read(offset, size as usize) {
+                    Ok(data) => reply.data(&data),
+                    Err(_) => reply.error(Errno::EIO),
+                };
+            }
             let end = (offset + u64::from(size)).min(f.size);
             let hit = f.window.as_ref().and_then(|(start, data)| {
                 (offset >= *start && end <= start + data.len() as u64)
@@ -334,9 +475,7 @@ impl Filesystem for StrataFs {
             Ok(data) => {
                 let n = (size as usize).min(data.len());
                 reply.data(&data[..n]);
-                if let Some(f) = lock(&self.files).get_mut(&fh.0) {
-                    f.window = Some((offset, data));
-                }
+                lock(&open).window = Some((offset, data));
             }
             Err(e) => reply.error(errno(&e)),
         }
@@ -352,8 +491,73 @@ impl Filesystem for StrataFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        let Some(open) = lock(&self.files).get(&fh.0).map(|h| Arc::clone(&h.file)) else {
+            return reply.ok();
+        };
+        // Upload before the handle leaves the table, so that a lookup in
+        // between still sees the file.
+        let result = self.upload(&mut lock(&open));
         lock(&self.files).remove(&fh.0);
-        reply.ok();
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: fuser::WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<fuser::LockOwner>,
+        reply: fuser::ReplyWrite,
+    ) {
+        let open = match self.handle(fh.0) {
+            Ok(o) => o,
+            Err(e) => return reply.error(e),
+        };
+        let mut f = lock(&open);
+        let Some(w) = f.writer.as_mut() else {
+            return reply.error(Errno::EBADF);
+        };
+        if w.write(offset, data).is_err() {
+            return reply.error(Errno::EIO);
+        }
+        let size = w.size();
+        f.attrs.size = size;
+        f.attrs.mtime = SystemTime::now();
+        self.inodes.remember(&f.path, f.attrs.clone());
+        reply.written(data.len() as u32);
+    }
+
+    fn flush(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _lo: fuser::LockOwner, reply: ReplyEmpty) {
+        let open = match self.handle(fh.0) {
+            Ok(o) => o,
+            Err(e) => return reply.error(e),
+        };
+        let mut f = lock(&open);
+        match self.upload(&mut f) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        // objd acknowledges an upload only once it is durable, so a
+        // completed upload is what fsync promises.
+        let open = match self.handle(fh.0) {
+            Ok(o) => o,
+            Err(e) => return reply.error(e),
+        };
+        let mut f = lock(&open);
+        match self.upload(&mut f) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -443,29 +647,282 @@ impl Filesystem for StrataFs {
         reply.statfs(blocks, blocks, blocks, 1 << 32, 1 << 32, 4096, 1024, 4096);
     }
 
-    fn mkdir(&self, _req: &Request, _p: INodeNo, _n: &OsStr, _m: u32, _u: u32, reply: ReplyEntry) {
-        reply.error(self.refuse_write());
-    }
-
-    fn unlink(&self, _req: &Request, _p: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
-        reply.error(self.refuse_write());
-    }
-
-    fn rmdir(&self, _req: &Request, _p: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
-        reply.error(self.refuse_write());
-    }
-
     fn create(
         &self,
-        _req: &Request,
-        _p: INodeNo,
-        _n: &OsStr,
-        _m: u32,
-        _u: u32,
-        _f: i32,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _flags: i32,
         reply: fuser::ReplyCreate,
     ) {
-        reply.error(self.refuse_write());
+        if let Err(e) = self.writable() {
+            return reply.error(e);
+        }
+        let path = match self.parent_child(parent, name) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        let writer = match WriteBack::empty(&self.opts.cache_dir) {
+            Ok(w) => w,
+            Err(_) => return reply.error(Errno::EIO),
+        };
+        let attrs = Attrs {
+            kind: Kind::File,
+            size: 0,
+            mtime: SystemTime::now(),
+            mode: (mode & !umask & 0o7777) as u16,
+            uid: req.uid(),
+            gid: req.gid(),
+        };
+        let ino = self.inodes.remember(&path, attrs.clone());
+        let attr = self.file_attr(ino, &attrs);
+        let fh = self.new_handle(OpenFile {
+            path,
+            size: 0,
+            window: None,
+            writer: Some(writer),
+            attrs,
+        });
+        reply.created(
+            &self.opts.attr_ttl,
+            &attr,
+            Generation(0),
+            FileHandle(fh),
+            FopenFlags::empty(),
+        );
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<fuser::TimeOrNow>,
+        mtime: Option<fuser::TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        if let Err(e) = self.writable() {
+            return reply.error(e);
+        }
+        let Some(path) = self.inodes.path(ino.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        // fchmod, fchown and futimens arrive without the file handle.
+        let open = fh
+            .and_then(|h| self.handle(h.0).ok())
+            .or_else(|| self.writer_handle(&path));
+        let mut a = match (self.stat(&path), &open) {
+            // An open writer knows best (it may not be uploaded yet).
+            (_, Some(o)) if lock(o).writer.is_some() => lock(o).attrs.clone(),
+            (Ok(Some(a)), _) => a,
+            (Ok(None), _) => return reply.error(Errno::ENOENT),
+            (Err(e), _) => return reply.error(e),
+        };
+        if let Some(m) = mode {
+            a.mode = (m & 0o7777) as u16;
+        }
+        a.uid = uid.unwrap_or(a.uid);
+        a.gid = gid.unwrap_or(a.gid);
+        match mtime {
+            Some(fuser::TimeOrNow::SpecificTime(t)) => a.mtime = t,
+            Some(fuser::TimeOrNow::Now) => a.mtime = SystemTime::now(),
+            None => {}
+        }
+        let result = match (&open, size) {
+            // An open writer takes everything; it uploads on close.
+            (Some(o), _) if lock(o).writer.is_some() => {
+                let mut f = lock(o);
+                if let Some(w) = f.writer.as_mut() {
+                    if let Some(n) = size
+                        && w.truncate(n).is_err()
+                    {
+                        return reply.error(Errno::EIO);
+                    }
+                    w.dirty = true;
+                    a.size = w.size();
+                }
+                f.attrs = a.clone();
+                Ok(())
+            }
+            // Truncating a closed file: rewrite it.
+            (_, Some(n)) if a.kind == Kind::File => {
+                let key = self.key(&path);
+                let b = &self.opts.bucket;
+                let meta = posix_meta(&a);
+                let r = self.rt.block_on(async {
+                    let mut w =
+                        WriteBack::load(&self.opts.cache_dir, &self.client, b, &key, a.size.min(n)).await?;
+                    w.truncate(n)?;
+                    w.upload(&self.client, b, &key, &meta).await
+                });
+                a.size = n;
+                r.map_err(|_| Errno::EIO)
+            }
+            // Attributes only: rewrite the metadata in place.
+            _ if a.kind == Kind::File => {
+                let key = self.key(&path);
+                self.rt
+                    .block_on(
+                        self.client
+                            .copy_object(&self.opts.bucket, &key, &key, Some(&posix_meta(&a))),
+                    )
+                    .map_err(|e| errno(&e))
+            }
+            // A directory keeps its attributes on its marker.
+            _ => {
+                let key = self.dir_prefix(&path);
+                self.rt
+                    .block_on(
+                        self.client
+                            .put_object(&self.opts.bucket, &key, Bytes::new(), &posix_meta(&a)),
+                    )
+                    .map(|_| ())
+                    .map_err(|e| errno(&e))
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.inodes.remember(&path, a.clone());
+                reply.attr(&self.opts.attr_ttl, &self.file_attr(ino.0, &a));
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
+        if let Err(e) = self.writable() {
+            return reply.error(e);
+        }
+        let path = match self.parent_child(parent, name) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        match self.stat(&path) {
+            Ok(Some(_)) => return reply.error(Errno::EEXIST),
+            Ok(None) => {}
+            Err(e) => return reply.error(e),
+        }
+        let a = Attrs {
+            kind: Kind::Dir,
+            size: 0,
+            mtime: SystemTime::now(),
+            mode: (mode & !umask & 0o7777) as u16,
+            uid: req.uid(),
+            gid: req.gid(),
+        };
+        let marker = self.dir_prefix(&path);
+        match self.rt.block_on(self.client.put_object(
+            &self.opts.bucket,
+            &marker,
+            Bytes::new(),
+            &posix_meta(&a),
+        )) {
+            Ok(_) => {
+                let ino = self.inodes.remember(&path, a.clone());
+                reply.entry(&self.opts.attr_ttl, &self.file_attr(ino, &a), Generation(0));
+            }
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        if let Err(e) = self.writable() {
+            return reply.error(e);
+        }
+        let path = match self.parent_child(parent, name) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        match self.stat(&path) {
+            Ok(Some(a)) if a.kind == Kind::Dir => return reply.error(Errno::EISDIR),
+            Ok(Some(_)) => {}
+            Ok(None) => return reply.error(Errno::ENOENT),
+            Err(e) => return reply.error(e),
+        }
+        match self
+            .rt
+            .block_on(self.client.delete_object(&self.opts.bucket, &self.key(&path)))
+        {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        if let Err(e) = self.writable() {
+            return reply.error(e);
+        }
+        let path = match self.parent_child(parent, name) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        match self.stat(&path) {
+            Ok(Some(a)) if a.kind == Kind::Dir => {}
+            Ok(Some(_)) => return reply.error(Errno::ENOTDIR),
+            Ok(None) => return reply.error(Errno::ENOENT),
+            Err(e) => return reply.error(e),
+        }
+        match self.dir_is_empty(&path) {
+            Ok(true) => {}
+            Ok(false) => return reply.error(Errno::ENOTEMPTY),
+            Err(e) => return reply.error(e),
+        }
+        match self.rt.block_on(
+            self.client
+                .delete_object(&self.opts.bucket, &self.dir_prefix(&path)),
+        ) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        _flags: fuser::RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        if let Err(e) = self.writable() {
+            return reply.error(e);
+        }
+        let (from, to) = match (
+            self.parent_child(parent, name),
+            self.parent_child(newparent, newname),
+        ) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => return reply.error(e),
+        };
+        match self.stat(&from) {
+            Ok(Some(a)) if a.kind == Kind::Dir => return reply.error(Errno::EXDEV),
+            Ok(Some(_)) => {}
+            Ok(None) => return reply.error(Errno::ENOENT),
+            Err(e) => return reply.error(e),
+        }
+        let b = &self.opts.bucket;
+        let (src, dst) = (self.key(&from), self.key(&to));
+        let r = self.rt.block_on(async {
+            self.client.copy_object(b, &src, &dst, None).await?;
+            self.client.delete_object(b, &src).await
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
     }
 
     fn link(&self, _req: &Request, _i: INodeNo, _p: INodeNo, _n: &OsStr, reply: ReplyEntry) {

@@ -6,6 +6,7 @@
 
 mod fs;
 mod inodes;
+mod writeback;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -21,8 +22,7 @@ use strata_s3client::{Client, Signer};
     long_about = "Mount a Strata (or any S3) bucket as a POSIX filesystem.\n\n\
         Credentials: STRATA_ACCESS_KEY and STRATA_SECRET_KEY (or AWS_ACCESS_KEY_ID and \
         AWS_SECRET_ACCESS_KEY) in the environment, or --credentials-file. They are never \
-        taken from the command line and never logged.\n\n\
-        This version mounts read-only: changes fail with EROFS."
+        taken from the command line and never logged."
 )]
 struct Args {
     /// S3 endpoint, `http://host:port`.
@@ -37,9 +37,13 @@ struct Args {
     /// Region to sign requests for.
     #[arg(long, env = "STRATA_REGION", default_value = "us-east-1")]
     region: String,
-    /// Mount read-only (the only mode of this version; accepted for scripts).
+    /// Mount read-only: every change fails with EROFS.
     #[arg(long)]
     read_only: bool,
+    /// Directory for the write-back files of files open for writing (they
+    /// are removed when closed; size it for the largest files written).
+    #[arg(long, env = "STRATA_CACHE_DIR", default_value = "/tmp")]
+    cache_dir: PathBuf,
     /// Owner of objects that carry no `x-amz-meta-uid` (default: the caller).
     #[arg(long)]
     uid: Option<u32>,
@@ -189,6 +193,8 @@ fn run(args: Args) -> Result<()> {
         attr_ttl: Duration::from_secs(args.attr_ttl),
         read_ahead: args.read_ahead_kib.max(4) * 1024,
         list_page: args.list_page.clamp(1, 1000),
+        read_only: args.read_only,
+        cache_dir: args.cache_dir.clone(),
     };
     let filesystem = fs::StrataFs::new(client, opts)?;
     recover_stale(&args.mountpoint);
@@ -196,7 +202,11 @@ fn run(args: Args) -> Result<()> {
     config.mount_options = vec![
         fuser::MountOption::FSName(format!("strata:{}", args.bucket)),
         fuser::MountOption::Subtype("strata".into()),
-        fuser::MountOption::RO,
+        if args.read_only {
+            fuser::MountOption::RO
+        } else {
+            fuser::MountOption::RW
+        },
         fuser::MountOption::NoDev,
         fuser::MountOption::NoSuid,
     ];

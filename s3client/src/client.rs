@@ -267,6 +267,114 @@ impl Client {
         Ok(etag_of(&r.headers))
     }
 
+    /// Server-side copy of `src_key` to `dst_key` in one bucket; with
+    /// `metadata`, the copy gets that user metadata instead of the
+    /// source's (a copy onto itself changes metadata in place).
+    pub async fn copy_object(
+        &self,
+        bucket: &str,
+        src_key: &str,
+        dst_key: &str,
+        metadata: Option<&[(String, String)]>,
+    ) -> Result<()> {
+        let mut headers: Vec<(String, String)> = vec![(
+            "x-amz-copy-source".into(),
+            uri_encode(&format!("/{bucket}/{src_key}"), true),
+        )];
+        if let Some(m) = metadata {
+            headers.push(("x-amz-metadata-directive".into(), "REPLACE".into()));
+            headers.extend(m.iter().map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone())));
+        }
+        let h: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        self.send(Method::PUT, &Self::path(bucket, dst_key), &[], &h, Bytes::new())
+            .await?;
+        Ok(())
+    }
+
+    /// Starts a multipart upload; returns its id.
+    pub async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        metadata: &[(String, String)],
+    ) -> Result<String> {
+        let headers: Vec<(String, String)> = metadata
+            .iter()
+            .map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone()))
+            .collect();
+        let h: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let r = self
+            .send(
+                Method::POST,
+                &Self::path(bucket, key),
+                &[("uploads", "")],
+                &h,
+                Bytes::new(),
+            )
+            .await?;
+        crate::xml::upload_id(&r.body).ok_or_else(|| Error::Protocol("no UploadId".into()))
+    }
+
+    /// Uploads part `number`; returns its ETag.
+    pub async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: Bytes,
+    ) -> Result<String> {
+        let n = number.to_string();
+        let r = self
+            .send(
+                Method::PUT,
+                &Self::path(bucket, key),
+                &[("partNumber", &n), ("uploadId", upload_id)],
+                &[],
+                body,
+            )
+            .await?;
+        Ok(etag_of(&r.headers))
+    }
+
+    /// Completes an upload from `(part number, ETag)` pairs in order.
+    pub async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<()> {
+        let mut xml = String::from("<CompleteMultipartUpload>");
+        for (n, e) in parts {
+            xml.push_str(&format!(
+                "<Part><PartNumber>{n}</PartNumber><ETag>\"{e}\"</ETag></Part>"
+            ));
+        }
+        xml.push_str("</CompleteMultipartUpload>");
+        self.send(
+            Method::POST,
+            &Self::path(bucket, key),
+            &[("uploadId", upload_id)],
+            &[],
+            Bytes::from(xml),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        self.send(
+            Method::DELETE,
+            &Self::path(bucket, key),
+            &[("uploadId", upload_id)],
+            &[],
+            Bytes::new(),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         self.send(Method::DELETE, &Self::path(bucket, key), &[], &[], Bytes::new())
             .await?;

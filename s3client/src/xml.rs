@@ -110,6 +110,17 @@ pub fn list_page(xml: &[u8]) -> Result<ListPage, String> {
     Ok(page)
 }
 
+/// The `UploadId` of an `InitiateMultipartUploadResult`.
+pub fn upload_id(xml: &[u8]) -> Option<String> {
+    let id: String = texts(xml)
+        .ok()?
+        .into_iter()
+        .filter(|(p, _)| is(p, &["InitiateMultipartUploadResult", "UploadId"]))
+        .map(|(_, t)| t)
+        .collect();
+    (!id.is_empty()).then_some(id)
+}
+
 /// Code and message of an S3 `Error` body (empty when there is none).
 pub fn error(xml: &[u8]) -> (String, String) {
     let mut code = String::new();
@@ -147,6 +158,13 @@ mod tests {
         assert!(
             list_page(b"<ListBucketResult><Contents><Size>x</Size></Contents></ListBucketResult>").is_err()
         );
+    }
+
+    #[test]
+    fn parses_an_upload_id() {
+        let x = b"<InitiateMultipartUploadResult><Bucket>b</Bucket><UploadId>abc123</UploadId></InitiateMultipartUploadResult>";
+        assert_eq!(upload_id(x).as_deref(), Some("abc123"));
+        assert_eq!(upload_id(b"<Other/>"), None);
     }
 
     #[test]

@@ -121,7 +121,7 @@ async fn objects_written_through_s3_read_back_through_the_mount() {
     }
     let endpoint = s.endpoint.clone();
     tokio::task::spawn_blocking(move || {
-        let m = Mount::start(&endpoint, "fsb", &["--list-page", "1000"]);
+        let m = Mount::start(&endpoint, "fsb", &["--list-page", "1000", "--read-only"]);
         // Reads, whole and ranged.
         assert_eq!(std::fs::read(m.path("top.txt")).unwrap(), b"hello mount");
         assert_eq!(std::fs::read(m.path("data/big.bin")).unwrap(), big);
@@ -156,7 +156,7 @@ async fn objects_written_through_s3_read_back_through_the_mount() {
         assert_eq!(script.permissions().mode() & 0o7777, 0o755);
         assert_eq!((script.uid(), script.gid()), (1234, 5678));
         assert_eq!(script.mtime(), 1_700_000_000);
-        // Missing paths and refused changes, with their errno.
+        // Missing paths, and changes refused by a read-only mount.
         let e = std::fs::metadata(m.path("nope")).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(2)); // ENOENT
         let e = std::fs::write(m.path("new.txt"), b"x").unwrap_err();
@@ -231,4 +231,157 @@ async fn an_unreachable_server_gives_eio_and_a_dead_mount_is_recovered() {
     .await
     .unwrap();
     drop(m);
+}
+
+/// Runs a shell command, failing the test with its output if it fails.
+fn sh(cmd: &str) {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_written_through_the_mount_are_objects_with_their_attributes() {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("fsw").send().await.unwrap();
+    put_object(&c, "fsw", "existing.txt", b"0123456789".to_vec())
+        .await
+        .unwrap();
+    let endpoint = s.endpoint.clone();
+    let big = pattern(20 * 1024 * 1024 + 7, 9);
+    let big2 = big.clone();
+    let m = tokio::task::spawn_blocking(move || {
+        let m = Mount::start(&endpoint, "fsw/home", &["--attr-ttl", "0"]);
+        // Create and write; fsync makes it an object before close.
+        let mut f = std::fs::File::create(m.path("notes.txt")).unwrap();
+        f.write_all(b"first line\n").unwrap();
+        f.sync_all().unwrap();
+        f.write_all(b"second line\n").unwrap();
+        drop(f);
+        // Append, and a random write into the middle.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(m.path("notes.txt"))
+            .unwrap();
+        f.write_all(b"third\n").unwrap();
+        drop(f);
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(m.path("notes.txt"))
+            .unwrap();
+        f.write_all_at(b"FIRST", 0).unwrap();
+        drop(f);
+        assert_eq!(
+            std::fs::read(m.path("notes.txt")).unwrap(),
+            b"FIRST line\nsecond line\nthird\n"
+        );
+        // A large file goes up in parts; truncation; attributes.
+        std::fs::write(m.path("big.bin"), &big2).unwrap();
+        assert_eq!(std::fs::read(m.path("big.bin")).unwrap(), big2);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(m.path("notes.txt"))
+            .unwrap()
+            .set_len(5)
+            .unwrap();
+        assert_eq!(std::fs::read(m.path("notes.txt")).unwrap(), b"FIRST");
+        std::fs::set_permissions(m.path("notes.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        sh(&format!(
+            "touch -m -d @1600000000 {}",
+            m.path("notes.txt").display()
+        ));
+        let meta = std::fs::metadata(m.path("notes.txt")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+        assert_eq!(meta.mtime(), 1_600_000_000);
+        // Directories: mkdir, rmdir of a non-empty one, rename, unlink.
+        std::fs::create_dir(m.path("dir")).unwrap();
+        std::fs::write(m.path("dir/a.txt"), b"a").unwrap();
+        let e = std::fs::remove_dir(m.path("dir")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(39), "{e}"); // ENOTEMPTY
+        std::fs::rename(m.path("dir/a.txt"), m.path("dir/b.txt")).unwrap();
+        assert!(!m.path("dir/a.txt").exists());
+        assert_eq!(std::fs::read(m.path("dir/b.txt")).unwrap(), b"a");
+        // Renaming a directory is EXDEV, which mv turns into a copy.
+        let e = std::fs::rename(m.path("dir"), m.path("moved")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(18), "{e}"); // EXDEV
+        sh(&format!(
+            "mv {} {}",
+            m.path("dir").display(),
+            m.path("moved").display()
+        ));
+        assert_eq!(std::fs::read(m.path("moved/b.txt")).unwrap(), b"a");
+        assert!(!m.path("dir").exists());
+        std::fs::remove_file(m.path("moved/b.txt")).unwrap();
+        std::fs::remove_dir(m.path("moved")).unwrap();
+        // Hard links do not exist in S3.
+        let e = std::fs::hard_link(m.path("big.bin"), m.path("link")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(1), "{e}"); // EPERM
+        // Tools: cp -r and tar x of a tree.
+        let src = tempfile::tempdir().unwrap();
+        sh(&format!(
+            "mkdir -p {0}/t/a/b && echo one > {0}/t/a/one.txt && echo two > {0}/t/a/b/two.txt && \
+             tar -C {0} -cf {0}/t.tar t && cp -r {0}/t {1}/copied && tar -C {1} -xf {0}/t.tar",
+            src.path().display(),
+            m.path("").display()
+        ));
+        sh(&format!(
+            "diff -r {}/t {}/copied",
+            src.path().display(),
+            m.path("").display()
+        ));
+        sh(&format!(
+            "diff -r {}/t {}/t",
+            src.path().display(),
+            m.path("").display()
+        ));
+        m
+    })
+    .await
+    .unwrap();
+    // What S3 clients see: the objects, with s3fs-style metadata.
+    let got = strata_tests::get_object(&c, "fsw", "home/notes.txt")
+        .await
+        .unwrap();
+    assert_eq!(got, b"FIRST");
+    let h = c
+        .head_object()
+        .bucket("fsw")
+        .key("home/notes.txt")
+        .send()
+        .await
+        .unwrap();
+    let meta = h.metadata().unwrap();
+    assert_eq!(meta.get("mode").map(String::as_str), Some("33152")); // 0o100600
+    assert_eq!(meta.get("mtime").map(String::as_str), Some("1600000000"));
+    assert_eq!(
+        strata_tests::get_object(&c, "fsw", "home/big.bin").await.unwrap(),
+        big
+    );
+    let h = c
+        .head_object()
+        .bucket("fsw")
+        .key("home/big.bin")
+        .send()
+        .await
+        .unwrap();
+    assert!(h.e_tag().unwrap().ends_with("-3\""), "{:?}", h.e_tag());
+    assert_eq!(
+        strata_tests::get_object(&c, "fsw", "home/t/a/b/two.txt")
+            .await
+            .unwrap(),
+        b"two\n"
+    );
+    // Outside the mounted prefix nothing changed.
+    assert_eq!(
+        strata_tests::get_object(&c, "fsw", "existing.txt").await.unwrap(),
+        b"0123456789"
+    );
+    tokio::task::spawn_blocking(move || m.stop()).await.unwrap();
 }
