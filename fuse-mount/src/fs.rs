@@ -162,37 +162,53 @@ impl StrataFs {
         }
         let b = &self.opts.bucket;
         match self.rt.block_on(self.client.head_object(b, &self.key(path))) {
-            Ok(info) => {
-                let meta = |n: &str| info.meta(n).and_then(|v| v.parse::<u64>().ok());
-                let mode = meta("mode").map(|m| m as u32);
-                let kind = match mode.map(|m| m & libc::S_IFMT) {
-                    Some(libc::S_IFLNK) => Kind::Symlink,
-                    Some(libc::S_IFDIR) => Kind::Dir,
-                    _ => Kind::File,
-                };
-                let mtime = meta("mtime")
-                    .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
-                    .unwrap_or(info.last_modified);
-                return Ok(Some(Attrs {
-                    kind,
-                    size: info.size,
-                    mtime,
-                    mode: mode.map_or(self.opts.file_mode, |m| (m & 0o7777) as u16),
-                    uid: meta("uid").map_or(self.opts.uid, |u| u as u32),
-                    gid: meta("gid").map_or(self.opts.gid, |g| g as u32),
-                }));
-            }
+            Ok(info) => return Ok(Some(self.attrs_of(&info, Kind::File))),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(errno(&e)),
+        }
+        // A directory with a marker keeps its attributes there.
+        let prefix = self.dir_prefix(path);
+        match self.rt.block_on(self.client.head_object(b, &prefix)) {
+            Ok(info) => return Ok(Some(self.attrs_of(&info, Kind::Dir))),
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(errno(&e)),
         }
         let page = self
             .rt
-            .block_on(self.client.list(b, &self.dir_prefix(path), Some("/"), None, 1))
+            .block_on(self.client.list(b, &prefix, Some("/"), None, 1))
             .map_err(|e| errno(&e))?;
         if page.objects.is_empty() && page.prefixes.is_empty() {
             return Ok(None);
         }
         Ok(Some(self.dir_attrs()))
+    }
+
+    /// Attributes from an object's s3fs-style metadata; `kind` is what the
+    /// object is when its mode does not say (a file, or a dir marker).
+    fn attrs_of(&self, info: &strata_s3client::ObjectInfo, kind: Kind) -> Attrs {
+        let meta = |n: &str| info.meta(n).and_then(|v| v.parse::<u64>().ok());
+        let mode = meta("mode").map(|m| m as u32);
+        let kind = match mode.map(|m| m & libc::S_IFMT) {
+            Some(libc::S_IFLNK) => Kind::Symlink,
+            Some(libc::S_IFDIR) => Kind::Dir,
+            Some(libc::S_IFREG) if kind == Kind::File => Kind::File,
+            _ => kind,
+        };
+        let default_mode = if kind == Kind::Dir {
+            self.opts.dir_mode
+        } else {
+            self.opts.file_mode
+        };
+        Attrs {
+            kind,
+            size: if kind == Kind::Dir { 0 } else { info.size },
+            mtime: meta("mtime")
+                .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+                .unwrap_or(info.last_modified),
+            mode: mode.map_or(default_mode, |m| (m & 0o7777) as u16),
+            uid: meta("uid").map_or(self.opts.uid, |u| u as u32),
+            gid: meta("gid").map_or(self.opts.gid, |g| g as u32),
+        }
     }
 
     fn file_attr(&self, ino: u64, a: &Attrs) -> FileAttr {
@@ -921,6 +937,66 @@ impl Filesystem for StrataFs {
         });
         match r {
             Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        target: &std::path::Path,
+        reply: ReplyEntry,
+    ) {
+        if let Err(e) = self.writable() {
+            return reply.error(e);
+        }
+        let path = match self.parent_child(parent, name) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        let Some(target) = target.to_str() else {
+            return reply.error(Errno::EINVAL);
+        };
+        // As s3fs stores them: the object's body is the target.
+        let a = Attrs {
+            kind: Kind::Symlink,
+            size: target.len() as u64,
+            mtime: SystemTime::now(),
+            mode: 0o777,
+            uid: req.uid(),
+            gid: req.gid(),
+        };
+        let body = Bytes::copy_from_slice(target.as_bytes());
+        match self.rt.block_on(self.client.put_object(
+            &self.opts.bucket,
+            &self.key(&path),
+            body,
+            &posix_meta(&a),
+        )) {
+            Ok(_) => {
+                let ino = self.inodes.remember(&path, a.clone());
+                reply.entry(&self.opts.attr_ttl, &self.file_attr(ino, &a), Generation(0));
+            }
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        let Some(path) = self.inodes.path(ino.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let a = match self.attrs(ino.0) {
+            Ok(a) if a.kind == Kind::Symlink => a,
+            Ok(_) => return reply.error(Errno::EINVAL),
+            Err(e) => return reply.error(e),
+        };
+        match self.rt.block_on(
+            self.client
+                .get_range(&self.opts.bucket, &self.key(&path), 0, a.size.max(1)),
+        ) {
+            Ok(target) => reply.data(&target),
             Err(e) => reply.error(errno(&e)),
         }
     }

@@ -385,3 +385,225 @@ async fn files_written_through_the_mount_are_objects_with_their_attributes() {
     );
     tokio::task::spawn_blocking(move || m.stop()).await.unwrap();
 }
+
+/// A small deterministic generator for the model test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Everything below `root`: relative path -> (is dir, permission bits, content).
+fn snapshot(root: &Path) -> std::collections::BTreeMap<String, (bool, u32, Vec<u8>)> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let meta = std::fs::metadata(&p).unwrap();
+            let perm = meta.permissions().mode() & 0o777;
+            if meta.is_dir() {
+                out.insert(rel, (true, perm, Vec::new()));
+                stack.push(p);
+            } else {
+                out.insert(rel, (false, perm, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// One random operation, applied the same way under `root`; returns the
+/// error kind (errno) or 0.
+fn apply(root: &Path, op: u64, a: &str, b: &str, data: &[u8], at: u64) -> i32 {
+    use std::os::unix::fs::FileExt;
+    let p = root.join(a);
+    let q = root.join(b);
+    let r: std::io::Result<()> = match op {
+        0 => std::fs::write(&p, data),
+        1 => std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .and_then(|f| f.write_all_at(data, at)),
+        2 => std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .and_then(|mut f| {
+                use std::io::Write;
+                f.write_all(data)
+            }),
+        3 => std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .and_then(|f| f.set_len(at)),
+        4 => {
+            // Files only: directory renames differ on purpose (EXDEV).
+            if p.is_dir() || q.is_dir() {
+                Ok(())
+            } else {
+                std::fs::rename(&p, &q)
+            }
+        }
+        5 => std::fs::remove_file(&p),
+        6 => std::fs::create_dir(&p),
+        7 => std::fs::remove_dir(&p),
+        _ => std::fs::set_permissions(
+            &p,
+            std::fs::Permissions::from_mode(0o600 + (at as u32 % 2) * 0o44),
+        ),
+    };
+    r.err().and_then(|e| e.raw_os_error()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_operations_match_a_local_directory() {
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("fsm").send().await.unwrap();
+    let endpoint = s.endpoint.clone();
+    tokio::task::spawn_blocking(move || {
+        let m = Mount::start(&endpoint, "fsm", &["--attr-ttl", "0"]);
+        let local = tempfile::tempdir().unwrap();
+        let names = ["f0", "f1", "d0", "d0/f2", "d0/f3", "d1", "d1/f4"];
+        // Seeds that found bugs stay in this list.
+        for seed in [
+            0x9e37_79b9_7f4a_7c15u64,
+            42,
+            7_777,
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+            99,
+            1234,
+            31337,
+        ] {
+            let mut rng = Rng(seed);
+            for step in 0..120 {
+                let op = rng.below(9);
+                let a = names[rng.below(names.len() as u64) as usize];
+                let b = names[rng.below(names.len() as u64) as usize];
+                let len = rng.below(3000) as usize;
+                let data: Vec<u8> = (0..len).map(|i| (i as u64 ^ step) as u8).collect();
+                let at = rng.below(4000);
+                let want = apply(local.path(), op, a, b, &data, at);
+                let got = apply(&m.path(""), op, a, b, &data, at);
+                assert_eq!(
+                    got, want,
+                    "seed {seed} step {step}: op {op} on {a} {b}: errno differs"
+                );
+                let (l, r) = (snapshot(local.path()), snapshot(&m.path("")));
+                assert_eq!(r, l, "seed {seed} step {step}: op {op} on {a} {b}: trees differ");
+            }
+            // Start the next seed from empty trees.
+            sh(&format!(
+                "rm -rf {0}/* {1}/*",
+                local.path().display(),
+                m.path("").display()
+            ));
+        }
+        m.stop();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3fs_and_fuse_mount_read_each_others_files_and_attributes() {
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("fsx").send().await.unwrap();
+    let endpoint = s.endpoint.clone();
+    tokio::task::spawn_blocking(move || {
+        let ours = Mount::start(&endpoint, "fsx", &["--attr-ttl", "0"]);
+        // Debian's s3fs on the same bucket.
+        let tmp = tempfile::tempdir().unwrap();
+        let theirs = tmp.path().join("s3fs");
+        std::fs::create_dir(&theirs).unwrap();
+        let passwd = tmp.path().join("passwd");
+        std::fs::write(&passwd, format!("{ACCESS_KEY}:{SECRET_KEY}\n")).unwrap();
+        std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o600)).unwrap();
+        sh(&format!(
+            "s3fs fsx {} -o url={endpoint},use_path_request_style,passwd_file={},stat_cache_expire=1",
+            theirs.display(),
+            passwd.display()
+        ));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !mounted(&theirs) {
+            assert!(Instant::now() < deadline, "s3fs did not mount");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let result = std::panic::catch_unwind(|| {
+            // Written by fuse-mount, read by s3fs.
+            std::fs::create_dir(ours.path("from-ours")).unwrap();
+            std::fs::write(ours.path("from-ours/a.txt"), b"written by fuse-mount").unwrap();
+            std::fs::set_permissions(
+                ours.path("from-ours/a.txt"),
+                std::fs::Permissions::from_mode(0o640),
+            )
+            .unwrap();
+            sh(&format!(
+                "touch -m -d @1650000000 {}",
+                ours.path("from-ours/a.txt").display()
+            ));
+            std::os::unix::fs::symlink("a.txt", ours.path("from-ours/link")).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let theirs_a = theirs.join("from-ours/a.txt");
+            while std::fs::read(&theirs_a).ok().as_deref() != Some(&b"written by fuse-mount"[..]) {
+                assert!(Instant::now() < deadline, "s3fs does not see the file");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let m = std::fs::metadata(&theirs_a).unwrap();
+            assert_eq!(m.permissions().mode() & 0o7777, 0o640);
+            assert_eq!(m.mtime(), 1_650_000_000);
+            assert_eq!(
+                std::fs::read_link(theirs.join("from-ours/link")).unwrap(),
+                Path::new("a.txt")
+            );
+            // Written by s3fs, read by fuse-mount.
+            std::fs::create_dir(theirs.join("from-s3fs")).unwrap();
+            std::fs::write(theirs.join("from-s3fs/b.txt"), b"written by s3fs").unwrap();
+            std::fs::set_permissions(
+                theirs.join("from-s3fs/b.txt"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+            std::os::unix::fs::symlink("b.txt", theirs.join("from-s3fs/link")).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::fs::read(ours.path("from-s3fs/b.txt")).ok().as_deref() != Some(&b"written by s3fs"[..])
+            {
+                assert!(Instant::now() < deadline, "fuse-mount does not see the file");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let m = std::fs::metadata(ours.path("from-s3fs/b.txt")).unwrap();
+            assert_eq!(m.permissions().mode() & 0o7777, 0o600);
+            assert!(ours.path("from-s3fs").is_dir());
+            assert_eq!(
+                std::fs::read_link(ours.path("from-s3fs/link")).unwrap(),
+                Path::new("b.txt")
+            );
+            assert_eq!(
+                std::fs::read(ours.path("from-s3fs/link")).unwrap(),
+                b"written by s3fs"
+            );
+        });
+        let _ = Command::new("fusermount3").arg("-u").arg(&theirs).status();
+        ours.stop();
+        if let Err(p) = result {
+            std::panic::resume_unwind(p);
+        }
+    })
+    .await
+    .unwrap();
+}
