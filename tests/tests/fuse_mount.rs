@@ -607,3 +607,38 @@ async fn s3fs_and_fuse_mount_read_each_others_files_and_attributes() {
     .await
     .unwrap();
 }
+
+#[test]
+fn help_and_missing_credentials_are_clear() {
+    let out = Command::new(workspace_bin("fuse-mount"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--read-only",
+        "--uid",
+        "--gid",
+        "--file-mode",
+        "--dir-mode",
+        "--allow-other",
+        "--attr-ttl",
+        "--cache-dir",
+        "--credentials-file",
+        "STRATA_ACCESS_KEY",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    let out = Command::new(workspace_bin("fuse-mount"))
+        .args(["http://127.0.0.1:9", "bucket", "/nonexistent"])
+        .env_remove("STRATA_ACCESS_KEY")
+        .env_remove("STRATA_SECRET_KEY")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("fuse-mount: no credentials"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
