@@ -328,6 +328,15 @@ impl StrataFs {
             })
     }
 
+    /// For a change to an existing entry: the mount is writable, and
+    /// `name` in `parent` exists; its path and attributes.
+    fn existing_child(&self, parent: INodeNo, name: &OsStr) -> Result<(String, Attrs), Errno> {
+        self.writable()?;
+        let path = self.parent_child(parent, name)?;
+        let a = self.stat(&path)?.ok_or(Errno::ENOENT)?;
+        Ok((path, a))
+    }
+
     fn writable(&self) -> Result<(), Errno> {
         if self.opts.read_only {
             Err(Errno::EROFS)
@@ -853,19 +862,11 @@ impl Filesystem for StrataFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        if let Err(e) = self.writable() {
-            return reply.error(e);
-        }
-        let path = match self.parent_child(parent, name) {
-            Ok(p) => p,
+        let path = match self.existing_child(parent, name) {
+            Ok((_, a)) if a.kind == Kind::Dir => return reply.error(Errno::EISDIR),
+            Ok((p, _)) => p,
             Err(e) => return reply.error(e),
         };
-        match self.stat(&path) {
-            Ok(Some(a)) if a.kind == Kind::Dir => return reply.error(Errno::EISDIR),
-            Ok(Some(_)) => {}
-            Ok(None) => return reply.error(Errno::ENOENT),
-            Err(e) => return reply.error(e),
-        }
         match self
             .rt
             .block_on(self.client.delete_object(&self.opts.bucket, &self.key(&path)))
@@ -876,19 +877,11 @@ impl Filesystem for StrataFs {
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        if let Err(e) = self.writable() {
-            return reply.error(e);
-        }
-        let path = match self.parent_child(parent, name) {
-            Ok(p) => p,
+        let path = match self.existing_child(parent, name) {
+            Ok((p, a)) if a.kind == Kind::Dir => p,
+            Ok(_) => return reply.error(Errno::ENOTDIR),
             Err(e) => return reply.error(e),
         };
-        match self.stat(&path) {
-            Ok(Some(a)) if a.kind == Kind::Dir => {}
-            Ok(Some(_)) => return reply.error(Errno::ENOTDIR),
-            Ok(None) => return reply.error(Errno::ENOENT),
-            Err(e) => return reply.error(e),
-        }
         match self.dir_is_empty(&path) {
             Ok(true) => {}
             Ok(false) => return reply.error(Errno::ENOTEMPTY),
@@ -913,22 +906,15 @@ impl Filesystem for StrataFs {
         _flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
-        if let Err(e) = self.writable() {
-            return reply.error(e);
-        }
-        let (from, to) = match (
-            self.parent_child(parent, name),
-            self.parent_child(newparent, newname),
-        ) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => return reply.error(e),
-        };
-        match self.stat(&from) {
-            Ok(Some(a)) if a.kind == Kind::Dir => return reply.error(Errno::EXDEV),
-            Ok(Some(_)) => {}
-            Ok(None) => return reply.error(Errno::ENOENT),
+        let from = match self.existing_child(parent, name) {
+            Ok((_, a)) if a.kind == Kind::Dir => return reply.error(Errno::EXDEV),
+            Ok((p, _)) => p,
             Err(e) => return reply.error(e),
-        }
+        };
+        let to = match self.parent_child(newparent, newname) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
         let b = &self.opts.bucket;
         let (src, dst) = (self.key(&from), self.key(&to));
         let r = self.rt.block_on(async {

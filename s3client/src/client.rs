@@ -256,10 +256,7 @@ impl Client {
         body: Bytes,
         metadata: &[(String, String)],
     ) -> Result<String> {
-        let headers: Vec<(String, String)> = metadata
-            .iter()
-            .map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone()))
-            .collect();
+        let headers = meta_headers(metadata);
         let h: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         let r = self
             .send(Method::PUT, &Self::path(bucket, key), &[], &h, body)
@@ -283,7 +280,7 @@ impl Client {
         )];
         if let Some(m) = metadata {
             headers.push(("x-amz-metadata-directive".into(), "REPLACE".into()));
-            headers.extend(m.iter().map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone())));
+            headers.extend(meta_headers(m));
         }
         let h: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         self.send(Method::PUT, &Self::path(bucket, dst_key), &[], &h, Bytes::new())
@@ -298,10 +295,7 @@ impl Client {
         key: &str,
         metadata: &[(String, String)],
     ) -> Result<String> {
-        let headers: Vec<(String, String)> = metadata
-            .iter()
-            .map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone()))
-            .collect();
+        let headers = meta_headers(metadata);
         let h: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         let r = self
             .send(
@@ -380,6 +374,14 @@ impl Client {
             .await?;
         Ok(())
     }
+}
+
+/// User metadata as `x-amz-meta-*` headers.
+fn meta_headers(metadata: &[(String, String)]) -> Vec<(String, String)> {
+    metadata
+        .iter()
+        .map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone()))
+        .collect()
 }
 
 fn etag_of(h: &HeaderMap) -> String {
