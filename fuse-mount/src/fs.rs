@@ -13,10 +13,10 @@
 //! ([`crate::writeback`]) uploaded on flush, fsync and close, with its POSIX
 //! attributes as metadata; chmod/chown/utimens rewrite the metadata in
 //! place (a copy onto itself); mkdir writes a `dir/` marker; rmdir refuses
-//! non-empty directories; rename of a file is a copy then a delete (not
-//! atomic: for an instant both names exist); rename of a directory answers
-//! EXDEV, which `mv` handles by copying. With `--read-only` every change
-//! fails with EROFS.
+//! non-empty directories; rename of a file is a copy then a delete, of a
+//! directory the same for every key below it (neither is atomic: for a
+//! while both names exist, but no object is ever lost). With `--read-only`
+//! every change fails with EROFS.
 
 use crate::inodes::{Attrs, Inodes, Kind, ROOT, child};
 use crate::writeback::WriteBack;
@@ -320,6 +320,7 @@ impl StrataFs {
         };
         let key = self.key(&f.path);
         let meta = posix_meta(&f.attrs);
+        tracing::debug!(path = %f.path, size = w.size(), "uploading");
         self.rt
             .block_on(w.upload(&self.client, &self.opts.bucket, &key, &meta))
             .map_err(|e| {
@@ -335,6 +336,63 @@ impl StrataFs {
         let path = self.parent_child(parent, name)?;
         let a = self.stat(&path)?.ok_or(Errno::ENOENT)?;
         Ok((path, a))
+    }
+
+    /// A file rename: a server-side copy, then the delete of the source.
+    fn rename_file(&self, from: &str, to: &str) -> Result<(), Errno> {
+        if from == to {
+            return Ok(());
+        }
+        if self.stat(to)?.is_some_and(|a| a.kind == Kind::Dir) {
+            return Err(Errno::EISDIR);
+        }
+        let b = &self.opts.bucket;
+        let (src, dst) = (self.key(from), self.key(to));
+        self.rt
+            .block_on(async {
+                self.client.copy_object(b, &src, &dst, None).await?;
+                self.client.delete_object(b, &src).await
+            })
+            .map_err(|e| errno(&e))
+    }
+
+    /// A directory rename: every key below it is copied to the new name,
+    /// a page at a time, and the page's originals deleted after their
+    /// copies. Not atomic: until it finishes, both names hold part of the
+    /// tree, but every object is always under one of them.
+    fn rename_dir(&self, from: &str, to: &str) -> Result<(), Errno> {
+        if from == to {
+            return Ok(());
+        }
+        if to.starts_with(&format!("{from}/")) {
+            return Err(Errno::EINVAL);
+        }
+        match self.stat(to)? {
+            Some(a) if a.kind != Kind::Dir => return Err(Errno::ENOTDIR),
+            Some(_) if !self.dir_is_empty(to)? => return Err(Errno::ENOTEMPTY),
+            _ => {}
+        }
+        let b = &self.opts.bucket;
+        let (src, dst) = (self.dir_prefix(from), self.dir_prefix(to));
+        self.rt
+            .block_on(async {
+                let mut token: Option<String> = None;
+                loop {
+                    let page = self.client.list(b, &src, None, token.as_deref(), 1000).await?;
+                    for o in &page.objects {
+                        let target = format!("{dst}{}", &o.key[src.len()..]);
+                        self.client.copy_object(b, &o.key, &target, None).await?;
+                    }
+                    for o in &page.objects {
+                        self.client.delete_object(b, &o.key).await?;
+                    }
+                    if !page.truncated {
+                        return Ok(());
+                    }
+                    token = page.next_token;
+                }
+            })
+            .map_err(|e| errno(&e))
     }
 
     fn writable(&self) -> Result<(), Errno> {
@@ -572,6 +630,7 @@ impl Filesystem for StrataFs {
     }
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        tracing::debug!(fh = fh.0, "fsync");
         // objd acknowledges an upload only once it is durable, so a
         // completed upload is what fsync promises.
         let open = match self.handle(fh.0) {
@@ -906,24 +965,22 @@ impl Filesystem for StrataFs {
         _flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let from = match self.existing_child(parent, name) {
-            Ok((_, a)) if a.kind == Kind::Dir => return reply.error(Errno::EXDEV),
-            Ok((p, _)) => p,
+        let (from, kind) = match self.existing_child(parent, name) {
+            Ok((p, a)) => (p, a.kind),
             Err(e) => return reply.error(e),
         };
         let to = match self.parent_child(newparent, newname) {
             Ok(p) => p,
             Err(e) => return reply.error(e),
         };
-        let b = &self.opts.bucket;
-        let (src, dst) = (self.key(&from), self.key(&to));
-        let r = self.rt.block_on(async {
-            self.client.copy_object(b, &src, &dst, None).await?;
-            self.client.delete_object(b, &src).await
-        });
+        let r = if kind == Kind::Dir {
+            self.rename_dir(&from, &to)
+        } else {
+            self.rename_file(&from, &to)
+        };
         match r {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(e),
         }
     }
 

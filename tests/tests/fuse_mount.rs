@@ -308,16 +308,22 @@ async fn files_written_through_the_mount_are_objects_with_their_attributes() {
         std::fs::rename(m.path("dir/a.txt"), m.path("dir/b.txt")).unwrap();
         assert!(!m.path("dir/a.txt").exists());
         assert_eq!(std::fs::read(m.path("dir/b.txt")).unwrap(), b"a");
-        // Renaming a directory is EXDEV, which mv turns into a copy.
-        let e = std::fs::rename(m.path("dir"), m.path("moved")).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(18), "{e}"); // EXDEV
+        // Directories rename with everything below them; mv works too.
+        std::fs::create_dir(m.path("dir/sub")).unwrap();
+        std::fs::write(m.path("dir/sub/c.txt"), b"c").unwrap();
+        std::fs::rename(m.path("dir"), m.path("renamed")).unwrap();
+        assert_eq!(std::fs::read(m.path("renamed/sub/c.txt")).unwrap(), b"c");
+        assert!(!m.path("dir").exists());
+        let e = std::fs::rename(m.path("renamed"), m.path("renamed/sub/inside")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(22), "{e}"); // EINVAL
         sh(&format!(
             "mv {} {}",
-            m.path("dir").display(),
+            m.path("renamed").display(),
             m.path("moved").display()
         ));
         assert_eq!(std::fs::read(m.path("moved/b.txt")).unwrap(), b"a");
-        assert!(!m.path("dir").exists());
+        std::fs::remove_file(m.path("moved/sub/c.txt")).unwrap();
+        std::fs::remove_dir(m.path("moved/sub")).unwrap();
         std::fs::remove_file(m.path("moved/b.txt")).unwrap();
         std::fs::remove_dir(m.path("moved")).unwrap();
         // Hard links do not exist in S3.
@@ -445,14 +451,7 @@ fn apply(root: &Path, op: u64, a: &str, b: &str, data: &[u8], at: u64) -> i32 {
             .write(true)
             .open(&p)
             .and_then(|f| f.set_len(at)),
-        4 => {
-            // Files only: directory renames differ on purpose (EXDEV).
-            if p.is_dir() || q.is_dir() {
-                Ok(())
-            } else {
-                std::fs::rename(&p, &q)
-            }
-        }
+        4 => std::fs::rename(&p, &q),
         5 => std::fs::remove_file(&p),
         6 => std::fs::create_dir(&p),
         7 => std::fs::remove_dir(&p),
@@ -641,4 +640,68 @@ fn help_and_missing_credentials_are_clear() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("fuse-mount: no credentials"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_or_interrupted_writes_leave_the_previous_version() {
+    use std::io::Write;
+    let mut s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("fsf").send().await.unwrap();
+    let endpoint = s.endpoint.clone();
+    // objd dies while a file is being written: fsync fails with EIO, and
+    // the stored object is the previous version. (objd is killed from this
+    // thread: a fork while the file is open would close a copy of its
+    // descriptor, and that close uploads.)
+    let (written_tx, written_rx) = std::sync::mpsc::channel::<()>();
+    let (killed_tx, killed_rx) = std::sync::mpsc::channel::<()>();
+    let writer = tokio::task::spawn_blocking(move || {
+        let m = Mount::start(&endpoint, "fsf", &["--attr-ttl", "0", "--request-timeout", "5"]);
+        std::fs::write(m.path("doc.txt"), b"version 1").unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(m.path("doc.txt"))
+            .unwrap();
+        f.write_all(b"version 2, never stored").unwrap();
+        written_tx.send(()).unwrap();
+        killed_rx.recv().unwrap();
+        let e = f.sync_all().unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(5), "{e}"); // EIO
+        drop(f);
+        m
+    });
+    tokio::task::spawn_blocking(move || written_rx.recv().unwrap())
+        .await
+        .unwrap();
+    s.kill();
+    killed_tx.send(()).unwrap();
+    let m = writer.await.unwrap();
+    s.restart();
+    assert_eq!(
+        strata_tests::get_object(&c, "fsf", "doc.txt").await.unwrap(),
+        b"version 1"
+    );
+    // The mount recovers once objd is back; then the mount dies mid-write
+    // and the stored object stays whole.
+    let mut m = tokio::task::spawn_blocking(move || {
+        std::fs::write(m.path("doc.txt"), b"version 3").unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(m.path("doc.txt"))
+            .unwrap();
+        f.write_all(b"version 4, interrupted").unwrap();
+        (m, f)
+    })
+    .await
+    .unwrap();
+    m.0.child.kill().unwrap();
+    m.0.child.wait().unwrap();
+    assert_eq!(
+        strata_tests::get_object(&c, "fsf", "doc.txt").await.unwrap(),
+        b"version 3"
+    );
+    drop(m.1);
+    drop(m.0);
 }
