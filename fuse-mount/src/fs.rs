@@ -51,6 +51,10 @@ pub struct Options {
     pub read_only: bool,
     /// Where write-back files live.
     pub cache_dir: std::path::PathBuf,
+    /// Most files open at once (EMFILE beyond).
+    pub max_open_files: usize,
+    /// Most bytes held in write-back files at once (ENOSPC beyond).
+    pub write_cache_bytes: u64,
 }
 
 /// A directory being read: a window of its entries, fetched page by page.
@@ -71,6 +75,8 @@ struct OpenFile {
     window: Option<(u64, Bytes)>,
     writer: Option<WriteBack>,
     attrs: Attrs,
+    /// Write-back bytes this handle holds against the cache budget.
+    charged: u64,
 }
 
 type Open = Arc<Mutex<OpenFile>>;
@@ -91,6 +97,9 @@ pub struct StrataFs {
     dirs: Mutex<HashMap<u64, DirHandle>>,
     files: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
+    /// Files open now, and write-back bytes held now.
+    open_files: std::sync::atomic::AtomicUsize,
+    cached_bytes: AtomicU64,
 }
 
 /// The errno for a failed S3 call.
@@ -123,6 +132,8 @@ impl StrataFs {
             dirs: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
+            open_files: std::sync::atomic::AtomicUsize::new(0),
+            cached_bytes: AtomicU64::new(0),
         })
     }
 
@@ -300,6 +311,40 @@ impl StrataFs {
             .get(&fh)
             .map(|h| Arc::clone(&h.file))
             .ok_or(Errno::EBADF)
+    }
+
+    /// Takes one of the open-file slots.
+    fn reserve_open(&self) -> Result<(), Errno> {
+        let n = self.open_files.fetch_add(1, Ordering::Relaxed);
+        if n >= self.opts.max_open_files {
+            self.open_files.fetch_sub(1, Ordering::Relaxed);
+            return Err(Errno::EMFILE);
+        }
+        Ok(())
+    }
+
+    /// Adjusts the write-back bytes a handle holds to `size`; refuses
+    /// growth beyond the cache budget with ENOSPC.
+    fn charge(&self, f: &mut OpenFile, size: u64) -> Result<(), Errno> {
+        if size > f.charged {
+            let grow = size - f.charged;
+            let before = self.cached_bytes.fetch_add(grow, Ordering::Relaxed);
+            if before + grow > self.opts.write_cache_bytes {
+                self.cached_bytes.fetch_sub(grow, Ordering::Relaxed);
+                return Err(Errno::ENOSPC);
+            }
+        } else {
+            self.cached_bytes.fetch_sub(f.charged - size, Ordering::Relaxed);
+        }
+        f.charged = size;
+        Ok(())
+    }
+
+    /// Gives back what a closed handle held.
+    fn release_budget(&self, f: &mut OpenFile) {
+        self.cached_bytes.fetch_sub(f.charged, Ordering::Relaxed);
+        f.charged = 0;
+        self.open_files.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn new_handle(&self, f: OpenFile) -> u64 {
@@ -481,12 +526,31 @@ impl Filesystem for StrataFs {
             Err(e) => return reply.error(e),
         };
         self.inodes.remember(&path, a.clone());
+        if let Err(e) = self.reserve_open() {
+            return reply.error(e);
+        }
+        let mut f = OpenFile {
+            path: path.clone(),
+            size: a.size,
+            window: None,
+            writer: None,
+            attrs: a.clone(),
+            charged: 0,
+        };
+        let truncating = flags.0 & libc::O_TRUNC != 0;
+        if write && let Err(e) = self.charge(&mut f, if truncating { 0 } else { a.size }) {
+            self.release_budget(&mut f);
+            return reply.error(e);
+        }
         let writer = if !write {
             None
-        } else if flags.0 & libc::O_TRUNC != 0 {
+        } else if truncating {
             match WriteBack::empty(&self.opts.cache_dir) {
                 Ok(w) => Some(w),
-                Err(_) => return reply.error(Errno::EIO),
+                Err(_) => {
+                    self.release_budget(&mut f);
+                    return reply.error(Errno::EIO);
+                }
             }
         } else {
             let key = self.key(&path);
@@ -499,16 +563,14 @@ impl Filesystem for StrataFs {
             );
             match self.rt.block_on(load) {
                 Ok(w) => Some(w),
-                Err(_) => return reply.error(Errno::EIO),
+                Err(_) => {
+                    self.release_budget(&mut f);
+                    return reply.error(Errno::EIO);
+                }
             }
         };
-        let fh = self.new_handle(OpenFile {
-            path,
-            size: a.size,
-            window: None,
-            writer,
-            attrs: a,
-        });
+        f.writer = writer;
+        let fh = self.new_handle(f);
         reply.opened(FileHandle(fh), FopenFlags::empty());
     }
 
@@ -579,7 +641,12 @@ impl Filesystem for StrataFs {
         };
         // Upload before the handle leaves the table, so that a lookup in
         // between still sees the file.
-        let result = self.upload(&mut lock(&open));
+        let result = {
+            let mut f = lock(&open);
+            let r = self.upload(&mut f);
+            self.release_budget(&mut f);
+            r
+        };
         lock(&self.files).remove(&fh.0);
         match result {
             Ok(()) => reply.ok(),
@@ -604,6 +671,13 @@ impl Filesystem for StrataFs {
             Err(e) => return reply.error(e),
         };
         let mut f = lock(&open);
+        let Some(w) = f.writer.as_mut() else {
+            return reply.error(Errno::EBADF);
+        };
+        let grown = w.size().max(offset + data.len() as u64);
+        if let Err(e) = self.charge(&mut f, grown) {
+            return reply.error(e);
+        }
         let Some(w) = f.writer.as_mut() else {
             return reply.error(Errno::EBADF);
         };
@@ -748,9 +822,15 @@ impl Filesystem for StrataFs {
             Ok(p) => p,
             Err(e) => return reply.error(e),
         };
+        if let Err(e) = self.reserve_open() {
+            return reply.error(e);
+        }
         let writer = match WriteBack::empty(&self.opts.cache_dir) {
             Ok(w) => w,
-            Err(_) => return reply.error(Errno::EIO),
+            Err(_) => {
+                self.open_files.fetch_sub(1, Ordering::Relaxed);
+                return reply.error(Errno::EIO);
+            }
         };
         let attrs = Attrs {
             kind: Kind::File,
@@ -768,6 +848,7 @@ impl Filesystem for StrataFs {
             window: None,
             writer: Some(writer),
             attrs,
+            charged: 0,
         });
         reply.created(
             &self.opts.attr_ttl,
@@ -827,6 +908,11 @@ impl Filesystem for StrataFs {
             // An open writer takes everything; it uploads on close.
             (Some(o), _) if lock(o).writer.is_some() => {
                 let mut f = lock(o);
+                if let Some(n) = size
+                    && let Err(e) = self.charge(&mut f, n)
+                {
+                    return reply.error(e);
+                }
                 if let Some(w) = f.writer.as_mut() {
                     if let Some(n) = size
                         && w.truncate(n).is_err()

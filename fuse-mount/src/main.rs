@@ -66,6 +66,13 @@ struct Args {
     /// Read-ahead per open file, in KiB.
     #[arg(long, default_value_t = 4096)]
     read_ahead_kib: u64,
+    /// Most files open at once; more opens fail with EMFILE.
+    #[arg(long, default_value_t = 4096)]
+    max_open_files: usize,
+    /// Most MiB held in write-back files at once (files open for writing);
+    /// writes beyond fail with ENOSPC until files are closed.
+    #[arg(long, default_value_t = 4096)]
+    write_cache_mib: u64,
     /// Entries per directory listing request.
     #[arg(long, default_value_t = 1000)]
     list_page: usize,
@@ -195,6 +202,8 @@ fn run(args: Args) -> Result<()> {
         list_page: args.list_page.clamp(1, 1000),
         read_only: args.read_only,
         cache_dir: args.cache_dir.clone(),
+        max_open_files: args.max_open_files.max(1),
+        write_cache_bytes: args.write_cache_mib.saturating_mul(1 << 20),
     };
     let filesystem = fs::StrataFs::new(client, opts)?;
     recover_stale(&args.mountpoint);

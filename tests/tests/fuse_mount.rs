@@ -705,3 +705,42 @@ async fn failed_or_interrupted_writes_leave_the_previous_version() {
     drop(m.1);
     drop(m.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_files_and_write_back_space_are_bounded() {
+    use std::io::Write;
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("fsl").send().await.unwrap();
+    put_object(&c, "fsl", "r.txt", b"r".to_vec()).await.unwrap();
+    let endpoint = s.endpoint.clone();
+    tokio::task::spawn_blocking(move || {
+        let m = Mount::start(
+            &endpoint,
+            "fsl",
+            &["--max-open-files", "3", "--write-cache-mib", "2"],
+        );
+        // A write-back cache of 2 MiB: a third MiB does not fit while the
+        // first file is open, and fits again once it is closed.
+        let mut a = std::fs::File::create(m.path("a.bin")).unwrap();
+        a.write_all(&vec![1u8; 1 << 20]).unwrap();
+        let mut b = std::fs::File::create(m.path("b.bin")).unwrap();
+        b.write_all(&vec![2u8; (1 << 20) - 4096]).unwrap();
+        let e = b.write_all(&vec![2u8; 1 << 20]).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(28), "{e}"); // ENOSPC
+        drop(a);
+        b.write_all(&vec![3u8; 1 << 20]).unwrap();
+        drop(b);
+        // Three files open at most.
+        let open: Vec<_> = (0..3)
+            .map(|_| std::fs::File::open(m.path("r.txt")).unwrap())
+            .collect();
+        let e = std::fs::File::open(m.path("r.txt")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(24), "{e}"); // EMFILE
+        drop(open);
+        assert_eq!(std::fs::read(m.path("r.txt")).unwrap(), b"r");
+        m.stop();
+    })
+    .await
+    .unwrap();
+}
