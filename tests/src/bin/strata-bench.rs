@@ -14,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -101,6 +101,29 @@ enum Cmd {
         /// Bucket sizes to measure.
         #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
         sizes: Vec<usize>,
+    },
+    /// POSIX workloads on a directory (a fuse-mount or s3fs mount point):
+    /// sequential write and read of one file, 4 KiB random reads, creating
+    /// and stat-ing small files, reading a directory of many entries.
+    Fs {
+        /// Directory to work in (created below the mount point).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Size of the sequential file.
+        #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+        size: u64,
+        /// Small files to create and stat.
+        #[arg(long, default_value_t = 10_000)]
+        files: usize,
+        /// Random 4 KiB reads.
+        #[arg(long, default_value_t = 2_000)]
+        reads: usize,
+        /// Directory whose entries to count (prepared beforehand).
+        #[arg(long)]
+        readdir: Option<PathBuf>,
+        /// A name for the report lines (`fuse-mount`, `s3fs`).
+        #[arg(long, default_value = "fs")]
+        label: String,
     },
     /// Codec throughput: raw reed-solomon-simd against objd's erasure path.
     Codec {
@@ -724,9 +747,149 @@ async fn listing(dir: PathBuf, sizes: Vec<usize>, json: bool) {
     }
 }
 
+/// One measured POSIX workload.
+/// Runs `f` and reports it as `ops` operations of `size` bytes moving `bytes`.
+fn timed(name: String, (size, ops, bytes): (u64, u64, u64), f: impl FnOnce(), json: bool) {
+    let start = Instant::now();
+    f();
+    Stats {
+        name,
+        size,
+        concurrency: 1,
+        elapsed: start.elapsed(),
+        ops,
+        bytes,
+        ..Default::default()
+    }
+    .report(json);
+}
+
+/// The POSIX workloads' sizes.
+struct FsSpec<'a> {
+    size: u64,
+    files: usize,
+    reads: usize,
+    readdir: Option<&'a Path>,
+}
+
+fn fs_bench(dir: &Path, spec: FsSpec<'_>, label: &str, json: bool) {
+    let FsSpec {
+        size,
+        files,
+        reads,
+        readdir,
+    } = spec;
+    use std::io::{Read, Write};
+    use std::os::unix::fs::FileExt;
+    std::fs::create_dir_all(dir).expect("bench directory");
+    let big = dir.join("seq.bin");
+    let chunk = random_bytes(1 << 20);
+    timed(
+        format!("{label} seq-write"),
+        (size, 1, size),
+        || {
+            let mut f = std::fs::File::create(&big).expect("create");
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                f.write_all(&chunk[..n]).expect("write");
+                left -= n as u64;
+            }
+            f.sync_all().expect("fsync");
+        },
+        json,
+    );
+    timed(
+        format!("{label} seq-read"),
+        (size, 1, size),
+        || {
+            let mut f = std::fs::File::open(&big).expect("open");
+            let mut buf = vec![0u8; 1 << 20];
+            let mut total = 0u64;
+            loop {
+                let n = f.read(&mut buf).expect("read");
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+            }
+            assert_eq!(total, size);
+        },
+        json,
+    );
+    timed(
+        format!("{label} rand-read-4KiB"),
+        (4096, reads as u64, reads as u64 * 4096),
+        || {
+            let f = std::fs::File::open(&big).expect("open");
+            let mut buf = [0u8; 4096];
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            for _ in 0..reads {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = (x % (size.saturating_sub(4096).max(1))) & !4095;
+                f.read_exact_at(&mut buf, at).expect("pread");
+            }
+        },
+        json,
+    );
+    let small = dir.join("small");
+    std::fs::create_dir_all(&small).expect("mkdir");
+    timed(
+        format!("{label} create-small"),
+        (16, files as u64, files as u64 * 16),
+        || {
+            for i in 0..files {
+                std::fs::write(small.join(format!("f{i:06}")), b"sixteen bytes!!\n").expect("create");
+            }
+        },
+        json,
+    );
+    timed(
+        format!("{label} stat-small"),
+        (16, files as u64, 0),
+        || {
+            for i in 0..files {
+                std::fs::metadata(small.join(format!("f{i:06}"))).expect("stat");
+            }
+        },
+        json,
+    );
+    if let Some(d) = readdir {
+        let mut n = 0u64;
+        timed(
+            format!("{label} readdir"),
+            (0, 1, 0),
+            || {
+                n = std::fs::read_dir(d).expect("readdir").count() as u64;
+            },
+            json,
+        );
+        println!("{label} readdir entries {n}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn main() {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Fs {
+            dir,
+            size,
+            files,
+            reads,
+            readdir,
+            label,
+        } => {
+            let spec = FsSpec {
+                size,
+                files,
+                reads,
+                readdir: readdir.as_deref(),
+            };
+            fs_bench(&dir, spec, &label, cli.json);
+        }
         Cmd::S3 {
             endpoint,
             bucket,
