@@ -57,6 +57,9 @@ pub struct Options {
     pub write_cache_bytes: u64,
 }
 
+/// Bytes fetched for a read that does not continue the previous one.
+const RANDOM_READ: u64 = 64 << 10;
+
 /// A directory being read: a window of its entries, fetched page by page.
 struct DirHandle {
     path: String,
@@ -73,6 +76,9 @@ struct OpenFile {
     path: String,
     size: u64,
     window: Option<(u64, Bytes)>,
+    /// Where the last read ended: a read starting there is sequential and
+    /// gets the read-ahead; others fetch only a little more than asked.
+    next_seq: u64,
     writer: Option<WriteBack>,
     attrs: Attrs,
     /// Write-back bytes this handle holds against the cache budget.
@@ -533,6 +539,7 @@ impl Filesystem for StrataFs {
             path: path.clone(),
             size: a.size,
             window: None,
+            next_seq: 0,
             writer: None,
             attrs: a.clone(),
             charged: 0,
@@ -589,7 +596,7 @@ impl Filesystem for StrataFs {
             Ok(o) => o,
             Err(e) => return reply.error(e),
         };
-        let (path, file_size, hit) = {
+        let (path, file_size, hit, sequential) = {
             let f = lock(&open);
             if let Some(w) = &f.writer {
                 return match w.read(offset, size as usize) {
@@ -602,15 +609,20 @@ impl Filesystem for StrataFs {
                 (offset >= *start && end <= start + data.len() as u64)
                     .then(|| data.slice((offset - start) as usize..(end - start) as usize))
             });
-            (f.path.clone(), f.size, hit)
+            (f.path.clone(), f.size, hit, offset == f.next_seq)
         };
+        lock(&open).next_seq = (offset + u64::from(size)).min(file_size);
         if let Some(data) = hit {
             return reply.data(&data);
         }
         if offset >= file_size {
             return reply.data(&[]);
         }
-        let want = u64::from(size).max(self.opts.read_ahead);
+        let want = if sequential {
+            u64::from(size).max(self.opts.read_ahead)
+        } else {
+            u64::from(size).max(RANDOM_READ)
+        };
         let end = (offset + want).min(file_size);
         let key = self.key(&path);
         match self
@@ -846,6 +858,7 @@ impl Filesystem for StrataFs {
             path,
             size: 0,
             window: None,
+            next_seq: 0,
             writer: Some(writer),
             attrs,
             charged: 0,
