@@ -704,30 +704,16 @@ impl Filesystem for StrataFs {
     }
 
     fn flush(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _lo: fuser::LockOwner, reply: ReplyEmpty) {
-        let open = match self.handle(fh.0) {
-            Ok(o) => o,
-            Err(e) => return reply.error(e),
-        };
-        let mut f = lock(&open);
-        match self.upload(&mut f) {
+        match self.handle(fh.0).and_then(|o| self.upload(&mut lock(&o))) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
-    fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
-        tracing::debug!(fh = fh.0, "fsync");
-        // objd acknowledges an upload only once it is durable, so a
-        // completed upload is what fsync promises.
-        let open = match self.handle(fh.0) {
-            Ok(o) => o,
-            Err(e) => return reply.error(e),
-        };
-        let mut f = lock(&open);
-        match self.upload(&mut f) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+    fn fsync(&self, req: &Request, ino: INodeNo, fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        // objd acknowledges an upload only once it is durable, so the
+        // upload a flush does is what fsync promises.
+        self.flush(req, ino, fh, fuser::LockOwner(0), reply);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
