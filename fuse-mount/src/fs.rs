@@ -501,12 +501,16 @@ impl Filesystem for StrataFs {
         let path = child(&parent_path, name);
         match self.stat(&path) {
             Ok(Some(a)) => {
-                let ino = self.inodes.remember(&path, a.clone());
+                let ino = self.inodes.looked_up(&path, a.clone());
                 reply.entry(&self.opts.attr_ttl, &self.file_attr(ino, &a), Generation(0));
             }
             Ok(None) => reply.error(Errno::ENOENT),
             Err(e) => reply.error(e),
         }
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.inodes.forget(ino.0, nlookup);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -771,7 +775,7 @@ impl Filesystem for StrataFs {
                 }
             }
             let (name, kind) = &d.entries[(index - d.base) as usize];
-            let ino = self.inodes.ino(&child(&d.path, name));
+            let ino = self.inodes.listed(&child(&d.path, name));
             let ft = if *kind == Kind::Dir {
                 FileType::Directory
             } else {
@@ -838,7 +842,7 @@ impl Filesystem for StrataFs {
             uid: req.uid(),
             gid: req.gid(),
         };
-        let ino = self.inodes.remember(&path, attrs.clone());
+        let ino = self.inodes.looked_up(&path, attrs.clone());
         let attr = self.file_attr(ino, &attrs);
         let fh = self.new_handle(OpenFile {
             path,
@@ -998,7 +1002,7 @@ impl Filesystem for StrataFs {
             &posix_meta(&a),
         )) {
             Ok(_) => {
-                let ino = self.inodes.remember(&path, a.clone());
+                let ino = self.inodes.looked_up(&path, a.clone());
                 reply.entry(&self.opts.attr_ttl, &self.file_attr(ino, &a), Generation(0));
             }
             Err(e) => reply.error(errno(&e)),
@@ -1104,7 +1108,7 @@ impl Filesystem for StrataFs {
             &posix_meta(&a),
         )) {
             Ok(_) => {
-                let ino = self.inodes.remember(&path, a.clone());
+                let ino = self.inodes.looked_up(&path, a.clone());
                 reply.entry(&self.opts.attr_ttl, &self.file_attr(ino, &a), Generation(0));
             }
             Err(e) => reply.error(errno(&e)),

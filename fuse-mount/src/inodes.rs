@@ -1,6 +1,8 @@
 //! The inode table: a stable inode number per path below the mount's
 //! prefix, with the attributes last seen for it and when. Paths are keys
 //! relative to the prefix, without a trailing slash; the root is "".
+//! Entries live while the kernel holds references to them (lookups not yet
+//! forgotten), so walking a huge tree does not grow the table for good.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,6 +32,8 @@ pub struct Attrs {
 struct Node {
     path: String,
     attrs: Option<(Attrs, Instant)>,
+    /// Lookups the kernel has not forgotten yet.
+    lookups: u64,
 }
 
 #[derive(Debug, Default)]
@@ -56,6 +60,7 @@ impl Inodes {
             Node {
                 path: String::new(),
                 attrs: None,
+                lookups: 1,
             },
         );
         t.by_path.insert(String::new(), ROOT);
@@ -83,6 +88,7 @@ impl Inodes {
             Node {
                 path: path.to_owned(),
                 attrs: None,
+                lookups: 0,
             },
         );
         t.by_path.insert(path.to_owned(), i);
@@ -96,6 +102,48 @@ impl Inodes {
             n.attrs = Some((attrs, Instant::now()));
         }
         i
+    }
+
+    /// Records the attributes of `path` for an entry the kernel is told of
+    /// (lookup, create, mkdir, symlink), which it will forget later.
+    pub fn looked_up(&self, path: &str, attrs: Attrs) -> u64 {
+        let i = self.remember(path, attrs);
+        if let Some(n) = self.lock().nodes.get_mut(&i) {
+            n.lookups += 1;
+        }
+        i
+    }
+
+    /// The kernel forgot `n` lookups of `ino`; the entry goes with the last.
+    pub fn forget(&self, ino: u64, n: u64) {
+        let mut t = self.lock();
+        let Some(node) = t.nodes.get_mut(&ino) else { return };
+        node.lookups = node.lookups.saturating_sub(n);
+        if node.lookups == 0 && ino != ROOT {
+            let path = node.path.clone();
+            t.nodes.remove(&ino);
+            if t.by_path.get(&path) == Some(&ino) {
+                t.by_path.remove(&path);
+            }
+        }
+    }
+
+    /// The inode a directory listing reports for `path`: the known one, or
+    /// a number derived from the path that is not entered in the table (a
+    /// listing does not make the kernel hold the entry).
+    pub fn listed(&self, path: &str) -> u64 {
+        if let Some(i) = self.lock().by_path.get(path) {
+            return *i;
+        }
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        path.hash(&mut h);
+        h.finish() | (1 << 63)
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.lock().nodes.len()
     }
 
     /// Cached attributes younger than `ttl`.
@@ -137,8 +185,24 @@ mod tests {
             uid: 0,
             gid: 0,
         };
-        let i = t.remember("f", attrs);
+        let i = t.remember("f", attrs.clone());
         assert!(t.cached(i, std::time::Duration::from_secs(60)).is_some());
         assert!(t.cached(i, std::time::Duration::ZERO).is_none());
+        // Entries go when the kernel forgets its last lookup.
+        let before = t.len();
+        let g = t.looked_up("g", attrs.clone());
+        t.looked_up("g", attrs);
+        t.forget(g, 1);
+        assert_eq!(t.path(g).as_deref(), Some("g"));
+        t.forget(g, 1);
+        assert_eq!(t.path(g), None);
+        assert_eq!(t.len(), before);
+        t.forget(ROOT, 5);
+        assert_eq!(t.path(ROOT).as_deref(), Some(""));
+        // Listings do not add entries.
+        let n = t.listed("never/looked/up");
+        assert_eq!(t.listed("never/looked/up"), n);
+        assert_eq!(t.len(), before);
+        assert_eq!(t.listed("a/b"), a);
     }
 }
