@@ -2,7 +2,7 @@
 //! anonymous temporary file (on disk, so memory stays bounded whatever the
 //! size) that takes writes at any offset, appends and truncation; flush,
 //! fsync and close upload it as one object (one PUT, or a multipart upload
-//! in parts of `PART` bytes, read from the file one part at a time). The
+//! in parts of `PART` bytes read from the file, a few in flight at once). The
 //! object in the bucket changes only when an upload completes, so a crash
 //! of the mount never leaves a torn object: the previous version stays.
 
@@ -15,6 +15,9 @@ use strata_s3client::Client;
 /// Size of the parts of large uploads, and of the chunks files are
 /// downloaded in.
 pub const PART: u64 = 8 << 20;
+
+/// Parts of one upload sent at once (memory: this many parts per upload).
+const PARTS_IN_FLIGHT: usize = 4;
 
 #[derive(Debug)]
 pub struct WriteBack {
@@ -114,19 +117,33 @@ impl WriteBack {
                 .create_multipart(bucket, key, metadata)
                 .await
                 .map_err(io::Error::other)?;
-            let mut parts = Vec::new();
-            let mut at = 0;
             let result: io::Result<()> = async {
-                while at < self.size {
-                    let n = parts.len() as u32 + 1;
-                    let body = self.chunk(at)?;
-                    at += body.len() as u64;
-                    let etag = client
-                        .upload_part(bucket, key, &id, n, body)
-                        .await
-                        .map_err(io::Error::other)?;
-                    parts.push((n, etag));
+                let mut parts: Vec<(u32, String)> = Vec::new();
+                let mut running = tokio::task::JoinSet::new();
+                let mut at = 0;
+                let mut next = 1u32;
+                loop {
+                    // Keep up to PARTS_IN_FLIGHT parts uploading at once.
+                    while running.len() < PARTS_IN_FLIGHT && at < self.size {
+                        let body = self.chunk(at)?;
+                        at += body.len() as u64;
+                        let (c, b, k, u, n) = (
+                            client.clone(),
+                            bucket.to_owned(),
+                            key.to_owned(),
+                            id.clone(),
+                            next,
+                        );
+                        running.spawn(async move { (n, c.upload_part(&b, &k, &u, n, body).await) });
+                        next += 1;
+                    }
+                    let Some(done) = running.join_next().await else {
+                        break;
+                    };
+                    let (n, etag) = done.map_err(io::Error::other)?;
+                    parts.push((n, etag.map_err(io::Error::other)?));
                 }
+                parts.sort();
                 client
                     .complete_multipart(bucket, key, &id, &parts)
                     .await
