@@ -471,6 +471,18 @@ impl StrataFs {
     }
 }
 
+/// The attributes of an entry the caller of `req` creates now.
+fn new_entry(kind: Kind, size: u64, mode: u16, req: &Request) -> Attrs {
+    Attrs {
+        kind,
+        size,
+        mtime: SystemTime::now(),
+        mode,
+        uid: req.uid(),
+        gid: req.gid(),
+    }
+}
+
 /// POSIX attributes as the user metadata s3fs uses.
 fn posix_meta(a: &Attrs) -> Vec<(String, String)> {
     let kind = match a.kind {
@@ -834,14 +846,7 @@ impl Filesystem for StrataFs {
                 return reply.error(Errno::EIO);
             }
         };
-        let attrs = Attrs {
-            kind: Kind::File,
-            size: 0,
-            mtime: SystemTime::now(),
-            mode: (mode & !umask & 0o7777) as u16,
-            uid: req.uid(),
-            gid: req.gid(),
-        };
+        let attrs = new_entry(Kind::File, 0, (mode & !umask & 0o7777) as u16, req);
         let ino = self.inodes.looked_up(&path, attrs.clone());
         let attr = self.file_attr(ino, &attrs);
         let fh = self.new_handle(OpenFile {
@@ -986,14 +991,7 @@ impl Filesystem for StrataFs {
             Ok(None) => {}
             Err(e) => return reply.error(e),
         }
-        let a = Attrs {
-            kind: Kind::Dir,
-            size: 0,
-            mtime: SystemTime::now(),
-            mode: (mode & !umask & 0o7777) as u16,
-            uid: req.uid(),
-            gid: req.gid(),
-        };
+        let a = new_entry(Kind::Dir, 0, (mode & !umask & 0o7777) as u16, req);
         let marker = self.dir_prefix(&path);
         match self.rt.block_on(self.client.put_object(
             &self.opts.bucket,
@@ -1092,14 +1090,7 @@ impl Filesystem for StrataFs {
             return reply.error(Errno::EINVAL);
         };
         // As s3fs stores them: the object's body is the target.
-        let a = Attrs {
-            kind: Kind::Symlink,
-            size: target.len() as u64,
-            mtime: SystemTime::now(),
-            mode: 0o777,
-            uid: req.uid(),
-            gid: req.gid(),
-        };
+        let a = new_entry(Kind::Symlink, target.len() as u64, 0o777, req);
         let body = Bytes::copy_from_slice(target.as_bytes());
         match self.rt.block_on(self.client.put_object(
             &self.opts.bucket,

@@ -645,6 +645,15 @@ impl RawRequest {
     }
 }
 
+impl RawRequest {
+    /// Sends the request and checks the status and a piece of the answer.
+    async fn expect(self, endpoint: &str, status: u16, needle: &str) {
+        let (st, body) = self.send(endpoint).await;
+        assert_eq!(st, status, "{}", head(&body));
+        assert!(body.contains(needle), "{}", head(&body));
+    }
+}
+
 fn head(s: &str) -> &str {
     &s[..s.len().min(400)]
 }
@@ -662,34 +671,26 @@ async fn protocol_errors_get_s3_codes_and_change_nothing() {
         when: std::time::SystemTime::now() - std::time::Duration::from_secs(20 * 60),
         ..RawRequest::put("/edge/skew", b"ok")
     };
-    let (st, body) = skewed.send(&s.endpoint).await;
-    assert_eq!(st, 403, "{}", head(&body));
-    assert!(
-        body.contains("<Code>RequestTimeTooSkewed</Code>"),
-        "{}",
-        head(&body)
-    );
+    skewed
+        .expect(&s.endpoint, 403, "<Code>RequestTimeTooSkewed</Code>")
+        .await;
     // A body without Content-Length (plain chunked transfer encoding).
     let chunked = RawRequest {
         headers: vec![("transfer-encoding", "chunked".into())],
         sent: b"2\r\nok\r\n0\r\n\r\n".to_vec(),
         ..RawRequest::put("/edge/nolength", b"ok")
     };
-    let (st, body) = chunked.send(&s.endpoint).await;
-    assert_eq!(st, 411, "{}", head(&body));
-    assert!(
-        body.contains("<Code>MissingContentLength</Code>"),
-        "{}",
-        head(&body)
-    );
+    chunked
+        .expect(&s.endpoint, 411, "<Code>MissingContentLength</Code>")
+        .await;
     // A client that stops sending its body is cut off after the idle time.
     let stalled = RawRequest {
         sent: vec![7u8; 10],
         ..RawRequest::put("/edge/stalled", &[7u8; 100])
     };
-    let (st, body) = stalled.send(&s.endpoint).await;
-    assert_eq!(st, 400, "{}", head(&body));
-    assert!(body.contains("<Code>RequestTimeout</Code>"), "{}", head(&body));
+    stalled
+        .expect(&s.endpoint, 400, "<Code>RequestTimeout</Code>")
+        .await;
     // An XML body over the limit is refused before it is read.
     let huge = format!(
         "<Delete>{}</Delete>",
@@ -702,9 +703,7 @@ async fn protocol_errors_get_s3_codes_and_change_nothing() {
         query: vec![("delete", "")],
         ..RawRequest::put("/edge", &huge)
     };
-    let (st, body) = delete.send(&s.endpoint).await;
-    assert_eq!(st, 400, "{}", head(&body));
-    assert!(body.contains("MaxMessageLengthExceeded"), "{}", head(&body));
+    delete.expect(&s.endpoint, 400, "MaxMessageLengthExceeded").await;
     // Large object bodies are not documents, whatever their query says.
     let big = vec![1u8; 5 << 20];
     let put = RawRequest {
