@@ -744,3 +744,99 @@ async fn open_files_and_write_back_space_are_bounded() {
     .await
     .unwrap();
 }
+
+/// Runs a shell command and returns its standard output.
+fn sh_out(cmd: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsync_git_and_sqlite_work_on_the_mount() {
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("fst").send().await.unwrap();
+    let endpoint = s.endpoint.clone();
+    let local = tempfile::tempdir().unwrap();
+    let l = local.path().to_path_buf();
+    let m = tokio::task::spawn_blocking(move || {
+        let m = Mount::start(&endpoint, "fst", &["--attr-ttl", "0"]);
+        let mnt = m.path("");
+        let (l, mnt) = (l.display(), mnt.display());
+        // rsync -a keeps contents, modes and mtimes; a second run finds
+        // nothing to send (it compares sizes and mtimes read back).
+        sh(&format!(
+            "mkdir -p {l}/tree/sub/deeper && printf 'alpha\\n' > {l}/tree/a.txt && \
+             head -c 3000000 /dev/urandom > {l}/tree/sub/blob.bin && \
+             printf 'x' > {l}/tree/sub/deeper/x && chmod 0640 {l}/tree/a.txt && \
+             chmod 0755 {l}/tree/sub/deeper/x && touch -d @1500000000 {l}/tree/sub/blob.bin && \
+             ln -s ../a.txt {l}/tree/sub/link && rsync -a {l}/tree/ {mnt}/tree/"
+        ));
+        sh(&format!("diff -r {l}/tree {mnt}/tree"));
+        let stat = |root: &str| {
+            sh_out(&format!(
+                "cd {root}/tree && find . -printf '%p %y %m %Ts %l\\n' | sort"
+            ))
+        };
+        assert_eq!(stat(&l.to_string()), stat(&mnt.to_string()));
+        let again = sh_out(&format!("rsync -a --itemize-changes {l}/tree/ {mnt}/tree/"));
+        assert_eq!(again.trim(), "", "a second rsync found differences");
+        // git clone of a local repository, then a commit and fsck in the
+        // clone on the mount (lock files renamed over their targets).
+        sh(&format!(
+            "cd {l} && git init -q -b main repo && cd repo && \
+             git -c user.email=t@example.com -c user.name=t commit -q --allow-empty -m one && \
+             cp -r {l}/tree/sub . && git add . && \
+             git -c user.email=t@example.com -c user.name=t commit -q -m two && \
+             git clone -q --no-hardlinks {l}/repo {mnt}/clone && cd {mnt}/clone && \
+             echo more > more.txt && git add more.txt && \
+             git -c user.email=t@example.com -c user.name=t commit -q -m three && \
+             git fsck --full --strict"
+        ));
+        let log = sh_out(&format!("cd {mnt}/clone && git log --format=%s"));
+        assert_eq!(log, "three\ntwo\none\n");
+        assert_eq!(sh_out(&format!("cd {mnt}/clone && git status --porcelain")), "");
+        // sqlite3: a database file updated in place with random writes, a
+        // rollback journal created and deleted around each transaction.
+        sh(&format!(
+            "sqlite3 {mnt}/db.sqlite \"create table t(id integer primary key, v text); \
+             with recursive n(i) as (select 1 union all select i+1 from n where i < 3000) \
+             insert into t select i, hex(randomblob(40)) from n;\" && \
+             sqlite3 {mnt}/db.sqlite \"update t set v = 'changed' where id % 7 = 0; \
+             delete from t where id % 11 = 0; create index tv on t(v);\""
+        ));
+        let check = |db: &str| {
+            sh_out(&format!(
+                "sqlite3 {db} \"pragma integrity_check; select count(*), \
+                 sum(v = 'changed') from t;\""
+            ))
+        };
+        assert_eq!(check(&format!("{mnt}/db.sqlite")), "ok\n2728|390\n");
+        m
+    })
+    .await
+    .unwrap();
+    // The database S3 clients read is the same, consistent file.
+    let db = strata_tests::get_object(&c, "fst", "db.sqlite").await.unwrap();
+    let copy = local.path().join("copy.sqlite");
+    std::fs::write(&copy, db).unwrap();
+    let out = sh_out(&format!(
+        "sqlite3 {} \"pragma integrity_check; select count(*) from t;\"",
+        copy.display()
+    ));
+    assert_eq!(out, "ok\n2728\n");
+    let journal = c
+        .head_object()
+        .bucket("fst")
+        .key("db.sqlite-journal")
+        .send()
+        .await;
+    assert!(journal.is_err(), "the rollback journal was left behind");
+    tokio::task::spawn_blocking(move || m.stop()).await.unwrap();
+}
