@@ -164,6 +164,7 @@ impl StrataFs {
             mode: self.opts.dir_mode,
             uid: self.opts.uid,
             gid: self.opts.gid,
+            etag: None,
         }
     }
 
@@ -225,6 +226,7 @@ impl StrataFs {
             mode: mode.map_or(default_mode, |m| (m & 0o7777) as u16),
             uid: meta("uid").map_or(self.opts.uid, |u| u as u32),
             gid: meta("gid").map_or(self.opts.gid, |g| g as u32),
+            etag: Some(info.etag.clone()),
         }
     }
 
@@ -480,6 +482,7 @@ fn new_entry(kind: Kind, size: u64, mode: u16, req: &Request) -> Attrs {
         mode,
         uid: req.uid(),
         gid: req.gid(),
+        etag: None,
     }
 }
 
@@ -593,8 +596,22 @@ impl Filesystem for StrataFs {
             }
         };
         f.writer = writer;
+        // Pages the kernel cached at an earlier opening stay valid while
+        // the object is the same version (close-to-open: the HEAD above
+        // tells); a writer changes it, so its pages go.
+        let keep = if write {
+            self.inodes.drop_page_cache(ino.0);
+            false
+        } else {
+            self.inodes.reuse_page_cache(ino.0, a.etag.as_deref())
+        };
         let fh = self.new_handle(f);
-        reply.opened(FileHandle(fh), FopenFlags::empty());
+        let flags = if keep {
+            FopenFlags::FOPEN_KEEP_CACHE
+        } else {
+            FopenFlags::empty()
+        };
+        reply.opened(FileHandle(fh), flags);
     }
 
     fn read(

@@ -26,6 +26,9 @@ pub struct Attrs {
     pub mode: u16,
     pub uid: u32,
     pub gid: u32,
+    /// The object's ETag when read from the server: which version of the
+    /// contents these attributes describe.
+    pub etag: Option<String>,
 }
 
 #[derive(Debug)]
@@ -34,6 +37,9 @@ struct Node {
     attrs: Option<(Attrs, Instant)>,
     /// Lookups the kernel has not forgotten yet.
     lookups: u64,
+    /// The version (ETag) whose contents the kernel's page cache may hold
+    /// for this inode: the one last opened for reading.
+    page_cache: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -61,6 +67,7 @@ impl Inodes {
                 path: String::new(),
                 attrs: None,
                 lookups: 1,
+                page_cache: None,
             },
         );
         t.by_path.insert(String::new(), ROOT);
@@ -89,6 +96,7 @@ impl Inodes {
                 path: path.to_owned(),
                 attrs: None,
                 lookups: 0,
+                page_cache: None,
             },
         );
         t.by_path.insert(path.to_owned(), i);
@@ -141,6 +149,27 @@ impl Inodes {
         h.finish() | (1 << 63)
     }
 
+    /// Whether the kernel may keep the pages it cached for `ino` when it is
+    /// opened at version `etag`: only if the last opening for reading saw
+    /// the same version. Records `etag` as the cached version otherwise.
+    pub fn reuse_page_cache(&self, ino: u64, etag: Option<&str>) -> bool {
+        let mut t = self.lock();
+        let Some(n) = t.nodes.get_mut(&ino) else { return false };
+        if etag.is_some() && n.page_cache.as_deref() == etag {
+            return true;
+        }
+        n.page_cache = etag.map(str::to_owned);
+        false
+    }
+
+    /// The inode's contents change through the mount: the pages cached for
+    /// its last version are not to be reused.
+    pub fn drop_page_cache(&self, ino: u64) {
+        if let Some(n) = self.lock().nodes.get_mut(&ino) {
+            n.page_cache = None;
+        }
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().nodes.len()
@@ -184,6 +213,7 @@ mod tests {
             mode: 0o644,
             uid: 0,
             gid: 0,
+            etag: None,
         };
         let i = t.remember("f", attrs.clone());
         assert!(t.cached(i, std::time::Duration::from_secs(60)).is_some());
@@ -204,5 +234,14 @@ mod tests {
         assert_eq!(t.listed("never/looked/up"), n);
         assert_eq!(t.len(), before);
         assert_eq!(t.listed("a/b"), a);
+        // Cached pages are reused only for the version they were read at.
+        assert!(!t.reuse_page_cache(a, Some("e1")));
+        assert!(t.reuse_page_cache(a, Some("e1")));
+        assert!(!t.reuse_page_cache(a, Some("e2")));
+        assert!(t.reuse_page_cache(a, Some("e2")));
+        t.drop_page_cache(a);
+        assert!(!t.reuse_page_cache(a, Some("e2")));
+        assert!(!t.reuse_page_cache(a, None));
+        assert!(!t.reuse_page_cache(a, None));
     }
 }

@@ -120,10 +120,24 @@ async fn objects_written_through_s3_read_back_through_the_mount() {
             .unwrap();
     }
     let endpoint = s.endpoint.clone();
-    tokio::task::spawn_blocking(move || {
+    let m = tokio::task::spawn_blocking(move || {
         let m = Mount::start(&endpoint, "fsb", &["--list-page", "1000", "--read-only"]);
-        // Reads, whole and ranged.
+        // Read twice: the second opening may reuse the cached pages.
         assert_eq!(std::fs::read(m.path("top.txt")).unwrap(), b"hello mount");
+        assert_eq!(std::fs::read(m.path("top.txt")).unwrap(), b"hello mount");
+        m
+    })
+    .await
+    .unwrap();
+    // Changed through S3 (same size, same second): once the attribute TTL
+    // (1 s) has passed, the next opening reads the new version.
+    put_object(&c, "fsb", "top.txt", b"HELLO MOUNT".to_vec())
+        .await
+        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(std::fs::read(m.path("top.txt")).unwrap(), b"HELLO MOUNT");
+        // Reads, whole and ranged.
         assert_eq!(std::fs::read(m.path("data/big.bin")).unwrap(), big);
         let mut f = std::fs::File::open(m.path("data/big.bin")).unwrap();
         f.seek(SeekFrom::Start(5_000_000)).unwrap();
