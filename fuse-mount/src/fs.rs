@@ -19,6 +19,7 @@
 //! every change fails with EROFS.
 
 use crate::inodes::{Attrs, Inodes, Kind, ROOT, child};
+use crate::readahead::Reader;
 use crate::writeback::WriteBack;
 use bytes::Bytes;
 use fuser::{
@@ -57,9 +58,6 @@ pub struct Options {
     pub write_cache_bytes: u64,
 }
 
-/// Bytes fetched for a read that does not continue the previous one.
-const RANDOM_READ: u64 = 64 << 10;
-
 /// A directory being read: a window of its entries, fetched page by page.
 struct DirHandle {
     path: String,
@@ -75,10 +73,7 @@ struct DirHandle {
 struct OpenFile {
     path: String,
     size: u64,
-    window: Option<(u64, Bytes)>,
-    /// Where the last read ended: a read starting there is sequential and
-    /// gets the read-ahead; others fetch only a little more than asked.
-    next_seq: u64,
+    reader: Reader,
     writer: Option<WriteBack>,
     attrs: Attrs,
     /// Write-back bytes this handle holds against the cache budget.
@@ -557,8 +552,7 @@ impl Filesystem for StrataFs {
         let mut f = OpenFile {
             path: path.clone(),
             size: a.size,
-            window: None,
-            next_seq: 0,
+            reader: Reader::default(),
             writer: None,
             attrs: a.clone(),
             charged: 0,
@@ -629,44 +623,24 @@ impl Filesystem for StrataFs {
             Ok(o) => o,
             Err(e) => return reply.error(e),
         };
-        let (path, file_size, hit, sequential) = {
-            let f = lock(&open);
-            if let Some(w) = &f.writer {
-                return match w.read(offset, size as usize) {
-                    Ok(data) => reply.data(&data),
-                    Err(_) => reply.error(Errno::EIO),
-                };
-            }
-            let end = (offset + u64::from(size)).min(f.size);
-            let hit = f.window.as_ref().and_then(|(start, data)| {
-                (offset >= *start && end <= start + data.len() as u64)
-                    .then(|| data.slice((offset - start) as usize..(end - start) as usize))
-            });
-            (f.path.clone(), f.size, hit, offset == f.next_seq)
-        };
-        lock(&open).next_seq = (offset + u64::from(size)).min(file_size);
-        if let Some(data) = hit {
-            return reply.data(&data);
+        let mut f = lock(&open);
+        if let Some(w) = &f.writer {
+            return match w.read(offset, size as usize) {
+                Ok(data) => reply.data(&data),
+                Err(_) => reply.error(Errno::EIO),
+            };
         }
-        if offset >= file_size {
-            return reply.data(&[]);
-        }
-        let want = if sequential {
-            u64::from(size).max(self.opts.read_ahead)
-        } else {
-            u64::from(size).max(RANDOM_READ)
-        };
-        let end = (offset + want).min(file_size);
-        let key = self.key(&path);
-        match self
-            .rt
-            .block_on(self.client.get_range(&self.opts.bucket, &key, offset, end))
-        {
-            Ok(data) => {
-                let n = (size as usize).min(data.len());
-                reply.data(&data[..n]);
-                lock(&open).window = Some((offset, data));
-            }
+        let (file_size, key) = (f.size, self.key(&f.path));
+        let (client, bucket) = (&self.client, &self.opts.bucket);
+        // The handle stays locked while it fetches: reads of one handle
+        // take turns, so two of them never fetch the same window.
+        let got = f.reader.read(&self.rt, offset, size, file_size, self.opts.read_ahead, |start, end| {
+            let (client, bucket, key) = (client.clone(), bucket.clone(), key.clone());
+            async move { client.get_range(&bucket, &key, start, end).await }
+        });
+        drop(f);
+        match got {
+            Ok(data) => reply.data(&data),
             Err(e) => reply.error(errno(&e)),
         }
     }
@@ -869,8 +843,7 @@ impl Filesystem for StrataFs {
         let fh = self.new_handle(OpenFile {
             path,
             size: 0,
-            window: None,
-            next_seq: 0,
+            reader: Reader::default(),
             writer: Some(writer),
             attrs,
             charged: 0,

@@ -6,6 +6,7 @@
 
 mod fs;
 mod inodes;
+mod readahead;
 mod writeback;
 
 use anyhow::{Context, Result, bail};

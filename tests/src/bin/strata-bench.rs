@@ -817,23 +817,38 @@ fn fs_bench(dir: &Path, spec: FsSpec<'_>, label: &str, json: bool) {
         },
         json,
     );
-    timed(
-        format!("{label} rand-read-4KiB"),
-        (4096, reads as u64, reads as u64 * 4096),
-        || {
-            let f = std::fs::File::open(&big).expect("open");
-            let mut buf = [0u8; 4096];
-            let mut x = 0x2545_f491_4f6c_dd1du64;
-            for _ in 0..reads {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let at = (x % (size.saturating_sub(4096).max(1))) & !4095;
-                f.read_exact_at(&mut buf, at).expect("pread");
-            }
-        },
-        json,
-    );
+    // Random reads right after the sequential read (pages it left in the
+    // kernel's cache may serve them), then with the file's cached pages
+    // dropped, so every read goes to the mount.
+    for cold in [false, true] {
+        let f = std::fs::File::open(&big).expect("open");
+        if cold {
+            // GNU dd's way to posix_fadvise(DONTNEED) a whole file.
+            let status = std::process::Command::new("dd")
+                .arg(format!("if={}", big.display()))
+                .args(["iflag=nocache", "count=0", "status=none"])
+                .status()
+                .expect("dd");
+            assert!(status.success(), "dd iflag=nocache");
+        }
+        let name = if cold { "rand-read-4KiB-cold" } else { "rand-read-4KiB" };
+        timed(
+            format!("{label} {name}"),
+            (4096, reads as u64, reads as u64 * 4096),
+            || {
+                let mut buf = [0u8; 4096];
+                let mut x = 0x2545_f491_4f6c_dd1du64;
+                for _ in 0..reads {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let at = (x % (size.saturating_sub(4096).max(1))) & !4095;
+                    f.read_exact_at(&mut buf, at).expect("pread");
+                }
+            },
+            json,
+        );
+    }
     let small = dir.join("small");
     std::fs::create_dir_all(&small).expect("mkdir");
     timed(
