@@ -20,7 +20,7 @@
 
 use crate::inodes::{Attrs, Inodes, Kind, ROOT, child};
 use crate::readahead::Reader;
-use crate::writeback::WriteBack;
+use crate::writeback::{Uploader, WriteBack};
 use bytes::Bytes;
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, OpenFlags, ReplyAttr,
@@ -90,8 +90,12 @@ struct Handle {
     file: Open,
 }
 
+/// Parts held in memory while they are sent, across the whole mount.
+const PARTS_IN_MEMORY: usize = 16;
+
 pub struct StrataFs {
     client: Client,
+    uploader: Uploader,
     rt: tokio::runtime::Runtime,
     opts: Options,
     inodes: Inodes,
@@ -126,6 +130,7 @@ impl StrataFs {
             .enable_all()
             .build()?;
         Ok(Self {
+            uploader: Uploader::new(client.clone(), opts.bucket.clone(), PARTS_IN_MEMORY),
             client,
             rt,
             opts,
@@ -368,9 +373,10 @@ impl StrataFs {
         };
         let key = self.key(&f.path);
         let meta = posix_meta(&f.attrs);
+        let implicit_mtime = w.last_write() == Some(f.attrs.mtime);
         tracing::debug!(path = %f.path, size = w.size(), "uploading");
         self.rt
-            .block_on(w.upload(&self.client, &self.opts.bucket, &key, &meta))
+            .block_on(w.upload(&self.uploader, &key, &meta, implicit_mtime))
             .map_err(|e| {
                 tracing::warn!(error = %e, path = %f.path, "upload failed");
                 Errno::EIO
@@ -634,10 +640,17 @@ impl Filesystem for StrataFs {
         let (client, bucket) = (&self.client, &self.opts.bucket);
         // The handle stays locked while it fetches: reads of one handle
         // take turns, so two of them never fetch the same window.
-        let got = f.reader.read(&self.rt, offset, size, file_size, self.opts.read_ahead, |start, end| {
-            let (client, bucket, key) = (client.clone(), bucket.clone(), key.clone());
-            async move { client.get_range(&bucket, &key, start, end).await }
-        });
+        let got = f.reader.read(
+            &self.rt,
+            offset,
+            size,
+            file_size,
+            self.opts.read_ahead,
+            |start, end| {
+                let (client, bucket, key) = (client.clone(), bucket.clone(), key.clone());
+                async move { client.get_range(&bucket, &key, start, end).await }
+            },
+        );
         drop(f);
         match got {
             Ok(data) => reply.data(&data),
@@ -693,20 +706,40 @@ impl Filesystem for StrataFs {
         let Some(w) = f.writer.as_mut() else {
             return reply.error(Errno::EBADF);
         };
-        let grown = w.size().max(offset + data.len() as u64);
-        if let Err(e) = self.charge(&mut f, grown) {
-            return reply.error(e);
+        let end = offset + data.len() as u64;
+        let need = w.held_after(end);
+        if let Err(e) = self.charge(&mut f, need) {
+            // Out of write-back space: a file written in order drops the
+            // parts it has sent, and goes on.
+            let Some(w) = f.writer.as_mut() else {
+                return reply.error(e);
+            };
+            if !matches!(self.rt.block_on(w.release_sent()), Ok(true)) {
+                return reply.error(e);
+            }
+            let need = w.held_after(end);
+            if let Err(e) = self.charge(&mut f, need) {
+                return reply.error(e);
+            }
         }
         let Some(w) = f.writer.as_mut() else {
             return reply.error(Errno::EBADF);
         };
-        if w.write(offset, data).is_err() {
-            return reply.error(Errno::EIO);
-        }
-        let size = w.size();
-        f.attrs.size = size;
-        f.attrs.mtime = SystemTime::now();
+        let now = match w.write(offset, data) {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::warn!(error = %e, path = %f.path, "write failed");
+                return reply.error(Errno::EIO);
+            }
+        };
+        f.attrs.size = w.size();
+        f.attrs.mtime = now;
         self.inodes.remember(&f.path, f.attrs.clone());
+        // A file written in order sends its full parts as it goes.
+        let (key, meta) = (self.key(&f.path), posix_meta(&f.attrs));
+        if let Some(w) = f.writer.as_mut() {
+            self.rt.block_on(w.stream_parts(&self.uploader, &key, &meta));
+        }
         reply.written(data.len() as u32);
     }
 
@@ -932,7 +965,7 @@ impl Filesystem for StrataFs {
                     let mut w =
                         WriteBack::load(&self.opts.cache_dir, &self.client, b, &key, a.size.min(n)).await?;
                     w.truncate(n)?;
-                    w.upload(&self.client, b, &key, &meta).await
+                    w.upload(&self.uploader, &key, &meta, false).await
                 });
                 a.size = n;
                 r.map_err(|_| Errno::EIO)

@@ -154,7 +154,9 @@ impl Inodes {
     /// the same version. Records `etag` as the cached version otherwise.
     pub fn reuse_page_cache(&self, ino: u64, etag: Option<&str>) -> bool {
         let mut t = self.lock();
-        let Some(n) = t.nodes.get_mut(&ino) else { return false };
+        let Some(n) = t.nodes.get_mut(&ino) else {
+            return false;
+        };
         if etag.is_some() && n.page_cache.as_deref() == etag {
             return true;
         }

@@ -85,7 +85,10 @@ impl Reader {
                     task.abort();
                 }
                 let want = u64::from(size).max(read_ahead);
-                (offset, rt.block_on(fetch(offset, (offset + want).min(file_size)))?)
+                (
+                    offset,
+                    rt.block_on(fetch(offset, (offset + want).min(file_size)))?,
+                )
             }
         });
         let Some(hit) = self.held(offset, end) else {
@@ -152,7 +155,11 @@ mod tests {
                 })
                 .unwrap();
             let end = (offset + u64::from(size)).min(len).max(offset.min(len));
-            assert_eq!(&got[..], &data[offset.min(len) as usize..end as usize], "read {offset}+{size}");
+            assert_eq!(
+                &got[..],
+                &data[offset.min(len) as usize..end as usize],
+                "read {offset}+{size}"
+            );
         }
         drop(r);
         fetches.load(Ordering::SeqCst)
@@ -176,7 +183,13 @@ mod tests {
             }
             v.push((at, 10));
             v.push((999_999, 100));
-            v.extend([(3, 1), (700_000, 70_000), (12, 65_536), (999_990, 13), (500_000, 200_000)]);
+            v.extend([
+                (3, 1),
+                (700_000, 70_000),
+                (12, 65_536),
+                (999_990, 13),
+                (500_000, 200_000),
+            ]);
             v
         };
         read_all(&data, &odd, 64 << 10);

@@ -299,6 +299,36 @@ async fn files_written_through_the_mount_are_objects_with_their_attributes() {
         // A large file goes up in parts; truncation; attributes.
         std::fs::write(m.path("big.bin"), &big2).unwrap();
         assert_eq!(std::fs::read(m.path("big.bin")).unwrap(), big2);
+        // Parts sent while writing in order, then written again, or cut
+        // off by a truncation, or sent before a chmod: the object is what
+        // was written last.
+        let mut expect = big2.clone();
+        let mut f = std::fs::File::create(m.path("rewritten.bin")).unwrap();
+        f.write_all(&big2).unwrap();
+        f.write_all_at(b"REWRITTEN", 100).unwrap();
+        f.write_all_at(b"AGAIN", 9 << 20).unwrap();
+        drop(f);
+        expect[100..109].copy_from_slice(b"REWRITTEN");
+        expect[9 << 20..(9 << 20) + 5].copy_from_slice(b"AGAIN");
+        assert_eq!(std::fs::read(m.path("rewritten.bin")).unwrap(), expect);
+        let mut f = std::fs::File::create(m.path("cut.bin")).unwrap();
+        f.write_all(&big2).unwrap();
+        f.set_len(3 << 20).unwrap();
+        f.write_all_at(b"tail", 3 << 20).unwrap();
+        drop(f);
+        let mut cut = big2[..3 << 20].to_vec();
+        cut.extend_from_slice(b"tail");
+        assert_eq!(std::fs::read(m.path("cut.bin")).unwrap(), cut);
+        let mut f = std::fs::File::create(m.path("moded.bin")).unwrap();
+        f.write_all(&big2).unwrap();
+        f.set_permissions(std::fs::Permissions::from_mode(0o640)).unwrap();
+        drop(f);
+        assert_eq!(std::fs::read(m.path("moded.bin")).unwrap(), big2);
+        let mode = std::fs::metadata(m.path("moded.bin"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o640);
         std::fs::OpenOptions::new()
             .write(true)
             .open(m.path("notes.txt"))
@@ -392,6 +422,15 @@ async fn files_written_through_the_mount_are_objects_with_their_attributes() {
         .await
         .unwrap();
     assert!(h.e_tag().unwrap().ends_with("-3\""), "{:?}", h.e_tag());
+    for (key, mode) in [("home/rewritten.bin", "33188"), ("home/moded.bin", "33184")] {
+        let h = c.head_object().bucket("fsw").key(key).send().await.unwrap();
+        let meta = h.metadata().unwrap();
+        assert_eq!(meta.get("mode").map(String::as_str), Some(mode), "{key}");
+        assert_eq!(h.content_length(), Some(big.len() as i64), "{key}");
+    }
+    // Nothing is left of the uploads given up or completed.
+    let uploads = c.list_multipart_uploads().bucket("fsw").send().await.unwrap();
+    assert!(uploads.uploads().is_empty(), "{:?}", uploads.uploads());
     assert_eq!(
         strata_tests::get_object(&c, "fsw", "home/t/a/b/two.txt")
             .await
@@ -757,6 +796,28 @@ async fn open_files_and_write_back_space_are_bounded() {
     })
     .await
     .unwrap();
+    // A file larger than the write-back cache, written in order, streams
+    // through it: sent parts leave the cache. Going back into them before
+    // close is refused with EIO.
+    let endpoint = s.endpoint.clone();
+    let big = pattern((50 << 20) + 3, 11);
+    let big2 = big.clone();
+    tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::FileExt;
+        let m = Mount::start(&endpoint, "fsl", &["--write-cache-mib", "20"]);
+        let mut f = std::fs::File::create(m.path("huge.bin")).unwrap();
+        for chunk in big2.chunks(1 << 20) {
+            f.write_all(chunk).unwrap();
+        }
+        let e = f.write_all_at(b"back", 0).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(5), "{e}"); // EIO
+        drop(f);
+        m.stop();
+    })
+    .await
+    .unwrap();
+    let got = strata_tests::get_object(&c, "fsl", "huge.bin").await.unwrap();
+    assert!(got == big, "the streamed object differs");
 }
 
 /// Runs a shell command and returns its standard output.

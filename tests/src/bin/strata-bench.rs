@@ -831,7 +831,11 @@ fn fs_bench(dir: &Path, spec: FsSpec<'_>, label: &str, json: bool) {
                 .expect("dd");
             assert!(status.success(), "dd iflag=nocache");
         }
-        let name = if cold { "rand-read-4KiB-cold" } else { "rand-read-4KiB" };
+        let name = if cold {
+            "rand-read-4KiB-cold"
+        } else {
+            "rand-read-4KiB"
+        };
         timed(
             format!("{label} {name}"),
             (4096, reads as u64, reads as u64 * 4096),
