@@ -5,9 +5,10 @@
 //!
 //! Reads: lookups (HEAD, then a one-key listing for directories),
 //! attributes cached for `attr_ttl`, directory listings in pages (a
-//! directory's entries are never all held at once), ranged GETs with a
-//! read-ahead window per open file. Opening a file fetches its attributes
-//! afresh (close-to-open consistency).
+//! directory's entries are never all held at once), ranged GETs through
+//! [`crate::readahead`]. Opening a file fetches its attributes afresh
+//! (close-to-open consistency), and the kernel keeps the pages it cached
+//! for the file only if its ETag is unchanged.
 //!
 //! Writes: a file open for writing is a write-back temporary file
 //! ([`crate::writeback`]) uploaded on flush, fsync and close, with its POSIX
@@ -166,6 +167,14 @@ impl StrataFs {
             gid: self.opts.gid,
             etag: None,
         }
+    }
+
+    /// Whether the bucket can be listed with the mount's credentials.
+    pub fn check_bucket(&self) -> Result<(), Error> {
+        let prefix = &self.opts.prefix;
+        self.rt
+            .block_on(self.client.list(&self.opts.bucket, prefix, Some("/"), None, 1))
+            .map(|_| ())
     }
 
     /// What `path` is now: an object (file), a prefix (directory), or

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use strata_s3client::{Client, Signer};
+use strata_s3client::{Client, Signer, Tls};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -26,7 +26,7 @@ use strata_s3client::{Client, Signer};
         taken from the command line and never logged."
 )]
 struct Args {
-    /// S3 endpoint, `http://host:port`.
+    /// S3 endpoint, `http://host:port` or `https://host:port`.
     endpoint: String,
     /// Bucket to mount, optionally with a key prefix: `bucket` or `bucket/some/prefix`.
     bucket: String,
@@ -35,6 +35,10 @@ struct Args {
     /// File holding `access_key=...` and `secret_key=...` lines (a Kubernetes Secret).
     #[arg(long, env = "STRATA_CREDENTIALS_FILE")]
     credentials_file: Option<PathBuf>,
+    /// PEM file of CA certificates to trust for an https:// endpoint,
+    /// besides the system's (certificates are always verified).
+    #[arg(long, env = "STRATA_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// Region to sign requests for.
     #[arg(long, env = "STRATA_REGION", default_value = "us-east-1")]
     region: String,
@@ -188,9 +192,16 @@ fn run(args: Args) -> Result<()> {
     if bucket.is_empty() {
         bail!("no bucket given");
     }
-    let client = Client::new(&args.endpoint, Signer::new(access, secret, args.region.clone()))
-        .map_err(anyhow::Error::msg)?
-        .with_timeout(Duration::from_secs(args.request_timeout.max(1)));
+    let tls = Tls {
+        ca_file: args.ca_file.clone(),
+    };
+    let client = Client::with_tls(
+        &args.endpoint,
+        Signer::new(access, secret, args.region.clone()),
+        &tls,
+    )
+    .map_err(anyhow::Error::msg)?
+    .with_timeout(Duration::from_secs(args.request_timeout.max(1)));
     let opts = fs::Options {
         bucket: bucket.clone(),
         prefix,
@@ -207,6 +218,11 @@ fn run(args: Args) -> Result<()> {
         write_cache_bytes: args.write_cache_mib.saturating_mul(1 << 20),
     };
     let filesystem = fs::StrataFs::new(client, opts)?;
+    // Endpoint, certificates, credentials and bucket, checked once before
+    // mounting, so that a mistake is one line here rather than EIO later.
+    filesystem
+        .check_bucket()
+        .map_err(|e| anyhow::anyhow!("cannot use bucket {bucket} at {}: {e}", args.endpoint))?;
     recover_stale(&args.mountpoint);
     let mut config = fuser::Config::default();
     config.mount_options = vec![

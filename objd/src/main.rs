@@ -129,6 +129,10 @@ struct AdminArgs {
         global = true
     )]
     endpoint: String,
+    /// PEM file of CA certificates to trust for an https:// endpoint,
+    /// besides the system's.
+    #[arg(long, env = "OBJD_CA_FILE", global = true)]
+    ca_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     credentials: CredentialArgs,
     #[command(subcommand)]
@@ -254,51 +258,25 @@ async fn admin(args: AdminArgs) -> Result<()> {
         ),
         AdminCommand::Info => ("GET", "info", vec![]),
     };
-    let uri: http::Uri = args.endpoint.parse().context("invalid --endpoint")?;
-    if uri.scheme_str() != Some("http") {
-        bail!("only http:// endpoints are supported by this version of `objd admin`");
-    }
-    let host = uri.authority().context("--endpoint needs a host")?.to_string();
     let path = format!("{}{op}", objd::api::admin::ADMIN_PREFIX);
-    use strata_s3client::sigv4;
-    let signer = sigv4::Signer::new(creds.access_key.clone(), creds.secret_key.clone(), "us-east-1");
-    let headers = signer.sign(
-        method,
-        &host,
-        &path,
-        &query,
-        &sigv4::payload_hash(b""),
-        std::time::SystemTime::now(),
-    );
-    let qs = query
-        .iter()
-        .map(|(k, v)| format!("{}={}", sigv4::uri_encode(k, false), sigv4::uri_encode(v, false)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let full = if qs.is_empty() {
-        format!("http://{host}{path}")
-    } else {
-        format!("http://{host}{path}?{qs}")
+    let signer =
+        strata_s3client::Signer::new(creds.access_key.clone(), creds.secret_key.clone(), "us-east-1");
+    let tls = strata_s3client::Tls {
+        ca_file: args.ca_file.clone(),
     };
-    let mut req = http::Request::builder()
-        .method(method)
-        .uri(full)
-        .header("host", &host);
-    for (k, v) in headers {
-        req = req.header(k, v);
-    }
-    let req = req.body(http_body_util::Empty::<bytes::Bytes>::new())?;
-    let client =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-    let mut resp = client
-        .request(req)
+    let client = strata_s3client::Client::with_tls(&args.endpoint, signer, &tls)
+        .map_err(anyhow::Error::msg)?
+        .with_timeout(std::time::Duration::from_secs(30));
+    let method = http::Method::from_bytes(method.as_bytes())?;
+    let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, mut body) = client
+        .stream(method, &path, &query)
         .await
         .with_context(|| format!("cannot reach {}", args.endpoint))?;
-    let status = resp.status();
     use http_body_util::BodyExt;
     let mut failed = !status.is_success();
     let mut ends_with_newline = true;
-    while let Some(frame) = resp.body_mut().frame().await {
+    while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
             let text = String::from_utf8_lossy(&data);
             if text.contains("\"error\"") {

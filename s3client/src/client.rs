@@ -5,9 +5,11 @@
 
 use crate::error::{Error, Result};
 use crate::sigv4::{Signer, payload_hash, uri_encode};
+use crate::tls::Tls;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -60,8 +62,8 @@ struct Response {
 /// An S3 endpoint with credentials.
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
-    /// `http://host:port`, without a trailing slash.
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// `http(s)://host:port`, without a trailing slash.
     base: String,
     host: String,
     signer: Signer,
@@ -78,15 +80,21 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client for `endpoint` (`http://host:port`).
+    /// A client for `endpoint` (`http://host:port` or `https://...`,
+    /// trusting the system's CAs).
     pub fn new(endpoint: &str, signer: Signer) -> Result<Self> {
+        Self::with_tls(endpoint, signer, &Tls::default())
+    }
+
+    /// A client for `endpoint` that trusts servers as `tls` says.
+    pub fn with_tls(endpoint: &str, signer: Signer, tls: &Tls) -> Result<Self> {
         let base = endpoint.trim_end_matches('/').to_owned();
         let uri: http::Uri = base
             .parse()
             .map_err(|e| Error::Endpoint(format!("{base}: {e}")))?;
-        if uri.scheme_str() != Some("http") {
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
             return Err(Error::Endpoint(format!(
-                "{base}: only http:// endpoints are supported so far"
+                "{base}: the endpoint must start with http:// or https://"
             )));
         }
         let host = uri
@@ -96,9 +104,10 @@ impl Client {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.enforce_http(false);
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+            .build(tls.connector(connector)?);
         Ok(Self {
             http,
             base,
@@ -114,14 +123,15 @@ impl Client {
         self
     }
 
-    async fn send(
+    /// A request signed with the client's credentials.
+    fn signed(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
         headers: &[(&str, String)],
         body: Bytes,
-    ) -> Result<Response> {
+    ) -> Result<Request<Full<Bytes>>> {
         let q: Vec<(String, String)> = query
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -151,15 +161,42 @@ impl Client {
         for (k, v) in headers {
             req = req.header(*k, v.as_str());
         }
-        let req = req
-            .body(Full::new(body))
-            .map_err(|e| Error::Protocol(e.to_string()))?;
+        req.body(Full::new(body))
+            .map_err(|e| Error::Protocol(e.to_string()))
+    }
+
+    /// Sends a signed request without a body and returns the status and
+    /// the body as it arrives, for answers that stream (the admin API's
+    /// progress lines). The timeout covers the headers only.
+    pub async fn stream(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(StatusCode, hyper::body::Incoming)> {
+        let req = self.signed(method, path, query, &[], Bytes::new())?;
+        let resp = tokio::time::timeout(self.timeout, self.http.request(req))
+            .await
+            .map_err(|_| Error::Transport(format!("no answer within {:?}", self.timeout)))?
+            .map_err(|e| Error::Transport(chain(&e)))?;
+        Ok((resp.status(), resp.into_body()))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<Response> {
+        let req = self.signed(method, path, query, headers, body)?;
         let call = async {
             let resp = self
                 .http
                 .request(req)
                 .await
-                .map_err(|e| Error::Transport(e.to_string()))?;
+                .map_err(|e| Error::Transport(chain(&e)))?;
             let (parts, body) = resp.into_parts();
             let body = body
                 .collect()
@@ -382,6 +419,19 @@ fn meta_headers(metadata: &[(String, String)]) -> Vec<(String, String)> {
         .iter()
         .map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone()))
         .collect()
+}
+
+/// An error with its causes, `outer: inner: innermost` (hyper's own text
+/// says only "client error (Connect)"; the cause says which).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 fn etag_of(h: &HeaderMap) -> String {

@@ -7,8 +7,10 @@
 mod client;
 mod error;
 pub mod sigv4;
+mod tls;
 mod xml;
 
 pub use client::{Client, ListPage, ListedObject, ObjectInfo};
 pub use error::{Error, Result};
 pub use sigv4::Signer;
+pub use tls::Tls;

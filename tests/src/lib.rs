@@ -177,3 +177,147 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
 
 pub mod client;
 pub use client::{err_code, err_status, get_object, put_object, s3_client, s3_client_with};
+
+/// Runs `program args...`, failing the test with its output if it fails.
+fn run_ok(program: &str, args: &[&str]) {
+    let out = Command::new(program).args(args).output().expect(program);
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A real nginx terminating TLS in front of an objd, as an Ingress would:
+/// a test CA and a certificate for 127.0.0.1 made with the openssl CLI,
+/// request bodies streamed, the Host header passed through (SigV4 signs
+/// it). nginx is stopped when the handle drops.
+pub struct TlsProxy {
+    /// `https://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The test CA's certificate (PEM), for clients to trust.
+    pub ca_file: PathBuf,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl TlsProxy {
+    pub fn start(upstream: &str) -> TlsProxy {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(ec);
+        let (ca_key, ca_pem, key, csr, cert, ext) = (
+            p("ca.key"),
+            p("ca.pem"),
+            p("server.key"),
+            p("server.csr"),
+            p("server.pem"),
+            p("server.ext"),
+        );
+        ca.extend([
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca_pem,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Strata test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ]);
+        run_ok("openssl", &ca);
+        let mut req = vec!["req"];
+        req.extend(ec);
+        req.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
+        run_ok("openssl", &req);
+        std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").expect("ext file");
+        run_ok(
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca_pem,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-out",
+                &cert,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ],
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let upstream = upstream.trim_start_matches("http://");
+        let temp = p("temp");
+        std::fs::create_dir_all(&temp).expect("nginx temp dir");
+        let conf = format!(
+            "daemon off;\nmaster_process off;\npid {pid};\nerror_log {log} warn;\nevents {{}}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {temp};\n  proxy_temp_path {temp};\n\
+             \x20 fastcgi_temp_path {temp};\n  uwsgi_temp_path {temp};\n  scgi_temp_path {temp};\n\
+             \x20 server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {cert};\n\
+             \x20   ssl_certificate_key {key};\n    client_max_body_size 0;\n\
+             \x20   proxy_request_buffering off;\n    proxy_buffering off;\n    proxy_http_version 1.1;\n\
+             \x20   location / {{\n      proxy_pass http://{upstream};\n\
+             \x20     proxy_set_header Host $http_host;\n      proxy_read_timeout 300s;\n    }}\n  }}\n}}\n",
+            pid = p("nginx.pid"),
+            log = p("error.log"),
+        );
+        let conf_path = p("nginx.conf");
+        std::fs::write(&conf_path, conf).expect("nginx.conf");
+        let child = Command::new("nginx")
+            .args([
+                "-p",
+                &dir.path().to_string_lossy(),
+                "-e",
+                &p("error.log"),
+                "-c",
+                &conf_path,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts (Debian package nginx)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen: {}",
+                std::fs::read_to_string(p("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsProxy {
+            endpoint: format!("https://127.0.0.1:{port}"),
+            ca_file: PathBuf::from(ca_pem),
+            dir,
+            child,
+        }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = &self.dir;
+    }
+}

@@ -9,7 +9,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use strata_tests::{ACCESS_KEY, SECRET_KEY, Server, pattern, put_object, s3_client, workspace_bin};
+use strata_tests::{ACCESS_KEY, SECRET_KEY, Server, objd_bin, pattern, put_object, s3_client, workspace_bin};
 
 /// A running fuse-mount process and its mount point.
 struct Mount {
@@ -677,6 +677,7 @@ fn help_and_missing_credentials_are_clear() {
         "--attr-ttl",
         "--cache-dir",
         "--credentials-file",
+        "--ca-file",
         "STRATA_ACCESS_KEY",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
@@ -914,4 +915,55 @@ async fn rsync_git_and_sqlite_work_on_the_mount() {
         .await;
     assert!(journal.is_err(), "the rollback journal was left behind");
     tokio::task::spawn_blocking(move || m.stop()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_endpoints_are_verified_against_the_given_ca() {
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("fsh").send().await.unwrap();
+    let proxy = strata_tests::TlsProxy::start(&s.endpoint);
+    let (endpoint, ca) = (proxy.endpoint.clone(), proxy.ca_file.clone());
+    tokio::task::spawn_blocking(move || {
+        // A server signed by an unknown CA is refused before mounting, in
+        // one line that says why.
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(workspace_bin("fuse-mount"))
+            .args([&endpoint, "fsh", &dir.path().to_string_lossy()])
+            .env("STRATA_ACCESS_KEY", ACCESS_KEY)
+            .env("STRATA_SECRET_KEY", SECRET_KEY)
+            .env_remove("SSL_CERT_FILE")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("certificate") && err.contains("UnknownIssuer"),
+            "{err}"
+        );
+        assert!(!mounted(dir.path()));
+        // Trusting the test CA, files go through TLS both ways.
+        let ca_arg = ca.to_string_lossy().into_owned();
+        let m = Mount::start(&endpoint, "fsh", &["--ca-file", &ca_arg]);
+        let data = pattern(3 << 20, 21);
+        std::fs::write(m.path("over-tls.bin"), &data).unwrap();
+        assert_eq!(std::fs::read(m.path("over-tls.bin")).unwrap(), data);
+        m.stop();
+        // objd admin takes the same option.
+        let out = Command::new(objd_bin())
+            .args(["admin", "--endpoint", &endpoint, "--ca-file", &ca_arg, "info"])
+            .env("OBJD_ACCESS_KEY", ACCESS_KEY)
+            .env("OBJD_SECRET_KEY", SECRET_KEY)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("drives"));
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        strata_tests::get_object(&c, "fsh", "over-tls.bin").await.unwrap(),
+        pattern(3 << 20, 21)
+    );
+    drop(proxy);
 }
