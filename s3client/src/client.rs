@@ -486,10 +486,23 @@ mod tests {
     }
 
     #[test]
-    fn only_http_endpoints_for_now() {
+    fn endpoints_are_http_or_https_urls() {
         let s = Signer::new("a", "secret-key", "us-east-1");
         assert!(Client::new("http://127.0.0.1:9000", s.clone()).is_ok());
-        assert!(Client::new("https://example.com", s.clone()).is_err());
-        assert!(Client::new("not a url", s).is_err());
+        assert!(Client::new("https://example.com", s.clone()).is_ok());
+        assert!(Client::new("ftp://example.com", s.clone()).is_err());
+        assert!(Client::new("not a url", s.clone()).is_err());
+        // A CA file that does not exist, or holds no certificate, is an
+        // error at once rather than a failed handshake later.
+        let tls = |p: &str| Tls {
+            ca_file: Some(p.into()),
+        };
+        let e = Client::with_tls("https://example.com", s.clone(), &tls("/nonexistent/ca.pem")).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+        let empty = std::env::temp_dir().join(format!("strata-empty-ca-{}.pem", std::process::id()));
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let e = Client::with_tls("https://example.com", s, &tls(&empty.to_string_lossy())).unwrap_err();
+        std::fs::remove_file(&empty).unwrap();
+        assert!(e.to_string().contains("no certificates"), "{e}");
     }
 }
