@@ -2,9 +2,11 @@
 //! over S3 (objd or any S3 endpoint). Credentials come from the environment
 //! or a file, never from the command line. The mount runs in the
 //! foreground until it is unmounted or receives SIGTERM/SIGINT, which
-//! unmount it cleanly.
+//! unmount it cleanly. Linked as `/sbin/mount.fuse.strata` it is the mount
+//! helper of `mount -t fuse.strata` and `/etc/fstab` ([`helper`]).
 
 mod fs;
+mod helper;
 mod inodes;
 mod readahead;
 mod writeback;
@@ -160,7 +162,17 @@ fn recover_stale(mountpoint: &Path) {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Args::parse()) {
+    let argv0 = std::env::args_os().next().map(PathBuf::from).unwrap_or_default();
+    let result = if helper::invoked_as_helper(&argv0) {
+        let args: Vec<String> = std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        helper::run(&args)
+    } else {
+        run(Args::parse())
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fuse-mount: {e:#}");

@@ -967,3 +967,94 @@ async fn https_endpoints_are_verified_against_the_given_ca() {
     );
     drop(proxy);
 }
+
+/// The fuse-mount processes serving `dir`.
+fn mount_processes(dir: &Path) -> usize {
+    let out = Command::new("pgrep")
+        .args(["-f", &format!("fuse-mount .*{}", dir.display())])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mount_t_fuse_strata_and_fstab_style_options_work() {
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("fsm").send().await.unwrap();
+    put_object(&c, "fsm", "shared/hello.txt", b"from fstab".to_vec())
+        .await
+        .unwrap();
+    let endpoint = s.endpoint.clone();
+    tokio::task::spawn_blocking(move || {
+        let tmp = tempfile::tempdir().unwrap();
+        let creds = tmp.path().join("credentials");
+        std::fs::write(
+            &creds,
+            format!("access_key={ACCESS_KEY}\nsecret_key={SECRET_KEY}\n"),
+        )
+        .unwrap();
+        let dir = tmp.path().join("mnt");
+        std::fs::create_dir(&dir).unwrap();
+        let source = format!("{endpoint}/fsm/shared");
+        let opts = format!(
+            "rw,_netdev,nofail,credentials_file={},ro,attr_ttl=0",
+            creds.display()
+        );
+        // The helper exactly as mount(8) calls it, through a link named as
+        // mount(8) looks for it; it returns once the mount is in place.
+        let link = tmp.path().join("mount.fuse.strata");
+        std::os::unix::fs::symlink(workspace_bin("fuse-mount"), &link).unwrap();
+        let out = Command::new(&link)
+            .args([&source, &dir.to_string_lossy().into_owned(), "-o", &opts])
+            .env_remove("STRATA_ACCESS_KEY")
+            .env_remove("STRATA_SECRET_KEY")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(mounted(&dir));
+        assert_eq!(std::fs::read(dir.join("hello.txt")).unwrap(), b"from fstab");
+        let e = std::fs::write(dir.join("new.txt"), b"x").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(30), "{e}"); // EROFS: `ro`
+        // umount ends the detached process.
+        sh(&format!("umount {}", dir.display()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while mount_processes(&dir) > 0 {
+            assert!(Instant::now() < deadline, "fuse-mount outlived umount");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // A wrong option or bucket fails the helper with the reason.
+        let out = Command::new(&link)
+            .args([
+                &format!("{endpoint}/no-such-bucket"),
+                &dir.to_string_lossy().into_owned(),
+            ])
+            .args(["-o", &format!("credentials_file={}", creds.display())])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("NoSuchBucket"),
+            "{out:?}"
+        );
+        assert!(!mounted(&dir));
+        // mount(8) itself, with the helper where it looks for it.
+        let helper = Path::new("/sbin/mount.fuse.strata");
+        if helper.symlink_metadata().is_err() {
+            std::os::unix::fs::symlink(workspace_bin("fuse-mount"), helper).unwrap();
+            let out = Command::new("mount")
+                .args(["-t", "fuse.strata", &source, &dir.to_string_lossy(), "-o", &opts])
+                .env_remove("STRATA_ACCESS_KEY")
+                .output()
+                .unwrap();
+            std::fs::remove_file(helper).unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(std::fs::read(dir.join("hello.txt")).unwrap(), b"from fstab");
+            sh(&format!("umount {}", dir.display()));
+        } else {
+            eprintln!("{} exists already; mount(8) not tried", helper.display());
+        }
+    })
+    .await
+    .unwrap();
+}
