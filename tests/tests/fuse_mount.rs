@@ -1006,7 +1006,7 @@ async fn mount_t_fuse_strata_and_fstab_style_options_work() {
         let link = tmp.path().join("mount.fuse.strata");
         std::os::unix::fs::symlink(workspace_bin("fuse-mount"), &link).unwrap();
         let out = Command::new(&link)
-            .args([&source, &dir.to_string_lossy().into_owned(), "-o", &opts])
+            .args([&source, &*dir.to_string_lossy(), "-o", &opts])
             .env_remove("STRATA_ACCESS_KEY")
             .env_remove("STRATA_SECRET_KEY")
             .output()
