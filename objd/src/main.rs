@@ -149,6 +149,46 @@ enum AdminCommand {
     },
     /// Show drives, erasure sets and the heal queue.
     Info,
+    /// Show a bucket's stored bytes and versions, and its quota.
+    Usage { bucket: String },
+    /// Set a bucket's quota (`10GiB`, `500MiB`, bytes), or remove it with
+    /// `none`. Writes that would go beyond it fail with QuotaExceeded.
+    Quota {
+        bucket: String,
+        #[arg(value_parser = parse_quota)]
+        size: Quota,
+    },
+}
+
+/// A quota given on the command line.
+#[derive(Debug, Clone, Copy)]
+enum Quota {
+    Bytes(u64),
+    None,
+}
+
+fn parse_quota(s: &str) -> Result<Quota, String> {
+    if s == "none" {
+        return Ok(Quota::None);
+    }
+    let units = [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("", 1),
+    ];
+    let (num, unit) = units
+        .iter()
+        .find_map(|(u, m)| s.strip_suffix(u).map(|n| (n, *m)))
+        .unwrap_or((s, 1));
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .map(Quota::Bytes)
+        .ok_or_else(|| {
+            format!("{s} is not a size (bytes, or a number with KiB, MiB, GiB or TiB), nor `none`")
+        })
 }
 
 fn main() -> std::process::ExitCode {
@@ -257,6 +297,20 @@ async fn admin(args: AdminArgs) -> Result<()> {
                 .collect::<Vec<_>>(),
         ),
         AdminCommand::Info => ("GET", "info", vec![]),
+        AdminCommand::Usage { bucket } => {
+            ("GET", "bucket-usage", vec![("bucket".to_owned(), bucket.clone())])
+        }
+        AdminCommand::Quota { bucket, size } => {
+            let b = ("bucket".to_owned(), bucket.clone());
+            match size {
+                Quota::Bytes(n) => (
+                    "PUT",
+                    "bucket-quota",
+                    vec![b, ("bytes".to_owned(), n.to_string())],
+                ),
+                Quota::None => ("DELETE", "bucket-quota", vec![b]),
+            }
+        }
     };
     let path = format!("{}{op}", objd::api::admin::ADMIN_PREFIX);
     let signer =

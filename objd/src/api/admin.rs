@@ -7,6 +7,10 @@
 //!   the response streams one JSON progress line per bucket (and every
 //!   1000 objects), then a summary line.
 //! - `GET /_strata/admin/v1/info`: drives, sets, heal queue.
+//! - `GET /_strata/admin/v1/bucket-usage?bucket=B`: the bucket's stored
+//!   bytes and versions, and its quota (`null` without one).
+//! - `PUT /_strata/admin/v1/bucket-quota?bucket=B&bytes=N` sets the quota,
+//!   `DELETE` removes it; both answer like `bucket-usage`.
 
 use crate::object::ObjectLayer;
 use bytes::Bytes;
@@ -62,6 +66,18 @@ fn json_response(status: StatusCode, body: impl Into<Body>) -> S3Response<Body> 
         http::HeaderValue::from_static("application/json"),
     );
     r
+}
+
+impl AdminRoute {
+    /// `{"bucket", "bytes", "versions", "quota"}` of the `bucket` parameter.
+    fn bucket_usage(&self, uri: &Uri) -> S3Result<S3Response<Body>> {
+        let bucket = query_param(uri, "bucket").unwrap_or_default();
+        let u = self.layer.usage(&bucket).map_err(super::error::to_s3)?;
+        let body = serde_json::json!({
+            "bucket": bucket, "bytes": u.bytes, "versions": u.versions, "quota": u.quota,
+        });
+        Ok(json_response(StatusCode::OK, body.to_string()))
+    }
 }
 
 #[async_trait::async_trait]
@@ -138,6 +154,26 @@ impl S3Route for AdminRoute {
                     "heal_queue": self.layer.heal.pending(),
                 });
                 Ok(json_response(StatusCode::OK, body.to_string()))
+            }
+            (Method::GET, "bucket-usage") => self.bucket_usage(&req.uri),
+            (Method::PUT | Method::DELETE, "bucket-quota") => {
+                let bucket = query_param(&req.uri, "bucket").unwrap_or_default();
+                let quota = if req.method == Method::PUT {
+                    let bytes = query_param(&req.uri, "bytes").unwrap_or_default();
+                    Some(bytes.parse::<u64>().map_err(|_| {
+                        S3Error::with_message(
+                            S3ErrorCode::InvalidArgument,
+                            "bytes must be the quota in bytes, a whole number",
+                        )
+                    })?)
+                } else {
+                    None
+                };
+                self.layer
+                    .set_quota(&bucket, quota)
+                    .await
+                    .map_err(super::error::to_s3)?;
+                self.bucket_usage(&req.uri)
             }
             _ => Err(S3Error::with_message(
                 S3ErrorCode::MethodNotAllowed,

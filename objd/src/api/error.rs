@@ -94,6 +94,17 @@ pub fn to_s3(e: ObjectError) -> S3Error {
                 "Not enough drives are online to serve the request; retry later".into(),
             )
         }
+        ObjectError::QuotaExceeded { quota, used } => {
+            let mut err = S3Error::with_message(
+                C::Custom("QuotaExceeded".into()),
+                format!(
+                    "The bucket's quota of {quota} bytes would be exceeded ({used} bytes stored); \
+                     the object was not stored"
+                ),
+            );
+            err.set_status_code(http::StatusCode::FORBIDDEN);
+            return err;
+        }
         ObjectError::DiskFull => {
             let mut err = S3Error::with_message(
                 C::Custom("StorageFull".into()),

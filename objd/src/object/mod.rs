@@ -19,6 +19,7 @@ mod multipart;
 mod put;
 mod set;
 mod tagging;
+pub mod usage;
 
 pub use conditions::{EtagMatch, ReadConditions, WriteCondition};
 pub use copy::{CopySource, MAX_COPY_SIZE};
@@ -105,6 +106,9 @@ pub enum ObjectError {
     ReadQuorum,
     #[error("drives are full")]
     DiskFull,
+    /// The change would take the bucket beyond its quota.
+    #[error("the bucket quota of {quota} bytes would be exceeded ({used} bytes used)")]
+    QuotaExceeded { quota: u64, used: u64 },
     #[error("reading the request body: {0}")]
     Body(std::io::Error),
     #[error("internal: {0}")]
@@ -169,6 +173,9 @@ pub(crate) fn check_key(key: &str) -> ObjectResult<()> {
     Ok(())
 }
 
+/// The bucket setting holding the quota, in bytes as decimal text.
+const QUOTA_SETTING: &str = "quota";
+
 /// Tunables of the object layer.
 #[derive(Debug, Clone)]
 pub struct LayerConfig {
@@ -202,6 +209,7 @@ pub struct ObjectLayer {
     buckets: RwLock<BTreeMap<String, BucketRecord>>,
     bucket_updates: tokio::sync::Mutex<()>,
     pub heal: heal::HealQueue,
+    usage: Arc<usage::Usage>,
 }
 
 impl ObjectLayer {
@@ -215,10 +223,17 @@ impl ObjectLayer {
     ) -> ObjectResult<Arc<Self>> {
         let seed = xxhash_rust::xxh3::xxh3_64(deployment_id.as_bytes());
         let heal = heal::HealQueue::new();
+        let usage = Arc::new(usage::Usage::default());
         let sets: Vec<Arc<ErasureSet>> = drives
             .into_iter()
             .enumerate()
-            .map(|(i, d)| ErasureSet::new(i, d, parity, config.clone(), seed, heal.sender()).map(Arc::new))
+            .map(|(i, d)| {
+                let parts = set::SetParts {
+                    heal: heal.sender(),
+                    usage: Arc::clone(&usage),
+                };
+                ErasureSet::new(i, d, parity, config.clone(), seed, parts).map(Arc::new)
+            })
             .collect::<ObjectResult<_>>()?;
         let layer = Arc::new(Self {
             sets,
@@ -226,8 +241,10 @@ impl ObjectLayer {
             buckets: RwLock::new(BTreeMap::new()),
             bucket_updates: tokio::sync::Mutex::new(()),
             heal,
+            usage,
         });
         layer.load_buckets().await?;
+        layer.count_usage().await?;
         Ok(layer)
     }
 
@@ -273,6 +290,59 @@ impl ObjectLayer {
         found.retain(|name, _| counts.get(name).is_some_and(|c| *c * 2 > answered));
         *self.buckets.write().unwrap_or_else(|e| e.into_inner()) = found;
         Ok(())
+    }
+
+    /// Counts every bucket's stored versions and bytes (once, before
+    /// serving; every change keeps the figures exact afterwards) and loads
+    /// the quotas.
+    async fn count_usage(&self) -> ObjectResult<()> {
+        let names: Vec<String> = self.list_buckets().into_iter().map(|b| b.name).collect();
+        for name in names {
+            let mut total = usage::Weight::default();
+            let mut opts = ListOptions {
+                max_keys: 1000,
+                versions: true,
+                ..Default::default()
+            };
+            loop {
+                let page = self.list_objects(&name, opts.clone()).await?;
+                for o in page.objects.iter().filter(|o| !o.version.is_delete_marker()) {
+                    total.bytes += o.version.size as i64;
+                    total.versions += 1;
+                }
+                if !page.truncated {
+                    break;
+                }
+                opts.start_after = page.next_marker.unwrap_or_default();
+                opts.version_marker = page.next_version_marker;
+            }
+            self.usage.set_counted(&name, total);
+            self.usage.set_quota(&name, self.quota(&name)?);
+        }
+        Ok(())
+    }
+
+    /// A bucket's quota in bytes, if it has one.
+    pub fn quota(&self, name: &str) -> ObjectResult<Option<u64>> {
+        Ok(self
+            .bucket_setting(name, QUOTA_SETTING)?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// Sets (or with `None` removes) a bucket's quota in bytes. Lowering it
+    /// below the bucket's usage refuses further growth, deletes nothing.
+    pub async fn set_quota(&self, name: &str, quota: Option<u64>) -> ObjectResult<()> {
+        let value = quota.map(|q| q.to_string().into_bytes());
+        self.set_bucket_setting(name, QUOTA_SETTING, value).await?;
+        self.usage.set_quota(name, quota);
+        Ok(())
+    }
+
+    /// A bucket's stored bytes and versions, and its quota.
+    pub fn usage(&self, name: &str) -> ObjectResult<usage::BucketUsage> {
+        self.bucket(name)?;
+        Ok(self.usage.get(name))
     }
 
     pub fn bucket(&self, name: &str) -> ObjectResult<BucketRecord> {
@@ -406,6 +476,7 @@ impl ObjectLayer {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
+        self.usage.remove(name);
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 
 use super::heal::HealSender;
 use super::locks::KeyLocks;
+use super::usage::{Usage, Weight};
 use super::{LayerConfig, ObjectError, ObjectResult, quorum_error};
 use crate::drive::{CommitResult, Drive, DriveError, DriveResult, RecordOp, Table, object_key};
 use crate::erasure::Layout;
@@ -21,6 +22,13 @@ pub struct ErasureSet {
     pub(super) seed: u64,
     pub(super) locks: KeyLocks,
     pub(super) heal: HealSender,
+    usage: Arc<Usage>,
+}
+
+/// What a set shares with the rest of the layer.
+pub struct SetParts {
+    pub heal: HealSender,
+    pub usage: Arc<Usage>,
 }
 
 /// What each drive holds for one key.
@@ -42,7 +50,7 @@ impl ErasureSet {
         parity: usize,
         config: LayerConfig,
         seed: u64,
-        heal: HealSender,
+        parts: SetParts,
     ) -> ObjectResult<Self> {
         let n = drives.len();
         let layout = Layout::new(n - parity, parity, config.block_size)
@@ -54,7 +62,8 @@ impl ErasureSet {
             config,
             seed,
             locks: KeyLocks::new(),
-            heal,
+            heal: parts.heal,
+            usage: parts.usage,
         })
     }
 
@@ -339,13 +348,16 @@ impl ErasureSet {
     {
         let k = object_key(bucket, key);
         let mut plans: Vec<Option<(RecordOp, Vec<Version>)>> = Vec::with_capacity(records.len());
+        let mut deltas: Vec<Weight> = Vec::new();
         let mut first_err = None;
         for (i, r) in records.into_iter().enumerate() {
             let plan = match r {
                 Ok(rec) => {
                     let mut rec = rec.unwrap_or_default();
+                    let before = Weight::of(&rec);
                     match change(i, &mut rec) {
                         Ok(removed) => {
+                            deltas.push(Weight::of(&rec).minus(before));
                             let op = if rec.versions.is_empty() {
                                 RecordOp::Delete {
                                     table: Table::Objects,
@@ -377,6 +389,10 @@ impl ErasureSet {
                 need: self.write_quorum(),
             }));
         }
+        // The change's weight, as most drives see it (a drive that missed
+        // earlier changes may differ until healed); admitted against the
+        // bucket's quota before anything is committed.
+        let reservation = self.usage.reserve(bucket, most_common(&deltas))?;
         let ops: Vec<Option<RecordOp>> = plans
             .iter()
             .map(|p| p.as_ref().map(|(op, _)| op.clone()))
@@ -421,6 +437,7 @@ impl ErasureSet {
             let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
             return Err(quorum_error(&errs, ok, self.write_quorum()));
         }
+        reservation.apply();
         if ok < self.drives.len() {
             self.heal.queue(bucket, key);
         }
@@ -549,4 +566,16 @@ pub(super) fn next_mod_time(records: &Records) -> i64 {
 /// Rolls back shard files written for a version that did not commit.
 pub(super) async fn discard_dir(set: &ErasureSet, dir: [u8; 16]) {
     set.on_drives(move |_, d| d.remove_data_dir(&dir)).await;
+}
+
+/// The value most of `values` have (the first of equally common ones).
+fn most_common(values: &[Weight]) -> Weight {
+    let mut best = (Weight::default(), 0);
+    for v in values {
+        let n = values.iter().filter(|x| *x == v).count();
+        if n > best.1 {
+            best = (*v, n);
+        }
+    }
+    best.0
 }
