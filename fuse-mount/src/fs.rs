@@ -120,6 +120,16 @@ fn errno(e: &Error) -> Errno {
     }
 }
 
+/// The errno for a failed upload: EDQUOT when the bucket's quota refused
+/// it, EIO otherwise.
+fn upload_errno(e: &std::io::Error) -> Errno {
+    let s3 = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>());
+    match s3 {
+        Some(Error::S3 { code, .. }) if code == "QuotaExceeded" => Errno::EDQUOT,
+        _ => Errno::EIO,
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -388,7 +398,7 @@ impl StrataFs {
             .block_on(w.upload(&self.uploader, &key, &meta, implicit_mtime))
             .map_err(|e| {
                 tracing::warn!(error = %e, path = %f.path, "upload failed");
-                Errno::EIO
+                upload_errno(&e)
             })
     }
 
@@ -846,10 +856,31 @@ impl Filesystem for StrataFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        // objd reports no capacity to clients yet: a large, honest-looking
-        // free space, so tools do not refuse to copy.
-        let blocks = 1u64 << 40;
-        reply.statfs(blocks, blocks, blocks, 1 << 32, 1 << 32, 4096, 1024, 4096);
+        // objd tells a bucket's usage and quota: the quota is the size,
+        // what is left of it the free space. Without a quota, or from a
+        // server that does not tell, the free space is large, so tools do
+        // not refuse to copy.
+        const BLOCK: u64 = 4096;
+        const UNBOUNDED: u64 = 1 << 52;
+        let usage = self.rt.block_on(self.client.bucket_usage(&self.opts.bucket)).ok();
+        let (size, free, files) = match usage {
+            Some(u) => match u.quota {
+                Some(q) => (q, q.saturating_sub(u.bytes), u.versions),
+                None => (u.bytes + UNBOUNDED, UNBOUNDED, u.versions),
+            },
+            None => (UNBOUNDED, UNBOUNDED, 0),
+        };
+        let free_files = 1u64 << 32;
+        reply.statfs(
+            size.div_ceil(BLOCK),
+            free / BLOCK,
+            free / BLOCK,
+            files + free_files,
+            free_files,
+            BLOCK as u32,
+            1024,
+            BLOCK as u32,
+        );
     }
 
     fn create(
@@ -977,7 +1008,7 @@ impl Filesystem for StrataFs {
                     w.upload(&self.uploader, &key, &meta, false).await
                 });
                 a.size = n;
-                r.map_err(|_| Errno::EIO)
+                r.map_err(|e| upload_errno(&e))
             }
             // Attributes only: rewrite the metadata in place.
             _ if a.kind == Kind::File => {

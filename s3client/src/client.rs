@@ -406,6 +406,11 @@ impl Client {
         Ok(())
     }
 
+    /// A signed request without a body to `path`; the answer's body.
+    pub(crate) async fn call(&self, method: Method, path: &str, query: &[(&str, &str)]) -> Result<Bytes> {
+        Ok(self.send(method, path, query, &[], Bytes::new()).await?.body)
+    }
+
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         self.send(Method::DELETE, &Self::path(bucket, key), &[], &[], Bytes::new())
             .await?;

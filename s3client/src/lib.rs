@@ -4,12 +4,14 @@
 //! objd so that the tools do not carry the server, and lean so that they
 //! do not carry a full SDK either.
 
+pub mod admin;
 mod client;
 mod error;
 pub mod sigv4;
 mod tls;
 mod xml;
 
+pub use admin::{ADMIN_PREFIX, BucketUsage};
 pub use client::{Client, ListPage, ListedObject, ObjectInfo};
 pub use error::{Error, Result};
 pub use sigv4::Signer;

@@ -1058,3 +1058,60 @@ async fn mount_t_fuse_strata_and_fstab_style_options_work() {
     .await
     .unwrap();
 }
+
+/// (size, available) bytes of the filesystem at `dir`, as df sees them.
+fn df(dir: &Path) -> (u64, u64) {
+    let out = sh_out(&format!("stat -f -c '%S %b %a' {}", dir.display()));
+    let v: Vec<u64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    (v[0] * v[1], v[0] * v[2])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_quota_is_the_filesystem_size_and_refuses_with_edquot() {
+    use std::io::Write;
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("fsq").send().await.unwrap();
+    put_object(&c, "fsq", "kept.bin", pattern(1 << 20, 1))
+        .await
+        .unwrap();
+    s.admin(&["quota", "fsq", "4MiB"]);
+    let endpoint = s.endpoint.clone();
+    tokio::task::spawn_blocking(move || {
+        let m = Mount::start(&endpoint, "fsq", &["--attr-ttl", "0"]);
+        // df: the quota is the size, what is left of it is available.
+        assert_eq!(df(&m.dir), (4 << 20, 3 << 20));
+        std::fs::write(m.path("more.bin"), pattern(2 << 20, 2)).unwrap();
+        assert_eq!(df(&m.dir), (4 << 20, 1 << 20));
+        // Beyond the quota: fsync (and close) fail with EDQUOT; nothing of
+        // it is stored.
+        let mut f = std::fs::File::create(m.path("too-big.bin")).unwrap();
+        f.write_all(&pattern(2 << 20, 3)).unwrap();
+        let e = f.sync_all().unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc_edquot()), "{e}");
+        drop(f);
+        // Rewriting a file past the quota leaves the stored version.
+        let mut f = std::fs::File::create(m.path("kept.bin")).unwrap();
+        f.write_all(&pattern(5 << 20, 4)).unwrap();
+        let e = f.sync_all().unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc_edquot()), "{e}");
+        drop(f);
+        assert_eq!(std::fs::read(m.path("kept.bin")).unwrap(), pattern(1 << 20, 1));
+        m.stop();
+    })
+    .await
+    .unwrap();
+    assert!(
+        c.head_object()
+            .bucket("fsq")
+            .key("too-big.bin")
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+/// EDQUOT on Linux.
+fn libc_edquot() -> i32 {
+    122
+}

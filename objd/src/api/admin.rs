@@ -19,7 +19,7 @@ use s3s::route::S3Route;
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use std::sync::Arc;
 
-pub const ADMIN_PREFIX: &str = "/_strata/admin/v1/";
+pub use strata_s3client::ADMIN_PREFIX;
 
 #[derive(Debug, Clone)]
 pub struct AdminRoute {

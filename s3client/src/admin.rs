@@ -1,0 +1,79 @@
+//! The parts of objd's admin API (JSON under [`ADMIN_PREFIX`], signed like
+//! any request) that Strata's tools use: a bucket's usage and quota.
+//! Against another S3 server these calls fail (it has no such paths), and
+//! callers treat that as "not known".
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use http::Method;
+
+/// Where objd serves its admin API.
+pub const ADMIN_PREFIX: &str = "/_strata/admin/v1/";
+
+/// A bucket's stored bytes and versions, and its quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketUsage {
+    pub bytes: u64,
+    pub versions: u64,
+    pub quota: Option<u64>,
+}
+
+fn parse_usage(body: &[u8]) -> Result<BucketUsage> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| Error::Protocol(format!("bucket usage: {e}")))?;
+    let field = |name: &str| {
+        v[name]
+            .as_u64()
+            .ok_or_else(|| Error::Protocol(format!("bucket usage without {name}")))
+    };
+    Ok(BucketUsage {
+        bytes: field("bytes")?,
+        versions: field("versions")?,
+        quota: v["quota"].as_u64(),
+    })
+}
+
+impl Client {
+    /// A bucket's usage and quota.
+    pub async fn bucket_usage(&self, bucket: &str) -> Result<BucketUsage> {
+        let path = format!("{ADMIN_PREFIX}bucket-usage");
+        let r = self.call(Method::GET, &path, &[("bucket", bucket)]).await?;
+        parse_usage(&r)
+    }
+
+    /// Sets (or with `None` removes) a bucket's quota in bytes.
+    pub async fn set_bucket_quota(&self, bucket: &str, quota: Option<u64>) -> Result<BucketUsage> {
+        let path = format!("{ADMIN_PREFIX}bucket-quota");
+        let bytes = quota.map(|q| q.to_string());
+        let r = match &bytes {
+            Some(b) => {
+                self.call(Method::PUT, &path, &[("bucket", bucket), ("bytes", b)])
+                    .await?
+            }
+            None => self.call(Method::DELETE, &path, &[("bucket", bucket)]).await?,
+        };
+        parse_usage(&r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_answers_parse() {
+        let u = parse_usage(br#"{"bucket":"b","bytes":5,"versions":2,"quota":null}"#).unwrap();
+        assert_eq!(
+            u,
+            BucketUsage {
+                bytes: 5,
+                versions: 2,
+                quota: None
+            }
+        );
+        let u = parse_usage(br#"{"bucket":"b","bytes":5,"versions":2,"quota":9}"#).unwrap();
+        assert_eq!(u.quota, Some(9));
+        assert!(parse_usage(b"<Error/>").is_err());
+        assert!(parse_usage(br#"{"bytes":1}"#).is_err());
+    }
+}
