@@ -1,5 +1,6 @@
 //! The parts of objd's admin API (JSON under [`ADMIN_PREFIX`], signed like
-//! any request) that Strata's tools use: a bucket's usage and quota.
+//! any request) that Strata's tools use: a bucket's usage and quota, and
+//! the space the server has left.
 //! Against another S3 server these calls fail (it has no such paths), and
 //! callers treat that as "not known".
 
@@ -33,7 +34,39 @@ fn parse_usage(body: &[u8]) -> Result<BucketUsage> {
     })
 }
 
+/// Bytes that can still be stored: for each erasure set, the free space
+/// of its fullest online drive times its data shards.
+fn usable_free(body: &[u8]) -> Result<u64> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| Error::Protocol(format!("server info: {e}")))?;
+    let sets = v["sets"]
+        .as_array()
+        .ok_or_else(|| Error::Protocol("server info without sets".into()))?;
+    Ok(sets
+        .iter()
+        .map(|set| {
+            let data = set["data"].as_u64().unwrap_or(0);
+            let fullest = set["drives"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d["free"].as_u64())
+                .min()
+                .unwrap_or(0);
+            fullest.saturating_mul(data)
+        })
+        .sum())
+}
+
 impl Client {
+    /// Bytes the server can still store (data, after erasure coding).
+    pub async fn usable_free(&self) -> Result<u64> {
+        let r = self
+            .call(Method::GET, &format!("{ADMIN_PREFIX}info"), &[])
+            .await?;
+        usable_free(&r)
+    }
+
     /// A bucket's usage and quota.
     pub async fn bucket_usage(&self, bucket: &str) -> Result<BucketUsage> {
         let path = format!("{ADMIN_PREFIX}bucket-usage");
@@ -75,5 +108,9 @@ mod tests {
         assert_eq!(u.quota, Some(9));
         assert!(parse_usage(b"<Error/>").is_err());
         assert!(parse_usage(br#"{"bytes":1}"#).is_err());
+        let info =
+            br#"{"sets":[{"data":4,"parity":2,"drives":[{"free":100},{"free":90},{"state":"offline"}]},
+            {"data":2,"parity":2,"drives":[{"free":10},{"free":10}]}]}"#;
+        assert_eq!(usable_free(info).unwrap(), 4 * 90 + 2 * 10);
     }
 }

@@ -231,6 +231,43 @@ impl Client {
         format!("/{bucket}/{key}")
     }
 
+    /// Creates a bucket; `false` if this account already owns it.
+    pub async fn create_bucket(&self, bucket: &str) -> Result<bool> {
+        match self
+            .send(Method::PUT, &format!("/{bucket}"), &[], &[], Bytes::new())
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(Error::S3 { code, .. }) if code == "BucketAlreadyOwnedByYou" => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether a bucket exists (and these credentials may see it).
+    pub async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
+        match self
+            .send(Method::HEAD, &format!("/{bucket}"), &[], &[], Bytes::new())
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == 404 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes an empty bucket.
+    pub async fn delete_bucket(&self, bucket: &str) -> Result<()> {
+        self.send(Method::DELETE, &format!("/{bucket}"), &[], &[], Bytes::new())
+            .await?;
+        Ok(())
+    }
+
+    /// The names of the account's buckets, in order.
+    pub async fn list_buckets(&self) -> Result<Vec<String>> {
+        let r = self.send(Method::GET, "/", &[], &[], Bytes::new()).await?;
+        crate::xml::bucket_names(&r.body).map_err(Error::Protocol)
+    }
+
     /// HEAD of an object.
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
         let r = self

@@ -1,5 +1,5 @@
-//! The few S3 XML documents the client reads: ListObjectsV2 results and
-//! error bodies.
+//! The few S3 XML documents the client reads: ListObjectsV2 and
+//! ListBuckets results, and error bodies.
 
 use crate::client::{ListPage, ListedObject};
 use quick_xml::Reader;
@@ -42,6 +42,15 @@ fn texts(xml: &[u8]) -> Result<Vec<(Vec<String>, String)>, String> {
         buf.clear();
     }
     Ok(out)
+}
+
+/// The bucket names of a `ListAllMyBucketsResult`.
+pub fn bucket_names(xml: &[u8]) -> Result<Vec<String>, String> {
+    Ok(texts(xml)?
+        .into_iter()
+        .filter(|(p, _)| is(p, &["ListAllMyBucketsResult", "Buckets", "Bucket", "Name"]))
+        .map(|(_, name)| name)
+        .collect())
 }
 
 fn is(path: &[String], want: &[&str]) -> bool {
@@ -158,6 +167,12 @@ mod tests {
         assert!(
             list_page(b"<ListBucketResult><Contents><Size>x</Size></Contents></ListBucketResult>").is_err()
         );
+    }
+
+    #[test]
+    fn parses_bucket_names() {
+        let xml = br#"<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult><Owner><ID>x</ID></Owner><Buckets><Bucket><Name>alpha</Name><CreationDate>2026-01-01T00:00:00Z</CreationDate></Bucket><Bucket><Name>beta</Name></Bucket></Buckets></ListAllMyBucketsResult>"#;
+        assert_eq!(bucket_names(xml).unwrap(), ["alpha", "beta"]);
     }
 
     #[test]

@@ -1,0 +1,314 @@
+//! The CSI Controller service: a volume is a bucket whose quota is the
+//! volume's capacity (or, with the StorageClass parameter `bucket`, a
+//! prefix of that shared bucket, whose capacity is reported but not
+//! enforced). Every call is idempotent: creating a volume that exists with
+//! the same capacity returns it, deleting one that is gone succeeds.
+
+use crate::backend::Backend;
+use crate::proto::controller_server::Controller;
+use crate::proto::controller_service_capability::{Rpc, Type, rpc};
+use crate::proto::*;
+use crate::status::from_s3;
+use crate::volume::{VolumeId, bucket_for, capacity, check_capabilities};
+use std::collections::HashMap;
+use strata_s3client::Client;
+use tonic::{Request, Response, Status};
+
+#[derive(Debug)]
+pub struct ControllerService {
+    pub backend: Backend,
+}
+
+/// Deletes every object under `prefix` of `bucket`, a page at a time.
+async fn delete_all(c: &Client, bucket: &str, prefix: &str) -> Result<(), Status> {
+    loop {
+        let page = c
+            .list(bucket, prefix, None, None, 1000)
+            .await
+            .map_err(|e| from_s3("listing the volume", &e))?;
+        if page.objects.is_empty() {
+            return Ok(());
+        }
+        for o in &page.objects {
+            match c.delete_object(bucket, &o.key).await {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(from_s3("deleting the volume's data", &e)),
+            }
+        }
+    }
+}
+
+fn volume(id: &VolumeId, capacity: u64) -> Volume {
+    let mut ctx = HashMap::new();
+    ctx.insert("bucket".to_owned(), id.bucket.clone());
+    if !id.prefix.is_empty() {
+        ctx.insert("prefix".to_owned(), id.prefix.clone());
+    }
+    Volume {
+        capacity_bytes: capacity as i64,
+        volume_id: id.id(),
+        volume_context: ctx,
+    }
+}
+
+/// The quota of a bucket (its capacity), `NOT_FOUND` if it does not exist.
+async fn quota(c: &Client, bucket: &str) -> Result<Option<u64>, Status> {
+    c.bucket_usage(bucket)
+        .await
+        .map(|u| u.quota)
+        .map_err(|e| from_s3(&format!("volume {bucket}"), &e))
+}
+
+#[tonic::async_trait]
+impl Controller for ControllerService {
+    async fn create_volume(
+        &self,
+        r: Request<CreateVolumeRequest>,
+    ) -> Result<Response<CreateVolumeResponse>, Status> {
+        let r = r.into_inner();
+        if r.name.is_empty() {
+            return Err(Status::invalid_argument("name is required"));
+        }
+        check_capabilities(&r.volume_capabilities)?;
+        let size = capacity(r.capacity_range.as_ref())?;
+        let c = self.backend.client(&r.secrets)?;
+        let name = bucket_for(&r.name);
+        if let Some(shared) = r.parameters.get("bucket") {
+            // A prefix of a shared bucket.
+            let id = VolumeId::parse(&format!("{shared}/{name}")).map_err(|_| {
+                Status::invalid_argument(format!("parameter bucket={shared} is not a bucket name"))
+            })?;
+            c.create_bucket(&id.bucket)
+                .await
+                .map_err(|e| from_s3("creating the shared bucket", &e))?;
+            c.put_object(&id.bucket, &id.prefix, Default::default(), &[])
+                .await
+                .map_err(|e| from_s3("creating the volume's directory", &e))?;
+            return Ok(Response::new(CreateVolumeResponse {
+                volume: Some(volume(&id, size)),
+            }));
+        }
+        if let Some(p) = r
+            .parameters
+            .keys()
+            .find(|k| !k.starts_with("csi.storage.k8s.io/"))
+        {
+            return Err(Status::invalid_argument(format!(
+                "unknown StorageClass parameter {p}"
+            )));
+        }
+        let id = VolumeId {
+            bucket: name,
+            prefix: String::new(),
+        };
+        let created = c
+            .create_bucket(&id.bucket)
+            .await
+            .map_err(|e| from_s3("creating the bucket", &e))?;
+        if !created {
+            // The same request again (or a retry after a partial failure)
+            // gets the same volume; another capacity is another volume.
+            match quota(&c, &id.bucket).await? {
+                Some(q) if q == size => {
+                    return Ok(Response::new(CreateVolumeResponse {
+                        volume: Some(volume(&id, size)),
+                    }));
+                }
+                Some(q) => {
+                    return Err(Status::already_exists(format!(
+                        "volume {} exists with a capacity of {q} bytes, not {size}",
+                        id.id()
+                    )));
+                }
+                None => {}
+            }
+        }
+        c.set_bucket_quota(&id.bucket, Some(size))
+            .await
+            .map_err(|e| from_s3("setting the volume's quota", &e))?;
+        tracing::info!(volume = %id.id(), capacity = size, "volume created");
+        Ok(Response::new(CreateVolumeResponse {
+            volume: Some(volume(&id, size)),
+        }))
+    }
+
+    async fn delete_volume(
+        &self,
+        r: Request<DeleteVolumeRequest>,
+    ) -> Result<Response<DeleteVolumeResponse>, Status> {
+        let r = r.into_inner();
+        let id = match VolumeId::parse(&r.volume_id) {
+            Ok(id) => id,
+            // Not a volume of ours: nothing to delete.
+            Err(s) if s.code() == tonic::Code::NotFound => return Ok(Response::new(DeleteVolumeResponse {})),
+            Err(s) => return Err(s),
+        };
+        let c = self.backend.client(&r.secrets)?;
+        if !c
+            .bucket_exists(&id.bucket)
+            .await
+            .map_err(|e| from_s3("volume", &e))?
+        {
+            return Ok(Response::new(DeleteVolumeResponse {}));
+        }
+        delete_all(&c, &id.bucket, &id.prefix).await?;
+        if id.prefix.is_empty() {
+            match c.delete_bucket(&id.bucket).await {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(from_s3("deleting the bucket", &e)),
+            }
+        }
+        tracing::info!(volume = %id.id(), "volume deleted");
+        Ok(Response::new(DeleteVolumeResponse {}))
+    }
+
+    async fn validate_volume_capabilities(
+        &self,
+        r: Request<ValidateVolumeCapabilitiesRequest>,
+    ) -> Result<Response<ValidateVolumeCapabilitiesResponse>, Status> {
+        let r = r.into_inner();
+        let id = VolumeId::parse(&r.volume_id)?;
+        if r.volume_capabilities.is_empty() {
+            return Err(Status::invalid_argument("volume_capabilities are required"));
+        }
+        let c = self.backend.client(&r.secrets)?;
+        if !c
+            .bucket_exists(&id.bucket)
+            .await
+            .map_err(|e| from_s3("volume", &e))?
+        {
+            return Err(Status::not_found(format!("no volume {}", id.id())));
+        }
+        Ok(Response::new(match check_capabilities(&r.volume_capabilities) {
+            Ok(()) => ValidateVolumeCapabilitiesResponse {
+                confirmed: Some(validate_volume_capabilities_response::Confirmed {
+                    volume_context: r.volume_context,
+                    volume_capabilities: r.volume_capabilities,
+                    parameters: r.parameters,
+                }),
+                message: String::new(),
+            },
+            Err(s) => ValidateVolumeCapabilitiesResponse {
+                confirmed: None,
+                message: s.message().to_owned(),
+            },
+        }))
+    }
+
+    /// Every bucket the driver's credentials see, in name order, a page
+    /// of `max_entries` at a time; the token is the last name returned.
+    async fn list_volumes(
+        &self,
+        r: Request<ListVolumesRequest>,
+    ) -> Result<Response<ListVolumesResponse>, Status> {
+        let r = r.into_inner();
+        if r.max_entries < 0 {
+            return Err(Status::invalid_argument("max_entries must not be negative"));
+        }
+        let c = self.backend.client(&HashMap::new())?;
+        let names = c
+            .list_buckets()
+            .await
+            .map_err(|e| from_s3("listing buckets", &e))?;
+        let start = if r.starting_token.is_empty() {
+            0
+        } else {
+            match names.binary_search(&r.starting_token) {
+                Ok(i) => i + 1,
+                Err(_) => {
+                    return Err(Status::aborted(format!(
+                        "unknown starting_token {}",
+                        r.starting_token
+                    )));
+                }
+            }
+        };
+        let max = if r.max_entries == 0 {
+            usize::MAX
+        } else {
+            r.max_entries as usize
+        };
+        let page: Vec<&String> = names[start..].iter().take(max).collect();
+        let mut entries = Vec::with_capacity(page.len());
+        for b in &page {
+            let q = quota(&c, b).await.unwrap_or(None).unwrap_or(0);
+            let id = VolumeId {
+                bucket: (*b).clone(),
+                prefix: String::new(),
+            };
+            entries.push(list_volumes_response::Entry {
+                volume: Some(volume(&id, q)),
+            });
+        }
+        let next_token = if start + page.len() < names.len() {
+            page.last().map(|b| (*b).clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListVolumesResponse { entries, next_token }))
+    }
+
+    async fn get_capacity(
+        &self,
+        _r: Request<GetCapacityRequest>,
+    ) -> Result<Response<GetCapacityResponse>, Status> {
+        let c = self.backend.client(&HashMap::new())?;
+        let free = c.usable_free().await.map_err(|e| from_s3("server space", &e))?;
+        Ok(Response::new(GetCapacityResponse {
+            available_capacity: free.min(i64::MAX as u64) as i64,
+        }))
+    }
+
+    async fn controller_get_capabilities(
+        &self,
+        _r: Request<ControllerGetCapabilitiesRequest>,
+    ) -> Result<Response<ControllerGetCapabilitiesResponse>, Status> {
+        let capabilities = [
+            rpc::Type::CreateDeleteVolume,
+            rpc::Type::ListVolumes,
+            rpc::Type::GetCapacity,
+            rpc::Type::ExpandVolume,
+        ]
+        .into_iter()
+        .map(|t| ControllerServiceCapability {
+            r#type: Some(Type::Rpc(Rpc { r#type: t as i32 })),
+        })
+        .collect();
+        Ok(Response::new(ControllerGetCapabilitiesResponse { capabilities }))
+    }
+
+    /// Raises the bucket's quota; a volume is never shrunk.
+    async fn controller_expand_volume(
+        &self,
+        r: Request<ControllerExpandVolumeRequest>,
+    ) -> Result<Response<ControllerExpandVolumeResponse>, Status> {
+        let r = r.into_inner();
+        let id = VolumeId::parse(&r.volume_id)?;
+        if let Some(cap) = &r.volume_capability {
+            crate::volume::check_capability(cap)?;
+        }
+        let want = capacity(r.capacity_range.as_ref())?;
+        let c = self.backend.client(&r.secrets)?;
+        let size = if id.prefix.is_empty() {
+            let current = quota(&c, &id.bucket).await?;
+            match current {
+                Some(q) if q >= want => q,
+                _ => {
+                    c.set_bucket_quota(&id.bucket, Some(want))
+                        .await
+                        .map_err(|e| from_s3("raising the volume's quota", &e))?;
+                    tracing::info!(volume = %id.id(), capacity = want, "volume expanded");
+                    want
+                }
+            }
+        } else {
+            want
+        };
+        Ok(Response::new(ControllerExpandVolumeResponse {
+            capacity_bytes: size as i64,
+            node_expansion_required: false,
+        }))
+    }
+}

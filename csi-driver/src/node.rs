@@ -1,0 +1,191 @@
+//! The CSI Node service: NodePublishVolume mounts the volume with
+//! fuse-mount at the target path (read-only when asked or when the access
+//! mode only reads), with the credentials of the node-publish secret;
+//! NodeUnpublishVolume unmounts it (fine if it is already gone); volume
+//! stats come from the mount's statfs, which fuse-mount answers from the
+//! bucket's usage and quota, and a dead mount is reported abnormal.
+
+use crate::mounts::{MountState, Mounter, Published, state, unmount};
+use crate::proto::node_server::Node;
+use crate::proto::node_service_capability::{Rpc, Type, rpc};
+use crate::proto::volume_capability::access_mode::Mode;
+use crate::proto::*;
+use crate::volume::{VolumeId, check_capability, credentials};
+use std::path::PathBuf;
+use tonic::{Request, Response, Status};
+
+#[derive(Debug)]
+pub struct NodeService {
+    pub node_id: String,
+    pub mounter: Mounter,
+}
+
+fn target(path: &str, field: &str) -> Result<PathBuf, Status> {
+    if path.is_empty() {
+        return Err(Status::invalid_argument(format!("{field} is required")));
+    }
+    let p = PathBuf::from(path);
+    if !p.is_absolute() {
+        return Err(Status::invalid_argument(format!("{field} must be absolute")));
+    }
+    Ok(p)
+}
+
+#[tonic::async_trait]
+impl Node for NodeService {
+    async fn node_publish_volume(
+        &self,
+        r: Request<NodePublishVolumeRequest>,
+    ) -> Result<Response<NodePublishVolumeResponse>, Status> {
+        let r = r.into_inner();
+        let id = VolumeId::parse(&r.volume_id)?;
+        let target = target(&r.target_path, "target_path")?;
+        let cap = r
+            .volume_capability
+            .as_ref()
+            .ok_or_else(|| Status::invalid_argument("volume_capability is required"))?;
+        check_capability(cap)?;
+        let (access_key, secret_key) = credentials(&r.secrets).ok_or_else(|| {
+            Status::invalid_argument("the node-publish secret must hold accessKey and secretKey")
+        })?;
+        let reads_only = matches!(
+            cap.access_mode.as_ref().and_then(|m| Mode::try_from(m.mode).ok()),
+            Some(Mode::SingleNodeReaderOnly | Mode::MultiNodeReaderOnly)
+        );
+        let want = Published {
+            volume_id: id.id(),
+            target: target.clone(),
+            source: id.mount_source(),
+            read_only: r.readonly || reads_only,
+            access_key,
+            secret_key,
+        };
+        match state(&target) {
+            MountState::Live => {
+                // Published before: the same request succeeds again; a
+                // different volume or mode at this path is a conflict.
+                return match self.mounter.load(&target) {
+                    Some(p) if p.volume_id == want.volume_id && p.read_only == want.read_only => {
+                        Ok(Response::new(NodePublishVolumeResponse {}))
+                    }
+                    _ => Err(Status::already_exists(format!(
+                        "{} is already mounted with something else",
+                        target.display()
+                    ))),
+                };
+            }
+            // A mount whose process died: clear it, then mount again.
+            MountState::Dead => unmount(&target)
+                .await
+                .map_err(|e| Status::internal(format!("clearing a dead mount: {e}")))?,
+            MountState::Absent => {}
+        }
+        self.mounter.mount(&want).await.map_err(Status::internal)?;
+        tracing::info!(volume = %want.volume_id, target = %target.display(), read_only = want.read_only, "volume published");
+        Ok(Response::new(NodePublishVolumeResponse {}))
+    }
+
+    async fn node_unpublish_volume(
+        &self,
+        r: Request<NodeUnpublishVolumeRequest>,
+    ) -> Result<Response<NodeUnpublishVolumeResponse>, Status> {
+        let r = r.into_inner();
+        if r.volume_id.is_empty() {
+            return Err(Status::invalid_argument("volume_id is required"));
+        }
+        let target = target(&r.target_path, "target_path")?;
+        unmount(&target)
+            .await
+            .map_err(|e| Status::internal(format!("unmounting: {e}")))?;
+        self.mounter.forget(&target);
+        // The target directory goes with the mount (kubelet made it).
+        let _ = std::fs::remove_dir(&target);
+        tracing::info!(volume = %r.volume_id, target = %target.display(), "volume unpublished");
+        Ok(Response::new(NodeUnpublishVolumeResponse {}))
+    }
+
+    async fn node_get_volume_stats(
+        &self,
+        r: Request<NodeGetVolumeStatsRequest>,
+    ) -> Result<Response<NodeGetVolumeStatsResponse>, Status> {
+        let r = r.into_inner();
+        if r.volume_id.is_empty() {
+            return Err(Status::invalid_argument("volume_id is required"));
+        }
+        let path = target(&r.volume_path, "volume_path")?;
+        let condition = |abnormal: bool, message: &str| {
+            Some(VolumeCondition {
+                abnormal,
+                message: message.to_owned(),
+            })
+        };
+        match state(&path) {
+            MountState::Absent if !path.exists() => {
+                return Err(Status::not_found(format!("{} does not exist", path.display())));
+            }
+            MountState::Absent => {
+                return Ok(Response::new(NodeGetVolumeStatsResponse {
+                    usage: vec![],
+                    volume_condition: condition(true, "the volume is not mounted"),
+                }));
+            }
+            MountState::Dead => {
+                return Ok(Response::new(NodeGetVolumeStatsResponse {
+                    usage: vec![],
+                    volume_condition: condition(
+                        true,
+                        "the mount is not connected: its fuse-mount process ended",
+                    ),
+                }));
+            }
+            MountState::Live => {}
+        }
+        let st = tokio::task::spawn_blocking(move || rustix::fs::statvfs(&path))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(format!("statfs: {e}")))?;
+        let bytes = |blocks: u64| (blocks.saturating_mul(st.f_frsize)).min(i64::MAX as u64) as i64;
+        let files = |n: u64| n.min(i64::MAX as u64) as i64;
+        let usage = vec![
+            VolumeUsage {
+                available: bytes(st.f_bavail),
+                total: bytes(st.f_blocks),
+                used: bytes(st.f_blocks.saturating_sub(st.f_bfree)),
+                unit: volume_usage::Unit::Bytes as i32,
+            },
+            VolumeUsage {
+                available: files(st.f_ffree),
+                total: files(st.f_files),
+                used: files(st.f_files.saturating_sub(st.f_ffree)),
+                unit: volume_usage::Unit::Inodes as i32,
+            },
+        ];
+        Ok(Response::new(NodeGetVolumeStatsResponse {
+            usage,
+            volume_condition: condition(false, "mounted"),
+        }))
+    }
+
+    async fn node_get_capabilities(
+        &self,
+        _r: Request<NodeGetCapabilitiesRequest>,
+    ) -> Result<Response<NodeGetCapabilitiesResponse>, Status> {
+        let capabilities = [rpc::Type::GetVolumeStats, rpc::Type::VolumeCondition]
+            .into_iter()
+            .map(|t| NodeServiceCapability {
+                r#type: Some(Type::Rpc(Rpc { r#type: t as i32 })),
+            })
+            .collect();
+        Ok(Response::new(NodeGetCapabilitiesResponse { capabilities }))
+    }
+
+    async fn node_get_info(
+        &self,
+        _r: Request<NodeGetInfoRequest>,
+    ) -> Result<Response<NodeGetInfoResponse>, Status> {
+        Ok(Response::new(NodeGetInfoResponse {
+            node_id: self.node_id.clone(),
+            max_volumes_per_node: 0,
+        }))
+    }
+}

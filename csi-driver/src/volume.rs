@@ -1,0 +1,218 @@
+//! What a volume is: its id (`bucket`, or `bucket/prefix` for a volume in
+//! a shared bucket), the bucket name derived from a CSI volume name, the
+//! capabilities the driver serves (filesystem mounts in every access
+//! mode; no raw block devices), and the credentials taken from CSI
+//! secrets.
+
+use crate::proto::volume_capability::AccessType;
+use crate::proto::{CapacityRange, VolumeCapability};
+use std::collections::HashMap;
+use tonic::Status;
+
+/// Capacity of a volume whose request names none.
+pub const DEFAULT_CAPACITY: u64 = 1 << 30;
+
+/// Where a volume's data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeId {
+    pub bucket: String,
+    /// Empty for a volume that is a whole bucket, else ending in `/`.
+    pub prefix: String,
+}
+
+impl VolumeId {
+    pub fn parse(id: &str) -> Result<VolumeId, Status> {
+        if id.is_empty() {
+            return Err(Status::invalid_argument("volume_id is required"));
+        }
+        let (bucket, prefix) = match id.split_once('/') {
+            Some((b, p)) if !p.is_empty() => (b, format!("{}/", p.trim_end_matches('/'))),
+            Some((b, _)) => (b, String::new()),
+            None => (id, String::new()),
+        };
+        if !valid_bucket(bucket) {
+            return Err(Status::not_found(format!("no volume {id}: not a bucket name")));
+        }
+        Ok(VolumeId {
+            bucket: bucket.to_owned(),
+            prefix,
+        })
+    }
+
+    pub fn id(&self) -> String {
+        if self.prefix.is_empty() {
+            self.bucket.clone()
+        } else {
+            format!("{}/{}", self.bucket, self.prefix.trim_end_matches('/'))
+        }
+    }
+
+    /// `bucket` or `bucket/prefix` as fuse-mount takes it.
+    pub fn mount_source(&self) -> String {
+        self.id()
+    }
+}
+
+/// S3 bucket naming: 3-63 characters of lower-case letters, digits, `.`
+/// and `-`, starting and ending with a letter or digit.
+pub fn valid_bucket(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+        && b.as_bytes()[0].is_ascii_alphanumeric()
+        && b.as_bytes()[b.len() - 1].is_ascii_alphanumeric()
+        && !b.contains("..")
+}
+
+/// The bucket (or prefix) name for the CSI volume `name`: the name made
+/// valid (lower case, other characters as `-`), cut to fit, and followed by
+/// a hash of the original name whenever it had to change, so that two
+/// names never map to one bucket. Kubernetes names (`pvc-<uuid>`) are kept
+/// as they are.
+pub fn bucket_for(name: &str) -> String {
+    let mut b: String = name
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '-') => c,
+            _ => '-',
+        })
+        .collect();
+    b = b.trim_matches('-').to_owned();
+    if b == name && valid_bucket(&b) {
+        return b;
+    }
+    let hash = fnv1a(name.as_bytes());
+    b.truncate(63 - 17);
+    let b = b.trim_end_matches('-');
+    if b.is_empty() {
+        format!("vol-{hash:016x}")
+    } else {
+        format!("{b}-{hash:016x}")
+    }
+}
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Refuses capabilities the driver cannot serve: block access, or a
+/// capability without an access mode.
+pub fn check_capabilities(caps: &[VolumeCapability]) -> Result<(), Status> {
+    if caps.is_empty() {
+        return Err(Status::invalid_argument("volume_capabilities are required"));
+    }
+    for c in caps {
+        check_capability(c)?;
+    }
+    Ok(())
+}
+
+pub fn check_capability(c: &VolumeCapability) -> Result<(), Status> {
+    match c.access_type {
+        Some(AccessType::Mount(_)) => {}
+        Some(AccessType::Block(_)) => {
+            return Err(Status::invalid_argument(
+                "block volumes are not supported: Strata volumes are filesystems",
+            ));
+        }
+        None => {
+            return Err(Status::invalid_argument(
+                "volume capability without an access type",
+            ));
+        }
+    }
+    match c.access_mode.as_ref().map(|m| m.mode) {
+        Some(m) if m > 0 => Ok(()),
+        _ => Err(Status::invalid_argument(
+            "volume capability without an access mode",
+        )),
+    }
+}
+
+/// The capacity to give a volume: the required bytes (at least), within
+/// the limit.
+pub fn capacity(range: Option<&CapacityRange>) -> Result<u64, Status> {
+    let (required, limit) = range.map_or((0, 0), |r| (r.required_bytes, r.limit_bytes));
+    if required < 0 || limit < 0 {
+        return Err(Status::invalid_argument("capacity must not be negative"));
+    }
+    let (required, limit) = (required as u64, limit as u64);
+    if limit > 0 && required > limit {
+        return Err(Status::out_of_range("required_bytes exceeds limit_bytes"));
+    }
+    Ok(match (required, limit) {
+        (0, 0) => DEFAULT_CAPACITY,
+        (0, l) => l.min(DEFAULT_CAPACITY),
+        (r, _) => r,
+    })
+}
+
+/// Access and secret key from CSI secrets (`accessKey`, `secretKey`).
+pub fn credentials(secrets: &HashMap<String, String>) -> Option<(String, String)> {
+    match (secrets.get("accessKey"), secrets.get("secretKey")) {
+        (Some(a), Some(s)) if !a.is_empty() && !s.is_empty() => Some((a.clone(), s.clone())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names_from_volume_names_are_valid_and_distinct() {
+        let pvc = "pvc-6f1c2a9e-6a65-4c3b-9b1e-1d2f3a4b5c6d";
+        assert_eq!(bucket_for(pvc), pvc);
+        let names = [
+            "PVC-Upper",
+            "pvc-upper",
+            "a_b",
+            "a-b",
+            "x",
+            &"long-name-".repeat(10),
+            "..",
+            "ünïcode",
+        ];
+        let buckets: Vec<String> = names.iter().map(|n| bucket_for(n)).collect();
+        for (n, b) in names.iter().zip(&buckets) {
+            assert!(valid_bucket(b), "{n} -> {b}");
+        }
+        let mut unique = buckets.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), buckets.len(), "{buckets:?}");
+    }
+
+    #[test]
+    fn volume_ids_and_capacities() {
+        let v = VolumeId::parse("shared/team-a").unwrap();
+        assert_eq!((v.bucket.as_str(), v.prefix.as_str()), ("shared", "team-a/"));
+        assert_eq!(v.id(), "shared/team-a");
+        assert_eq!(VolumeId::parse("whole").unwrap().prefix, "");
+        assert_eq!(
+            VolumeId::parse("").unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            VolumeId::parse("No_Such").unwrap_err().code(),
+            tonic::Code::NotFound
+        );
+        let r = |required_bytes, limit_bytes| CapacityRange {
+            required_bytes,
+            limit_bytes,
+        };
+        assert_eq!(capacity(None).unwrap(), DEFAULT_CAPACITY);
+        assert_eq!(capacity(Some(&r(5, 0))).unwrap(), 5);
+        assert_eq!(capacity(Some(&r(0, 7))).unwrap(), 7);
+        assert_eq!(
+            capacity(Some(&r(9, 7))).unwrap_err().code(),
+            tonic::Code::OutOfRange
+        );
+        assert_eq!(
+            capacity(Some(&r(-1, 0))).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+    }
+}

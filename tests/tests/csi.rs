@@ -1,0 +1,533 @@
+//! The CSI plugin driven over its UNIX socket exactly as kubelet and the
+//! provisioner/resizer sidecars drive it (tonic clients generated from the
+//! same proto), against a real objd, with real FUSE mounts: the volume
+//! lifecycle, idempotency of every call, the status codes of bad requests,
+//! quotas as capacity, and mounts that survive a restart of the plugin.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+use strata_csi::proto::controller_client::ControllerClient;
+use strata_csi::proto::identity_client::IdentityClient;
+use strata_csi::proto::node_client::NodeClient;
+use strata_csi::proto::volume_capability::access_mode::Mode;
+use strata_csi::proto::volume_capability::{AccessMode, AccessType, BlockVolume, MountVolume};
+use strata_csi::proto::*;
+use strata_tests::{ACCESS_KEY, SECRET_KEY, Server, pattern, s3_client, workspace_bin};
+use tonic::Code;
+use tonic::transport::Channel;
+
+/// A running csi-driver process serving on a socket.
+struct Plugin {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Plugin {
+    fn start(objd: &str, dir: &Path) -> Plugin {
+        let socket = dir.join("csi.sock");
+        let _ = std::fs::remove_file(&socket);
+        let child = Command::new(workspace_bin("csi-driver"))
+            .args(["--endpoint", &format!("unix://{}", socket.display())])
+            .args(["--node-id", "node-1", "--mode", "all", "--objd-endpoint", objd])
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .arg("--fuse-mount")
+            .arg(workspace_bin("fuse-mount"))
+            .env("STRATA_ACCESS_KEY", ACCESS_KEY)
+            .env("STRATA_SECRET_KEY", SECRET_KEY)
+            .spawn()
+            .expect("csi-driver starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "csi-driver did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Plugin { child, socket }
+    }
+
+    async fn channel(&self) -> Channel {
+        let socket = self.socket.clone();
+        tonic::transport::Endpoint::try_from("http://[::]:50051")
+            .unwrap()
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let s = socket.clone();
+                async move {
+                    let stream = tokio::net::UnixStream::connect(s).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                }
+            }))
+            .await
+            .expect("connect to the plugin socket")
+    }
+
+    /// SIGKILL: the plugin dies without cleaning anything up.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn secrets() -> HashMap<String, String> {
+    HashMap::from([
+        ("accessKey".to_owned(), ACCESS_KEY.to_owned()),
+        ("secretKey".to_owned(), SECRET_KEY.to_owned()),
+    ])
+}
+
+fn mount_cap(mode: Mode) -> VolumeCapability {
+    VolumeCapability {
+        access_type: Some(AccessType::Mount(MountVolume::default())),
+        access_mode: Some(AccessMode { mode: mode as i32 }),
+    }
+}
+
+fn block_cap() -> VolumeCapability {
+    VolumeCapability {
+        access_type: Some(AccessType::Block(BlockVolume {})),
+        access_mode: Some(AccessMode {
+            mode: Mode::SingleNodeWriter as i32,
+        }),
+    }
+}
+
+fn create(name: &str, bytes: i64, params: &[(&str, &str)]) -> CreateVolumeRequest {
+    CreateVolumeRequest {
+        name: name.into(),
+        capacity_range: Some(CapacityRange {
+            required_bytes: bytes,
+            limit_bytes: 0,
+        }),
+        volume_capabilities: vec![mount_cap(Mode::MultiNodeMultiWriter)],
+        parameters: params.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+        secrets: HashMap::new(),
+    }
+}
+
+fn publish(volume_id: &str, target: &Path, readonly: bool) -> NodePublishVolumeRequest {
+    NodePublishVolumeRequest {
+        volume_id: volume_id.into(),
+        target_path: target.to_string_lossy().into_owned(),
+        volume_capability: Some(mount_cap(Mode::SingleNodeWriter)),
+        readonly,
+        secrets: secrets(),
+        ..Default::default()
+    }
+}
+
+fn mounted(dir: &Path) -> bool {
+    let d = dir.to_string_lossy();
+    std::fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(1) == Some(&*d))
+}
+
+/// Bytes (total, used) of a volume's stats, and its condition.
+async fn stats(node: &mut NodeClient<Channel>, id: &str, path: &Path) -> (i64, i64, bool) {
+    let s = node
+        .node_get_volume_stats(NodeGetVolumeStatsRequest {
+            volume_id: id.into(),
+            volume_path: path.to_string_lossy().into_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let abnormal = s.volume_condition.map(|c| c.abnormal).unwrap_or(true);
+    let bytes = s
+        .usage
+        .iter()
+        .find(|u| u.unit == volume_usage::Unit::Bytes as i32);
+    bytes.map_or((0, 0, abnormal), |u| (u.total, u.used, abnormal))
+}
+
+/// Runs blocking file work off the async test's threads.
+async fn fs<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_lives_from_create_to_delete_through_the_plugin_socket() {
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = Plugin::start(&s.endpoint, dir.path());
+    let ch = plugin.channel().await;
+    let (mut identity, mut ctrl, mut node) = (
+        IdentityClient::new(ch.clone()),
+        ControllerClient::new(ch.clone()),
+        NodeClient::new(ch),
+    );
+
+    // Identity, as the sidecars ask it.
+    let info = identity
+        .get_plugin_info(GetPluginInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.name, "csi.strata.dev");
+    let caps = identity
+        .get_plugin_capabilities(GetPluginCapabilitiesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(caps.capabilities.len(), 2, "{caps:?}");
+    let probe = identity.probe(ProbeRequest {}).await.unwrap().into_inner();
+    assert_eq!(probe.ready, Some(true));
+    let ccaps = ctrl
+        .controller_get_capabilities(ControllerGetCapabilitiesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ccaps.capabilities.len(), 4);
+    let ncaps = node
+        .node_get_capabilities(NodeGetCapabilitiesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ncaps.capabilities.len(), 2);
+    assert_eq!(
+        node.node_get_info(NodeGetInfoRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .node_id,
+        "node-1"
+    );
+
+    // CreateVolume: a bucket with a quota, the same answer when repeated,
+    // ALREADY_EXISTS for the same name with another capacity.
+    let name = "pvc-0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+    let mib = 1 << 20;
+    let v = ctrl
+        .create_volume(create(name, 8 * mib, &[]))
+        .await
+        .unwrap()
+        .into_inner()
+        .volume
+        .unwrap();
+    assert_eq!((v.volume_id.as_str(), v.capacity_bytes), (name, 8 * mib));
+    let again = ctrl
+        .create_volume(create(name, 8 * mib, &[]))
+        .await
+        .unwrap()
+        .into_inner()
+        .volume
+        .unwrap();
+    assert_eq!(again, v);
+    let e = ctrl.create_volume(create(name, 9 * mib, &[])).await.unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists, "{e:?}");
+    assert!(s.admin(&["usage", name]).contains("\"quota\":8388608"));
+
+    // Bad requests get the codes the CSI spec names.
+    let mut bad = create("", mib, &[]);
+    assert_eq!(
+        ctrl.create_volume(bad.clone()).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    bad.name = "pvc-block".into();
+    bad.volume_capabilities = vec![block_cap()];
+    assert_eq!(
+        ctrl.create_volume(bad).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    let mut bad = create("pvc-range", 0, &[]);
+    bad.capacity_range = Some(CapacityRange {
+        required_bytes: 10,
+        limit_bytes: 5,
+    });
+    assert_eq!(
+        ctrl.create_volume(bad).await.unwrap_err().code(),
+        Code::OutOfRange
+    );
+    let validate = |id: &str, cap: VolumeCapability| ValidateVolumeCapabilitiesRequest {
+        volume_id: id.into(),
+        volume_capabilities: vec![cap],
+        ..Default::default()
+    };
+    let ok = ctrl
+        .validate_volume_capabilities(validate(name, mount_cap(Mode::MultiNodeReaderOnly)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ok.confirmed.is_some());
+    let no = ctrl
+        .validate_volume_capabilities(validate(name, block_cap()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(no.confirmed.is_none() && no.message.contains("block"), "{no:?}");
+    let e = ctrl
+        .validate_volume_capabilities(validate("", mount_cap(Mode::SingleNodeWriter)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = ctrl
+        .validate_volume_capabilities(validate("pvc-nonexistent", mount_cap(Mode::SingleNodeWriter)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // NodePublishVolume: a real FUSE mount; repeated, the same answer.
+    let target = dir.path().join("pods/uid/volumes/mount");
+    node.node_publish_volume(publish(name, &target, false))
+        .await
+        .unwrap();
+    assert!(mounted(&target));
+    node.node_publish_volume(publish(name, &target, false))
+        .await
+        .unwrap();
+    let mut no_secret = publish(name, &target, false);
+    no_secret.secrets.clear();
+    assert_eq!(
+        node.node_publish_volume(no_secret).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    let mut no_id = publish(name, &target, false);
+    no_id.volume_id.clear();
+    assert_eq!(
+        node.node_publish_volume(no_id).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    let mut block = publish(name, &target, false);
+    block.volume_capability = Some(block_cap());
+    assert_eq!(
+        node.node_publish_volume(block).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    let mut no_target = publish(name, &target, false);
+    no_target.target_path.clear();
+    assert_eq!(
+        node.node_publish_volume(no_target).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    // The plugin's process arguments never hold the credentials.
+    let args = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&args.stdout).contains(SECRET_KEY));
+
+    // Files written through the mount are objects S3 clients read.
+    let t = target.clone();
+    fs(move || {
+        std::fs::create_dir(t.join("data")).unwrap();
+        write_synced(&t.join("data/one.bin"), &pattern(3 << 20, 1)).unwrap();
+    })
+    .await;
+    assert_eq!(
+        strata_tests::get_object(&c, name, "data/one.bin").await.unwrap(),
+        pattern(3 << 20, 1)
+    );
+    let (total, used, abnormal) = stats(&mut node, name, &target).await;
+    assert_eq!((total, used, abnormal), (8 * mib, 3 * mib, false));
+
+    // The quota holds; expansion (twice, as the resizer may) raises it.
+    let t = target.clone();
+    let e = fs(move || write_synced(&t.join("big.bin"), &pattern(6 << 20, 2)).unwrap_err()).await;
+    assert_eq!(e.raw_os_error(), Some(122), "{e}"); // EDQUOT
+    let expand = ControllerExpandVolumeRequest {
+        volume_id: name.into(),
+        capacity_range: Some(CapacityRange {
+            required_bytes: 32 * mib,
+            limit_bytes: 0,
+        }),
+        ..Default::default()
+    };
+    for _ in 0..2 {
+        let r = ctrl
+            .controller_expand_volume(expand.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((r.capacity_bytes, r.node_expansion_required), (32 * mib, false));
+    }
+    let mut missing = expand.clone();
+    missing.volume_id = "pvc-nonexistent".into();
+    assert_eq!(
+        ctrl.controller_expand_volume(missing).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let t = target.clone();
+    fs(move || write_synced(&t.join("big.bin"), &pattern(6 << 20, 2)).unwrap()).await;
+    assert_eq!(stats(&mut node, name, &target).await.0, 32 * mib);
+
+    // ListVolumes pages; GetCapacity reports the drives' space.
+    ctrl.create_volume(create("pvc-second", mib, &[])).await.unwrap();
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = ctrl
+            .list_volumes(ListVolumesRequest {
+                max_entries: 1,
+                starting_token: token.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.entries.len() <= 1);
+        seen.extend(page.entries.into_iter().map(|e| e.volume.unwrap().volume_id));
+        if page.next_token.is_empty() {
+            break;
+        }
+        token = page.next_token;
+    }
+    assert_eq!(seen, [name, "pvc-second"]);
+    let e = ctrl
+        .list_volumes(ListVolumesRequest {
+            max_entries: 1,
+            starting_token: "no-such-token".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Aborted);
+    let cap = ctrl
+        .get_capacity(GetCapacityRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(cap.available_capacity > 0);
+
+    // Unpublish (twice), then DeleteVolume (twice) removes data and bucket.
+    let unpublish = NodeUnpublishVolumeRequest {
+        volume_id: name.into(),
+        target_path: target.to_string_lossy().into_owned(),
+    };
+    node.node_unpublish_volume(unpublish.clone()).await.unwrap();
+    assert!(!mounted(&target));
+    node.node_unpublish_volume(unpublish).await.unwrap();
+    for _ in 0..2 {
+        ctrl.delete_volume(DeleteVolumeRequest {
+            volume_id: name.into(),
+            secrets: HashMap::new(),
+        })
+        .await
+        .unwrap();
+    }
+    assert!(c.head_bucket().bucket(name).send().await.is_err());
+    drop(plugin);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_volumes_survive_plugin_restarts_and_dead_mounts_are_repaired() {
+    let s = Server::start(4, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = Plugin::start(&s.endpoint, dir.path());
+    let ch = plugin.channel().await;
+    let (mut ctrl, mut node) = (ControllerClient::new(ch.clone()), NodeClient::new(ch));
+    let name = "pvc-restart";
+    ctrl.create_volume(create(name, 64 << 20, &[])).await.unwrap();
+    let target = dir.path().join("target");
+    node.node_publish_volume(publish(name, &target, false))
+        .await
+        .unwrap();
+    let t = target.clone();
+    fs(move || write_synced(&t.join("kept.txt"), b"still here").unwrap()).await;
+
+    // The plugin dies: the mount does not go with it, and the plugin that
+    // starts again takes the volume as published.
+    plugin.kill();
+    assert_eq!(std::fs::read(target.join("kept.txt")).unwrap(), b"still here");
+    let plugin = Plugin::start(&s.endpoint, dir.path());
+    let mut node = NodeClient::new(plugin.channel().await);
+    node.node_publish_volume(publish(name, &target, false))
+        .await
+        .unwrap();
+
+    // The mount's process dies: stats say the volume is abnormal, and the
+    // next plugin start mounts it again (so does a publish).
+    let pattern_arg = format!("fuse-mount .*{}", target.display());
+    let status = Command::new("pkill")
+        .args(["-KILL", "-f", &pattern_arg])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let e = std::fs::metadata(&target).err().and_then(|e| e.raw_os_error());
+        if e == Some(107) {
+            break; // ENOTCONN
+        }
+        assert!(Instant::now() < deadline, "the mount did not go dead");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, _, abnormal) = stats(&mut node, name, &target).await;
+    assert!(abnormal);
+    plugin.kill();
+    let plugin = Plugin::start(&s.endpoint, dir.path());
+    let t = target.clone();
+    let text = fs(move || std::fs::read(t.join("kept.txt"))).await.unwrap();
+    assert_eq!(text, b"still here");
+    // Read-only publishing of the same volume elsewhere.
+    let mut node = NodeClient::new(plugin.channel().await);
+    let ro = dir.path().join("ro");
+    node.node_publish_volume(publish(name, &ro, true)).await.unwrap();
+    let r = ro.clone();
+    let e = fs(move || std::fs::write(r.join("x"), b"x").unwrap_err()).await;
+    assert_eq!(e.raw_os_error(), Some(30)); // EROFS
+    for t in [&target, &ro] {
+        node.node_unpublish_volume(NodeUnpublishVolumeRequest {
+            volume_id: name.into(),
+            target_path: t.to_string_lossy().into_owned(),
+        })
+        .await
+        .unwrap();
+        assert!(!mounted(t));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_can_be_prefixes_of_a_shared_bucket() {
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = Plugin::start(&s.endpoint, dir.path());
+    let ch = plugin.channel().await;
+    let (mut ctrl, mut node) = (ControllerClient::new(ch.clone()), NodeClient::new(ch));
+    let v = ctrl
+        .create_volume(create("pvc-team-a", 1 << 20, &[("bucket", "shared-vols")]))
+        .await
+        .unwrap()
+        .into_inner()
+        .volume
+        .unwrap();
+    assert_eq!(v.volume_id, "shared-vols/pvc-team-a");
+    let target = dir.path().join("t");
+    node.node_publish_volume(publish(&v.volume_id, &target, false))
+        .await
+        .unwrap();
+    let t = target.clone();
+    fs(move || write_synced(&t.join("f.txt"), b"in a prefix").unwrap()).await;
+    assert_eq!(
+        strata_tests::get_object(&c, "shared-vols", "pvc-team-a/f.txt")
+            .await
+            .unwrap(),
+        b"in a prefix"
+    );
+    node.node_unpublish_volume(NodeUnpublishVolumeRequest {
+        volume_id: v.volume_id.clone(),
+        target_path: target.to_string_lossy().into_owned(),
+    })
+    .await
+    .unwrap();
+    ctrl.delete_volume(DeleteVolumeRequest {
+        volume_id: v.volume_id.clone(),
+        secrets: HashMap::new(),
+    })
+    .await
+    .unwrap();
+    let left = c.list_objects_v2().bucket("shared-vols").send().await.unwrap();
+    assert_eq!(left.key_count(), Some(0));
+}
