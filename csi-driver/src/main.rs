@@ -63,6 +63,12 @@ struct Args {
     /// The fuse-mount binary.
     #[arg(long, env = "STRATA_FUSE_MOUNT", default_value = "fuse-mount")]
     fuse_mount: PathBuf,
+    /// Start fuse-mount through this command (split on spaces), which must
+    /// exec it in place; for mounts that outlive the plugin container:
+    /// `nsenter --target 1 --mount -- systemd-run --scope --collect --quiet --`
+    /// (with hostPID and fuse-mount installed on the host).
+    #[arg(long, env = "STRATA_MOUNT_LAUNCHER", default_value = "")]
+    mount_launcher: String,
     /// Log filter.
     #[arg(long, env = "STRATA_LOG", default_value = "info")]
     log: String,
@@ -130,6 +136,11 @@ async fn run(args: Args) -> Result<()> {
         let mounter = Mounter {
             state_dir: args.state_dir.clone(),
             fuse_mount: args.fuse_mount.clone(),
+            launcher: args
+                .mount_launcher
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
             endpoint: args.objd_endpoint.clone(),
             ca_file: args.ca_file.clone(),
         };

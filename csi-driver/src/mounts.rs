@@ -38,6 +38,12 @@ pub enum MountState {
 pub struct Mounter {
     pub state_dir: PathBuf,
     pub fuse_mount: PathBuf,
+    /// A command fuse-mount is started through, which must exec it in
+    /// place (for example `nsenter --target 1 --mount -- systemd-run
+    /// --scope --collect --quiet --`: the mount then lives in a systemd
+    /// scope on the host, outside the plugin container, and survives the
+    /// container's restart). Empty: started directly.
+    pub launcher: Vec<String>,
     pub endpoint: String,
     pub ca_file: Option<PathBuf>,
 }
@@ -141,7 +147,14 @@ impl Mounter {
     pub async fn mount(&self, p: &Published) -> Result<(), String> {
         std::fs::create_dir_all(&p.target).map_err(|e| format!("target path: {e}"))?;
         self.save(p).map_err(|e| format!("recording the volume: {e}"))?;
-        let mut cmd = Command::new(&self.fuse_mount);
+        let mut cmd = match self.launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&self.fuse_mount);
+                c
+            }
+            None => Command::new(&self.fuse_mount),
+        };
         // Credentials through the environment, never the arguments.
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -26,6 +26,11 @@ struct Plugin {
 
 impl Plugin {
     fn start(objd: &str, dir: &Path) -> Plugin {
+        Self::start_with(objd, dir, "")
+    }
+
+    /// With `--mount-launcher` (a command that execs fuse-mount in place).
+    fn start_with(objd: &str, dir: &Path, launcher: &str) -> Plugin {
         let socket = dir.join("csi.sock");
         let _ = std::fs::remove_file(&socket);
         let child = Command::new(workspace_bin("csi-driver"))
@@ -35,6 +40,7 @@ impl Plugin {
             .arg(dir.join("state"))
             .arg("--fuse-mount")
             .arg(workspace_bin("fuse-mount"))
+            .args(["--mount-launcher", launcher])
             .env("STRATA_ACCESS_KEY", ACCESS_KEY)
             .env("STRATA_SECRET_KEY", SECRET_KEY)
             .spawn()
@@ -466,7 +472,9 @@ async fn published_volumes_survive_plugin_restarts_and_dead_mounts_are_repaired(
     let (_, _, abnormal) = stats(&mut node, name, &target).await;
     assert!(abnormal);
     plugin.kill();
-    let plugin = Plugin::start(&s.endpoint, dir.path());
+    // This time fuse-mount is started through a launcher (`env`, which
+    // execs it in place, as `systemd-run --scope` does in a cluster).
+    let plugin = Plugin::start_with(&s.endpoint, dir.path(), "env");
     let t = target.clone();
     let text = fs(move || std::fs::read(t.join("kept.txt"))).await.unwrap();
     assert_eq!(text, b"still here");
