@@ -18,6 +18,8 @@ pub struct Published {
     /// `bucket` or `bucket/prefix`.
     pub source: String,
     pub read_only: bool,
+    /// fuse-mount options from the volume's mount flags (`--uid=1000`).
+    pub options: Vec<String>,
     pub access_key: String,
     pub secret_key: String,
 }
@@ -106,6 +108,7 @@ impl Mounter {
         std::fs::create_dir_all(&self.state_dir)?;
         let body = json!({
             "volume_id": p.volume_id, "target": p.target, "source": p.source, "read_only": p.read_only,
+            "options": p.options,
             "access_key": p.access_key, "secret_key": p.secret_key,
         });
         let path = self.record_path(&p.target);
@@ -169,6 +172,7 @@ impl Mounter {
         if p.read_only {
             cmd.arg("--read-only");
         }
+        cmd.args(&p.options);
         if let Some(ca) = &self.ca_file {
             cmd.arg("--ca-file").arg(ca);
         }
@@ -245,6 +249,10 @@ fn parse(text: &str) -> Option<Published> {
         target: PathBuf::from(s("target")?),
         source: s("source")?,
         read_only: v["read_only"].as_bool()?,
+        options: v["options"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|o| o.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default(),
         access_key: s("access_key")?,
         secret_key: s("secret_key")?,
     })

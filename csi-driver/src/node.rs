@@ -20,6 +20,40 @@ pub struct NodeService {
     pub mounter: Mounter,
 }
 
+/// Mount flags (a PV's or StorageClass's `mountOptions`) fuse-mount
+/// takes: ownership and modes of objects without POSIX metadata, the
+/// attribute TTL, read-only. Anything else is refused.
+fn mount_options(flags: &[String]) -> Result<Vec<String>, Status> {
+    const ALLOWED: &[&str] = &[
+        "uid",
+        "gid",
+        "file-mode",
+        "dir-mode",
+        "attr-ttl",
+        "read-only",
+        "ro",
+    ];
+    flags
+        .iter()
+        .flat_map(|f| f.split(','))
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            let (key, value) = f.split_once('=').map_or((f, None), |(k, v)| (k, Some(v)));
+            let key = key.replace('_', "-");
+            if !ALLOWED.contains(&key.as_str()) {
+                return Err(Status::invalid_argument(format!(
+                    "unsupported mount option {key}"
+                )));
+            }
+            Ok(match (key.as_str(), value) {
+                ("ro" | "read-only", _) => "--read-only".to_owned(),
+                (k, Some(v)) => format!("--{k}={v}"),
+                (k, None) => format!("--{k}"),
+            })
+        })
+        .collect()
+}
+
 fn target(path: &str, field: &str) -> Result<PathBuf, Status> {
     if path.is_empty() {
         return Err(Status::invalid_argument(format!("{field} is required")));
@@ -52,11 +86,16 @@ impl Node for NodeService {
             cap.access_mode.as_ref().and_then(|m| Mode::try_from(m.mode).ok()),
             Some(Mode::SingleNodeReaderOnly | Mode::MultiNodeReaderOnly)
         );
+        let flags = match &cap.access_type {
+            Some(crate::proto::volume_capability::AccessType::Mount(m)) => m.mount_flags.clone(),
+            _ => Vec::new(),
+        };
         let want = Published {
             volume_id: id.id(),
             target: target.clone(),
             source: id.mount_source(),
             read_only: r.readonly || reads_only,
+            options: mount_options(&flags)?,
             access_key,
             secret_key,
         };
@@ -65,7 +104,11 @@ impl Node for NodeService {
                 // Published before: the same request succeeds again; a
                 // different volume or mode at this path is a conflict.
                 return match self.mounter.load(&target) {
-                    Some(p) if p.volume_id == want.volume_id && p.read_only == want.read_only => {
+                    Some(p)
+                        if p.volume_id == want.volume_id
+                            && p.read_only == want.read_only
+                            && p.options == want.options =>
+                    {
                         Ok(Response::new(NodePublishVolumeResponse {}))
                     }
                     _ => Err(Status::already_exists(format!(
@@ -187,5 +230,25 @@ impl Node for NodeService {
             node_id: self.node_id.clone(),
             max_volumes_per_node: 0,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_flags_become_fuse_mount_options() {
+        let flags = vec![
+            "uid=1000,gid=1000".to_owned(),
+            "dir_mode=0775".to_owned(),
+            "ro".to_owned(),
+        ];
+        assert_eq!(
+            mount_options(&flags).unwrap(),
+            ["--uid=1000", "--gid=1000", "--dir-mode=0775", "--read-only"]
+        );
+        let e = mount_options(&["allow-other".to_owned()]).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
     }
 }

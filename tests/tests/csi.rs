@@ -480,11 +480,38 @@ async fn published_volumes_survive_plugin_restarts_and_dead_mounts_are_repaired(
     assert_eq!(text, b"still here");
     // Read-only publishing of the same volume elsewhere.
     let mut node = NodeClient::new(plugin.channel().await);
+    // with mount flags (a StorageClass's mountOptions) for ownership.
     let ro = dir.path().join("ro");
-    node.node_publish_volume(publish(name, &ro, true)).await.unwrap();
+    let mut req = publish(name, &ro, true);
+    req.volume_capability = Some(VolumeCapability {
+        access_type: Some(AccessType::Mount(MountVolume {
+            fs_type: String::new(),
+            mount_flags: vec!["uid=1234,gid=4321".into()],
+        })),
+        access_mode: Some(AccessMode {
+            mode: Mode::MultiNodeReaderOnly as i32,
+        }),
+    });
+    node.node_publish_volume(req.clone()).await.unwrap();
     let r = ro.clone();
     let e = fs(move || std::fs::write(r.join("x"), b"x").unwrap_err()).await;
     assert_eq!(e.raw_os_error(), Some(30)); // EROFS
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&ro).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (1234, 4321));
+    let mut bad = req;
+    bad.target_path = dir.path().join("bad").to_string_lossy().into_owned();
+    if let Some(AccessType::Mount(m)) = bad
+        .volume_capability
+        .as_mut()
+        .and_then(|c| c.access_type.as_mut())
+    {
+        m.mount_flags = vec!["allow_root".into()];
+    }
+    assert_eq!(
+        node.node_publish_volume(bad).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
     for t in [&target, &ro] {
         node.node_unpublish_volume(NodeUnpublishVolumeRequest {
             volume_id: name.into(),
