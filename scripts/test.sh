@@ -18,7 +18,11 @@ if ((${#missing[@]})); then
   apt-get install -y -qq "${missing[@]}"
 fi
 
-# Python clients: boto3, the aws CLI, pytest (pinned).
+# kubectl (with its built-in kustomize) builds the deploy/ kustomizations;
+# it comes with this machine kind (Debian has no package for it).
+command -v kubectl >/dev/null 2>&1 || { echo "test.sh: kubectl is needed for the deploy/ tests" >&2; exit 1; }
+
+# Python clients: boto3, the aws CLI, pytest, kubernetes-validate (pinned).
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
   -r tests/python/requirements.txt
 

@@ -525,7 +525,7 @@ async fn published_volumes_survive_plugin_restarts_and_dead_mounts_are_repaired(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn volumes_can_be_prefixes_of_a_shared_bucket() {
-    let s = Server::start(4, &[]);
+    let mut s = Server::start(4, &[]);
     let c = s3_client(&s.endpoint);
     let dir = tempfile::tempdir().unwrap();
     let plugin = Plugin::start(&s.endpoint, dir.path());
@@ -565,4 +565,36 @@ async fn volumes_can_be_prefixes_of_a_shared_bucket() {
     .unwrap();
     let left = c.list_objects_v2().bucket("shared-vols").send().await.unwrap();
     assert_eq!(left.key_count(), Some(0));
+    // Probe fails while objd cannot be reached.
+    let mut identity = IdentityClient::new(plugin.channel().await);
+    s.kill();
+    let e = identity.probe(ProbeRequest {}).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+}
+
+#[test]
+fn help_and_bad_configuration_are_clear() {
+    let out = Command::new(workspace_bin("csi-driver"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--endpoint",
+        "--node-id",
+        "--mode",
+        "--objd-endpoint",
+        "--state-dir",
+        "--mount-launcher",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    let out = Command::new(workspace_bin("csi-driver"))
+        .args(["--mode", "node", "--objd-endpoint", "http://127.0.0.1:9"])
+        .env_remove("CSI_NODE_ID")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--node-id is required"), "{err}");
 }
