@@ -77,17 +77,9 @@ struct Args {
 /// The controller's own credentials: the file, else the environment.
 fn credentials(file: Option<&PathBuf>) -> Result<Option<(String, String)>> {
     if let Some(f) = file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        let get = |k: &str| {
-            text.lines()
-                .filter_map(|l| l.split_once('='))
-                .find(|(key, _)| key.trim() == k)
-                .map(|(_, v)| v.trim().to_owned())
-        };
-        return match (get("access_key"), get("secret_key")) {
-            (Some(a), Some(s)) => Ok(Some((a, s))),
-            _ => bail!("{} needs access_key=... and secret_key=... lines", f.display()),
-        };
+        return strata_s3client::read_credentials_file(f)
+            .map(Some)
+            .map_err(anyhow::Error::msg);
     }
     let env = |a: &str| std::env::var(a).ok().filter(|v| !v.is_empty());
     Ok(env("STRATA_ACCESS_KEY").zip(env("STRATA_SECRET_KEY")))

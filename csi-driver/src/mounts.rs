@@ -95,10 +95,7 @@ pub async fn unmount(target: &Path) -> std::io::Result<()> {
 
 impl Mounter {
     fn record_path(&self, target: &Path) -> PathBuf {
-        let mut h = 0xcbf2_9ce4_8422_2325u64;
-        for b in target.as_os_str().as_encoded_bytes() {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        let h = crate::volume::fnv1a(target.as_os_str().as_encoded_bytes());
         self.state_dir.join(format!("{h:016x}.json"))
     }
 

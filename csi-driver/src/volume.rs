@@ -91,7 +91,8 @@ pub fn bucket_for(name: &str) -> String {
     }
 }
 
-fn fnv1a(data: &[u8]) -> u64 {
+/// FNV-1a, a short stable hash for names (not for security).
+pub(crate) fn fnv1a(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })

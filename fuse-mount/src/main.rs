@@ -104,20 +104,7 @@ fn parse_mode(s: &str) -> Result<u16, String> {
 /// Access and secret key from the file, else the environment.
 fn credentials(file: Option<&Path>) -> Result<(String, String)> {
     if let Some(f) = file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        let mut access = None;
-        let mut secret = None;
-        for line in text.lines() {
-            match line.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
-                Some(("access_key", v)) => access = Some(v.to_owned()),
-                Some(("secret_key", v)) => secret = Some(v.to_owned()),
-                _ => {}
-            }
-        }
-        return match (access, secret) {
-            (Some(a), Some(s)) => Ok((a, s)),
-            _ => bail!("{} needs access_key=... and secret_key=... lines", f.display()),
-        };
+        return strata_s3client::read_credentials_file(f).map_err(anyhow::Error::msg);
     }
     let env = |a: &str, b: &str| std::env::var(a).or_else(|_| std::env::var(b)).ok();
     match (

@@ -6,6 +6,7 @@
 
 pub mod admin;
 mod client;
+mod credentials;
 mod error;
 pub mod sigv4;
 mod tls;
@@ -13,6 +14,7 @@ mod xml;
 
 pub use admin::{ADMIN_PREFIX, BucketUsage};
 pub use client::{Client, ListPage, ListedObject, ObjectInfo};
+pub use credentials::read_credentials_file;
 pub use error::{Error, Result};
 pub use sigv4::Signer;
 pub use tls::Tls;
