@@ -72,6 +72,15 @@ impl Controller for ControllerService {
         }
         check_capabilities(&r.volume_capabilities)?;
         let size = capacity(r.capacity_range.as_ref())?;
+        // objd stores every object in its one pool (STANDARD); other
+        // classes come with tiering and are refused until then.
+        if let Some(class) = r.parameters.get("storageClass")
+            && class != "STANDARD"
+        {
+            return Err(Status::invalid_argument(format!(
+                "storageClass {class} is not offered: this objd has the STANDARD class only"
+            )));
+        }
         let c = self.backend.client(&r.secrets)?;
         let name = bucket_for(&r.name);
         if let Some(shared) = r.parameters.get("bucket") {
@@ -92,7 +101,7 @@ impl Controller for ControllerService {
         if let Some(p) = r
             .parameters
             .keys()
-            .find(|k| !k.starts_with("csi.storage.k8s.io/"))
+            .find(|k| !k.starts_with("csi.storage.k8s.io/") && *k != "storageClass")
         {
             return Err(Status::invalid_argument(format!(
                 "unknown StorageClass parameter {p}"

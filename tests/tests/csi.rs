@@ -565,6 +565,40 @@ async fn volumes_can_be_prefixes_of_a_shared_bucket() {
     .unwrap();
     let left = c.list_objects_v2().bucket("shared-vols").send().await.unwrap();
     assert_eq!(left.key_count(), Some(0));
+    // Static provisioning: an existing bucket is a volume by its name.
+    c.create_bucket().bucket("made-by-s3").send().await.unwrap();
+    strata_tests::put_object(&c, "made-by-s3", "old.txt", b"from before".to_vec())
+        .await
+        .unwrap();
+    let static_target = dir.path().join("static");
+    node.node_publish_volume(publish("made-by-s3", &static_target, false))
+        .await
+        .unwrap();
+    let t = static_target.clone();
+    assert_eq!(
+        fs(move || std::fs::read(t.join("old.txt"))).await.unwrap(),
+        b"from before"
+    );
+    node.node_unpublish_volume(NodeUnpublishVolumeRequest {
+        volume_id: "made-by-s3".into(),
+        target_path: static_target.to_string_lossy().into_owned(),
+    })
+    .await
+    .unwrap();
+    // Storage classes: STANDARD only, until objd has tiers.
+    let e = ctrl
+        .create_volume(create("pvc-cold", 1 << 20, &[("storageClass", "GLACIER")]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    ctrl.create_volume(create("pvc-standard", 1 << 20, &[("storageClass", "STANDARD")]))
+        .await
+        .unwrap();
+    let e = ctrl
+        .create_volume(create("pvc-typo", 1 << 20, &[("buckett", "x")]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
     // Probe fails while objd cannot be reached.
     let mut identity = IdentityClient::new(plugin.channel().await);
     s.kill();
