@@ -249,13 +249,7 @@ async fn an_unreachable_server_gives_eio_and_a_dead_mount_is_recovered() {
 
 /// Runs a shell command, failing the test with its output if it fails.
 fn sh(cmd: &str) {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sh_out(cmd);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
