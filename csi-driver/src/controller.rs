@@ -19,8 +19,26 @@ pub struct ControllerService {
     pub backend: Backend,
 }
 
-/// Deletes every object under `prefix` of `bucket`, a page at a time.
+/// Deletes every object under `prefix` of `bucket`, a page at a time,
+/// and aborts the multipart uploads left there (a writer that died
+/// mid-upload leaves one, and it would keep the bucket from going).
 async fn delete_all(c: &Client, bucket: &str, prefix: &str) -> Result<(), Status> {
+    loop {
+        let uploads = c
+            .list_uploads(bucket, prefix)
+            .await
+            .map_err(|e| from_s3("listing the volume's uploads", &e))?;
+        if uploads.is_empty() {
+            break;
+        }
+        for (key, id) in &uploads {
+            match c.abort_multipart(bucket, key, id).await {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(from_s3("aborting an upload of the volume", &e)),
+            }
+        }
+    }
     loop {
         let page = c
             .list(bucket, prefix, None, None, 1000)

@@ -431,6 +431,21 @@ impl Client {
         Ok(())
     }
 
+    /// Multipart uploads in progress under `prefix`: `(key, upload id)`,
+    /// the first 1000.
+    pub async fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<(String, String)>> {
+        let r = self
+            .send(
+                Method::GET,
+                &format!("/{bucket}"),
+                &[("uploads", ""), ("prefix", prefix)],
+                &[],
+                Bytes::new(),
+            )
+            .await?;
+        crate::xml::uploads(&r.body).map_err(Error::Protocol)
+    }
+
     pub async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
         self.send(
             Method::DELETE,

@@ -130,6 +130,22 @@ pub fn upload_id(xml: &[u8]) -> Option<String> {
     (!id.is_empty()).then_some(id)
 }
 
+/// `(key, upload id)` of each upload in a `ListMultipartUploadsResult`.
+pub fn uploads(xml: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let t = texts(xml)?;
+    let field = |name: &str| -> Vec<String> {
+        t.iter()
+            .filter(|(p, _)| is(p, &["ListMultipartUploadsResult", "Upload", name]))
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let (keys, ids) = (field("Key"), field("UploadId"));
+    if keys.len() != ids.len() {
+        return Err("uploads without a key or an id".into());
+    }
+    Ok(keys.into_iter().zip(ids).collect())
+}
+
 /// Code and message of an S3 `Error` body (empty when there is none).
 pub fn error(xml: &[u8]) -> (String, String) {
     let mut code = String::new();
@@ -173,6 +189,18 @@ mod tests {
     fn parses_bucket_names() {
         let xml = br#"<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult><Owner><ID>x</ID></Owner><Buckets><Bucket><Name>alpha</Name><CreationDate>2026-01-01T00:00:00Z</CreationDate></Bucket><Bucket><Name>beta</Name></Bucket></Buckets></ListAllMyBucketsResult>"#;
         assert_eq!(bucket_names(xml).unwrap(), ["alpha", "beta"]);
+    }
+
+    #[test]
+    fn parses_uploads() {
+        let xml = b"<ListMultipartUploadsResult><Bucket>b</Bucket><Upload><Key>a/x</Key><UploadId>u1</UploadId></Upload><Upload><Key>b</Key><UploadId>u2</UploadId></Upload></ListMultipartUploadsResult>";
+        assert_eq!(
+            uploads(xml).unwrap(),
+            [
+                ("a/x".to_owned(), "u1".to_owned()),
+                ("b".to_owned(), "u2".to_owned())
+            ]
+        );
     }
 
     #[test]

@@ -414,6 +414,14 @@ async fn a_volume_lives_from_create_to_delete_through_the_plugin_socket() {
     node.node_unpublish_volume(unpublish.clone()).await.unwrap();
     assert!(!mounted(&target));
     node.node_unpublish_volume(unpublish).await.unwrap();
+    // A writer that died mid-upload left one behind: it does not keep
+    // the volume from being deleted.
+    c.create_multipart_upload()
+        .bucket(name)
+        .key("data/partial")
+        .send()
+        .await
+        .unwrap();
     for _ in 0..2 {
         ctrl.delete_volume(DeleteVolumeRequest {
             volume_id: name.into(),
