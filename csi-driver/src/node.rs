@@ -22,7 +22,8 @@ pub struct NodeService {
 
 /// Mount flags (a PV's or StorageClass's `mountOptions`) fuse-mount
 /// takes: ownership and modes of objects without POSIX metadata, the
-/// attribute TTL, read-only. Anything else is refused.
+/// attribute TTL, permission checks by the kernel, read-only. Anything
+/// else is refused.
 fn mount_options(flags: &[String]) -> Result<Vec<String>, Status> {
     const ALLOWED: &[&str] = &[
         "uid",
@@ -30,6 +31,7 @@ fn mount_options(flags: &[String]) -> Result<Vec<String>, Status> {
         "file-mode",
         "dir-mode",
         "attr-ttl",
+        "default-permissions",
         "read-only",
         "ro",
     ];

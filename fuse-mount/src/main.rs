@@ -66,6 +66,11 @@ struct Args {
     /// Let other users than the one mounting use the mount.
     #[arg(long)]
     allow_other: bool,
+    /// Have the kernel check each file's owner and permission bits, as on
+    /// a local filesystem. Without it, everyone who may use the mount (with
+    /// --allow-other: every user) may read and change every file in it.
+    #[arg(long)]
+    default_permissions: bool,
     /// Seconds attributes and lookups are cached; changes made through S3
     /// show after at most this long.
     #[arg(long, default_value_t = 1)]
@@ -237,6 +242,9 @@ fn run(args: Args) -> Result<()> {
     ];
     if args.allow_other {
         config.acl = fuser::SessionACL::All;
+    }
+    if args.default_permissions {
+        config.mount_options.push(fuser::MountOption::DefaultPermissions);
     }
     config.n_threads = Some(4);
     let mountpoint = args.mountpoint.clone();

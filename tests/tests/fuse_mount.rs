@@ -1109,3 +1109,58 @@ async fn a_bucket_quota_is_the_filesystem_size_and_refuses_with_edquot() {
 fn libc_edquot() -> i32 {
     122
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_permissions_make_the_kernel_check_owners_and_modes() {
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("fsp").send().await.unwrap();
+    let endpoint = s.endpoint.clone();
+    tokio::task::spawn_blocking(move || {
+        // As user nobody (65534), through setpriv.
+        let nobody = |cmd: &str| {
+            Command::new("setpriv")
+                .args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "sh",
+                    "-c",
+                    cmd,
+                ])
+                .output()
+                .unwrap()
+        };
+        let m = Mount::start(
+            &endpoint,
+            "fsp",
+            &["--allow-other", "--default-permissions", "--attr-ttl", "0"],
+        );
+        std::fs::create_dir(m.path("open")).unwrap();
+        std::fs::set_permissions(m.path("open"), std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::write(m.path("private.txt"), b"root's").unwrap();
+        std::fs::set_permissions(m.path("private.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        // The root directory is root's 0755: nobody may not create there,
+        // nor read root's 0600 file; the 0777 directory takes files.
+        let out = nobody(&format!("echo x > {}", m.path("mine.txt").display()));
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+            "{out:?}"
+        );
+        let out = nobody(&format!("cat {}", m.path("private.txt").display()));
+        assert!(!out.status.success());
+        let out = nobody(&format!("echo x > {}", m.path("open/mine.txt").display()));
+        assert!(out.status.success(), "{out:?}");
+        let meta = std::fs::metadata(m.path("open/mine.txt")).unwrap();
+        assert_eq!(meta.uid(), 65534);
+        m.stop();
+        // Without the option, --allow-other lets nobody write anywhere.
+        let m = Mount::start(&endpoint, "fsp", &["--allow-other", "--attr-ttl", "0"]);
+        let out = nobody(&format!("echo x > {}", m.path("anyone.txt").display()));
+        assert!(out.status.success(), "{out:?}");
+        m.stop();
+    })
+    .await
+    .unwrap();
+}
