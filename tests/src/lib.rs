@@ -283,7 +283,12 @@ impl TlsProxy {
         );
         let conf_path = p("nginx.conf");
         std::fs::write(&conf_path, conf).expect("nginx.conf");
-        let child = Command::new("nginx")
+        // Debian installs it in /usr/sbin, which not every PATH holds.
+        let nginx = ["/usr/sbin/nginx", "nginx"]
+            .into_iter()
+            .find(|p| !p.starts_with('/') || Path::new(p).exists())
+            .unwrap_or("nginx");
+        let child = Command::new(nginx)
             .args([
                 "-p",
                 &dir.path().to_string_lossy(),
