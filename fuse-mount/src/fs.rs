@@ -203,19 +203,24 @@ impl StrataFs {
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(errno(&e)),
         }
-        // A directory with a marker keeps its attributes there.
+        // A directory: any key below `path/`. One listing tells whether
+        // there is one (so a name about to be created costs two requests),
+        // and whether the first is the `path/` marker, which keeps the
+        // directory's attributes.
         let prefix = self.dir_prefix(path);
-        match self.rt.block_on(self.client.head_object(b, &prefix)) {
-            Ok(info) => return Ok(Some(self.attrs_of(&info, Kind::Dir))),
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(errno(&e)),
-        }
         let page = self
             .rt
             .block_on(self.client.list(b, &prefix, Some("/"), None, 1))
             .map_err(|e| errno(&e))?;
         if page.objects.is_empty() && page.prefixes.is_empty() {
             return Ok(None);
+        }
+        if page.objects.first().is_some_and(|o| o.key == prefix) {
+            match self.rt.block_on(self.client.head_object(b, &prefix)) {
+                Ok(info) => return Ok(Some(self.attrs_of(&info, Kind::Dir))),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(errno(&e)),
+            }
         }
         Ok(Some(self.dir_attrs()))
     }
