@@ -1015,8 +1015,9 @@ impl Filesystem for StrataFs {
                 a.size = n;
                 r.map_err(|e| upload_errno(&e))
             }
-            // Attributes only: rewrite the metadata in place.
-            _ if a.kind == Kind::File => {
+            // Attributes only: rewrite the metadata in place (a symlink's
+            // too: it is an object like a file).
+            _ if a.kind != Kind::Dir => {
                 let key = self.key(&path);
                 self.rt
                     .block_on(

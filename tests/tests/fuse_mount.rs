@@ -857,6 +857,17 @@ async fn rsync_git_and_sqlite_work_on_the_mount() {
         assert_eq!(stat(&l.to_string()), stat(&mnt.to_string()));
         let again = sh_out(&format!("rsync -a --itemize-changes {l}/tree/ {mnt}/tree/"));
         assert_eq!(again.trim(), "", "a second rsync found differences");
+        // A symlink's own times (lutimes) are its object's metadata; it
+        // stays one entry, never a directory (regression: it became both).
+        sh(&format!("touch -h -d @1400000000 {mnt}/tree/sub/link"));
+        let listed = sh_out(&format!("ls -A {mnt}/tree/sub"));
+        assert_eq!(listed, "blob.bin\ndeeper\nlink\n");
+        let mtime = sh_out(&format!("stat -c %Y {mnt}/tree/sub/link"));
+        assert_eq!(mtime.trim(), "1400000000");
+        assert_eq!(
+            std::fs::read_link(format!("{mnt}/tree/sub/link")).unwrap(),
+            std::path::Path::new("../a.txt")
+        );
         // git clone of a local repository, then a commit and fsck in the
         // clone on the mount (lock files renamed over their targets).
         sh(&format!(
