@@ -68,3 +68,21 @@ pub fn err_code<E: aws_sdk_s3::error::ProvideErrorMetadata>(
 pub fn err_status<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
     e.raw_response().map_or(0, |r| r.status().as_u16())
 }
+
+/// Sets a bucket's versioning state.
+pub async fn set_versioning(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    status: aws_sdk_s3::types::BucketVersioningStatus,
+) {
+    c.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(status)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}

@@ -176,7 +176,7 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub mod client;
-pub use client::{err_code, err_status, get_object, put_object, s3_client, s3_client_with};
+pub use client::{err_code, err_status, get_object, put_object, s3_client, s3_client_with, set_versioning};
 
 /// Runs `program args...`, failing the test with its output if it fails.
 fn run_ok(program: &str, args: &[&str]) {

@@ -149,16 +149,7 @@ async fn versions_count_and_concurrent_writers_cannot_pass_a_quota() {
     let s = Server::start(4, &[]);
     let c = s3_client(&s.endpoint);
     c.create_bucket().bucket("quota-v").send().await.unwrap();
-    c.put_bucket_versioning()
-        .bucket("quota-v")
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    strata_tests::set_versioning(&c, "quota-v", aws_sdk_s3::types::BucketVersioningStatus::Enabled).await;
     // Noncurrent versions still take space; a delete marker takes none,
     // deleting a version by id gives its space back.
     put_object(&c, "quota-v", "k", pattern(100 * K, 1)).await.unwrap();

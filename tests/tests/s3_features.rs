@@ -9,7 +9,9 @@ use aws_sdk_s3::types::{
     BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, MetadataDirective, Tag, Tagging,
     TaggingDirective, VersioningConfiguration,
 };
-use strata_tests::{Server, err_code, err_status, get_object, pattern, put_object, s3_client};
+use strata_tests::{
+    Server, err_code, err_status, get_object, pattern, put_object, s3_client, set_versioning,
+};
 
 async fn put_v(c: &Client, bucket: &str, key: &str, body: &[u8]) -> Option<String> {
     c.put_object()
@@ -33,15 +35,6 @@ async fn get_version(c: &Client, bucket: &str, key: &str, version: &str) -> Vec<
         .await
         .unwrap();
     o.body.collect().await.unwrap().into_bytes().to_vec()
-}
-
-async fn set_versioning(c: &Client, bucket: &str, status: BucketVersioningStatus) {
-    c.put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
-        .send()
-        .await
-        .unwrap();
 }
 
 /// Every (key, version id, is latest, is delete marker) of a bucket, read
