@@ -243,6 +243,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     )
     .await?;
     layer.start_healer();
+    layer.start_compactor();
     if args.scanner_interval > 0 {
         layer.start_scanner(Duration::from_secs(args.scanner_interval), args.scanner_pace);
     }

@@ -21,10 +21,14 @@ pub const BUCKET_MAGIC: [u8; 4] = *b"STBK";
 pub const PART_MAGIC: [u8; 4] = *b"STPT";
 /// The first version of every record format.
 pub const FORMAT_VERSION: u16 = 1;
-/// Current version of all record formats. Version 2 added the extension
-/// list (object and upload records), bucket settings and part checksums;
-/// version 1 records stay readable.
+/// Version 2 added the extension list (object and upload records), bucket
+/// settings and part checksums; version 1 records stay readable. It is the
+/// current version of upload, part and bucket records.
 pub const FORMAT_VERSION_2: u16 = 2;
+/// Current version of object records: version 3 added each entry's write
+/// stamp and tombstone entries, so that a record can keep the entry a
+/// change replaces until the change is on write quorum.
+pub const FORMAT_VERSION_3: u16 = 3;
 
 /// Extension ids of version 2 records. Entries with an id this build does
 /// not know are kept and written back unchanged.
@@ -215,6 +219,10 @@ pub enum DataLoc {
 pub enum VersionKind {
     Object = 1,
     DeleteMarker = 2,
+    /// Says that the version `id` was removed at `stamp` (format 3). It has
+    /// no data and is never listed; it wins over older entries of its id
+    /// once it has quorum, and is dropped with them afterwards.
+    Tombstone = 3,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +230,10 @@ pub struct Version {
     pub id: VersionId,
     /// Nanoseconds since the Unix epoch; orders versions of a key.
     pub mod_time_ns: i64,
+    /// When this entry was written (ns since the epoch): orders the entries
+    /// of one version id, newest first. Equal to `mod_time_ns` for a new
+    /// version; later for a metadata change or a tombstone of it.
+    pub stamp: i64,
     pub kind: VersionKind,
     pub size: u64,
     pub etag: String,
@@ -239,6 +251,33 @@ impl Version {
     pub fn is_delete_marker(&self) -> bool {
         self.kind == VersionKind::DeleteMarker
     }
+    pub fn is_tombstone(&self) -> bool {
+        self.kind == VersionKind::Tombstone
+    }
+    /// A tombstone of version `id` written at `stamp`.
+    pub fn tombstone(id: VersionId, stamp: i64, erasure: ErasureInfo) -> Self {
+        Version {
+            id,
+            mod_time_ns: stamp,
+            stamp,
+            kind: VersionKind::Tombstone,
+            size: 0,
+            etag: String::new(),
+            headers: vec![],
+            user_meta: vec![],
+            erasure,
+            parts: vec![],
+            data: DataLoc::None,
+            extras: Extras::default(),
+        }
+    }
+    /// The data directory this copy's shards live in, if any.
+    pub fn dir(&self) -> Option<[u8; 16]> {
+        match self.data {
+            DataLoc::Dir(d) => Some(d),
+            _ => None,
+        }
+    }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -250,6 +289,7 @@ impl Version {
     pub fn same_version(&self, other: &Version) -> bool {
         self.id == other.id
             && self.mod_time_ns == other.mod_time_ns
+            && self.stamp == other.stamp
             && self.kind == other.kind
             && self.size == other.size
             && self.etag == other.etag
@@ -261,44 +301,30 @@ impl Version {
     }
 }
 
-/// Every version of one key on one drive, newest first.
+/// Every entry of one key on one drive, newest `stamp` first: the versions
+/// of the key, and for a while after a change also the entries it replaced
+/// and tombstones of removed versions (see `object::resolve`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjectRecord {
     pub versions: Vec<Version>,
 }
 
 impl ObjectRecord {
-    pub fn latest(&self) -> Option<&Version> {
-        self.versions.first()
-    }
-
-    /// Inserts `v` in mod-time order. When `replace_id` names a version
-    /// already present (the `null` version of an unversioned bucket), that
-    /// version is removed first and returned.
-    pub fn put_version(&mut self, v: Version) -> Option<Version> {
-        let old = self
-            .versions
-            .iter()
-            .position(|x| x.id == v.id)
-            .map(|i| self.versions.remove(i));
+    /// Adds an entry in stamp order (an equal stamp goes after the present
+    /// ones, keeping decode order stable).
+    pub fn add(&mut self, v: Version) {
         let pos = self
             .versions
             .iter()
-            .position(|x| x.mod_time_ns < v.mod_time_ns)
+            .position(|x| x.stamp < v.stamp)
             .unwrap_or(self.versions.len());
         self.versions.insert(pos, v);
-        old
-    }
-
-    pub fn remove_version(&mut self, id: VersionId) -> Option<Version> {
-        let i = self.versions.iter().position(|x| x.id == id)?;
-        Some(self.versions.remove(i))
     }
 
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.raw(&OBJECT_MAGIC);
-        w.u16(FORMAT_VERSION_2);
+        w.u16(FORMAT_VERSION_3);
         w.u32(self.versions.len() as u32);
         for v in &self.versions {
             encode_version(&mut w, v);
@@ -310,7 +336,7 @@ impl ObjectRecord {
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         let body = codec::unseal(buf)?;
         let mut r = Reader::new(body);
-        let format = header(&mut r, OBJECT_MAGIC, FORMAT_VERSION_2)?;
+        let format = header(&mut r, OBJECT_MAGIC, FORMAT_VERSION_3)?;
         let n = r.count(40)?;
         let mut versions = Vec::with_capacity(n);
         for _ in 0..n {
@@ -397,6 +423,7 @@ fn decode_erasure(r: &mut Reader<'_>) -> Result<ErasureInfo, DecodeError> {
 fn encode_version(w: &mut Writer, v: &Version) {
     w.raw(&v.id.0);
     w.i64(v.mod_time_ns);
+    w.i64(v.stamp);
     w.u8(v.kind as u8);
     w.u64(v.size);
     w.str(&v.etag);
@@ -426,9 +453,12 @@ fn encode_version(w: &mut Writer, v: &Version) {
 fn decode_version(r: &mut Reader<'_>, format: u16) -> Result<Version, DecodeError> {
     let id = VersionId(r.array()?);
     let mod_time_ns = r.i64()?;
+    // Before format 3 a record held one entry per version, written with it.
+    let stamp = if format >= 3 { r.i64()? } else { mod_time_ns };
     let kind = match r.u8()? {
         1 => VersionKind::Object,
         2 => VersionKind::DeleteMarker,
+        3 if format >= 3 => VersionKind::Tombstone,
         _ => return Err(DecodeError::Invalid("version kind")),
     };
     let size = r.u64()?;
@@ -459,6 +489,7 @@ fn decode_version(r: &mut Reader<'_>, format: u16) -> Result<Version, DecodeErro
     Ok(Version {
         id,
         mod_time_ns,
+        stamp,
         kind,
         size,
         etag,

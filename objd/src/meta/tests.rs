@@ -7,6 +7,7 @@ fn sample() -> ObjectRecord {
             Version {
                 id: VersionId([7; 16]),
                 mod_time_ns: 1_700_000_000_123_456_789,
+                stamp: 1_700_000_000_123_456_789,
                 kind: VersionKind::Object,
                 size: 5_000_000,
                 etag: "0123456789abcdef0123456789abcdef-2".into(),
@@ -37,6 +38,7 @@ fn sample() -> ObjectRecord {
             Version {
                 id: VersionId::NULL,
                 mod_time_ns: 1_600_000_000_000_000_000,
+                stamp: 1_600_000_000_000_000_000,
                 kind: VersionKind::DeleteMarker,
                 size: 0,
                 etag: String::new(),
@@ -56,6 +58,7 @@ fn sample() -> ObjectRecord {
             Version {
                 id: VersionId([1; 16]),
                 mod_time_ns: 1_500_000_000_000_000_000,
+                stamp: 1_500_000_000_000_000_000,
                 kind: VersionKind::Object,
                 size: 3,
                 etag: "ee".into(),
@@ -97,8 +100,28 @@ fn sample_v2() -> ObjectRecord {
     r
 }
 
+/// The sample as format version 3 writes it: the version-2 sample with a
+/// metadata change of its first version (a newer entry of the same id that
+/// shares the data) and a tombstone of its last one, both kept until the
+/// change is settled.
+fn sample_v3() -> ObjectRecord {
+    let mut r = sample_v2();
+    let mut changed = r.versions[0].clone();
+    changed.stamp += 5_000;
+    changed.extras.tags = vec![("tier".into(), "cold".into())];
+    let erasure = r.versions[2].erasure;
+    r.add(changed);
+    r.add(Version::tombstone(
+        VersionId([1; 16]),
+        1_800_000_000_000_000_000,
+        erasure,
+    ));
+    r
+}
+
 const FIXTURE_V1: &[u8] = include_bytes!("../../tests/fixtures/object-record-v1.bin");
 const FIXTURE_V2: &[u8] = include_bytes!("../../tests/fixtures/object-record-v2.bin");
+const FIXTURE_V3: &[u8] = include_bytes!("../../tests/fixtures/object-record-v3.bin");
 
 #[test]
 fn version_1_fixture_still_decodes() {
@@ -109,14 +132,36 @@ fn version_1_fixture_still_decodes() {
 fn version_2_fixture_decodes_and_keeps_unknown_extensions() {
     let r = ObjectRecord::decode(FIXTURE_V2).unwrap();
     assert_eq!(r, sample_v2());
-    assert_eq!(r.encode(), FIXTURE_V2);
+    // Every entry's stamp is its modification time; rewritten as version 3.
+    assert!(r.versions.iter().all(|v| v.stamp == v.mod_time_ns));
+    assert_eq!(ObjectRecord::decode(&r.encode()).unwrap(), r);
+}
+
+#[test]
+fn version_3_fixture_decodes_stamps_and_tombstones() {
+    let r = ObjectRecord::decode(FIXTURE_V3).unwrap();
+    assert_eq!(r, sample_v3());
+    assert_eq!(r.encode(), FIXTURE_V3);
+    let stamps: Vec<i64> = r.versions.iter().map(|v| v.stamp).collect();
+    assert!(stamps.windows(2).all(|w| w[0] >= w[1]), "newest stamp first");
+    assert!(r.versions[0].is_tombstone());
+    // A tombstone in a version-2 record is refused, not misread.
+    let mut bytes = r.encode();
+    bytes.truncate(bytes.len() - 4);
+    bytes[4] = 2;
+    let mut w = codec::Writer { buf: bytes };
+    codec::seal(&mut w);
+    assert!(matches!(
+        ObjectRecord::decode(&w.buf),
+        Err(DecodeError::Invalid(_) | DecodeError::Truncated)
+    ));
 }
 
 #[test]
 #[ignore = "writes the current fixture; run by hand only when adding a format version"]
 fn write_fixture() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/object-record-v2.bin");
-    std::fs::write(path, sample_v2().encode()).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/object-record-v3.bin");
+    std::fs::write(path, sample_v3().encode()).unwrap();
 }
 
 #[test]
@@ -156,14 +201,15 @@ fn corruption_is_detected() {
 }
 
 #[test]
-fn put_version_keeps_newest_first_and_replaces_same_id() {
+fn entries_are_kept_newest_stamp_first_and_never_replaced() {
     let mut r = sample();
     let mut v = r.versions[2].clone();
     v.mod_time_ns = 1_800_000_000_000_000_000;
-    let old = r.put_version(v.clone());
-    assert!(old.is_some());
-    assert_eq!(r.versions.len(), 3);
-    assert_eq!(r.latest(), Some(&v));
+    v.stamp = v.mod_time_ns;
+    r.add(v.clone());
+    assert_eq!(r.versions.len(), 4);
+    assert_eq!(r.versions[0], v);
+    assert_eq!(r.versions[3].id, v.id, "the older entry of the id stays");
 }
 
 #[test]
@@ -226,9 +272,9 @@ fn arb_pairs() -> impl Strategy<Value = Vec<(String, String)>> {
 
 fn arb_version() -> impl Strategy<Value = Version> {
     (
-        any::<[u8; 16]>(),
+        (any::<[u8; 16]>(), any::<i64>()),
         any::<i64>(),
-        any::<bool>(),
+        0u8..3,
         any::<u64>(),
         "[0-9a-f]{0,34}",
         arb_pairs(),
@@ -245,34 +291,37 @@ fn arb_version() -> impl Strategy<Value = Version> {
         ],
     )
         .prop_map(
-            |(id, t, dm, size, etag, headers, user_meta, (k, m, bs), (parts, tags), data)| Version {
-                id: VersionId(id),
-                mod_time_ns: t,
-                kind: if dm {
-                    VersionKind::DeleteMarker
-                } else {
-                    VersionKind::Object
-                },
-                size,
-                etag,
-                headers,
-                user_meta,
-                erasure: ErasureInfo {
-                    data: k,
-                    parity: m,
-                    shard_index: k - 1,
-                    hash_algo: 1,
-                    block_size: bs.max(1),
-                },
-                parts: parts
-                    .into_iter()
-                    .map(|(number, size, etag)| PartInfo { number, size, etag })
-                    .collect(),
-                data,
-                extras: Extras {
-                    tags,
-                    ..Default::default()
-                },
+            |((id, stamp), t, kind, size, etag, headers, user_meta, (k, m, bs), (parts, tags), data)| {
+                Version {
+                    id: VersionId(id),
+                    mod_time_ns: t,
+                    stamp,
+                    kind: match kind {
+                        0 => VersionKind::Object,
+                        1 => VersionKind::DeleteMarker,
+                        _ => VersionKind::Tombstone,
+                    },
+                    size,
+                    etag,
+                    headers,
+                    user_meta,
+                    erasure: ErasureInfo {
+                        data: k,
+                        parity: m,
+                        shard_index: k - 1,
+                        hash_algo: 1,
+                        block_size: bs.max(1),
+                    },
+                    parts: parts
+                        .into_iter()
+                        .map(|(number, size, etag)| PartInfo { number, size, etag })
+                        .collect(),
+                    data,
+                    extras: Extras {
+                        tags,
+                        ..Default::default()
+                    },
+                }
             },
         )
 }

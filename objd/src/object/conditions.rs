@@ -109,6 +109,7 @@ mod tests {
         Version {
             id: VersionId::NULL,
             mod_time_ns: secs * 1_000_000_000 + 500_000_000,
+            stamp: secs * 1_000_000_000 + 500_000_000,
             kind: VersionKind::Object,
             size: 1,
             etag: etag.into(),

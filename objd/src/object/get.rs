@@ -67,13 +67,17 @@ impl ErasureSet {
         version: Option<VersionId>,
     ) -> ObjectResult<ObjectReader> {
         let records = self.read_records(bucket, key).await;
-        let resolved = self.resolve(&records, version)?;
+        let view = self.view(&records);
+        let resolved = view.resolve(version)?;
         let total = self.drives.len();
         if records.iter().filter(|r| r.is_ok()).count() == total
             && resolved.copies.iter().flatten().count() < total
             && !resolved.version.is_delete_marker()
         {
             self.heal.queue(bucket, key);
+        }
+        if view.has_garbage() {
+            self.compact.queue(bucket, key);
         }
         Ok(ObjectReader {
             set: Arc::clone(self),

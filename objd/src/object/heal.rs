@@ -7,77 +7,14 @@
 //! throttled pace. All three end in [`ErasureSet::heal_object`].
 
 use super::get::read_shards;
-use super::set::Resolved;
+use super::set::{Resolved, record_op};
 use super::{ErasureSet, ObjectLayer, ObjectResult, blocking};
 use crate::drive::{DriveError, RecordOp, ShardWriter, Table, object_key};
 use crate::erasure::{self, Layout, bitrot};
-use crate::meta::{DataLoc, ObjectRecord, Version};
+use crate::meta::{DataLoc, Version};
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
-
-/// Most keys waiting in the heal queue; beyond that new ones are dropped
-/// (the scanner finds them later).
-const QUEUE_CAPACITY: usize = 10_000;
-
-type Pending = Arc<Mutex<HashSet<(String, String)>>>;
-
-/// Handle to queue keys for healing.
-#[derive(Debug, Clone)]
-pub struct HealSender {
-    tx: mpsc::Sender<(String, String)>,
-    pending: Pending,
-}
-
-impl HealSender {
-    pub fn queue(&self, bucket: &str, key: &str) {
-        let item = (bucket.to_owned(), key.to_owned());
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if p.contains(&item) {
-            return;
-        }
-        if self.tx.try_send(item.clone()).is_ok() {
-            p.insert(item);
-        }
-    }
-}
-
-#[derive(Debug)]
-pub struct HealQueue {
-    sender: HealSender,
-    rx: Mutex<Option<mpsc::Receiver<(String, String)>>>,
-}
-
-impl HealQueue {
-    pub fn new() -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        Self {
-            sender: HealSender {
-                tx,
-                pending: Arc::default(),
-            },
-            rx: Mutex::new(Some(rx)),
-        }
-    }
-    pub fn sender(&self) -> HealSender {
-        self.sender.clone()
-    }
-    /// Keys waiting to be healed.
-    pub fn pending(&self) -> usize {
-        self.sender
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
-    }
-}
-
-impl Default for HealQueue {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 /// What healing one key did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -205,9 +142,11 @@ impl ErasureSet {
         Ok(copies)
     }
 
-    /// Heals one key: every version with read quorum is restored on every
-    /// online drive (with `deep`, shard checksums are verified too); a
-    /// version that too many drives positively lack is removed.
+    /// Heals one key: the winner of every version id (see
+    /// [`super::resolve`]) is restored on every online drive that lacks it
+    /// (with `deep`, shard checksums are verified too, and damaged copies
+    /// rewritten); then the key is compacted, which removes entries that
+    /// can never reach quorum and those their winners superseded.
     pub async fn heal_object(
         self: &Arc<Self>,
         bucket: &str,
@@ -216,42 +155,23 @@ impl ErasureSet {
     ) -> ObjectResult<HealReport> {
         let _guard = self.locks.lock(bucket, key).await;
         let records = self.read_records(bucket, key).await;
+        let view = self.view(&records);
         let n = self.drives.len();
         let rotation = self.rotation(bucket, key);
         let mut report = HealReport::default();
-        let mut distinct: Vec<Version> = Vec::new();
-        for r in records.iter().flatten().flatten() {
-            for v in &r.versions {
-                if !distinct.iter().any(|d| d.same_version(v)) {
-                    distinct.push(v.clone());
-                }
-            }
-        }
-        // New copies to put and versions to drop, per drive position.
+        // New copies to put, per drive position.
         let mut puts: Vec<Vec<Version>> = vec![Vec::new(); n];
-        let mut drops: Vec<Vec<Version>> = vec![Vec::new(); n];
-        for v in distinct {
-            let copies: Vec<Option<Version>> = records
-                .iter()
-                .map(|r| match r {
-                    Ok(Some(rec)) => rec.versions.iter().find(|c| c.same_version(&v)).cloned(),
-                    _ => None,
-                })
+        // Drives that answered (a corrupt record is rewritten whole).
+        let writable =
+            |p: usize| matches!(records[p], Ok(_) | Err(DriveError::Corrupt(_))) && self.drives[p].is_some();
+        for w in view.winners() {
+            let v = &w.version;
+            let mut targets: Vec<usize> = (0..n)
+                .filter(|p| w.copies[*p].is_none() && writable(*p))
                 .collect();
-            let count = copies.iter().flatten().count();
-            let lacking = records
-                .iter()
-                .zip(&copies)
-                .filter(|(r, c)| r.is_ok() && c.is_none())
-                .count();
-            if count < self.read_quorum() {
-                if lacking > n - self.read_quorum() {
-                    for (pos, c) in copies.iter().enumerate() {
-                        if let Some(c) = c {
-                            drops[pos].push(c.clone());
-                        }
-                    }
-                    report.removed += 1;
+            if v.is_tombstone() {
+                for p in targets {
+                    puts[p].push(v.clone());
                 }
                 continue;
             }
@@ -259,13 +179,8 @@ impl ErasureSet {
             let layout = Layout::new(e.data.into(), e.parity.into(), e.block_size)?;
             let res = Resolved {
                 version: v.clone(),
-                copies: copies.clone(),
+                copies: w.copies.clone(),
             };
-            // Drives that answered (a corrupt record is rewritten whole).
-            let writable = |p: usize| {
-                matches!(records[p], Ok(_) | Err(DriveError::Corrupt(_))) && self.drives[p].is_some()
-            };
-            let mut targets: Vec<usize> = (0..n).filter(|p| copies[*p].is_none() && writable(*p)).collect();
             if deep && !v.is_delete_marker() {
                 match self.damaged_copies(&res, &layout).await {
                     Ok(bad) => {
@@ -288,7 +203,8 @@ impl ErasureSet {
             // rotation order.
             let good_copies = Resolved {
                 version: v.clone(),
-                copies: copies
+                copies: w
+                    .copies
                     .iter()
                     .enumerate()
                     .map(|(p, c)| if targets.contains(&p) { None } else { c.clone() })
@@ -309,45 +225,26 @@ impl ErasureSet {
                 }
             }
         }
-        let k = object_key(bucket, key);
-        let records = Arc::new(records);
-        let puts = Arc::new(puts);
-        let drops = Arc::new(drops);
-        self.on_drives(move |pos, d| {
-            if puts[pos].is_empty() && drops[pos].is_empty() {
-                return Ok(());
-            }
-            let mut rec = match &records[pos] {
-                Ok(Some(r)) => r.clone(),
-                _ => ObjectRecord::default(),
-            };
-            for v in &drops[pos] {
-                rec.versions.retain(|x| !x.same_version(v));
-                if let DataLoc::Dir(dir) = v.data
-                    && !rec.versions.iter().any(|x| x.data == DataLoc::Dir(dir))
-                {
-                    d.remove_data_dir(&dir)?;
-                }
-            }
-            for v in &puts[pos] {
-                rec.versions.retain(|x| x.id != v.id);
-                rec.put_version(v.clone());
-            }
-            let op = if rec.versions.is_empty() {
-                RecordOp::Delete {
-                    table: Table::Objects,
-                    key: k.clone(),
-                }
-            } else {
-                RecordOp::Put {
-                    table: Table::Objects,
-                    key: k.clone(),
-                    value: rec.encode(),
-                }
-            };
-            d.commit(vec![op]).map(|_| ())
-        })
-        .await;
+        if puts.iter().any(|p| !p.is_empty()) {
+            let k = object_key(bucket, key);
+            let batches = records
+                .into_iter()
+                .zip(puts)
+                .map(|(r, puts)| {
+                    if puts.is_empty() {
+                        return None;
+                    }
+                    let mut rec = r.ok().flatten().unwrap_or_default();
+                    for v in puts {
+                        rec.versions.retain(|x| !x.same_version(&v));
+                        rec.add(v);
+                    }
+                    Some(vec![record_op(&k, &rec)])
+                })
+                .collect();
+            self.commit_each(batches).await;
+        }
+        report.removed = self.compact_locked(bucket, key).await;
         Ok(report)
     }
 }
@@ -461,27 +358,23 @@ impl ObjectLayer {
 
     /// Runs the heal queue until the process ends.
     pub fn start_healer(self: &Arc<Self>) {
-        let Some(mut rx) = self.heal.rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-            return;
-        };
         let layer = Arc::clone(self);
         tokio::spawn(async move {
-            while let Some((bucket, key)) = rx.recv().await {
-                let set = Arc::clone(layer.set_for(&bucket, &key));
-                match set.heal_object(&bucket, &key, true).await {
-                    Ok(r) if r != HealReport::default() => {
-                        tracing::info!(%bucket, %key, repaired = r.repaired, removed = r.removed, "healed");
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(%bucket, %key, error = %e, "heal failed"),
+            loop {
+                let keys = layer.heal.take(1, true).await;
+                if keys.is_empty() {
+                    return;
                 }
-                layer
-                    .heal
-                    .sender
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&(bucket, key));
+                for (bucket, key) in keys {
+                    let set = Arc::clone(layer.set_for(&bucket, &key));
+                    match set.heal_object(&bucket, &key, true).await {
+                        Ok(r) if r != HealReport::default() => {
+                            tracing::info!(%bucket, %key, repaired = r.repaired, removed = r.removed, "healed");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(%bucket, %key, error = %e, "heal failed"),
+                    }
+                }
             }
         });
     }

@@ -108,21 +108,26 @@ impl ErasureSet {
                     Err(_) => Err(DriveError::Offline),
                 })
                 .collect();
+            let view = self.view(&records);
+            if view.has_garbage() {
+                let (b, k) = split_key(key);
+                self.compact.queue(&b, &k);
+            }
             let v = if versions {
-                let mut all = self.resolve_all(&records);
+                let mut all: Vec<Version> = view.live().into_iter().map(|e| e.version.clone()).collect();
                 // A key whose drives disagree below quorum is still shown
                 // (so a bucket holding it is not empty), as one drive has it.
-                if all.is_empty() && matches!(self.resolve(&records, None), Err(ObjectError::ReadQuorum)) {
+                if all.is_empty() && matches!(view.resolve(None), Err(ObjectError::ReadQuorum)) {
                     all.extend(
-                        records
+                        view.entries
                             .iter()
-                            .filter_map(|r| r.as_ref().ok().and_then(|r| r.as_ref()))
-                            .find_map(|r| r.latest().cloned()),
+                            .find(|e| !e.version.is_tombstone())
+                            .map(|e| e.version.clone()),
                     );
                 }
                 all
             } else {
-                match self.resolve(&records, None) {
+                match view.resolve(None) {
                     Ok(r) if !r.version.is_delete_marker() => vec![r.version],
                     _ => vec![],
                 }
@@ -350,6 +355,15 @@ impl ObjectLayer {
         keys.truncate(limit);
         Ok(keys)
     }
+}
+
+/// The bucket and key of an objects-table key (`bucket 0x00 key`).
+fn split_key(k: &[u8]) -> (String, String) {
+    let at = k.iter().position(|b| *b == 0).unwrap_or(k.len());
+    (
+        String::from_utf8_lossy(&k[..at]).into_owned(),
+        String::from_utf8_lossy(k.get(at + 1..).unwrap_or_default()).into_owned(),
+    )
 }
 
 /// The common prefix `key` rolls up into: `prefix` plus everything up to and

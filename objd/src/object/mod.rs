@@ -8,6 +8,7 @@
 //! hash, so parity load spreads across drives.
 
 pub mod checksum;
+mod compact;
 pub mod conditions;
 mod copy;
 mod get;
@@ -17,6 +18,8 @@ pub mod lock;
 mod locks;
 mod multipart;
 mod put;
+pub mod queue;
+mod resolve;
 mod set;
 mod tagging;
 pub mod usage;
@@ -208,7 +211,10 @@ pub struct ObjectLayer {
     seed: u64,
     buckets: RwLock<BTreeMap<String, BucketRecord>>,
     bucket_updates: tokio::sync::Mutex<()>,
-    pub heal: heal::HealQueue,
+    /// Keys to heal.
+    pub heal: queue::KeyQueue,
+    /// Keys whose records hold settled entries to drop.
+    pub compact: queue::KeyQueue,
     usage: Arc<usage::Usage>,
 }
 
@@ -222,7 +228,8 @@ impl ObjectLayer {
         config: LayerConfig,
     ) -> ObjectResult<Arc<Self>> {
         let seed = xxhash_rust::xxh3::xxh3_64(deployment_id.as_bytes());
-        let heal = heal::HealQueue::new();
+        let heal = queue::KeyQueue::new();
+        let compact = queue::KeyQueue::new();
         let usage = Arc::new(usage::Usage::default());
         let sets: Vec<Arc<ErasureSet>> = drives
             .into_iter()
@@ -230,6 +237,7 @@ impl ObjectLayer {
             .map(|(i, d)| {
                 let parts = set::SetParts {
                     heal: heal.sender(),
+                    compact: compact.sender(),
                     usage: Arc::clone(&usage),
                 };
                 ErasureSet::new(i, d, parity, config.clone(), seed, parts).map(Arc::new)
@@ -241,6 +249,7 @@ impl ObjectLayer {
             buckets: RwLock::new(BTreeMap::new()),
             bucket_updates: tokio::sync::Mutex::new(()),
             heal,
+            compact,
             usage,
         });
         layer.load_buckets().await?;

@@ -98,7 +98,7 @@ pub fn upload_checksum_kind(
     }
 }
 
-fn upload_key(bucket: &str, key: &str, id: &[u8; 16]) -> Vec<u8> {
+pub(super) fn upload_key(bucket: &str, key: &str, id: &[u8; 16]) -> Vec<u8> {
     let mut k = object_key(bucket, key);
     k.push(0);
     k.extend_from_slice(hex::encode(id).as_bytes());
@@ -138,6 +138,58 @@ impl ErasureSet {
             return Err(ObjectError::NoSuchUpload);
         }
         found.into_iter().next().ok_or(ObjectError::NoSuchUpload)
+    }
+
+    /// The version a completed upload became, while its upload record may
+    /// still be around (a crash before the records were cleaned up).
+    async fn completed_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: [u8; 16],
+    ) -> ObjectResult<Option<Version>> {
+        let records = self.read_records(bucket, key).await;
+        let view = self.view(&records);
+        if let Err(e @ ObjectError::ReadQuorum) = view.resolve(None) {
+            return Err(e);
+        }
+        Ok(view
+            .live()
+            .into_iter()
+            .find(|e| e.version.dir() == Some(id))
+            .map(|e| e.version.clone()))
+    }
+
+    /// Removes the records of an upload that completed (its version is on
+    /// write quorum) or was aborted, and the files of `unused` parts.
+    async fn forget_upload(&self, bucket: &str, key: &str, id: [u8; 16], remove_dir: bool, unused: Vec<u32>) {
+        let uk = upload_key(bucket, key, &id);
+        self.on_drives(move |_, d| {
+            let rows = d.scan(
+                Table::Parts,
+                &part_key(&id, 0),
+                false,
+                &part_key(&id, u32::MAX),
+                usize::MAX,
+            )?;
+            let mut ops = vec![RecordOp::Delete {
+                table: Table::Uploads,
+                key: uk.clone(),
+            }];
+            ops.extend(rows.into_iter().map(|(k, _)| RecordOp::Delete {
+                table: Table::Parts,
+                key: k,
+            }));
+            d.commit(ops)?;
+            if remove_dir {
+                d.remove_data_dir(&id)?;
+            }
+            for n in &unused {
+                d.remove_part(&id, *n)?;
+            }
+            Ok(())
+        })
+        .await;
     }
 
     /// Part records of an upload, per drive position.
@@ -253,6 +305,9 @@ impl ObjectLayer {
         let id = parse_upload_id(upload_id)?;
         let set = self.set_for(bucket, key);
         let upload = set.get_upload(bucket, key, id).await?;
+        if set.completed_version(bucket, key, id).await?.is_some() {
+            return Err(ObjectError::NoSuchUpload);
+        }
         let upload_algo = upload_checksum(&upload).map(|(a, _)| a);
         // The upload's checksum for the record, and the client's own (which
         // may use another algorithm) to verify the body against.
@@ -333,7 +388,20 @@ impl ObjectLayer {
         check_key(key)?;
         let id = parse_upload_id(upload_id)?;
         let set = self.set_for(bucket, key);
-        let upload = set.get_upload(bucket, key, id).await?;
+        // A completion asked again (its answer lost) answers the same.
+        let upload = match set.get_upload(bucket, key, id).await {
+            Err(ObjectError::NoSuchUpload) => {
+                return set
+                    .completed_version(bucket, key, id)
+                    .await?
+                    .ok_or(ObjectError::NoSuchUpload);
+            }
+            other => other?,
+        };
+        if let Some(v) = set.completed_version(bucket, key, id).await? {
+            set.forget_upload(bucket, key, id, false, vec![]).await;
+            return Ok(v);
+        }
         if parts.is_empty() {
             return Err(ObjectError::InvalidArgument(
                 "the list of parts must not be empty".into(),
@@ -415,6 +483,7 @@ impl ObjectLayer {
         let template = Version {
             id: vid,
             mod_time_ns: 0,
+            stamp: 0,
             kind: VersionKind::Object,
             size,
             etag,
@@ -433,19 +502,11 @@ impl ObjectLayer {
                 ..upload.extras.clone()
             },
         };
-        let mut extra = vec![RecordOp::Delete {
-            table: Table::Uploads,
-            key: upload_key(bucket, key, &id),
-        }];
         let all_parts: std::collections::BTreeSet<u32> = per_drive
             .iter()
             .flatten()
             .flat_map(|m| m.keys().copied())
             .collect();
-        extra.extend(all_parts.iter().map(|n| RecordOp::Delete {
-            table: Table::Parts,
-            key: part_key(&id, *n),
-        }));
         let rotation = set.rotation(bucket, key);
         let pending = Pending {
             template,
@@ -453,20 +514,16 @@ impl ObjectLayer {
             stored: Stored::Files(ok),
             dir: id,
         };
-        let v = set.commit_version(bucket, key, pending, extra, condition).await?;
+        // The upload's records go only once its version is on write quorum,
+        // so that a completion cut short can be asked again.
+        let v = set
+            .commit_version(bucket, key, pending, vec![], condition)
+            .await?;
         let unused: Vec<u32> = all_parts
             .into_iter()
             .filter(|n| !chosen.iter().any(|c| c.number == *n))
             .collect();
-        if !unused.is_empty() {
-            set.on_drives(move |_, d| {
-                for n in &unused {
-                    d.remove_part(&id, *n)?;
-                }
-                Ok(())
-            })
-            .await;
-        }
+        set.forget_upload(bucket, key, id, false, unused).await;
         Ok(v)
     }
 
@@ -475,27 +532,13 @@ impl ObjectLayer {
         let id = parse_upload_id(upload_id)?;
         let set = self.set_for(bucket, key);
         set.get_upload(bucket, key, id).await?;
-        let uk = upload_key(bucket, key, &id);
-        set.on_drives(move |_, d| {
-            let rows = d.scan(
-                Table::Parts,
-                &part_key(&id, 0),
-                false,
-                &part_key(&id, u32::MAX),
-                usize::MAX,
-            )?;
-            let mut ops = vec![RecordOp::Delete {
-                table: Table::Uploads,
-                key: uk.clone(),
-            }];
-            ops.extend(rows.into_iter().map(|(k, _)| RecordOp::Delete {
-                table: Table::Parts,
-                key: k,
-            }));
-            d.commit(ops)?;
-            d.remove_data_dir(&id)
-        })
-        .await;
+        let _guard = set.locks.lock(bucket, key).await;
+        if set.completed_version(bucket, key, id).await?.is_some() {
+            // Completed: its data belongs to the object now.
+            set.forget_upload(bucket, key, id, false, vec![]).await;
+            return Err(ObjectError::NoSuchUpload);
+        }
+        set.forget_upload(bucket, key, id, true, vec![]).await;
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 
 use super::checksum::{ChecksumAlgo, ChecksumCheck, ChecksumKind, Hasher};
 use super::conditions::WriteCondition;
-use super::set::{Records, discard_dir, next_mod_time};
+use super::set::{Change, Records, discard_dir, next_mod_time};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectResult, blocking};
 use crate::drive::{DriveError, DriveResult, ShardWriter};
 use crate::erasure::{self, EncodedBlock, Encoder, bitrot};
@@ -441,6 +441,7 @@ impl ErasureSet {
         let template = Version {
             id,
             mod_time_ns: 0,
+            stamp: 0,
             kind: VersionKind::Object,
             size: written.size,
             etag: etag.clone(),
@@ -476,14 +477,16 @@ impl ErasureSet {
             .commit_version(bucket, key, pending, vec![], &opts.condition)
             .await;
         if r.is_err() && is_files {
-            discard_dir(self, dir).await;
+            self.discard_unreferenced(bucket, key, dir).await;
         }
         r
     }
 
     /// Commits a new version whose shards are stored (inline streams or
     /// files in `dir`) with `extra_ops` in the same transactions, under the
-    /// key lock and if `condition` holds; removes replaced data after.
+    /// key lock and if `condition` holds. The version it replaces (the
+    /// `null` version) stays on the drives until compaction finds the new
+    /// one on write quorum.
     pub(super) async fn commit_version(
         &self,
         bucket: &str,
@@ -500,37 +503,27 @@ impl ErasureSet {
         } = pending;
         let _guard = self.locks.lock(bucket, key).await;
         let records: Records = self.read_records(bucket, key).await;
+        let view = self.view(&records);
         if !condition.is_empty() {
             condition.check(self.current(&records)?.as_ref())?;
         }
-        template.mod_time_ns = next_mod_time(&records);
-        let stored = Arc::new(stored);
-        let shard_of: Vec<usize> = (0..self.drives.len())
-            .map(|p| self.shard_of(p, rotation))
-            .collect();
-        let t = template.clone();
-        let removed = self
-            .update_record(bucket, key, records, extra_ops, move |pos, rec| {
-                let mut v = t.clone();
-                v.erasure.shard_index = shard_of[pos] as u8;
-                v.data = match stored.as_ref() {
-                    Stored::Inline(streams) => match &streams[pos] {
-                        Some(s) => DataLoc::Inline(s.clone()),
-                        None => return Err(ObjectError::Internal("drive missed the write".into())),
-                    },
+        template.mod_time_ns = next_mod_time(&view);
+        template.stamp = template.mod_time_ns;
+        let adds = (0..self.drives.len())
+            .map(|pos| {
+                let mut v = template.clone();
+                v.erasure.shard_index = self.shard_of(pos, rotation) as u8;
+                v.data = match &stored {
+                    Stored::Inline(streams) => DataLoc::Inline(streams[pos].clone()?),
                     Stored::Files(ok) if ok[pos] => DataLoc::Dir(dir),
-                    Stored::Files(_) => return Err(ObjectError::Internal("drive missed the write".into())),
+                    // The drive missed the write: it cannot take the version.
+                    Stored::Files(_) => return None,
                 };
-                Ok(rec.put_version(v).into_iter().collect())
+                Some(vec![v])
             })
-            .await?;
-        self.remove_data(
-            removed
-                .into_iter()
-                .filter(|v| v.data != DataLoc::Dir(dir))
-                .collect(),
-        )
-        .await;
+            .collect();
+        let change = Change { adds, extra_ops };
+        self.apply_change(bucket, key, records, &view, change).await?;
         template.data = DataLoc::Dir(dir);
         Ok(template)
     }

@@ -4,8 +4,9 @@
 //! answer, and deletes. Writes, reads, multipart and heal extend it in their
 //! own modules.
 
-use super::heal::HealSender;
 use super::locks::KeyLocks;
+use super::queue::KeySender;
+use super::resolve::KeyView;
 use super::usage::{Usage, Weight};
 use super::{LayerConfig, ObjectError, ObjectResult, quorum_error};
 use crate::drive::{CommitResult, Drive, DriveError, DriveResult, RecordOp, Table, object_key};
@@ -21,13 +22,15 @@ pub struct ErasureSet {
     pub(super) config: LayerConfig,
     pub(super) seed: u64,
     pub(super) locks: KeyLocks,
-    pub(super) heal: HealSender,
+    pub(super) heal: KeySender,
+    pub(super) compact: KeySender,
     usage: Arc<Usage>,
 }
 
 /// What a set shares with the rest of the layer.
 pub struct SetParts {
-    pub heal: HealSender,
+    pub heal: KeySender,
+    pub compact: KeySender,
     pub usage: Arc<Usage>,
 }
 
@@ -63,6 +66,7 @@ impl ErasureSet {
             seed,
             locks: KeyLocks::new(),
             heal: parts.heal,
+            compact: parts.compact,
             usage: parts.usage,
         })
     }
@@ -201,84 +205,14 @@ impl ErasureSet {
         .await
     }
 
-    /// Picks the version (latest, or `want`) that at least read-quorum
-    /// drives agree on.
-    pub(super) fn resolve(&self, records: &Records, want: Option<VersionId>) -> ObjectResult<Resolved> {
-        let n = self.drives.len();
-        let pick = |r: &ObjectRecord| -> Option<Version> {
-            match want {
-                None => r.latest().cloned(),
-                Some(id) => r.versions.iter().find(|v| v.id == id).cloned(),
-            }
-        };
-        let mut absent = 0usize;
-        let mut candidates: Vec<(usize, Version)> = Vec::new();
-        for (i, r) in records.iter().enumerate() {
-            match r {
-                Ok(Some(rec)) => match pick(rec) {
-                    Some(v) => candidates.push((i, v)),
-                    None => absent += 1,
-                },
-                Ok(None) => absent += 1,
-                Err(_) => {}
-            }
-        }
-        let mut best: Option<Resolved> = None;
-        for (_, v) in &candidates {
-            let copies: Vec<Option<Version>> = (0..n)
-                .map(|i| {
-                    candidates
-                        .iter()
-                        .find(|(j, c)| *j == i && c.same_version(v))
-                        .map(|(_, c)| c.clone())
-                })
-                .collect();
-            let count = copies.iter().flatten().count();
-            if count >= self.read_quorum()
-                && best
-                    .as_ref()
-                    .is_none_or(|b| v.mod_time_ns > b.version.mod_time_ns)
-            {
-                best = Some(Resolved {
-                    version: v.clone(),
-                    copies,
-                });
-            }
-        }
-        match best {
-            Some(b) => Ok(b),
-            None if absent > n - self.read_quorum() || candidates.is_empty() && absent > 0 => {
-                Err(if want.is_some() {
-                    ObjectError::NoSuchVersion
-                } else {
-                    ObjectError::NoSuchKey
-                })
-            }
-            None => Err(ObjectError::ReadQuorum),
-        }
+    /// The key as these records show it (see [`super::resolve`]).
+    pub(super) fn view(&self, records: &Records) -> KeyView {
+        KeyView::new(records, self.read_quorum(), self.write_quorum())
     }
 
-    /// Every version that read-quorum drives agree on, newest first.
-    pub(super) fn resolve_all(&self, records: &Records) -> Vec<Version> {
-        let mut seen: Vec<(Version, usize)> = Vec::new();
-        for rec in records
-            .iter()
-            .filter_map(|r| r.as_ref().ok().and_then(|r| r.as_ref()))
-        {
-            for v in &rec.versions {
-                match seen.iter_mut().find(|(s, _)| s.same_version(v)) {
-                    Some((_, n)) => *n += 1,
-                    None => seen.push((v.clone(), 1)),
-                }
-            }
-        }
-        let mut out: Vec<Version> = seen
-            .into_iter()
-            .filter(|(_, n)| *n >= self.read_quorum())
-            .map(|(v, _)| v)
-            .collect();
-        out.sort_by_key(|v| std::cmp::Reverse(v.mod_time_ns));
-        out
+    /// Picks the version (latest, or `want`) by quorum.
+    pub(super) fn resolve(&self, records: &Records, want: Option<VersionId>) -> ObjectResult<Resolved> {
+        self.view(records).resolve(want)
     }
 
     /// The key's current object (`None`: no key, or a delete marker).
@@ -291,8 +225,10 @@ impl ErasureSet {
     }
 
     /// Changes the extras (tags, retention, legal hold) of one version (the
-    /// latest when `version` is `None`) in place, under the key lock, after
-    /// `check` accepts the version as it is; returns the changed version.
+    /// latest when `version` is `None`) under the key lock, after `check`
+    /// accepts the version as it is; returns the changed version. The
+    /// change is a newer entry of the version on each drive that holds it,
+    /// sharing its data.
     pub(super) async fn update_extras<C, A>(
         &self,
         bucket: &str,
@@ -303,106 +239,93 @@ impl ErasureSet {
     ) -> ObjectResult<Version>
     where
         C: FnOnce(&Version) -> ObjectResult<()>,
-        A: Fn(&mut Extras) + Send + Sync + Clone + 'static,
+        A: Fn(&mut Extras),
     {
         let _guard = self.locks.lock(bucket, key).await;
         let records = self.read_records(bucket, key).await;
-        let mut target = self.resolve(&records, version)?.version;
-        if target.is_delete_marker() {
+        let view = self.view(&records);
+        let target = view.resolve(version)?;
+        if target.version.is_delete_marker() {
             return Err(ObjectError::DeleteMarker {
-                version_id: target.id.to_api(),
+                version_id: target.version.id.to_api(),
                 requested: version.is_some(),
             });
         }
-        check(&target)?;
-        let id = target.id;
-        let change = apply.clone();
-        self.update_record(bucket, key, records, vec![], move |_, rec| {
-            let v = rec
-                .versions
-                .iter_mut()
-                .find(|v| v.id == id)
-                .ok_or(ObjectError::NoSuchVersion)?;
-            change(&mut v.extras);
-            Ok(vec![])
-        })
-        .await?;
-        apply(&mut target.extras);
-        Ok(target)
+        check(&target.version)?;
+        let stamp = next_mod_time(&view);
+        let adds = target
+            .copies
+            .iter()
+            .map(|c| {
+                c.as_ref().map(|c| {
+                    let mut c = c.clone();
+                    c.stamp = stamp;
+                    apply(&mut c.extras);
+                    vec![c]
+                })
+            })
+            .collect();
+        self.apply_change(bucket, key, records, &view, Change::new(adds))
+            .await?;
+        let mut changed = target.version;
+        changed.stamp = stamp;
+        apply(&mut changed.extras);
+        Ok(changed)
     }
 
-    /// Applies `change` to each drive's record of the key and commits it. Rolls back when fewer than write-quorum drives
-    /// commit. Returns the versions `change` removed (from the first drive
-    /// that committed), whose data the caller may now delete.
-    /// The caller holds the key lock and passes the records it read under it.
-    pub(super) async fn update_record<F>(
+    /// Commits `change` on each drive that takes it: the drive's record
+    /// gains the change's entries and loses the entries `view` finds
+    /// settled (compaction riding along). Needs write quorum of drives;
+    /// when fewer commit, those that did are put back to what they held.
+    /// The caller holds the key lock and passes the records it read under
+    /// it and their view.
+    pub(super) async fn apply_change(
         &self,
         bucket: &str,
         key: &str,
         records: Records,
-        extra_ops: Vec<RecordOp>,
-        change: F,
-    ) -> ObjectResult<Vec<Version>>
-    where
-        F: Fn(usize, &mut ObjectRecord) -> ObjectResult<Vec<Version>> + Send + Sync + Clone + 'static,
-    {
+        view: &KeyView,
+        change: Change,
+    ) -> ObjectResult<()> {
         let k = object_key(bucket, key);
-        let mut plans: Vec<Option<(RecordOp, Vec<Version>)>> = Vec::with_capacity(records.len());
-        let mut deltas: Vec<Weight> = Vec::new();
-        let mut first_err = None;
-        for (i, r) in records.into_iter().enumerate() {
-            let plan = match r {
-                Ok(rec) => {
+        let drops = view.drops();
+        let delta = change.delta(view);
+        let supersedes = change
+            .adds
+            .iter()
+            .flatten()
+            .flatten()
+            .any(|a| a.is_tombstone() || view.entries.iter().any(|e| e.version.id == a.id));
+        let mut plans: Vec<Option<ObjectRecord>> = Vec::with_capacity(records.len());
+        for (pos, (r, add)) in records.into_iter().zip(change.adds).enumerate() {
+            plans.push(match (r, add) {
+                (Ok(rec), Some(add)) => {
                     let mut rec = rec.unwrap_or_default();
-                    let before = Weight::of(&rec);
-                    match change(i, &mut rec) {
-                        Ok(removed) => {
-                            deltas.push(Weight::of(&rec).minus(before));
-                            let op = if rec.versions.is_empty() {
-                                RecordOp::Delete {
-                                    table: Table::Objects,
-                                    key: k.clone(),
-                                }
-                            } else {
-                                RecordOp::Put {
-                                    table: Table::Objects,
-                                    key: k.clone(),
-                                    value: rec.encode(),
-                                }
-                            };
-                            Some((op, removed))
-                        }
-                        Err(e) => {
-                            first_err.get_or_insert(e);
-                            None
-                        }
+                    rec.versions
+                        .retain(|v| !drops[pos].iter().any(|d| d.same_version(v)));
+                    for v in add {
+                        rec.add(v);
                     }
+                    Some(rec)
                 }
-                Err(_) => None,
-            };
-            plans.push(plan);
+                _ => None,
+            });
         }
         let planned = plans.iter().flatten().count();
         if planned < self.write_quorum() {
-            return Err(first_err.unwrap_or(ObjectError::WriteQuorum {
+            return Err(ObjectError::WriteQuorum {
                 ok: planned,
                 need: self.write_quorum(),
-            }));
+            });
         }
-        // The change's weight, as most drives see it (a drive that missed
-        // earlier changes may differ until healed); admitted against the
-        // bucket's quota before anything is committed.
-        let reservation = self.usage.reserve(bucket, most_common(&deltas))?;
-        let ops: Vec<Option<RecordOp>> = plans
+        // Admitted against the bucket's quota before anything is committed.
+        let reservation = self.usage.reserve(bucket, delta)?;
+        let batches = plans
             .iter()
-            .map(|p| p.as_ref().map(|(op, _)| op.clone()))
-            .collect();
-        let batches = ops
-            .into_iter()
-            .map(|op| {
-                op.map(|op| {
-                    let mut all = vec![op];
-                    all.extend(extra_ops.iter().cloned());
+            .map(|p| {
+                p.as_ref().map(|rec| {
+                    let mut all = vec![record_op(&k, rec)];
+                    all.extend(change.extra_ops.iter().cloned());
                     all
                 })
             })
@@ -415,60 +338,49 @@ impl ErasureSet {
             .collect();
         let ok = results.iter().filter(|r| r.is_ok()).count();
         if ok < self.write_quorum() {
-            // Put back what the drives that did commit held before.
-            let prev: Vec<Option<RecordOp>> = results
+            // Put back what the drives that did commit held before. Should
+            // this fail too (or the process die first), the entries left
+            // behind lack quorum and change nothing any reader sees.
+            let prev: Vec<Option<Vec<RecordOp>>> = results
                 .iter()
                 .map(|r| {
-                    r.as_ref().ok().map(|p| match p {
-                        Some(v) => RecordOp::Put {
-                            table: Table::Objects,
-                            key: k.clone(),
-                            value: v.clone(),
-                        },
-                        None => RecordOp::Delete {
-                            table: Table::Objects,
-                            key: k.clone(),
-                        },
+                    r.as_ref().ok().map(|p| {
+                        vec![match p {
+                            Some(v) => RecordOp::Put {
+                                table: Table::Objects,
+                                key: k.clone(),
+                                value: v.clone(),
+                            },
+                            None => RecordOp::Delete {
+                                table: Table::Objects,
+                                key: k.clone(),
+                            },
+                        }]
                     })
                 })
                 .collect();
-            self.commit_each(prev.into_iter().map(|op| op.map(|op| vec![op])).collect())
-                .await;
+            self.commit_each(prev).await;
             let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
             return Err(quorum_error(&errs, ok, self.write_quorum()));
         }
         reservation.apply();
-        if ok < self.drives.len() {
-            self.heal.queue(bucket, key);
-        }
-        let removed = plans
+        let committed: Vec<Option<(Vec<Version>, ObjectRecord)>> = plans
             .into_iter()
             .zip(&results)
-            .find(|(_, r)| r.is_ok())
-            .and_then(|(p, _)| p.map(|(_, rm)| rm))
-            .unwrap_or_default();
-        Ok(removed)
-    }
-
-    /// Deletes the data directories of versions that are no longer referenced.
-    pub(super) async fn remove_data(&self, removed: Vec<Version>) {
-        let dirs: Vec<[u8; 16]> = removed
-            .iter()
-            .filter_map(|v| match v.data {
-                DataLoc::Dir(d) => Some(d),
+            .zip(drops)
+            .map(|((p, r), d)| match (p, r) {
+                (Some(rec), Ok(_)) => Some((d, rec)),
                 _ => None,
             })
             .collect();
-        if dirs.is_empty() {
-            return;
+        self.remove_dropped_data(bucket, key, committed).await;
+        if ok < self.drives.len() {
+            self.heal.queue(bucket, key);
         }
-        self.on_drives(move |_, d| {
-            for dir in &dirs {
-                d.remove_data_dir(dir)?;
-            }
-            Ok(())
-        })
-        .await;
+        if supersedes {
+            self.compact.queue(bucket, key);
+        }
+        Ok(())
     }
 
     pub(super) async fn delete_object(
@@ -481,10 +393,26 @@ impl ErasureSet {
     ) -> ObjectResult<(Option<String>, bool)> {
         let _guard = self.locks.lock(bucket, key).await;
         let records = self.read_records(bucket, key).await;
+        let view = self.view(&records);
+        let stamp = next_mod_time(&view);
+        let layout = self.layout;
+        let erasure = crate::meta::ErasureInfo {
+            data: layout.data as u8,
+            parity: layout.parity as u8,
+            shard_index: 0,
+            hash_algo: crate::erasure::bitrot::ALGO_XXH3_64,
+            block_size: layout.block_size,
+        };
+        let everywhere = |v: Version| -> Vec<Option<Vec<Version>>> {
+            records
+                .iter()
+                .map(|r| r.is_ok().then(|| vec![v.clone()]))
+                .collect()
+        };
         match version {
             Some(id) => {
                 // Deleting a version that does not exist is not an error in S3.
-                let resolved = match self.resolve(&records, Some(id)) {
+                let resolved = match view.resolve(Some(id)) {
                     Ok(r) => r,
                     Err(ObjectError::NoSuchVersion) => return Ok((Some(id.to_api()), false)),
                     Err(e) => return Err(e),
@@ -492,25 +420,21 @@ impl ErasureSet {
                 if !resolved.version.is_delete_marker() {
                     super::lock::check_delete(&resolved.version, bypass_governance)?;
                 }
-                let removed = self
-                    .update_record(bucket, key, records, vec![], move |_, rec| {
-                        Ok(rec.remove_version(id).into_iter().collect())
-                    })
+                let adds = everywhere(Version::tombstone(id, stamp, erasure));
+                self.apply_change(bucket, key, records, &view, Change::new(adds))
                     .await?;
-                self.remove_data(removed).await;
                 Ok((Some(id.to_api()), resolved.version.is_delete_marker()))
             }
             None if versioning == Versioning::Unversioned => {
-                match self.resolve(&records, None) {
-                    Ok(_) | Err(ObjectError::NoSuchKey) => {}
+                match view.resolve(Some(VersionId::NULL)) {
+                    Ok(_) => {
+                        let adds = everywhere(Version::tombstone(VersionId::NULL, stamp, erasure));
+                        self.apply_change(bucket, key, records, &view, Change::new(adds))
+                            .await?;
+                    }
+                    Err(ObjectError::NoSuchVersion) => {}
                     Err(e) => return Err(e),
                 }
-                let removed = self
-                    .update_record(bucket, key, records, vec![], |_, rec| {
-                        Ok(rec.remove_version(VersionId::NULL).into_iter().collect())
-                    })
-                    .await?;
-                self.remove_data(removed).await;
                 Ok((None, false))
             }
             None => {
@@ -519,48 +443,95 @@ impl ErasureSet {
                 } else {
                     VersionId::NULL
                 };
-                let mod_time_ns = next_mod_time(&records);
-                let layout = self.layout;
                 let marker = Version {
                     id,
-                    mod_time_ns,
+                    mod_time_ns: stamp,
+                    stamp,
                     kind: VersionKind::DeleteMarker,
                     size: 0,
                     etag: String::new(),
                     headers: vec![],
                     user_meta: vec![],
-                    erasure: crate::meta::ErasureInfo {
-                        data: layout.data as u8,
-                        parity: layout.parity as u8,
-                        shard_index: 0,
-                        hash_algo: crate::erasure::bitrot::ALGO_XXH3_64,
-                        block_size: layout.block_size,
-                    },
+                    erasure,
                     parts: vec![],
                     data: DataLoc::None,
                     extras: Default::default(),
                 };
-                let removed = self
-                    .update_record(bucket, key, records, vec![], move |_, rec| {
-                        Ok(rec.put_version(marker.clone()).into_iter().collect())
-                    })
+                let adds = everywhere(marker);
+                self.apply_change(bucket, key, records, &view, Change::new(adds))
                     .await?;
-                self.remove_data(removed).await;
                 Ok((Some(id.to_api()), true))
             }
         }
     }
 }
 
-/// A modification time later than every version the drives hold, so the
-/// newest write is also the latest version even if the clock stepped back.
-pub(super) fn next_mod_time(records: &Records) -> i64 {
-    let latest = records
-        .iter()
-        .filter_map(|r| r.as_ref().ok().and_then(|r| r.as_ref()).and_then(|r| r.latest()))
-        .map(|v| v.mod_time_ns)
-        .max();
-    super::now_ns().max(latest.map_or(0, |t| t + 1))
+/// A change of one key: new entries per drive, and record ops to commit
+/// with them.
+pub(super) struct Change {
+    /// Entries each drive position adds; `None`: that drive cannot take
+    /// the change (it missed the data, or did not answer).
+    pub adds: Vec<Option<Vec<Version>>>,
+    /// Ops committed in the same transaction on every drive that takes it.
+    pub extra_ops: Vec<RecordOp>,
+}
+
+impl Change {
+    pub fn new(adds: Vec<Option<Vec<Version>>>) -> Self {
+        Self {
+            adds,
+            extra_ops: vec![],
+        }
+    }
+
+    /// What the change does to the bucket's usage: each new entry replaces
+    /// the present winner of its version id.
+    fn delta(&self, view: &KeyView) -> Weight {
+        let weight = |v: &Version| match v.kind {
+            VersionKind::Object => Weight {
+                bytes: v.size as i64,
+                versions: 1,
+            },
+            _ => Weight::default(),
+        };
+        let Some(adds) = self.adds.iter().flatten().next() else {
+            return Weight::default();
+        };
+        adds.iter().fold(Weight::default(), |acc, a| {
+            let before = view
+                .winners()
+                .into_iter()
+                .find(|e| e.version.id == a.id)
+                .map_or_else(Weight::default, |e| weight(&e.version));
+            let w = weight(a).minus(before);
+            Weight {
+                bytes: acc.bytes + w.bytes,
+                versions: acc.versions + w.versions,
+            }
+        })
+    }
+}
+
+/// The op that stores `rec` under `k` (or removes it when empty).
+pub(super) fn record_op(k: &[u8], rec: &ObjectRecord) -> RecordOp {
+    if rec.versions.is_empty() {
+        RecordOp::Delete {
+            table: Table::Objects,
+            key: k.to_vec(),
+        }
+    } else {
+        RecordOp::Put {
+            table: Table::Objects,
+            key: k.to_vec(),
+            value: rec.encode(),
+        }
+    }
+}
+
+/// A stamp later than every entry the drives hold, so the newest change is
+/// also the newest entry even if the clock stepped back.
+pub(super) fn next_mod_time(view: &KeyView) -> i64 {
+    super::now_ns().max(view.max_time().map_or(0, |t| t + 1))
 }
 
 /// Rolls back shard files written for a version that did not commit.
@@ -568,14 +539,26 @@ pub(super) async fn discard_dir(set: &ErasureSet, dir: [u8; 16]) {
     set.on_drives(move |_, d| d.remove_data_dir(&dir)).await;
 }
 
-/// The value most of `values` have (the first of equally common ones).
-fn most_common(values: &[Weight]) -> Weight {
-    let mut best = (Weight::default(), 0);
-    for v in values {
-        let n = values.iter().filter(|x| *x == v).count();
-        if n > best.1 {
-            best = (*v, n);
-        }
+impl ErasureSet {
+    /// Rolls back shard files of a version whose commit failed, on each
+    /// drive whose record of the key does not name them (a commit that
+    /// reached a drive and could not be put back keeps its data there, for
+    /// compaction to settle).
+    pub(super) async fn discard_unreferenced(&self, bucket: &str, key: &str, dir: [u8; 16]) {
+        let _guard = self.locks.lock(bucket, key).await;
+        let k = object_key(bucket, key);
+        self.on_drives(move |_, d| {
+            let referenced = match d.get(Table::Objects, &k)? {
+                Some(b) => {
+                    ObjectRecord::decode(&b).map_or(true, |r| r.versions.iter().any(|v| v.dir() == Some(dir)))
+                }
+                None => false,
+            };
+            if !referenced {
+                d.remove_data_dir(&dir)?;
+            }
+            Ok(())
+        })
+        .await;
     }
-    best.0
 }

@@ -316,6 +316,8 @@ async fn overwrite_and_delete_leave_no_data_behind() {
         .await
         .unwrap();
     assert_eq!(read_all(&f.layer, "bkt", "k").await.unwrap(), pattern(300_000, 2));
+    // The replaced version's data goes in the change's second step.
+    f.layer.compact_queued().await;
     for p in &f.paths {
         assert_eq!(
             walk(&p.join("data")).len(),
@@ -324,12 +326,21 @@ async fn overwrite_and_delete_leave_no_data_behind() {
         );
     }
     f.layer.delete_object("bkt", "k", None, false).await.unwrap();
+    f.layer.compact_queued().await;
     assert!(matches!(
         read_all(&f.layer, "bkt", "k").await,
         Err(ObjectError::NoSuchKey)
     ));
     for p in &f.paths {
         assert!(walk(&p.join("data")).is_empty());
+    }
+    // The tombstone went too, after the entry it hid: no record is left.
+    for d in f.layer.sets()[0].online_drives() {
+        assert!(
+            d.scan(crate::drive::Table::Objects, b"", false, b"\xff", 10)
+                .unwrap()
+                .is_empty()
+        );
     }
     assert!(matches!(
         f.layer.delete_bucket("nope").await,

@@ -11,7 +11,6 @@
 //! together go beyond the quota. Changes that free space always pass.
 
 use super::{ObjectError, ObjectResult};
-use crate::meta::ObjectRecord;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -23,14 +22,6 @@ pub struct Weight {
 }
 
 impl Weight {
-    pub fn of(rec: &ObjectRecord) -> Self {
-        let stored = rec.versions.iter().filter(|v| !v.is_delete_marker());
-        Self {
-            bytes: stored.clone().map(|v| v.size as i64).sum(),
-            versions: stored.count() as i64,
-        }
-    }
-
     pub fn minus(self, other: Weight) -> Weight {
         Weight {
             bytes: self.bytes - other.bytes,
