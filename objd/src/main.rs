@@ -244,6 +244,12 @@ async fn serve(args: ServerArgs) -> Result<()> {
     .await?;
     layer.start_healer();
     layer.start_compactor();
+    // What a crash left behind: no write of this process is older than now.
+    let started = std::time::SystemTime::now();
+    let sweeper = Arc::clone(&layer);
+    tokio::spawn(async move {
+        sweeper.sweep_orphans(started).await;
+    });
     if args.scanner_interval > 0 {
         layer.start_scanner(Duration::from_secs(args.scanner_interval), args.scanner_pace);
     }

@@ -14,8 +14,8 @@
 //! concurrent writers share one fsync instead of paying N.
 
 use super::{
-    CommitDone, CommitResult, Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardWriter, Table,
-    format,
+    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardWriter,
+    Table, format,
 };
 use redb::{Database, ReadableDatabase, TableDefinition};
 use std::fs::{self, File, OpenOptions};
@@ -215,6 +215,12 @@ fn committer(db: &Database, rx: &mpsc::Receiver<(Vec<RecordOp>, Reply)>) {
     }
 }
 
+/// Whether a file name is that of a shard file being written
+/// (`part.N.tmp-<hex>`).
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with("part.") && name.contains(".tmp-")
+}
+
 /// fsync of a directory, so that entries created or renamed in it persist.
 fn sync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
@@ -389,6 +395,61 @@ impl Drive for LocalDrive {
 
     fn remove_data_dir(&self, dir: &[u8; 16]) -> DriveResult<()> {
         match fs::remove_dir_all(self.dir_path(dir)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn data_dirs(&self, prefix: u8) -> DriveResult<Vec<DataDir>> {
+        let parent = self.root.join("data").join(hex::encode([prefix]));
+        let entries = match fs::read_dir(&parent) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let mut id = [0u8; 16];
+            let name = entry.file_name();
+            if hex::decode_to_slice(name.as_encoded_bytes(), &mut id).is_err() || id[0] != prefix {
+                continue;
+            }
+            let mut dir = DataDir {
+                id,
+                modified: entry.metadata()?.modified()?,
+                temp_files: vec![],
+            };
+            let files = match fs::read_dir(entry.path()) {
+                Ok(f) => f,
+                // Removed meanwhile.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for f in files {
+                let f = f?;
+                let modified = match f.metadata() {
+                    Ok(m) => m.modified()?,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                dir.modified = dir.modified.max(modified);
+                let name = f.file_name().to_string_lossy().into_owned();
+                if is_temp_name(&name) {
+                    dir.temp_files.push((name, modified));
+                }
+            }
+            out.push(dir);
+        }
+        Ok(out)
+    }
+
+    fn remove_temp_file(&self, dir: &[u8; 16], name: &str) -> DriveResult<()> {
+        if !is_temp_name(name) || name.contains('/') {
+            return Err(DriveError::Index(format!("not a temporary file: {name}")));
+        }
+        match fs::remove_file(self.dir_path(dir).join(name)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),

@@ -5,6 +5,8 @@
 //!
 //! The trait is blocking; async callers go through `spawn_blocking`.
 
+#[cfg(test)]
+pub mod fault;
 pub mod format;
 pub mod local;
 
@@ -80,6 +82,17 @@ pub trait ShardWriter: Send {
     fn finish(self: Box<Self>) -> DriveResult<()>;
 }
 
+/// A data directory as found on a drive (by the orphan sweep).
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    pub id: [u8; 16],
+    /// The latest change to the directory or any file in it.
+    pub modified: std::time::SystemTime,
+    /// Temporary files of shard writes in it (never finished), by name,
+    /// with their modification times.
+    pub temp_files: Vec<(String, std::time::SystemTime)>,
+}
+
 /// Space figures of a drive, in bytes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DriveSpace {
@@ -119,6 +132,10 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
     fn read_shard(&self, dir: &[u8; 16], part: u32, offset: u64, len: usize) -> DriveResult<Vec<u8>>;
     fn remove_part(&self, dir: &[u8; 16], part: u32) -> DriveResult<()>;
     fn remove_data_dir(&self, dir: &[u8; 16]) -> DriveResult<()>;
+    /// The data directories whose id starts with byte `prefix`.
+    fn data_dirs(&self, prefix: u8) -> DriveResult<Vec<DataDir>>;
+    /// Removes a temporary file that [`Drive::data_dirs`] listed.
+    fn remove_temp_file(&self, dir: &[u8; 16], name: &str) -> DriveResult<()>;
     fn space(&self) -> DriveResult<DriveSpace>;
 }
 

@@ -267,7 +267,7 @@ pub struct HealProgress {
 }
 
 impl ObjectLayer {
-    /// Makes every drive hold exactly the buckets that exist.
+    /// Makes every drive hold exactly the buckets that exist, as they are.
     pub async fn heal_buckets(&self) -> ObjectResult<()> {
         let buckets: Vec<(String, Vec<u8>)> = {
             let b = self.buckets.read().unwrap_or_else(|e| e.into_inner());
@@ -279,7 +279,7 @@ impl ObjectLayer {
                 let held = d.scan(Table::Buckets, b"", false, b"\xff", usize::MAX)?;
                 let mut ops: Vec<RecordOp> = buckets
                     .iter()
-                    .filter(|(n, _)| !held.iter().any(|(k, _)| k == n.as_bytes()))
+                    .filter(|(n, v)| !held.iter().any(|(k, hv)| k == n.as_bytes() && hv == v))
                     .map(|(n, v)| RecordOp::Put {
                         table: Table::Buckets,
                         key: n.as_bytes().to_vec(),
@@ -380,7 +380,8 @@ impl ObjectLayer {
     }
 
     /// Walks every object every `interval`, healing at `pace` (see
-    /// [`ObjectLayer::heal_all`]). Between walks it only sleeps.
+    /// [`ObjectLayer::heal_all`]), then sweeps orphans older than
+    /// [`ORPHAN_GRACE`]. Between walks it only sleeps.
     pub fn start_scanner(self: &Arc<Self>, interval: Duration, pace: f64) {
         let layer = Arc::clone(self);
         tokio::spawn(async move {
@@ -398,7 +399,14 @@ impl ObjectLayer {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "scanner pass failed"),
                 }
+                let cutoff = std::time::SystemTime::now() - ORPHAN_GRACE;
+                layer.sweep_orphans(cutoff).await;
             }
         });
     }
 }
+
+/// How long the scanner leaves files no record names alone: longer than
+/// any write takes between its first shard byte and its commit (a body
+/// that stalls fails on the idle timeout long before).
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(3600);

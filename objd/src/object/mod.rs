@@ -17,6 +17,7 @@ mod list;
 pub mod lock;
 mod locks;
 mod multipart;
+mod orphans;
 mod put;
 pub mod queue;
 mod resolve;
@@ -29,6 +30,7 @@ pub use copy::{CopySource, MAX_COPY_SIZE};
 pub use get::{GetRange, ObjectReader};
 pub use list::{ListOptions, ListPage, ListedObject};
 pub use multipart::{CompletePart, MultipartUpload, UploadedPart};
+pub use orphans::SweepReport;
 pub use put::PutOptions;
 pub use set::ErasureSet;
 
@@ -286,14 +288,29 @@ impl ObjectLayer {
         // a drive that missed a create does not hide it, and a drive that
         // was offline during a delete does not bring it back. Heal then
         // brings every drive in line.
+        // A change of a bucket's record is acknowledged on a majority too:
+        // the value most drives hold is the bucket's (ties, from a change
+        // that was never acknowledged, go to the same value every time).
         let answered = lists.iter().filter(|l| l.is_ok()).count();
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        let mut values: BTreeMap<(String, Vec<u8>), usize> = BTreeMap::new();
         for l in lists.into_iter().flatten() {
             for (k, v) in l {
-                if let (Ok(name), Ok(rec)) = (String::from_utf8(k), BucketRecord::decode(&v)) {
+                if let Ok(name) = String::from_utf8(k)
+                    && BucketRecord::decode(&v).is_ok()
+                {
                     *counts.entry(name.clone()).or_default() += 1;
-                    found.entry(name).or_insert(rec);
+                    *values.entry((name, v)).or_default() += 1;
                 }
+            }
+        }
+        for ((name, v), n) in &values {
+            let best = found.get(name).map(|r| r.encode());
+            let best_n = best.as_ref().map_or(0, |b| values[&(name.clone(), b.clone())]);
+            if *n >= best_n
+                && let Ok(rec) = BucketRecord::decode(v)
+            {
+                found.insert(name.clone(), rec);
             }
         }
         found.retain(|name, _| counts.get(name).is_some_and(|c| *c * 2 > answered));
@@ -562,3 +579,6 @@ pub(crate) fn placement_hash(seed: u64, bucket: &str, key: &str) -> u64 {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod crash;

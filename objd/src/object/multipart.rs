@@ -137,12 +137,16 @@ impl ErasureSet {
         if found.len() < self.read_quorum() {
             return Err(ObjectError::NoSuchUpload);
         }
+        // A completed upload whose records a crash left behind is gone.
+        if self.completed_version(bucket, key, id).await?.is_some() {
+            return Err(ObjectError::NoSuchUpload);
+        }
         found.into_iter().next().ok_or(ObjectError::NoSuchUpload)
     }
 
     /// The version a completed upload became, while its upload record may
     /// still be around (a crash before the records were cleaned up).
-    async fn completed_version(
+    pub(super) async fn completed_version(
         &self,
         bucket: &str,
         key: &str,
@@ -161,35 +165,52 @@ impl ErasureSet {
     }
 
     /// Removes the records of an upload that completed (its version is on
-    /// write quorum) or was aborted, and the files of `unused` parts.
-    async fn forget_upload(&self, bucket: &str, key: &str, id: [u8; 16], remove_dir: bool, unused: Vec<u32>) {
+    /// write quorum) or is aborted, and the files of `unused` parts; with
+    /// `remove_dir`, its data directory too, once write quorum of drives
+    /// dropped the records (so that an upload still readable keeps its
+    /// parts). Fails with `WriteQuorum` when too few drives committed.
+    pub(super) async fn forget_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: [u8; 16],
+        remove_dir: bool,
+        unused: Vec<u32>,
+    ) -> ObjectResult<()> {
         let uk = upload_key(bucket, key, &id);
-        self.on_drives(move |_, d| {
-            let rows = d.scan(
-                Table::Parts,
-                &part_key(&id, 0),
-                false,
-                &part_key(&id, u32::MAX),
-                usize::MAX,
-            )?;
-            let mut ops = vec![RecordOp::Delete {
-                table: Table::Uploads,
-                key: uk.clone(),
-            }];
-            ops.extend(rows.into_iter().map(|(k, _)| RecordOp::Delete {
-                table: Table::Parts,
-                key: k,
-            }));
-            d.commit(ops)?;
-            if remove_dir {
-                d.remove_data_dir(&id)?;
-            }
-            for n in &unused {
-                d.remove_part(&id, *n)?;
-            }
-            Ok(())
-        })
-        .await;
+        let results = self
+            .on_drives(move |_, d| {
+                let rows = d.scan(
+                    Table::Parts,
+                    &part_key(&id, 0),
+                    false,
+                    &part_key(&id, u32::MAX),
+                    usize::MAX,
+                )?;
+                let mut ops = vec![RecordOp::Delete {
+                    table: Table::Uploads,
+                    key: uk.clone(),
+                }];
+                ops.extend(rows.into_iter().map(|(k, _)| RecordOp::Delete {
+                    table: Table::Parts,
+                    key: k,
+                }));
+                d.commit(ops)?;
+                for n in &unused {
+                    d.remove_part(&id, *n)?;
+                }
+                Ok(())
+            })
+            .await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        if ok < self.write_quorum() {
+            let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
+            return Err(super::quorum_error(&errs, ok, self.write_quorum()));
+        }
+        if remove_dir {
+            self.on_drives(move |_, d| d.remove_data_dir(&id)).await;
+        }
+        Ok(())
     }
 
     /// Part records of an upload, per drive position.
@@ -305,9 +326,6 @@ impl ObjectLayer {
         let id = parse_upload_id(upload_id)?;
         let set = self.set_for(bucket, key);
         let upload = set.get_upload(bucket, key, id).await?;
-        if set.completed_version(bucket, key, id).await?.is_some() {
-            return Err(ObjectError::NoSuchUpload);
-        }
         let upload_algo = upload_checksum(&upload).map(|(a, _)| a);
         // The upload's checksum for the record, and the client's own (which
         // may use another algorithm) to verify the body against.
@@ -398,10 +416,6 @@ impl ObjectLayer {
             }
             other => other?,
         };
-        if let Some(v) = set.completed_version(bucket, key, id).await? {
-            set.forget_upload(bucket, key, id, false, vec![]).await;
-            return Ok(v);
-        }
         if parts.is_empty() {
             return Err(ObjectError::InvalidArgument(
                 "the list of parts must not be empty".into(),
@@ -523,7 +537,11 @@ impl ObjectLayer {
             .into_iter()
             .filter(|n| !chosen.iter().any(|c| c.number == *n))
             .collect();
-        set.forget_upload(bucket, key, id, false, unused).await;
+        // The object is written; its upload's records are cleaned up now or,
+        // should that fail, by the orphan sweep.
+        if let Err(e) = set.forget_upload(bucket, key, id, false, unused).await {
+            tracing::warn!(%bucket, %key, error = %e, "completed upload left records behind");
+        }
         Ok(v)
     }
 
@@ -531,15 +549,10 @@ impl ObjectLayer {
         self.bucket(bucket)?;
         let id = parse_upload_id(upload_id)?;
         let set = self.set_for(bucket, key);
-        set.get_upload(bucket, key, id).await?;
         let _guard = set.locks.lock(bucket, key).await;
-        if set.completed_version(bucket, key, id).await?.is_some() {
-            // Completed: its data belongs to the object now.
-            set.forget_upload(bucket, key, id, false, vec![]).await;
-            return Err(ObjectError::NoSuchUpload);
-        }
-        set.forget_upload(bucket, key, id, true, vec![]).await;
-        Ok(())
+        // Not a completed one: its data belongs to the object now.
+        set.get_upload(bucket, key, id).await?;
+        set.forget_upload(bucket, key, id, true, vec![]).await
     }
 
     /// Parts of an upload after `marker`, at most `max`; and whether more remain.
@@ -598,7 +611,9 @@ impl ObjectLayer {
         end_b.push(1);
         let end = end.min(end_b);
         let base = bucket.len() + 1;
-        let mut found: BTreeMap<(String, i64, String), ()> = BTreeMap::new();
+        // Uploads as read quorum of their set's drives hold them (one that
+        // fewer hold cannot be used, and is swept).
+        let mut found: BTreeMap<(String, i64, String), usize> = BTreeMap::new();
         for set in self.sets() {
             let rows = set
                 .on_drives({
@@ -615,9 +630,27 @@ impl ObjectLayer {
                     continue;
                 };
                 let key = String::from_utf8_lossy(&rest[..sep]).into_owned();
-                found.insert((key, rec.initiated_ns, hex::encode(rec.upload_id)), ());
+                *found
+                    .entry((key, rec.initiated_ns, hex::encode(rec.upload_id)))
+                    .or_default() += 1;
+            }
+            found.retain(|_, n| *n >= set.read_quorum());
+        }
+        // Completed uploads whose records a crash left behind are gone.
+        let mut completed = Vec::new();
+        for (key, _, id) in found.keys() {
+            let mut raw = [0u8; 16];
+            if hex::decode_to_slice(id, &mut raw).is_ok()
+                && self
+                    .set_for(bucket, key)
+                    .completed_version(bucket, key, raw)
+                    .await?
+                    .is_some()
+            {
+                completed.push((key.clone(), id.clone()));
             }
         }
+        found.retain(|(k, _, id), _| !completed.iter().any(|(ck, cid)| ck == k && cid == id));
         let mut listed: Vec<(String, i64, String)> = found.into_keys().collect();
         if let Some((k, id)) = after {
             // Uploads of the marker key up to and including the marker id

@@ -520,105 +520,37 @@ async fn bad_digest_and_short_body_store_nothing() {
     ));
 }
 
-/// A drive that delegates to a real one but reports a full disk once a
-/// budget of shard bytes is spent, as a filling disk would.
+/// Reports a full disk once a budget of shard bytes is spent, as a
+/// filling disk would.
 #[derive(Debug)]
-struct FillingDrive {
-    inner: LocalDrive,
-    budget: Arc<std::sync::atomic::AtomicI64>,
-}
+struct Filling(std::sync::atomic::AtomicI64);
 
-struct FillingWriter {
-    inner: Box<dyn crate::drive::ShardWriter>,
-    budget: Arc<std::sync::atomic::AtomicI64>,
-}
-
-impl crate::drive::ShardWriter for FillingWriter {
-    fn write_all(&mut self, buf: &[u8]) -> crate::drive::DriveResult<()> {
-        let left = self
-            .budget
-            .fetch_sub(buf.len() as i64, std::sync::atomic::Ordering::SeqCst);
-        if left < buf.len() as i64 {
-            return Err(crate::drive::DriveError::Full);
+impl crate::drive::fault::Faults for Filling {
+    fn on(&self, _: usize, _: u64, event: crate::drive::fault::Event) -> crate::drive::fault::Action {
+        use crate::drive::fault::{Action, Event};
+        match event {
+            Event::Write(n) if self.0.fetch_sub(n as i64, std::sync::atomic::Ordering::SeqCst) < n as i64 => {
+                Action::Fail(crate::drive::DriveError::Full)
+            }
+            _ => Action::Proceed,
         }
-        self.inner.write_all(buf)
-    }
-    fn finish(self: Box<Self>) -> crate::drive::DriveResult<()> {
-        self.inner.finish()
-    }
-}
-
-impl Drive for FillingDrive {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn read_format(&self) -> crate::drive::DriveResult<Option<crate::drive::format::DriveFormat>> {
-        self.inner.read_format()
-    }
-    fn write_format(&self, f: &crate::drive::format::DriveFormat) -> crate::drive::DriveResult<()> {
-        self.inner.write_format(f)
-    }
-    fn get(&self, t: crate::drive::Table, k: &[u8]) -> crate::drive::DriveResult<Option<Vec<u8>>> {
-        self.inner.get(t, k)
-    }
-    fn scan(
-        &self,
-        t: crate::drive::Table,
-        s: &[u8],
-        x: bool,
-        e: &[u8],
-        l: usize,
-    ) -> crate::drive::DriveResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.inner.scan(t, s, x, e, l)
-    }
-    fn commit(&self, ops: Vec<crate::drive::RecordOp>) -> crate::drive::CommitResult {
-        self.inner.commit(ops)
-    }
-    fn commit_async(&self, ops: Vec<crate::drive::RecordOp>, done: crate::drive::CommitDone) {
-        self.inner.commit_async(ops, done)
-    }
-    fn create_shard(
-        &self,
-        dir: &[u8; 16],
-        part: u32,
-    ) -> crate::drive::DriveResult<Box<dyn crate::drive::ShardWriter>> {
-        let inner = self.inner.create_shard(dir, part)?;
-        Ok(Box::new(FillingWriter {
-            inner,
-            budget: Arc::clone(&self.budget),
-        }))
-    }
-    fn read_shard(
-        &self,
-        dir: &[u8; 16],
-        part: u32,
-        off: u64,
-        len: usize,
-    ) -> crate::drive::DriveResult<Vec<u8>> {
-        self.inner.read_shard(dir, part, off, len)
-    }
-    fn remove_part(&self, dir: &[u8; 16], part: u32) -> crate::drive::DriveResult<()> {
-        self.inner.remove_part(dir, part)
-    }
-    fn remove_data_dir(&self, dir: &[u8; 16]) -> crate::drive::DriveResult<()> {
-        self.inner.remove_data_dir(dir)
-    }
-    fn space(&self) -> crate::drive::DriveResult<crate::drive::DriveSpace> {
-        self.inner.space()
     }
 }
 
 #[tokio::test]
 async fn a_full_disk_fails_the_write_cleanly_and_keeps_older_objects() {
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let budget = Arc::new(std::sync::atomic::AtomicI64::new(600_000));
+    let budget: Arc<dyn crate::drive::fault::Faults> = Arc::new(Filling(600_000.into()));
     let drives: Vec<Option<Arc<dyn Drive>>> = dirs
         .iter()
-        .map(|d| {
-            Some(Arc::new(FillingDrive {
-                inner: LocalDrive::open(d.path()).unwrap(),
-                budget: Arc::clone(&budget),
-            }) as Arc<dyn Drive>)
+        .enumerate()
+        .map(|(i, d)| {
+            let local: Arc<dyn Drive> = Arc::new(LocalDrive::open(d.path()).unwrap());
+            Some(Arc::new(crate::drive::fault::FaultDrive::new(
+                local,
+                i,
+                Arc::clone(&budget),
+            )) as Arc<dyn Drive>)
         })
         .collect();
     let layer = ObjectLayer::open("full", vec![drives], 2, small_blocks())
