@@ -7,8 +7,8 @@
 //! a chosen point of its sequence.
 
 use super::{
-    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardWriter,
-    Table, format,
+    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardFile,
+    ShardWriter, Table, format,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +25,7 @@ pub enum Event {
     Finish,
     RemovePart,
     RemoveDir,
-    RemoveTemp,
+    RemoveFile,
     WriteFormat,
 }
 
@@ -189,19 +189,19 @@ impl Drive for FaultDrive {
             }
         }
     }
-    fn create_shard(&self, dir: &[u8; 16], part: u32) -> DriveResult<Box<dyn ShardWriter>> {
+    fn create_shard(&self, dir: &[u8; 16], file: ShardFile) -> DriveResult<Box<dyn ShardWriter>> {
         self.shared.event(Event::CreateShard)?;
         Ok(Box::new(FaultWriter {
-            inner: self.inner.create_shard(dir, part)?,
+            inner: self.inner.create_shard(dir, file)?,
             shared: Arc::clone(&self.shared),
         }))
     }
-    fn read_shard(&self, dir: &[u8; 16], part: u32, offset: u64, len: usize) -> DriveResult<Vec<u8>> {
-        self.inner.read_shard(dir, part, offset, len)
+    fn read_shard(&self, dir: &[u8; 16], file: ShardFile, offset: u64, len: usize) -> DriveResult<Vec<u8>> {
+        self.inner.read_shard(dir, file, offset, len)
     }
-    fn remove_part(&self, dir: &[u8; 16], part: u32) -> DriveResult<()> {
+    fn remove_part(&self, dir: &[u8; 16], file: ShardFile) -> DriveResult<()> {
         self.shared.event(Event::RemovePart)?;
-        self.inner.remove_part(dir, part)
+        self.inner.remove_part(dir, file)
     }
     fn remove_data_dir(&self, dir: &[u8; 16]) -> DriveResult<()> {
         self.shared.event(Event::RemoveDir)?;
@@ -210,9 +210,9 @@ impl Drive for FaultDrive {
     fn data_dirs(&self, prefix: u8) -> DriveResult<Vec<DataDir>> {
         self.inner.data_dirs(prefix)
     }
-    fn remove_temp_file(&self, dir: &[u8; 16], name: &str) -> DriveResult<()> {
-        self.shared.event(Event::RemoveTemp)?;
-        self.inner.remove_temp_file(dir, name)
+    fn remove_file(&self, dir: &[u8; 16], name: &str) -> DriveResult<()> {
+        self.shared.event(Event::RemoveFile)?;
+        self.inner.remove_file(dir, name)
     }
     fn space(&self) -> DriveResult<DriveSpace> {
         self.inner.space()

@@ -14,8 +14,8 @@
 //! concurrent writers share one fsync instead of paying N.
 
 use super::{
-    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardWriter,
-    Table, format,
+    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardFile,
+    ShardWriter, Table, format,
 };
 use redb::{Database, ReadableDatabase, TableDefinition};
 use std::fs::{self, File, OpenOptions};
@@ -142,8 +142,8 @@ impl LocalDrive {
         self.root.join("data").join(&hex[..2]).join(hex)
     }
 
-    fn part_path(&self, dir: &[u8; 16], part: u32) -> PathBuf {
-        self.dir_path(dir).join(format!("part.{part}"))
+    fn part_path(&self, dir: &[u8; 16], file: ShardFile) -> PathBuf {
+        self.dir_path(dir).join(file.name())
     }
 }
 
@@ -213,12 +213,6 @@ fn committer(db: &Database, rx: &mpsc::Receiver<(Vec<RecordOp>, Reply)>) {
             }
         }
     }
-}
-
-/// Whether a file name is that of a shard file being written
-/// (`part.N.tmp-<hex>`).
-fn is_temp_name(name: &str) -> bool {
-    name.starts_with("part.") && name.contains(".tmp-")
 }
 
 /// fsync of a directory, so that entries created or renamed in it persist.
@@ -352,7 +346,7 @@ impl Drive for LocalDrive {
         }
     }
 
-    fn create_shard(&self, dir: &[u8; 16], part: u32) -> DriveResult<Box<dyn ShardWriter>> {
+    fn create_shard(&self, dir: &[u8; 16], file: ShardFile) -> DriveResult<Box<dyn ShardWriter>> {
         let d = self.dir_path(dir);
         let parent = d.parent().map(Path::to_path_buf).unwrap_or_default();
         let created_parent = ensure_dir(&parent)?;
@@ -364,9 +358,10 @@ impl Drive for LocalDrive {
         if created_parent {
             sync_dirs.push(self.root.join("data"));
         }
-        let dest = self.part_path(dir, part);
-        let tmp = dest.with_extension(format!(
-            "{part}.tmp-{}",
+        let dest = self.part_path(dir, file);
+        let tmp = self.dir_path(dir).join(format!(
+            "{}.tmp-{}",
+            file.name(),
             hex::encode(uuid::Uuid::new_v4().as_bytes())
         ));
         let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
@@ -378,15 +373,15 @@ impl Drive for LocalDrive {
         }))
     }
 
-    fn read_shard(&self, dir: &[u8; 16], part: u32, offset: u64, len: usize) -> DriveResult<Vec<u8>> {
-        let f = File::open(self.part_path(dir, part))?;
+    fn read_shard(&self, dir: &[u8; 16], file: ShardFile, offset: u64, len: usize) -> DriveResult<Vec<u8>> {
+        let f = File::open(self.part_path(dir, file))?;
         let mut buf = vec![0u8; len];
         f.read_exact_at(&mut buf, offset)?;
         Ok(buf)
     }
 
-    fn remove_part(&self, dir: &[u8; 16], part: u32) -> DriveResult<()> {
-        match fs::remove_file(self.part_path(dir, part)) {
+    fn remove_part(&self, dir: &[u8; 16], file: ShardFile) -> DriveResult<()> {
+        match fs::remove_file(self.part_path(dir, file)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
@@ -419,7 +414,7 @@ impl Drive for LocalDrive {
             let mut dir = DataDir {
                 id,
                 modified: entry.metadata()?.modified()?,
-                temp_files: vec![],
+                files: vec![],
             };
             let files = match fs::read_dir(entry.path()) {
                 Ok(f) => f,
@@ -435,19 +430,17 @@ impl Drive for LocalDrive {
                     Err(e) => return Err(e.into()),
                 };
                 dir.modified = dir.modified.max(modified);
-                let name = f.file_name().to_string_lossy().into_owned();
-                if is_temp_name(&name) {
-                    dir.temp_files.push((name, modified));
-                }
+                dir.files
+                    .push((f.file_name().to_string_lossy().into_owned(), modified));
             }
             out.push(dir);
         }
         Ok(out)
     }
 
-    fn remove_temp_file(&self, dir: &[u8; 16], name: &str) -> DriveResult<()> {
-        if !is_temp_name(name) || name.contains('/') {
-            return Err(DriveError::Index(format!("not a temporary file: {name}")));
+    fn remove_file(&self, dir: &[u8; 16], name: &str) -> DriveResult<()> {
+        if !name.starts_with("part.") || name.contains('/') {
+            return Err(DriveError::Index(format!("not a shard file: {name}")));
         }
         match fs::remove_file(self.dir_path(dir).join(name)) {
             Ok(()) => Ok(()),
@@ -519,22 +512,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = LocalDrive::open(dir.path()).unwrap();
         let id = [0x11; 16];
-        let mut w = d.create_shard(&id, 3).unwrap();
+        let mut w = d.create_shard(&id, ShardFile::new(3, 0)).unwrap();
         w.write_all(b"first").unwrap();
         w.finish().unwrap();
         // A second write of the same part, abandoned halfway.
-        let mut w = d.create_shard(&id, 3).unwrap();
+        let mut w = d.create_shard(&id, ShardFile::new(3, 0)).unwrap();
         w.write_all(b"sec").unwrap();
-        assert_eq!(d.read_shard(&id, 3, 0, 5).unwrap(), b"first");
+        assert_eq!(d.read_shard(&id, ShardFile::new(3, 0), 0, 5).unwrap(), b"first");
         drop(w);
-        assert_eq!(d.read_shard(&id, 3, 0, 5).unwrap(), b"first");
+        assert_eq!(d.read_shard(&id, ShardFile::new(3, 0), 0, 5).unwrap(), b"first");
         let files = std::fs::read_dir(d.dir_path(&id)).unwrap().count();
         assert_eq!(files, 1, "the abandoned temporary file is gone");
         // A finished rewrite replaces it whole.
-        let mut w = d.create_shard(&id, 3).unwrap();
+        let mut w = d.create_shard(&id, ShardFile::new(3, 0)).unwrap();
         w.write_all(b"second").unwrap();
         w.finish().unwrap();
-        assert_eq!(d.read_shard(&id, 3, 0, 6).unwrap(), b"second");
+        assert_eq!(d.read_shard(&id, ShardFile::new(3, 0), 0, 6).unwrap(), b"second");
     }
 
     #[test]
@@ -542,11 +535,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = LocalDrive::open(dir.path()).unwrap();
         let id = [0xab; 16];
-        let mut w = d.create_shard(&id, 1).unwrap();
+        let mut w = d.create_shard(&id, ShardFile::new(1, 7)).unwrap();
         w.write_all(b"hello world").unwrap();
         w.finish().unwrap();
-        assert_eq!(d.read_shard(&id, 1, 6, 5).unwrap(), b"world");
+        assert_eq!(d.read_shard(&id, ShardFile::new(1, 7), 6, 5).unwrap(), b"world");
         d.remove_data_dir(&id).unwrap();
-        assert!(matches!(d.read_shard(&id, 1, 0, 1), Err(DriveError::NotFound)));
+        assert!(matches!(
+            d.read_shard(&id, ShardFile::new(1, 7), 0, 1),
+            Err(DriveError::NotFound)
+        ));
     }
 }

@@ -82,15 +82,53 @@ pub trait ShardWriter: Send {
     fn finish(self: Box<Self>) -> DriveResult<()>;
 }
 
+/// Which shard file of a data directory: a part number, and for multipart
+/// parts a tag drawn for each upload of the part, so that uploading a part
+/// again never overwrites the file an existing record names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardFile {
+    pub part: u32,
+    /// 0 for the file of a single PUT (`part.N`).
+    pub tag: u64,
+}
+
+impl ShardFile {
+    pub fn new(part: u32, tag: u64) -> Self {
+        Self { part, tag }
+    }
+
+    /// `part.N`, or `part.N.<tag as 16 hex digits>`.
+    pub fn name(&self) -> String {
+        if self.tag == 0 {
+            format!("part.{}", self.part)
+        } else {
+            format!("part.{}.{:016x}", self.part, self.tag)
+        }
+    }
+
+    /// The file a name names (temporary files excluded).
+    pub fn parse(name: &str) -> Option<Self> {
+        let rest = name.strip_prefix("part.")?;
+        let (num, tag) = match rest.split_once('.') {
+            None => (rest, 0),
+            Some((n, t)) if t.len() == 16 => (n, u64::from_str_radix(t, 16).ok()?),
+            Some(_) => return None,
+        };
+        Some(Self {
+            part: num.parse().ok()?,
+            tag,
+        })
+    }
+}
+
 /// A data directory as found on a drive (by the orphan sweep).
 #[derive(Debug, Clone)]
 pub struct DataDir {
     pub id: [u8; 16],
     /// The latest change to the directory or any file in it.
     pub modified: std::time::SystemTime,
-    /// Temporary files of shard writes in it (never finished), by name,
-    /// with their modification times.
-    pub temp_files: Vec<(String, std::time::SystemTime)>,
+    /// Every file in it, by name, with its modification time.
+    pub files: Vec<(String, std::time::SystemTime)>,
 }
 
 /// Space figures of a drive, in bytes.
@@ -128,14 +166,15 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
     /// for its fsync holds no thread.
     fn commit_async(&self, ops: Vec<RecordOp>, done: CommitDone);
 
-    fn create_shard(&self, dir: &[u8; 16], part: u32) -> DriveResult<Box<dyn ShardWriter>>;
-    fn read_shard(&self, dir: &[u8; 16], part: u32, offset: u64, len: usize) -> DriveResult<Vec<u8>>;
-    fn remove_part(&self, dir: &[u8; 16], part: u32) -> DriveResult<()>;
+    fn create_shard(&self, dir: &[u8; 16], file: ShardFile) -> DriveResult<Box<dyn ShardWriter>>;
+    fn read_shard(&self, dir: &[u8; 16], file: ShardFile, offset: u64, len: usize) -> DriveResult<Vec<u8>>;
+    fn remove_part(&self, dir: &[u8; 16], file: ShardFile) -> DriveResult<()>;
     fn remove_data_dir(&self, dir: &[u8; 16]) -> DriveResult<()>;
     /// The data directories whose id starts with byte `prefix`.
     fn data_dirs(&self, prefix: u8) -> DriveResult<Vec<DataDir>>;
-    /// Removes a temporary file that [`Drive::data_dirs`] listed.
-    fn remove_temp_file(&self, dir: &[u8; 16], name: &str) -> DriveResult<()>;
+    /// Removes a file that [`Drive::data_dirs`] listed (a temporary file,
+    /// or a shard file no record names).
+    fn remove_file(&self, dir: &[u8; 16], name: &str) -> DriveResult<()>;
     fn space(&self) -> DriveResult<DriveSpace>;
 }
 

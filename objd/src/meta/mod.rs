@@ -25,9 +25,10 @@ pub const FORMAT_VERSION: u16 = 1;
 /// settings and part checksums; version 1 records stay readable. It is the
 /// current version of upload, part and bucket records.
 pub const FORMAT_VERSION_2: u16 = 2;
-/// Current version of object records: version 3 added each entry's write
-/// stamp and tombstone entries, so that a record can keep the entry a
-/// change replaces until the change is on write quorum.
+/// Current version of object and part records: version 3 added each
+/// entry's write stamp and tombstone entries, so that a record can keep the
+/// entry a change replaces until the change is on write quorum, and the
+/// shard file tag of multipart parts.
 pub const FORMAT_VERSION_3: u16 = 3;
 
 /// Extension ids of version 2 records. Entries with an id this build does
@@ -202,6 +203,15 @@ pub struct PartInfo {
     pub number: u32,
     pub size: u64,
     pub etag: String,
+    /// Tag of the part's shard file (format 3; 0: `part.N`).
+    pub tag: u64,
+}
+
+impl PartInfo {
+    /// The shard file holding this part.
+    pub fn file(&self) -> crate::drive::ShardFile {
+        crate::drive::ShardFile::new(self.number, self.tag)
+    }
 }
 
 /// Where a version's shard bytes live on this drive.
@@ -435,6 +445,7 @@ fn encode_version(w: &mut Writer, v: &Version) {
         w.u32(p.number);
         w.u64(p.size);
         w.str(&p.etag);
+        w.u64(p.tag);
     }
     match &v.data {
         DataLoc::None => w.u8(0),
@@ -473,6 +484,7 @@ fn decode_version(r: &mut Reader<'_>, format: u16) -> Result<Version, DecodeErro
             number: r.u32()?,
             size: r.u64()?,
             etag: r.string()?,
+            tag: if format >= 3 { r.u64()? } else { 0 },
         });
     }
     let data = match r.u8()? {
@@ -512,26 +524,31 @@ pub struct UploadRecord {
     pub erasure: ErasureInfo,
     /// Extras the completed object will carry (its tags).
     pub extras: Extras,
+    /// Set in the same commit as the version the upload became (format 3):
+    /// an upload that read quorum of drives mark completed is gone, even
+    /// after its version is replaced, until its records are cleaned up.
+    pub completed: bool,
 }
 
 impl UploadRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.raw(&UPLOAD_MAGIC);
-        w.u16(FORMAT_VERSION_2);
+        w.u16(FORMAT_VERSION_3);
         w.raw(&self.upload_id);
         w.i64(self.initiated_ns);
         encode_pairs(&mut w, &self.headers);
         encode_pairs(&mut w, &self.user_meta);
         encode_erasure(&mut w, &self.erasure);
         self.extras.encode(&mut w);
+        w.u8(u8::from(self.completed));
         codec::seal(&mut w);
         w.buf
     }
 
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(codec::unseal(buf)?);
-        let format = header(&mut r, UPLOAD_MAGIC, FORMAT_VERSION_2)?;
+        let format = header(&mut r, UPLOAD_MAGIC, FORMAT_VERSION_3)?;
         let rec = Self {
             upload_id: r.array()?,
             initiated_ns: r.i64()?,
@@ -542,6 +559,11 @@ impl UploadRecord {
                 Extras::decode(&mut r)?
             } else {
                 Extras::default()
+            },
+            completed: match if format >= 3 { r.u8()? } else { 0 } {
+                0 => false,
+                1 => true,
+                _ => return Err(DecodeError::Invalid("upload completed")),
             },
         };
         if !r.is_empty() {
@@ -560,13 +582,15 @@ pub struct PartRecord {
     pub mod_time_ns: i64,
     /// The part's checksum in the upload's algorithm (format version 2).
     pub checksum: Option<ChecksumRecord>,
+    /// Tag of the part's shard file (format version 3; 0 before).
+    pub tag: u64,
 }
 
 impl PartRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.raw(&PART_MAGIC);
-        w.u16(FORMAT_VERSION_2);
+        w.u16(FORMAT_VERSION_3);
         w.u32(self.number);
         w.u64(self.size);
         w.str(&self.etag);
@@ -578,13 +602,14 @@ impl PartRecord {
                 c.encode(&mut w);
             }
         }
+        w.u64(self.tag);
         codec::seal(&mut w);
         w.buf
     }
 
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(codec::unseal(buf)?);
-        let format = header(&mut r, PART_MAGIC, FORMAT_VERSION_2)?;
+        let format = header(&mut r, PART_MAGIC, FORMAT_VERSION_3)?;
         let rec = Self {
             number: r.u32()?,
             size: r.u64()?,
@@ -595,6 +620,7 @@ impl PartRecord {
                 (_, 1) => Some(ChecksumRecord::decode(&mut r)?),
                 _ => return Err(DecodeError::Invalid("part checksum")),
             },
+            tag: if format >= 3 { r.u64()? } else { 0 },
         };
         if !r.is_empty() {
             return Err(DecodeError::Invalid("trailing bytes"));

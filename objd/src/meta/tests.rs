@@ -25,11 +25,13 @@ fn sample() -> ObjectRecord {
                         number: 1,
                         size: 4_000_000,
                         etag: "aa".into(),
+                        tag: 0,
                     },
                     PartInfo {
                         number: 2,
                         size: 1_000_000,
                         etag: "bb".into(),
+                        tag: 0,
                     },
                 ],
                 data: DataLoc::Dir([9; 16]),
@@ -75,6 +77,7 @@ fn sample() -> ObjectRecord {
                     number: 1,
                     size: 3,
                     etag: "ee".into(),
+                    tag: 0,
                 }],
                 data: DataLoc::Inline(vec![1, 2, 3, 4]),
                 extras: Extras::default(),
@@ -109,6 +112,7 @@ fn sample_v3() -> ObjectRecord {
     let mut changed = r.versions[0].clone();
     changed.stamp += 5_000;
     changed.extras.tags = vec![("tier".into(), "cold".into())];
+    changed.parts[1].tag = 0x0123_4567_89ab_cdef;
     let erasure = r.versions[2].erasure;
     r.add(changed);
     r.add(Version::tombstone(
@@ -238,6 +242,7 @@ fn upload_and_part_records_round_trip() {
             legal_hold: false,
             unknown: vec![],
         },
+        completed: true,
     };
     assert_eq!(UploadRecord::decode(&u.encode()).unwrap(), u);
     let p = PartRecord {
@@ -251,6 +256,7 @@ fn upload_and_part_records_round_trip() {
             digest: vec![1, 2, 3, 4],
             parts: 0,
         }),
+        tag: 0xfeed,
     };
     assert_eq!(PartRecord::decode(&p.encode()).unwrap(), p);
     let mut v1 = codec::Writer::default();
@@ -262,7 +268,7 @@ fn upload_and_part_records_round_trip() {
     v1.i64(3);
     codec::seal(&mut v1);
     let old = PartRecord::decode(&v1.buf).unwrap();
-    assert_eq!((old.number, old.size, old.checksum), (7, 9, None));
+    assert_eq!((old.number, old.size, old.checksum, old.tag), (7, 9, None, 0));
     assert!(PartRecord::decode(&u.encode()).is_err());
 }
 
@@ -314,7 +320,12 @@ fn arb_version() -> impl Strategy<Value = Version> {
                     },
                     parts: parts
                         .into_iter()
-                        .map(|(number, size, etag)| PartInfo { number, size, etag })
+                        .map(|(number, size, etag)| PartInfo {
+                            number,
+                            size,
+                            etag,
+                            tag: size.rotate_left(7),
+                        })
                         .collect(),
                     data,
                     extras: Extras {

@@ -182,7 +182,7 @@ impl ObjectReader {
                 let pos = holder(idx);
                 let copy = pos.and_then(|p| copies[p].clone());
                 let drive = pos.and_then(|p| self.set.drives[p].clone());
-                let number = part.number;
+                let number = part.file();
                 async move {
                     let (Some(copy), Some(drive)) = (copy, drive) else {
                         return None;
@@ -298,7 +298,7 @@ pub(super) async fn read_shards(
                 let pos = holder[idx];
                 let copy = pos.and_then(|p| resolved.copies[p].clone());
                 let drive = pos.and_then(|p| set.drives[p].clone());
-                let number = part.number;
+                let number = part.file();
                 async move {
                     let (Some(copy), Some(drive)) = (copy, drive) else {
                         return (idx, Err(DriveError::Offline));

@@ -96,7 +96,7 @@ impl ErasureSet {
                         .ok_or(DriveError::Offline)
                         .map_err(drive_err)?;
                     let layout = *layout;
-                    let number = part.number;
+                    let number = part.file();
                     let w = blocking(move || -> Result<Box<dyn ShardWriter>, DriveError> {
                         let mut w = d.create_shard(&dir, number)?;
                         w.write_all(&erasure::shard_header(&layout, shard))?;

@@ -8,7 +8,7 @@ use super::checksum::{self, Checksum, ChecksumAlgo, ChecksumCheck, ChecksumKind}
 use super::conditions::WriteCondition;
 use super::put::{PartSpec, Pending, Stored};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectLayer, ObjectResult, PutOptions, check_key};
-use crate::drive::{DriveError, RecordOp, Table, object_key};
+use crate::drive::{DriveError, RecordOp, ShardFile, Table, object_key};
 use crate::meta::{
     ChecksumRecord, PartInfo, PartRecord, UploadRecord, Version, VersionId, VersionKind, Versioning,
 };
@@ -105,7 +105,19 @@ pub(super) fn upload_key(bucket: &str, key: &str, id: &[u8; 16]) -> Vec<u8> {
     k
 }
 
-fn part_key(id: &[u8; 16], number: u32) -> Vec<u8> {
+/// `upload id ‖ part number ‖ file tag`: each upload of a part has a row
+/// of its own until a newer one is on write quorum. (Rows written before
+/// format 3 have no tag in the key; the record says which file.)
+fn part_key(id: &[u8; 16], number: u32, tag: u64) -> Vec<u8> {
+    let mut k = id.to_vec();
+    k.extend_from_slice(&number.to_be_bytes());
+    k.extend_from_slice(&tag.to_be_bytes());
+    k
+}
+
+/// The start of the rows of part `number` of an upload, or of all its
+/// parts with `number` 0.
+fn parts_start(id: &[u8; 16], number: u32) -> Vec<u8> {
     let mut k = id.to_vec();
     k.extend_from_slice(&number.to_be_bytes());
     k
@@ -134,14 +146,16 @@ impl ErasureSet {
             })
             .await;
         let found: Vec<UploadRecord> = recs.into_iter().filter_map(|r| r.ok().flatten()).collect();
-        if found.len() < self.read_quorum() {
+        let completed = found.iter().filter(|u| u.completed).count();
+        // Completed once read quorum marks it so; a completion that did not
+        // reach quorum leaves it usable (every record counts).
+        if found.len() < self.read_quorum() || completed >= self.read_quorum() {
             return Err(ObjectError::NoSuchUpload);
         }
-        // A completed upload whose records a crash left behind is gone.
-        if self.completed_version(bucket, key, id).await?.is_some() {
-            return Err(ObjectError::NoSuchUpload);
-        }
-        found.into_iter().next().ok_or(ObjectError::NoSuchUpload)
+        found
+            .into_iter()
+            .find(|u| !u.completed)
+            .ok_or(ObjectError::NoSuchUpload)
     }
 
     /// The version a completed upload became, while its upload record may
@@ -164,40 +178,74 @@ impl ErasureSet {
             .map(|e| e.version.clone()))
     }
 
+    /// Marks a completed upload's record completed on every drive that holds
+    /// one unmarked, the first step of forgetting it: once no unmarked
+    /// record is left, deleting the records in any order never makes the
+    /// upload usable again. True when every drive answered.
+    pub(super) async fn mark_completed(&self, bucket: &str, key: &str, id: [u8; 16]) -> bool {
+        let uk = upload_key(bucket, key, &id);
+        let results = self
+            .on_drives(move |_, d| {
+                let Some(b) = d.get(Table::Uploads, &uk)? else {
+                    return Ok(());
+                };
+                let mut u = UploadRecord::decode(&b).map_err(|e| DriveError::Corrupt(e.to_string()))?;
+                if !u.completed {
+                    u.completed = true;
+                    d.commit(vec![RecordOp::Put {
+                        table: Table::Uploads,
+                        key: uk.clone(),
+                        value: u.encode(),
+                    }])?;
+                }
+                Ok(())
+            })
+            .await;
+        results.iter().all(Result::is_ok)
+    }
+
     /// Removes the records of an upload that completed (its version is on
-    /// write quorum) or is aborted, and the files of `unused` parts; with
-    /// `remove_dir`, its data directory too, once write quorum of drives
-    /// dropped the records (so that an upload still readable keeps its
-    /// parts). Fails with `WriteQuorum` when too few drives committed.
+    /// write quorum) or is aborted; with `keep`, the files of its parts
+    /// other than those; with `remove_dir`, its data directory, once write
+    /// quorum of drives dropped the records (so that an upload still
+    /// readable keeps its parts). Fails with `WriteQuorum` when too few
+    /// drives committed.
     pub(super) async fn forget_upload(
         &self,
         bucket: &str,
         key: &str,
         id: [u8; 16],
         remove_dir: bool,
-        unused: Vec<u32>,
+        keep: Option<Vec<ShardFile>>,
     ) -> ObjectResult<()> {
         let uk = upload_key(bucket, key, &id);
         let results = self
             .on_drives(move |_, d| {
                 let rows = d.scan(
                     Table::Parts,
-                    &part_key(&id, 0),
+                    &parts_start(&id, 0),
                     false,
-                    &part_key(&id, u32::MAX),
+                    &parts_start(&id, u32::MAX),
                     usize::MAX,
                 )?;
                 let mut ops = vec![RecordOp::Delete {
                     table: Table::Uploads,
                     key: uk.clone(),
                 }];
+                let files: Vec<ShardFile> = rows
+                    .iter()
+                    .filter_map(|(_, v)| PartRecord::decode(v).ok())
+                    .map(|p| ShardFile::new(p.number, p.tag))
+                    .collect();
                 ops.extend(rows.into_iter().map(|(k, _)| RecordOp::Delete {
                     table: Table::Parts,
                     key: k,
                 }));
                 d.commit(ops)?;
-                for n in &unused {
-                    d.remove_part(&id, *n)?;
+                if let Some(keep) = &keep {
+                    for f in files.iter().filter(|f| !keep.contains(f)) {
+                        d.remove_part(&id, *f)?;
+                    }
                 }
                 Ok(())
             })
@@ -208,26 +256,28 @@ impl ErasureSet {
             return Err(super::quorum_error(&errs, ok, self.write_quorum()));
         }
         if remove_dir {
-            self.on_drives(move |_, d| d.remove_data_dir(&id)).await;
+            // Not on a drive where a version (of a completion that reached
+            // it) names the directory.
+            self.discard_unreferenced_locked(bucket, key, id).await;
         }
         Ok(())
     }
 
-    /// Part records of an upload, per drive position.
-    async fn read_parts(&self, id: [u8; 16]) -> Vec<Option<BTreeMap<u32, PartRecord>>> {
+    /// Part records of an upload (every upload of each part), per drive
+    /// position.
+    async fn read_parts(&self, id: [u8; 16]) -> Vec<Option<Vec<PartRecord>>> {
         self.on_drives(move |_, d| {
             let rows = d.scan(
                 Table::Parts,
-                &part_key(&id, 0),
+                &parts_start(&id, 0),
                 false,
-                &part_key(&id, u32::MAX),
+                &parts_start(&id, u32::MAX),
                 usize::MAX,
             )?;
             Ok(rows
                 .into_iter()
                 .filter_map(|(_, v)| PartRecord::decode(&v).ok())
-                .map(|p| (p.number, p))
-                .collect::<BTreeMap<_, _>>())
+                .collect::<Vec<_>>())
         })
         .await
         .into_iter()
@@ -235,19 +285,26 @@ impl ErasureSet {
         .collect()
     }
 
-    /// The parts that read quorum of drives agree on (same size and ETag).
-    fn agreed_parts(&self, per_drive: &[Option<BTreeMap<u32, PartRecord>>]) -> BTreeMap<u32, PartRecord> {
-        let mut out = BTreeMap::new();
-        for m in per_drive.iter().flatten() {
-            for (n, p) in m {
-                let agree = per_drive
-                    .iter()
-                    .flatten()
-                    .filter(|o| o.get(n).is_some_and(|q| q.etag == p.etag && q.size == p.size))
-                    .count();
-                if agree >= self.read_quorum() {
-                    out.entry(*n).or_insert_with(|| p.clone());
-                }
+    /// Per part number, its newest upload that read quorum of drives hold
+    /// (same file, size and ETag): an upload of a part that did not reach
+    /// quorum leaves the one before it in place.
+    fn agreed_parts(&self, per_drive: &[Option<Vec<PartRecord>>]) -> BTreeMap<u32, PartRecord> {
+        let same = |a: &PartRecord, b: &PartRecord| {
+            a.number == b.number && a.tag == b.tag && a.etag == b.etag && a.size == b.size
+        };
+        let mut out: BTreeMap<u32, PartRecord> = BTreeMap::new();
+        for p in per_drive.iter().flatten().flatten() {
+            let agree = per_drive
+                .iter()
+                .flatten()
+                .filter(|o| o.iter().any(|q| same(p, q)))
+                .count();
+            if agree >= self.read_quorum()
+                && out
+                    .get(&p.number)
+                    .is_none_or(|b| (p.mod_time_ns, p.tag) > (b.mod_time_ns, b.tag))
+            {
+                out.insert(p.number, p.clone());
             }
         }
         out
@@ -280,6 +337,7 @@ impl ObjectLayer {
                 legal_hold,
                 ..Default::default()
             },
+            completed: false,
         };
         let op = RecordOp::Put {
             table: Table::Uploads,
@@ -336,13 +394,16 @@ impl ObjectLayer {
             algos.push(c.algo);
         }
         let rotation = set.rotation(bucket, key);
+        // Each upload of a part has a file of its own: a part uploaded again
+        // never overwrites the file the drives' records name until then.
+        let tag = rand::random::<u64>().max(1);
         let written = set
             .write_part(
                 body,
                 size,
                 PartSpec {
                     dir: id,
-                    part: number,
+                    file: ShardFile::new(number, tag),
                     rotation,
                     allow_inline: false,
                     checksums: algos.clone(),
@@ -381,15 +442,54 @@ impl ObjectLayer {
             etag: etag.clone(),
             mod_time_ns: super::now_ns(),
             checksum: part_sum,
+            tag,
         };
         let op = RecordOp::Put {
             table: Table::Parts,
-            key: part_key(&id, number),
+            key: part_key(&id, number, tag),
             value: rec.encode(),
         };
         // Only drives that hold the part's shard file record it.
-        set.commit_quorum(ok.iter().map(|has| has.then(|| vec![op.clone()])).collect())
-            .await?;
+        let results = set
+            .commit_each(ok.iter().map(|has| has.then(|| vec![op.clone()])).collect())
+            .await;
+        let committed = results.iter().filter(|r| r.is_ok()).count();
+        if committed < set.write_quorum() {
+            let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
+            return Err(super::quorum_error(&errs, committed, set.write_quorum()));
+        }
+        // On quorum: earlier uploads of the part go, rows then files.
+        set.on_drives(move |_, d| {
+            let rows = d.scan(
+                Table::Parts,
+                &parts_start(&id, number),
+                false,
+                &parts_start(&id, number + 1),
+                usize::MAX,
+            )?;
+            let old: Vec<(Vec<u8>, ShardFile)> = rows
+                .into_iter()
+                .filter_map(|(k, v)| PartRecord::decode(&v).ok().map(|p| (k, p)))
+                .filter(|(_, p)| p.tag != tag)
+                .map(|(k, p)| (k, ShardFile::new(p.number, p.tag)))
+                .collect();
+            if old.is_empty() {
+                return Ok(());
+            }
+            d.commit(
+                old.iter()
+                    .map(|(k, _)| RecordOp::Delete {
+                        table: Table::Parts,
+                        key: k.clone(),
+                    })
+                    .collect(),
+            )?;
+            for (_, f) in &old {
+                d.remove_part(&id, *f)?;
+            }
+            Ok(())
+        })
+        .await;
         Ok((etag, reported))
     }
 
@@ -459,6 +559,7 @@ impl ObjectLayer {
                 number: rec.number,
                 size: rec.size,
                 etag: rec.etag.clone(),
+                tag: rec.tag,
             });
         }
         let size: u64 = chosen.iter().map(|p| p.size).sum();
@@ -482,9 +583,10 @@ impl ObjectLayer {
             .iter()
             .map(|m| {
                 m.as_ref().is_some_and(|m| {
-                    chosen
-                        .iter()
-                        .all(|c| m.get(&c.number).is_some_and(|r| r.etag == c.etag))
+                    chosen.iter().all(|c| {
+                        m.iter()
+                            .any(|r| r.number == c.number && r.etag == c.etag && r.tag == c.tag)
+                    })
                 })
             })
             .collect();
@@ -516,11 +618,6 @@ impl ObjectLayer {
                 ..upload.extras.clone()
             },
         };
-        let all_parts: std::collections::BTreeSet<u32> = per_drive
-            .iter()
-            .flatten()
-            .flat_map(|m| m.keys().copied())
-            .collect();
         let rotation = set.rotation(bucket, key);
         let pending = Pending {
             template,
@@ -529,17 +626,29 @@ impl ObjectLayer {
             dir: id,
         };
         // The upload's records go only once its version is on write quorum,
-        // so that a completion cut short can be asked again.
+        // so that a completion cut short can be asked again; the version's
+        // commit marks them completed.
+        let done = RecordOp::Put {
+            table: Table::Uploads,
+            key: upload_key(bucket, key, &id),
+            value: UploadRecord {
+                completed: true,
+                ..upload
+            }
+            .encode(),
+        };
         let v = set
-            .commit_version(bucket, key, pending, vec![], condition)
+            .commit_version(bucket, key, pending, vec![done], condition)
             .await?;
-        let unused: Vec<u32> = all_parts
-            .into_iter()
-            .filter(|n| !chosen.iter().any(|c| c.number == *n))
-            .collect();
+        let keep: Vec<ShardFile> = chosen.iter().map(PartInfo::file).collect();
         // The object is written; its upload's records are cleaned up now or,
         // should that fail, by the orphan sweep.
-        if let Err(e) = set.forget_upload(bucket, key, id, false, unused).await {
+        let forgotten = if set.mark_completed(bucket, key, id).await {
+            set.forget_upload(bucket, key, id, false, Some(keep)).await
+        } else {
+            Err(ObjectError::ReadQuorum)
+        };
+        if let Err(e) = forgotten {
             tracing::warn!(%bucket, %key, error = %e, "completed upload left records behind");
         }
         Ok(v)
@@ -552,7 +661,7 @@ impl ObjectLayer {
         let _guard = set.locks.lock(bucket, key).await;
         // Not a completed one: its data belongs to the object now.
         set.get_upload(bucket, key, id).await?;
-        set.forget_upload(bucket, key, id, true, vec![]).await
+        set.forget_upload(bucket, key, id, true, None).await
     }
 
     /// Parts of an upload after `marker`, at most `max`; and whether more remain.
@@ -612,8 +721,8 @@ impl ObjectLayer {
         let end = end.min(end_b);
         let base = bucket.len() + 1;
         // Uploads as read quorum of their set's drives hold them (one that
-        // fewer hold cannot be used, and is swept).
-        let mut found: BTreeMap<(String, i64, String), usize> = BTreeMap::new();
+        // fewer hold cannot be used, and is swept), unless completed.
+        let mut found: BTreeMap<(String, i64, String), (usize, usize)> = BTreeMap::new();
         for set in self.sets() {
             let rows = set
                 .on_drives({
@@ -630,27 +739,15 @@ impl ObjectLayer {
                     continue;
                 };
                 let key = String::from_utf8_lossy(&rest[..sep]).into_owned();
-                *found
+                let n = found
                     .entry((key, rec.initiated_ns, hex::encode(rec.upload_id)))
-                    .or_default() += 1;
+                    .or_default();
+                n.0 += 1;
+                n.1 += usize::from(rec.completed);
             }
-            found.retain(|_, n| *n >= set.read_quorum());
+            let q = set.read_quorum();
+            found.retain(|_, (all, done)| *all >= q && *done < q);
         }
-        // Completed uploads whose records a crash left behind are gone.
-        let mut completed = Vec::new();
-        for (key, _, id) in found.keys() {
-            let mut raw = [0u8; 16];
-            if hex::decode_to_slice(id, &mut raw).is_ok()
-                && self
-                    .set_for(bucket, key)
-                    .completed_version(bucket, key, raw)
-                    .await?
-                    .is_some()
-            {
-                completed.push((key.clone(), id.clone()));
-            }
-        }
-        found.retain(|(k, _, id), _| !completed.iter().any(|(ck, cid)| ck == k && cid == id));
         let mut listed: Vec<(String, i64, String)> = found.into_keys().collect();
         if let Some((k, id)) = after {
             // Uploads of the marker key up to and including the marker id

@@ -1,7 +1,8 @@
 //! The orphan sweep: what writes that never committed leave on the drives,
 //! found and removed. A crash (or a failed commit that could not be rolled
 //! back) can leave data directories no record names, temporary shard files,
-//! part records of uploads that are gone, upload records that never reached
+//! files of part uploads that were replaced, part records of uploads that
+//! are gone, upload records that never reached
 //! quorum, and the records of uploads that completed just before a crash.
 //! Committed data is never touched: a data directory goes only when no
 //! record on its drive names it (object entry or upload), and nothing
@@ -14,8 +15,8 @@
 //! holding 16 bytes per data directory in memory.
 
 use super::{ErasureSet, ObjectLayer, blocking};
-use crate::drive::{Drive, DriveResult, RecordOp, Table};
-use crate::meta::{ObjectRecord, UploadRecord};
+use crate::drive::{Drive, DriveResult, RecordOp, ShardFile, Table};
+use crate::meta::{ObjectRecord, PartRecord, UploadRecord};
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -25,8 +26,9 @@ use std::time::SystemTime;
 pub struct SweepReport {
     /// Data directories no record named.
     pub dirs: usize,
-    /// Temporary shard files of writes that never finished.
-    pub temp_files: usize,
+    /// Temporary shard files of writes that never finished, and shard
+    /// files of part uploads that were replaced.
+    pub files: usize,
     /// Part records of uploads that are gone.
     pub parts: usize,
     /// Uploads settled: completed ones' leftover records, and uploads that
@@ -37,7 +39,7 @@ pub struct SweepReport {
 impl std::ops::AddAssign for SweepReport {
     fn add_assign(&mut self, o: Self) {
         self.dirs += o.dirs;
-        self.temp_files += o.temp_files;
+        self.files += o.files;
         self.parts += o.parts;
         self.uploads += o.uploads;
     }
@@ -80,9 +82,15 @@ fn upload_of(k: &[u8], v: &[u8]) -> Option<(String, String, [u8; 16])> {
 fn sweep_drive(d: &dyn Drive, cutoff: SystemTime) -> DriveResult<SweepReport> {
     let mut report = SweepReport::default();
     let mut named: HashSet<[u8; 16]> = HashSet::new();
+    let mut named_files: HashSet<([u8; 16], ShardFile)> = HashSet::new();
     scan_all(d, Table::Objects, |_, v| {
         if let Ok(rec) = ObjectRecord::decode(v) {
-            named.extend(rec.versions.iter().filter_map(|v| v.dir()));
+            for v in &rec.versions {
+                if let Some(dir) = v.dir() {
+                    named.insert(dir);
+                    named_files.extend(v.parts.iter().map(|p| (dir, p.file())));
+                }
+            }
         }
     })?;
     let mut uploads: HashSet<[u8; 16]> = HashSet::new();
@@ -93,10 +101,13 @@ fn sweep_drive(d: &dyn Drive, cutoff: SystemTime) -> DriveResult<SweepReport> {
     })?;
     named.extend(uploads.iter().copied());
     let mut stale_parts: Vec<RecordOp> = Vec::new();
-    scan_all(d, Table::Parts, |k, _| {
+    scan_all(d, Table::Parts, |k, v| {
         let mut id = [0u8; 16];
         if k.len() >= 16 {
             id.copy_from_slice(&k[..16]);
+        }
+        if let Ok(p) = PartRecord::decode(v) {
+            named_files.insert((id, ShardFile::new(p.number, p.tag)));
         }
         if !uploads.contains(&id) {
             stale_parts.push(RecordOp::Delete {
@@ -118,10 +129,15 @@ fn sweep_drive(d: &dyn Drive, cutoff: SystemTime) -> DriveResult<SweepReport> {
                 }
                 continue;
             }
-            for (name, modified) in &dir.temp_files {
-                if *modified < cutoff {
-                    d.remove_temp_file(&dir.id, name)?;
-                    report.temp_files += 1;
+            for (name, modified) in &dir.files {
+                let stale = if name.contains(".tmp-") {
+                    true
+                } else {
+                    ShardFile::parse(name).is_some_and(|f| !named_files.contains(&(dir.id, f)))
+                };
+                if stale && *modified < cutoff {
+                    d.remove_file(&dir.id, name)?;
+                    report.files += 1;
                 }
             }
         }
@@ -131,21 +147,30 @@ fn sweep_drive(d: &dyn Drive, cutoff: SystemTime) -> DriveResult<SweepReport> {
 
 impl ErasureSet {
     /// Settles one upload: a completed upload's records go (its data is
-    /// the object's now); an upload that too few drives hold to ever be
-    /// used goes with its data. Returns whether it did either.
+    /// the object's now, or the sweep's once no version names it); an
+    /// upload that too few drives hold to ever be used goes with its data.
+    /// Returns whether it did either.
     async fn tidy_upload(&self, bucket: &str, key: &str, id: [u8; 16]) -> bool {
         let _guard = self.locks.lock(bucket, key).await;
-        match self.completed_version(bucket, key, id).await {
-            Ok(Some(_)) => return self.forget_upload(bucket, key, id, false, vec![]).await.is_ok(),
-            Ok(None) => {}
-            Err(_) => return false,
-        }
         let k = super::multipart::upload_key(bucket, key, &id);
-        let held = self.on_drives_seq(move |_, d| d.get(Table::Uploads, &k)).await;
-        let count = held.iter().filter(|h| matches!(h, Ok(Some(_)))).count();
+        let held = self
+            .on_drives_seq(move |_, d| {
+                d.get(Table::Uploads, &k)
+                    .map(|r| r.map(|b| UploadRecord::decode(&b).is_ok_and(|u| u.completed)))
+            })
+            .await;
+        let completed = held.iter().filter(|h| matches!(h, Ok(Some(true)))).count();
+        let all = held.iter().filter(|h| matches!(h, Ok(Some(_)))).count();
         let unknown = held.iter().filter(|h| h.is_err()).count();
-        if count > 0 && count + unknown < self.read_quorum() {
-            return self.forget_upload(bucket, key, id, true, vec![]).await.is_ok();
+        let q = self.read_quorum();
+        // Completed, or can never be used again: its records go. Its data
+        // goes only where no version names it.
+        if completed >= q {
+            return self.mark_completed(bucket, key, id).await
+                && self.forget_upload(bucket, key, id, true, None).await.is_ok();
+        }
+        if all > 0 && all + unknown < q {
+            return self.forget_upload(bucket, key, id, true, None).await.is_ok();
         }
         false
     }
@@ -190,7 +215,7 @@ impl ObjectLayer {
         if report != SweepReport::default() {
             tracing::info!(
                 dirs = report.dirs,
-                temp_files = report.temp_files,
+                files = report.files,
                 parts = report.parts,
                 uploads = report.uploads,
                 "orphans removed"

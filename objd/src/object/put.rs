@@ -9,7 +9,7 @@ use super::checksum::{ChecksumAlgo, ChecksumCheck, ChecksumKind, Hasher};
 use super::conditions::WriteCondition;
 use super::set::{Change, Records, discard_dir, next_mod_time};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectResult, blocking};
-use crate::drive::{DriveError, DriveResult, ShardWriter};
+use crate::drive::{DriveError, DriveResult, ShardFile, ShardWriter};
 use crate::erasure::{self, EncodedBlock, Encoder, bitrot};
 use crate::meta::{DataLoc, ErasureInfo, PartInfo, Version, VersionId, VersionKind, Versioning};
 use bytes::BytesMut;
@@ -117,8 +117,8 @@ impl BodyDigests {
 pub(super) struct PartSpec {
     /// Data directory.
     pub dir: [u8; 16],
-    /// Part number (file `part.N`).
-    pub part: u32,
+    /// The shard file of the part.
+    pub file: ShardFile,
     /// Shard rotation of the object's key.
     pub rotation: usize,
     /// Small bodies may be kept inline in the metadata (single PUTs only).
@@ -208,12 +208,12 @@ impl ErasureSet {
         }
     }
 
-    async fn open_sinks(&self, dir: [u8; 16], part: u32, rotation: usize) -> Vec<Option<ShardSink>> {
+    async fn open_sinks(&self, dir: [u8; 16], file: ShardFile, rotation: usize) -> Vec<Option<ShardSink>> {
         let layout = self.layout;
         let opened = self
             .on_drives(move |pos, d| {
                 let shard = (pos + rotation) % layout.total();
-                let mut w = d.create_shard(&dir, part)?;
+                let mut w = d.create_shard(&dir, file)?;
                 w.write_all(&erasure::shard_header(&layout, shard))?;
                 Ok((shard, w))
             })
@@ -242,7 +242,7 @@ impl ErasureSet {
     ) -> ObjectResult<WrittenPart> {
         let PartSpec {
             dir,
-            part,
+            file,
             rotation,
             allow_inline,
             checksums,
@@ -293,7 +293,7 @@ impl ErasureSet {
             });
         }
 
-        let mut sinks = self.open_sinks(dir, part, rotation).await;
+        let mut sinks = self.open_sinks(dir, file, rotation).await;
         let mut total: u64 = 0;
         let result: ObjectResult<BodyDigests> = async {
             let mut md5 = BodyDigests::new(&checksums);
@@ -412,7 +412,7 @@ impl ErasureSet {
                 opts.size,
                 PartSpec {
                     dir,
-                    part: 1,
+                    file: ShardFile::new(1, 0),
                     rotation,
                     allow_inline: true,
                     checksums: vec![algo],
@@ -452,6 +452,7 @@ impl ErasureSet {
                 number: 1,
                 size: written.size,
                 etag,
+                tag: 0,
             }],
             data: DataLoc::None,
             extras: crate::meta::Extras {

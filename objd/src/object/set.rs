@@ -230,7 +230,7 @@ impl ErasureSet {
     /// change is a newer entry of the version on each drive that holds it,
     /// sharing its data.
     pub(super) async fn update_extras<C, A>(
-        &self,
+        self: &Arc<Self>,
         bucket: &str,
         key: &str,
         version: Option<VersionId>,
@@ -241,10 +241,21 @@ impl ErasureSet {
         C: FnOnce(&Version) -> ObjectResult<()>,
         A: Fn(&mut Extras),
     {
-        let _guard = self.locks.lock(bucket, key).await;
-        let records = self.read_records(bucket, key).await;
-        let view = self.view(&records);
-        let target = view.resolve(version)?;
+        let mut guard = self.locks.lock(bucket, key).await;
+        let mut records = self.read_records(bucket, key).await;
+        let mut view = self.view(&records);
+        let mut target = view.resolve(version)?;
+        if target.copies.iter().flatten().count() < self.write_quorum() {
+            // Readable, but on too few drives to take a change (after a
+            // crash, say): heal it first.
+            drop(guard);
+            self.heal_object(bucket, key, false).await?;
+            guard = self.locks.lock(bucket, key).await;
+            records = self.read_records(bucket, key).await;
+            view = self.view(&records);
+            target = view.resolve(version)?;
+        }
+        let _guard = guard;
         if target.version.is_delete_marker() {
             return Err(ObjectError::DeleteMarker {
                 version_id: target.version.id.to_api(),
@@ -320,7 +331,7 @@ impl ErasureSet {
         }
         // Admitted against the bucket's quota before anything is committed.
         let reservation = self.usage.reserve(bucket, delta)?;
-        let batches = plans
+        let batches: Vec<Option<Vec<RecordOp>>> = plans
             .iter()
             .map(|p| {
                 p.as_ref().map(|rec| {
@@ -330,36 +341,27 @@ impl ErasureSet {
                 })
             })
             .collect();
-        let results: Vec<DriveResult<Option<Vec<u8>>>> = self
-            .commit_each(batches)
-            .await
-            .into_iter()
-            .map(|r| r.map(|mut prev| prev.swap_remove(0)))
-            .collect();
+        let results = self.commit_each(batches.clone()).await;
         let ok = results.iter().filter(|r| r.is_ok()).count();
         if ok < self.write_quorum() {
-            // Put back what the drives that did commit held before. Should
-            // this fail too (or the process die first), the entries left
-            // behind lack quorum and change nothing any reader sees.
-            let prev: Vec<Option<Vec<RecordOp>>> = results
+            // Put back what the drives that did commit held before, every op
+            // of the change. Should this fail too (or the process die
+            // first), the entries left behind lack quorum and change nothing
+            // any reader sees.
+            let undo: Vec<Option<Vec<RecordOp>>> = results
                 .iter()
-                .map(|r| {
-                    r.as_ref().ok().map(|p| {
-                        vec![match p {
-                            Some(v) => RecordOp::Put {
-                                table: Table::Objects,
-                                key: k.clone(),
-                                value: v.clone(),
-                            },
-                            None => RecordOp::Delete {
-                                table: Table::Objects,
-                                key: k.clone(),
-                            },
-                        }]
-                    })
+                .zip(&batches)
+                .map(|(r, ops)| {
+                    let (prev, ops) = (r.as_ref().ok()?, ops.as_ref()?);
+                    Some(
+                        ops.iter()
+                            .zip(prev)
+                            .map(|(op, p)| undo_op(op, p.clone()))
+                            .collect(),
+                    )
                 })
                 .collect();
-            self.commit_each(prev).await;
+            self.commit_each(undo).await;
             let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
             return Err(quorum_error(&errs, ok, self.write_quorum()));
         }
@@ -512,6 +514,17 @@ impl Change {
     }
 }
 
+/// The op that puts back what `op` changed, given the value it replaced.
+fn undo_op(op: &RecordOp, prev: Option<Vec<u8>>) -> RecordOp {
+    let (table, key) = match op {
+        RecordOp::Put { table, key, .. } | RecordOp::Delete { table, key } => (*table, key.clone()),
+    };
+    match prev {
+        Some(value) => RecordOp::Put { table, key, value },
+        None => RecordOp::Delete { table, key },
+    }
+}
+
 /// The op that stores `rec` under `k` (or removes it when empty).
 pub(super) fn record_op(k: &[u8], rec: &ObjectRecord) -> RecordOp {
     if rec.versions.is_empty() {
@@ -546,6 +559,11 @@ impl ErasureSet {
     /// compaction to settle).
     pub(super) async fn discard_unreferenced(&self, bucket: &str, key: &str, dir: [u8; 16]) {
         let _guard = self.locks.lock(bucket, key).await;
+        self.discard_unreferenced_locked(bucket, key, dir).await;
+    }
+
+    /// [`ErasureSet::discard_unreferenced`] for a caller holding the key lock.
+    pub(super) async fn discard_unreferenced_locked(&self, bucket: &str, key: &str, dir: [u8; 16]) {
         let k = object_key(bucket, key);
         self.on_drives(move |_, d| {
             let referenced = match d.get(Table::Objects, &k)? {

@@ -10,6 +10,7 @@
 //! [`points`] runs each operation kind at every crash point; [`model`] runs
 //! random sequences against a reference model with crashes at random.
 
+mod model;
 mod points;
 
 use super::{ByteStream, ListOptions, ObjectError, ObjectLayer, ObjectResult};
@@ -312,8 +313,8 @@ pub(super) async fn check_tidy(layer: &ObjectLayer) -> Result<(), String> {
                 if !named.contains(&dir.id) {
                     return Err(format!("drive {i} keeps data directory {}", hex::encode(dir.id)));
                 }
-                if !dir.temp_files.is_empty() {
-                    return Err(format!("drive {i} keeps temporary files {:?}", dir.temp_files));
+                if let Some(f) = dir.files.iter().find(|(f, _)| f.contains(".tmp-")) {
+                    return Err(format!("drive {i} keeps temporary file {f:?}"));
                 }
             }
         }
