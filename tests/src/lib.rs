@@ -326,3 +326,48 @@ impl Drop for TlsProxy {
         let _ = &self.dir;
     }
 }
+
+/// Small tmpfs filesystems mounted at `root/d1..dN` (as drives whose disks
+/// are real mounts), unmounted on drop. Needs root, as the suite runs.
+pub struct TmpfsMounts(pub Vec<PathBuf>);
+
+impl TmpfsMounts {
+    pub fn new(root: &Path, n: usize, size: &str) -> Self {
+        let mut mounts = TmpfsMounts(Vec::new());
+        for i in 1..=n {
+            let d = root.join(format!("d{i}"));
+            std::fs::create_dir_all(&d).expect("mkdir");
+            mounts.mount(&d, size);
+            mounts.0.push(d);
+        }
+        mounts
+    }
+
+    /// Mounts a tmpfs at `dir` (again).
+    pub fn mount(&self, dir: &Path, size: &str) {
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("run mount");
+        assert!(
+            st.success(),
+            "mounting a tmpfs drive needs root (the test suite runs as root)"
+        );
+    }
+
+    /// Unmounts the tmpfs at `dir`: its contents are gone, the directory
+    /// below stays.
+    pub fn unmount(&self, dir: &Path) {
+        let st = Command::new("umount").arg(dir).status().expect("run umount");
+        assert!(st.success(), "umount {}", dir.display());
+    }
+}
+
+impl Drop for TmpfsMounts {
+    fn drop(&mut self) {
+        for m in &self.0 {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
+    }
+}

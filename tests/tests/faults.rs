@@ -6,7 +6,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use strata_tests::{Server, files_below, get_object as get, pattern, put_object as put, s3_client};
+use strata_tests::{
+    Server, TmpfsMounts, files_below, get_object as get, pattern, put_object as put, s3_client,
+};
 
 /// Flips bytes in every shard file below `drive` (past the file header).
 fn corrupt_shards(drive: &std::path::Path, seed: u64) -> usize {
@@ -222,6 +224,169 @@ async fn kill_9_during_concurrent_puts_loses_no_acknowledged_write() {
     assert!(listed >= acked.len());
 }
 
+/// One request on a hot key: when it started and ended (`None`: cut off
+/// by the kill, or failed), and the value it leaves (`None`: deleted).
+#[derive(Clone)]
+struct HotOp {
+    start: std::time::Instant,
+    acked_at: Option<std::time::Instant>,
+    value: Option<Vec<u8>>,
+}
+
+async fn hot_op(c: &aws_sdk_s3::Client, key: &str, kind: u64, seed: u64) -> (Option<Vec<u8>>, bool) {
+    match kind % 4 {
+        0 => (
+            None,
+            c.delete_object().bucket("hot").key(key).send().await.is_ok(),
+        ),
+        1 => {
+            // A multipart completion (one part: it may be small).
+            let data = pattern(150_000, seed);
+            let ok = async {
+                let up = c
+                    .create_multipart_upload()
+                    .bucket("hot")
+                    .key(key)
+                    .send()
+                    .await
+                    .ok()?;
+                let id = up.upload_id()?.to_owned();
+                let p = c
+                    .upload_part()
+                    .bucket("hot")
+                    .key(key)
+                    .upload_id(&id)
+                    .part_number(1)
+                    .body(ByteStream::from(data.clone()))
+                    .send()
+                    .await
+                    .ok()?;
+                let done = aws_sdk_s3::types::CompletedPart::builder()
+                    .part_number(1)
+                    .e_tag(p.e_tag()?)
+                    .build();
+                c.complete_multipart_upload()
+                    .bucket("hot")
+                    .key(key)
+                    .upload_id(&id)
+                    .multipart_upload(
+                        aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                            .parts(done)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .ok()
+            }
+            .await
+            .is_some();
+            (Some(data), ok)
+        }
+        // Inline-sized and shard-file-sized overwrites.
+        2 => {
+            let data = pattern(8 * 1024, seed);
+            (Some(data.clone()), put(c, "hot", key, data).await.is_ok())
+        }
+        _ => {
+            let data = pattern(200_000, seed);
+            (Some(data.clone()), put(c, "hot", key, data).await.is_ok())
+        }
+    }
+}
+
+/// Rounds of the hot-key kill test (`STRATA_KILL_ROUNDS`, 20 by default).
+fn kill_rounds() -> u64 {
+    std::env::var("STRATA_KILL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_hot_overwrites_deletes_and_completes_keeps_every_acknowledged_state() {
+    const KEYS: usize = 8;
+    let mut s = Server::start(6, &["--parity", "EC:2", "--scanner-interval", "0"]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("hot").send().await.unwrap();
+    let rounds = kill_rounds();
+    let mut checked = 0;
+    for round in 0..rounds {
+        let c = s3_client(&s.endpoint);
+        let history: Arc<Mutex<Vec<Vec<HotOp>>>> = Arc::new(Mutex::new(vec![Vec::new(); KEYS]));
+        let mut tasks = Vec::new();
+        for t in 0..16u64 {
+            let (c, history) = (c.clone(), Arc::clone(&history));
+            tasks.push(tokio::spawn(async move {
+                for i in 0u64.. {
+                    let seed = round * 1_000_000 + t * 10_000 + i;
+                    let key = (seed.wrapping_mul(0x9e37_79b9) >> 7) as usize % KEYS;
+                    let start = std::time::Instant::now();
+                    let slot = {
+                        let mut h = history.lock().unwrap();
+                        h[key].push(HotOp {
+                            start,
+                            acked_at: None,
+                            value: None,
+                        });
+                        h[key].len() - 1
+                    };
+                    let (value, ok) = hot_op(&c, &format!("k{key}"), seed / 3 + t, seed).await;
+                    let mut h = history.lock().unwrap();
+                    h[key][slot].value = value;
+                    if ok {
+                        h[key][slot].acked_at = Some(std::time::Instant::now());
+                    } else {
+                        break;
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300 + (round * 137) % 500)).await;
+        s.kill();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        s.restart();
+        let c = s3_client(&s.endpoint);
+        let history = history.lock().unwrap().clone();
+        for (k, ops) in history.iter().enumerate() {
+            // The key may hold what any request left that no acknowledged
+            // request started after the end of; before this round it held
+            // what the last round left, which the first request replaces.
+            let allowed: Vec<&HotOp> = ops
+                .iter()
+                .filter(|o| {
+                    let end = o.acked_at;
+                    !ops.iter()
+                        .any(|p| p.acked_at.is_some() && end.is_some_and(|e| p.start > e))
+                })
+                .collect();
+            let must_change = ops.iter().any(|o| o.acked_at.is_some());
+            let got = match c.get_object().bucket("hot").key(format!("k{k}")).send().await {
+                Ok(o) => Some(o.body.collect().await.unwrap().into_bytes().to_vec()),
+                Err(e) => {
+                    let status = e.raw_response().map(|r| r.status().as_u16());
+                    assert_eq!(
+                        status,
+                        Some(404),
+                        "round {round}: k{k} unreadable after the crash: {e:?}"
+                    );
+                    None
+                }
+            };
+            if must_change {
+                assert!(
+                    allowed.iter().any(|o| o.value == got),
+                    "round {round}: k{k} holds {} bytes, which no request that may be last left",
+                    got.as_ref().map_or(0, Vec::len)
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, rounds as usize * KEYS);
+}
+
 /// Peak resident memory of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -284,35 +449,10 @@ async fn two_gib_streaming_upload_keeps_memory_bounded() {
     );
 }
 
-/// Small tmpfs mounts used as drives, unmounted on drop.
-struct Mounts(Vec<std::path::PathBuf>);
-
-impl Drop for Mounts {
-    fn drop(&mut self) {
-        for m in &self.0 {
-            let _ = std::process::Command::new("umount").arg("-l").arg(m).status();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_answers_507_and_stores_nothing() {
     let root = tempfile::tempdir().unwrap();
-    let mut mounts = Mounts(Vec::new());
-    for i in 1..=4 {
-        let d = root.path().join(format!("d{i}"));
-        std::fs::create_dir_all(&d).unwrap();
-        let st = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
-            .arg(&d)
-            .status()
-            .expect("run mount");
-        assert!(
-            st.success(),
-            "mounting a tmpfs drive needs root (the test suite runs as root)"
-        );
-        mounts.0.push(d);
-    }
+    let mounts = TmpfsMounts::new(root.path(), 4, "24m");
     let s = Server::start_in(root, 4, &["--scanner-interval", "0"]);
     let c = s3_client(&s.endpoint);
     c.create_bucket().bucket("full").send().await.unwrap();

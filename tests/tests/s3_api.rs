@@ -63,9 +63,35 @@ async fn bucket_lifecycle_and_errors() {
     let e = c.delete_bucket().bucket("alpha").send().await.unwrap_err();
     assert_eq!(code(&e), "BucketNotEmpty");
     c.delete_object().bucket("alpha").key("k").send().await.unwrap();
+    // Unfinished multipart uploads do not keep a bucket from going (S3
+    // aborts them with it).
+    let up = c
+        .create_multipart_upload()
+        .bucket("alpha")
+        .key("unfinished")
+        .send()
+        .await
+        .unwrap();
+    c.upload_part()
+        .bucket("alpha")
+        .key("unfinished")
+        .upload_id(up.upload_id().unwrap())
+        .part_number(1)
+        .body(aws_sdk_s3::primitives::ByteStream::from(vec![7u8; 300_000]))
+        .send()
+        .await
+        .unwrap();
     c.delete_bucket().bucket("alpha").send().await.unwrap();
     let e = c.head_bucket().bucket("alpha").send().await.unwrap_err();
     assert_eq!(status(&e), 404);
+    c.create_bucket().bucket("alpha").send().await.unwrap();
+    let ups = c.list_multipart_uploads().bucket("alpha").send().await.unwrap();
+    assert!(ups.uploads().is_empty(), "the aborted upload came back");
+    assert!(
+        strata_tests::files_below(&s.drives[0].join("data")).is_empty(),
+        "the upload's parts are gone"
+    );
+    c.delete_bucket().bucket("alpha").send().await.unwrap();
     let e = c.get_object().bucket("alpha").key("k").send().await.unwrap_err();
     assert_eq!(code(&e), "NoSuchBucket");
 }

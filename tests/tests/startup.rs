@@ -2,7 +2,7 @@
 //! one line naming the problem, and nothing on the drives changes.
 
 use std::process::Command;
-use strata_tests::{ACCESS_KEY, SECRET_KEY, Server, objd_bin};
+use strata_tests::{ACCESS_KEY, SECRET_KEY, Server, TmpfsMounts, files_below, objd_bin, s3_client};
 
 fn objd(args: &[&str], creds: bool) -> (bool, String, String) {
     let mut c = Command::new(objd_bin());
@@ -99,4 +99,51 @@ fn help_documents_every_flag_with_its_environment_variable() {
         ok && out.contains("heal") && out.contains("OBJD_ENDPOINT"),
         "{out}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drive_whose_disk_is_not_mounted_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let mounts = TmpfsMounts::new(root.path(), 4, "32m");
+    let mut s = Server::start_in(root, 4, &["--scanner-interval", "0"]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("mounted").send().await.unwrap();
+    c.put_object()
+        .bucket("mounted")
+        .key("k")
+        .body(vec![5u8; 300_000].into())
+        .send()
+        .await
+        .unwrap();
+    s.kill();
+    // The disk of drive 3 is gone: its mount point is an empty directory
+    // of the root filesystem.
+    mounts.unmount(&s.drives[2]);
+    let pattern = format!("{}/d{{1...4}}", s.root.path().display());
+    let (ok, _, err) = objd(&["server", &pattern, "--address", "127.0.0.1:0"], true);
+    assert!(!ok);
+    let lines = error_lines(&err);
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains(&s.drives[2].display().to_string())
+            && lines[0].contains("not a mounted filesystem"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(&s.drives[2]).unwrap().next().is_none(),
+        "nothing was written below the missing disk's mount point"
+    );
+    // A new disk there is taken as a replacement and healed.
+    mounts.mount(&s.drives[2], "32m");
+    s.restart();
+    let c = s3_client(&s.endpoint);
+    let got = c.get_object().bucket("mounted").key("k").send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().len(), 300_000);
+    s.admin(&["heal"]);
+    assert!(
+        !files_below(&s.drives[2].join("data")).is_empty(),
+        "the replacement was healed"
+    );
+    s.kill();
+    drop(mounts);
 }

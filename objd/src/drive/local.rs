@@ -17,7 +17,7 @@ use super::{
     CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardFile,
     ShardWriter, Table, format,
 };
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
@@ -28,6 +28,7 @@ const BUCKETS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("buckets");
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
 const UPLOADS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("uploads");
 const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
+const USAGE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("usage");
 
 /// Most commit requests folded into one transaction.
 const MAX_BATCH: usize = 256;
@@ -38,6 +39,7 @@ fn def(t: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
         Table::Objects => OBJECTS,
         Table::Uploads => UPLOADS,
         Table::Parts => PARTS,
+        Table::Usage => USAGE,
     }
 }
 
@@ -116,7 +118,7 @@ impl LocalDrive {
             other => index_err(other),
         })?;
         let txn = db.begin_write().map_err(txn_err)?;
-        for t in [BUCKETS, OBJECTS, UPLOADS, PARTS] {
+        for t in [BUCKETS, OBJECTS, UPLOADS, PARTS, USAGE] {
             txn.open_table(t).map_err(table_err)?;
         }
         txn.commit().map_err(commit_err)?;
@@ -160,6 +162,17 @@ fn apply(txn: &redb::WriteTransaction, ops: &[RecordOp]) -> DriveResult<Vec<Opti
                 let mut t = txn.open_table(def(*table)).map_err(table_err)?;
                 let old = t.remove(key.as_slice()).map_err(storage_err)?;
                 prev.push(old.map(|g| g.value().to_vec()));
+            }
+            RecordOp::Add { table, key, delta } => {
+                let mut t = txn.open_table(def(*table)).map_err(table_err)?;
+                let old = t
+                    .get(key.as_slice())
+                    .map_err(storage_err)?
+                    .map(|g| g.value().to_vec());
+                let c = old.as_deref().map_or([0, 0], super::decode_counters);
+                let new = super::encode_counters([c[0] + delta[0], c[1] + delta[1]]);
+                t.insert(key.as_slice(), new.as_slice()).map_err(storage_err)?;
+                prev.push(old);
             }
         }
     }

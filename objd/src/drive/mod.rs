@@ -21,8 +21,11 @@ pub enum Table {
     Objects,
     /// `bucket \0 key \0 upload-id` -> upload record
     Uploads,
-    /// `upload-id (16 bytes) || part number (u32 big-endian)` -> part record
+    /// `upload-id (16 bytes) || part number (u32 big-endian) || tag` -> part record
     Parts,
+    /// bucket name -> counters (two i64, little-endian) kept in the same
+    /// transactions as the records they sum up
+    Usage,
 }
 
 /// One change inside a drive's atomic commit.
@@ -37,6 +40,29 @@ pub enum RecordOp {
         table: Table,
         key: Vec<u8>,
     },
+    /// Adds `delta` to the two counters stored under `key` (absent: zero).
+    Add {
+        table: Table,
+        key: Vec<u8>,
+        delta: [i64; 2],
+    },
+}
+
+/// Two counters as [`RecordOp::Add`] stores them.
+pub fn decode_counters(v: &[u8]) -> [i64; 2] {
+    let at = |i: usize| {
+        v.get(i * 8..i * 8 + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, i64::from_le_bytes)
+    };
+    [at(0), at(1)]
+}
+
+/// The stored form of two counters.
+pub fn encode_counters(c: [i64; 2]) -> Vec<u8> {
+    let mut v = c[0].to_le_bytes().to_vec();
+    v.extend_from_slice(&c[1].to_le_bytes());
+    v
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@
 //! a crash, say). What may be dropped is decided by [`super::resolve`]; a
 //! crash at any point of a compaction leaves every answer as it was.
 
-use super::set::record_op;
+use super::set::record_ops;
 use super::{ErasureSet, ObjectLayer};
 use crate::drive::{Table, object_key};
 use crate::meta::{ObjectRecord, Version};
@@ -44,13 +44,14 @@ impl ErasureSet {
                 break;
             }
             let count = distinct.len();
-            let plans: Vec<Option<ObjectRecord>> = records
+            let plans: Vec<Option<(ObjectRecord, ObjectRecord)>> = records
                 .into_iter()
                 .zip(&drops)
                 .map(|(r, d)| match r {
-                    Ok(Some(mut rec)) if !d.is_empty() => {
+                    Ok(Some(old)) if !d.is_empty() => {
+                        let mut rec = old.clone();
                         rec.versions.retain(|v| !d.iter().any(|x| x.same_version(v)));
-                        Some(rec)
+                        Some((old, rec))
                     }
                     _ => None,
                 })
@@ -59,7 +60,7 @@ impl ErasureSet {
                 .commit_each(
                     plans
                         .iter()
-                        .map(|p| p.as_ref().map(|r| vec![record_op(&k, r)]))
+                        .map(|p| p.as_ref().map(|(old, new)| record_ops(bucket, &k, old, new)))
                         .collect(),
                 )
                 .await;
@@ -68,7 +69,7 @@ impl ErasureSet {
                 .zip(results)
                 .zip(drops)
                 .map(|((p, r), d)| match (p, r) {
-                    (Some(rec), Ok(_)) => Some((d, rec)),
+                    (Some((_, rec)), Ok(_)) => Some((d, rec)),
                     _ => None,
                 })
                 .collect();

@@ -7,7 +7,7 @@
 //! throttled pace. All three end in [`ErasureSet::heal_object`].
 
 use super::get::read_shards;
-use super::set::{Resolved, record_op};
+use super::set::{Resolved, record_ops};
 use super::{ErasureSet, ObjectLayer, ObjectResult, blocking};
 use crate::drive::{DriveError, RecordOp, ShardWriter, Table, object_key};
 use crate::erasure::{self, Layout, bitrot};
@@ -234,12 +234,13 @@ impl ErasureSet {
                     if puts.is_empty() {
                         return None;
                     }
-                    let mut rec = r.ok().flatten().unwrap_or_default();
+                    let old = r.ok().flatten().unwrap_or_default();
+                    let mut rec = old.clone();
                     for v in puts {
                         rec.versions.retain(|x| !x.same_version(&v));
                         rec.add(v);
                     }
-                    Some(vec![record_op(&k, &rec)])
+                    Some(record_ops(bucket, &k, &old, &rec))
                 })
                 .collect();
             self.commit_each(batches).await;

@@ -255,7 +255,7 @@ impl ObjectLayer {
             usage,
         });
         layer.load_buckets().await?;
-        layer.count_usage().await?;
+        layer.load_usage().await?;
         Ok(layer)
     }
 
@@ -315,36 +315,6 @@ impl ObjectLayer {
         }
         found.retain(|name, _| counts.get(name).is_some_and(|c| *c * 2 > answered));
         *self.buckets.write().unwrap_or_else(|e| e.into_inner()) = found;
-        Ok(())
-    }
-
-    /// Counts every bucket's stored versions and bytes (once, before
-    /// serving; every change keeps the figures exact afterwards) and loads
-    /// the quotas.
-    async fn count_usage(&self) -> ObjectResult<()> {
-        let names: Vec<String> = self.list_buckets().into_iter().map(|b| b.name).collect();
-        for name in names {
-            let mut total = usage::Weight::default();
-            let mut opts = ListOptions {
-                max_keys: 1000,
-                versions: true,
-                ..Default::default()
-            };
-            loop {
-                let page = self.list_objects(&name, opts.clone()).await?;
-                for o in page.objects.iter().filter(|o| !o.version.is_delete_marker()) {
-                    total.bytes += o.version.size as i64;
-                    total.versions += 1;
-                }
-                if !page.truncated {
-                    break;
-                }
-                opts.start_after = page.next_marker.unwrap_or_default();
-                opts.version_marker = page.next_version_marker;
-            }
-            self.usage.set_counted(&name, total);
-            self.usage.set_quota(&name, self.quota(&name)?);
-        }
         Ok(())
     }
 
@@ -490,14 +460,33 @@ impl ObjectLayer {
                 },
             )
             .await?;
-        if !page.objects.is_empty() || !self.list_uploads(name, "", None, 1).await?.is_empty() {
+        if !page.objects.is_empty() {
             return Err(ObjectError::BucketNotEmpty);
         }
-        let op = RecordOp::Delete {
-            table: Table::Buckets,
-            key: name.as_bytes().to_vec(),
-        };
-        self.commit_everywhere(vec![op]).await?;
+        // Unfinished multipart uploads go with the bucket, as in S3.
+        loop {
+            let uploads = self.list_uploads(name, "", None, 1000).await?;
+            if uploads.is_empty() {
+                break;
+            }
+            for u in uploads {
+                match self.abort_multipart(name, &u.key, &u.upload_id).await {
+                    Ok(()) | Err(ObjectError::NoSuchUpload) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let ops = vec![
+            RecordOp::Delete {
+                table: Table::Buckets,
+                key: name.as_bytes().to_vec(),
+            },
+            RecordOp::Delete {
+                table: Table::Usage,
+                key: name.as_bytes().to_vec(),
+            },
+        ];
+        self.commit_everywhere(ops).await?;
         self.buckets
             .write()
             .unwrap_or_else(|e| e.into_inner())

@@ -308,10 +308,12 @@ impl ErasureSet {
             .flatten()
             .any(|a| a.is_tombstone() || view.entries.iter().any(|e| e.version.id == a.id));
         let mut plans: Vec<Option<ObjectRecord>> = Vec::with_capacity(records.len());
+        let mut olds: Vec<ObjectRecord> = Vec::with_capacity(records.len());
         for (pos, (r, add)) in records.into_iter().zip(change.adds).enumerate() {
+            let old = r.as_ref().ok().cloned().flatten().unwrap_or_default();
             plans.push(match (r, add) {
-                (Ok(rec), Some(add)) => {
-                    let mut rec = rec.unwrap_or_default();
+                (Ok(_), Some(add)) => {
+                    let mut rec = old.clone();
                     rec.versions
                         .retain(|v| !drops[pos].iter().any(|d| d.same_version(v)));
                     for v in add {
@@ -321,6 +323,7 @@ impl ErasureSet {
                 }
                 _ => None,
             });
+            olds.push(old);
         }
         let planned = plans.iter().flatten().count();
         if planned < self.write_quorum() {
@@ -333,9 +336,10 @@ impl ErasureSet {
         let reservation = self.usage.reserve(bucket, delta)?;
         let batches: Vec<Option<Vec<RecordOp>>> = plans
             .iter()
-            .map(|p| {
+            .zip(&olds)
+            .map(|(p, old)| {
                 p.as_ref().map(|rec| {
-                    let mut all = vec![record_op(&k, rec)];
+                    let mut all = record_ops(bucket, &k, old, rec);
                     all.extend(change.extra_ops.iter().cloned());
                     all
                 })
@@ -518,11 +522,35 @@ impl Change {
 fn undo_op(op: &RecordOp, prev: Option<Vec<u8>>) -> RecordOp {
     let (table, key) = match op {
         RecordOp::Put { table, key, .. } | RecordOp::Delete { table, key } => (*table, key.clone()),
+        // Counters others may have moved meanwhile: take the delta back.
+        RecordOp::Add { table, key, delta } => {
+            return RecordOp::Add {
+                table: *table,
+                key: key.clone(),
+                delta: [-delta[0], -delta[1]],
+            };
+        }
     };
     match prev {
         Some(value) => RecordOp::Put { table, key, value },
         None => RecordOp::Delete { table, key },
     }
+}
+
+/// The ops that replace `old` with `new` as the record of `k` in `bucket`
+/// on one drive: the record, and the change of the drive's usage counters
+/// in the same transaction.
+pub(super) fn record_ops(bucket: &str, k: &[u8], old: &ObjectRecord, new: &ObjectRecord) -> Vec<RecordOp> {
+    let mut ops = vec![record_op(k, new)];
+    let d = Weight::of(new).minus(Weight::of(old));
+    if d != Weight::default() {
+        ops.push(RecordOp::Add {
+            table: Table::Usage,
+            key: bucket.as_bytes().to_vec(),
+            delta: [d.bytes, d.versions],
+        });
+    }
+    ops
 }
 
 /// The op that stores `rec` under `k` (or removes it when empty).

@@ -67,6 +67,47 @@ fn drive_err(path: &std::path::Path, msg: impl Into<String>) -> StartupError {
     }
 }
 
+/// Whether `p` is the root of a filesystem of its own: its device differs
+/// from its parent's (`None` when it cannot be looked at).
+fn is_mount_point(p: &std::path::Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata(p).ok()?;
+    let parent = std::fs::metadata(p.join("..")).ok()?;
+    Some(me.dev() != parent.dev() || me.ino() == parent.ino())
+}
+
+/// Refuses a drive whose disk looks missing: a directory without a format
+/// that is not a mounted filesystem, while every formatted drive is one.
+/// (Its disk failed to mount, and the empty directory below the mount
+/// point would take a replacement drive's data on the root filesystem.)
+/// Checked before anything is written to any drive.
+fn check_mounts(paths: &[PathBuf]) -> Result<(), StartupError> {
+    let formatted: Vec<bool> = paths
+        .iter()
+        .map(|p| p.join(crate::drive::format::FORMAT_FILE).is_file())
+        .collect();
+    let mounted: Vec<Option<bool>> = paths.iter().map(|p| is_mount_point(p)).collect();
+    let all_mounted = formatted
+        .iter()
+        .zip(&mounted)
+        .filter(|(f, _)| **f)
+        .all(|(_, m)| *m == Some(true));
+    if !formatted.contains(&true) || !all_mounted {
+        return Ok(());
+    }
+    for (i, p) in paths.iter().enumerate() {
+        if !formatted[i] && mounted[i] == Some(false) {
+            return Err(drive_err(
+                p,
+                "is not a mounted filesystem, while every formatted drive is one: its disk is probably \
+                 missing; mount it (a new disk there is formatted and healed), or bind-mount the \
+                 directory onto itself to use it as it is",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Opens, formats on first start, and verifies every drive.
 pub fn open_deployment(
     paths: &[PathBuf],
@@ -74,6 +115,7 @@ pub fn open_deployment(
     parity: Option<usize>,
 ) -> Result<Deployment, StartupError> {
     let (sets, size) = set_layout(paths.len(), set_size)?;
+    check_mounts(paths)?;
     let mut opened: Vec<Result<Arc<LocalDrive>, DriveError>> = Vec::with_capacity(paths.len());
     for p in paths {
         opened.push(LocalDrive::open(p).map(Arc::new));

@@ -10,6 +10,7 @@
 //! [`points`] runs each operation kind at every crash point; [`model`] runs
 //! random sequences against a reference model with crashes at random.
 
+mod errors;
 mod model;
 mod points;
 
@@ -300,6 +301,20 @@ pub(super) async fn check_tidy(layer: &ObjectLayer) -> Result<(), String> {
     }
     for (i, d) in drives.iter().enumerate() {
         let table = &tables[i];
+        // The drive's usage counters sum up its records.
+        let mut sum = [0i64; 2];
+        for (_, v) in table {
+            let w = crate::object::usage::Weight::of(&ObjectRecord::decode(v).unwrap());
+            sum[0] += w.bytes;
+            sum[1] += w.versions;
+        }
+        let counters = d
+            .get(Table::Usage, BUCKET.as_bytes())
+            .unwrap()
+            .map_or([0, 0], |v| crate::drive::decode_counters(&v));
+        if counters != sum {
+            return Err(format!("drive {i} counts {counters:?} but holds {sum:?}"));
+        }
         let mut named: Vec<[u8; 16]> = table
             .iter()
             .flat_map(|(_, v)| ObjectRecord::decode(v).unwrap().versions)

@@ -237,11 +237,19 @@ fn put_files_missing_on_drive_0(l: &ObjectLayer) -> Fut<'_> {
     Box::pin(async move {
         put(l, "k", FILES, 16).await?;
         let d = l.sets()[0].drives()[0].clone().unwrap();
+        // As a drive that missed the write: no record, nothing counted.
         tokio::task::spawn_blocking(move || {
-            d.commit(vec![crate::drive::RecordOp::Delete {
-                table: Table::Objects,
-                key: crate::drive::object_key(BUCKET, "k"),
-            }])
+            d.commit(vec![
+                crate::drive::RecordOp::Delete {
+                    table: Table::Objects,
+                    key: crate::drive::object_key(BUCKET, "k"),
+                },
+                crate::drive::RecordOp::Add {
+                    table: Table::Usage,
+                    key: BUCKET.as_bytes().to_vec(),
+                    delta: [-(FILES as i64), -1],
+                },
+            ])
         })
         .await
         .unwrap()

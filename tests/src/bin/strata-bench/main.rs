@@ -9,6 +9,9 @@
 //! - `codec`: raw `reed-solomon-simd` encode/decode against objd's erasure
 //!   path (encode + per-shard checksums, verify + reconstruct), plus the
 //!   checksum and MD5 hashes on their own.
+//! - `listing`, `startup`: objd's index in process ([`index`]).
+
+mod index;
 
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
@@ -101,6 +104,18 @@ enum Cmd {
         /// Bucket sizes to measure.
         #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
         sizes: Vec<usize>,
+    },
+    /// Start-up time of objd's object layer with a bucket of many objects
+    /// (in process, 4 drives): opening with the usage counters the drives
+    /// keep, against counting the bucket by listing every version (what
+    /// start-up did before the counters).
+    Startup {
+        /// Directory to create the drives in.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Objects in the bucket.
+        #[arg(long, default_value = "1000000")]
+        objects: usize,
     },
     /// POSIX workloads on a directory (a fuse-mount or s3fs mount point):
     /// sequential write and read of one file, 4 KiB random reads, creating
@@ -631,7 +646,7 @@ fn codec(data: usize, parity: usize, block: u64, duration: f64, json: bool) {
 }
 
 /// Median of `f`'s run time over `n` runs.
-async fn median_time<F, Fut>(n: usize, mut f: F) -> Duration
+pub(crate) async fn median_time<F, Fut>(n: usize, mut f: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -644,121 +659,6 @@ where
     }
     t.sort();
     t[n / 2]
-}
-
-async fn listing(dir: PathBuf, sizes: Vec<usize>, json: bool) {
-    use objd::drive::{Drive, local::LocalDrive};
-    use objd::object::{LayerConfig, ListOptions, ObjectLayer, PutOptions};
-    for &n in &sizes {
-        let root = dir.join(format!("listing-{n}"));
-        let drives: Vec<Option<Arc<dyn Drive>>> = (0..4)
-            .map(|i| {
-                Some(
-                    Arc::new(LocalDrive::open(&root.join(format!("d{i}"))).expect("drive")) as Arc<dyn Drive>,
-                )
-            })
-            .collect();
-        let layer = ObjectLayer::open("listing-bench", vec![drives], 2, LayerConfig::default())
-            .await
-            .expect("layer");
-        layer.make_bucket("listing").await.expect("bucket");
-        // Keys in 100 "directories" so delimiter listings have prefixes to fold.
-        let key = |i: usize| format!("dir{:03}/obj{:08}", i % 100, i);
-        let next = Arc::new(AtomicU64::new(0));
-        let workers: Vec<_> = (0..64)
-            .map(|_| {
-                let (layer, next) = (Arc::clone(&layer), Arc::clone(&next));
-                tokio::spawn(async move {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                        if i >= n {
-                            break;
-                        }
-                        let body: objd::object::ByteStream =
-                            Box::pin(futures::stream::once(async { Ok(Bytes::from_static(b"x")) }));
-                        layer
-                            .put_object("listing", &key(i), body, PutOptions::default())
-                            .await
-                            .expect("put");
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.await.expect("writer");
-        }
-        let mid = key(n / 2);
-        let first = median_time(9, || async {
-            let p = layer
-                .list_objects(
-                    "listing",
-                    ListOptions {
-                        max_keys: 1000,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .expect("list");
-            assert_eq!(p.objects.len(), 1000.min(n));
-        })
-        .await;
-        let middle = median_time(9, || async {
-            let o = ListOptions {
-                max_keys: 1000,
-                start_after: mid.clone(),
-                ..Default::default()
-            };
-            layer.list_objects("listing", o).await.expect("list");
-        })
-        .await;
-        let folded = median_time(9, || async {
-            let o = ListOptions {
-                max_keys: 1000,
-                delimiter: Some("/".into()),
-                ..Default::default()
-            };
-            let p = layer.list_objects("listing", o).await.expect("list");
-            assert_eq!(p.prefixes.len(), 100.min(n));
-        })
-        .await;
-        // The alternative: keys as files in one directory. readdir order is
-        // not key order, so a page needs the whole directory read and sorted.
-        let flat = root.join("flat");
-        std::fs::create_dir_all(&flat).expect("mkdir");
-        for i in 0..n {
-            std::fs::write(flat.join(format!("obj{i:08}")), b"x").expect("write");
-        }
-        let fs_page = median_time(9, || async {
-            let mut names: Vec<_> = std::fs::read_dir(&flat)
-                .expect("readdir")
-                .map(|e| e.expect("entry").file_name())
-                .collect();
-            names.sort();
-            names.truncate(1000);
-            std::hint::black_box(names);
-        })
-        .await;
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        if json {
-            println!(
-                "{{\"name\":\"listing\",\"keys\":{n},\"first_page_ms\":{:.3},\"middle_page_ms\":{:.3},\"delimiter_page_ms\":{:.3},\"fs_sorted_readdir_ms\":{:.3}}}",
-                ms(first),
-                ms(middle),
-                ms(folded),
-                ms(fs_page)
-            );
-        } else {
-            println!(
-                "listing {n:>8} keys: first page {:>7.3} ms, middle page {:>7.3} ms, delimiter page (100 prefixes) {:>7.3} ms; sorted readdir of a flat directory {:>8.3} ms",
-                ms(first),
-                ms(middle),
-                ms(folded),
-                ms(fs_page)
-            );
-        }
-        drop(layer);
-        let _ = std::fs::remove_dir_all(&root);
-    }
 }
 
 /// One measured POSIX workload.
@@ -1027,7 +927,14 @@ fn main() {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            rt.block_on(listing(dir, sizes, cli.json));
+            rt.block_on(index::listing(dir, sizes, cli.json));
+        }
+        Cmd::Startup { dir, objects } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(index::startup(dir, objects, cli.json));
         }
     }
 }
