@@ -112,6 +112,11 @@ struct ServerArgs {
     /// Objects up to this many bytes are stored inside their metadata.
     #[arg(long, env = "OBJD_INLINE_LIMIT", default_value_t = 128 * 1024)]
     inline_limit: usize,
+    /// Seconds a write waits for one drive's shard write or commit before
+    /// counting that drive as failed for the request (a hung disk does not
+    /// hang writes that the other drives can take).
+    #[arg(long, env = "OBJD_DRIVE_TIMEOUT", default_value_t = 30)]
+    drive_timeout: u64,
     /// Log filter (`info`, `debug`, `objd=debug,s3s=info`, ...).
     #[arg(long, env = "OBJD_LOG", default_value = "info")]
     log: String,
@@ -232,6 +237,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
             .await??;
     let config = LayerConfig {
         inline_limit: args.inline_limit,
+        drive_timeout: Some(Duration::from_secs(args.drive_timeout.max(1))),
         ..LayerConfig::default()
     };
     let replaced = !deployment.replaced.is_empty();

@@ -150,9 +150,23 @@ impl LocalDrive {
 }
 
 fn apply(txn: &redb::WriteTransaction, ops: &[RecordOp]) -> DriveResult<Vec<Option<Vec<u8>>>> {
+    // Preconditions first, so a request that fails them changes nothing.
+    for op in ops {
+        if let RecordOp::Check { table, key, hash } = op {
+            let t = txn.open_table(def(*table)).map_err(table_err)?;
+            let now = t
+                .get(key.as_slice())
+                .map_err(storage_err)?
+                .map(|g| super::value_hash(g.value()));
+            if now != *hash {
+                return Err(DriveError::Conflict);
+            }
+        }
+    }
     let mut prev = Vec::with_capacity(ops.len());
     for op in ops {
         match op {
+            RecordOp::Check { .. } => prev.push(None),
             RecordOp::Put { table, key, value } => {
                 let mut t = txn.open_table(def(*table)).map_err(table_err)?;
                 let old = t.insert(key.as_slice(), value.as_slice()).map_err(storage_err)?;

@@ -40,12 +40,27 @@ pub enum RecordOp {
         table: Table,
         key: Vec<u8>,
     },
+    /// A precondition: the commit fails with `Conflict`, changing nothing,
+    /// unless the value under `key` has this XXH3-64 hash ([`value_hash`];
+    /// `None`: no value). So a change computed from what a drive held
+    /// cannot land after the drive moved on (a commit that hung past the
+    /// drive timeout, say).
+    Check {
+        table: Table,
+        key: Vec<u8>,
+        hash: Option<u64>,
+    },
     /// Adds `delta` to the two counters stored under `key` (absent: zero).
     Add {
         table: Table,
         key: Vec<u8>,
         delta: [i64; 2],
     },
+}
+
+/// The hash [`RecordOp::Check`] compares.
+pub fn value_hash(v: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(v)
 }
 
 /// Two counters as [`RecordOp::Add`] stores them.
@@ -73,6 +88,13 @@ pub enum DriveError {
     Full,
     #[error("drive is offline")]
     Offline,
+    /// The drive did not answer within the drive timeout; what it was
+    /// asked may still happen later.
+    #[error("drive did not answer in time")]
+    Timeout,
+    /// A [`RecordOp::Check`] failed: the drive holds something else now.
+    #[error("the record changed meanwhile")]
+    Conflict,
     #[error("i/o: {0}")]
     Io(io::Error),
     #[error("index: {0}")]

@@ -32,7 +32,7 @@ impl ErasureSet {
         let k = object_key(bucket, key);
         let mut total = 0;
         for _ in 0..3 {
-            let records = self.read_records(bucket, key).await;
+            let (records, hashes) = self.read_records_hashed(bucket, key).await;
             let drops = self.view(&records).drops();
             let mut distinct: Vec<&Version> = Vec::new();
             for v in drops.iter().flatten() {
@@ -60,7 +60,8 @@ impl ErasureSet {
                 .commit_each(
                     plans
                         .iter()
-                        .map(|p| p.as_ref().map(|(old, new)| record_ops(bucket, &k, old, new)))
+                        .zip(&hashes)
+                        .map(|(p, h)| p.as_ref().map(|(old, new)| record_ops(bucket, &k, *h, old, new)))
                         .collect(),
                 )
                 .await;

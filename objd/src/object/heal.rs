@@ -154,7 +154,7 @@ impl ErasureSet {
         deep: bool,
     ) -> ObjectResult<HealReport> {
         let _guard = self.locks.lock(bucket, key).await;
-        let records = self.read_records(bucket, key).await;
+        let (records, hashes) = self.read_records_hashed(bucket, key).await;
         let view = self.view(&records);
         let n = self.drives.len();
         let rotation = self.rotation(bucket, key);
@@ -230,17 +230,23 @@ impl ErasureSet {
             let batches = records
                 .into_iter()
                 .zip(puts)
-                .map(|(r, puts)| {
+                .zip(hashes)
+                .map(|((r, puts), hash)| {
                     if puts.is_empty() {
                         return None;
                     }
+                    // A corrupt record is rewritten whatever it holds.
+                    let hash = match &r {
+                        Err(DriveError::Corrupt(_)) => return Some(corrupt_rewrite(bucket, &k, puts)),
+                        _ => hash,
+                    };
                     let old = r.ok().flatten().unwrap_or_default();
                     let mut rec = old.clone();
                     for v in puts {
                         rec.versions.retain(|x| !x.same_version(&v));
                         rec.add(v);
                     }
-                    Some(record_ops(bucket, &k, &old, &rec))
+                    Some(record_ops(bucket, &k, hash, &old, &rec))
                 })
                 .collect();
             self.commit_each(batches).await;
@@ -248,6 +254,18 @@ impl ErasureSet {
         report.removed = self.compact_locked(bucket, key).await;
         Ok(report)
     }
+}
+
+/// The ops that replace a record that does not decode with `puts`.
+fn corrupt_rewrite(bucket: &str, k: &[u8], puts: Vec<Version>) -> Vec<RecordOp> {
+    let mut rec = crate::meta::ObjectRecord::default();
+    for v in puts {
+        rec.add(v);
+    }
+    let mut ops = record_ops(bucket, k, None, &crate::meta::ObjectRecord::default(), &rec);
+    // No precondition: whatever is there does not decode.
+    ops.retain(|op| !matches!(op, RecordOp::Check { .. }));
+    ops
 }
 
 fn drive_err(e: DriveError) -> super::ObjectError {

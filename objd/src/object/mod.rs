@@ -187,6 +187,21 @@ pub struct LayerConfig {
     pub block_size: u32,
     /// Objects up to this size keep their shards inside the metadata record.
     pub inline_limit: usize,
+    /// How long a write waits for a drive's shard write or commit before it
+    /// counts the drive as failed (and goes on with the others, if they
+    /// make write quorum); `None`: no limit.
+    pub drive_timeout: Option<std::time::Duration>,
+}
+
+/// Waits for `fut` at most `limit` (when there is one).
+pub(crate) async fn within<F: std::future::Future>(
+    limit: Option<std::time::Duration>,
+    fut: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    match limit {
+        Some(d) => tokio::time::timeout(d, fut).await,
+        None => Ok(fut.await),
+    }
 }
 
 impl Default for LayerConfig {
@@ -194,6 +209,7 @@ impl Default for LayerConfig {
         Self {
             block_size: crate::erasure::DEFAULT_BLOCK_SIZE,
             inline_limit: 128 * 1024,
+            drive_timeout: Some(std::time::Duration::from_secs(30)),
         }
     }
 }

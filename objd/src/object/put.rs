@@ -150,6 +150,8 @@ type InFlight = tokio::task::JoinHandle<(Box<dyn ShardWriter>, DriveResult<()>)>
 /// slow client costs no blocking thread while it waits for the network).
 struct ShardSink {
     shard: usize,
+    /// How long one block write or the final flush may take.
+    timeout: Option<std::time::Duration>,
     writer: Option<Box<dyn ShardWriter>>,
     pending: Option<InFlight>,
     failed: Option<DriveError>,
@@ -159,10 +161,12 @@ impl ShardSink {
     /// Waits for the block in flight; false once the sink has failed.
     async fn settle(&mut self) -> bool {
         if let Some(h) = self.pending.take() {
-            match h.await {
-                Ok((w, Ok(()))) => self.writer = Some(w),
-                Ok((_, Err(e))) => self.failed = Some(e),
-                Err(_) => self.failed = Some(DriveError::Offline),
+            // A drive that hangs is left behind with its writer.
+            match super::within(self.timeout, h).await {
+                Ok(Ok((w, Ok(())))) => self.writer = Some(w),
+                Ok(Ok((_, Err(e)))) => self.failed = Some(e),
+                Ok(Err(_)) => self.failed = Some(DriveError::Offline),
+                Err(_) => self.failed = Some(DriveError::Timeout),
             }
         }
         self.failed.is_none() && self.writer.is_some()
@@ -191,9 +195,10 @@ impl ShardSink {
             return Err(self.failed.take().unwrap_or(DriveError::Offline));
         }
         let w = self.writer.take().ok_or(DriveError::Offline)?;
-        tokio::task::spawn_blocking(move || w.finish())
-            .await
-            .unwrap_or(Err(DriveError::Offline))
+        match super::within(self.timeout, tokio::task::spawn_blocking(move || w.finish())).await {
+            Ok(r) => r.unwrap_or(Err(DriveError::Offline)),
+            Err(_) => Err(DriveError::Timeout),
+        }
     }
 }
 
@@ -224,6 +229,7 @@ impl ErasureSet {
                 let (shard, w) = r.ok()?;
                 Some(ShardSink {
                     shard,
+                    timeout: self.config.drive_timeout,
                     writer: Some(w),
                     pending: None,
                     failed: None,
@@ -503,7 +509,7 @@ impl ErasureSet {
             dir,
         } = pending;
         let _guard = self.locks.lock(bucket, key).await;
-        let records: Records = self.read_records(bucket, key).await;
+        let (records, hashes): (Records, _) = self.read_records_hashed(bucket, key).await;
         let view = self.view(&records);
         if !condition.is_empty() {
             condition.check(self.current(&records)?.as_ref())?;
@@ -524,7 +530,8 @@ impl ErasureSet {
             })
             .collect();
         let change = Change { adds, extra_ops };
-        self.apply_change(bucket, key, records, &view, change).await?;
+        self.apply_change(bucket, key, (records, hashes), &view, change)
+            .await?;
         template.data = DataLoc::Dir(dir);
         Ok(template)
     }

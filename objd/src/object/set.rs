@@ -109,12 +109,14 @@ impl ErasureSet {
         (pos + rotation) % self.drives.len()
     }
 
-    /// Runs `f` on every drive in parallel; offline drives yield `Offline`.
+    /// Runs `f` on every drive in parallel; offline drives yield `Offline`,
+    /// and drives that do not answer within the drive timeout `Timeout`.
     pub(super) async fn on_drives<T, F>(&self, f: F) -> Vec<DriveResult<T>>
     where
         T: Send + 'static,
         F: Fn(usize, &dyn Drive) -> DriveResult<T> + Send + Sync + Clone + 'static,
     {
+        let timeout = self.config.drive_timeout;
         let tasks: Vec<_> = self
             .drives
             .iter()
@@ -125,9 +127,13 @@ impl ErasureSet {
                 async move {
                     match d {
                         None => Err(DriveError::Offline),
-                        Some(d) => tokio::task::spawn_blocking(move || f(i, d.as_ref()))
-                            .await
-                            .unwrap_or(Err(DriveError::Offline)),
+                        Some(d) => {
+                            let task = tokio::task::spawn_blocking(move || f(i, d.as_ref()));
+                            match super::within(timeout, task).await {
+                                Ok(r) => r.unwrap_or(Err(DriveError::Offline)),
+                                Err(_) => Err(DriveError::Timeout),
+                            }
+                        }
                     }
                 }
             })
@@ -159,8 +165,11 @@ impl ErasureSet {
     }
 
     /// Commits `ops[i]` on drive `i` (where given) without holding threads
-    /// while the drives fsync.
+    /// while the drives fsync. A drive that does not answer within the
+    /// drive timeout counts as failed (its commit may still land later: a
+    /// change short of quorum is invisible, and compaction settles it).
     pub(super) async fn commit_each(&self, ops: Vec<Option<Vec<RecordOp>>>) -> Vec<CommitResult> {
+        let timeout = self.config.drive_timeout;
         let waits: Vec<_> = self
             .drives
             .iter()
@@ -178,7 +187,12 @@ impl ErasureSet {
                         let _ = tx.send(Err(DriveError::Offline));
                     }
                 }
-                async move { rx.await.unwrap_or(Err(DriveError::Offline)) }
+                async move {
+                    match super::within(timeout, rx).await {
+                        Ok(r) => r.unwrap_or(Err(DriveError::Offline)),
+                        Err(_) => Err(DriveError::Timeout),
+                    }
+                }
             })
             .collect();
         futures::future::join_all(waits).await
@@ -196,13 +210,28 @@ impl ErasureSet {
     }
 
     pub(super) async fn read_records(&self, bucket: &str, key: &str) -> Records {
+        self.read_records_hashed(bucket, key).await.0
+    }
+
+    /// [`ErasureSet::read_records`], with the hash of each record as read
+    /// (for the precondition of a change computed from it).
+    pub(super) async fn read_records_hashed(&self, bucket: &str, key: &str) -> (Records, Vec<Option<u64>>) {
         let k = object_key(bucket, key);
-        self.on_drives_seq(move |_, d| {
-            d.get(Table::Objects, &k)?
-                .map(|b| ObjectRecord::decode(&b).map_err(|e| DriveError::Corrupt(e.to_string())))
-                .transpose()
-        })
-        .await
+        let read = self
+            .on_drives_seq(move |_, d| {
+                let raw = d.get(Table::Objects, &k)?;
+                let hash = raw.as_deref().map(crate::drive::value_hash);
+                let rec = raw
+                    .map(|b| ObjectRecord::decode(&b).map_err(|e| DriveError::Corrupt(e.to_string())))
+                    .transpose()?;
+                Ok((rec, hash))
+            })
+            .await;
+        let hashes = read
+            .iter()
+            .map(|r| r.as_ref().ok().and_then(|(_, h)| *h))
+            .collect();
+        (read.into_iter().map(|r| r.map(|(rec, _)| rec)).collect(), hashes)
     }
 
     /// The key as these records show it (see [`super::resolve`]).
@@ -242,7 +271,7 @@ impl ErasureSet {
         A: Fn(&mut Extras),
     {
         let mut guard = self.locks.lock(bucket, key).await;
-        let mut records = self.read_records(bucket, key).await;
+        let (mut records, mut hashes) = self.read_records_hashed(bucket, key).await;
         let mut view = self.view(&records);
         let mut target = view.resolve(version)?;
         if target.copies.iter().flatten().count() < self.write_quorum() {
@@ -251,7 +280,7 @@ impl ErasureSet {
             drop(guard);
             self.heal_object(bucket, key, false).await?;
             guard = self.locks.lock(bucket, key).await;
-            records = self.read_records(bucket, key).await;
+            (records, hashes) = self.read_records_hashed(bucket, key).await;
             view = self.view(&records);
             target = view.resolve(version)?;
         }
@@ -276,7 +305,7 @@ impl ErasureSet {
                 })
             })
             .collect();
-        self.apply_change(bucket, key, records, &view, Change::new(adds))
+        self.apply_change(bucket, key, (records, hashes), &view, Change::new(adds))
             .await?;
         let mut changed = target.version;
         changed.stamp = stamp;
@@ -294,7 +323,7 @@ impl ErasureSet {
         &self,
         bucket: &str,
         key: &str,
-        records: Records,
+        (records, hashes): (Records, Vec<Option<u64>>),
         view: &KeyView,
         change: Change,
     ) -> ObjectResult<()> {
@@ -337,9 +366,10 @@ impl ErasureSet {
         let batches: Vec<Option<Vec<RecordOp>>> = plans
             .iter()
             .zip(&olds)
-            .map(|(p, old)| {
+            .zip(&hashes)
+            .map(|((p, old), hash)| {
                 p.as_ref().map(|rec| {
-                    let mut all = record_ops(bucket, &k, old, rec);
+                    let mut all = record_ops(bucket, &k, *hash, old, rec);
                     all.extend(change.extra_ops.iter().cloned());
                     all
                 })
@@ -357,12 +387,34 @@ impl ErasureSet {
                 .zip(&batches)
                 .map(|(r, ops)| {
                     let (prev, ops) = (r.as_ref().ok()?, ops.as_ref()?);
-                    Some(
+                    // Only while the drive still holds what was committed.
+                    let mut undo: Vec<RecordOp> = ops
+                        .iter()
+                        .filter_map(|op| match op {
+                            RecordOp::Put { table, key, value } if *table == Table::Objects => {
+                                Some(RecordOp::Check {
+                                    table: *table,
+                                    key: key.clone(),
+                                    hash: Some(crate::drive::value_hash(value)),
+                                })
+                            }
+                            RecordOp::Delete { table, key } if *table == Table::Objects => {
+                                Some(RecordOp::Check {
+                                    table: *table,
+                                    key: key.clone(),
+                                    hash: None,
+                                })
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    undo.extend(
                         ops.iter()
                             .zip(prev)
-                            .map(|(op, p)| undo_op(op, p.clone()))
-                            .collect(),
-                    )
+                            .filter(|(op, _)| !matches!(op, RecordOp::Check { .. }))
+                            .map(|(op, p)| undo_op(op, p.clone())),
+                    );
+                    Some(undo)
                 })
                 .collect();
             self.commit_each(undo).await;
@@ -398,7 +450,7 @@ impl ErasureSet {
         bypass_governance: bool,
     ) -> ObjectResult<(Option<String>, bool)> {
         let _guard = self.locks.lock(bucket, key).await;
-        let records = self.read_records(bucket, key).await;
+        let (records, hashes) = self.read_records_hashed(bucket, key).await;
         let view = self.view(&records);
         let stamp = next_mod_time(&view);
         let layout = self.layout;
@@ -427,7 +479,7 @@ impl ErasureSet {
                     super::lock::check_delete(&resolved.version, bypass_governance)?;
                 }
                 let adds = everywhere(Version::tombstone(id, stamp, erasure));
-                self.apply_change(bucket, key, records, &view, Change::new(adds))
+                self.apply_change(bucket, key, (records, hashes), &view, Change::new(adds))
                     .await?;
                 Ok((Some(id.to_api()), resolved.version.is_delete_marker()))
             }
@@ -435,7 +487,7 @@ impl ErasureSet {
                 match view.resolve(Some(VersionId::NULL)) {
                     Ok(_) => {
                         let adds = everywhere(Version::tombstone(VersionId::NULL, stamp, erasure));
-                        self.apply_change(bucket, key, records, &view, Change::new(adds))
+                        self.apply_change(bucket, key, (records, hashes), &view, Change::new(adds))
                             .await?;
                     }
                     Err(ObjectError::NoSuchVersion) => {}
@@ -464,7 +516,7 @@ impl ErasureSet {
                     extras: Default::default(),
                 };
                 let adds = everywhere(marker);
-                self.apply_change(bucket, key, records, &view, Change::new(adds))
+                self.apply_change(bucket, key, (records, hashes), &view, Change::new(adds))
                     .await?;
                 Ok((Some(id.to_api()), true))
             }
@@ -521,7 +573,9 @@ impl Change {
 /// The op that puts back what `op` changed, given the value it replaced.
 fn undo_op(op: &RecordOp, prev: Option<Vec<u8>>) -> RecordOp {
     let (table, key) = match op {
-        RecordOp::Put { table, key, .. } | RecordOp::Delete { table, key } => (*table, key.clone()),
+        RecordOp::Put { table, key, .. }
+        | RecordOp::Delete { table, key }
+        | RecordOp::Check { table, key, .. } => (*table, key.clone()),
         // Counters others may have moved meanwhile: take the delta back.
         RecordOp::Add { table, key, delta } => {
             return RecordOp::Add {
@@ -540,8 +594,23 @@ fn undo_op(op: &RecordOp, prev: Option<Vec<u8>>) -> RecordOp {
 /// The ops that replace `old` with `new` as the record of `k` in `bucket`
 /// on one drive: the record, and the change of the drive's usage counters
 /// in the same transaction.
-pub(super) fn record_ops(bucket: &str, k: &[u8], old: &ObjectRecord, new: &ObjectRecord) -> Vec<RecordOp> {
-    let mut ops = vec![record_op(k, new)];
+/// `hash` is that of the record the change was computed from: the commit
+/// fails unless the drive still holds it.
+pub(super) fn record_ops(
+    bucket: &str,
+    k: &[u8],
+    hash: Option<u64>,
+    old: &ObjectRecord,
+    new: &ObjectRecord,
+) -> Vec<RecordOp> {
+    let mut ops = vec![
+        RecordOp::Check {
+            table: Table::Objects,
+            key: k.to_vec(),
+            hash,
+        },
+        record_op(k, new),
+    ];
     let d = Weight::of(new).minus(Weight::of(old));
     if d != Weight::default() {
         ops.push(RecordOp::Add {

@@ -65,7 +65,11 @@ async fn run(bad: Vec<usize>, stall: Option<Duration>) -> u64 {
         failed: AtomicU64::new(0),
     });
     let plan: Arc<dyn Faults> = faults.clone();
-    let (layer, weak) = rig.open(Some(plan)).await;
+    let config = crate::object::LayerConfig {
+        drive_timeout: Some(Duration::from_millis(500)),
+        ..super::config()
+    };
+    let (layer, weak) = rig.open_with(Some(plan), config).await;
     layer.make_bucket(BUCKET).await.unwrap();
     for (i, size) in [1000usize, 100_000].into_iter().enumerate() {
         put(&layer, &format!("k{i}"), size, i as u64).await.unwrap();
@@ -132,4 +136,12 @@ async fn failing_drives_fail_requests_cleanly_or_leave_quorum() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_drive_delays_requests_but_loses_nothing() {
     assert!(run(vec![3], Some(Duration::from_millis(200))).await > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_drive_does_not_hang_writes_the_others_can_take() {
+    // Each change on the hung drives takes 3 s; the drive timeout is 0.5 s.
+    let t0 = std::time::Instant::now();
+    assert!(run(vec![1, 4], Some(Duration::from_secs(3))).await > 0);
+    eprintln!("hung drives: done in {:?}", t0.elapsed());
 }

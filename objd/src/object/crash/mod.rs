@@ -33,6 +33,7 @@ pub(super) fn config() -> super::LayerConfig {
     super::LayerConfig {
         block_size: 64 * 1024,
         inline_limit: 16 * 1024,
+        ..Default::default()
     }
 }
 
@@ -72,6 +73,14 @@ impl Rig {
     /// Opens the layer, every drive behind `faults` when given. Returns
     /// weak handles to the drives, to wait until they are closed.
     pub async fn open(&self, faults: Option<Arc<dyn Faults>>) -> (Arc<ObjectLayer>, Vec<Weak<dyn Drive>>) {
+        self.open_with(faults, config()).await
+    }
+
+    pub async fn open_with(
+        &self,
+        faults: Option<Arc<dyn Faults>>,
+        config: super::LayerConfig,
+    ) -> (Arc<ObjectLayer>, Vec<Weak<dyn Drive>>) {
         let mut weak = Vec::new();
         let drives: Vec<Option<Arc<dyn Drive>>> = self
             .paths
@@ -86,7 +95,7 @@ impl Rig {
                 })
             })
             .collect();
-        let layer = ObjectLayer::open("crash-test", vec![drives], self.parity, config())
+        let layer = ObjectLayer::open("crash-test", vec![drives], self.parity, config)
             .await
             .unwrap();
         (layer, weak)
