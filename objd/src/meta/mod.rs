@@ -266,11 +266,16 @@ impl Version {
     }
     /// A tombstone of version `id` written at `stamp`.
     pub fn tombstone(id: VersionId, stamp: i64, erasure: ErasureInfo) -> Self {
+        Self::without_data(VersionKind::Tombstone, id, stamp, erasure)
+    }
+
+    /// A delete marker or tombstone: an entry that holds no data.
+    pub fn without_data(kind: VersionKind, id: VersionId, stamp: i64, erasure: ErasureInfo) -> Self {
         Version {
             id,
             mod_time_ns: stamp,
             stamp,
-            kind: VersionKind::Tombstone,
+            kind,
             size: 0,
             etag: String::new(),
             headers: vec![],

@@ -115,6 +115,22 @@ fn part_key(id: &[u8; 16], number: u32, tag: u64) -> Vec<u8> {
     k
 }
 
+/// The part rows of an upload with part numbers in `from..to`.
+fn part_rows(
+    d: &dyn crate::drive::Drive,
+    id: &[u8; 16],
+    from: u32,
+    to: u32,
+) -> crate::drive::DriveResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    d.scan(
+        Table::Parts,
+        &parts_start(id, from),
+        false,
+        &parts_start(id, to),
+        usize::MAX,
+    )
+}
+
 /// The start of the rows of part `number` of an upload, or of all its
 /// parts with `number` 0.
 fn parts_start(id: &[u8; 16], number: u32) -> Vec<u8> {
@@ -221,13 +237,7 @@ impl ErasureSet {
         let uk = upload_key(bucket, key, &id);
         let results = self
             .on_drives(move |_, d| {
-                let rows = d.scan(
-                    Table::Parts,
-                    &parts_start(&id, 0),
-                    false,
-                    &parts_start(&id, u32::MAX),
-                    usize::MAX,
-                )?;
+                let rows = part_rows(d, &id, 0, u32::MAX)?;
                 let mut ops = vec![RecordOp::Delete {
                     table: Table::Uploads,
                     key: uk.clone(),
@@ -267,13 +277,7 @@ impl ErasureSet {
     /// position.
     async fn read_parts(&self, id: [u8; 16]) -> Vec<Option<Vec<PartRecord>>> {
         self.on_drives(move |_, d| {
-            let rows = d.scan(
-                Table::Parts,
-                &parts_start(&id, 0),
-                false,
-                &parts_start(&id, u32::MAX),
-                usize::MAX,
-            )?;
+            let rows = part_rows(d, &id, 0, u32::MAX)?;
             Ok(rows
                 .into_iter()
                 .filter_map(|(_, v)| PartRecord::decode(&v).ok())
@@ -460,13 +464,7 @@ impl ObjectLayer {
         }
         // On quorum: earlier uploads of the part go, rows then files.
         set.on_drives(move |_, d| {
-            let rows = d.scan(
-                Table::Parts,
-                &parts_start(&id, number),
-                false,
-                &parts_start(&id, number + 1),
-                usize::MAX,
-            )?;
+            let rows = part_rows(d, &id, number, number + 1)?;
             let old: Vec<(Vec<u8>, ShardFile)> = rows
                 .into_iter()
                 .filter_map(|(k, v)| PartRecord::decode(&v).ok().map(|p| (k, p)))

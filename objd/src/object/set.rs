@@ -11,7 +11,7 @@ use super::usage::{Usage, Weight};
 use super::{LayerConfig, ObjectError, ObjectResult, quorum_error};
 use crate::drive::{CommitResult, Drive, DriveError, DriveResult, RecordOp, Table, object_key};
 use crate::erasure::Layout;
-use crate::meta::{DataLoc, Extras, ObjectRecord, Version, VersionId, VersionKind, Versioning};
+use crate::meta::{Extras, ObjectRecord, Version, VersionId, VersionKind, Versioning};
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -501,20 +501,7 @@ impl ErasureSet {
                 } else {
                     VersionId::NULL
                 };
-                let marker = Version {
-                    id,
-                    mod_time_ns: stamp,
-                    stamp,
-                    kind: VersionKind::DeleteMarker,
-                    size: 0,
-                    etag: String::new(),
-                    headers: vec![],
-                    user_meta: vec![],
-                    erasure,
-                    parts: vec![],
-                    data: DataLoc::None,
-                    extras: Default::default(),
-                };
+                let marker = Version::without_data(VersionKind::DeleteMarker, id, stamp, erasure);
                 let adds = everywhere(marker);
                 self.apply_change(bucket, key, (records, hashes), &view, Change::new(adds))
                     .await?;

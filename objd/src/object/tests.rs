@@ -50,7 +50,7 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-async fn read_all(layer: &ObjectLayer, bucket: &str, key: &str) -> ObjectResult<Vec<u8>> {
+pub(super) async fn read_all(layer: &ObjectLayer, bucket: &str, key: &str) -> ObjectResult<Vec<u8>> {
     let r = layer.head_object(bucket, key, None).await?;
     let size = r.version().size;
     let mut s = r.stream(0, size);

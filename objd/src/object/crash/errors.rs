@@ -44,14 +44,7 @@ async fn put(l: &ObjectLayer, key: &str, size: usize, seed: u64) -> ObjectResult
 }
 
 async fn read(l: &ObjectLayer, key: &str) -> ObjectResult<Vec<u8>> {
-    let r = l.head_object(BUCKET, key, None).await?;
-    let size = r.version().size;
-    let mut s = r.stream(0, size);
-    let mut out = Vec::new();
-    while let Some(c) = s.next().await {
-        out.extend_from_slice(&c.map_err(ObjectError::Body)?);
-    }
-    Ok(out)
+    crate::object::tests::read_all(l, BUCKET, key).await
 }
 
 /// Runs overwrites, deletes and multipart uploads of keys with `bad`

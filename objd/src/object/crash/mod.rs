@@ -346,6 +346,19 @@ pub(super) async fn check_tidy(layer: &ObjectLayer) -> Result<(), String> {
     Ok(())
 }
 
+/// Heals and tidies a reopened layer and checks that clients see what they
+/// saw before (`seen`), and that the drives hold nothing stray.
+pub(super) async fn check_heal(layer: &ObjectLayer, seen: &Seen, ctx: &str) {
+    heal_and_sweep(layer).await;
+    let healed = observe(layer)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: after heal: {e}"));
+    assert_eq!(&healed, seen, "{ctx}: heal changed what clients see");
+    check_tidy(layer)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: after heal and sweep: {e}"));
+}
+
 /// Heals and tidies a reopened layer, as the scanner would.
 pub(super) async fn heal_and_sweep(layer: &ObjectLayer) {
     layer.heal_all(None, 0.0, |_| {}).await.unwrap();

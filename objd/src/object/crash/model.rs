@@ -470,14 +470,7 @@ async fn run_case(seed: u64, ops: usize, tally: &mut Tally) {
         model.versioning = layer.bucket(BUCKET).unwrap().versioning;
         model.learn_ids(&layer).await;
         if rng.random_bool(0.5) {
-            heal_and_sweep(&layer).await;
-            let healed = observe(&layer)
-                .await
-                .unwrap_or_else(|e| panic!("{ctx}: after heal: {e}"));
-            assert_eq!(healed, seen, "{ctx}: heal changed what clients see");
-            check_tidy(&layer)
-                .await
-                .unwrap_or_else(|e| panic!("{ctx}: after heal and sweep: {e}"));
+            check_heal(&layer, &seen, &ctx).await;
         }
         close(layer, weak).await;
         plan = crash_plan(n);

@@ -409,14 +409,7 @@ async fn run(s: &Scenario, n: usize, parity: usize) -> usize {
                 "{ctx}: neither the old state nor the new one:\n{seen:?}\nbefore {before:?}\nafter {after:?}"
             );
         }
-        heal_and_sweep(&layer).await;
-        let healed = observe(&layer)
-            .await
-            .unwrap_or_else(|e| panic!("{ctx}: after heal: {e}"));
-        assert_eq!(healed, seen, "{ctx}: heal changed what clients see");
-        check_tidy(&layer)
-            .await
-            .unwrap_or_else(|e| panic!("{ctx}: after heal and sweep: {e}"));
+        check_heal(&layer, &seen, &ctx).await;
         close(layer, weak).await;
     }
     cuts.len()
