@@ -5,6 +5,8 @@
 #     (reads from the page cache, and once more from the disk after dropping it)
 #   - objd: 6 drives as 4+2 in the same kind of directories, PUT and GET of
 #     4 KiB and 16 MiB objects at concurrency 16, a cold GET pass, LIST, mixed
+#   - objd's index in process: listing pages against bucket size, and
+#     start-up with a bucket of a million objects
 # Needs root for dropping the page cache.
 # Usage: scripts/bench.sh [SECONDS_PER_TEST]  (JSON lines with JSON=1)
 set -euo pipefail
@@ -58,3 +60,6 @@ sync
 
 echo "== listing: one 1000-key page against bucket size (objd index vs sorted readdir)"
 $bench $json listing --dir "$work" --sizes 1000,10000,100000
+
+echo "== start-up with a bucket of 1,000,000 objects (usage counters vs counting by listing)"
+$bench $json startup --dir "$work" --objects "${STARTUP_OBJECTS:-1000000}"
