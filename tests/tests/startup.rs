@@ -90,6 +90,7 @@ fn help_documents_every_flag_with_its_environment_variable() {
         "OBJD_PARITY",
         "OBJD_SET_SIZE",
         "OBJD_SCANNER_INTERVAL",
+        "OBJD_DRIVE_TIMEOUT",
         "OBJD_LOG",
     ] {
         assert!(out.contains(env), "--help does not mention {env}");
