@@ -106,7 +106,7 @@ impl Rig {
 /// were streaming may hold them a moment longer), as a process exit would.
 pub(super) async fn close(layer: Arc<ObjectLayer>, drives: Vec<Weak<dyn Drive>>) {
     drop(layer);
-    for _ in 0..500 {
+    for _ in 0..2000 {
         if drives.iter().all(|d| d.strong_count() == 0) {
             return;
         }
