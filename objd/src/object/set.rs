@@ -210,21 +210,27 @@ impl ErasureSet {
     }
 
     pub(super) async fn read_records(&self, bucket: &str, key: &str) -> Records {
-        self.read_records_hashed(bucket, key).await.0
+        self.read_records_with(bucket, key, false).await.0
     }
 
     /// [`ErasureSet::read_records`], with the hash of each record as read
     /// (for the precondition of a change computed from it).
     pub(super) async fn read_records_hashed(&self, bucket: &str, key: &str) -> (Records, Vec<Option<u64>>) {
+        self.read_records_with(bucket, key, true).await
+    }
+
+    /// Reads, the hashes only when asked (reads that change nothing skip
+    /// hashing every record).
+    async fn read_records_with(&self, bucket: &str, key: &str, hash: bool) -> (Records, Vec<Option<u64>>) {
         let k = object_key(bucket, key);
         let read = self
             .on_drives_seq(move |_, d| {
                 let raw = d.get(Table::Objects, &k)?;
-                let hash = raw.as_deref().map(crate::drive::value_hash);
+                let h = raw.as_deref().filter(|_| hash).map(crate::drive::value_hash);
                 let rec = raw
                     .map(|b| ObjectRecord::decode(&b).map_err(|e| DriveError::Corrupt(e.to_string())))
                     .transpose()?;
-                Ok((rec, hash))
+                Ok((rec, h))
             })
             .await;
         let hashes = read

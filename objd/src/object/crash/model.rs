@@ -47,18 +47,16 @@ impl Model {
 
     /// Adds a version (or marker) as a write or delete without version id
     /// does in the bucket's versioning state.
-    fn add(&mut self, key: &str, mut v: ModelVersion, id: Option<String>) {
+    fn add(&mut self, key: &str, mut v: ModelVersion) {
         let list = self.keys.entry(key.to_owned()).or_default();
         if self.versioning != Versioning::Enabled {
             list.retain(|x| x.id.as_deref() != Some("null"));
             v.id = Some("null".into());
-        } else {
-            v.id = id;
         }
         list.insert(0, v);
     }
 
-    fn delete(&mut self, key: &str, id: Option<String>) {
+    fn delete(&mut self, key: &str) {
         match self.versioning {
             Versioning::Unversioned => {
                 if let Some(list) = self.keys.get_mut(key) {
@@ -72,7 +70,7 @@ impl Model {
                     data: vec![],
                     tags: vec![],
                 };
-                self.add(key, marker, id);
+                self.add(key, marker);
             }
         }
         self.keys.retain(|_, l| !l.is_empty());
@@ -103,6 +101,26 @@ impl Model {
         let stored = seen.keys.values().flat_map(|(_, v)| v).filter(|v| !v.marker);
         seen.usage = (stored.clone().map(|v| v.size).sum(), stored.count() as u64);
         seen
+    }
+
+    /// The model after a request that returned `id`: the id of the version
+    /// or delete marker it added, or of the upload it created.
+    fn with_id(mut self, op: &Op, id: Option<String>) -> Self {
+        let target = match op {
+            Op::Put { key, .. } | Op::Delete { key } | Op::Complete { key } => KEYS[*key],
+            Op::Copy { to, .. } => KEYS[*to],
+            Op::CreateUpload { key } => {
+                if let Some(u) = self.uploads.get_mut(KEYS[*key]) {
+                    u.0 = id;
+                }
+                return self;
+            }
+            _ => return self,
+        };
+        if let (Some(id), Some(v)) = (id, self.keys.get_mut(target).and_then(|l| l.first_mut())) {
+            v.id = Some(id);
+        }
+        self
     }
 
     /// Takes version and upload ids from the layer, after a crash left the
@@ -192,192 +210,95 @@ fn random_op(rng: &mut StdRng) -> Op {
     }
 }
 
-/// Applies `op` to the layer and returns the model after it, given the
-/// model before; `Err` when the layer refused or failed it. Operations the
-/// model says S3 refuses are not sent.
+/// Sends `op` to the layer (unless the model says S3 refuses it: `None`)
+/// and returns the model after it; `Err` when the layer refused or failed
+/// it.
 async fn apply(layer: &ObjectLayer, model: &Model, op: &Op) -> Option<Result<Model, ObjectError>> {
-    let mut m = model.clone();
-    let r: ObjectResult<()> = match op {
-        Op::Put { key, size, seed } => {
-            let data = pattern(*size, *seed);
+    let after = after(model, op)?;
+    let key = |k: &usize| KEYS[*k];
+    // What the request returns that the model needs: a new version's or
+    // upload's id.
+    let sent: ObjectResult<Option<String>> = match op {
+        Op::Put { key: k, size, seed } => {
             let opts = PutOptions {
                 size: Some(*size as u64),
                 ..Default::default()
             };
-            match layer
-                .put_object(BUCKET, KEYS[*key], body(data.clone()), opts)
+            let data = body(pattern(*size, *seed));
+            layer
+                .put_object(BUCKET, key(k), data, opts)
                 .await
-            {
-                Ok(v) => {
-                    let mv = ModelVersion {
-                        id: None,
-                        marker: false,
-                        data,
-                        tags: vec![],
-                    };
-                    m.add(KEYS[*key], mv, Some(v.id.to_api()));
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
+                .map(|v| Some(v.id.to_api()))
         }
-        Op::Delete { key } => match layer.delete_object(BUCKET, KEYS[*key], None, false).await {
-            Ok((id, _)) => {
-                m.delete(KEYS[*key], id);
-                Ok(())
-            }
-            Err(e) => Err(e),
-        },
-        Op::DeleteVersion { key, nth } => {
-            let id = model
-                .keys
-                .get(KEYS[*key])
-                .and_then(|l| l.get(*nth))
-                .and_then(|v| v.id.clone())?;
-            match layer.delete_object(BUCKET, KEYS[*key], Some(&id), false).await {
-                Ok(_) => {
-                    if let Some(l) = m.keys.get_mut(KEYS[*key]) {
-                        l.retain(|v| v.id.as_deref() != Some(id.as_str()));
-                    }
-                    m.keys.retain(|_, l| !l.is_empty());
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
+        Op::Delete { key: k } => layer
+            .delete_object(BUCKET, key(k), None, false)
+            .await
+            .map(|(id, _)| id),
+        Op::DeleteVersion { key: k, nth } => {
+            let id = model.keys.get(key(k))?.get(*nth)?.id.clone()?;
+            layer
+                .delete_object(BUCKET, key(k), Some(&id), false)
+                .await
+                .map(|_| None)
         }
         Op::Copy { from, to } => {
-            let src_v = model.latest(KEYS[*from]).filter(|v| !v.marker)?.clone();
             let src = CopySource {
                 bucket: BUCKET.into(),
-                key: KEYS[*from].into(),
+                key: key(from).into(),
                 ..Default::default()
             };
-            match layer
-                .copy_object(&src, BUCKET, KEYS[*to], PutOptions::default(), true, true)
+            layer
+                .copy_object(&src, BUCKET, key(to), PutOptions::default(), true, true)
                 .await
-            {
-                Ok((_, v)) => {
-                    let mv = ModelVersion {
-                        id: None,
-                        marker: false,
-                        data: src_v.data,
-                        tags: src_v.tags,
-                    };
-                    m.add(KEYS[*to], mv, Some(v.id.to_api()));
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
+                .map(|(_, v)| Some(v.id.to_api()))
         }
-        Op::Tag { key, value } => {
-            model.latest(KEYS[*key]).filter(|v| !v.marker)?;
+        Op::Tag { key: k, value } => {
             let tags = vec![("t".to_owned(), value.to_string())];
-            match layer
-                .put_object_tags(BUCKET, KEYS[*key], None, tags.clone())
+            layer
+                .put_object_tags(BUCKET, key(k), None, tags)
                 .await
-            {
-                Ok(_) => {
-                    if let Some(v) = m.keys.get_mut(KEYS[*key]).and_then(|l| l.first_mut()) {
-                        v.tags = tags;
-                    }
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
+                .map(|_| None)
         }
-        Op::Versioning(v) => {
-            let r = layer.set_versioning(BUCKET, *v).await;
-            if r.is_ok() {
-                m.versioning = *v;
-            }
-            r
-        }
-        Op::CreateUpload { key } => {
-            if model.uploads.contains_key(KEYS[*key]) {
-                return None;
-            }
-            match layer
-                .create_multipart(BUCKET, KEYS[*key], PutOptions::default())
+        Op::Versioning(v) => layer.set_versioning(BUCKET, *v).await.map(|()| None),
+        Op::CreateUpload { key: k } => layer
+            .create_multipart(BUCKET, key(k), PutOptions::default())
+            .await
+            .map(Some),
+        Op::UploadPart { key: k, size, seed } => {
+            let id = model.uploads.get(key(k))?.0.clone()?;
+            let data = body(pattern(*size, *seed));
+            layer
+                .upload_part(BUCKET, key(k), &id, 1, data, Some(*size as u64), None, None)
                 .await
-            {
-                Ok(id) => {
-                    m.uploads.insert(KEYS[*key].to_owned(), (Some(id), None));
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
+                .map(|_| None)
         }
-        Op::UploadPart { key, size, seed } => {
-            let id = model.uploads.get(KEYS[*key])?.0.clone()?;
-            let data = pattern(*size, *seed);
-            match layer
-                .upload_part(
-                    BUCKET,
-                    KEYS[*key],
-                    &id,
-                    1,
-                    body(data.clone()),
-                    Some(*size as u64),
-                    None,
-                    None,
-                )
-                .await
-            {
-                Ok((etag, _)) => {
-                    m.uploads
-                        .insert(KEYS[*key].to_owned(), (Some(id), Some((data, etag))));
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        }
-        Op::Complete { key } => {
-            let (id, part) = model.uploads.get(KEYS[*key])?.clone();
-            let (id, (data, etag)) = (id?, part?);
+        Op::Complete { key: k } => {
+            let (id, part) = model.uploads.get(key(k))?.clone();
             let parts = vec![CompletePart {
                 number: 1,
-                etag,
+                etag: part?.1,
                 checksum: None,
             }];
-            match layer
-                .complete_multipart(BUCKET, KEYS[*key], &id, parts, &WriteCondition::default(), None)
+            layer
+                .complete_multipart(BUCKET, key(k), &id?, parts, &WriteCondition::default(), None)
                 .await
-            {
-                Ok(v) => {
-                    m.uploads.remove(KEYS[*key]);
-                    let mv = ModelVersion {
-                        id: None,
-                        marker: false,
-                        data,
-                        tags: vec![],
-                    };
-                    m.add(KEYS[*key], mv, Some(v.id.to_api()));
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
+                .map(|v| Some(v.id.to_api()))
         }
-        Op::Abort { key } => {
-            let id = model.uploads.get(KEYS[*key])?.0.clone()?;
-            match layer.abort_multipart(BUCKET, KEYS[*key], &id).await {
-                Ok(()) => {
-                    m.uploads.remove(KEYS[*key]);
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
+        Op::Abort { key: k } => {
+            let id = model.uploads.get(key(k))?.0.clone()?;
+            layer.abort_multipart(BUCKET, key(k), &id).await.map(|()| None)
         }
-        Op::Heal { key } => {
-            let set = Arc::clone(layer.set_for(BUCKET, KEYS[*key]));
-            set.heal_object(BUCKET, KEYS[*key], true).await.map(|_| ())
+        Op::Heal { key: k } => {
+            let set = Arc::clone(layer.set_for(BUCKET, key(k)));
+            set.heal_object(BUCKET, key(k), true).await.map(|_| None)
         }
         Op::Scan => {
-            let r = layer.heal_all(None, 0.0, |_| {}).await.map(|_| ());
+            let r = layer.heal_all(None, 0.0, |_| {}).await.map(|_| None);
             layer.sweep_orphans(std::time::SystemTime::now()).await;
             r
         }
     };
-    Some(r.map(|()| m))
+    Some(sent.map(|id| after.with_id(op, id)))
 }
 
 /// What the cases did, to report.
@@ -448,10 +369,7 @@ async fn run_case(seed: u64, ops: usize, tally: &mut Tally) {
             Err(_) => {
                 // The model after a refused operation: what it would be had
                 // it gone through (ids unknown until learnt).
-                let mut after = before.clone();
-                if let Some(Ok(m)) = apply_model_only(&before, &op) {
-                    after = m;
-                }
+                let after = after(&before, &op).unwrap_or_else(|| before.clone());
                 if seen == before.seen() {
                     before
                 } else if seen == after.seen() {
@@ -484,10 +402,12 @@ async fn run_case(seed: u64, ops: usize, tally: &mut Tally) {
     close(layer, weak).await;
 }
 
-/// The model after `op` had it gone through, for a failed operation that
-/// may have taken effect anyway. New ids are unknown (learnt afterwards).
-fn apply_model_only(model: &Model, op: &Op) -> Option<Result<Model, ()>> {
+/// The model after `op` went through (new ids unknown: [`Model::with_id`]
+/// adds the one a request returned, and after a crash they are learnt);
+/// `None` when S3 refuses `op` in this state, so it is not sent.
+fn after(model: &Model, op: &Op) -> Option<Model> {
     let mut m = model.clone();
+    let latest = |k: &usize| model.latest(KEYS[*k]).filter(|v| !v.marker).cloned();
     match op {
         Op::Put { key, size, seed } => {
             let mv = ModelVersion {
@@ -496,9 +416,9 @@ fn apply_model_only(model: &Model, op: &Op) -> Option<Result<Model, ()>> {
                 data: pattern(*size, *seed),
                 tags: vec![],
             };
-            m.add(KEYS[*key], mv, None);
+            m.add(KEYS[*key], mv);
         }
-        Op::Delete { key } => m.delete(KEYS[*key], None),
+        Op::Delete { key } => m.delete(KEYS[*key]),
         Op::DeleteVersion { key, nth } => {
             let id = model.keys.get(KEYS[*key])?.get(*nth)?.id.clone()?;
             if let Some(l) = m.keys.get_mut(KEYS[*key]) {
@@ -507,45 +427,51 @@ fn apply_model_only(model: &Model, op: &Op) -> Option<Result<Model, ()>> {
             m.keys.retain(|_, l| !l.is_empty());
         }
         Op::Copy { from, to } => {
-            let src = model.latest(KEYS[*from]).filter(|v| !v.marker)?.clone();
+            let src = latest(from)?;
             let mv = ModelVersion {
                 id: None,
                 marker: false,
                 data: src.data,
                 tags: src.tags,
             };
-            m.add(KEYS[*to], mv, None);
+            m.add(KEYS[*to], mv);
         }
         Op::Tag { key, value } => {
+            latest(key)?;
             let v = m.keys.get_mut(KEYS[*key])?.first_mut()?;
             v.tags = vec![("t".to_owned(), value.to_string())];
         }
         Op::Versioning(v) => m.versioning = *v,
         Op::CreateUpload { key } => {
+            if model.uploads.contains_key(KEYS[*key]) {
+                return None;
+            }
             m.uploads.insert(KEYS[*key].to_owned(), (None, None));
         }
         Op::UploadPart { key, size, seed } => {
             let data = pattern(*size, *seed);
             let etag = hex::encode(<md5::Md5 as md5::Digest>::digest(&data));
             let id = model.uploads.get(KEYS[*key])?.0.clone();
+            id.as_ref()?;
             m.uploads.insert(KEYS[*key].to_owned(), (id, Some((data, etag))));
         }
         Op::Complete { key } => {
-            let (_, part) = m.uploads.remove(KEYS[*key])?;
+            let (id, part) = m.uploads.remove(KEYS[*key])?;
+            id?;
             let mv = ModelVersion {
                 id: None,
                 marker: false,
                 data: part?.0,
                 tags: vec![],
             };
-            m.add(KEYS[*key], mv, None);
+            m.add(KEYS[*key], mv);
         }
         Op::Abort { key } => {
-            m.uploads.remove(KEYS[*key]);
+            m.uploads.remove(KEYS[*key])?.0?;
         }
         Op::Heal { .. } | Op::Scan => {}
     }
-    Some(Ok(m))
+    Some(m)
 }
 
 /// Cases per test, and the operations in each.
