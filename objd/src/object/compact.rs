@@ -8,6 +8,7 @@
 //! crash at any point of a compaction leaves every answer as it was.
 
 use super::set::record_ops;
+use super::usage::Weight;
 use super::{ErasureSet, ObjectLayer};
 use crate::drive::{Table, object_key};
 use crate::meta::{ObjectRecord, Version};
@@ -61,7 +62,10 @@ impl ErasureSet {
                     plans
                         .iter()
                         .zip(&hashes)
-                        .map(|(p, h)| p.as_ref().map(|(old, new)| record_ops(bucket, &k, *h, old, new)))
+                        .map(|(p, h)| {
+                            p.as_ref()
+                                .map(|(old, new)| record_ops(bucket, &k, *h, Weight::of(old), new))
+                        })
                         .collect(),
                 )
                 .await;

@@ -8,6 +8,7 @@
 
 use super::get::read_shards;
 use super::set::{Resolved, record_ops};
+use super::usage::Weight;
 use super::{ErasureSet, ObjectLayer, ObjectResult, blocking};
 use crate::drive::{DriveError, RecordOp, ShardWriter, Table, object_key};
 use crate::erasure::{self, Layout, bitrot};
@@ -246,7 +247,7 @@ impl ErasureSet {
                         rec.versions.retain(|x| !x.same_version(&v));
                         rec.add(v);
                     }
-                    Some(record_ops(bucket, &k, hash, &old, &rec))
+                    Some(record_ops(bucket, &k, hash, Weight::of(&old), &rec))
                 })
                 .collect();
             self.commit_each(batches).await;
@@ -262,7 +263,7 @@ fn corrupt_rewrite(bucket: &str, k: &[u8], puts: Vec<Version>) -> Vec<RecordOp> 
     for v in puts {
         rec.add(v);
     }
-    let mut ops = record_ops(bucket, k, None, &crate::meta::ObjectRecord::default(), &rec);
+    let mut ops = record_ops(bucket, k, None, Weight::default(), &rec);
     // No precondition: whatever is there does not decode.
     ops.retain(|op| !matches!(op, RecordOp::Check { .. }));
     ops

@@ -343,22 +343,25 @@ impl ErasureSet {
             .flatten()
             .any(|a| a.is_tombstone() || view.entries.iter().any(|e| e.version.id == a.id));
         let mut plans: Vec<Option<ObjectRecord>> = Vec::with_capacity(records.len());
-        let mut olds: Vec<ObjectRecord> = Vec::with_capacity(records.len());
+        // What each drive's record weighed before, for its usage counters.
+        let mut olds: Vec<Weight> = Vec::with_capacity(records.len());
         for (pos, (r, add)) in records.into_iter().zip(change.adds).enumerate() {
-            let old = r.as_ref().ok().cloned().flatten().unwrap_or_default();
-            plans.push(match (r, add) {
-                (Ok(_), Some(add)) => {
-                    let mut rec = old.clone();
-                    rec.versions
-                        .retain(|v| !drops[pos].iter().any(|d| d.same_version(v)));
-                    for v in add {
-                        rec.add(v);
-                    }
-                    Some(rec)
+            // A drive that did not answer (or whose record does not decode)
+            // does not take the change.
+            let (answered, old) = match r {
+                Ok(rec) => (true, rec.unwrap_or_default()),
+                Err(_) => (false, ObjectRecord::default()),
+            };
+            olds.push(Weight::of(&old));
+            plans.push(add.filter(|_| answered).map(|add| {
+                let mut rec = old;
+                rec.versions
+                    .retain(|v| !drops[pos].iter().any(|d| d.same_version(v)));
+                for v in add {
+                    rec.add(v);
                 }
-                _ => None,
-            });
-            olds.push(old);
+                rec
+            }));
         }
         let planned = plans.iter().flatten().count();
         if planned < self.write_quorum() {
@@ -375,7 +378,7 @@ impl ErasureSet {
             .zip(&hashes)
             .map(|((p, old), hash)| {
                 p.as_ref().map(|rec| {
-                    let mut all = record_ops(bucket, &k, *hash, old, rec);
+                    let mut all = record_ops(bucket, &k, *hash, *old, rec);
                     all.extend(change.extra_ops.iter().cloned());
                     all
                 })
@@ -593,7 +596,7 @@ pub(super) fn record_ops(
     bucket: &str,
     k: &[u8],
     hash: Option<u64>,
-    old: &ObjectRecord,
+    before: Weight,
     new: &ObjectRecord,
 ) -> Vec<RecordOp> {
     let mut ops = vec![
@@ -604,7 +607,7 @@ pub(super) fn record_ops(
         },
         record_op(k, new),
     ];
-    let d = Weight::of(new).minus(Weight::of(old));
+    let d = Weight::of(new).minus(before);
     if d != Weight::default() {
         ops.push(RecordOp::Add {
             table: Table::Usage,
