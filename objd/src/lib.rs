@@ -5,6 +5,7 @@
 //! authorization and start-up).
 
 pub mod api;
+pub mod cluster;
 pub mod cors;
 pub mod drive;
 pub mod erasure;

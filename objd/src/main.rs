@@ -3,8 +3,10 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use objd::cluster::{self, layout};
+use objd::drive::rpc::NodeKey;
 use objd::object::{LayerConfig, ObjectLayer};
-use objd::server::{self, Credentials, ellipsis, startup};
+use objd::server::{self, Credentials, startup};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -222,22 +224,40 @@ async fn serve(args: ServerArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let creds = args.credentials.resolve()?;
-    let mut paths = Vec::new();
-    for d in &args.drives {
-        paths.extend(ellipsis::expand(d)?.into_iter().map(PathBuf::from));
-    }
+    let me = layout::SelfId::from_listen_address(&args.address)?;
+    let layout = layout::layout(&args.drives, &me)?;
     let parity = args
         .parity
         .as_deref()
         .map(startup::parse_parity)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let deployment =
-        tokio::task::spawn_blocking(move || startup::open_deployment(&paths, args.set_size, parity))
-            .await??;
+    let set_size = args.set_size;
+    // A cluster node serves its drives to the others from the start; a
+    // single node listens once it is open.
+    let mut bound = None;
+    let mut peers = Vec::new();
+    let (deployment, front) = if layout.is_cluster() {
+        let key = NodeKey::derive(&creds.secret_key);
+        let node = cluster::Node::open(layout.clone(), key.clone())?;
+        let front = Arc::new(server::Front::new(Some(node.service(key))));
+        let listener = bind(&args.address).await?;
+        tracing::info!(addr = %listener.local_addr()?, node = ?layout.this_node, "serving this node's drives to the cluster");
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(server::run(listener, Arc::clone(&front), shutdown_signal()));
+        bound = Some((addr, task));
+        peers = node.peers().to_vec();
+        (node.deployment(set_size, parity).await?, front)
+    } else {
+        let paths: Vec<PathBuf> = layout.drives.iter().map(|d| PathBuf::from(&d.path)).collect();
+        let d =
+            tokio::task::spawn_blocking(move || startup::open_deployment(&paths, set_size, parity)).await??;
+        (d, Arc::new(server::Front::new(None)))
+    };
     let config = LayerConfig {
         inline_limit: args.inline_limit,
         drive_timeout: Some(Duration::from_secs(args.drive_timeout.max(1))),
+        cluster: layout.is_cluster(),
         ..LayerConfig::default()
     };
     let replaced = !deployment.replaced.is_empty();
@@ -249,6 +269,9 @@ async fn serve(args: ServerArgs) -> Result<()> {
     )
     .await?;
     layer.start_healer();
+    for peer in &peers {
+        layer.heal_on_return(peer.subscribe(), 1.0);
+    }
     layer.start_compactor();
     // What a crash left behind: no write of this process is older than now.
     let started = std::time::SystemTime::now();
@@ -270,21 +293,34 @@ async fn serve(args: ServerArgs) -> Result<()> {
             }
         });
     }
-    let listener = tokio::net::TcpListener::bind(&args.address)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.address))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "serving S3");
-    // Tests and scripts read the bound address from this line.
-    println!("objd listening on http://{addr}");
     let options = server::ServiceOptions {
         domains: args.domains.clone(),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
     };
-    let service = server::build_service(layer, &creds, options);
-    server::run(listener, service, shutdown_signal()).await;
+    front.ready(server::build_service(layer, &creds, options));
+    match bound {
+        Some((addr, task)) => {
+            tracing::info!(%addr, "serving S3");
+            println!("objd listening on http://{addr}");
+            let _ = task.await;
+        }
+        None => {
+            let listener = bind(&args.address).await?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "serving S3");
+            // Tests and scripts read the bound address from this line.
+            println!("objd listening on http://{addr}");
+            server::run(listener, front, shutdown_signal()).await;
+        }
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn bind(address: &str) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))
 }
 
 async fn shutdown_signal() {

@@ -176,6 +176,8 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub mod client;
+pub mod cluster;
+pub mod netns;
 pub use client::{err_code, err_status, get_object, put_object, s3_client, s3_client_with, set_versioning};
 
 /// Runs `program args...`, failing the test with its output if it fails.

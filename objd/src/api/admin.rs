@@ -12,6 +12,7 @@
 //! - `PUT /_strata/admin/v1/bucket-quota?bucket=B&bytes=N` sets the quota,
 //!   `DELETE` removes it; both answer like `bucket-usage`.
 
+use crate::drive::DriveError;
 use crate::object::ObjectLayer;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri};
@@ -133,6 +134,9 @@ impl S3Route for AdminRoute {
                                         .await
                                         .ok();
                                 match space {
+                                    Some((name, Err(DriveError::Offline))) => {
+                                        serde_json::json!({ "drive": name, "state": "offline" })
+                                    }
                                     Some((name, Ok(s))) => serde_json::json!({
                                         "drive": name, "state": "online", "total": s.total, "free": s.free }),
                                     Some((name, Err(_))) => {
@@ -152,6 +156,7 @@ impl S3Route for AdminRoute {
                     "sets": sets,
                     "buckets": self.layer.list_buckets().len(),
                     "heal_queue": self.layer.heal.pending(),
+                    "hinted_heals": self.layer.hinted(),
                 });
                 Ok(json_response(StatusCode::OK, body.to_string()))
             }

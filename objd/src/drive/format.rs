@@ -24,4 +24,9 @@ pub struct DriveFormat {
     pub sets: Vec<Vec<String>>,
     /// Parity shards per set.
     pub parity: usize,
+    /// In a cluster, the URL of every drive in set order (`sets` flattened):
+    /// a node started with other drive arguments is refused. Absent for a
+    /// one-node deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Vec<String>>,
 }

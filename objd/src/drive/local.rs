@@ -87,6 +87,7 @@ pub struct LocalDrive {
     db: Arc<Database>,
     commits: Option<mpsc::Sender<(Vec<RecordOp>, Reply)>>,
     committer: Option<std::thread::JoinHandle<()>>,
+    format_lock: std::sync::Mutex<()>,
 }
 
 impl Drop for LocalShardWriter {
@@ -136,6 +137,7 @@ impl LocalDrive {
             db,
             commits: Some(tx),
             committer: Some(handle),
+            format_lock: std::sync::Mutex::new(()),
         })
     }
 
@@ -309,6 +311,9 @@ impl Drive for LocalDrive {
     }
 
     fn write_format(&self, f: &format::DriveFormat) -> DriveResult<()> {
+        // One writer at a time: in a cluster, this node and the node
+        // formatting a new cluster may both write it (the same content).
+        let _one = self.format_lock.lock().unwrap_or_else(|e| e.into_inner());
         let tmp = self.root.join("format.json.tmp");
         let body = serde_json::to_vec_pretty(f).map_err(|e| DriveError::Index(e.to_string()))?;
         {

@@ -1,7 +1,8 @@
 //! The drive layer: everything that touches a disk. The [`Drive`] trait is
 //! the boundary the erasure and object layers use; [`local::LocalDrive`] is
-//! a directory on a local filesystem (a remote node over RPC can implement
-//! the same trait later). All file I/O and every fsync live below this line.
+//! a directory on a local filesystem, [`remote::RemoteDrive`] a drive of
+//! another node of a cluster. All file I/O and every fsync live below
+//! this line.
 //!
 //! The trait is blocking; async callers go through `spawn_blocking`.
 
@@ -9,6 +10,8 @@
 pub mod fault;
 pub mod format;
 pub mod local;
+pub mod remote;
+pub mod rpc;
 
 use std::io;
 
@@ -116,6 +119,9 @@ impl From<io::Error> for DriveError {
 
 pub type DriveResult<T> = Result<T, DriveError>;
 
+/// Key-value entries of a table, in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Previous values of a commit's ops, or why it failed.
 pub type CommitResult = DriveResult<Vec<Option<Vec<u8>>>>;
 
@@ -205,7 +211,7 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
         exclusive_start: bool,
         end: &[u8],
         limit: usize,
-    ) -> DriveResult<Vec<(Vec<u8>, Vec<u8>)>>;
+    ) -> DriveResult<Entries>;
     /// Applies `ops` atomically and durably; returns each op's previous value.
     /// Concurrent commits are batched into one fsync.
     fn commit(&self, ops: Vec<RecordOp>) -> CommitResult;
@@ -224,6 +230,11 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
     /// or a shard file no record names).
     fn remove_file(&self, dir: &[u8; 16], name: &str) -> DriveResult<()>;
     fn space(&self) -> DriveResult<DriveSpace>;
+    /// False while the drive is known to be unreachable (a drive of a node
+    /// that stopped answering); calls then fail at once.
+    fn is_online(&self) -> bool {
+        true
+    }
 }
 
 /// `bucket \0 key`, the key of the objects table.

@@ -62,6 +62,10 @@ impl<'a> Reader<'a> {
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
+    /// What is left to read.
+    pub fn rest(&self) -> &'a [u8] {
+        self.buf
+    }
     pub fn raw(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.buf.len() < n {
             return Err(DecodeError::Truncated);

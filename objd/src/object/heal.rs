@@ -387,6 +387,9 @@ impl ObjectLayer {
                 }
                 for (bucket, key) in keys {
                     let set = Arc::clone(layer.set_for(&bucket, &key));
+                    if !set.all_online() {
+                        layer.hints.add(&bucket, &key);
+                    }
                     match set.heal_object(&bucket, &key, true).await {
                         Ok(r) if r != HealReport::default() => {
                             tracing::info!(%bucket, %key, repaired = r.repaired, removed = r.removed, "healed");

@@ -13,6 +13,7 @@ pub mod conditions;
 mod copy;
 mod get;
 pub mod heal;
+mod hints;
 mod list;
 pub mod lock;
 mod locks;
@@ -191,6 +192,8 @@ pub struct LayerConfig {
     /// counts the drive as failed (and goes on with the others, if they
     /// make write quorum); `None`: no limit.
     pub drive_timeout: Option<std::time::Duration>,
+    /// Other nodes share the drives (a cluster).
+    pub cluster: bool,
 }
 
 /// Waits for `fut` at most `limit` (when there is one).
@@ -210,6 +213,7 @@ impl Default for LayerConfig {
             block_size: crate::erasure::DEFAULT_BLOCK_SIZE,
             inline_limit: 128 * 1024,
             drive_timeout: Some(std::time::Duration::from_secs(30)),
+            cluster: false,
         }
     }
 }
@@ -229,8 +233,13 @@ pub struct ObjectLayer {
     seed: u64,
     buckets: RwLock<BTreeMap<String, BucketRecord>>,
     bucket_updates: tokio::sync::Mutex<()>,
+    /// Other nodes change buckets too (a cluster): the cache is not the
+    /// only writer's.
+    shared: bool,
     /// Keys to heal.
     pub heal: queue::KeyQueue,
+    /// Keys to heal again when an unreachable node returns.
+    hints: hints::Hints,
     /// Keys whose records hold settled entries to drop.
     pub compact: queue::KeyQueue,
     usage: Arc<usage::Usage>,
@@ -266,13 +275,20 @@ impl ObjectLayer {
             seed,
             buckets: RwLock::new(BTreeMap::new()),
             bucket_updates: tokio::sync::Mutex::new(()),
+            shared: config.cluster,
             heal,
+            hints: hints::Hints::default(),
             compact,
             usage,
         });
         layer.load_buckets().await?;
         layer.load_usage().await?;
         Ok(layer)
+    }
+
+    /// Keys waiting for an unreachable node to return.
+    pub fn hinted(&self) -> usize {
+        self.hints.len()
     }
 
     pub fn sets(&self) -> &[Arc<ErasureSet>] {
@@ -291,7 +307,6 @@ impl ObjectLayer {
 
     async fn load_buckets(&self) -> ObjectResult<()> {
         let drives = self.all_drives();
-        let mut found: BTreeMap<String, BucketRecord> = BTreeMap::new();
         let lists = blocking(move || {
             drives
                 .iter()
@@ -299,38 +314,66 @@ impl ObjectLayer {
                 .collect::<Vec<_>>()
         })
         .await?;
-        // Creates and deletes commit on a majority of all drives, so a bucket
-        // exists when more than half of the drives that answered hold it:
-        // a drive that missed a create does not hide it, and a drive that
-        // was offline during a delete does not bring it back. Heal then
-        // brings every drive in line.
-        // A change of a bucket's record is acknowledged on a majority too:
-        // the value most drives hold is the bucket's (ties, from a change
-        // that was never acknowledged, go to the same value every time).
-        let answered = lists.iter().filter(|l| l.is_ok()).count();
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        let mut values: BTreeMap<(String, Vec<u8>), usize> = BTreeMap::new();
-        for l in lists.into_iter().flatten() {
-            for (k, v) in l {
-                if let Ok(name) = String::from_utf8(k)
-                    && BucketRecord::decode(&v).is_ok()
-                {
-                    *counts.entry(name.clone()).or_default() += 1;
-                    *values.entry((name, v)).or_default() += 1;
+        *self.buckets.write().unwrap_or_else(|e| e.into_inner()) = majority_buckets(lists);
+        Ok(())
+    }
+
+    /// In a cluster, makes sure the cache knows a bucket another node
+    /// created: a name the cache lacks is looked up on the drives. (Changes
+    /// to known buckets reach the cache through [`ObjectLayer::reload_bucket`].)
+    pub async fn ensure_bucket(&self, name: &str) {
+        if self.shared
+            && self.bucket(name).is_err()
+            && valid_bucket_name(name)
+            && let Err(e) = self.reload_bucket(name).await
+        {
+            tracing::debug!(bucket = name, error = %e, "bucket lookup failed");
+        }
+    }
+
+    /// In a cluster, reads the bucket list from the drives again (before a
+    /// ListBuckets: other nodes create and delete buckets too).
+    pub async fn refresh_buckets(&self) {
+        if self.shared
+            && let Err(e) = self.load_buckets().await
+        {
+            tracing::debug!(error = %e, "bucket list refresh failed");
+        }
+    }
+
+    /// Reads one bucket's record from the drives into the cache (or drops
+    /// it from the cache when the drives no longer hold it).
+    pub async fn reload_bucket(&self, name: &str) -> ObjectResult<()> {
+        let drives = self.all_drives();
+        let key = name.as_bytes().to_vec();
+        let lists = blocking(move || {
+            drives
+                .iter()
+                .map(|d| {
+                    d.get(Table::Buckets, &key)
+                        .map(|v| v.map(|v| (key.clone(), v)).into_iter().collect())
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        let found = majority_buckets(lists).remove(name);
+        let mut cache = self.buckets.write().unwrap_or_else(|e| e.into_inner());
+        match found {
+            Some(rec) => {
+                let quota = rec
+                    .settings
+                    .get(QUOTA_SETTING)
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(|v| v.parse().ok());
+                self.usage.set_quota(name, quota);
+                cache.insert(name.to_owned(), rec);
+            }
+            None => {
+                if cache.remove(name).is_some() {
+                    self.usage.remove(name);
                 }
             }
         }
-        for ((name, v), n) in &values {
-            let best = found.get(name).map(|r| r.encode());
-            let best_n = best.as_ref().map_or(0, |b| values[&(name.clone(), b.clone())]);
-            if *n >= best_n
-                && let Ok(rec) = BucketRecord::decode(v)
-            {
-                found.insert(name.clone(), rec);
-            }
-        }
-        found.retain(|name, _| counts.get(name).is_some_and(|c| *c * 2 > answered));
-        *self.buckets.write().unwrap_or_else(|e| e.into_inner()) = found;
         Ok(())
     }
 
@@ -566,6 +609,43 @@ impl ObjectLayer {
             .delete_object(bucket, key, vid, b.versioning, bypass_governance)
             .await
     }
+}
+
+/// The buckets that the drives' answers (each drive's bucket entries, or
+/// its error) hold. Creates and deletes commit on a majority of all
+/// drives, so a bucket exists when more than half of the drives that
+/// answered hold it: a drive that missed a create does not hide it, and a
+/// drive that was offline during a delete does not bring it back. Heal
+/// then brings every drive in line. A change of a bucket's record is
+/// acknowledged on a majority too: the value most drives hold is the
+/// bucket's (ties, from a change that was never acknowledged, go to the
+/// same value every time).
+fn majority_buckets(lists: Vec<Result<crate::drive::Entries, DriveError>>) -> BTreeMap<String, BucketRecord> {
+    let mut found: BTreeMap<String, BucketRecord> = BTreeMap::new();
+    let answered = lists.iter().filter(|l| l.is_ok()).count();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut values: BTreeMap<(String, Vec<u8>), usize> = BTreeMap::new();
+    for l in lists.into_iter().flatten() {
+        for (k, v) in l {
+            if let Ok(name) = String::from_utf8(k)
+                && BucketRecord::decode(&v).is_ok()
+            {
+                *counts.entry(name.clone()).or_default() += 1;
+                *values.entry((name, v)).or_default() += 1;
+            }
+        }
+    }
+    for ((name, v), n) in &values {
+        let best = found.get(name).map(|r| r.encode());
+        let best_n = best.as_ref().map_or(0, |b| values[&(name.clone(), b.clone())]);
+        if *n >= best_n
+            && let Ok(rec) = BucketRecord::decode(v)
+        {
+            found.insert(name.clone(), rec);
+        }
+    }
+    found.retain(|name, _| counts.get(name).is_some_and(|c| *c * 2 > answered));
+    found
 }
 
 pub(crate) fn parse_version(version: Option<&str>) -> ObjectResult<Option<crate::meta::VersionId>> {

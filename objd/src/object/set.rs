@@ -79,6 +79,13 @@ impl ErasureSet {
         &self.drives
     }
 
+    /// Whether every drive of the set is there and reachable.
+    pub fn all_online(&self) -> bool {
+        self.drives
+            .iter()
+            .all(|d| d.as_ref().is_some_and(|d| d.is_online()))
+    }
+
     pub fn online_drives(&self) -> Vec<Arc<dyn Drive>> {
         self.drives.iter().flatten().cloned().collect()
     }

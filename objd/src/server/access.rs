@@ -36,6 +36,12 @@ impl Access {
         if granted { Ok(()) } else { Err(denied()) }
     }
 
+    async fn ensure_source(&self, source: &CopySource) {
+        if let CopySource::Bucket { bucket, .. } = source {
+            self.layer.ensure_bucket(bucket).await;
+        }
+    }
+
     /// Read access of an anonymous copy to its source.
     fn anonymous_source(&self, source: &CopySource) -> S3Result<()> {
         match source {
@@ -88,6 +94,12 @@ fn has_version_id(uri: &http::Uri) -> bool {
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        match cx.s3_path() {
+            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => {
+                self.layer.ensure_bucket(bucket).await
+            }
+            S3Path::Root => self.layer.refresh_buckets().await,
+        }
         if cx.credentials().is_some() {
             return Ok(());
         }
@@ -118,6 +130,7 @@ impl S3Access for Access {
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        self.ensure_source(&req.input.copy_source).await;
         if req.credentials.is_some() {
             return Ok(());
         }
@@ -125,6 +138,7 @@ impl S3Access for Access {
     }
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        self.ensure_source(&req.input.copy_source).await;
         if req.credentials.is_some() {
             return Ok(());
         }

@@ -10,6 +10,7 @@ pub mod access;
 mod cors;
 pub mod ellipsis;
 mod idle;
+pub mod node;
 pub mod startup;
 
 use crate::api::admin::AdminRoute;
@@ -132,20 +133,65 @@ pub fn build_service(layer: Arc<ObjectLayer>, creds: &Credentials, options: Serv
     }
 }
 
+/// What a listener serves: the node endpoint of a cluster (from the
+/// start, so other nodes can reach this node's drives while it starts)
+/// and the S3 service (once the object layer is open; `503` before).
+#[derive(Default)]
+pub struct Front {
+    s3: std::sync::OnceLock<Service>,
+    node: Option<node::NodeService>,
+}
+
+impl Front {
+    pub fn new(node: Option<node::NodeService>) -> Self {
+        Self {
+            s3: std::sync::OnceLock::new(),
+            node,
+        }
+    }
+
+    /// Starts answering S3 requests with `service`.
+    pub fn ready(&self, service: Service) {
+        let _ = self.s3.set(service);
+    }
+}
+
 struct Pipeline {
-    service: Service,
+    front: Arc<Front>,
     next_id: AtomicU64,
     boot: u64,
 }
 
+fn starting() -> Response<s3s::Body> {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>ServiceUnavailable</Code>\
+                <Message>The server is starting; retry shortly.</Message></Error>";
+    let mut r = Response::new(s3s::Body::from(body.to_owned()));
+    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    r.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
 impl Pipeline {
     async fn handle(&self, mut req: Request<Incoming>) -> Result<Response<s3s::Body>, s3s::HttpError> {
+        if let Some(node) = &self.front.node
+            && node::NodeService::is_node_call(req.uri().path())
+        {
+            return Ok(node.handle(req).await);
+        }
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let id = format!("{:08X}{:08X}", self.boot as u32, n);
-        if let Some(resp) = health(&req) {
+        let s3 = self.front.s3.get();
+        if let Some(resp) = health(&req, s3.is_some()) {
             return Ok(with_id(resp, &id));
         }
-        let svc = &self.service;
+        let Some(svc) = s3 else {
+            return Ok(with_id(starting(), &id));
+        };
         if let Some(resp) = oversized_xml(&req) {
             return Ok(with_id(resp, &id));
         }
@@ -265,25 +311,33 @@ fn with_id(mut resp: Response<s3s::Body>, id: &str) -> Response<s3s::Body> {
     resp
 }
 
-/// `/_strata/health/live` and `/_strata/health/ready`, for probes.
-fn health(req: &Request<Incoming>) -> Option<Response<s3s::Body>> {
+/// `/_strata/health/live` and `/_strata/health/ready`, for probes: live
+/// while the process serves, ready once it serves S3.
+fn health(req: &Request<Incoming>, ready: bool) -> Option<Response<s3s::Body>> {
     let p = req.uri().path();
-    if p != "/_strata/health/live" && p != "/_strata/health/ready" {
-        return None;
-    }
-    let mut r = Response::new(s3s::Body::from("ok\n".to_owned()));
-    *r.status_mut() = StatusCode::OK;
+    let ok = match p {
+        "/_strata/health/live" => true,
+        "/_strata/health/ready" => ready,
+        _ => return None,
+    };
+    let (status, text) = if ok {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    };
+    let mut r = Response::new(s3s::Body::from(text.to_owned()));
+    *r.status_mut() = status;
     Some(r)
 }
 
-/// Serves S3 on `listener` until `shutdown` resolves, then stops accepting
-/// and waits for requests in flight.
-pub async fn run(listener: TcpListener, service: Service, shutdown: impl Future<Output = ()>) {
+/// Serves `front` on `listener` until `shutdown` resolves, then stops
+/// accepting and waits for requests in flight.
+pub async fn run(listener: TcpListener, front: Arc<Front>, shutdown: impl Future<Output = ()>) {
     let boot = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let pipeline = Arc::new(Pipeline {
-        service,
+        front,
         next_id: AtomicU64::new(0),
         boot,
     });
@@ -293,6 +347,13 @@ pub async fn run(listener: TcpListener, service: Service, shutdown: impl Future<
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .keep_alive(true);
+    // Node calls (HTTP/2): windows wide enough for shard streams.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(1 << 20)
+        .initial_connection_window_size(16 << 20)
+        .max_header_list_size(64 << 10);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

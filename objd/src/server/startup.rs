@@ -15,6 +15,9 @@ pub enum StartupError {
     Layout(String),
     #[error("drive {drive}: {msg}")]
     Drive { drive: String, msg: String },
+    /// A cluster node cannot start yet (see [`open_slots`]).
+    #[error("{0}")]
+    Waiting(String),
 }
 
 /// Splits `n` drives into sets: one set up to 16 drives, otherwise equal
@@ -60,9 +63,9 @@ pub struct Deployment {
     pub replaced: Vec<String>,
 }
 
-fn drive_err(path: &std::path::Path, msg: impl Into<String>) -> StartupError {
+fn drive_err(path: impl std::fmt::Display, msg: impl Into<String>) -> StartupError {
     StartupError::Drive {
-        drive: path.display().to_string(),
+        drive: path.to_string(),
         msg: msg.into(),
     }
 }
@@ -81,7 +84,7 @@ fn is_mount_point(p: &std::path::Path) -> Option<bool> {
 /// (Its disk failed to mount, and the empty directory below the mount
 /// point would take a replacement drive's data on the root filesystem.)
 /// Checked before anything is written to any drive.
-fn check_mounts(paths: &[PathBuf]) -> Result<(), StartupError> {
+pub fn check_mounts(paths: &[PathBuf]) -> Result<(), StartupError> {
     let formatted: Vec<bool> = paths
         .iter()
         .map(|p| p.join(crate::drive::format::FORMAT_FILE).is_file())
@@ -98,7 +101,7 @@ fn check_mounts(paths: &[PathBuf]) -> Result<(), StartupError> {
     for (i, p) in paths.iter().enumerate() {
         if !formatted[i] && mounted[i] == Some(false) {
             return Err(drive_err(
-                p,
+                p.display(),
                 "is not a mounted filesystem, while every formatted drive is one: its disk is probably \
                  missing; mount it (a new disk there is formatted and healed), or bind-mount the \
                  directory onto itself to use it as it is",
@@ -108,34 +111,121 @@ fn check_mounts(paths: &[PathBuf]) -> Result<(), StartupError> {
     Ok(())
 }
 
-/// Opens, formats on first start, and verifies every drive.
+/// One drive position of the layout, as opened.
+#[derive(Debug)]
+pub struct Slot {
+    /// Its path (one node) or URL (cluster), for messages.
+    pub name: String,
+    pub drive: Result<Arc<dyn Drive>, DriveError>,
+    /// Served by this process (so formatted, checked and replaced here).
+    pub local: bool,
+}
+
+impl Slot {
+    /// A local directory drive.
+    pub fn local(path: &std::path::Path, name: String) -> Self {
+        Self {
+            name,
+            drive: LocalDrive::open(path).map(|d| Arc::new(d) as Arc<dyn Drive>),
+            local: true,
+        }
+    }
+}
+
+/// What a cluster node checks at start-up beyond a single node.
+#[derive(Debug, Clone)]
+pub struct ClusterCheck {
+    /// Every drive's URL in set order, as this node's arguments give them.
+    pub urls: Vec<String>,
+    /// This node formats a new cluster (the first node of the arguments);
+    /// the others wait for its formats.
+    pub formats_new: bool,
+}
+
+/// Whether a node's drive arguments are those the cluster was formatted with.
+fn check_endpoints(reference: &DriveFormat, urls: &[String]) -> Result<(), StartupError> {
+    let Some(formatted) = &reference.endpoints else {
+        return Err(StartupError::Layout(
+            "the drives were formatted as a one-node deployment; a cluster needs new drives".into(),
+        ));
+    };
+    if formatted.len() != urls.len() {
+        return Err(StartupError::Layout(format!(
+            "the cluster was formatted with {} drives, this node was given {}; start every node with the same drive arguments",
+            formatted.len(),
+            urls.len()
+        )));
+    }
+    if let Some(i) = (0..urls.len()).find(|i| formatted[*i] != urls[*i]) {
+        return Err(StartupError::Layout(format!(
+            "drive #{} of the cluster is {}, but this node's arguments give {}; start every node with the same drive arguments in the same order",
+            i + 1,
+            formatted[i],
+            urls[i]
+        )));
+    }
+    Ok(())
+}
+
+/// Opens, formats on first start, and verifies every drive (one node).
 pub fn open_deployment(
     paths: &[PathBuf],
     set_size: Option<usize>,
     parity: Option<usize>,
 ) -> Result<Deployment, StartupError> {
-    let (sets, size) = set_layout(paths.len(), set_size)?;
+    set_layout(paths.len(), set_size)?;
     check_mounts(paths)?;
-    let mut opened: Vec<Result<Arc<LocalDrive>, DriveError>> = Vec::with_capacity(paths.len());
-    for p in paths {
-        opened.push(LocalDrive::open(p).map(Arc::new));
-    }
-    let mut formats: Vec<Option<DriveFormat>> = Vec::with_capacity(paths.len());
-    for (p, d) in paths.iter().zip(&opened) {
-        formats.push(match d {
-            Ok(d) => d
-                .read_format()
-                .map_err(|e| drive_err(p, format!("cannot read format.json: {e}")))?,
+    let slots = paths
+        .iter()
+        .map(|p| Slot::local(p, p.display().to_string()))
+        .collect();
+    open_slots(slots, set_size, parity, None)
+}
+
+/// Formats on first start and verifies the drive positions `slots` (in
+/// set order). In a cluster, [`StartupError::Waiting`] means no format was
+/// found yet while some drive did not answer or another node formats: ask
+/// again a little later.
+pub fn open_slots(
+    slots: Vec<Slot>,
+    set_size: Option<usize>,
+    parity: Option<usize>,
+    cluster: Option<&ClusterCheck>,
+) -> Result<Deployment, StartupError> {
+    let (sets, size) = set_layout(slots.len(), set_size)?;
+    let mut formats: Vec<Option<DriveFormat>> = Vec::with_capacity(slots.len());
+    let mut unreachable = 0;
+    for s in &slots {
+        formats.push(match &s.drive {
+            Ok(d) => match d.read_format() {
+                Ok(f) => f,
+                Err(e) if s.local => return Err(drive_err(&s.name, format!("cannot read format.json: {e}"))),
+                Err(_) => {
+                    unreachable += 1;
+                    None
+                }
+            },
             Err(_) => None,
         });
     }
     let first = formats.iter().flatten().next().cloned();
     let Some(reference) = first else {
+        if let Some(c) = cluster
+            && (!c.formats_new || unreachable > 0)
+        {
+            return Err(StartupError::Waiting(if c.formats_new {
+                format!(
+                    "{unreachable} drive(s) of other nodes do not answer yet; a new cluster is formatted when every drive answers"
+                )
+            } else {
+                "waiting for the first node to format the new cluster".into()
+            }));
+        }
         // First start: every drive must be there.
-        for (p, d) in paths.iter().zip(&opened) {
-            if let Err(e) = d {
+        for s in &slots {
+            if let Err(e) = &s.drive {
                 return Err(drive_err(
-                    p,
+                    &s.name,
                     format!("cannot be opened ({e}); all drives must be present at first format"),
                 ));
             }
@@ -151,7 +241,7 @@ pub fn open_deployment(
         let ids: Vec<Vec<String>> = (0..sets)
             .map(|_| (0..size).map(|_| uuid::Uuid::new_v4().to_string()).collect())
             .collect();
-        for (i, (p, d)) in paths.iter().zip(&opened).enumerate() {
+        for (i, s) in slots.iter().enumerate() {
             let f = DriveFormat {
                 version: FORMAT_FILE_VERSION,
                 deployment_id: deployment_id.clone(),
@@ -160,19 +250,14 @@ pub fn open_deployment(
                 drive_index: i % size,
                 sets: ids.clone(),
                 parity,
+                endpoints: cluster.map(|c| c.urls.clone()),
             };
-            let d = d.as_ref().map_err(|e| drive_err(p, e.to_string()))?;
+            let d = s.drive.as_ref().map_err(|e| drive_err(&s.name, e.to_string()))?;
             d.write_format(&f)
-                .map_err(|e| drive_err(p, format!("cannot write format.json: {e}")))?;
+                .map_err(|e| drive_err(&s.name, format!("cannot write format.json: {e}")))?;
         }
         tracing::info!(%deployment_id, sets, set_size = size, parity, "formatted new deployment");
-        let drives = group(
-            opened
-                .into_iter()
-                .map(|d| d.ok().map(|d| d as Arc<dyn Drive>))
-                .collect(),
-            size,
-        );
+        let drives = group(slots.into_iter().map(|s| s.drive.ok()).collect(), size);
         return Ok(Deployment {
             deployment_id,
             parity,
@@ -190,6 +275,16 @@ pub fn open_deployment(
             size
         )));
     }
+    match cluster {
+        Some(c) => check_endpoints(&reference, &c.urls)?,
+        None if reference.endpoints.is_some() => {
+            return Err(StartupError::Layout(
+                "the drives belong to a cluster; give the cluster's http://host:port/path drive arguments"
+                    .into(),
+            ));
+        }
+        None => {}
+    }
     if let Some(p) = parity
         && p != reference.parity
     {
@@ -199,14 +294,17 @@ pub fn open_deployment(
         )));
     }
     let mut replaced = Vec::new();
-    let mut drives: Vec<Option<Arc<dyn Drive>>> = Vec::with_capacity(paths.len());
-    for (i, ((p, d), f)) in paths.iter().zip(opened).zip(&formats).enumerate() {
+    let mut drives: Vec<Option<Arc<dyn Drive>>> = Vec::with_capacity(slots.len());
+    for (i, (s, f)) in slots.into_iter().zip(&formats).enumerate() {
         let (set, idx) = (i / size, i % size);
-        match (d, f) {
+        let name = s.name;
+        match (s.drive, f) {
+            // Another node checks and formats its own drives.
+            (Ok(d), _) if !s.local => drives.push(Some(d)),
             (Ok(d), Some(f)) => {
                 if f.deployment_id != reference.deployment_id {
                     return Err(drive_err(
-                        p,
+                        &name,
                         format!(
                             "belongs to deployment {}, the other drives to {}; remove it or give the right drive",
                             f.deployment_id, reference.deployment_id
@@ -217,13 +315,13 @@ pub fn open_deployment(
                     let expected = set * size + idx + 1;
                     let actual = f.set_index * size + f.drive_index + 1;
                     return Err(drive_err(
-                        p,
+                        &name,
                         format!(
                             "is drive #{actual} of the deployment but was given as #{expected}; drives must be given in their original order"
                         ),
                     ));
                 }
-                drives.push(Some(d as Arc<dyn Drive>));
+                drives.push(Some(d));
             }
             (Ok(d), None) => {
                 let f = DriveFormat {
@@ -234,15 +332,16 @@ pub fn open_deployment(
                     drive_index: idx,
                     sets: reference.sets.clone(),
                     parity: reference.parity,
+                    endpoints: reference.endpoints.clone(),
                 };
                 d.write_format(&f)
-                    .map_err(|e| drive_err(p, format!("cannot write format.json: {e}")))?;
-                tracing::warn!(drive = %p.display(), "empty drive formatted as a replacement; healing will repopulate it");
-                replaced.push(p.display().to_string());
-                drives.push(Some(d as Arc<dyn Drive>));
+                    .map_err(|e| drive_err(&name, format!("cannot write format.json: {e}")))?;
+                tracing::warn!(drive = %name, "empty drive formatted as a replacement; healing will repopulate it");
+                replaced.push(name);
+                drives.push(Some(d));
             }
             (Err(e), _) => {
-                tracing::warn!(drive = %p.display(), error = %e, "drive offline");
+                tracing::warn!(drive = %name, error = %e, "drive offline");
                 drives.push(None);
             }
         }

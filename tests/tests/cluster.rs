@@ -1,0 +1,328 @@
+//! A cluster of real objd processes, one per network namespace: requests
+//! through every node, a node killed under load and healed on return, a
+//! node cut off by a partition while both sides write the same keys, and a
+//! lost drive with a lost node at once.
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use strata_tests::cluster::Cluster;
+use strata_tests::{files_below, get_object as get, pattern, put_object as put, s3_client};
+
+async fn list_keys(c: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let page = c
+            .list_objects_v2()
+            .bucket(bucket)
+            .max_keys(7)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .unwrap();
+        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            return keys;
+        }
+    }
+}
+
+async fn multipart(c: &aws_sdk_s3::Client, bucket: &str, key: &str, parts: &[Vec<u8>]) {
+    let id = c
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    let mut done = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let n = i as i32 + 1;
+        let r = c
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(p.clone()))
+            .send()
+            .await
+            .unwrap();
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(r.e_tag().unwrap())
+                .build(),
+        );
+    }
+    c.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Shard files on a node's drives.
+fn shard_files(cl: &Cluster, n: usize) -> usize {
+    cl.drives(n)
+        .iter()
+        .map(|d| files_below(&d.join("data")).len())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_serves_every_request_over_the_drives_of_all_nodes() {
+    let cl = Cluster::start(4, 2, &["--scanner-interval", "0"]);
+    let clients: Vec<_> = (1..=4).map(|n| s3_client(&cl.endpoint(n))).collect();
+    clients[0].create_bucket().bucket("shared").send().await.unwrap();
+    // Every node knows the bucket at once, and lists it.
+    for c in &clients {
+        let names: Vec<String> = c
+            .list_buckets()
+            .send()
+            .await
+            .unwrap()
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name().map(str::to_owned))
+            .collect();
+        assert_eq!(names, vec!["shared"]);
+    }
+    let mut expect: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (i, c) in clients.iter().enumerate() {
+        for (j, size) in [0usize, 100, 200_000, 3 << 20].into_iter().enumerate() {
+            let key = format!("node{}/obj-{j}", i + 1);
+            let data = pattern(size, (i * 10 + j) as u64);
+            put(c, "shared", &key, data.clone()).await.unwrap();
+            expect.insert(key, data);
+        }
+        let parts = vec![pattern(5 << 20, i as u64 + 100), pattern(1234, i as u64 + 200)];
+        let key = format!("node{}/multipart", i + 1);
+        multipart(c, "shared", &key, &parts).await;
+        expect.insert(key, parts.concat());
+    }
+    // Byte-exact from every node; the same listing from every node.
+    for (n, c) in clients.iter().enumerate() {
+        for (k, v) in &expect {
+            let got = get(c, "shared", k).await.unwrap();
+            assert!(got == *v, "node {} returned other bytes for {k}", n + 1);
+        }
+        assert_eq!(
+            list_keys(c, "shared").await,
+            expect.keys().cloned().collect::<Vec<_>>()
+        );
+    }
+    // The shards are spread: every node holds some.
+    for n in 1..=4 {
+        assert!(shard_files(&cl, n) > 0, "node {n} holds no shard");
+    }
+    // Deletes through one node are seen by the others.
+    clients[2]
+        .delete_object()
+        .bucket("shared")
+        .key("node1/obj-1")
+        .send()
+        .await
+        .unwrap();
+    let e = clients[3]
+        .get_object()
+        .bucket("shared")
+        .key("node1/obj-1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(strata_tests::client::err_code(&e), "NoSuchKey");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_under_load_costs_no_data_and_is_healed_when_it_returns() {
+    let mut cl = Cluster::start(4, 2, &["--scanner-interval", "0"]);
+    let clients: Vec<_> = (1..=4).map(|n| s3_client(&cl.endpoint(n))).collect();
+    clients[0].create_bucket().bucket("load").send().await.unwrap();
+    let acked: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+    let stats: Arc<Mutex<(usize, usize)>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Writers through nodes 1, 2 and 4 (node 3 is the one killed).
+    let mut tasks = Vec::new();
+    for (w, node) in [0usize, 1, 3].into_iter().enumerate() {
+        let c = clients[node].clone();
+        let (acked, stats, stop) = (Arc::clone(&acked), Arc::clone(&stats), Arc::clone(&stop));
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let key = format!("w{w}/k{i}");
+                let size = if i.is_multiple_of(3) { 300_000 } else { 2_000 };
+                let data = pattern(size, w as u64 * 1_000_000 + i);
+                let ok = tokio::time::timeout(Duration::from_secs(20), put(&c, "load", &key, data.clone()))
+                    .await
+                    .is_ok_and(|r| r.is_ok());
+                let mut s = stats.lock().unwrap();
+                s.0 += 1;
+                if ok {
+                    acked.lock().unwrap().insert(key, data);
+                } else {
+                    s.1 += 1;
+                }
+                i += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = *stats.lock().unwrap();
+    cl.kill(3);
+    let killed = Instant::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during = *stats.lock().unwrap();
+    // Reads of what was acknowledged, through a surviving node.
+    let snapshot = acked.lock().unwrap().clone();
+    for (k, v) in snapshot.iter().step_by(snapshot.len() / 40 + 1) {
+        assert!(
+            get(&clients[1], "load", k).await.unwrap() == *v,
+            "{k} while node 3 is down"
+        );
+    }
+    let down = killed.elapsed();
+    cl.restart(3);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (requests, failures) = (during.0 - before.0, during.1 - before.1);
+    println!(
+        "while node 3 was down ({:.1} s): {requests} writes, {failures} failed ({:.1} %)",
+        down.as_secs_f64(),
+        100.0 * failures as f64 / requests.max(1) as f64
+    );
+    assert!(requests > 0, "no write ran while the node was down");
+    // Writes went on: at most the few in flight at the kill failed.
+    assert!(
+        failures * 10 <= requests,
+        "{failures} of {requests} writes failed"
+    );
+    // Node 3 is healed to full redundancy: with nodes 1 and 2 gone (4 of 8
+    // drives, the most EC:4 allows), everything reads from 3 and 4.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending: usize = [1, 2, 4]
+            .iter()
+            .map(|n| {
+                let info: serde_json::Value = serde_json::from_str(&cl.admin(*n, &["info"])).unwrap();
+                info["hinted_heals"].as_u64().unwrap() as usize
+                    + info["heal_queue"].as_u64().unwrap() as usize
+            })
+            .sum();
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pending} heals still pending after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    cl.kill(1);
+    cl.kill(2);
+    let acked = acked.lock().unwrap().clone();
+    for (k, v) in &acked {
+        let got = get(&clients[3], "load", k)
+            .await
+            .unwrap_or_else(|e| panic!("{k}: {e}"));
+        assert!(got == *v, "{k} from nodes 3 and 4 alone");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_drive_and_a_lost_node_at_once_lose_nothing_with_sets_spread_over_nodes() {
+    // Two sets of 4 drives at EC:2, each set one drive per node.
+    let mut cl = Cluster::start(
+        4,
+        2,
+        &["--set-size", "4", "--parity", "EC:2", "--scanner-interval", "0"],
+    );
+    let c1 = s3_client(&cl.endpoint(1));
+    c1.create_bucket().bucket("spread").send().await.unwrap();
+    let mut expect = BTreeMap::new();
+    for i in 0..30u64 {
+        let key = format!("k{i}");
+        let data = pattern(if i % 2 == 0 { 1 << 20 } else { 5_000 }, i);
+        put(&c1, "spread", &key, data.clone()).await.unwrap();
+        expect.insert(key, data);
+    }
+    // A drive of node 1 dies, and node 2 with both its drives.
+    let lost = cl.drives(1)[0].clone();
+    std::fs::remove_dir_all(&lost).unwrap();
+    cl.kill(2);
+    let c4 = s3_client(&cl.endpoint(4));
+    for (k, v) in &expect {
+        assert!(get(&c4, "spread", k).await.unwrap() == *v, "{k}");
+        assert!(get(&c1, "spread", k).await.unwrap() == *v, "{k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_refuses_writes_and_the_majority_loses_none_of_its_own() {
+    let cl = Cluster::start(4, 2, &["--scanner-interval", "0", "--drive-timeout", "5"]);
+    let clients: Vec<_> = (1..=4).map(|n| s3_client(&cl.endpoint(n))).collect();
+    clients[0].create_bucket().bucket("split").send().await.unwrap();
+    let keys: Vec<String> = (0..8).map(|i| format!("key{i}")).collect();
+    for k in &keys {
+        put(&clients[0], "split", k, b"start".to_vec()).await.unwrap();
+    }
+    cl.net.cut(4);
+    // Both sides write the same keys: the majority one after the other
+    // through nodes 1-3, the cut-off node 4 at the same time.
+    let minority = {
+        let c = clients[3].clone();
+        let keys = keys.clone();
+        tokio::spawn(async move {
+            let mut acked = 0;
+            for (i, k) in keys.iter().cycle().take(16).enumerate() {
+                let data = format!("minority-{i}").into_bytes();
+                if let Ok(Ok(())) =
+                    tokio::time::timeout(Duration::from_secs(15), put(&c, "split", k, data)).await
+                {
+                    acked += 1;
+                }
+            }
+            acked
+        })
+    };
+    let mut last: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for round in 0..3 {
+        for (i, k) in keys.iter().enumerate() {
+            let data = format!("majority-{round}-{i}").into_bytes();
+            let c = &clients[(round + i) % 3];
+            put(c, "split", k, data.clone()).await.unwrap();
+            last.insert(k.clone(), data);
+        }
+    }
+    assert_eq!(
+        minority.await.unwrap(),
+        0,
+        "the cut-off node acknowledged a write"
+    );
+    cl.net.join(4);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (n, c) in clients.iter().enumerate() {
+        for (k, v) in &last {
+            let got = get(c, "split", k).await.unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(v),
+                "node {} after the partition",
+                n + 1
+            );
+        }
+    }
+}
