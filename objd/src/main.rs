@@ -119,6 +119,11 @@ struct ServerArgs {
     /// hang writes that the other drives can take).
     #[arg(long, env = "OBJD_DRIVE_TIMEOUT", default_value_t = 30)]
     drive_timeout: u64,
+    /// etcd endpoints of a cluster (`http://etcd-0:2379,http://etcd-1:2379`):
+    /// bucket changes are serialized and announced through etcd. Required
+    /// when the drives are URLs of several nodes; unused by a single node.
+    #[arg(long, env = "OBJD_ETCD", value_delimiter = ',')]
+    etcd: Vec<String>,
     /// Log filter (`info`, `debug`, `objd=debug,s3s=info`, ...).
     #[arg(long, env = "OBJD_LOG", default_value = "info")]
     log: String,
@@ -237,6 +242,9 @@ async fn serve(args: ServerArgs) -> Result<()> {
     // single node listens once it is open.
     let mut bound = None;
     let mut peers = Vec::new();
+    if layout.is_cluster() && args.etcd.is_empty() {
+        bail!("a cluster needs etcd: give its endpoints with --etcd (OBJD_ETCD)");
+    }
     let (deployment, front) = if layout.is_cluster() {
         let key = NodeKey::derive(&creds.secret_key);
         let node = cluster::Node::open(layout.clone(), key.clone())?;
@@ -261,6 +269,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
         ..LayerConfig::default()
     };
     let replaced = !deployment.replaced.is_empty();
+    let deployment_id = deployment.deployment_id.clone();
     let layer = ObjectLayer::open(
         &deployment.deployment_id,
         deployment.drives,
@@ -268,6 +277,11 @@ async fn serve(args: ServerArgs) -> Result<()> {
         config,
     )
     .await?;
+    if let Some(node) = &layout.this_node {
+        let etcd = cluster::etcd::Etcd::new(args.etcd.clone());
+        let coord = cluster::coord::EtcdCoordinator::start(etcd, &deployment_id, node, &layer);
+        layer.set_coordinator(coord);
+    }
     layer.start_healer();
     for peer in &peers {
         layer.heal_on_return(peer.subscribe(), 1.0);

@@ -1,7 +1,9 @@
 //! A cluster of real `objd` processes, each in its own network namespace
 //! ([`crate::netns`]) on port 9000 of its own address, every node started
-//! with the same drive arguments, as an admin would run them. Nodes can be
-//! killed (`kill -9`), restarted, cut off and joined back.
+//! with the same drive arguments, as an admin would run them, and a real
+//! etcd cluster (Debian's `etcd-server`), each member on a host of its
+//! own. Nodes and members can be killed (`kill -9`), restarted, cut off
+//! and joined back.
 
 use crate::netns::Net;
 use crate::{ACCESS_KEY, SECRET_KEY, objd_bin};
@@ -18,16 +20,26 @@ pub struct Cluster {
     pub root: tempfile::TempDir,
     pub nodes: usize,
     pub drives_per_node: usize,
+    /// etcd members, on hosts `nodes + 1 ..= nodes + etcd_members`.
+    pub etcd_members: usize,
     args: Vec<String>,
     extra: Vec<String>,
     children: Vec<Option<Child>>,
+    etcd: Vec<Option<Child>>,
 }
+
+const ETCD_PORT: u16 = 2379;
 
 impl Cluster {
     /// Starts `nodes` nodes of `drives` drives each and waits until every
     /// node serves S3.
     pub fn start(nodes: usize, drives: usize, extra: &[&str]) -> Cluster {
-        let net = Net::new(nodes);
+        Self::start_with(nodes, drives, 1, extra)
+    }
+
+    /// Like [`Cluster::start`] with an etcd cluster of `members`.
+    pub fn start_with(nodes: usize, drives: usize, members: usize, extra: &[&str]) -> Cluster {
+        let net = Net::new(nodes + members);
         let root = tempfile::tempdir().expect("tempdir");
         let args = (1..=nodes)
             .map(|n| {
@@ -43,15 +55,109 @@ impl Cluster {
             root,
             nodes,
             drives_per_node: drives,
+            etcd_members: members,
             args,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             children: (0..nodes).map(|_| None).collect(),
+            etcd: (0..members).map(|_| None).collect(),
         };
+        for m in 1..=members {
+            c.start_etcd(m);
+        }
+        c.wait_etcd();
+        let endpoints: Vec<String> = (1..=members)
+            .map(|m| format!("http://{}:{ETCD_PORT}", c.net.addr(nodes + m)))
+            .collect();
+        c.extra.push("--etcd".into());
+        c.extra.push(endpoints.join(","));
         let waits: Vec<_> = (1..=nodes).map(|n| c.spawn(n)).collect();
         for (n, w) in waits.into_iter().enumerate() {
             Self::wait(n + 1, w);
         }
         c
+    }
+
+    /// Host of etcd member `m` (from 1).
+    pub fn etcd_host(&self, m: usize) -> usize {
+        self.nodes + m
+    }
+
+    fn start_etcd(&mut self, m: usize) {
+        let host = self.etcd_host(m);
+        let name = |i: usize| format!("e{i}");
+        let peers: Vec<String> = (1..=self.etcd_members)
+            .map(|i| format!("{}=http://{}:2380", name(i), self.net.addr(self.etcd_host(i))))
+            .collect();
+        let addr = self.net.addr(host);
+        let child = self
+            .net
+            .command(host, std::path::Path::new("etcd"))
+            .args(["--name", &name(m)])
+            .arg("--data-dir")
+            .arg(self.root.path().join(format!("etcd{m}")))
+            .args(["--listen-client-urls", &format!("http://0.0.0.0:{ETCD_PORT}")])
+            .args(["--advertise-client-urls", &format!("http://{addr}:{ETCD_PORT}")])
+            .args(["--listen-peer-urls", &format!("http://{addr}:2380")])
+            .args(["--initial-advertise-peer-urls", &format!("http://{addr}:2380")])
+            .args(["--initial-cluster", &peers.join(",")])
+            .args([
+                "--initial-cluster-state",
+                "new",
+                "--initial-cluster-token",
+                "strata-test",
+            ])
+            .args([
+                "--heartbeat-interval",
+                "100",
+                "--election-timeout",
+                "1000",
+                "--log-level",
+                "error",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn etcd (Debian package etcd-server)");
+        self.etcd[m - 1] = Some(child);
+    }
+
+    /// Waits until every etcd member answers with a leader.
+    fn wait_etcd(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        for m in 1..=self.etcd_members {
+            loop {
+                if self.etcd_status(m).is_some_and(|(_, leader)| leader != "0") {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "etcd member {m} did not start"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// Member id and the leader it knows, from `/v3/maintenance/status`
+    /// (asked over the client network).
+    pub fn etcd_status(&self, m: usize) -> Option<(String, String)> {
+        let url = format!(
+            "http://{}:{ETCD_PORT}/v3/maintenance/status",
+            self.net.client_addr(self.etcd_host(m))
+        );
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-m", "2", "-X", "POST", "-d", "{}", &url])
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let member = v["header"]["member_id"].as_str()?.to_owned();
+        let leader = v["leader"].as_str().unwrap_or("0").to_owned();
+        Some((member, leader))
+    }
+
+    /// The etcd member that leads now.
+    pub fn etcd_leader(&self) -> Option<usize> {
+        (1..=self.etcd_members).find(|m| self.etcd_status(*m).is_some_and(|(id, leader)| id == leader))
     }
 
     /// The S3 endpoint of node `n` (from 1), as the test reaches it.
@@ -146,6 +252,11 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         for n in 1..=self.nodes {
             self.kill(n);
+        }
+        for e in self.etcd.iter_mut().filter_map(Option::take) {
+            let mut e = e;
+            let _ = e.kill();
+            let _ = e.wait();
         }
     }
 }

@@ -326,3 +326,65 @@ async fn a_node_cut_off_refuses_writes_and_the_majority_loses_none_of_its_own() 
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_changes_reach_every_node_and_survive_the_etcd_leader_cut_off() {
+    let cl = Cluster::start_with(3, 2, 3, &["--scanner-interval", "0"]);
+    let clients: Vec<_> = (1..=3).map(|n| s3_client(&cl.endpoint(n))).collect();
+    let versioning = |c: &aws_sdk_s3::Client, b: &'static str| {
+        let c = c.clone();
+        async move {
+            c.get_bucket_versioning()
+                .bucket(b)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .map(|s| s.as_str().to_owned())
+        }
+    };
+    // A change on one node is what every node answers next.
+    clients[0].create_bucket().bucket("conf").send().await.unwrap();
+    strata_tests::client::set_versioning(
+        &clients[1],
+        "conf",
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    for c in &clients {
+        assert_eq!(versioning(c, "conf").await.as_deref(), Some("Enabled"));
+    }
+    // Two nodes create the same bucket at once: exactly one succeeds.
+    let (a, b) = tokio::join!(
+        clients[0].create_bucket().bucket("race").send(),
+        clients[2].create_bucket().bucket("race").send()
+    );
+    assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
+    // The etcd leader is cut off: etcd elects another, and bucket changes
+    // and object writes go on.
+    let leader = cl.etcd_leader().expect("an etcd leader");
+    cl.net.cut(cl.etcd_host(leader));
+    strata_tests::client::set_versioning(
+        &clients[2],
+        "conf",
+        aws_sdk_s3::types::BucketVersioningStatus::Suspended,
+    )
+    .await;
+    for c in &clients {
+        assert_eq!(versioning(c, "conf").await.as_deref(), Some("Suspended"));
+        put(c, "conf", "during", b"x".to_vec()).await.unwrap();
+    }
+    clients[1]
+        .delete_object()
+        .bucket("race")
+        .key("none")
+        .send()
+        .await
+        .unwrap();
+    clients[0].delete_bucket().bucket("race").send().await.unwrap();
+    for c in &clients {
+        let e = c.head_bucket().bucket("race").send().await.unwrap_err();
+        assert_eq!(strata_tests::client::err_status(&e), 404);
+    }
+    cl.net.join(cl.etcd_host(leader));
+}

@@ -94,6 +94,13 @@ pub fn to_s3(e: ObjectError) -> S3Error {
                 "Not enough drives are online to serve the request; retry later".into(),
             )
         }
+        ObjectError::Coordination(_) => {
+            tracing::warn!(error = %e, "bucket change not coordinated");
+            (
+                C::ServiceUnavailable,
+                "The cluster cannot coordinate this change now; retry later".into(),
+            )
+        }
         ObjectError::QuotaExceeded { quota, used } => {
             let mut err = S3Error::with_message(
                 C::Custom("QuotaExceeded".into()),

@@ -13,6 +13,8 @@
 //! coordinator sits on the path of a request. `docs/cluster.md` has the
 //! reasoning and the failure analysis.
 
+pub mod coord;
+pub mod etcd;
 pub mod layout;
 
 use crate::drive::remote::{NodeClient, RemoteDrive};

@@ -289,6 +289,12 @@ pub struct HealProgress {
 impl ObjectLayer {
     /// Makes every drive hold exactly the buckets that exist, as they are.
     pub async fn heal_buckets(&self) -> ObjectResult<()> {
+        // Under the bucket lock, towards what most drives hold now (in a
+        // cluster this node's cache may trail another node's change).
+        let _lock = self.coordinator().lock("buckets").await?;
+        if self.shared {
+            self.load_buckets().await?;
+        }
         let buckets: Vec<(String, Vec<u8>)> = {
             let b = self.buckets.read().unwrap_or_else(|e| e.into_inner());
             b.iter().map(|(n, r)| (n.clone(), r.encode())).collect()
@@ -297,23 +303,35 @@ impl ObjectLayer {
             let buckets = buckets.clone();
             set.on_drives(move |_, d| {
                 let held = d.scan(Table::Buckets, b"", false, b"\xff", usize::MAX)?;
-                let mut ops: Vec<RecordOp> = buckets
-                    .iter()
-                    .filter(|(n, v)| !held.iter().any(|(k, hv)| k == n.as_bytes() && hv == v))
-                    .map(|(n, v)| RecordOp::Put {
-                        table: Table::Buckets,
-                        key: n.as_bytes().to_vec(),
-                        value: v.clone(),
-                    })
-                    .collect();
-                ops.extend(
-                    held.into_iter()
-                        .filter(|(k, _)| !buckets.iter().any(|(n, _)| n.as_bytes() == k.as_slice()))
-                        .map(|(k, _)| RecordOp::Delete {
+                // Each change conditional on what the drive held.
+                let check = |k: &[u8]| RecordOp::Check {
+                    table: Table::Buckets,
+                    key: k.to_vec(),
+                    hash: held
+                        .iter()
+                        .find(|(hk, _)| hk.as_slice() == k)
+                        .map(|(_, v)| crate::drive::value_hash(v)),
+                };
+                let mut ops: Vec<RecordOp> = Vec::new();
+                for (n, v) in &buckets {
+                    if !held.iter().any(|(k, hv)| k == n.as_bytes() && hv == v) {
+                        ops.push(check(n.as_bytes()));
+                        ops.push(RecordOp::Put {
                             table: Table::Buckets,
-                            key: k,
-                        }),
-                );
+                            key: n.as_bytes().to_vec(),
+                            value: v.clone(),
+                        });
+                    }
+                }
+                for (k, _) in &held {
+                    if !buckets.iter().any(|(n, _)| n.as_bytes() == k.as_slice()) {
+                        ops.push(check(k));
+                        ops.push(RecordOp::Delete {
+                            table: Table::Buckets,
+                            key: k.clone(),
+                        });
+                    }
+                }
                 if ops.is_empty() {
                     Ok(())
                 } else {

@@ -10,6 +10,7 @@
 pub mod checksum;
 mod compact;
 pub mod conditions;
+pub mod coord;
 mod copy;
 mod get;
 pub mod heal;
@@ -110,6 +111,10 @@ pub enum ObjectError {
     WriteQuorum { ok: usize, need: usize },
     #[error("not enough drives online to read")]
     ReadQuorum,
+    /// The cluster's coordination service cannot be reached (or the lock
+    /// it keeps stayed taken too long).
+    #[error("coordination: {0}")]
+    Coordination(String),
     #[error("drives are full")]
     DiskFull,
     /// The change would take the bucket beyond its quota.
@@ -232,7 +237,7 @@ pub struct ObjectLayer {
     sets: Vec<Arc<ErasureSet>>,
     seed: u64,
     buckets: RwLock<BTreeMap<String, BucketRecord>>,
-    bucket_updates: tokio::sync::Mutex<()>,
+    coord: std::sync::OnceLock<Arc<dyn coord::Coordinator>>,
     /// Other nodes change buckets too (a cluster): the cache is not the
     /// only writer's.
     shared: bool,
@@ -274,7 +279,7 @@ impl ObjectLayer {
             sets,
             seed,
             buckets: RwLock::new(BTreeMap::new()),
-            bucket_updates: tokio::sync::Mutex::new(()),
+            coord: std::sync::OnceLock::new(),
             shared: config.cluster,
             heal,
             hints: hints::Hints::default(),
@@ -305,7 +310,7 @@ impl ObjectLayer {
         &self.sets[(h % self.sets.len() as u64) as usize]
     }
 
-    async fn load_buckets(&self) -> ObjectResult<()> {
+    pub(crate) async fn load_buckets(&self) -> ObjectResult<()> {
         let drives = self.all_drives();
         let lists = blocking(move || {
             drives
@@ -319,11 +324,14 @@ impl ObjectLayer {
     }
 
     /// In a cluster, makes sure the cache knows a bucket another node
-    /// created: a name the cache lacks is looked up on the drives. (Changes
-    /// to known buckets reach the cache through [`ObjectLayer::reload_bucket`].)
+    /// created: a name the cache lacks is looked up on the drives. Changes
+    /// to known buckets reach the cache through [`ObjectLayer::reload_bucket`]
+    /// on the coordinator's notices; while those do not arrive, every
+    /// request reads its bucket from the drives.
     pub async fn ensure_bucket(&self, name: &str) {
+        let stale = self.bucket(name).is_err() || !self.coordinator().coherent();
         if self.shared
-            && self.bucket(name).is_err()
+            && stale
             && valid_bucket_name(name)
             && let Err(e) = self.reload_bucket(name).await
         {
@@ -377,6 +385,17 @@ impl ObjectLayer {
         Ok(())
     }
 
+    /// Uses `c` for deployment-wide locks and change notices (once, before
+    /// serving; a single node keeps the in-process default).
+    pub fn set_coordinator(&self, c: Arc<dyn coord::Coordinator>) {
+        let _ = self.coord.set(c);
+    }
+
+    pub(crate) fn coordinator(&self) -> &Arc<dyn coord::Coordinator> {
+        self.coord
+            .get_or_init(|| Arc::new(coord::LocalCoordinator::default()) as Arc<dyn coord::Coordinator>)
+    }
+
     /// A bucket's quota in bytes, if it has one.
     pub fn quota(&self, name: &str) -> ObjectResult<Option<u64>> {
         Ok(self
@@ -422,11 +441,48 @@ impl ObjectLayer {
             .collect()
     }
 
-    async fn commit_everywhere(&self, ops: Vec<RecordOp>) -> ObjectResult<()> {
+    /// Replaces (or with `None` deletes) a bucket's record on every drive,
+    /// each drive's change conditional on the record it holds now, plus
+    /// `extra` ops; a majority of all drives must take it.
+    async fn commit_bucket(
+        &self,
+        name: &str,
+        rec: Option<&BucketRecord>,
+        extra: Vec<RecordOp>,
+    ) -> ObjectResult<()> {
         let drives = self.all_drives();
         let total: usize = self.sets.iter().map(|s| s.drive_count()).sum();
-        let results =
-            blocking(move || drives.iter().map(|d| d.commit(ops.clone())).collect::<Vec<_>>()).await?;
+        let key = name.as_bytes().to_vec();
+        let change = match rec {
+            Some(r) => RecordOp::Put {
+                table: Table::Buckets,
+                key: key.clone(),
+                value: r.encode(),
+            },
+            None => RecordOp::Delete {
+                table: Table::Buckets,
+                key: key.clone(),
+            },
+        };
+        let results = blocking(move || {
+            drives
+                .iter()
+                .map(|d| {
+                    let now = d.get(Table::Buckets, &key)?;
+                    let mut ops = vec![
+                        RecordOp::Check {
+                            table: Table::Buckets,
+                            key: key.clone(),
+                            hash: now.as_deref().map(crate::drive::value_hash),
+                        },
+                        change.clone(),
+                    ];
+                    ops.extend(extra.iter().cloned());
+                    d.commit(ops)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
         let ok = results.iter().filter(|r| r.is_ok()).count();
         let need = total / 2 + 1;
         if ok < need {
@@ -436,18 +492,41 @@ impl ObjectLayer {
         Ok(())
     }
 
+    /// Runs a change of the bucket list or a bucket's settings under the
+    /// deployment-wide bucket lock, on the bucket's record as the drives
+    /// hold it now, and tells the other nodes once it is committed.
+    async fn change_bucket<T>(
+        &self,
+        name: &str,
+        change: impl AsyncFnOnce(Option<BucketRecord>) -> ObjectResult<T>,
+    ) -> ObjectResult<T> {
+        let coord = Arc::clone(self.coordinator());
+        let _lock = coord.lock("buckets").await?;
+        if self.shared {
+            self.reload_bucket(name).await?;
+        }
+        let r = change(self.bucket(name).ok()).await;
+        if self.shared {
+            coord.bucket_changed(name).await;
+        }
+        r
+    }
+
     pub async fn make_bucket(&self, name: &str) -> ObjectResult<()> {
         if !valid_bucket_name(name) {
             return Err(ObjectError::InvalidBucketName);
         }
-        if self.bucket(name).is_ok() {
-            return Err(ObjectError::BucketExists);
-        }
-        let rec = BucketRecord {
-            created_ns: now_ns(),
-            ..Default::default()
-        };
-        self.store_bucket(name, rec).await
+        self.change_bucket(name, async |now| {
+            if now.is_some() {
+                return Err(ObjectError::BucketExists);
+            }
+            let rec = BucketRecord {
+                created_ns: now_ns(),
+                ..Default::default()
+            };
+            self.store_bucket(name, rec).await
+        })
+        .await
     }
 
     pub async fn set_versioning(&self, name: &str, v: Versioning) -> ObjectResult<()> {
@@ -486,20 +565,17 @@ impl ObjectLayer {
     /// Read-modify-write of a bucket record; bucket updates are serialized
     /// so that two changes to different settings do not undo each other.
     async fn update_bucket(&self, name: &str, change: impl FnOnce(&mut BucketRecord)) -> ObjectResult<()> {
-        let _guard = self.bucket_updates.lock().await;
-        let mut rec = self.bucket(name)?;
-        change(&mut rec);
-        self.store_bucket(name, rec).await
+        self.change_bucket(name, async |now| {
+            let mut rec = now.ok_or(ObjectError::NoSuchBucket)?;
+            change(&mut rec);
+            self.store_bucket(name, rec).await
+        })
+        .await
     }
 
     /// Writes a bucket record on every drive and into the cache.
     async fn store_bucket(&self, name: &str, rec: BucketRecord) -> ObjectResult<()> {
-        let op = RecordOp::Put {
-            table: Table::Buckets,
-            key: name.as_bytes().to_vec(),
-            value: rec.encode(),
-        };
-        self.commit_everywhere(vec![op]).await?;
+        self.commit_bucket(name, Some(&rec), vec![]).await?;
         self.buckets
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -508,7 +584,14 @@ impl ObjectLayer {
     }
 
     pub async fn delete_bucket(&self, name: &str) -> ObjectResult<()> {
-        self.bucket(name)?;
+        self.change_bucket(name, async |now| {
+            now.ok_or(ObjectError::NoSuchBucket)?;
+            self.delete_bucket_locked(name).await
+        })
+        .await
+    }
+
+    async fn delete_bucket_locked(&self, name: &str) -> ObjectResult<()> {
         let page = self
             .list_objects(
                 name,
@@ -535,17 +618,11 @@ impl ObjectLayer {
                 }
             }
         }
-        let ops = vec![
-            RecordOp::Delete {
-                table: Table::Buckets,
-                key: name.as_bytes().to_vec(),
-            },
-            RecordOp::Delete {
-                table: Table::Usage,
-                key: name.as_bytes().to_vec(),
-            },
-        ];
-        self.commit_everywhere(ops).await?;
+        let usage = RecordOp::Delete {
+            table: Table::Usage,
+            key: name.as_bytes().to_vec(),
+        };
+        self.commit_bucket(name, None, vec![usage]).await?;
         self.buckets
             .write()
             .unwrap_or_else(|e| e.into_inner())
