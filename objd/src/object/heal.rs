@@ -295,10 +295,12 @@ impl ObjectLayer {
         if self.shared {
             self.load_buckets().await?;
         }
-        let buckets: Vec<(String, Vec<u8>)> = {
-            let b = self.buckets.read().unwrap_or_else(|e| e.into_inner());
-            b.iter().map(|(n, r)| (n.clone(), r.encode())).collect()
-        };
+        let buckets: Vec<(String, Vec<u8>)> = self
+            .buckets
+            .all()
+            .into_iter()
+            .map(|(n, r)| (n, r.encode()))
+            .collect();
         for set in self.sets() {
             let buckets = buckets.clone();
             set.on_drives(move |_, d| {

@@ -7,6 +7,7 @@
 //! an object sits on drive `(i + r) % n` where `r` is derived from the same
 //! hash, so parity load spreads across drives.
 
+mod buckets;
 pub mod checksum;
 mod compact;
 pub mod conditions;
@@ -42,7 +43,7 @@ use bytes::Bytes;
 use futures::Stream;
 use std::collections::BTreeMap;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A request or object body: a stream of byte chunks.
@@ -236,7 +237,7 @@ pub struct BucketInfo {
 pub struct ObjectLayer {
     sets: Vec<Arc<ErasureSet>>,
     seed: u64,
-    buckets: RwLock<BTreeMap<String, BucketRecord>>,
+    buckets: Arc<buckets::BucketCache>,
     coord: std::sync::OnceLock<Arc<dyn coord::Coordinator>>,
     /// Other nodes change buckets too (a cluster): the cache is not the
     /// only writer's.
@@ -263,6 +264,7 @@ impl ObjectLayer {
         let heal = queue::KeyQueue::new();
         let compact = queue::KeyQueue::new();
         let usage = Arc::new(usage::Usage::default());
+        let bucket_cache = Arc::new(buckets::BucketCache::default());
         let sets: Vec<Arc<ErasureSet>> = drives
             .into_iter()
             .enumerate()
@@ -271,6 +273,7 @@ impl ObjectLayer {
                     heal: heal.sender(),
                     compact: compact.sender(),
                     usage: Arc::clone(&usage),
+                    buckets: Arc::clone(&bucket_cache),
                 };
                 ErasureSet::new(i, d, parity, config.clone(), seed, parts).map(Arc::new)
             })
@@ -278,7 +281,7 @@ impl ObjectLayer {
         let layer = Arc::new(Self {
             sets,
             seed,
-            buckets: RwLock::new(BTreeMap::new()),
+            buckets: bucket_cache,
             coord: std::sync::OnceLock::new(),
             shared: config.cluster,
             heal,
@@ -319,7 +322,7 @@ impl ObjectLayer {
                 .collect::<Vec<_>>()
         })
         .await?;
-        *self.buckets.write().unwrap_or_else(|e| e.into_inner()) = majority_buckets(lists);
+        self.buckets.replace(majority_buckets(lists));
         Ok(())
     }
 
@@ -365,7 +368,6 @@ impl ObjectLayer {
         })
         .await?;
         let found = majority_buckets(lists).remove(name);
-        let mut cache = self.buckets.write().unwrap_or_else(|e| e.into_inner());
         match found {
             Some(rec) => {
                 let quota = rec
@@ -374,10 +376,10 @@ impl ObjectLayer {
                     .and_then(|v| std::str::from_utf8(v).ok())
                     .and_then(|v| v.parse().ok());
                 self.usage.set_quota(name, quota);
-                cache.insert(name.to_owned(), rec);
+                self.buckets.insert(name, rec);
             }
             None => {
-                if cache.remove(name).is_some() {
+                if self.buckets.remove(name) {
                     self.usage.remove(name);
                 }
             }
@@ -420,21 +422,16 @@ impl ObjectLayer {
     }
 
     pub fn bucket(&self, name: &str) -> ObjectResult<BucketRecord> {
-        self.buckets
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
-            .ok_or(ObjectError::NoSuchBucket)
+        self.buckets.get(name).ok_or(ObjectError::NoSuchBucket)
     }
 
     pub fn list_buckets(&self) -> Vec<BucketInfo> {
         self.buckets
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(n, r)| BucketInfo {
-                name: n.clone(),
+            .all()
+            .into_iter()
+            .filter(|(_, r)| !r.settings.contains_key(buckets::DELETING))
+            .map(|(name, r)| BucketInfo {
+                name,
                 created_ns: r.created_ns,
                 versioning: r.versioning,
             })
@@ -443,31 +440,32 @@ impl ObjectLayer {
 
     /// Replaces (or with `None` deletes) a bucket's record on every drive,
     /// each drive's change conditional on the record it holds now, plus
-    /// `extra` ops; a majority of all drives must take it.
+    /// `extra` ops; a write quorum of every set must take it (so that it
+    /// is the record every node reads back, see [`buckets`]).
     async fn commit_bucket(
         &self,
         name: &str,
         rec: Option<&BucketRecord>,
         extra: Vec<RecordOp>,
     ) -> ObjectResult<()> {
-        let drives = self.all_drives();
-        let total: usize = self.sets.iter().map(|s| s.drive_count()).sum();
         let key = name.as_bytes().to_vec();
-        let change = match rec {
-            Some(r) => RecordOp::Put {
+        let value = rec.map(BucketRecord::encode);
+        let change = match value {
+            Some(value) => RecordOp::Put {
                 table: Table::Buckets,
                 key: key.clone(),
-                value: r.encode(),
+                value,
             },
             None => RecordOp::Delete {
                 table: Table::Buckets,
                 key: key.clone(),
             },
         };
-        let results = blocking(move || {
-            drives
-                .iter()
-                .map(|d| {
+        let (mut short, mut errs) = (None, Vec::new());
+        for set in &self.sets {
+            let (key, change, extra) = (key.clone(), change.clone(), extra.clone());
+            let results = set
+                .on_drives_seq(move |_, d| {
                     let now = d.get(Table::Buckets, &key)?;
                     let mut ops = vec![
                         RecordOp::Check {
@@ -480,16 +478,17 @@ impl ObjectLayer {
                     ops.extend(extra.iter().cloned());
                     d.commit(ops)
                 })
-                .collect::<Vec<_>>()
-        })
-        .await?;
-        let ok = results.iter().filter(|r| r.is_ok()).count();
-        let need = total / 2 + 1;
-        if ok < need {
-            let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
-            return Err(quorum_error(&errs, ok, need));
+                .await;
+            let ok = results.iter().filter(|r| r.is_ok()).count();
+            if ok < set.write_quorum() {
+                short.get_or_insert((ok, set.write_quorum()));
+                errs.extend(results.into_iter().filter_map(Result::err));
+            }
         }
-        Ok(())
+        match short {
+            Some((ok, need)) => Err(quorum_error(&errs, ok, need)),
+            None => Ok(()),
+        }
     }
 
     /// Runs a change of the bucket list or a bucket's settings under the
@@ -576,22 +575,32 @@ impl ObjectLayer {
     /// Writes a bucket record on every drive and into the cache.
     async fn store_bucket(&self, name: &str, rec: BucketRecord) -> ObjectResult<()> {
         self.commit_bucket(name, Some(&rec), vec![]).await?;
-        self.buckets
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_owned(), rec);
+        self.buckets.insert(name, rec);
         Ok(())
     }
 
     pub async fn delete_bucket(&self, name: &str) -> ObjectResult<()> {
         self.change_bucket(name, async |now| {
-            now.ok_or(ObjectError::NoSuchBucket)?;
-            self.delete_bucket_locked(name).await
+            let rec = now.ok_or(ObjectError::NoSuchBucket)?;
+            // Mark it first: no write decided from here on lands in it
+            // (see `buckets`); then check that it is empty.
+            let mut marked = rec.clone();
+            marked.settings.insert(buckets::DELETING.into(), vec![1]);
+            self.store_bucket(name, marked).await?;
+            if self.shared {
+                self.coordinator().bucket_changed(name).await;
+            }
+            let r = self.delete_bucket_marked(name).await;
+            if r.is_err() {
+                // Still there: take the mark off.
+                self.store_bucket(name, rec).await?;
+            }
+            r
         })
         .await
     }
 
-    async fn delete_bucket_locked(&self, name: &str) -> ObjectResult<()> {
+    async fn delete_bucket_marked(&self, name: &str) -> ObjectResult<()> {
         let page = self
             .list_objects(
                 name,
@@ -623,10 +632,7 @@ impl ObjectLayer {
             key: name.as_bytes().to_vec(),
         };
         self.commit_bucket(name, None, vec![usage]).await?;
-        self.buckets
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
+        self.buckets.remove(name);
         self.usage.remove(name);
         Ok(())
     }
@@ -712,12 +718,15 @@ fn majority_buckets(lists: Vec<Result<crate::drive::Entries, DriveError>>) -> BT
             }
         }
     }
+    // Values in order, so the first of equal counts wins every time.
+    let mut best: BTreeMap<&String, (&Vec<u8>, usize)> = BTreeMap::new();
     for ((name, v), n) in &values {
-        let best = found.get(name).map(|r| r.encode());
-        let best_n = best.as_ref().map_or(0, |b| values[&(name.clone(), b.clone())]);
-        if *n >= best_n
-            && let Ok(rec) = BucketRecord::decode(v)
-        {
+        if best.get(name).is_none_or(|(_, b)| *n > *b) {
+            best.insert(name, (v, *n));
+        }
+    }
+    for (name, (v, _)) in best {
+        if let Ok(rec) = BucketRecord::decode(v) {
             found.insert(name.clone(), rec);
         }
     }

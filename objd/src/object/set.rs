@@ -25,6 +25,7 @@ pub struct ErasureSet {
     pub(super) heal: KeySender,
     pub(super) compact: KeySender,
     usage: Arc<Usage>,
+    pub(super) buckets: Arc<super::buckets::BucketCache>,
 }
 
 /// What a set shares with the rest of the layer.
@@ -32,6 +33,7 @@ pub struct SetParts {
     pub heal: KeySender,
     pub compact: KeySender,
     pub usage: Arc<Usage>,
+    pub buckets: Arc<super::buckets::BucketCache>,
 }
 
 /// What each drive holds for one key.
@@ -68,6 +70,7 @@ impl ErasureSet {
             heal: parts.heal,
             compact: parts.compact,
             usage: parts.usage,
+            buckets: parts.buckets,
         })
     }
 
@@ -341,6 +344,7 @@ impl ErasureSet {
         change: Change,
     ) -> ObjectResult<()> {
         let k = object_key(bucket, key);
+        self.buckets.admit(bucket)?;
         let drops = view.drops();
         let delta = change.delta(view);
         let supersedes = change
