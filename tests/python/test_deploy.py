@@ -86,3 +86,27 @@ def test_the_demo_has_what_an_admin_needs():
         spec = d.get("spec", {}).get("template", {}).get("spec", {})
         for c in spec.get("containers", []) + spec.get("initContainers", []):
             assert not any("secret" in a.lower() for a in c.get("args", [])), c["name"]
+
+
+def test_the_cluster_overlay_survives_a_node_and_coordinates_through_etcd():
+    docs = build(DEPLOY / "overlays" / "cluster")
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    objd = by_name[("StatefulSet", "objd")]["spec"]
+    etcd = by_name[("StatefulSet", "etcd")]["spec"]
+    assert objd["replicas"] == 4 and etcd["replicas"] == 3
+    # Drives as URLs of every replica through the headless Service.
+    pod = objd["template"]["spec"]
+    c = next(c for c in pod["containers"] if c["name"] == "objd")
+    assert any(a.startswith("http://objd-{0...3}.objd-headless.") for a in c["args"]), c["args"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["OBJD_ETCD"].count("etcd-headless") == 3
+    assert c["readinessProbe"]["httpGet"]["path"] == "/_strata/health/ready"
+    assert "tcpSocket" not in c["readinessProbe"]
+    # A PVC per drive, one pod per Kubernetes node, one node down at a time.
+    assert len(objd["volumeClaimTemplates"]) == 4
+    for spec in (pod, etcd["template"]["spec"]):
+        rule = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+        assert rule["topologyKey"] == "kubernetes.io/hostname"
+    for name in ("objd", "etcd"):
+        assert by_name[("PodDisruptionBudget", name)]["spec"]["maxUnavailable"] == 1
+    assert by_name[("Service", "objd-headless")]["spec"]["publishNotReadyAddresses"] is True

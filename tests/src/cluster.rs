@@ -213,6 +213,52 @@ impl Cluster {
         );
     }
 
+    /// The drive arguments every node is started with.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// Runs node `n` with other drive arguments (after [`Cluster::kill`]),
+    /// expecting it to refuse to start; returns what it printed on stderr.
+    pub fn refused_start(&self, n: usize, args: &[String]) -> String {
+        let mut child = self
+            .net
+            .command(n, &objd_bin())
+            .arg("server")
+            .args(args)
+            .arg("--address")
+            .arg(format!("0.0.0.0:{PORT}"))
+            .args(&self.extra)
+            .env("OBJD_ACCESS_KEY", ACCESS_KEY)
+            .env("OBJD_SECRET_KEY", SECRET_KEY)
+            .env("OBJD_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn objd");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                assert!(!status.success(), "node {n} started with other arguments");
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("node {n} neither started nor refused within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut err = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut err)
+            .expect("stderr");
+        err
+    }
+
     /// `kill -9` of node `n`.
     pub fn kill(&mut self, n: usize) {
         if let Some(mut c) = self.children[n - 1].take() {

@@ -126,6 +126,17 @@ async fn every_node_serves_every_request_over_the_drives_of_all_nodes() {
     for n in 1..=4 {
         assert!(shard_files(&cl, n) > 0, "node {n} holds no shard");
     }
+    // A node started with other arguments is refused with one line.
+    let mut cl = cl;
+    cl.kill(2);
+    let mut swapped = cl.args().to_vec();
+    swapped.swap(2, 3);
+    let err = cl.refused_start(2, &swapped);
+    assert!(
+        err.lines().count() == 1 && err.contains("same drive arguments"),
+        "{err}"
+    );
+    cl.restart(2);
     // Deletes through one node are seen by the others.
     clients[2]
         .delete_object()
@@ -270,59 +281,106 @@ async fn a_lost_drive_and_a_lost_node_at_once_lose_nothing_with_sets_spread_over
     }
 }
 
+/// One write of a history: its value, when it started, and when it was
+/// acknowledged (never, if it failed).
+#[derive(Debug, Clone)]
+struct Write {
+    key: String,
+    value: Vec<u8>,
+    start: Instant,
+    acked: Option<Instant>,
+}
+
+/// Whether `value` may be what `key` holds after `history`: it is the
+/// value of a write that no acknowledged write started after the end of
+/// (a failed write never ends: it may take effect at any time).
+fn may_hold(history: &[Write], key: &str, value: &[u8]) -> Result<(), String> {
+    let writes: Vec<&Write> = history.iter().filter(|w| w.key == key).collect();
+    let Some(w) = writes.iter().find(|w| w.value == value) else {
+        return Err(format!(
+            "{key} holds {:?}, which nobody wrote",
+            String::from_utf8_lossy(value)
+        ));
+    };
+    if let Some(end) = w.acked
+        && let Some(later) = writes.iter().find(|o| o.acked.is_some() && o.start > end)
+    {
+        return Err(format!(
+            "{key} holds {:?}, but {:?} was acknowledged later and is lost",
+            String::from_utf8_lossy(value),
+            String::from_utf8_lossy(&later.value)
+        ));
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_cut_off_refuses_writes_and_the_majority_loses_none_of_its_own() {
+async fn a_node_cut_off_refuses_writes_and_no_acknowledged_write_is_lost() {
     let cl = Cluster::start(4, 2, &["--scanner-interval", "0", "--drive-timeout", "5"]);
     let clients: Vec<_> = (1..=4).map(|n| s3_client(&cl.endpoint(n))).collect();
     clients[0].create_bucket().bucket("split").send().await.unwrap();
-    let keys: Vec<String> = (0..8).map(|i| format!("key{i}")).collect();
+    let keys: Vec<String> = (0..6).map(|i| format!("key{i}")).collect();
+    let history: Arc<Mutex<Vec<Write>>> = Arc::default();
     for k in &keys {
+        let start = Instant::now();
         put(&clients[0], "split", k, b"start".to_vec()).await.unwrap();
+        history.lock().unwrap().push(Write {
+            key: k.clone(),
+            value: b"start".to_vec(),
+            start,
+            acked: Some(Instant::now()),
+        });
     }
     cl.net.cut(4);
-    // Both sides write the same keys: the majority one after the other
-    // through nodes 1-3, the cut-off node 4 at the same time.
-    let minority = {
-        let c = clients[3].clone();
-        let keys = keys.clone();
-        tokio::spawn(async move {
+    // Writers through every node at once, all on the same keys: nodes 1-3
+    // (the majority side) and the cut-off node 4.
+    let mut writers = Vec::new();
+    for n in 0..4 {
+        let (c, keys, history) = (clients[n].clone(), keys.clone(), Arc::clone(&history));
+        writers.push(tokio::spawn(async move {
             let mut acked = 0;
-            for (i, k) in keys.iter().cycle().take(16).enumerate() {
-                let data = format!("minority-{i}").into_bytes();
-                if let Ok(Ok(())) =
-                    tokio::time::timeout(Duration::from_secs(15), put(&c, "split", k, data)).await
-                {
-                    acked += 1;
-                }
+            for i in 0..12 {
+                let key = keys[(i * 5 + n * 3) % keys.len()].clone();
+                let value = format!("node{}-{i}", n + 1).into_bytes();
+                let start = Instant::now();
+                let ok = tokio::time::timeout(Duration::from_secs(20), put(&c, "split", &key, value.clone()))
+                    .await
+                    .is_ok_and(|r| r.is_ok());
+                let acked_at = ok.then(Instant::now);
+                acked += usize::from(ok);
+                history.lock().unwrap().push(Write {
+                    key,
+                    value,
+                    start,
+                    acked: acked_at,
+                });
             }
             acked
-        })
-    };
-    let mut last: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for round in 0..3 {
-        for (i, k) in keys.iter().enumerate() {
-            let data = format!("majority-{round}-{i}").into_bytes();
-            let c = &clients[(round + i) % 3];
-            put(c, "split", k, data.clone()).await.unwrap();
-            last.insert(k.clone(), data);
-        }
+        }));
     }
-    assert_eq!(
-        minority.await.unwrap(),
-        0,
-        "the cut-off node acknowledged a write"
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.push(w.await.unwrap());
+    }
+    println!("acknowledged writes per node (12 each, node 4 cut off): {acked:?}");
+    assert_eq!(acked[3], 0, "the cut-off node acknowledged a write");
+    assert!(
+        acked[..3].iter().sum::<usize>() > 0,
+        "the majority acknowledged nothing: {acked:?}"
     );
     cl.net.join(4);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    for (n, c) in clients.iter().enumerate() {
-        for (k, v) in &last {
-            let got = get(c, "split", k).await.unwrap();
-            assert_eq!(
-                String::from_utf8_lossy(&got),
-                String::from_utf8_lossy(v),
-                "node {} after the partition",
-                n + 1
-            );
+    // Every node answers the same, whole value for each key, one that no
+    // acknowledged write superseded.
+    let history = history.lock().unwrap().clone();
+    for k in &keys {
+        let mut seen = Vec::new();
+        for c in &clients {
+            seen.push(get(c, "split", k).await.unwrap());
+        }
+        assert!(seen.iter().all(|v| *v == seen[0]), "{k}: nodes disagree");
+        if let Err(e) = may_hold(&history, k, &seen[0]) {
+            panic!("{e}");
         }
     }
 }

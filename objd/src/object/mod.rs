@@ -294,6 +294,15 @@ impl ObjectLayer {
         Ok(layer)
     }
 
+    /// Whether every set has a write quorum of reachable drives (what a
+    /// readiness probe reports).
+    pub fn has_write_quorum(&self) -> bool {
+        self.sets.iter().all(|s| {
+            let online = s.drives().iter().flatten().filter(|d| d.is_online()).count();
+            online >= s.write_quorum()
+        })
+    }
+
     /// Keys waiting for an unreachable node to return.
     pub fn hinted(&self) -> usize {
         self.hints.len()

@@ -186,7 +186,7 @@ impl Pipeline {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let id = format!("{:08X}{:08X}", self.boot as u32, n);
         let s3 = self.front.s3.get();
-        if let Some(resp) = health(&req, s3.is_some()) {
+        if let Some(resp) = health(&req, s3.is_some_and(|s| s.layer.has_write_quorum())) {
             return Ok(with_id(resp, &id));
         }
         let Some(svc) = s3 else {
@@ -312,7 +312,8 @@ fn with_id(mut resp: Response<s3s::Body>, id: &str) -> Response<s3s::Body> {
 }
 
 /// `/_strata/health/live` and `/_strata/health/ready`, for probes: live
-/// while the process serves, ready once it serves S3.
+/// while the process serves, ready while it serves S3 and every erasure
+/// set has a write quorum of reachable drives.
 fn health(req: &Request<Incoming>, ready: bool) -> Option<Response<s3s::Body>> {
     let p = req.uri().path();
     let ok = match p {
@@ -323,7 +324,7 @@ fn health(req: &Request<Incoming>, ready: bool) -> Option<Response<s3s::Body>> {
     let (status, text) = if ok {
         (StatusCode::OK, "ok\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
     };
     let mut r = Response::new(s3s::Body::from(text.to_owned()));
     *r.status_mut() = status;
