@@ -29,7 +29,7 @@ run_loads() {
     for op in put get; do
       sync
       echo "-- $label $op $size"
-      $bench $json s3 "$@" --bucket "b$size" --op $op --size $size --concurrency 16 --duration "$secs"
+      $bench $json s3 "$@" --bucket "b$(tr "A-Z" "a-z" <<< "$size")" --op $op --size $size --concurrency 16 --duration "$secs"
     done
   done
 }

@@ -235,6 +235,10 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
     fn is_online(&self) -> bool {
         true
     }
+    /// Whether the drive is another node's (each call a network round trip).
+    fn is_remote(&self) -> bool {
+        false
+    }
 }
 
 /// `bucket \0 key`, the key of the objects table.

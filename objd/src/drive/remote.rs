@@ -361,6 +361,10 @@ impl Drive for RemoteDrive {
         self.node.is_online()
     }
 
+    fn is_remote(&self) -> bool {
+        true
+    }
+
     fn read_format(&self) -> DriveResult<Option<format::DriveFormat>> {
         let b = self.call(Op::ReadFormat, self.args(|_| {}), None)?;
         if b.is_empty() {

@@ -26,6 +26,8 @@ pub struct ErasureSet {
     pub(super) compact: KeySender,
     usage: Arc<Usage>,
     pub(super) buckets: Arc<super::buckets::BucketCache>,
+    /// Some drives are other nodes'.
+    has_remote: bool,
 }
 
 /// What a set shares with the rest of the layer.
@@ -60,6 +62,7 @@ impl ErasureSet {
         let n = drives.len();
         let layout = Layout::new(n - parity, parity, config.block_size)
             .map_err(|e| ObjectError::Internal(e.to_string()))?;
+        let has_remote = drives.iter().flatten().any(|d| d.is_remote());
         Ok(Self {
             index,
             drives,
@@ -71,6 +74,7 @@ impl ErasureSet {
             compact: parts.compact,
             usage: parts.usage,
             buckets: parts.buckets,
+            has_remote,
         })
     }
 
@@ -153,12 +157,16 @@ impl ErasureSet {
 
     /// Runs a quick metadata operation on every drive, one after the other
     /// in a single blocking task: for index lookups that take microseconds,
-    /// one thread hand-off beats one per drive.
+    /// one thread hand-off beats one per drive. When some drives are other
+    /// nodes' (a network round trip each), they all run at once instead.
     pub(super) async fn on_drives_seq<T, F>(&self, f: F) -> Vec<DriveResult<T>>
     where
         T: Send + 'static,
-        F: Fn(usize, &dyn Drive) -> DriveResult<T> + Send + 'static,
+        F: Fn(usize, &dyn Drive) -> DriveResult<T> + Send + Sync + Clone + 'static,
     {
+        if self.has_remote {
+            return self.on_drives(f).await;
+        }
         let drives = self.drives.clone();
         tokio::task::spawn_blocking(move || {
             drives
