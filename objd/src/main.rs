@@ -81,6 +81,8 @@ impl CredentialArgs {
 #[derive(Args, Debug)]
 struct ServerArgs {
     /// Drive directories; `{A...B}` expands (`/data/d{1...6}` is six drives).
+    /// For a cluster, every node's drives as URLs, the same on every node
+    /// (`http://objd-{0...3}.objd:9000/data/d{1...4}`); see docs/cluster.md.
     /// Give the same drives in the same order at every start.
     #[arg(required = true, env = "OBJD_DRIVES", value_delimiter = ' ')]
     drives: Vec<String>,

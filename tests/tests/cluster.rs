@@ -153,6 +153,69 @@ async fn every_node_serves_every_request_over_the_drives_of_all_nodes() {
         .await
         .unwrap_err();
     assert_eq!(strata_tests::client::err_code(&e), "NoSuchKey");
+    node_endpoint_refuses_what_it_should(&cl);
+}
+
+/// POSTs a node call to node 1; returns the status and the error header.
+fn node_call(cl: &Cluster, op: &str, args: &str, auth: Option<String>) -> (u16, String) {
+    let url = format!("{}/_strata/node/v1/{op}", cl.endpoint(1));
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-s", "-o", "/dev/null", "-D", "-", "-X", "POST", "-H"])
+        .arg(format!("x-strata-args: {args}"));
+    if let Some(a) = auth {
+        cmd.arg("-H").arg(format!("x-strata-node-auth: {a}"));
+    }
+    let out = cmd.arg(&url).output().expect("curl");
+    let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let error = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-strata-error: "))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    (status, error)
+}
+
+/// The node endpoint (served on the S3 port) takes only calls signed with
+/// the cluster's key, for drives the node serves, with well-formed
+/// arguments.
+fn node_endpoint_refuses_what_it_should(cl: &Cluster) {
+    use objd::drive::rpc::{NodeKey, args};
+    let ours = cl.drives(1)[0].display().to_string();
+    let good = args(|w| w.str(&ours));
+    let key = NodeKey::derive(strata_tests::SECRET_KEY);
+    // Unsigned, or signed with another key: refused before anything else.
+    assert_eq!(node_call(cl, "read-format", &good, None).0, 403);
+    let wrong = NodeKey::derive("another-secret-key").sign("read-format", &good);
+    assert_eq!(node_call(cl, "read-format", &good, Some(wrong)).0, 403);
+    // A signature for other arguments does not cover these.
+    let other = args(|w| w.str("/elsewhere"));
+    assert_eq!(
+        node_call(cl, "read-format", &good, Some(key.sign("read-format", &other))).0,
+        403
+    );
+    // Signed: a drive this node does not serve, and garbage arguments, are
+    // drive errors; its own drive answers.
+    let (status, error) = node_call(cl, "read-format", &other, Some(key.sign("read-format", &other)));
+    assert_eq!((status, error.as_str()), (409, "6"));
+    let (status, error) = node_call(cl, "get", "zz", Some(key.sign("get", "zz")));
+    assert_eq!((status, error.as_str()), (409, "8"));
+    let truncated = args(|w| w.str(&ours)) + "01";
+    let (status, _) = node_call(cl, "get", &truncated, Some(key.sign("get", &truncated)));
+    assert_eq!(status, 409);
+    assert_eq!(
+        node_call(cl, "read-format", &good, Some(key.sign("read-format", &good))).0,
+        200
+    );
+    assert_eq!(
+        node_call(cl, "no-such-call", &good, Some(key.sign("no-such-call", &good))).0,
+        404
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,46 @@ fn error_lines(stderr: &str) -> Vec<&str> {
 }
 
 #[test]
+fn cluster_arguments_that_cannot_work_are_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |i: u32| format!("http://127.0.0.1:19431{}/d{i}", dir.path().display());
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        // A cluster without etcd.
+        (vec![d(1), d(2)], "needs etcd"),
+        // Directories and URLs mixed.
+        (
+            vec![
+                d(1),
+                dir.path().join("d2").display().to_string(),
+                "--etcd".into(),
+                "http://127.0.0.1:1".into(),
+            ],
+            "mixed",
+        ),
+        // No URL is this node (another port).
+        (
+            vec![
+                "http://127.0.0.1:19432/d1".into(),
+                "http://127.0.0.1:19432/d2".into(),
+                "--etcd".into(),
+                "http://127.0.0.1:1".into(),
+            ],
+            "none of the nodes",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["server".to_owned()];
+        all.extend(args);
+        all.extend(["--address".into(), "127.0.0.1:19431".into()]);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let (ok, _, err) = objd(&all, true);
+        assert!(!ok, "{all:?} started");
+        let lines = error_lines(&err);
+        assert!(lines.len() == 1 && lines[0].contains(want), "{all:?}: {err}");
+    }
+}
+
+#[test]
 fn misordered_or_foreign_drives_are_refused_in_one_line() {
     let mut s = Server::start(4, &[]);
     s.kill();
@@ -91,6 +131,7 @@ fn help_documents_every_flag_with_its_environment_variable() {
         "OBJD_SET_SIZE",
         "OBJD_SCANNER_INTERVAL",
         "OBJD_DRIVE_TIMEOUT",
+        "OBJD_ETCD",
         "OBJD_LOG",
     ] {
         assert!(out.contains(env), "--help does not mention {env}");

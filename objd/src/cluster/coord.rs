@@ -1,27 +1,32 @@
 //! The cluster's [`Coordinator`]: etcd keeps a session lease per node
-//! (renewed every [`TTL`]/3 seconds, with the node registered under
+//! (renewed every second, with the node registered under
 //! `nodes/<host:port>`), the bucket lock (a key created only if absent,
 //! bound to the session lease, so a dead holder's lock goes with its
-//! lease), and a key per bucket that a node rewrites after changing the
-//! bucket. Every node watches those keys and reloads a bucket from the
-//! drives when its key changes. All keys live under
+//! lease), and under `events/` a key per bucket that a node rewrites
+//! after changing the bucket, plus a beat per node rewritten every second.
+//! Every node watches `events/` and reloads a bucket from the drives when
+//! its key changes; seeing its own beat come back through the watch is
+//! how a node knows the watch delivers. All keys live under
 //! `/strata/<deployment id>/`.
 //!
 //! A node that reloaded a changed bucket writes the etcd revision it has
 //! applied under `acks/<host:port>`; the node that made the change waits
 //! (at most [`ACK_WAIT`]) until every registered node has acknowledged it,
 //! so a request to any node after the change was acknowledged sees it.
-//! A node whose watch is not established, or whose last successful lease
-//! renewal is older than [`SESSION_FRESH`] (etcd unreachable, or this
-//! node cut off), reports itself not coherent, and the object layer reads
-//! each request's bucket from the drives instead of its cache. As
+//! A node that has not seen its own beat through its watch for
+//! [`SESSION_FRESH`] (etcd unreachable, this node cut off, or a watch
+//! stuck on a member that was cut off) reports itself not coherent, and
+//! the object layer reads each request's bucket from the drives instead of
+//! its cache; a watch silent for [`WATCH_SILENCE`] is reconnected to the
+//! next member. As events reach a watch in revision order and
 //! `SESSION_FRESH` < `ACK_WAIT`, a node that did not acknowledge a change
-//! in time has stopped trusting its cache by then.
+//! in time has either stopped trusting its cache by then, or has the
+//! change's event and is rereading the bucket.
 
 use super::etcd::{Etcd, EtcdError, Event};
 use crate::object::coord::{CoordGuard, Coordinator, unavailable};
 use crate::object::{ObjectLayer, ObjectResult};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -29,8 +34,11 @@ use std::time::{Duration, Instant};
 pub const TTL: u64 = 10;
 /// How often the session lease is renewed.
 const RENEW: Duration = Duration::from_secs(1);
-/// A node trusts its cache only if its lease was renewed this recently.
+/// A node trusts its cache only if its own beat came back through its
+/// watch this recently.
 pub const SESSION_FRESH: Duration = Duration::from_secs(2);
+/// A watch that delivers nothing (not even beats) this long is dead.
+const WATCH_SILENCE: Duration = Duration::from_secs(3);
 /// Longest wait of a bucket change for the other nodes' acknowledgements.
 pub const ACK_WAIT: Duration = Duration::from_secs(3);
 /// Longest wait for the bucket lock.
@@ -43,10 +51,8 @@ pub struct EtcdCoordinator {
     node: String,
     /// The session lease; 0 while there is none.
     lease: AtomicI64,
-    /// The last successful renewal of the lease.
-    renewed: std::sync::Mutex<Option<Instant>>,
-    /// The watch of bucket changes is established.
-    watching: AtomicBool,
+    /// When this node's own beat last came back through the watch.
+    beat_seen: std::sync::Mutex<Option<Instant>>,
 }
 
 struct LockGuard {
@@ -79,8 +85,7 @@ impl EtcdCoordinator {
             prefix: format!("/strata/{deployment_id}/"),
             node: node.to_owned(),
             lease: AtomicI64::new(0),
-            renewed: std::sync::Mutex::new(None),
-            watching: AtomicBool::new(false),
+            beat_seen: std::sync::Mutex::new(None),
         });
         tokio::spawn(session(Arc::downgrade(&c)));
         tokio::spawn(watch_buckets(Arc::downgrade(&c), Arc::downgrade(layer)));
@@ -96,8 +101,12 @@ impl EtcdCoordinator {
         self.lease.load(Ordering::Acquire) != 0
     }
 
-    fn renewed_now(&self) {
-        *self.renewed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    fn saw_beat(&self) {
+        *self.beat_seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    fn forget_beat(&self) {
+        *self.beat_seen.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Records that this node applied bucket changes up to `revision`.
@@ -169,18 +178,26 @@ async fn session(me: Weak<EtcdCoordinator>) {
                 Err(_) => false,
             }
         } else {
-            matches!(
-                tokio::time::timeout(RENEW, c.etcd.keep_alive(lease)).await,
-                Ok(Ok(true))
-            )
+            match c.etcd.keep_alive(lease).await {
+                Ok(true) => true,
+                // Expired: a new session (and registration) next time.
+                Ok(false) => {
+                    c.lease.store(0, Ordering::Release);
+                    false
+                }
+                // Unreachable for now: the lease may still be alive.
+                Err(_) => false,
+            }
         };
         if alive {
-            c.renewed_now();
+            let beat = c.key(&format!("events/beat/{}", c.node));
+            let lease = c.lease.load(Ordering::Acquire);
+            let _ = c
+                .etcd
+                .put(&beat, crate::object::now_ns().to_string().as_bytes(), lease)
+                .await;
         }
         if !alive {
-            if lease != 0 {
-                c.lease.store(0, Ordering::Release);
-            }
             if !logged_down {
                 tracing::warn!(
                     "etcd unreachable or session lost: bucket changes wait for it; objects are served"
@@ -215,25 +232,33 @@ async fn watch_buckets(me: Weak<EtcdCoordinator>, layer: Weak<ObjectLayer>) {
     });
     loop {
         let Some(c) = me.upgrade() else { return };
-        let prefix = c.key("buckets/");
+        let prefix = c.key("events/");
+        let buckets = c.key("events/buckets/");
+        let my_beat = c.key(&format!("events/beat/{}", c.node));
         let result: Result<(), EtcdError> = async {
-            let (_, revision) = c.etcd.range_prefix(&prefix).await?;
+            let (_, revision) = c.etcd.range_prefix(&buckets).await?;
             if let Some(l) = layer.upgrade() {
                 l.load_buckets()
                     .await
                     .map_err(|e| EtcdError::Refused(format!("loading buckets: {e}")))?;
             }
             c.ack(revision).await;
-            let strip = prefix.len();
-            let flag = &c.watching;
+            let strip = buckets.len();
+            let coord = &c;
             c.etcd
-                .watch(&prefix, revision + 1, |events| {
-                    flag.store(true, Ordering::Release);
+                .watch(&prefix, revision + 1, WATCH_SILENCE, |events| {
                     for e in events {
                         let (key, rev) = match e {
                             Event::Put(kv) => (kv.key, kv.mod_revision),
                             Event::Delete(k) => (k, revision),
                         };
+                        if key == my_beat {
+                            coord.saw_beat();
+                            continue;
+                        }
+                        if !key.starts_with(&buckets) {
+                            continue;
+                        }
                         if let Some(name) = key.get(strip..).and_then(|n| std::str::from_utf8(n).ok()) {
                             let _ = tx.send((name.to_owned(), rev));
                         }
@@ -242,7 +267,7 @@ async fn watch_buckets(me: Weak<EtcdCoordinator>, layer: Weak<ObjectLayer>) {
                 .await
         }
         .await;
-        c.watching.store(false, Ordering::Release);
+        c.forget_beat();
         if let Err(e) = result {
             tracing::debug!(error = %e, "bucket watch ended; reconnecting");
         }
@@ -281,7 +306,7 @@ impl Coordinator for EtcdCoordinator {
         let stamp = format!("{} {}", self.node, crate::object::now_ns());
         match self
             .etcd
-            .put(&self.key(&format!("buckets/{name}")), stamp.as_bytes(), 0)
+            .put(&self.key(&format!("events/buckets/{name}")), stamp.as_bytes(), 0)
             .await
         {
             Ok(revision) => {
@@ -298,11 +323,9 @@ impl Coordinator for EtcdCoordinator {
     }
 
     fn coherent(&self) -> bool {
-        let fresh = self
-            .renewed
+        self.beat_seen
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|t| t.elapsed() < SESSION_FRESH);
-        fresh && self.watching.load(Ordering::Acquire)
+            .is_some_and(|t| t.elapsed() < SESSION_FRESH)
     }
 }

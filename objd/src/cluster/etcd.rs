@@ -16,8 +16,10 @@ use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// Longest wait for one call (watches excepted).
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for one endpoint's answer to a call (watches excepted);
+/// then the next endpoint is tried. etcd answers in milliseconds; a member
+/// that takes this long is cut off or stalled.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EtcdError {
@@ -265,12 +267,13 @@ impl Etcd {
     }
 
     /// Watches keys under `prefix` from `start_revision`, calling `each`
-    /// with every batch of events, until the stream ends or fails (the
-    /// caller reconnects).
+    /// with every batch of events, until the stream ends, fails, or sends
+    /// nothing for `silence` (the caller reconnects, to the next endpoint).
     pub async fn watch(
         &self,
         prefix: &[u8],
         start_revision: i64,
+        silence: Duration,
         mut each: impl FnMut(Vec<Event>),
     ) -> EtcdResult<()> {
         let ep = &self.endpoints[self.next.load(Ordering::Relaxed) % self.endpoints.len()];
@@ -290,12 +293,10 @@ impl Etcd {
         })?;
         let mut body = resp.into_body();
         let mut buf: Vec<u8> = Vec::new();
-        // Progress notifications come every 10 minutes by default; a
-        // silent stream longer than that is a dead one.
-        while let Some(frame) = tokio::time::timeout(Duration::from_secs(660), body.frame())
-            .await
-            .map_err(|_| EtcdError::Unreachable("watch went silent".into()))?
-        {
+        while let Some(frame) = tokio::time::timeout(silence, body.frame()).await.map_err(|_| {
+            self.next.fetch_add(1, Ordering::Relaxed);
+            EtcdError::Unreachable(format!("{ep}: watch went silent"))
+        })? {
             let frame = frame.map_err(|e| EtcdError::Unreachable(e.to_string()))?;
             let Ok(data) = frame.into_data() else { continue };
             buf.extend_from_slice(&data);
@@ -325,6 +326,7 @@ impl Etcd {
                 if v["result"]["canceled"].as_bool() == Some(true) {
                     return Err(EtcdError::Refused("watch canceled".into()));
                 }
+                tracing::trace!(events = events.len(), "watch batch");
                 each(events);
             }
         }
