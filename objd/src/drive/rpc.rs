@@ -329,7 +329,9 @@ fn put_time(w: &mut Writer, t: SystemTime) {
 
 fn read_time(r: &mut Reader<'_>) -> Result<SystemTime, DecodeError> {
     let (s, n) = (r.u64()?, r.u32()?);
-    Ok(UNIX_EPOCH + Duration::new(s, n.min(999_999_999)))
+    UNIX_EPOCH
+        .checked_add(Duration::new(s, n.min(999_999_999)))
+        .ok_or(DecodeError::Invalid("time"))
 }
 
 pub fn encode_dirs(dirs: &[DataDir]) -> Vec<u8> {
@@ -421,6 +423,11 @@ mod tests {
         );
         // Hostile input is an error, never a panic or a huge allocation.
         assert!(decode_ops(&[0xff, 0xff, 0xff, 0xff]).is_err());
+        let mut far = vec![1, 0, 0, 0];
+        far.extend_from_slice(&[0; 16]);
+        far.extend_from_slice(&u64::MAX.to_le_bytes());
+        far.extend_from_slice(&[0; 8]);
+        assert!(decode_dirs(&far).is_err());
         assert!(decode_entries(&[1, 0, 0, 0, 5]).is_err());
     }
 
