@@ -446,6 +446,32 @@ async fn a_node_cut_off_refuses_writes_and_no_acknowledged_write_is_lost() {
             panic!("{e}");
         }
     }
+    // Two against two (nodes 3 and 4 cut off): no side holds a write
+    // quorum (5 of 8), so no side acknowledges a write, and nothing changes.
+    let before = get(&clients[0], "split", &keys[0]).await.unwrap();
+    cl.net.cut(3);
+    cl.net.cut(4);
+    for c in [&clients[0], &clients[2]] {
+        let r = tokio::time::timeout(
+            Duration::from_secs(30),
+            put(c, "split", &keys[0], b"split-brain".to_vec()),
+        )
+        .await;
+        assert!(
+            !matches!(r, Ok(Ok(()))),
+            "a write was acknowledged without a quorum"
+        );
+    }
+    cl.net.join(3);
+    cl.net.join(4);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for c in &clients {
+        assert_eq!(
+            get(c, "split", &keys[0]).await.unwrap(),
+            before,
+            "a refused write became visible"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
