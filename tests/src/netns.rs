@@ -48,12 +48,18 @@ pub struct Net {
 impl Net {
     /// Creates `hosts` hosts (numbered from 1).
     pub fn new(hosts: usize) -> Net {
-        let k = (std::process::id() * 7 + NEXT.fetch_add(1, Ordering::Relaxed) * 31) % 250;
+        // Claim a number no other test process holds: creating the switch
+        // namespace fails when it exists.
+        let first = (std::process::id() * 7 + NEXT.fetch_add(1, Ordering::Relaxed) * 31) % 250;
+        let k = (0..250)
+            .map(|i| (first + i) % 250)
+            .find(|k| ip(&["netns", "add", &format!("st{k}sw")]).is_ok())
+            .expect("no free test network number (leftover st*sw namespaces? `ip netns` lists them)");
         let net = Net { k, hosts };
-        // Leftovers of a run that was killed before it could clean up.
-        net.remove();
+        // Leftovers of a run with this number that was killed before it
+        // could clean up (the number is ours now).
+        net.remove_hosts();
         let sw = net.switch();
-        must(&["netns", "add", &sw]);
         for br in ["br0", "br1"] {
             must(&["-n", &sw, "link", "add", br, "type", "bridge"]);
             must(&["-n", &sw, "link", "set", br, "up"]);
@@ -146,17 +152,22 @@ impl Net {
         ]);
     }
 
-    fn remove(&self) {
+    /// Removes the hosts' namespaces and the test's own port.
+    fn remove_hosts(&self) {
         for h in 1..=self.hosts.max(16) {
             let _ = ip(&["netns", "del", &self.ns(h)]);
+            // Pairs not yet moved out of this namespace.
+            for end in ["a", "ca"] {
+                let _ = ip(&["link", "del", &format!("st{}h{h}{end}", self.k)]);
+            }
         }
-        let _ = ip(&["netns", "del", &self.switch()]);
         let _ = ip(&["link", "del", &self.client_if()]);
     }
 }
 
 impl Drop for Net {
     fn drop(&mut self) {
-        self.remove();
+        self.remove_hosts();
+        let _ = ip(&["netns", "del", &self.switch()]);
     }
 }
