@@ -249,8 +249,8 @@ async fn serve(args: ServerArgs) -> Result<()> {
     }
     let (deployment, front) = if layout.is_cluster() {
         let key = NodeKey::derive(&creds.secret_key);
-        let node = cluster::Node::open(layout.clone(), key.clone())?;
-        let front = Arc::new(server::Front::new(Some(node.service(key))));
+        let node = cluster::Node::open(layout.clone(), key)?;
+        let front = Arc::new(server::Front::new(Some(node.service())));
         let listener = bind(&args.address).await?;
         tracing::info!(addr = %listener.local_addr()?, node = ?layout.this_node, "serving this node's drives to the cluster");
         let addr = listener.local_addr()?;

@@ -6,7 +6,7 @@
 //! and joined back.
 
 use crate::netns::Net;
-use crate::{ACCESS_KEY, SECRET_KEY, objd_bin};
+use crate::{objd_bin, run_admin, test_log, with_root_credentials};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -172,22 +172,23 @@ impl Cluster {
             .collect()
     }
 
-    /// Starts node `n`; the receiver gets its first stdout line.
-    fn spawn(&mut self, n: usize) -> mpsc::Receiver<String> {
-        let mut child = self
-            .net
-            .command(n, &objd_bin())
-            .arg("server")
-            .args(&self.args)
+    /// `objd server` for node `n` over the drive arguments `args`.
+    fn server(&self, n: usize, args: &[String], log: &str) -> std::process::Command {
+        let mut c = self.net.command(n, &objd_bin());
+        c.arg("server")
+            .args(args)
             .arg("--address")
             .arg(format!("0.0.0.0:{PORT}"))
             .args(&self.extra)
-            .env("OBJD_ACCESS_KEY", ACCESS_KEY)
-            .env("OBJD_SECRET_KEY", SECRET_KEY)
-            .env(
-                "OBJD_LOG",
-                std::env::var("OBJD_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            .env("OBJD_LOG", log);
+        with_root_credentials(&mut c);
+        c
+    }
+
+    /// Starts node `n`; the receiver gets its first stdout line.
+    fn spawn(&mut self, n: usize) -> mpsc::Receiver<String> {
+        let mut child = self
+            .server(n, &self.args, &test_log())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -222,16 +223,7 @@ impl Cluster {
     /// expecting it to refuse to start; returns what it printed on stderr.
     pub fn refused_start(&self, n: usize, args: &[String]) -> String {
         let mut child = self
-            .net
-            .command(n, &objd_bin())
-            .arg("server")
-            .args(args)
-            .arg("--address")
-            .arg(format!("0.0.0.0:{PORT}"))
-            .args(&self.extra)
-            .env("OBJD_ACCESS_KEY", ACCESS_KEY)
-            .env("OBJD_SECRET_KEY", SECRET_KEY)
-            .env("OBJD_LOG", "error")
+            .server(n, args, "error")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -276,21 +268,7 @@ impl Cluster {
 
     /// Runs `objd admin ARGS` against node `n`; returns stdout.
     pub fn admin(&self, n: usize, args: &[&str]) -> String {
-        let out = std::process::Command::new(objd_bin())
-            .arg("admin")
-            .arg("--endpoint")
-            .arg(self.endpoint(n))
-            .args(args)
-            .env("OBJD_ACCESS_KEY", ACCESS_KEY)
-            .env("OBJD_SECRET_KEY", SECRET_KEY)
-            .output()
-            .expect("run objd admin");
-        assert!(
-            out.status.success(),
-            "objd admin {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_admin(&self.endpoint(n), args)
     }
 }
 

@@ -33,6 +33,31 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// Gives `objd` (or `objd admin`) the test root credentials, through the
+/// environment as a user would.
+pub fn with_root_credentials(c: &mut Command) -> &mut Command {
+    c.env("OBJD_ACCESS_KEY", ACCESS_KEY)
+        .env("OBJD_SECRET_KEY", SECRET_KEY)
+}
+
+/// The log filter of servers under test (`OBJD_TEST_LOG`, default `warn`).
+pub fn test_log() -> String {
+    std::env::var("OBJD_TEST_LOG").unwrap_or_else(|_| "warn".into())
+}
+
+/// Runs `objd admin ARGS` against `endpoint`; returns stdout.
+pub fn run_admin(endpoint: &str, args: &[&str]) -> String {
+    let mut c = Command::new(objd_bin());
+    c.arg("admin").arg("--endpoint").arg(endpoint).args(args);
+    let out = with_root_credentials(&mut c).output().expect("run objd admin");
+    assert!(
+        out.status.success(),
+        "objd admin {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A running objd over `drives` directories in a temporary root.
 pub struct Server {
     pub root: tempfile::TempDir,
@@ -64,18 +89,14 @@ impl Server {
 
     fn spawn(&mut self, address: &str) {
         let pattern = format!("{}/d{{1...{}}}", self.root.path().display(), self.drives.len());
-        let mut child = Command::new(objd_bin())
-            .arg("server")
+        let mut c = Command::new(objd_bin());
+        c.arg("server")
             .arg(&pattern)
             .arg("--address")
             .arg(address)
             .args(&self.extra)
-            .env("OBJD_ACCESS_KEY", ACCESS_KEY)
-            .env("OBJD_SECRET_KEY", SECRET_KEY)
-            .env(
-                "OBJD_LOG",
-                std::env::var("OBJD_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            .env("OBJD_LOG", test_log());
+        let mut child = with_root_credentials(&mut c)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -122,21 +143,7 @@ impl Server {
 
     /// Runs `objd admin ARGS` against this server; returns stdout.
     pub fn admin(&self, args: &[&str]) -> String {
-        let out = Command::new(objd_bin())
-            .arg("admin")
-            .arg("--endpoint")
-            .arg(&self.endpoint)
-            .args(args)
-            .env("OBJD_ACCESS_KEY", ACCESS_KEY)
-            .env("OBJD_SECRET_KEY", SECRET_KEY)
-            .output()
-            .expect("run objd admin");
-        assert!(
-            out.status.success(),
-            "objd admin {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_admin(&self.endpoint, args)
     }
 }
 
@@ -178,7 +185,9 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
 pub mod client;
 pub mod cluster;
 pub mod netns;
-pub use client::{err_code, err_status, get_object, put_object, s3_client, s3_client_with, set_versioning};
+pub use client::{
+    err_code, err_status, get_object, put_object, s3_client, s3_client_with, set_versioning, upload_parts,
+};
 
 /// Runs `program args...`, failing the test with its output if it fails.
 fn run_ok(program: &str, args: &[&str]) {

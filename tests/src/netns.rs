@@ -130,26 +130,18 @@ impl Net {
     /// silent: packets are dropped, nothing is refused); the test's
     /// clients still reach it.
     pub fn cut(&self, h: usize) {
-        must(&[
-            "-n",
-            &self.switch(),
-            "link",
-            "set",
-            &format!("st{}h{h}b", self.k),
-            "down",
-        ]);
+        self.cluster_port(h, "down");
     }
 
     /// Joins host `h` back.
     pub fn join(&self, h: usize) {
-        must(&[
-            "-n",
-            &self.switch(),
-            "link",
-            "set",
-            &format!("st{}h{h}b", self.k),
-            "up",
-        ]);
+        self.cluster_port(h, "up");
+    }
+
+    /// Sets host `h`'s port on the cluster bridge `down` or `up`.
+    fn cluster_port(&self, h: usize, state: &str) {
+        let port = format!("st{}h{h}b", self.k);
+        must(&["-n", &self.switch(), "link", "set", &port, state]);
     }
 
     /// Removes the hosts' namespaces and the test's own port.

@@ -3,13 +3,12 @@
 //! node cut off by a partition while both sides write the same keys, and a
 //! lost drive with a lost node at once.
 
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedMultipartUpload;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use strata_tests::cluster::Cluster;
-use strata_tests::{files_below, get_object as get, pattern, put_object as put, s3_client};
+use strata_tests::{files_below, get_object as get, pattern, put_object as put, s3_client, upload_parts};
 
 async fn list_keys(c: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
     let mut keys = Vec::new();
@@ -42,26 +41,7 @@ async fn multipart(c: &aws_sdk_s3::Client, bucket: &str, key: &str, parts: &[Vec
         .upload_id()
         .unwrap()
         .to_owned();
-    let mut done = Vec::new();
-    for (i, p) in parts.iter().enumerate() {
-        let n = i as i32 + 1;
-        let r = c
-            .upload_part()
-            .bucket(bucket)
-            .key(key)
-            .upload_id(&id)
-            .part_number(n)
-            .body(ByteStream::from(p.clone()))
-            .send()
-            .await
-            .unwrap();
-        done.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(r.e_tag().unwrap())
-                .build(),
-        );
-    }
+    let done = upload_parts(c, bucket, key, &id, parts).await;
     c.complete_multipart_upload()
         .bucket(bucket)
         .key(key)

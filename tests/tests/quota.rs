@@ -5,8 +5,8 @@
 //! under concurrent writers.
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use strata_tests::{Server, err_code, err_status, files_below, pattern, put_object, s3_client};
+use aws_sdk_s3::types::CompletedMultipartUpload;
+use strata_tests::{Server, err_code, err_status, files_below, pattern, put_object, s3_client, upload_parts};
 
 /// `(bytes, versions, quota)` as `objd admin usage` reports them.
 fn usage(s: &Server, bucket: &str) -> (u64, u64, Option<u64>) {
@@ -83,25 +83,8 @@ async fn usage_follows_every_change_and_quotas_refuse_growth_beyond_them() {
         .await
         .unwrap();
     let id = up.upload_id().unwrap();
-    let mut parts = Vec::new();
-    for (n, len) in [(1, 5 * K * K), (2, 10)] {
-        let p = c
-            .upload_part()
-            .bucket("quota-b")
-            .key("mp")
-            .upload_id(id)
-            .part_number(n)
-            .body(ByteStream::from(pattern(len, n as u64)))
-            .send()
-            .await
-            .unwrap();
-        parts.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(p.e_tag().unwrap())
-                .build(),
-        );
-    }
+    let bodies = [pattern(5 * K * K, 1), pattern(10, 2)];
+    let parts = upload_parts(&c, "quota-b", "mp", id, &bodies).await;
     let complete = CompletedMultipartUpload::builder()
         .set_parts(Some(parts.clone()))
         .build();

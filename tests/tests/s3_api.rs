@@ -3,10 +3,10 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{CompletedMultipartUpload, Delete, ObjectIdentifier};
 use strata_tests::{
     Server, err_code as code, err_status as status, get_object, pattern, put_object, s3_client,
-    s3_client_with,
+    s3_client_with, upload_parts,
 };
 
 async fn get(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
@@ -376,26 +376,7 @@ async fn multipart_upload_end_to_end() {
         .unwrap();
     let id = up.upload_id().unwrap().to_owned();
     let parts = [pattern(5 << 20, 1), pattern(5 << 20, 2), pattern(777, 3)];
-    let mut done = Vec::new();
-    for (i, p) in parts.iter().enumerate() {
-        let n = i as i32 + 1;
-        let r = c
-            .upload_part()
-            .bucket("mpu")
-            .key("big")
-            .upload_id(&id)
-            .part_number(n)
-            .body(ByteStream::from(p.clone()))
-            .send()
-            .await
-            .unwrap();
-        done.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(r.e_tag().unwrap())
-                .build(),
-        );
-    }
+    let done = upload_parts(&c, "mpu", "big", &id, &parts).await;
     let lp = c
         .list_parts()
         .bucket("mpu")

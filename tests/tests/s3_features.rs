@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{
     TaggingDirective, VersioningConfiguration,
 };
 use strata_tests::{
-    Server, err_code, err_status, get_object, pattern, put_object, s3_client, set_versioning,
+    Server, err_code, err_status, get_object, pattern, put_object, s3_client, set_versioning, upload_parts,
 };
 
 async fn put_v(c: &Client, bucket: &str, key: &str, body: &[u8]) -> Option<String> {
@@ -903,25 +903,7 @@ async fn checksums_are_verified_stored_and_returned() {
             .await
             .unwrap();
         let id = up.upload_id().unwrap();
-        let mut parts = Vec::new();
-        for (n, body) in [(1, &part1), (2, &part2)] {
-            let p = c
-                .upload_part()
-                .bucket("sums")
-                .key(key)
-                .upload_id(id)
-                .part_number(n)
-                .body(ByteStream::from(body.clone()))
-                .send()
-                .await
-                .unwrap();
-            parts.push(
-                CompletedPart::builder()
-                    .part_number(n)
-                    .e_tag(p.e_tag().unwrap())
-                    .build(),
-            );
-        }
+        let parts = upload_parts(&c, "sums", key, id, &[part1.clone(), part2.clone()]).await;
         let r = c
             .complete_multipart_upload()
             .bucket("sums")

@@ -96,11 +96,6 @@ impl EtcdCoordinator {
         format!("{}{rest}", self.prefix).into_bytes()
     }
 
-    /// Whether this node holds a live session.
-    pub fn has_session(&self) -> bool {
-        self.lease.load(Ordering::Acquire) != 0
-    }
-
     fn saw_beat(&self) {
         *self.beat_seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     }

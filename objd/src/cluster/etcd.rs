@@ -177,11 +177,6 @@ impl Etcd {
         Ok((kvs, num(&v["header"]["revision"])))
     }
 
-    pub async fn get(&self, key: &[u8]) -> EtcdResult<Option<Kv>> {
-        let v = self.call("/v3/kv/range", json!({ "key": b64(key) })).await?;
-        Ok(v["kvs"].as_array().and_then(|a| a.first()).map(kv_of))
-    }
-
     /// Puts a value, bound to `lease` when not 0; returns the revision.
     pub async fn put(&self, key: &[u8], value: &[u8], lease: i64) -> EtcdResult<i64> {
         let mut body = json!({ "key": b64(key), "value": b64(value) });
@@ -190,12 +185,6 @@ impl Etcd {
         }
         let v = self.call("/v3/kv/put", body).await?;
         Ok(num(&v["header"]["revision"]))
-    }
-
-    pub async fn delete(&self, key: &[u8]) -> EtcdResult<()> {
-        self.call("/v3/kv/deleterange", json!({ "key": b64(key) }))
-            .await?;
-        Ok(())
     }
 
     /// Deletes `key` if it was created at `create_revision` (ours, not a

@@ -55,6 +55,7 @@ pub struct Node {
     layout: Layout,
     local: HashMap<String, Arc<dyn Drive>>,
     places: Vec<Place>,
+    key: NodeKey,
     peers: Vec<Arc<NodeClient>>,
 }
 
@@ -104,12 +105,13 @@ impl Node {
             local,
             places,
             peers,
+            key,
         })
     }
 
     /// The endpoint serving this node's drives to the others.
-    pub fn service(&self, key: NodeKey) -> NodeService {
-        NodeService::new(self.local.clone(), key)
+    pub fn service(&self) -> NodeService {
+        NodeService::new(self.local.clone(), self.key.clone())
     }
 
     /// The other nodes.

@@ -23,8 +23,8 @@ use http_body_util::BodyExt;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::runtime::Handle;
@@ -80,7 +80,8 @@ pub struct NodeClient {
     probing: AtomicBool,
     /// Counts the node's returns; listeners wait for it to change.
     returns: watch::Sender<u64>,
-    me: Mutex<std::sync::Weak<NodeClient>>,
+    /// This client, for the tasks it spawns.
+    me: std::sync::Weak<NodeClient>,
 }
 
 impl std::fmt::Debug for RpcBody {
@@ -97,7 +98,7 @@ impl NodeClient {
     /// A client of the node at `addr` (`host:port`), created on the runtime
     /// its calls will run on.
     pub fn new(addr: &str, key: rpc::NodeKey) -> Arc<Self> {
-        let c = Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
             addr: addr.to_owned(),
             key,
             rt: Handle::current(),
@@ -105,10 +106,8 @@ impl NodeClient {
             online: AtomicBool::new(true),
             probing: AtomicBool::new(false),
             returns: watch::channel(0).0,
-            me: Mutex::new(std::sync::Weak::new()),
-        });
-        *c.me.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(&c);
-        c
+            me: me.clone(),
+        })
     }
 
     pub fn addr(&self) -> &str {
@@ -231,7 +230,7 @@ impl NodeClient {
         if self.probing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let Some(me) = self.me.lock().unwrap_or_else(|e| e.into_inner()).upgrade() else {
+        let Some(me) = self.me.upgrade() else {
             return;
         };
         self.rt.spawn(async move {
@@ -255,26 +254,13 @@ impl NodeClient {
     /// Runs a call from a blocking thread and waits for it.
     fn blocking(&self, op: Op, args: String, body: RpcBody) -> DriveResult<Bytes> {
         let (tx, rx) = oneshot::channel();
-        let me = self.me.lock().unwrap_or_else(|e| e.into_inner()).upgrade();
-        let Some(me) = me else {
+        let Some(me) = self.me.upgrade() else {
             return Err(DriveError::Offline);
         };
         self.rt.spawn(async move {
             let _ = tx.send(me.call(op, args, body, Some(CALL_TIMEOUT)).await);
         });
         rx.blocking_recv().unwrap_or(Err(DriveError::Offline))
-    }
-
-    /// Whether the node answers now (a call of its own, for start-up).
-    pub async fn ping(&self) -> bool {
-        matches!(
-            tokio::time::timeout(
-                CONNECT_TIMEOUT * 2,
-                self.send(Op::Health, "", RpcBody::Full(None))
-            )
-            .await,
-            Ok(Ok(Ok(_)))
-        )
     }
 }
 
@@ -293,10 +279,6 @@ impl RemoteDrive {
             node,
             path: path.to_owned(),
         }
-    }
-
-    pub fn node(&self) -> &Arc<NodeClient> {
-        &self.node
     }
 
     /// Arguments: the drive path, then what `f` writes.

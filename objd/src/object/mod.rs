@@ -37,7 +37,7 @@ pub use orphans::SweepReport;
 pub use put::PutOptions;
 pub use set::ErasureSet;
 
-use crate::drive::{Drive, DriveError, RecordOp, Table};
+use crate::drive::{Drive, DriveError, DriveResult, RecordOp, Table};
 use crate::meta::{BucketRecord, Version, Versioning};
 use bytes::Bytes;
 use futures::Stream;
@@ -322,15 +322,29 @@ impl ObjectLayer {
         &self.sets[(h % self.sets.len() as u64) as usize]
     }
 
+    /// Runs a quick metadata operation on every drive of every set (each
+    /// set's drives in one task, or all at once where they are other
+    /// nodes').
+    async fn each_drive<T, F>(&self, f: F) -> Vec<DriveResult<T>>
+    where
+        T: Send + 'static,
+        F: Fn(&dyn Drive) -> DriveResult<T> + Send + Sync + Clone + 'static,
+    {
+        let per_set = self.sets.iter().map(|set| {
+            let f = f.clone();
+            set.on_drives_seq(move |_, d| f(d))
+        });
+        futures::future::join_all(per_set)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     pub(crate) async fn load_buckets(&self) -> ObjectResult<()> {
-        let drives = self.all_drives();
-        let lists = blocking(move || {
-            drives
-                .iter()
-                .map(|d| d.scan(Table::Buckets, b"", false, b"\xff", usize::MAX))
-                .collect::<Vec<_>>()
-        })
-        .await?;
+        let lists = self
+            .each_drive(|d| d.scan(Table::Buckets, b"", false, b"\xff", usize::MAX))
+            .await;
         self.buckets.replace(majority_buckets(lists));
         Ok(())
     }
@@ -341,9 +355,8 @@ impl ObjectLayer {
     /// on the coordinator's notices; while those do not arrive, every
     /// request reads its bucket from the drives.
     pub async fn ensure_bucket(&self, name: &str) {
-        let stale = self.bucket(name).is_err() || !self.coordinator().coherent();
         if self.shared
-            && stale
+            && (!self.coordinator().coherent() || self.bucket(name).is_err())
             && valid_bucket_name(name)
             && let Err(e) = self.reload_bucket(name).await
         {
@@ -364,18 +377,13 @@ impl ObjectLayer {
     /// Reads one bucket's record from the drives into the cache (or drops
     /// it from the cache when the drives no longer hold it).
     pub async fn reload_bucket(&self, name: &str) -> ObjectResult<()> {
-        let drives = self.all_drives();
         let key = name.as_bytes().to_vec();
-        let lists = blocking(move || {
-            drives
-                .iter()
-                .map(|d| {
-                    d.get(Table::Buckets, &key)
-                        .map(|v| v.map(|v| (key.clone(), v)).into_iter().collect())
-                })
-                .collect::<Vec<_>>()
-        })
-        .await?;
+        let lists = self
+            .each_drive(move |d| {
+                d.get(Table::Buckets, &key)
+                    .map(|v| v.map(|v| (key.clone(), v)).into_iter().collect())
+            })
+            .await;
         let found = majority_buckets(lists).remove(name);
         match found {
             Some(rec) => {

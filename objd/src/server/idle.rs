@@ -88,16 +88,11 @@ where
 
 /// The answer to a request whose body timed out.
 pub fn timeout_response(request_id: &str) -> http::Response<s3s::Body> {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>RequestTimeout</Code>\
-         <Message>Your socket connection to the server was not read from or written to within the \
-         timeout period.</Message><RequestId>{request_id}</RequestId></Error>"
-    );
-    let mut r = http::Response::new(s3s::Body::from(body));
-    *r.status_mut() = http::StatusCode::BAD_REQUEST;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/xml"),
+    let mut r = super::xml_error(
+        http::StatusCode::BAD_REQUEST,
+        "RequestTimeout",
+        "Your socket connection to the server was not read from or written to within the timeout period.",
+        Some(request_id),
     );
     r.headers_mut()
         .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));

@@ -162,14 +162,32 @@ struct Pipeline {
     boot: u64,
 }
 
-fn starting() -> Response<s3s::Body> {
-    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>ServiceUnavailable</Code>\
-                <Message>The server is starting; retry shortly.</Message></Error>";
-    let mut r = Response::new(s3s::Body::from(body.to_owned()));
-    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+/// An S3 error document answered before the S3 service sees the request.
+pub(crate) fn xml_error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    request_id: Option<&str>,
+) -> Response<s3s::Body> {
+    let id = request_id.map_or(String::new(), |id| format!("<RequestId>{id}</RequestId>"));
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message>{id}</Error>"
+    );
+    let mut r = Response::new(s3s::Body::from(body));
+    *r.status_mut() = status;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/xml"),
+    );
+    r
+}
+
+fn starting() -> Response<s3s::Body> {
+    let mut r = xml_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        "The server is starting; retry shortly.",
+        None,
     );
     r.headers_mut()
         .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -271,13 +289,11 @@ fn oversized_xml(req: &Request<Incoming>) -> Option<Response<s3s::Body>> {
     if !xml || len <= XML_MAX_BODY as u64 {
         return None;
     }
-    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>MaxMessageLengthExceeded</Code>\
-                <Message>Your request was too big.</Message></Error>";
-    let mut r = Response::new(s3s::Body::from(body.to_owned()));
-    *r.status_mut() = StatusCode::BAD_REQUEST;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
+    let mut r = xml_error(
+        StatusCode::BAD_REQUEST,
+        "MaxMessageLengthExceeded",
+        "Your request was too big.",
+        None,
     );
     r.headers_mut()
         .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
