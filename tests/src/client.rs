@@ -118,3 +118,15 @@ pub async fn upload_parts(
     }
     done
 }
+
+/// The names ListBuckets answers, in its order.
+pub async fn bucket_names(c: &aws_sdk_s3::Client) -> Vec<String> {
+    c.list_buckets()
+        .send()
+        .await
+        .unwrap()
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_owned))
+        .collect()
+}

@@ -186,7 +186,8 @@ pub mod client;
 pub mod cluster;
 pub mod netns;
 pub use client::{
-    err_code, err_status, get_object, put_object, s3_client, s3_client_with, set_versioning, upload_parts,
+    bucket_names, err_code, err_status, get_object, put_object, s3_client, s3_client_with, set_versioning,
+    upload_parts,
 };
 
 /// Runs `program args...`, failing the test with its output if it fails.

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use strata_tests::cluster::Cluster;
-use strata_tests::{files_below, get_object as get, pattern, put_object as put, s3_client, upload_parts};
+use strata_tests::{
+    bucket_names, files_below, get_object as get, pattern, put_object as put, s3_client, upload_parts,
+};
 
 async fn list_keys(c: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
     let mut keys = Vec::new();
@@ -67,16 +69,7 @@ async fn every_node_serves_every_request_over_the_drives_of_all_nodes() {
     clients[0].create_bucket().bucket("shared").send().await.unwrap();
     // Every node knows the bucket at once, and lists it.
     for c in &clients {
-        let names: Vec<String> = c
-            .list_buckets()
-            .send()
-            .await
-            .unwrap()
-            .buckets()
-            .iter()
-            .filter_map(|b| b.name().map(str::to_owned))
-            .collect();
-        assert_eq!(names, vec!["shared"]);
+        assert_eq!(bucket_names(c).await, vec!["shared"]);
     }
     let mut expect: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for (i, c) in clients.iter().enumerate() {

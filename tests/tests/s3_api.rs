@@ -5,7 +5,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, Delete, ObjectIdentifier};
 use strata_tests::{
-    Server, err_code as code, err_status as status, get_object, pattern, put_object, s3_client,
+    Server, bucket_names, err_code as code, err_status as status, get_object, pattern, put_object, s3_client,
     s3_client_with, upload_parts,
 };
 
@@ -28,15 +28,7 @@ async fn bucket_lifecycle_and_errors() {
     assert_eq!(status(&e), 409);
     let e = c.create_bucket().bucket("Not_Valid").send().await.unwrap_err();
     assert_eq!(code(&e), "InvalidBucketName");
-    let names: Vec<String> = c
-        .list_buckets()
-        .send()
-        .await
-        .unwrap()
-        .buckets()
-        .iter()
-        .filter_map(|b| b.name().map(str::to_owned))
-        .collect();
+    let names = bucket_names(&c).await;
     assert_eq!(names, vec!["alpha"]);
     c.get_bucket_location().bucket("alpha").send().await.unwrap();
     // ACLs are not kept: the owner has full control, only `private` is accepted.
