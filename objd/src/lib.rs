@@ -2,7 +2,7 @@
 //! `DESIGN.md` from the bottom up: [`drive`], [`erasure`], [`meta`] (formats),
 //! [`object`] (the object layer over erasure sets), [`policy`] (bucket
 //! policy documents), [`api`] (S3 and admin) and [`server`] (listeners,
-//! authorization and start-up).
+//! authorization and start-up) with [`tls`] (its certificates).
 
 pub mod api;
 pub mod cluster;
@@ -13,3 +13,4 @@ pub mod meta;
 pub mod object;
 pub mod policy;
 pub mod server;
+pub mod tls;

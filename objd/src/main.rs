@@ -126,6 +126,12 @@ struct ServerArgs {
     /// when the drives are URLs of several nodes; unused by a single node.
     #[arg(long, env = "OBJD_ETCD", value_delimiter = ',')]
     etcd: Vec<String>,
+    /// Serve HTTPS with the certificates of this directory: `public.crt` and
+    /// `private.key`, per-host-name subdirectories chosen by SNI, and (for
+    /// a cluster's https:// drive URLs) the cluster CA as `ca.crt` or in
+    /// `CAs/`. Changed files are picked up without a restart; see docs/tls.md.
+    #[arg(long, env = "OBJD_CERTS_DIR")]
+    certs_dir: Option<PathBuf>,
     /// Log filter (`info`, `debug`, `objd=debug,s3s=info`, ...).
     #[arg(long, env = "OBJD_LOG", default_value = "info")]
     log: String,
@@ -240,6 +246,23 @@ async fn serve(args: ServerArgs) -> Result<()> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let set_size = args.set_size;
+    let certs = match &args.certs_dir {
+        Some(dir) => {
+            let c = objd::tls::Certs::load(dir, layout.is_cluster())
+                .with_context(|| format!("certificates in {}", dir.display()))?;
+            c.watch();
+            Some(c)
+        }
+        None => None,
+    };
+    match (layout.tls, layout.is_cluster(), certs.is_some()) {
+        (true, _, false) => bail!("https:// drive URLs need the nodes' certificates: give --certs-dir"),
+        (false, true, true) => {
+            bail!("with --certs-dir the nodes serve HTTPS to each other: give the drives as https:// URLs")
+        }
+        _ => {}
+    }
+    let scheme = if certs.is_some() { "https" } else { "http" };
     // A cluster node serves its drives to the others from the start; a
     // single node listens once it is open.
     let mut bound = None;
@@ -249,12 +272,17 @@ async fn serve(args: ServerArgs) -> Result<()> {
     }
     let (deployment, front) = if layout.is_cluster() {
         let key = NodeKey::derive(&creds.secret_key);
-        let node = cluster::Node::open(layout.clone(), key)?;
+        let node = cluster::Node::open(layout.clone(), key, certs.clone())?;
         let front = Arc::new(server::Front::new(Some(node.service())));
         let listener = bind(&args.address).await?;
         tracing::info!(addr = %listener.local_addr()?, node = ?layout.this_node, "serving this node's drives to the cluster");
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(server::run(listener, Arc::clone(&front), shutdown_signal()));
+        let task = tokio::spawn(server::run(
+            listener,
+            Arc::clone(&front),
+            certs.clone(),
+            shutdown_signal(),
+        ));
         bound = Some((addr, task));
         peers = node.peers().to_vec();
         (node.deployment(set_size, parity).await?, front)
@@ -317,7 +345,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     match bound {
         Some((addr, task)) => {
             tracing::info!(%addr, "serving S3");
-            println!("objd listening on http://{addr}");
+            println!("objd listening on {scheme}://{addr}");
             let _ = task.await;
         }
         None => {
@@ -325,8 +353,8 @@ async fn serve(args: ServerArgs) -> Result<()> {
             let addr = listener.local_addr()?;
             tracing::info!(%addr, "serving S3");
             // Tests and scripts read the bound address from this line.
-            println!("objd listening on http://{addr}");
-            server::run(listener, front, shutdown_signal()).await;
+            println!("objd listening on {scheme}://{addr}");
+            server::run(listener, front, certs, shutdown_signal()).await;
         }
     }
     tracing::info!("stopped");

@@ -97,7 +97,27 @@ def test_the_cluster_overlay_survives_a_node_and_coordinates_through_etcd():
     # Drives as URLs of every replica through the headless Service.
     pod = objd["template"]["spec"]
     c = next(c for c in pod["containers"] if c["name"] == "objd")
-    assert any(a.startswith("http://objd-{0...3}.objd-headless.") for a in c["args"]), c["args"]
+    assert any(a.startswith("https://objd-{0...3}.objd-headless.") for a in c["args"]), c["args"]
+    # TLS on objd's port and between nodes, from a cert-manager certificate
+    # good for client authentication too, mounted where --certs-dir reads.
+    certs = c["args"][c["args"].index("--certs-dir") + 1]
+    mount = next(m for m in c["volumeMounts"] if m["mountPath"] == certs)
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    cert = by_name[("Certificate", "objd-internode")]["spec"]
+    assert volume["secret"]["secretName"] == cert["secretName"]
+    assert {i["path"] for i in volume["secret"]["items"]} == {"public.crt", "private.key", "ca.crt"}
+    assert {"server auth", "client auth"} <= set(cert["usages"])
+    assert "*.objd-headless.strata-system.svc.cluster.local" in cert["dnsNames"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert c[probe]["httpGet"]["scheme"] == "HTTPS"
+    ingress = by_name[("Ingress", "objd")]["metadata"]["annotations"]
+    assert ingress["nginx.ingress.kubernetes.io/backend-protocol"] == "HTTPS"
+    for kind, name in (("Deployment", "strata-csi-controller"), ("DaemonSet", "strata-csi-node")):
+        csi = next(x for x in by_name[(kind, name)]["spec"]["template"]["spec"]["containers"]
+                   if x["name"] == "csi-driver")
+        csi_env = {e["name"]: e.get("value") for e in csi["env"]}
+        assert csi_env["STRATA_ENDPOINT"].startswith("https://"), name
+        assert csi_env["STRATA_CA_FILE"].startswith("/etc/strata/ca/"), name
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["OBJD_ETCD"].count("etcd-headless") == 3
     assert c["readinessProbe"]["httpGet"]["path"] == "/_strata/health/ready"

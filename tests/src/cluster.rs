@@ -5,6 +5,7 @@
 //! own. Nodes and members can be killed (`kill -9`), restarted, cut off
 //! and joined back.
 
+use crate::certs::TestCa;
 use crate::netns::Net;
 use crate::{objd_bin, run_admin, test_log, with_root_credentials};
 use std::io::{BufRead, BufReader};
@@ -24,6 +25,8 @@ pub struct Cluster {
     pub etcd_members: usize,
     args: Vec<String>,
     extra: Vec<String>,
+    /// `https://` between nodes: node `n`'s certificates are in `certs/n{n}`.
+    tls: bool,
     children: Vec<Option<Child>>,
     etcd: Vec<Option<Child>>,
 }
@@ -39,17 +42,36 @@ impl Cluster {
 
     /// Like [`Cluster::start`] with an etcd cluster of `members`.
     pub fn start_with(nodes: usize, drives: usize, members: usize, extra: &[&str]) -> Cluster {
+        Self::launch(nodes, drives, members, extra, None)
+    }
+
+    /// Like [`Cluster::start`] with TLS between the nodes (and on their S3
+    /// listeners): each node gets a certificate of `ca` for its two
+    /// addresses, and `ca` as the cluster CA.
+    pub fn start_tls(nodes: usize, drives: usize, ca: &TestCa) -> Cluster {
+        Self::launch(nodes, drives, 1, &[], Some(ca))
+    }
+
+    fn launch(nodes: usize, drives: usize, members: usize, extra: &[&str], ca: Option<&TestCa>) -> Cluster {
         let net = Net::new(nodes + members);
         let root = tempfile::tempdir().expect("tempdir");
+        let scheme = if ca.is_some() { "https" } else { "http" };
         let args = (1..=nodes)
             .map(|n| {
                 format!(
-                    "http://{}:{PORT}{}/n{n}/d{{1...{drives}}}",
+                    "{scheme}://{}:{PORT}{}/n{n}/d{{1...{drives}}}",
                     net.addr(n),
                     root.path().display()
                 )
             })
             .collect();
+        if let Some(ca) = ca {
+            for n in 1..=nodes {
+                let dir = root.path().join(format!("certs/n{n}"));
+                ca.issue(&dir, &format!("IP:{},IP:{}", net.addr(n), net.client_addr(n)));
+                std::fs::copy(ca.ca_file(), dir.join("ca.crt")).expect("copy the cluster CA");
+            }
+        }
         let mut c = Cluster {
             net,
             root,
@@ -58,6 +80,7 @@ impl Cluster {
             etcd_members: members,
             args,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            tls: ca.is_some(),
             children: (0..nodes).map(|_| None).collect(),
             etcd: (0..members).map(|_| None).collect(),
         };
@@ -162,7 +185,13 @@ impl Cluster {
 
     /// The S3 endpoint of node `n` (from 1), as the test reaches it.
     pub fn endpoint(&self, n: usize) -> String {
-        format!("http://{}:{PORT}", self.net.client_addr(n))
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}:{PORT}", self.net.client_addr(n))
+    }
+
+    /// Node `n`'s certificate directory (a TLS cluster).
+    pub fn certs_dir(&self, n: usize) -> PathBuf {
+        self.root.path().join(format!("certs/n{n}"))
     }
 
     /// The drive directories of node `n`.
@@ -181,6 +210,9 @@ impl Cluster {
             .arg(format!("0.0.0.0:{PORT}"))
             .args(&self.extra)
             .env("OBJD_LOG", log);
+        if self.tls {
+            c.arg("--certs-dir").arg(self.certs_dir(n));
+        }
         with_root_credentials(&mut c);
         c
     }

@@ -182,6 +182,7 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+pub mod certs;
 pub mod client;
 pub mod cluster;
 pub mod netns;
@@ -217,63 +218,11 @@ impl TlsProxy {
     pub fn start(upstream: &str) -> TlsProxy {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        let mut ca = vec!["req", "-x509"];
-        ca.extend(ec);
-        let (ca_key, ca_pem, key, csr, cert, ext) = (
-            p("ca.key"),
-            p("ca.pem"),
-            p("server.key"),
-            p("server.csr"),
-            p("server.pem"),
-            p("server.ext"),
-        );
-        ca.extend([
-            "-keyout",
-            &ca_key,
-            "-out",
-            &ca_pem,
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Strata test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ]);
-        run_ok("openssl", &ca);
-        let mut req = vec!["req"];
-        req.extend(ec);
-        req.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
-        run_ok("openssl", &req);
-        std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").expect("ext file");
-        run_ok(
-            "openssl",
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca_pem,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-out",
-                &cert,
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-            ],
-        );
+        let ca = certs::TestCa::new("Strata test CA");
+        ca.issue(dir.path(), "IP:127.0.0.1");
+        let ca_pem = p("ca.pem");
+        std::fs::copy(ca.ca_file(), &ca_pem).expect("copy the CA certificate");
+        let (cert, key) = (p("public.crt"), p("private.key"));
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")

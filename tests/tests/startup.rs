@@ -66,6 +66,79 @@ fn cluster_arguments_that_cannot_work_are_refused_in_one_line() {
 }
 
 #[test]
+fn tls_settings_that_cannot_work_are_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = strata_tests::certs::TestCa::new("Startup test CA");
+    // Good pair, cluster CA present.
+    let good = dir.path().join("good");
+    ca.issue(&good, "IP:127.0.0.1");
+    std::fs::copy(ca.ca_file(), good.join("ca.crt")).unwrap();
+    // Good pair, no CA.
+    let no_ca = dir.path().join("no-ca");
+    ca.issue(&no_ca, "IP:127.0.0.1");
+    // A key of another certificate.
+    let mismatched = dir.path().join("mismatched");
+    ca.issue(&mismatched, "IP:127.0.0.1");
+    std::fs::copy(no_ca.join("private.key"), mismatched.join("private.key")).unwrap();
+    let show = |p: &std::path::Path| p.display().to_string();
+    let d = |scheme: &str, i: u32| format!("{scheme}://127.0.0.1:19441{}/d{i}", dir.path().display());
+    let etcd = || vec!["--etcd".to_owned(), "http://127.0.0.1:1".to_owned()];
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            [vec![d("https", 1), d("https", 2)], etcd()].concat(),
+            "give --certs-dir",
+        ),
+        (
+            [
+                vec![d("http", 1), d("http", 2), "--certs-dir".into(), show(&good)],
+                etcd(),
+            ]
+            .concat(),
+            "give the drives as https://",
+        ),
+        (
+            [
+                vec![d("https", 1), d("https", 2), "--certs-dir".into(), show(&no_ca)],
+                etcd(),
+            ]
+            .concat(),
+            "needs the cluster CA",
+        ),
+        (
+            [vec![d("https", 1), d("http", 2)], etcd()].concat(),
+            "mixed http:// and https://",
+        ),
+        (
+            vec![
+                dir.path().join("one/d{1...2}").display().to_string(),
+                "--certs-dir".into(),
+                show(&mismatched),
+            ],
+            "is not the key of the certificate",
+        ),
+        (
+            vec![
+                dir.path().join("one/d{1...2}").display().to_string(),
+                "--certs-dir".into(),
+                show(&dir.path().join("absent")),
+            ],
+            "public.crt",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["server".to_owned()];
+        all.extend(args);
+        all.extend(["--address".into(), "127.0.0.1:19441".into()]);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let (ok, _, err) = objd(&all, true);
+        assert!(!ok, "{all:?} started");
+        let lines = error_lines(&err);
+        assert!(lines.len() == 1 && lines[0].contains(want), "{all:?}: {err}");
+    }
+    assert!(!dir.path().join("one").exists(), "a refused start created drives");
+}
+
+#[test]
 fn misordered_or_foreign_drives_are_refused_in_one_line() {
     let mut s = Server::start(4, &[]);
     s.kill();
@@ -132,6 +205,7 @@ fn help_documents_every_flag_with_its_environment_variable() {
         "OBJD_SCANNER_INTERVAL",
         "OBJD_DRIVE_TIMEOUT",
         "OBJD_ETCD",
+        "OBJD_CERTS_DIR",
         "OBJD_LOG",
     ] {
         assert!(out.contains(env), "--help does not mention {env}");

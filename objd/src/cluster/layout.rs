@@ -1,6 +1,6 @@
 //! Where a deployment's drives are. The drive arguments are directories
 //! (one node) or `http://host:port/path` URLs (a cluster, every node given
-//! the same list); this module expands them, finds which are this node's,
+//! the same list; `https://` for TLS between nodes); this module expands them, finds which are this node's,
 //! and puts them in erasure-set order: round-robin over the nodes, so that
 //! a set of `s` drives over `n` nodes holds at most `ceil(s / n)` drives
 //! of any one node.
@@ -21,16 +21,31 @@ pub struct Endpoint {
     pub path: String,
     /// Whether this process serves it.
     pub local: bool,
+    /// Reached over TLS (`https://`).
+    pub tls: bool,
 }
 
 impl Endpoint {
-    /// `http://host:port/path`, or the path of a one-node deployment.
+    /// `http(s)://host:port/path`, or the path of a one-node deployment.
     pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
         match &self.node {
-            Some(n) => format!("http://{n}{}", self.path),
+            Some(n) => format!("{scheme}://{n}{}", self.path),
             None => self.path.clone(),
         }
     }
+}
+
+/// Whether two drive URLs name the same drive (the scheme aside: a
+/// cluster may turn TLS on or off between starts).
+pub fn same_drive(a: &str, b: &str) -> bool {
+    let bare = |u: &str| {
+        u.strip_prefix("https://")
+            .or_else(|| u.strip_prefix("http://"))
+            .unwrap_or(u)
+            .to_owned()
+    };
+    bare(a) == bare(b)
 }
 
 /// The drives in erasure-set order, and the nodes serving them.
@@ -42,6 +57,8 @@ pub struct Layout {
     pub nodes: Vec<String>,
     /// This process's node, `host:port`.
     pub this_node: Option<String>,
+    /// Nodes talk over TLS (the URLs are `https://`).
+    pub tls: bool,
 }
 
 impl Layout {
@@ -117,17 +134,16 @@ impl SelfId {
     }
 }
 
-/// Splits `http://host[:port]/path` into `host:port` and `/path`.
-fn parse_url(url: &str) -> Result<(String, String), ClusterError> {
+/// Splits `http(s)://host[:port]/path` into whether it is `https`,
+/// `host:port` and `/path`.
+fn parse_url(url: &str) -> Result<(bool, String, String), ClusterError> {
     let bad = |why: &str| ClusterError::Layout(format!("drive `{url}`: {why}"));
-    let rest = if let Some(r) = url.strip_prefix("http://") {
-        r
-    } else if url.starts_with("https://") {
-        return Err(bad(
-            "https:// between nodes is not supported; use http:// URLs (node requests are authenticated with the root secret)",
-        ));
+    let (tls, rest) = if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
     } else {
-        return Err(bad("expected http://host:port/path"));
+        return Err(bad("expected http://host:port/path or https://host:port/path"));
     };
     let (authority, path) = rest
         .find('/')
@@ -150,7 +166,7 @@ fn parse_url(url: &str) -> Result<(String, String), ClusterError> {
     } else {
         format!("{authority}:{DEFAULT_PORT}")
     };
-    Ok((node, path.to_owned()))
+    Ok((tls, node, path.to_owned()))
 }
 
 /// Expands the drive arguments and lays them out.
@@ -168,10 +184,12 @@ pub fn layout(args: &[String], me: &SelfId) -> Result<Layout, ClusterError> {
                     node: None,
                     path,
                     local: true,
+                    tls: false,
                 })
                 .collect(),
             nodes: vec![],
             this_node: None,
+            tls: false,
         });
     }
     if urls != expanded.len() {
@@ -181,8 +199,10 @@ pub fn layout(args: &[String], me: &SelfId) -> Result<Layout, ClusterError> {
     }
     // Drives per node, nodes in order of first appearance.
     let mut nodes: Vec<(String, Vec<String>)> = Vec::new();
+    let mut schemes = Vec::new();
     for u in &expanded {
-        let (node, path) = parse_url(u)?;
+        let (tls, node, path) = parse_url(u)?;
+        schemes.push(tls);
         match nodes.iter_mut().find(|(n, _)| *n == node) {
             Some((_, paths)) => {
                 if paths.contains(&path) {
@@ -192,6 +212,12 @@ pub fn layout(args: &[String], me: &SelfId) -> Result<Layout, ClusterError> {
             }
             None => nodes.push((node, vec![path])),
         }
+    }
+    let tls = schemes[0];
+    if schemes.iter().any(|t| *t != tls) {
+        return Err(ClusterError::Layout(
+            "mixed http:// and https:// drive URLs: nodes talk either all over TLS or all without".into(),
+        ));
     }
     let per_node = nodes[0].1.len();
     if let Some((n, p)) = nodes.iter().find(|(_, p)| p.len() != per_node) {
@@ -237,6 +263,7 @@ pub fn layout(args: &[String], me: &SelfId) -> Result<Layout, ClusterError> {
                 node: Some(node.clone()),
                 path: paths[j].clone(),
                 local: *node == this_node,
+                tls,
             });
         }
     }
@@ -244,6 +271,7 @@ pub fn layout(args: &[String], me: &SelfId) -> Result<Layout, ClusterError> {
         drives,
         nodes: nodes.into_iter().map(|(n, _)| n).collect(),
         this_node: Some(this_node),
+        tls,
     })
 }
 
@@ -287,6 +315,20 @@ mod tests {
     }
 
     #[test]
+    fn https_urls_mean_tls_between_nodes() {
+        let l = layout(&["https://objd-{0...1}:9000/d{1...2}".into()], &me(9000)).unwrap();
+        assert!(l.tls);
+        assert_eq!(l.urls()[0], "https://objd-0:9000/d1");
+        assert!(same_drive("https://objd-0:9000/d1", "http://objd-0:9000/d1"));
+        assert!(!same_drive("https://objd-0:9000/d1", "https://objd-0:9000/d2"));
+        assert!(
+            !layout(&["http://objd-{0...1}:9000/d1".into()], &me(9000))
+                .unwrap()
+                .tls
+        );
+    }
+
+    #[test]
     fn addresses_of_this_host_are_found_and_ports_tell_nodes_apart() {
         let l = layout(&["http://127.0.0.1:{9001...9003}/d{1...2}".into()], &me(9002)).unwrap();
         assert_eq!(l.this_node.as_deref(), Some("127.0.0.1:9002"));
@@ -312,7 +354,8 @@ mod tests {
             )
             .contains("same number")
         );
-        assert!(err(&["https://objd-1:9000/d1"], 9000).contains("https"));
+        assert!(err(&["https://objd-1:9000/d1", "http://objd-1:9000/d2"], 9000).contains("mixed http"));
+        assert!(err(&["ftp://objd-1:9000/d1"], 9000).contains("expected http"));
         assert!(err(&["http://objd-1:9000"], 9000).contains("no drive path"));
         assert!(err(&["http://objd-1:x/d1"], 9000).contains("port"));
         assert!(err(&["http://objd-1:9000/d1", "http://objd-1:9000/d1"], 9000).contains("twice"));

@@ -60,9 +60,13 @@ pub struct Node {
 }
 
 impl Node {
-    /// Opens this node's drives and makes clients for the others'. Must
-    /// run on the runtime the clients will use.
-    pub fn open(layout: Layout, key: NodeKey) -> Result<Self, ClusterError> {
+    /// Opens this node's drives and makes clients for the others' (over
+    /// TLS with `tls`). Must run on the runtime the clients will use.
+    pub fn open(
+        layout: Layout,
+        key: NodeKey,
+        tls: Option<Arc<crate::tls::Certs>>,
+    ) -> Result<Self, ClusterError> {
         let local_paths: Vec<PathBuf> = layout
             .drives
             .iter()
@@ -89,7 +93,7 @@ impl Node {
             } else {
                 let client = peers
                     .entry(node.clone())
-                    .or_insert_with(|| NodeClient::new(&node, key.clone()));
+                    .or_insert_with(|| NodeClient::new(&node, key.clone(), tls.clone()));
                 let drive: Arc<dyn Drive> = Arc::new(RemoteDrive::new(Arc::clone(client), &d.path));
                 places.push(Place {
                     url,

@@ -74,6 +74,8 @@ impl http_body::Body for RpcBody {
 pub struct NodeClient {
     addr: String,
     key: rpc::NodeKey,
+    /// The certificates of TLS between nodes (`None`: plain HTTP/2).
+    tls: Option<Arc<crate::tls::Certs>>,
     rt: Handle,
     conn: tokio::sync::Mutex<Option<SendRequest<RpcBody>>>,
     online: AtomicBool,
@@ -96,11 +98,12 @@ struct Unreachable(String);
 
 impl NodeClient {
     /// A client of the node at `addr` (`host:port`), created on the runtime
-    /// its calls will run on.
-    pub fn new(addr: &str, key: rpc::NodeKey) -> Arc<Self> {
+    /// its calls will run on; over TLS with `tls`.
+    pub fn new(addr: &str, key: rpc::NodeKey, tls: Option<Arc<crate::tls::Certs>>) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             addr: addr.to_owned(),
             key,
+            tls,
             rt: Handle::current(),
             conn: tokio::sync::Mutex::new(None),
             online: AtomicBool::new(true),
@@ -112,6 +115,12 @@ impl NodeClient {
 
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// `http://host:port` or `https://host:port`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn is_online(&self) -> bool {
@@ -144,14 +153,40 @@ impl NodeClient {
             .initial_stream_window_size(1 << 20)
             .initial_connection_window_size(16 << 20)
             .max_header_list_size(64 << 10);
-        let (send, conn) = tokio::time::timeout(CONNECT_TIMEOUT, b.handshake(TokioIo::new(tcp)))
+        let send = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            match self.tls.as_ref().and_then(|t| t.client_config()) {
+                None => Self::handshake(&b, tcp).await,
+                Some(config) => {
+                    let name = crate::tls::server_name(&self.addr).map_err(|e| Unreachable(e.to_string()))?;
+                    let stream = tokio_rustls::TlsConnector::from(config)
+                        .connect(name, tcp)
+                        .await
+                        .map_err(|e| Unreachable(format!("TLS: {e}")))?;
+                    Self::handshake(&b, stream).await
+                }
+            }
+        })
+        .await
+        .map_err(|_| Unreachable("handshake timed out".into()))??;
+        *guard = Some(send.clone());
+        Ok(send)
+    }
+
+    /// Starts HTTP/2 on a connected stream.
+    async fn handshake<S>(
+        b: &hyper::client::conn::http2::Builder<TokioExecutor>,
+        stream: S,
+    ) -> Result<SendRequest<RpcBody>, Unreachable>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (send, conn) = b
+            .handshake(TokioIo::new(stream))
             .await
-            .map_err(|_| Unreachable("handshake timed out".into()))?
             .map_err(|e| Unreachable(format!("handshake: {e}")))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        *guard = Some(send.clone());
         Ok(send)
     }
 
@@ -184,7 +219,7 @@ impl NodeClient {
             (200, _) => Ok(body),
             (_, Some(code)) => Err(rpc::error_of(code, String::from_utf8_lossy(&body).into_owned())),
             (403, None) => {
-                tracing::error!(node = %self.addr, "the node refused this node's credentials: every node needs the same root secret key");
+                tracing::error!(node = %self.addr, "the node refused this node's credentials: every node needs the same root secret key (and, with TLS, a certificate of the cluster CA)");
                 Err(DriveError::Offline)
             }
             (s, None) => Err(DriveError::Io(std::io::Error::other(format!(
@@ -275,7 +310,7 @@ pub struct RemoteDrive {
 impl RemoteDrive {
     pub fn new(node: Arc<NodeClient>, path: &str) -> Self {
         Self {
-            name: format!("http://{}{path}", node.addr()),
+            name: format!("{}{path}", node.url()),
             node,
             path: path.to_owned(),
         }

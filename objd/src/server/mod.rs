@@ -160,6 +160,16 @@ struct Pipeline {
     front: Arc<Front>,
     next_id: AtomicU64,
     boot: u64,
+    /// Whether connections are TLS: node calls then need a client
+    /// certificate chained to the cluster CA.
+    tls: bool,
+}
+
+/// What the handshake of a connection established.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    /// The client presented a certificate the cluster CA signed.
+    cluster_cert: bool,
 }
 
 /// An S3 error document answered before the S3 service sees the request.
@@ -195,10 +205,17 @@ fn starting() -> Response<s3s::Body> {
 }
 
 impl Pipeline {
-    async fn handle(&self, mut req: Request<Incoming>) -> Result<Response<s3s::Body>, s3s::HttpError> {
+    async fn handle(
+        &self,
+        mut req: Request<Incoming>,
+        peer: Peer,
+    ) -> Result<Response<s3s::Body>, s3s::HttpError> {
         if let Some(node) = &self.front.node
             && node::NodeService::is_node_call(req.uri().path())
         {
+            if self.tls && !peer.cluster_cert {
+                return Ok(node::refuse_uncertified());
+            }
             return Ok(node.handle(req).await);
         }
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -347,9 +364,15 @@ fn health(req: &Request<Incoming>, ready: bool) -> Option<Response<s3s::Body>> {
     Some(r)
 }
 
-/// Serves `front` on `listener` until `shutdown` resolves, then stops
-/// accepting and waits for requests in flight.
-pub async fn run(listener: TcpListener, front: Arc<Front>, shutdown: impl Future<Output = ()>) {
+/// Serves `front` on `listener` (with TLS when `tls` is given) until
+/// `shutdown` resolves, then stops accepting and waits for requests in
+/// flight.
+pub async fn run(
+    listener: TcpListener,
+    front: Arc<Front>,
+    tls: Option<Arc<crate::tls::Certs>>,
+    shutdown: impl Future<Output = ()>,
+) {
     let boot = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -357,6 +380,7 @@ pub async fn run(listener: TcpListener, front: Arc<Front>, shutdown: impl Future
         front,
         next_id: AtomicU64::new(0),
         boot,
+        tls: tls.is_some(),
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
@@ -371,6 +395,7 @@ pub async fn run(listener: TcpListener, front: Arc<Front>, shutdown: impl Future
         .initial_stream_window_size(1 << 20)
         .initial_connection_window_size(16 << 20)
         .max_header_list_size(64 << 10);
+    let builder = Arc::new(builder);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -386,15 +411,21 @@ pub async fn run(listener: TcpListener, front: Arc<Front>, shutdown: impl Future
                 };
                 let _ = stream.set_nodelay(true);
                 let p = Arc::clone(&pipeline);
-                let service = hyper::service::service_fn(move |req| {
-                    let p = Arc::clone(&p);
-                    async move { p.handle(req).await }
-                });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
+                let (builder, watcher) = (Arc::clone(&builder), graceful.watcher());
+                let acceptor = tls.as_ref().map(|t| tokio_rustls::TlsAcceptor::from(t.server_config()));
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                    match acceptor {
+                        None => serve(&builder, watcher, p, stream, Peer { cluster_cert: false }).await,
+                        Some(a) => {
+                            let tls = match tokio::time::timeout(HEADER_TIMEOUT, a.accept(stream)).await {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
+                                Err(_) => return tracing::debug!("TLS handshake timed out"),
+                            };
+                            // A certificate is only ever accepted verified.
+                            let cluster_cert = tls.get_ref().1.peer_certificates().is_some();
+                            serve(&builder, watcher, p, tls, Peer { cluster_cert }).await;
+                        }
                     }
                 });
             }
@@ -405,5 +436,25 @@ pub async fn run(listener: TcpListener, front: Arc<Front>, shutdown: impl Future
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("requests still running at shutdown"),
+    }
+}
+
+/// Serves one connection's requests.
+async fn serve<S>(
+    builder: &hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    pipeline: Arc<Pipeline>,
+    stream: S,
+    peer: Peer,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let p = Arc::clone(&pipeline);
+        async move { p.handle(req, peer).await }
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }

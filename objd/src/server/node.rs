@@ -1,6 +1,7 @@
 //! The node endpoint: serves this node's drives to the other nodes of a
 //! cluster (the server side of [`crate::drive::rpc`]). Every call is
-//! authenticated before anything is decoded; a call for a drive this node
+//! authenticated before anything is decoded (with TLS, the connection
+//! must also have presented a certificate of the cluster CA); a call for a drive this node
 //! does not serve is refused. Shard writes stream: each body chunk is
 //! written before the next is read, so HTTP/2 flow control holds a fast
 //! sender back to the drive's pace.
@@ -26,6 +27,15 @@ fn answer(status: StatusCode, body: Bytes) -> Response<s3s::Body> {
     let mut r = Response::new(s3s::Body::from(body));
     *r.status_mut() = status;
     r
+}
+
+/// A node call over TLS without a client certificate of the cluster CA.
+pub fn refuse_uncertified() -> Response<s3s::Body> {
+    tracing::warn!("node call without a cluster certificate refused");
+    answer(
+        StatusCode::FORBIDDEN,
+        Bytes::from_static(b"node calls need a client certificate of the cluster CA"),
+    )
 }
 
 fn drive_error(e: &DriveError) -> Response<s3s::Body> {

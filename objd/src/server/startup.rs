@@ -156,7 +156,8 @@ fn check_endpoints(reference: &DriveFormat, urls: &[String]) -> Result<(), Start
             urls.len()
         )));
     }
-    if let Some(i) = (0..urls.len()).find(|i| formatted[*i] != urls[*i]) {
+    if let Some(i) = (0..urls.len()).find(|i| !crate::cluster::layout::same_drive(&formatted[*i], &urls[*i]))
+    {
         return Err(StartupError::Layout(format!(
             "drive #{} of the cluster is {}, but this node's arguments give {}; start every node with the same drive arguments in the same order",
             i + 1,
