@@ -311,6 +311,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
         let etcd = cluster::etcd::Etcd::new(args.etcd.clone());
         let coord = cluster::coord::EtcdCoordinator::start(etcd, &deployment_id, node, &layer);
         layer.set_coordinator(coord);
+        layer.start_usage_refresh();
     }
     layer.start_healer();
     for peer in &peers {

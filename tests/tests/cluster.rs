@@ -488,6 +488,38 @@ async fn bucket_changes_reach_every_node_and_survive_the_etcd_leader_cut_off() {
         clients[2].create_bucket().bucket("race").send()
     );
     assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
+    // A quota holds across nodes: what one node wrote counts on the others
+    // once they read the drives' counters again (every few seconds).
+    clients[0].create_bucket().bucket("capped").send().await.unwrap();
+    cl.admin(1, &["quota", "capped", "1MiB"]);
+    put(&clients[0], "capped", "a", pattern(700 << 10, 1))
+        .await
+        .unwrap();
+    let bytes = |n: usize| {
+        let v: serde_json::Value = serde_json::from_str(cl.admin(n, &["usage", "capped"]).trim()).unwrap();
+        (v["bytes"].as_u64().unwrap(), v["quota"].as_u64())
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while bytes(2) != (700 << 10, Some(1 << 20)) {
+        assert!(
+            Instant::now() < deadline,
+            "node 2 never counted node 1's write: {:?}",
+            bytes(2)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let e = clients[1]
+        .put_object()
+        .bucket("capped")
+        .key("b")
+        .body(pattern(500 << 10, 2).into())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(strata_tests::client::err_code(&e), "QuotaExceeded");
+    put(&clients[2], "capped", "c", pattern(200 << 10, 3))
+        .await
+        .unwrap();
     // The etcd leader is cut off: etcd elects another, and bucket changes
     // and object writes go on.
     let leader = cl.etcd_leader().expect("an etcd leader");

@@ -312,10 +312,6 @@ impl ObjectLayer {
         &self.sets
     }
 
-    fn all_drives(&self) -> Vec<Arc<dyn Drive>> {
-        self.sets.iter().flat_map(|s| s.online_drives()).collect()
-    }
-
     /// The set holding `bucket/key`.
     pub fn set_for(&self, bucket: &str, key: &str) -> &Arc<ErasureSet> {
         let h = placement_hash(self.seed, bucket, key);

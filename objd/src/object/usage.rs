@@ -8,7 +8,8 @@
 //! listing it when they do not (a crash left changes on some drives) or
 //! the drives predate the counters. Then every change keeps the figures in
 //! memory exact: its difference in the quorum view is applied when it
-//! commits.
+//! commits. A cluster node also takes the figures from the drives again
+//! every [`REFRESH_EVERY`], so the other nodes' writes count too.
 //!
 //! A quota caps a bucket's bytes. A change that would take the bucket past
 //! it fails with `QuotaExceeded` before anything is committed; the bytes a
@@ -168,40 +169,112 @@ impl Drop for Reservation {
 /// (bucket names cannot start with a zero byte).
 const COUNTED: &[u8] = b"\0counted";
 
+/// How often a cluster node takes the bucket figures from the drives'
+/// counters again (which every node's commits change).
+pub const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl ObjectLayer {
     /// Loads every bucket's figures and quota, before serving.
     pub(super) async fn load_usage(&self) -> ObjectResult<()> {
-        let drives = self.all_drives();
-        // Each drive's counters; a drive without them (formatted before
-        // they existed, or a replacement) gets them from its own records.
-        let tables = blocking(move || {
-            drives
-                .iter()
-                .map(|d| drive_counters(d.as_ref()))
-                .collect::<Vec<_>>()
-        })
-        .await?;
-        let answered: Vec<BTreeMap<Vec<u8>, [i64; 2]>> = tables.into_iter().flatten().collect();
-        let names: Vec<String> = self.list_buckets().into_iter().map(|b| b.name).collect();
-        for name in &names {
-            let values: Vec<[i64; 2]> = answered
-                .iter()
-                .map(|t| t.get(name.as_bytes()).copied().unwrap_or([0, 0]))
-                .collect();
-            let w = match values.first() {
-                Some(v) if values.iter().all(|x| x == v) => Weight {
-                    bytes: v[0],
-                    versions: v[1],
-                },
-                _ => {
-                    tracing::info!(bucket = %name, "drives' usage counters differ; counting the bucket");
-                    self.count_bucket(name).await?
-                }
-            };
-            self.usage.set_counted(name, w);
-            self.usage.set_quota(name, self.quota(name)?);
+        let (agreed, unsettled) = self.counted_by_drives().await?;
+        for (name, w) in agreed {
+            self.usage.set_counted(&name, w);
+        }
+        for name in unsettled {
+            tracing::info!(bucket = %name, "drives' usage counters differ; counting the bucket");
+            let w = self.count_bucket(&name).await?;
+            self.usage.set_counted(&name, w);
+        }
+        for b in self.list_buckets() {
+            self.usage.set_quota(&b.name, self.quota(&b.name)?);
         }
         Ok(())
+    }
+
+    /// Takes the figures of every bucket whose counters settle from the
+    /// drives again: in a cluster, what other nodes wrote then counts here
+    /// too (quotas hold across nodes within [`REFRESH_EVERY`]).
+    pub async fn refresh_usage(&self) -> ObjectResult<()> {
+        let (agreed, _) = self.counted_by_drives().await?;
+        for (name, w) in agreed {
+            self.usage.set_counted(&name, w);
+        }
+        Ok(())
+    }
+
+    /// Runs [`ObjectLayer::refresh_usage`] every [`REFRESH_EVERY`] (a
+    /// cluster node).
+    pub fn start_usage_refresh(self: &Arc<Self>) {
+        let layer = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(REFRESH_EVERY).await;
+                let Some(l) = layer.upgrade() else { return };
+                if let Err(e) = l.refresh_usage().await {
+                    tracing::debug!(error = %e, "usage refresh failed");
+                }
+            }
+        });
+    }
+
+    /// Every bucket's figures from the drives' counters: per set, the
+    /// value most of its answering drives hold (at least a read quorum, and
+    /// no other value as often), summed over the sets. Buckets some set
+    /// does not settle (a crash left changes on some drives; a drive came
+    /// back and is not healed yet) come back apart.
+    async fn counted_by_drives(&self) -> ObjectResult<(Vec<(String, Weight)>, Vec<String>)> {
+        let names: Vec<String> = self.list_buckets().into_iter().map(|b| b.name).collect();
+        let mut totals: HashMap<String, Weight> =
+            names.iter().map(|n| (n.clone(), Weight::default())).collect();
+        let mut unsettled: Vec<String> = Vec::new();
+        for set in &self.sets {
+            let drives = set.online_drives();
+            // Each drive's counters; a drive without them (formatted before
+            // they existed, or a replacement) gets them from its own records.
+            let tables: Vec<BTreeMap<Vec<u8>, [i64; 2]>> = blocking(move || {
+                drives
+                    .iter()
+                    .map(|d| drive_counters(d.as_ref()))
+                    .collect::<Vec<_>>()
+            })
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+            for name in &names {
+                let mut tally: Vec<([i64; 2], usize)> = Vec::new();
+                for t in &tables {
+                    let v = t.get(name.as_bytes()).copied().unwrap_or([0, 0]);
+                    match tally.iter_mut().find(|(x, _)| *x == v) {
+                        Some((_, n)) => *n += 1,
+                        None => tally.push((v, 1)),
+                    }
+                }
+                tally.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+                let settled = match tally.as_slice() {
+                    [(v, n), rest @ ..]
+                        if *n >= set.read_quorum() && rest.first().is_none_or(|t| t.1 < *n) =>
+                    {
+                        Some(*v)
+                    }
+                    _ => None,
+                };
+                match settled {
+                    Some(v) => {
+                        let t = totals.entry(name.clone()).or_default();
+                        t.bytes += v[0];
+                        t.versions += v[1];
+                    }
+                    None if !unsettled.contains(name) => unsettled.push(name.clone()),
+                    None => {}
+                }
+            }
+        }
+        let agreed = totals
+            .into_iter()
+            .filter(|(n, _)| !unsettled.contains(n))
+            .collect();
+        Ok((agreed, unsettled))
     }
 
     /// A bucket's figures by listing every version of it.
