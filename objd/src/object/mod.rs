@@ -389,7 +389,13 @@ impl ObjectLayer {
                     .and_then(|v| std::str::from_utf8(v).ok())
                     .and_then(|v| v.parse().ok());
                 self.usage.set_quota(name, quota);
+                let deleting = rec.settings.contains_key(buckets::DELETING);
                 self.buckets.insert(name, rec);
+                if deleting {
+                    // Acknowledged (by the caller) once the commits this
+                    // node admitted before the mark are done.
+                    self.buckets.drain(name, buckets::DRAIN_WAIT).await;
+                }
             }
             None => {
                 if self.buckets.remove(name) {
@@ -600,6 +606,7 @@ impl ObjectLayer {
             let mut marked = rec.clone();
             marked.settings.insert(buckets::DELETING.into(), vec![1]);
             self.store_bucket(name, marked).await?;
+            self.buckets.drain(name, buckets::DRAIN_WAIT).await;
             if self.shared {
                 self.coordinator().bucket_changed(name).await;
             }

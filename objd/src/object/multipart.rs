@@ -348,7 +348,7 @@ impl ObjectLayer {
             key: upload_key(bucket, key, &id),
             value: rec.encode(),
         };
-        self.buckets.admit(bucket)?;
+        let _admitted = self.buckets.admit(bucket)?;
         set.commit_quorum(vec![Some(vec![op]); set.drive_count()]).await?;
         Ok(hex::encode(id))
     }

@@ -352,7 +352,8 @@ impl ErasureSet {
         change: Change,
     ) -> ObjectResult<()> {
         let k = object_key(bucket, key);
-        self.buckets.admit(bucket)?;
+        // Held until the commit (or its undo) is done.
+        let _admitted = self.buckets.admit(bucket)?;
         let drops = view.drops();
         let delta = change.delta(view);
         let supersedes = change
