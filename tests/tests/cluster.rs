@@ -566,6 +566,19 @@ fn aws(cl: &Cluster, n: usize, ca: &TestCa, args: &[&str]) -> std::process::Outp
     c.output().expect("aws CLI (pip awscli)")
 }
 
+/// curl arguments trusting `ca` and presenting the certificate in `dir`.
+fn client_cert(ca: &str, dir: &std::path::Path) -> Vec<String> {
+    let f = |n: &str| dir.join(n).display().to_string();
+    vec![
+        "--cacert".into(),
+        ca.into(),
+        "--cert".into(),
+        f("public.crt"),
+        "--key".into(),
+        f("private.key"),
+    ]
+}
+
 /// Writes an object through node `w` and reads it back through node `r`.
 fn round_trip(cl: &Cluster, ca: &TestCa, w: usize, r: usize, key: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -615,33 +628,16 @@ fn nodes_talk_over_mutual_tls_and_take_rotated_certificates() {
     );
     assert_eq!(status, 403, "a node call without a client certificate");
     let mine = cl.certs_dir(2);
-    let (crt, key) = (mine.join("public.crt"), mine.join("private.key"));
-    let with_cert = [
-        "--cacert",
-        &cafile,
-        "--cert",
-        crt.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-    ];
+    let with_cert = client_cert(&cafile, &mine);
+    let with_cert: Vec<&str> = with_cert.iter().map(String::as_str).collect();
     let (status, _) = node_call_with(&cl, &with_cert, "read-format", &good, Some(signed.clone()));
     assert_eq!(status, 200, "a signed node call with a cluster certificate");
     // A certificate of another CA does not get past the handshake.
     let other = TestCa::new("Another CA");
     let stranger = tempfile::tempdir().unwrap();
     other.issue(stranger.path(), "IP:127.0.0.1");
-    let (scrt, skey) = (
-        stranger.path().join("public.crt"),
-        stranger.path().join("private.key"),
-    );
-    let foreign = [
-        "--cacert",
-        &cafile,
-        "--cert",
-        scrt.to_str().unwrap(),
-        "--key",
-        skey.to_str().unwrap(),
-    ];
+    let foreign = client_cert(&cafile, stranger.path());
+    let foreign: Vec<&str> = foreign.iter().map(String::as_str).collect();
     assert_eq!(
         node_call_with(&cl, &foreign, "read-format", &good, Some(signed)).0,
         0

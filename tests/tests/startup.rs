@@ -25,6 +25,21 @@ fn error_lines(stderr: &str) -> Vec<&str> {
     stderr.lines().filter(|l| l.starts_with("objd: ")).collect()
 }
 
+/// Runs `objd server ARGS --address ADDRESS` for each case, expecting a
+/// refusal whose one error line contains the case's text.
+fn refused_in_one_line(cases: Vec<(Vec<String>, &str)>, address: &str) {
+    for (args, want) in cases {
+        let mut all = vec!["server".to_owned()];
+        all.extend(args);
+        all.extend(["--address".into(), address.to_owned()]);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let (ok, _, err) = objd(&all, true);
+        assert!(!ok, "{all:?} started");
+        let lines = error_lines(&err);
+        assert!(lines.len() == 1 && lines[0].contains(want), "{all:?}: {err}");
+    }
+}
+
 #[test]
 fn cluster_arguments_that_cannot_work_are_refused_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -53,16 +68,7 @@ fn cluster_arguments_that_cannot_work_are_refused_in_one_line() {
             "none of the nodes",
         ),
     ];
-    for (args, want) in cases {
-        let mut all = vec!["server".to_owned()];
-        all.extend(args);
-        all.extend(["--address".into(), "127.0.0.1:19431".into()]);
-        let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        let (ok, _, err) = objd(&all, true);
-        assert!(!ok, "{all:?} started");
-        let lines = error_lines(&err);
-        assert!(lines.len() == 1 && lines[0].contains(want), "{all:?}: {err}");
-    }
+    refused_in_one_line(cases, "127.0.0.1:19431");
 }
 
 #[test]
@@ -125,16 +131,7 @@ fn tls_settings_that_cannot_work_are_refused_in_one_line() {
             "public.crt",
         ),
     ];
-    for (args, want) in cases {
-        let mut all = vec!["server".to_owned()];
-        all.extend(args);
-        all.extend(["--address".into(), "127.0.0.1:19441".into()]);
-        let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        let (ok, _, err) = objd(&all, true);
-        assert!(!ok, "{all:?} started");
-        let lines = error_lines(&err);
-        assert!(lines.len() == 1 && lines[0].contains(want), "{all:?}: {err}");
-    }
+    refused_in_one_line(cases, "127.0.0.1:19441");
     assert!(!dir.path().join("one").exists(), "a refused start created drives");
 }
 
