@@ -178,6 +178,99 @@ enum AdminCommand {
         #[arg(value_parser = parse_quota)]
         size: Quota,
     },
+    /// IAM users and their access keys (see docs/iam.md).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// IAM groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// IAM policies, and attaching them to users and groups.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Users, groups and policies, as JSON (no secrets).
+    Iam,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user with an access key; prints the key and its secret
+    /// (shown this once).
+    Add {
+        name: String,
+    },
+    /// Delete a user and its access keys.
+    Remove {
+        name: String,
+    },
+    /// Refuse every request signed with the user's keys.
+    Disable {
+        name: String,
+    },
+    Enable {
+        name: String,
+    },
+    /// Another access key for the user (at most two).
+    AddKey {
+        name: String,
+    },
+    /// Delete an access key.
+    RemoveKey {
+        access_key: String,
+    },
+    /// Refuse requests signed with this key (or with `--enable`, take them again).
+    DisableKey {
+        access_key: String,
+        #[arg(long)]
+        enable: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GroupCommand {
+    Add {
+        name: String,
+    },
+    Remove {
+        name: String,
+    },
+    /// Add a user to a group.
+    AddMember {
+        group: String,
+        user: String,
+    },
+    RemoveMember {
+        group: String,
+        user: String,
+    },
+}
+
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+struct PolicyHolder {
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    group: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Create or replace a policy from a JSON file (`-` for standard input).
+    Add { name: String, file: PathBuf },
+    /// Delete a policy attached to no one.
+    Remove { name: String },
+    /// Attach a policy to a user or a group.
+    Attach {
+        name: String,
+        #[command(flatten)]
+        to: PolicyHolder,
+    },
+    /// Detach a policy from a user or a group.
+    Detach {
+        name: String,
+        #[command(flatten)]
+        from: PolicyHolder,
+    },
 }
 
 /// A quota given on the command line.
@@ -342,7 +435,10 @@ async fn serve(args: ServerArgs) -> Result<()> {
         domains: args.domains.clone(),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
     };
-    front.ready(server::build_service(layer, &creds, options));
+    let iam = objd::iam::Iam::open(Arc::clone(&layer), &creds.secret_key, &deployment_id)
+        .await
+        .context("loading users and policies")?;
+    front.ready(server::build_service(layer, iam, &creds, options));
     match bound {
         Some((addr, task)) => {
             tracing::info!(%addr, "serving S3");
@@ -379,33 +475,125 @@ async fn shutdown_signal() {
     }
 }
 
+/// An admin request: method, operation, query and body.
+type AdminRequest = (&'static str, &'static str, Vec<(String, String)>, bytes::Bytes);
+
+/// An admin command as a request.
+fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
+    let q = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let holder = |h: &PolicyHolder| match (&h.user, &h.group) {
+        (Some(u), _) => ("user", u.clone()),
+        (_, Some(g)) => ("group", g.clone()),
+        _ => unreachable!("clap requires one"),
+    };
+    let none = bytes::Bytes::new();
+    Ok(match cmd {
+        AdminCommand::Heal { bucket } => {
+            let b: Vec<(&str, &str)> = bucket.iter().map(|b| ("bucket", b.as_str())).collect();
+            ("POST", "heal", q(&b), none)
+        }
+        AdminCommand::Info => ("GET", "info", vec![], none),
+        AdminCommand::Usage { bucket } => ("GET", "bucket-usage", q(&[("bucket", bucket)]), none),
+        AdminCommand::Quota { bucket, size } => match size {
+            Quota::Bytes(n) => (
+                "PUT",
+                "bucket-quota",
+                q(&[("bucket", bucket), ("bytes", &n.to_string())]),
+                none,
+            ),
+            Quota::None => ("DELETE", "bucket-quota", q(&[("bucket", bucket)]), none),
+        },
+        AdminCommand::Iam => ("GET", "iam", vec![], none),
+        AdminCommand::User(u) => match u {
+            UserCommand::Add { name } => ("PUT", "iam/user", q(&[("name", name)]), none),
+            UserCommand::Remove { name } => ("DELETE", "iam/user", q(&[("name", name)]), none),
+            UserCommand::Disable { name } => (
+                "POST",
+                "iam/user",
+                q(&[("name", name), ("enabled", "false")]),
+                none,
+            ),
+            UserCommand::Enable { name } => (
+                "POST",
+                "iam/user",
+                q(&[("name", name), ("enabled", "true")]),
+                none,
+            ),
+            UserCommand::AddKey { name } => ("PUT", "iam/access-key", q(&[("user", name)]), none),
+            UserCommand::RemoveKey { access_key } => {
+                ("DELETE", "iam/access-key", q(&[("key", access_key)]), none)
+            }
+            UserCommand::DisableKey { access_key, enable } => (
+                "POST",
+                "iam/access-key",
+                q(&[
+                    ("key", access_key),
+                    ("enabled", if *enable { "true" } else { "false" }),
+                ]),
+                none,
+            ),
+        },
+        AdminCommand::Group(g) => match g {
+            GroupCommand::Add { name } => ("PUT", "iam/group", q(&[("name", name)]), none),
+            GroupCommand::Remove { name } => ("DELETE", "iam/group", q(&[("name", name)]), none),
+            GroupCommand::AddMember { group, user } => {
+                ("PUT", "iam/member", q(&[("group", group), ("user", user)]), none)
+            }
+            GroupCommand::RemoveMember { group, user } => (
+                "DELETE",
+                "iam/member",
+                q(&[("group", group), ("user", user)]),
+                none,
+            ),
+        },
+        AdminCommand::Policy(p) => match p {
+            PolicyCommand::Add { name, file } => {
+                let text = if file.as_os_str() == "-" {
+                    let mut s = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                        .context("reading the policy")?;
+                    s
+                } else {
+                    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+                };
+                (
+                    "PUT",
+                    "iam/policy",
+                    q(&[("name", name)]),
+                    bytes::Bytes::from(text),
+                )
+            }
+            PolicyCommand::Remove { name } => ("DELETE", "iam/policy", q(&[("name", name)]), none),
+            PolicyCommand::Attach { name, to } => {
+                let (kind, who) = holder(to);
+                (
+                    "PUT",
+                    "iam/attachment",
+                    q(&[("policy", name), (kind, &who)]),
+                    none,
+                )
+            }
+            PolicyCommand::Detach { name, from } => {
+                let (kind, who) = holder(from);
+                (
+                    "DELETE",
+                    "iam/attachment",
+                    q(&[("policy", name), (kind, &who)]),
+                    none,
+                )
+            }
+        },
+    })
+}
+
 async fn admin(args: AdminArgs) -> Result<()> {
     let creds = args.credentials.resolve()?;
-    let (method, op, query) = match &args.command {
-        AdminCommand::Heal { bucket } => (
-            "POST",
-            "heal",
-            bucket
-                .iter()
-                .map(|b| ("bucket".to_owned(), b.clone()))
-                .collect::<Vec<_>>(),
-        ),
-        AdminCommand::Info => ("GET", "info", vec![]),
-        AdminCommand::Usage { bucket } => {
-            ("GET", "bucket-usage", vec![("bucket".to_owned(), bucket.clone())])
-        }
-        AdminCommand::Quota { bucket, size } => {
-            let b = ("bucket".to_owned(), bucket.clone());
-            match size {
-                Quota::Bytes(n) => (
-                    "PUT",
-                    "bucket-quota",
-                    vec![b, ("bytes".to_owned(), n.to_string())],
-                ),
-                Quota::None => ("DELETE", "bucket-quota", vec![b]),
-            }
-        }
-    };
+    let (method, op, query, body) = admin_request(&args.command)?;
     let path = format!("{}{op}", objd::api::admin::ADMIN_PREFIX);
     let signer =
         strata_s3client::Signer::new(creds.access_key.clone(), creds.secret_key.clone(), "us-east-1");
@@ -418,7 +606,7 @@ async fn admin(args: AdminArgs) -> Result<()> {
     let method = http::Method::from_bytes(method.as_bytes())?;
     let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let (status, mut body) = client
-        .stream(method, &path, &query)
+        .stream(method, &path, &query, body)
         .await
         .with_context(|| format!("cannot reach {}", args.endpoint))?;
     use http_body_util::BodyExt;

@@ -165,16 +165,17 @@ impl Client {
             .map_err(|e| Error::Protocol(e.to_string()))
     }
 
-    /// Sends a signed request without a body and returns the status and
-    /// the body as it arrives, for answers that stream (the admin API's
-    /// progress lines). The timeout covers the headers only.
+    /// Sends a signed request and returns the status and the body as it
+    /// arrives, for answers that stream (the admin API's progress lines).
+    /// The timeout covers the headers only.
     pub async fn stream(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
+        body: Bytes,
     ) -> Result<(StatusCode, hyper::body::Incoming)> {
-        let req = self.signed(method, path, query, &[], Bytes::new())?;
+        let req = self.signed(method, path, query, &[], body)?;
         let resp = tokio::time::timeout(self.timeout, self.http.request(req))
             .await
             .map_err(|_| Error::Transport(format!("no answer within {:?}", self.timeout)))?

@@ -13,6 +13,7 @@
 //!   `DELETE` removes it; both answer like `bucket-usage`.
 
 use crate::drive::DriveError;
+use crate::iam::Iam;
 use crate::object::ObjectLayer;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri};
@@ -25,15 +26,21 @@ pub use strata_s3client::ADMIN_PREFIX;
 #[derive(Debug, Clone)]
 pub struct AdminRoute {
     layer: Arc<ObjectLayer>,
+    iam: Arc<Iam>,
+    root: String,
 }
 
 impl AdminRoute {
-    pub fn new(layer: Arc<ObjectLayer>) -> Self {
-        Self { layer }
+    pub fn new(layer: Arc<ObjectLayer>, iam: Arc<Iam>, root_access_key: &str) -> Self {
+        Self {
+            layer,
+            iam,
+            root: root_access_key.to_owned(),
+        }
     }
 }
 
-fn query_param(uri: &Uri, name: &str) -> Option<String> {
+pub(super) fn query_param(uri: &Uri, name: &str) -> Option<String> {
     uri.query()?.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         (k == name).then(|| percent_decode(v))
@@ -59,7 +66,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn json_response(status: StatusCode, body: impl Into<Body>) -> S3Response<Body> {
+pub(super) fn json_response(status: StatusCode, body: impl Into<Body>) -> S3Response<Body> {
     let mut r = S3Response::new(body.into());
     r.status = Some(status);
     r.headers.insert(
@@ -87,8 +94,27 @@ impl S3Route for AdminRoute {
         uri.path().starts_with(ADMIN_PREFIX)
     }
 
+    /// Only the root credentials administer.
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        match &req.credentials {
+            Some(c) if c.access_key == self.root => Ok(()),
+            Some(_) => Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "the admin API takes the root credentials",
+            )),
+            None => Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "Signature is required",
+            )),
+        }
+    }
+
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        let op = &req.uri.path()[ADMIN_PREFIX.len()..];
+        let op = req.uri.path()[ADMIN_PREFIX.len()..].to_owned();
+        if let Some(rest) = op.strip_prefix("iam") {
+            return super::iam_admin::call(&self.iam, req, rest).await;
+        }
+        let op = op.as_str();
         match (req.method.clone(), op) {
             (Method::POST, "heal") => {
                 let bucket = query_param(&req.uri, "bucket").filter(|b| !b.is_empty());

@@ -236,6 +236,7 @@ async fn watch_buckets(me: Weak<EtcdCoordinator>, layer: Weak<ObjectLayer>) {
                 l.load_buckets()
                     .await
                     .map_err(|e| EtcdError::Refused(format!("loading buckets: {e}")))?;
+                l.reload_topics().await;
             }
             c.ack(revision).await;
             let strip = buckets.len();

@@ -29,6 +29,7 @@ const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
 const UPLOADS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("uploads");
 const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
 const USAGE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("usage");
+const CONFIG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("config");
 
 /// Most commit requests folded into one transaction.
 const MAX_BATCH: usize = 256;
@@ -40,6 +41,7 @@ fn def(t: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
         Table::Uploads => UPLOADS,
         Table::Parts => PARTS,
         Table::Usage => USAGE,
+        Table::Config => CONFIG,
     }
 }
 
@@ -119,7 +121,7 @@ impl LocalDrive {
             other => index_err(other),
         })?;
         let txn = db.begin_write().map_err(txn_err)?;
-        for t in [BUCKETS, OBJECTS, UPLOADS, PARTS, USAGE] {
+        for t in [BUCKETS, OBJECTS, UPLOADS, PARTS, USAGE, CONFIG] {
             txn.open_table(t).map_err(table_err)?;
         }
         txn.commit().map_err(commit_err)?;

@@ -29,6 +29,9 @@ pub enum Table {
     /// bucket name -> counters (two i64, little-endian) kept in the same
     /// transactions as the records they sum up
     Usage,
+    /// deployment configuration (`iam/...`) -> document, kept on every
+    /// drive like bucket records
+    Config,
 }
 
 /// One change inside a drive's atomic commit.

@@ -158,6 +158,7 @@ fn table_code(t: Table) -> u8 {
         Table::Uploads => 2,
         Table::Parts => 3,
         Table::Usage => 4,
+        Table::Config => 5,
     }
 }
 
@@ -168,6 +169,7 @@ pub fn table_of(c: u8) -> Result<Table, DecodeError> {
         2 => Table::Uploads,
         3 => Table::Parts,
         4 => Table::Usage,
+        5 => Table::Config,
         _ => return Err(DecodeError::Invalid("table")),
     })
 }

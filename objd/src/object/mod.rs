@@ -11,6 +11,7 @@ mod buckets;
 pub mod checksum;
 mod compact;
 pub mod conditions;
+pub mod config;
 pub mod coord;
 mod copy;
 mod get;
@@ -249,6 +250,8 @@ pub struct ObjectLayer {
     /// Keys whose records hold settled entries to drop.
     pub compact: queue::KeyQueue,
     usage: Arc<usage::Usage>,
+    /// What to reload when another node changes a configuration topic.
+    hooks: config::Hooks,
 }
 
 impl ObjectLayer {
@@ -288,6 +291,7 @@ impl ObjectLayer {
             hints: hints::Hints::default(),
             compact,
             usage,
+            hooks: config::Hooks::default(),
         });
         layer.load_buckets().await?;
         layer.load_usage().await?;
@@ -373,6 +377,9 @@ impl ObjectLayer {
     /// Reads one bucket's record from the drives into the cache (or drops
     /// it from the cache when the drives no longer hold it).
     pub async fn reload_bucket(&self, name: &str) -> ObjectResult<()> {
+        if self.reload_topic(name).await {
+            return Ok(());
+        }
         let key = name.as_bytes().to_vec();
         let lists = self
             .each_drive(move |d| {
@@ -467,16 +474,34 @@ impl ObjectLayer {
         rec: Option<&BucketRecord>,
         extra: Vec<RecordOp>,
     ) -> ObjectResult<()> {
-        let key = name.as_bytes().to_vec();
-        let value = rec.map(BucketRecord::encode);
+        self.commit_everywhere(
+            Table::Buckets,
+            name.as_bytes(),
+            rec.map(BucketRecord::encode),
+            extra,
+        )
+        .await
+    }
+
+    /// Puts (or deletes) `key` of `table` on a write quorum of every set,
+    /// each drive's change a compare-and-set against what it held just
+    /// before, with `extra` in the same commit.
+    pub(crate) async fn commit_everywhere(
+        &self,
+        table: Table,
+        key: &[u8],
+        value: Option<Vec<u8>>,
+        extra: Vec<RecordOp>,
+    ) -> ObjectResult<()> {
+        let key = key.to_vec();
         let change = match value {
             Some(value) => RecordOp::Put {
-                table: Table::Buckets,
+                table,
                 key: key.clone(),
                 value,
             },
             None => RecordOp::Delete {
-                table: Table::Buckets,
+                table,
                 key: key.clone(),
             },
         };
@@ -485,10 +510,10 @@ impl ObjectLayer {
             let (key, change, extra) = (key.clone(), change.clone(), extra.clone());
             let results = set
                 .on_drives_seq(move |_, d| {
-                    let now = d.get(Table::Buckets, &key)?;
+                    let now = d.get(table, &key)?;
                     let mut ops = vec![
                         RecordOp::Check {
-                            table: Table::Buckets,
+                            table,
                             key: key.clone(),
                             hash: now.as_deref().map(crate::drive::value_hash),
                         },
@@ -724,34 +749,41 @@ impl ObjectLayer {
 /// bucket's (ties, from a change that was never acknowledged, go to the
 /// same value every time).
 fn majority_buckets(lists: Vec<Result<crate::drive::Entries, DriveError>>) -> BTreeMap<String, BucketRecord> {
-    let mut found: BTreeMap<String, BucketRecord> = BTreeMap::new();
+    majority(lists, |v| BucketRecord::decode(v).is_ok())
+        .into_iter()
+        .filter_map(|(k, v)| Some((String::from_utf8(k).ok()?, BucketRecord::decode(&v).ok()?)))
+        .collect()
+}
+
+/// What most answering drives hold: per key, the value most of them hold
+/// (the first in byte order among equal counts), for keys more than half
+/// of them hold at all. Values `valid` refuses do not count.
+pub(crate) fn majority(
+    lists: Vec<Result<crate::drive::Entries, DriveError>>,
+    valid: impl Fn(&[u8]) -> bool,
+) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let answered = lists.iter().filter(|l| l.is_ok()).count();
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    let mut values: BTreeMap<(String, Vec<u8>), usize> = BTreeMap::new();
+    let mut counts: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+    let mut values: BTreeMap<(Vec<u8>, Vec<u8>), usize> = BTreeMap::new();
     for l in lists.into_iter().flatten() {
         for (k, v) in l {
-            if let Ok(name) = String::from_utf8(k)
-                && BucketRecord::decode(&v).is_ok()
-            {
-                *counts.entry(name.clone()).or_default() += 1;
-                *values.entry((name, v)).or_default() += 1;
+            if valid(&v) {
+                *counts.entry(k.clone()).or_default() += 1;
+                *values.entry((k, v)).or_default() += 1;
             }
         }
     }
     // Values in order, so the first of equal counts wins every time.
-    let mut best: BTreeMap<&String, (&Vec<u8>, usize)> = BTreeMap::new();
-    for ((name, v), n) in &values {
-        if best.get(name).is_none_or(|(_, b)| *n > *b) {
-            best.insert(name, (v, *n));
+    let mut best: BTreeMap<Vec<u8>, (Vec<u8>, usize)> = BTreeMap::new();
+    for ((k, v), n) in values {
+        if best.get(&k).is_none_or(|(_, b)| n > *b) {
+            best.insert(k, (v, n));
         }
     }
-    for (name, (v, _)) in best {
-        if let Ok(rec) = BucketRecord::decode(v) {
-            found.insert(name.clone(), rec);
-        }
-    }
-    found.retain(|name, _| counts.get(name).is_some_and(|c| *c * 2 > answered));
-    found
+    best.into_iter()
+        .filter(|(k, _)| counts.get(k).is_some_and(|c| *c * 2 > answered))
+        .map(|(k, (v, _))| (k, v))
+        .collect()
 }
 
 pub(crate) fn parse_version(version: Option<&str>) -> ObjectResult<Option<crate::meta::VersionId>> {

@@ -1,5 +1,6 @@
-//! Bucket policy documents: parsing and validation of the IAM policy
-//! grammar objd supports, and evaluation of a request against a policy.
+//! Policy documents, bucket policies and identity policies (attached to
+//! users and groups): parsing and validation of the IAM policy grammar
+//! objd supports, and evaluation of a request against a policy.
 //!
 //! Supported: `Version`, `Id`, and statements with `Sid`, `Effect`,
 //! `Principal` (`"*"`, `{"AWS": "*"}` or principal ARNs), `Action` /
@@ -112,10 +113,30 @@ fn strings(v: &Value, what: &str) -> Result<Vec<String>, PolicyError> {
     }
 }
 
+/// What a policy document is attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope<'a> {
+    /// A bucket: statements name their principals; resources lie in it.
+    Bucket(&'a str),
+    /// A user or group: statements name no principal; resources are any
+    /// S3 ARNs.
+    Identity,
+}
+
 impl Policy {
     /// Parses and validates a policy for `bucket`: every resource must lie
     /// in that bucket and every action must be an S3 action.
     pub fn parse(text: &str, bucket: &str) -> Result<Self, PolicyError> {
+        Self::parse_scoped(text, Scope::Bucket(bucket))
+    }
+
+    /// Parses and validates an identity policy: no `Principal`, S3 actions
+    /// on S3 resources (`arn:aws:s3:::...` or `*`).
+    pub fn parse_identity(text: &str) -> Result<Self, PolicyError> {
+        Self::parse_scoped(text, Scope::Identity)
+    }
+
+    fn parse_scoped(text: &str, scope: Scope<'_>) -> Result<Self, PolicyError> {
         if text.len() > MAX_POLICY_SIZE {
             return Err(PolicyError::TooLarge);
         }
@@ -141,7 +162,7 @@ impl Policy {
         };
         let statements = statements
             .into_iter()
-            .map(|s| parse_statement(s, bucket))
+            .map(|s| parse_statement(s, scope))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { statements })
     }
@@ -178,7 +199,7 @@ impl Policy {
     }
 }
 
-fn parse_statement(v: &Value, bucket: &str) -> Result<Statement, PolicyError> {
+fn parse_statement(v: &Value, scope: Scope<'_>) -> Result<Statement, PolicyError> {
     let Value::Object(s) = v else {
         return malformed("each Statement must be an object");
     };
@@ -195,9 +216,14 @@ fn parse_statement(v: &Value, bucket: &str) -> Result<Statement, PolicyError> {
         Some("Deny") => Effect::Deny,
         _ => return malformed("Effect must be Allow or Deny"),
     };
-    let principals = match s.get("Principal") {
-        Some(Value::String(p)) if p == "*" => Principals::Everyone,
-        Some(Value::Object(m)) => {
+    let principals = match (scope, s.get("Principal")) {
+        // An identity policy applies to whoever holds it.
+        (Scope::Identity, None) => Principals::Everyone,
+        (Scope::Identity, Some(_)) => {
+            return malformed("an identity policy names no Principal (it applies to its user or group)");
+        }
+        (_, Some(Value::String(p))) if p == "*" => Principals::Everyone,
+        (_, Some(Value::Object(m))) => {
             let mut arns = Vec::new();
             for (k, v) in m {
                 if k != "AWS" {
@@ -240,12 +266,17 @@ fn parse_statement(v: &Value, bucket: &str) -> Result<Statement, PolicyError> {
         },
         _ => return malformed("a statement needs exactly one of Resource and NotResource"),
     };
-    let own = resource_arn(bucket, None);
     for r in &resources.patterns {
-        let in_bucket = r == &own
-            || r.strip_prefix(own.as_str())
-                .is_some_and(|rest| rest.starts_with('/'));
-        if !in_bucket {
+        let valid = match scope {
+            Scope::Bucket(bucket) => {
+                let own = resource_arn(bucket, None);
+                r == &own
+                    || r.strip_prefix(own.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }
+            Scope::Identity => r == "*" || r.starts_with("arn:aws:s3:::"),
+        };
+        if !valid {
             return malformed(format!("Policy has invalid resource: {r}"));
         }
     }

@@ -1,14 +1,19 @@
 //! Authorization, the pipeline stage after authentication: decides whether
 //! a request may run. Requests signed with the root credentials may do
-//! anything. Anonymous requests may do only what the bucket's policy
-//! grants to everyone; the S3 operation is mapped to its IAM action and
-//! resource ARN and evaluated against the policy. Operations that touch
-//! more than their path says (DeleteObjects on many keys, copies reading a
-//! source) are checked again with their parsed input.
+//! anything. Otherwise the S3 operation is mapped to its IAM action and
+//! resource ARN and evaluated as IAM does: against the policies of the
+//! caller (an IAM user's own and its groups') and the bucket's policy, an
+//! explicit deny anywhere wins, else an allow anywhere grants, else the
+//! request is denied. Anonymous callers have only the bucket policy's
+//! grants to everyone. Operations that touch more than their path says
+//! (DeleteObjects on many keys, copies reading a source) are checked again
+//! with their parsed input.
 
+use crate::iam::{Iam, Identity};
 use crate::object::ObjectLayer;
 use crate::policy::{BUCKET_SETTING, Decision, Policy, Principal, resource_arn};
 use s3s::access::{S3Access, S3AccessContext};
+use s3s::auth::Credentials;
 use s3s::dto::*;
 use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
@@ -16,24 +21,69 @@ use std::sync::Arc;
 
 pub struct Access {
     layer: Arc<ObjectLayer>,
+    iam: Arc<Iam>,
+    root: String,
+}
+
+/// Who is asking, with what applies to them.
+enum Caller {
+    Root,
+    User(Identity, Vec<Policy>),
+    Anonymous,
 }
 
 impl Access {
-    pub fn new(layer: Arc<ObjectLayer>) -> Self {
-        Self { layer }
+    pub fn new(layer: Arc<ObjectLayer>, iam: Arc<Iam>, root_access_key: &str) -> Self {
+        Self {
+            layer,
+            iam,
+            root: root_access_key.to_owned(),
+        }
     }
 
-    /// The policy decision for an anonymous request; any failure to read
-    /// or parse the policy denies.
-    fn anonymous(&self, bucket: &str, action: &str, resource: &str) -> S3Result<()> {
-        let granted = self
-            .layer
-            .bucket_setting(bucket, BUCKET_SETTING)
-            .ok()
-            .flatten()
-            .and_then(|text| Policy::parse(&String::from_utf8_lossy(&text), bucket).ok())
-            .is_some_and(|p| p.evaluate(Principal::Anonymous, action, resource) == Decision::Allow);
-        if granted { Ok(()) } else { Err(denied()) }
+    async fn caller(&self, creds: Option<&Credentials>) -> S3Result<Caller> {
+        let Some(c) = creds else {
+            return Ok(Caller::Anonymous);
+        };
+        if c.access_key == self.root {
+            return Ok(Caller::Root);
+        }
+        // Signed with a key that was usable a moment ago; gone since.
+        let who = self.iam.identity(&c.access_key).await.ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )
+        })?;
+        let policies = self.iam.policies_of(&who.user).await;
+        Ok(Caller::User(who, policies))
+    }
+
+    /// The decision for `action` on `resource` (in `bucket`, if any); any
+    /// failure to read or parse the bucket policy counts as no grant.
+    fn allowed(&self, caller: &Caller, bucket: Option<&str>, action: &str, resource: &str) -> S3Result<()> {
+        let (principal, identity) = match caller {
+            Caller::Root => return Ok(()),
+            Caller::User(who, policies) => (Principal::Arn(&who.arn), policies.as_slice()),
+            Caller::Anonymous => (Principal::Anonymous, &[][..]),
+        };
+        let bucket_policy = bucket.and_then(|b| {
+            let text = self.layer.bucket_setting(b, BUCKET_SETTING).ok().flatten()?;
+            Policy::parse(&String::from_utf8_lossy(&text), b).ok()
+        });
+        let mut allow = false;
+        for p in identity.iter().chain(bucket_policy.as_ref()) {
+            match p.evaluate(principal, action, resource) {
+                Decision::Deny => return Err(denied()),
+                Decision::Allow => allow = true,
+                Decision::Neither => {}
+            }
+        }
+        if allow { Ok(()) } else { Err(denied()) }
+    }
+
+    fn allowed_in(&self, caller: &Caller, bucket: &str, key: Option<&str>, action: &str) -> S3Result<()> {
+        self.allowed(caller, Some(bucket), action, &resource_arn(bucket, key))
     }
 
     async fn ensure_source(&self, source: &CopySource) {
@@ -42,11 +92,22 @@ impl Access {
         }
     }
 
-    /// Read access of an anonymous copy to its source.
-    fn anonymous_source(&self, source: &CopySource) -> S3Result<()> {
+    /// Read access of a copy to its source.
+    async fn source(&self, creds: Option<&Credentials>, source: &CopySource) -> S3Result<()> {
+        self.ensure_source(source).await;
+        let caller = self.caller(creds).await?;
         match source {
-            CopySource::Bucket { bucket, key, .. } => {
-                self.anonymous(bucket, "s3:GetObject", &resource_arn(bucket, Some(key)))
+            CopySource::Bucket {
+                bucket,
+                key,
+                version_id,
+            } => {
+                let action = if version_id.is_some() {
+                    "s3:GetObjectVersion"
+                } else {
+                    "s3:GetObject"
+                };
+                self.allowed_in(&caller, bucket, Some(key), action)
             }
             _ => Err(denied()),
         }
@@ -100,23 +161,19 @@ impl S3Access for Access {
             }
             S3Path::Root => self.layer.refresh_buckets().await,
         }
-        if cx.credentials().is_some() {
-            return Ok(());
-        }
+        let caller = self.caller(cx.credentials()).await?;
         let action = action_for(cx.s3_op().name(), has_version_id(cx.uri()));
         match cx.s3_path() {
-            S3Path::Root => Err(denied()),
-            S3Path::Bucket { bucket } => self.anonymous(bucket, &action, &resource_arn(bucket, None)),
-            S3Path::Object { bucket, key } => {
-                self.anonymous(bucket, &action, &resource_arn(bucket, Some(key)))
-            }
+            // Anonymous callers never list buckets; users with the grant do.
+            S3Path::Root if matches!(caller, Caller::Anonymous) => Err(denied()),
+            S3Path::Root => self.allowed(&caller, None, &action, "arn:aws:s3:::*"),
+            S3Path::Bucket { bucket } => self.allowed_in(&caller, bucket, None, &action),
+            S3Path::Object { bucket, key } => self.allowed_in(&caller, bucket, Some(key), &action),
         }
     }
 
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
-        if req.credentials.is_some() {
-            return Ok(());
-        }
+        let caller = self.caller(req.credentials.as_ref()).await?;
         let b = &req.input.bucket;
         for o in &req.input.delete.objects {
             let action = if o.version_id.is_some() {
@@ -124,25 +181,19 @@ impl S3Access for Access {
             } else {
                 "s3:DeleteObject"
             };
-            self.anonymous(b, action, &resource_arn(b, Some(&o.key)))?;
+            self.allowed_in(&caller, b, Some(&o.key), action)?;
         }
         Ok(())
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
-        self.ensure_source(&req.input.copy_source).await;
-        if req.credentials.is_some() {
-            return Ok(());
-        }
-        self.anonymous_source(&req.input.copy_source)
+        self.source(req.credentials.as_ref(), &req.input.copy_source)
+            .await
     }
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
-        self.ensure_source(&req.input.copy_source).await;
-        if req.credentials.is_some() {
-            return Ok(());
-        }
-        self.anonymous_source(&req.input.copy_source)
+        self.source(req.credentials.as_ref(), &req.input.copy_source)
+            .await
     }
 }
 

@@ -7,6 +7,7 @@
 //! [`run`] takes its listener from the caller, so tests bind `127.0.0.1:0`.
 
 pub mod access;
+pub mod auth;
 mod cors;
 pub mod ellipsis;
 mod idle;
@@ -19,7 +20,6 @@ use crate::object::ObjectLayer;
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use std::future::Future;
 use std::sync::Arc;
@@ -110,19 +110,26 @@ impl Default for ServiceOptions {
 /// checksums fits with room to spare).
 const XML_MAX_BODY: usize = 4 << 20;
 
-/// Builds the S3 service (with the admin route) over an object layer.
-pub fn build_service(layer: Arc<ObjectLayer>, creds: &Credentials, options: ServiceOptions) -> Service {
+/// Builds the S3 service (with the admin route) over an object layer and
+/// its identities.
+pub fn build_service(
+    layer: Arc<ObjectLayer>,
+    iam: Arc<crate::iam::Iam>,
+    creds: &Credentials,
+    options: ServiceOptions,
+) -> Service {
     let mut b = S3ServiceBuilder::new(StrataS3::new(Arc::clone(&layer)));
     b.set_validation(Names);
     let mut config = s3s::config::S3Config::default();
     config.xml_max_body_size = XML_MAX_BODY;
     b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(config))));
-    b.set_auth(SimpleAuth::from_single(
-        creds.access_key.clone(),
-        creds.secret_key.clone(),
+    b.set_auth(auth::Auth::new(creds.clone(), Arc::clone(&iam)));
+    b.set_access(access::Access::new(
+        Arc::clone(&layer),
+        Arc::clone(&iam),
+        &creds.access_key,
     ));
-    b.set_access(access::Access::new(Arc::clone(&layer)));
-    b.set_route(AdminRoute::new(Arc::clone(&layer)));
+    b.set_route(AdminRoute::new(Arc::clone(&layer), iam, &creds.access_key));
     if !options.domains.is_empty() {
         b.set_host(Domains(options.domains.clone()));
     }

@@ -1,0 +1,167 @@
+//! The admin API's IAM part, under `/_strata/admin/v1/iam` (root only,
+//! like all of the admin API):
+//!
+//! | request | does |
+//! |---|---|
+//! | `GET iam` | users (with groups, policies and access key ids), groups, policies |
+//! | `PUT iam/user?name=U` | creates a user with an access key; answers `{user, access_key, secret_key}` (the secret is never shown again) |
+//! | `POST iam/user?name=U&enabled=false` | disables (or enables) a user |
+//! | `DELETE iam/user?name=U` | deletes a user and its keys |
+//! | `PUT iam/access-key?user=U` | a new access key (at most 2 per user) |
+//! | `POST iam/access-key?key=K&enabled=false` | disables (or enables) a key |
+//! | `DELETE iam/access-key?key=K` | deletes a key |
+//! | `PUT iam/policy?name=P` | creates or replaces a policy; the body is the JSON document |
+//! | `DELETE iam/policy?name=P` | deletes a policy attached to no one |
+//! | `PUT/DELETE iam/attachment?policy=P&user=U` (or `group=G`) | attaches / detaches |
+//! | `PUT/DELETE iam/group?name=G` | creates / deletes a group |
+//! | `PUT/DELETE iam/member?group=G&user=U` | adds / removes a member |
+//!
+//! Errors answer `{"error": CODE, "message": ...}` with IAM's codes
+//! (`NoSuchEntity` 404, `EntityAlreadyExists` 409, `DeleteConflict` 409,
+//! `LimitExceeded` 409, `MalformedPolicyDocument` 400, `InvalidInput` 400).
+
+use super::admin::{json_response, query_param};
+use crate::iam::{Holder, Iam, IamError};
+use crate::policy::MAX_POLICY_SIZE;
+use http::{Method, StatusCode, Uri};
+use s3s::{Body, S3Request, S3Response, S3Result};
+
+/// IAM's error code and status of an error (`None`: a storage error,
+/// answered as S3 answers it).
+fn code(e: &IamError) -> Option<(StatusCode, &'static str)> {
+    Some(match e {
+        IamError::NoSuchEntity(_) => (StatusCode::NOT_FOUND, "NoSuchEntity"),
+        IamError::EntityAlreadyExists(_) => (StatusCode::CONFLICT, "EntityAlreadyExists"),
+        IamError::DeleteConflict(_) => (StatusCode::CONFLICT, "DeleteConflict"),
+        IamError::LimitExceeded(_) => (StatusCode::CONFLICT, "LimitExceeded"),
+        IamError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
+        IamError::Invalid(_) => (StatusCode::BAD_REQUEST, "InvalidInput"),
+        IamError::Storage(_) => return None,
+    })
+}
+
+fn error(e: IamError) -> S3Result<S3Response<Body>> {
+    match (code(&e), e) {
+        (_, IamError::Storage(e)) => Err(super::error::to_s3(e)),
+        (Some((status, code)), e) => {
+            let body = serde_json::json!({ "error": code, "message": e.to_string() });
+            Ok(json_response(status, body.to_string()))
+        }
+        (None, e) => Err(s3s::S3Error::with_message(
+            s3s::S3ErrorCode::InternalError,
+            e.to_string(),
+        )),
+    }
+}
+
+fn done(r: Result<serde_json::Value, IamError>) -> S3Result<S3Response<Body>> {
+    match r {
+        Ok(v) => Ok(json_response(StatusCode::OK, v.to_string())),
+        Err(e) => error(e),
+    }
+}
+
+fn param(uri: &Uri, name: &str) -> Result<String, IamError> {
+    query_param(uri, name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| IamError::Invalid(format!("the {name} parameter is missing")))
+}
+
+fn enabled(uri: &Uri) -> Result<bool, IamError> {
+    match query_param(uri, "enabled").as_deref() {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        _ => Err(IamError::Invalid("enabled must be true or false".into())),
+    }
+}
+
+fn holder(uri: &Uri) -> Result<Holder, IamError> {
+    match (query_param(uri, "user"), query_param(uri, "group")) {
+        (Some(u), None) => Ok(Holder::User(u)),
+        (None, Some(g)) => Ok(Holder::Group(g)),
+        _ => Err(IamError::Invalid("give exactly one of user and group".into())),
+    }
+}
+
+fn keys(user: &str, (ak, sk): (String, String)) -> serde_json::Value {
+    serde_json::json!({ "user": user, "access_key": ak, "secret_key": sk })
+}
+
+const OK: fn() -> serde_json::Value = || serde_json::json!({ "ok": true });
+
+/// Serves `op` (the path after `iam`).
+pub async fn call(iam: &Iam, mut req: S3Request<Body>, op: &str) -> S3Result<S3Response<Body>> {
+    let uri = req.uri.clone();
+    let m = req.method.clone();
+    let r: Result<serde_json::Value, IamError> = async {
+        Ok(match (m, op) {
+            (Method::GET, "") => iam.summary().await,
+            (Method::PUT, "/user") => {
+                let name = param(&uri, "name")?;
+                keys(&name, iam.add_user(&name).await?)
+            }
+            (Method::POST, "/user") => {
+                iam.set_user_enabled(&param(&uri, "name")?, enabled(&uri)?)
+                    .await?;
+                OK()
+            }
+            (Method::DELETE, "/user") => {
+                iam.remove_user(&param(&uri, "name")?).await?;
+                OK()
+            }
+            (Method::PUT, "/access-key") => {
+                let user = param(&uri, "user")?;
+                keys(&user, iam.add_key(&user).await?)
+            }
+            (Method::POST, "/access-key") => {
+                iam.change_key(&param(&uri, "key")?, Some(enabled(&uri)?)).await?;
+                OK()
+            }
+            (Method::DELETE, "/access-key") => {
+                iam.change_key(&param(&uri, "key")?, None).await?;
+                OK()
+            }
+            (Method::PUT, "/policy") => {
+                let name = param(&uri, "name")?;
+                let body = req
+                    .input
+                    .store_all_limited(MAX_POLICY_SIZE + 1)
+                    .await
+                    .map_err(|_| {
+                        IamError::MalformedPolicyDocument("policies must be at most 20 KiB".into())
+                    })?;
+                let text = std::str::from_utf8(&body)
+                    .map_err(|_| IamError::MalformedPolicyDocument("the policy is not UTF-8".into()))?;
+                iam.put_policy(&name, text).await?;
+                OK()
+            }
+            (Method::DELETE, "/policy") => {
+                iam.remove_policy(&param(&uri, "name")?).await?;
+                OK()
+            }
+            (Method::PUT | Method::DELETE, "/attachment") => {
+                let attach = req.method == Method::PUT;
+                iam.attach(&param(&uri, "policy")?, &holder(&uri)?, attach)
+                    .await?;
+                OK()
+            }
+            (Method::PUT, "/group") => {
+                iam.add_group(&param(&uri, "name")?).await?;
+                OK()
+            }
+            (Method::DELETE, "/group") => {
+                iam.remove_group(&param(&uri, "name")?).await?;
+                OK()
+            }
+            (Method::PUT | Method::DELETE, "/member") => {
+                let add = req.method == Method::PUT;
+                iam.set_member(&param(&uri, "group")?, &param(&uri, "user")?, add)
+                    .await?;
+                OK()
+            }
+            _ => return Err(IamError::Invalid(format!("unknown IAM admin operation {op}"))),
+        })
+    }
+    .await;
+    done(r)
+}

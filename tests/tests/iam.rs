@@ -1,0 +1,329 @@
+//! IAM users, groups and policies through the real binary: users made
+//! with `objd admin`, requests signed with their keys by the AWS SDK,
+//! decisions as IAM makes them (explicit deny wins, default deny, identity
+//! and bucket policies together), keys and users disabled and removed,
+//! and the state kept across a restart with no secret stored in plain.
+
+use std::process::Command;
+use strata_tests::client::{err_code, err_status};
+use strata_tests::{
+    Server, files_below, get_object as get, objd_bin, put_object as put, s3_client, s3_client_with,
+};
+
+/// `objd admin ARGS` (root credentials); `(succeeded, stdout)`.
+fn admin(s: &Server, args: &[&str]) -> (bool, String) {
+    let mut c = Command::new(objd_bin());
+    c.arg("admin").arg("--endpoint").arg(&s.endpoint).args(args);
+    let out = strata_tests::with_root_credentials(&mut c).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn ok(s: &Server, args: &[&str]) -> serde_json::Value {
+    let (success, out) = admin(s, args);
+    assert!(success, "objd admin {args:?}: {out}");
+    serde_json::from_str(out.trim()).unwrap_or(serde_json::Value::Null)
+}
+
+/// The IAM error code `objd admin ARGS` failed with.
+fn refused(s: &Server, args: &[&str]) -> String {
+    let (success, out) = admin(s, args);
+    assert!(!success, "objd admin {args:?} succeeded: {out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    v["error"].as_str().unwrap().to_owned()
+}
+
+/// A new user and an SDK client signing with its key.
+fn user(s: &Server, name: &str) -> (aws_sdk_s3::Client, String, String) {
+    let v = ok(s, &["user", "add", name]);
+    let (ak, sk) = (
+        v["access_key"].as_str().unwrap(),
+        v["secret_key"].as_str().unwrap(),
+    );
+    (s3_client_with(&s.endpoint, ak, sk), ak.to_owned(), sk.to_owned())
+}
+
+fn policy(s: &Server, name: &str, doc: serde_json::Value) {
+    let f = s.root.path().join(format!("{name}.json"));
+    std::fs::write(&f, doc.to_string()).unwrap();
+    ok(s, &["policy", "add", name, f.to_str().unwrap()]);
+}
+
+fn allow(actions: &[&str], resources: &[&str]) -> serde_json::Value {
+    serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": actions, "Resource": resources}]})
+}
+
+async fn denied<T: std::fmt::Debug, E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
+    r: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
+) -> String {
+    let e = r.expect_err("refused");
+    assert_eq!(err_status(&e), 403, "{e:?}");
+    err_code(&e)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_else() {
+    let mut s = Server::start(4, &[]);
+    let root = s3_client(&s.endpoint);
+    for b in ["alpha", "beta"] {
+        root.create_bucket().bucket(b).send().await.unwrap();
+        put(&root, b, "doc.txt", format!("{b} doc").into_bytes())
+            .await
+            .unwrap();
+    }
+    put(&root, "alpha", "secret/plan.txt", b"plan".to_vec())
+        .await
+        .unwrap();
+
+    // A user without policies may do nothing.
+    let (alice, alice_key, alice_secret) = user(&s, "alice");
+    assert_eq!(
+        denied(alice.get_object().bucket("alpha").key("doc.txt").send().await).await,
+        "AccessDenied"
+    );
+    assert_eq!(denied(alice.list_buckets().send().await).await, "AccessDenied");
+
+    // Read on alpha, through a policy attached to her.
+    policy(
+        &s,
+        "alpha-read",
+        allow(
+            &["s3:GetObject", "s3:ListBucket"],
+            &["arn:aws:s3:::alpha", "arn:aws:s3:::alpha/*"],
+        ),
+    );
+    ok(&s, &["policy", "attach", "alpha-read", "--user", "alice"]);
+    assert_eq!(get(&alice, "alpha", "doc.txt").await.unwrap(), b"alpha doc");
+    let listed = alice.list_objects_v2().bucket("alpha").send().await.unwrap();
+    assert_eq!(listed.contents().len(), 2);
+    assert_eq!(
+        denied(alice.get_object().bucket("beta").key("doc.txt").send().await).await,
+        "AccessDenied"
+    );
+    assert_eq!(
+        denied(
+            alice
+                .put_object()
+                .bucket("alpha")
+                .key("new")
+                .body(b"x".to_vec().into())
+                .send()
+                .await
+        )
+        .await,
+        "AccessDenied"
+    );
+    assert_eq!(
+        denied(alice.delete_object().bucket("alpha").key("doc.txt").send().await).await,
+        "AccessDenied"
+    );
+    // A copy needs read on its source as well as write on its target.
+    policy(
+        &s,
+        "beta-write",
+        allow(&["s3:PutObject"], &["arn:aws:s3:::beta/*"]),
+    );
+    ok(&s, &["policy", "attach", "beta-write", "--user", "alice"]);
+    alice
+        .copy_object()
+        .bucket("beta")
+        .key("copied")
+        .copy_source("alpha/doc.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        denied(
+            alice
+                .copy_object()
+                .bucket("beta")
+                .key("c2")
+                .copy_source("beta/doc.txt")
+                .send()
+                .await
+        )
+        .await,
+        "AccessDenied"
+    );
+
+    // Write through a group; an explicit deny wins over every allow.
+    ok(&s, &["group", "add", "writers"]);
+    policy(
+        &s,
+        "alpha-write",
+        allow(&["s3:PutObject", "s3:DeleteObject"], &["arn:aws:s3:::alpha/*"]),
+    );
+    ok(&s, &["policy", "attach", "alpha-write", "--group", "writers"]);
+    ok(&s, &["group", "add-member", "writers", "alice"]);
+    put(&alice, "alpha", "by-alice", b"mine".to_vec()).await.unwrap();
+    policy(
+        &s,
+        "no-secrets",
+        serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::alpha/secret/*"}]}),
+    );
+    ok(&s, &["policy", "attach", "no-secrets", "--group", "writers"]);
+    assert_eq!(
+        denied(
+            alice
+                .get_object()
+                .bucket("alpha")
+                .key("secret/plan.txt")
+                .send()
+                .await
+        )
+        .await,
+        "AccessDenied"
+    );
+    assert_eq!(
+        denied(
+            alice
+                .delete_objects()
+                .bucket("alpha")
+                .delete(
+                    aws_sdk_s3::types::Delete::builder()
+                        .objects(
+                            aws_sdk_s3::types::ObjectIdentifier::builder()
+                                .key("by-alice")
+                                .build()
+                                .unwrap()
+                        )
+                        .objects(
+                            aws_sdk_s3::types::ObjectIdentifier::builder()
+                                .key("secret/plan.txt")
+                                .build()
+                                .unwrap()
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+        )
+        .await,
+        "AccessDenied"
+    );
+    ok(&s, &["group", "remove-member", "writers", "alice"]);
+    assert_eq!(get(&alice, "alpha", "secret/plan.txt").await.unwrap(), b"plan");
+
+    // A bucket policy can grant a user by ARN, and user policies and the
+    // bucket policy together decide.
+    let (bob, _, _) = user(&s, "bob");
+    let iam = ok(&s, &["iam"]);
+    let bob_arn = iam["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "bob")
+        .unwrap()["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        bob_arn.starts_with("arn:aws:iam::") && bob_arn.ends_with(":user/bob"),
+        "{bob_arn}"
+    );
+    assert_eq!(
+        denied(bob.get_object().bucket("beta").key("doc.txt").send().await).await,
+        "AccessDenied"
+    );
+    let bucket_policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": bob_arn}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::beta/*"}]});
+    root.put_bucket_policy()
+        .bucket("beta")
+        .policy(bucket_policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get(&bob, "beta", "doc.txt").await.unwrap(), b"beta doc");
+    assert_eq!(
+        denied(alice.get_object().bucket("beta").key("doc.txt").send().await).await,
+        "AccessDenied"
+    );
+
+    // The admin API is the root's alone.
+    let mut c = Command::new(objd_bin());
+    let out = c
+        .args(["admin", "--endpoint", &s.endpoint, "iam"])
+        .env("OBJD_ACCESS_KEY", &alice_key)
+        .env("OBJD_SECRET_KEY", &alice_secret)
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stdout).contains("AccessDenied"));
+
+    // A wrong secret for a real key, a disabled key, a disabled user.
+    let forged = s3_client_with(&s.endpoint, &alice_key, "not-the-secret-key-at-all");
+    let e = forged
+        .get_object()
+        .bucket("alpha")
+        .key("doc.txt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "SignatureDoesNotMatch");
+    ok(&s, &["user", "disable", "alice"]);
+    assert_eq!(
+        denied(alice.get_object().bucket("alpha").key("doc.txt").send().await).await,
+        "InvalidAccessKeyId"
+    );
+    ok(&s, &["user", "enable", "alice"]);
+    assert_eq!(get(&alice, "alpha", "doc.txt").await.unwrap(), b"alpha doc");
+    ok(&s, &["user", "disable-key", &alice_key]);
+    assert_eq!(
+        denied(alice.get_object().bucket("alpha").key("doc.txt").send().await).await,
+        "InvalidAccessKeyId"
+    );
+    ok(&s, &["user", "disable-key", &alice_key, "--enable"]);
+
+    // Refusals in IAM's terms.
+    assert_eq!(refused(&s, &["user", "add", "alice"]), "EntityAlreadyExists");
+    assert_eq!(refused(&s, &["user", "add", "no/slashes"]), "InvalidInput");
+    assert_eq!(refused(&s, &["policy", "remove", "alpha-read"]), "DeleteConflict");
+    assert_eq!(
+        refused(&s, &["policy", "attach", "nonexistent", "--user", "alice"]),
+        "NoSuchEntity"
+    );
+    assert_eq!(
+        refused(&s, &["group", "add-member", "writers", "nobody"]),
+        "NoSuchEntity"
+    );
+    let with_principal = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}]});
+    let f = s.root.path().join("bad.json");
+    std::fs::write(&f, with_principal.to_string()).unwrap();
+    assert_eq!(
+        refused(&s, &["policy", "add", "bad", f.to_str().unwrap()]),
+        "MalformedPolicyDocument"
+    );
+    let extra = ok(&s, &["user", "add-key", "alice"]);
+    assert!(extra["access_key"].as_str().unwrap() != alice_key);
+    assert_eq!(refused(&s, &["user", "add-key", "alice"]), "LimitExceeded");
+
+    // Across a restart: users, groups and attachments stay; no secret is
+    // on the drives in plain.
+    s.restart();
+    let alice = s3_client_with(&s.endpoint, &alice_key, &alice_secret);
+    assert_eq!(get(&alice, "alpha", "doc.txt").await.unwrap(), b"alpha doc");
+    for f in s.drives.iter().flat_map(|d| files_below(d)) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !bytes
+                .windows(alice_secret.len())
+                .any(|w| w == alice_secret.as_bytes()),
+            "{} holds a secret in plain",
+            f.display()
+        );
+    }
+    // Removed: the user's keys stop working at once.
+    ok(&s, &["user", "remove", "alice"]);
+    assert_eq!(
+        denied(alice.get_object().bucket("alpha").key("doc.txt").send().await).await,
+        "InvalidAccessKeyId"
+    );
+    let iam = ok(&s, &["iam"]);
+    assert!(!iam.to_string().contains(&alice_secret));
+    assert!(iam["groups"][0]["members"].as_array().unwrap().is_empty());
+}
