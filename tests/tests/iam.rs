@@ -327,3 +327,151 @@ async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_els
     assert!(!iam.to_string().contains(&alice_secret));
     assert!(iam["groups"][0]["members"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditions_and_policy_variables_narrow_what_policies_grant() {
+    let s = Server::start(4, &[]);
+    let root = s3_client(&s.endpoint);
+    root.create_bucket().bucket("home").send().await.unwrap();
+    for k in ["alice/a.txt", "bob/b.txt"] {
+        put(&root, "home", k, k.as_bytes().to_vec()).await.unwrap();
+    }
+    // Home directories: each user lists and reads below their own name,
+    // writes only tagged objects, and only from loopback.
+    policy(
+        &s,
+        "home-dirs",
+        serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::home",
+             "Condition": {"StringLike": {"s3:prefix": "${aws:username}/*"}}},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::home/${aws:username}/*",
+             "Condition": {"IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128"]}}},
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::home/${aws:username}/*",
+             "Condition": {"StringEquals": {"s3:RequestObjectTag/project": "strata"}}},
+            {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+             "Condition": {"NumericGreaterThan": {"s3:max-keys": 100}}}
+        ]}),
+    );
+    let (alice, _, _) = user(&s, "alice");
+    ok(&s, &["policy", "attach", "home-dirs", "--user", "alice"]);
+    let listed = alice
+        .list_objects_v2()
+        .bucket("home")
+        .prefix("alice/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents().len(), 1);
+    assert_eq!(
+        denied(alice.list_objects_v2().bucket("home").prefix("bob/").send().await).await,
+        "AccessDenied"
+    );
+    assert_eq!(
+        denied(alice.list_objects_v2().bucket("home").send().await).await,
+        "AccessDenied"
+    );
+    assert_eq!(
+        denied(
+            alice
+                .list_objects_v2()
+                .bucket("home")
+                .prefix("alice/")
+                .max_keys(1000)
+                .send()
+                .await
+        )
+        .await,
+        "AccessDenied"
+    );
+    assert_eq!(get(&alice, "home", "alice/a.txt").await.unwrap(), b"alice/a.txt");
+    assert_eq!(
+        denied(alice.get_object().bucket("home").key("bob/b.txt").send().await).await,
+        "AccessDenied"
+    );
+    assert_eq!(
+        denied(
+            alice
+                .put_object()
+                .bucket("home")
+                .key("alice/new")
+                .body(b"x".to_vec().into())
+                .send()
+                .await
+        )
+        .await,
+        "AccessDenied"
+    );
+    alice
+        .put_object()
+        .bucket("home")
+        .key("alice/new")
+        .tagging("project=strata&team=storage")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        denied(
+            alice
+                .put_object()
+                .bucket("home")
+                .key("alice/other")
+                .tagging("project=elsewhere")
+                .body(b"x".to_vec().into())
+                .send()
+                .await
+        )
+        .await,
+        "AccessDenied"
+    );
+
+    // A bucket policy that refuses plain HTTP, and one that lets browsers
+    // coming from one site read anonymously.
+    let bucket_policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::home/*",
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}, "StringEquals": {"aws:PrincipalType": "User"}}},
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::home/bob/*",
+         "Condition": {"StringLike": {"aws:Referer": "https://*.example.com/*"}}}
+    ]});
+    root.put_bucket_policy()
+        .bucket("home")
+        .policy(bucket_policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        denied(alice.get_object().bucket("home").key("alice/a.txt").send().await).await,
+        "AccessDenied"
+    );
+    let curl = |referer: Option<&str>| {
+        let mut c = Command::new("curl");
+        c.args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]);
+        if let Some(r) = referer {
+            c.args(["-H", &format!("Referer: {r}")]);
+        }
+        let out = c.arg(format!("{}/home/bob/b.txt", s.endpoint)).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(curl(Some("https://www.example.com/gallery")), "200");
+    assert_eq!(curl(Some("https://evil.example.org/")), "403");
+    assert_eq!(curl(None), "403");
+
+    // Keys the server does not know are refused, never ignored.
+    let unknown = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::home/*",
+         "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}}]});
+    let e = root
+        .put_bucket_policy()
+        .bucket("home")
+        .policy(unknown.to_string())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "MalformedPolicy");
+    let f = s.root.path().join("unknown.json");
+    std::fs::write(&f, unknown.to_string().replace("\"Principal\":\"*\",", "")).unwrap();
+    assert_eq!(
+        refused(&s, &["policy", "add", "unknown", f.to_str().unwrap()]),
+        "MalformedPolicyDocument"
+    );
+}

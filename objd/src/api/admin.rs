@@ -40,14 +40,16 @@ impl AdminRoute {
     }
 }
 
-pub(super) fn query_param(uri: &Uri, name: &str) -> Option<String> {
+/// A query parameter's value, percent-decoded.
+pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
     uri.query()?.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         (k == name).then(|| percent_decode(v))
     })
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` escapes and `+` (a space) decoded.
+pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

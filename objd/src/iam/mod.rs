@@ -121,6 +121,17 @@ fn encode<T: serde::Serialize>(doc: &T) -> Option<Vec<u8>> {
     Some(serde_json::to_vec(doc).expect("IAM documents serialize"))
 }
 
+/// IAM's rule for names ([`model::valid_name`]), as an error.
+fn check_name(kind: &str, name: &str, max: usize) -> IamResult<()> {
+    if model::valid_name(name, max) {
+        Ok(())
+    } else {
+        Err(IamError::Invalid(format!(
+            "{name:?} is not a valid {kind} name (1-{max} letters, digits and +=,.@_-)"
+        )))
+    }
+}
+
 fn now_ns() -> i64 {
     crate::object::now_ns()
 }
@@ -291,11 +302,7 @@ impl Iam {
     }
 
     pub async fn add_user(&self, name: &str) -> IamResult<(String, String)> {
-        if !model::valid_name(name, 64) {
-            return Err(IamError::Invalid(format!(
-                "{name:?} is not a valid user name (1-64 letters, digits and +=,.@_-)"
-            )));
-        }
+        check_name("user", name, 64)?;
         let (ak, sk) = (model::new_access_key(), model::new_secret());
         let key = KeyDoc {
             access_key: ak.clone(),
@@ -400,11 +407,7 @@ impl Iam {
     }
 
     pub async fn put_policy(&self, name: &str, document: &str) -> IamResult<()> {
-        if !model::valid_name(name, 128) {
-            return Err(IamError::Invalid(format!(
-                "{name:?} is not a valid policy name (1-128 letters, digits and +=,.@_-)"
-            )));
-        }
+        check_name("policy", name, 128)?;
         Policy::parse_identity(document)?;
         self.change(|d| {
             let created_ns = d.policies.get(name).map_or_else(now_ns, |p| p.created_ns);
@@ -480,11 +483,7 @@ impl Iam {
     }
 
     pub async fn add_group(&self, name: &str) -> IamResult<()> {
-        if !model::valid_name(name, 128) {
-            return Err(IamError::Invalid(format!(
-                "{name:?} is not a valid group name (1-128 letters, digits and +=,.@_-)"
-            )));
-        }
+        check_name("group", name, 128)?;
         self.change(|d| {
             if d.groups.contains_key(name) {
                 return Err(IamError::EntityAlreadyExists(format!(

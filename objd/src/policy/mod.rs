@@ -4,12 +4,17 @@
 //!
 //! Supported: `Version`, `Id`, and statements with `Sid`, `Effect`,
 //! `Principal` (`"*"`, `{"AWS": "*"}` or principal ARNs), `Action` /
-//! `NotAction` and `Resource` / `NotResource` with `*` and `?` wildcards.
-//! `Condition` and `NotPrincipal` are refused with a clear message rather
-//! than ignored, since ignoring them would grant more than the author
-//! meant. Evaluation follows IAM: an explicit deny wins, then an allow,
-//! else the request is not granted.
+//! `NotAction` and `Resource` / `NotResource` with `*` and `?` wildcards
+//! and policy variables (`${aws:username}`), and `Condition`
+//! ([`condition`]). `NotPrincipal` and unknown condition keys are refused
+//! with a clear message rather than ignored, since ignoring them would
+//! grant more than the author meant. Evaluation follows IAM: an explicit
+//! deny wins, then an allow, else the request is not granted.
 
+pub mod condition;
+
+use condition::Conditions;
+pub use condition::Context;
 use serde_json::Value;
 
 /// Name of the bucket setting holding a bucket's policy text.
@@ -28,7 +33,7 @@ pub enum PolicyError {
     Malformed(String),
 }
 
-fn malformed<T>(msg: impl Into<String>) -> Result<T, PolicyError> {
+pub(crate) fn malformed<T>(msg: impl Into<String>) -> Result<T, PolicyError> {
     Err(PolicyError::Malformed(msg.into()))
 }
 
@@ -58,6 +63,16 @@ impl Patterns {
     fn matches(&self, s: &str, ignore_case: bool) -> bool {
         self.patterns.iter().any(|p| wildcard(p, s, ignore_case)) != self.negated
     }
+
+    /// Like [`Patterns::matches`], with policy variables replaced from
+    /// `ctx` (a pattern naming a key the request lacks matches nothing).
+    fn matches_in(&self, s: &str, ctx: &Context) -> bool {
+        let any = self
+            .patterns
+            .iter()
+            .any(|p| ctx.substitute(p).is_some_and(|p| wildcard(&p, s, false)));
+        any != self.negated
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +81,7 @@ struct Statement {
     principals: Principals,
     actions: Patterns,
     resources: Patterns,
+    conditions: Conditions,
 }
 
 /// Who is asking.
@@ -168,8 +184,13 @@ impl Policy {
     }
 
     /// Evaluates `action` (e.g. `s3:GetObject`) on `resource` (an ARN from
-    /// [`resource_arn`]) for `who`.
+    /// [`resource_arn`]) for `who`, with no request context.
     pub fn evaluate(&self, who: Principal<'_>, action: &str, resource: &str) -> Decision {
+        self.evaluate_in(who, action, resource, &Context::default())
+    }
+
+    /// [`Policy::evaluate`] for a request whose condition keys are `ctx`.
+    pub fn evaluate_in(&self, who: Principal<'_>, action: &str, resource: &str, ctx: &Context) -> Decision {
         let mut allowed = false;
         for s in &self.statements {
             let applies_to = match (&s.principals, who) {
@@ -177,7 +198,11 @@ impl Policy {
                 (Principals::Arns(arns), Principal::Arn(arn)) => arns.iter().any(|a| wildcard(a, arn, false)),
                 (Principals::Arns(_), Principal::Anonymous) => false,
             };
-            if applies_to && s.actions.matches(action, true) && s.resources.matches(resource, false) {
+            if applies_to
+                && s.actions.matches(action, true)
+                && s.resources.matches_in(resource, ctx)
+                && s.conditions.hold(ctx)
+            {
                 match s.effect {
                     Effect::Deny => return Decision::Deny,
                     Effect::Allow => allowed = true,
@@ -205,8 +230,8 @@ fn parse_statement(v: &Value, scope: Scope<'_>) -> Result<Statement, PolicyError
     };
     for k in s.keys() {
         match k.as_str() {
-            "Sid" | "Effect" | "Principal" | "Action" | "NotAction" | "Resource" | "NotResource" => {}
-            "Condition" => return malformed("Condition is not supported by this server"),
+            "Sid" | "Effect" | "Principal" | "Action" | "NotAction" | "Resource" | "NotResource"
+            | "Condition" => {}
             "NotPrincipal" => return malformed("NotPrincipal is not supported by this server"),
             other => return malformed(format!("unknown statement element {other}")),
         }
@@ -280,11 +305,16 @@ fn parse_statement(v: &Value, scope: Scope<'_>) -> Result<Statement, PolicyError
             return malformed(format!("Policy has invalid resource: {r}"));
         }
     }
+    let conditions = match s.get("Condition") {
+        Some(c) => Conditions::parse(c)?,
+        None => Conditions::default(),
+    };
     Ok(Statement {
         effect,
         principals,
         actions,
         resources,
+        conditions,
     })
 }
 

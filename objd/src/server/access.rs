@@ -9,9 +9,11 @@
 //! (DeleteObjects on many keys, copies reading a source) are checked again
 //! with their parsed input.
 
+use crate::api::admin::query_param;
 use crate::iam::{Iam, Identity};
 use crate::object::ObjectLayer;
-use crate::policy::{BUCKET_SETTING, Decision, Policy, Principal, resource_arn};
+use crate::policy::{BUCKET_SETTING, Context, Decision, Policy, Principal, resource_arn};
+use http::{HeaderMap, Uri};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::Credentials;
 use s3s::dto::*;
@@ -30,6 +32,95 @@ enum Caller {
     Root,
     User(Identity, Vec<Policy>),
     Anonymous,
+}
+
+/// Headers whose values are S3 condition keys of the same name.
+const HEADER_KEYS: &[&str] = &[
+    "x-amz-acl",
+    "x-amz-server-side-encryption",
+    "x-amz-copy-source",
+    "x-amz-metadata-directive",
+    "x-amz-storage-class",
+];
+
+/// The condition keys of a request ([`crate::policy::condition`]).
+fn context(caller: &Caller, headers: &HeaderMap, uri: &Uri, peer: Option<&super::Peer>) -> Context {
+    let mut c = Context::default();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(p) = peer {
+        let ip = match p.addr.ip() {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(std::net::IpAddr::V6(v6), Into::into),
+            v4 => v4,
+        };
+        c.set("aws:SourceIp", ip.to_string());
+        c.set("aws:SecureTransport", p.tls.to_string());
+    }
+    let now = time::OffsetDateTime::now_utc();
+    if let Ok(t) = now
+        .replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&time::format_description::well_known::Rfc3339)
+    {
+        c.set("aws:CurrentTime", t);
+    }
+    c.set("aws:EpochTime", now.unix_timestamp().to_string());
+    for (key, name) in [("aws:UserAgent", "user-agent"), ("aws:Referer", "referer")] {
+        if let Some(v) = header(name) {
+            c.set(key, v);
+        }
+    }
+    match caller {
+        Caller::User(who, _) => {
+            c.set("aws:username", who.user.as_str());
+            c.set("aws:userid", who.user.as_str());
+            c.set("aws:PrincipalArn", who.arn.as_str());
+            c.set("aws:PrincipalType", "User");
+        }
+        Caller::Root => c.set("aws:PrincipalType", "Account"),
+        Caller::Anonymous => c.set("aws:PrincipalType", "Anonymous"),
+    }
+    for (key, param) in [
+        ("s3:prefix", "prefix"),
+        ("s3:delimiter", "delimiter"),
+        ("s3:max-keys", "max-keys"),
+        ("s3:VersionId", "versionId"),
+    ] {
+        if let Some(v) = query_param(uri, param) {
+            c.set(key, v);
+        }
+    }
+    for name in HEADER_KEYS {
+        if let Some(v) = header(name) {
+            c.set(&format!("s3:{name}"), v);
+        }
+    }
+    let auth = header("authorization").unwrap_or_default();
+    let (version, kind) = if auth.starts_with("AWS4-HMAC-SHA256") {
+        (Some("AWS4-HMAC-SHA256"), Some("REST-HEADER"))
+    } else if auth.starts_with("AWS ") {
+        (Some("AWS"), Some("REST-HEADER"))
+    } else if query_param(uri, "X-Amz-Algorithm").is_some() {
+        (Some("AWS4-HMAC-SHA256"), Some("REST-QUERY-STRING"))
+    } else if query_param(uri, "Signature").is_some() {
+        (Some("AWS"), Some("REST-QUERY-STRING"))
+    } else {
+        (None, None)
+    };
+    if let (Some(v), Some(k)) = (version, kind) {
+        c.set("s3:signatureversion", v);
+        c.set("s3:authType", k);
+    }
+    if let Some(tags) = header("x-amz-tagging") {
+        let as_uri: Option<Uri> = format!("/?{tags}").parse().ok();
+        for pair in tags.split('&').filter(|p| !p.is_empty()) {
+            let k = pair.split_once('=').map_or(pair, |(k, _)| k);
+            let decoded = as_uri.as_ref().and_then(|u| query_param(u, k));
+            let k = crate::api::admin::percent_decode(k);
+            c.add("s3:RequestObjectTagKeys", k.as_str());
+            c.set(&format!("s3:RequestObjectTag/{k}"), decoded.unwrap_or_default());
+        }
+    }
+    c
 }
 
 impl Access {
@@ -59,9 +150,17 @@ impl Access {
         Ok(Caller::User(who, policies))
     }
 
-    /// The decision for `action` on `resource` (in `bucket`, if any); any
-    /// failure to read or parse the bucket policy counts as no grant.
-    fn allowed(&self, caller: &Caller, bucket: Option<&str>, action: &str, resource: &str) -> S3Result<()> {
+    /// The decision for `action` on `resource` (in `bucket`, if any) with
+    /// the request's condition keys; any failure to read or parse the
+    /// bucket policy counts as no grant.
+    fn allowed(
+        &self,
+        caller: &Caller,
+        ctx: &Context,
+        bucket: Option<&str>,
+        action: &str,
+        resource: &str,
+    ) -> S3Result<()> {
         let (principal, identity) = match caller {
             Caller::Root => return Ok(()),
             Caller::User(who, policies) => (Principal::Arn(&who.arn), policies.as_slice()),
@@ -73,7 +172,7 @@ impl Access {
         });
         let mut allow = false;
         for p in identity.iter().chain(bucket_policy.as_ref()) {
-            match p.evaluate(principal, action, resource) {
+            match p.evaluate_in(principal, action, resource, ctx) {
                 Decision::Deny => return Err(denied()),
                 Decision::Allow => allow = true,
                 Decision::Neither => {}
@@ -82,8 +181,15 @@ impl Access {
         if allow { Ok(()) } else { Err(denied()) }
     }
 
-    fn allowed_in(&self, caller: &Caller, bucket: &str, key: Option<&str>, action: &str) -> S3Result<()> {
-        self.allowed(caller, Some(bucket), action, &resource_arn(bucket, key))
+    fn allowed_in(
+        &self,
+        caller: &Caller,
+        ctx: &Context,
+        bucket: &str,
+        key: Option<&str>,
+        action: &str,
+    ) -> S3Result<()> {
+        self.allowed(caller, ctx, Some(bucket), action, &resource_arn(bucket, key))
     }
 
     async fn ensure_source(&self, source: &CopySource) {
@@ -93,9 +199,10 @@ impl Access {
     }
 
     /// Read access of a copy to its source.
-    async fn source(&self, creds: Option<&Credentials>, source: &CopySource) -> S3Result<()> {
+    async fn source<T>(&self, req: &S3Request<T>, source: &CopySource) -> S3Result<()> {
         self.ensure_source(source).await;
-        let caller = self.caller(creds).await?;
+        let caller = self.caller(req.credentials.as_ref()).await?;
+        let ctx = context(&caller, &req.headers, &req.uri, req.extensions.get());
         match source {
             CopySource::Bucket {
                 bucket,
@@ -107,7 +214,7 @@ impl Access {
                 } else {
                     "s3:GetObject"
                 };
-                self.allowed_in(&caller, bucket, Some(key), action)
+                self.allowed_in(&caller, &ctx, bucket, Some(key), action)
             }
             _ => Err(denied()),
         }
@@ -163,17 +270,20 @@ impl S3Access for Access {
         }
         let caller = self.caller(cx.credentials()).await?;
         let action = action_for(cx.s3_op().name(), has_version_id(cx.uri()));
+        let peer = cx.extensions_mut().get::<super::Peer>().copied();
+        let ctx = context(&caller, cx.headers(), cx.uri(), peer.as_ref());
         match cx.s3_path() {
             // Anonymous callers never list buckets; users with the grant do.
             S3Path::Root if matches!(caller, Caller::Anonymous) => Err(denied()),
-            S3Path::Root => self.allowed(&caller, None, &action, "arn:aws:s3:::*"),
-            S3Path::Bucket { bucket } => self.allowed_in(&caller, bucket, None, &action),
-            S3Path::Object { bucket, key } => self.allowed_in(&caller, bucket, Some(key), &action),
+            S3Path::Root => self.allowed(&caller, &ctx, None, &action, "arn:aws:s3:::*"),
+            S3Path::Bucket { bucket } => self.allowed_in(&caller, &ctx, bucket, None, &action),
+            S3Path::Object { bucket, key } => self.allowed_in(&caller, &ctx, bucket, Some(key), &action),
         }
     }
 
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
         let caller = self.caller(req.credentials.as_ref()).await?;
+        let ctx = context(&caller, &req.headers, &req.uri, req.extensions.get());
         let b = &req.input.bucket;
         for o in &req.input.delete.objects {
             let action = if o.version_id.is_some() {
@@ -181,19 +291,17 @@ impl S3Access for Access {
             } else {
                 "s3:DeleteObject"
             };
-            self.allowed_in(&caller, b, Some(&o.key), action)?;
+            self.allowed_in(&caller, &ctx, b, Some(&o.key), action)?;
         }
         Ok(())
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
-        self.source(req.credentials.as_ref(), &req.input.copy_source)
-            .await
+        self.source(req, &req.input.copy_source).await
     }
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
-        self.source(req.credentials.as_ref(), &req.input.copy_source)
-            .await
+        self.source(req, &req.input.copy_source).await
     }
 }
 

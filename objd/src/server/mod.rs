@@ -172,11 +172,15 @@ struct Pipeline {
     tls: bool,
 }
 
-/// What the handshake of a connection established.
+/// Where a connection comes from and what its handshake established;
+/// every request carries it (as a request extension) to authorization.
 #[derive(Debug, Clone, Copy)]
-struct Peer {
+pub struct Peer {
+    pub addr: std::net::SocketAddr,
+    /// The connection is TLS.
+    pub tls: bool,
     /// The client presented a certificate the cluster CA signed.
-    cluster_cert: bool,
+    pub cluster_cert: bool,
 }
 
 /// An S3 error document answered before the S3 service sees the request.
@@ -225,6 +229,7 @@ impl Pipeline {
             }
             return Ok(node.handle(req).await);
         }
+        req.extensions_mut().insert(peer);
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let id = format!("{:08X}{:08X}", self.boot as u32, n);
         let s3 = self.front.s3.get();
@@ -408,7 +413,7 @@ pub async fn run(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, addr) = match accepted {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -422,7 +427,10 @@ pub async fn run(
                 let acceptor = tls.as_ref().map(|t| tokio_rustls::TlsAcceptor::from(t.server_config()));
                 tokio::spawn(async move {
                     match acceptor {
-                        None => serve(&builder, watcher, p, stream, Peer { cluster_cert: false }).await,
+                        None => {
+                            let peer = Peer { addr, tls: false, cluster_cert: false };
+                            serve(&builder, watcher, p, stream, peer).await;
+                        }
                         Some(a) => {
                             let tls = match tokio::time::timeout(HEADER_TIMEOUT, a.accept(stream)).await {
                                 Ok(Ok(s)) => s,
@@ -431,7 +439,7 @@ pub async fn run(
                             };
                             // A certificate is only ever accepted verified.
                             let cluster_cert = tls.get_ref().1.peer_certificates().is_some();
-                            serve(&builder, watcher, p, tls, Peer { cluster_cert }).await;
+                            serve(&builder, watcher, p, tls, Peer { addr, tls: true, cluster_cert }).await;
                         }
                     }
                 });
