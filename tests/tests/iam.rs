@@ -64,6 +64,19 @@ async fn denied<T: std::fmt::Debug, E: aws_sdk_s3::error::ProvideErrorMetadata +
     err_code(&e)
 }
 
+/// The S3 error code of a refused PUT of a small object.
+async fn put_refused(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
+    denied(
+        c.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(b"x".to_vec().into())
+            .send()
+            .await,
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_else() {
     let mut s = Server::start(4, &[]);
@@ -103,19 +116,7 @@ async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_els
         denied(alice.get_object().bucket("beta").key("doc.txt").send().await).await,
         "AccessDenied"
     );
-    assert_eq!(
-        denied(
-            alice
-                .put_object()
-                .bucket("alpha")
-                .key("new")
-                .body(b"x".to_vec().into())
-                .send()
-                .await
-        )
-        .await,
-        "AccessDenied"
-    );
+    assert_eq!(put_refused(&alice, "alpha", "new").await, "AccessDenied");
     assert_eq!(
         denied(alice.delete_object().bucket("alpha").key("doc.txt").send().await).await,
         "AccessDenied"
@@ -388,19 +389,7 @@ async fn conditions_and_policy_variables_narrow_what_policies_grant() {
         denied(alice.get_object().bucket("home").key("bob/b.txt").send().await).await,
         "AccessDenied"
     );
-    assert_eq!(
-        denied(
-            alice
-                .put_object()
-                .bucket("home")
-                .key("alice/new")
-                .body(b"x".to_vec().into())
-                .send()
-                .await
-        )
-        .await,
-        "AccessDenied"
-    );
+    assert_eq!(put_refused(&alice, "home", "alice/new").await, "AccessDenied");
     alice
         .put_object()
         .bucket("home")

@@ -191,31 +191,28 @@ fn parse_date(s: &str) -> Option<i64> {
     Some(t.unix_timestamp())
 }
 
-/// A CIDR block (or one address) and whether `ip` is in it.
+/// A CIDR block (or one address) and whether `ip` is in it; `None` when
+/// the block is not one.
 fn in_block(block: &str, ip: IpAddr) -> Option<bool> {
     let (addr, bits) = match block.split_once('/') {
         Some((a, b)) => (a.parse::<IpAddr>().ok()?, Some(b.parse::<u32>().ok()?)),
         None => (block.parse::<IpAddr>().ok()?, None),
     };
-    Some(match (addr, ip) {
-        (IpAddr::V4(a), IpAddr::V4(i)) => {
-            let bits = bits.unwrap_or(32);
-            if bits > 32 {
-                return None;
-            }
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
-            u32::from(a) & mask == u32::from(i) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(i)) => {
-            let bits = bits.unwrap_or(128);
-            if bits > 128 {
-                return None;
-            }
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
-            u128::from(a) & mask == u128::from(i) & mask
-        }
-        _ => false,
-    })
+    let as_bits = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+        IpAddr::V6(v6) => (u128::from(v6), 128),
+    };
+    let (a, width) = as_bits(addr);
+    let bits = bits.unwrap_or(width);
+    if bits > width {
+        return None;
+    }
+    let (i, ip_width) = as_bits(ip);
+    if ip_width != width {
+        return Some(false);
+    }
+    let shift = width - bits;
+    Some(shift == 128 || a >> shift == i >> shift)
 }
 
 impl Conditions {
