@@ -187,8 +187,31 @@ enum AdminCommand {
     /// IAM policies, and attaching them to users and groups.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Users, groups and policies, as JSON (no secrets).
+    /// Service accounts: keys under a user, narrowed by a policy.
+    #[command(subcommand)]
+    Svcacct(SvcacctCommand),
+    /// Users, groups, policies and service accounts, as JSON (no secrets).
     Iam,
+}
+
+#[derive(Subcommand, Debug)]
+enum SvcacctCommand {
+    /// Create a service account of USER; prints its key and secret
+    /// (shown this once). It never has more rights than USER.
+    Add {
+        user: String,
+        /// A policy file that narrows the account's rights further.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// Delete a service account.
+    Remove { access_key: String },
+    /// Refuse its requests (or with `--enable`, take them again).
+    Disable {
+        access_key: String,
+        #[arg(long)]
+        enable: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -475,6 +498,17 @@ async fn shutdown_signal() {
     }
 }
 
+/// A policy document from a file (`-`: standard input).
+fn read_policy(file: &std::path::Path) -> Result<String> {
+    if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading the policy")?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+    }
+}
+
 /// An admin request: method, operation, query and body.
 type AdminRequest = (&'static str, &'static str, Vec<(String, String)>, bytes::Bytes);
 
@@ -551,23 +585,40 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
                 none,
             ),
         },
-        AdminCommand::Policy(p) => match p {
-            PolicyCommand::Add { name, file } => {
-                let text = if file.as_os_str() == "-" {
-                    let mut s = String::new();
-                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-                        .context("reading the policy")?;
-                    s
-                } else {
-                    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
-                };
+        AdminCommand::Svcacct(a) => match a {
+            SvcacctCommand::Add { user, policy } => {
+                let text = policy
+                    .as_deref()
+                    .map(read_policy)
+                    .transpose()?
+                    .unwrap_or_default();
                 (
                     "PUT",
-                    "iam/policy",
-                    q(&[("name", name)]),
+                    "iam/svcacct",
+                    q(&[("user", user)]),
                     bytes::Bytes::from(text),
                 )
             }
+            SvcacctCommand::Remove { access_key } => {
+                ("DELETE", "iam/svcacct", q(&[("key", access_key)]), none)
+            }
+            SvcacctCommand::Disable { access_key, enable } => (
+                "POST",
+                "iam/svcacct",
+                q(&[
+                    ("key", access_key),
+                    ("enabled", if *enable { "true" } else { "false" }),
+                ]),
+                none,
+            ),
+        },
+        AdminCommand::Policy(p) => match p {
+            PolicyCommand::Add { name, file } => (
+                "PUT",
+                "iam/policy",
+                q(&[("name", name)]),
+                bytes::Bytes::from(read_policy(file)?),
+            ),
             PolicyCommand::Remove { name } => ("DELETE", "iam/policy", q(&[("name", name)]), none),
             PolicyCommand::Attach { name, to } => {
                 let (kind, who) = holder(to);

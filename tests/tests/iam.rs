@@ -464,3 +464,103 @@ async fn conditions_and_policy_variables_narrow_what_policies_grant() {
         "MalformedPolicyDocument"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_accounts_never_exceed_their_parent() {
+    let s = Server::start(4, &[]);
+    let root = s3_client(&s.endpoint);
+    for b in ["apps", "other"] {
+        root.create_bucket().bucket(b).send().await.unwrap();
+    }
+    for k in ["web/site.html", "db/dump.sql"] {
+        put(&root, "apps", k, k.as_bytes().to_vec()).await.unwrap();
+    }
+    put(&root, "other", "x", b"x".to_vec()).await.unwrap();
+    let (_, _, _) = user(&s, "carol");
+    policy(
+        &s,
+        "apps-rw",
+        allow(&["s3:GetObject", "s3:PutObject"], &["arn:aws:s3:::apps/*"]),
+    );
+    ok(&s, &["policy", "attach", "apps-rw", "--user", "carol"]);
+
+    // Narrowed to web/: reads there only; its policy cannot widen it to
+    // another bucket the parent has no right to.
+    let narrow = s.root.path().join("web-only.json");
+    std::fs::write(
+        &narrow,
+        allow(
+            &["s3:GetObject"],
+            &["arn:aws:s3:::apps/web/*", "arn:aws:s3:::other/*"],
+        )
+        .to_string(),
+    )
+    .unwrap();
+    let v = ok(
+        &s,
+        &["svcacct", "add", "carol", "--policy", narrow.to_str().unwrap()],
+    );
+    let (ak, sk) = (
+        v["access_key"].as_str().unwrap(),
+        v["secret_key"].as_str().unwrap(),
+    );
+    let web = s3_client_with(&s.endpoint, ak, sk);
+    assert_eq!(
+        get(&web, "apps", "web/site.html").await.unwrap(),
+        b"web/site.html"
+    );
+    assert_eq!(
+        denied(web.get_object().bucket("apps").key("db/dump.sql").send().await).await,
+        "AccessDenied"
+    );
+    assert_eq!(put_refused(&web, "apps", "web/new").await, "AccessDenied");
+    assert_eq!(
+        denied(web.get_object().bucket("other").key("x").send().await).await,
+        "AccessDenied"
+    );
+    // Without a policy: the parent's rights, no more.
+    let v = ok(&s, &["svcacct", "add", "carol"]);
+    let full = s3_client_with(
+        &s.endpoint,
+        v["access_key"].as_str().unwrap(),
+        v["secret_key"].as_str().unwrap(),
+    );
+    put(&full, "apps", "db/new.sql", b"n".to_vec()).await.unwrap();
+    assert_eq!(
+        denied(full.get_object().bucket("other").key("x").send().await).await,
+        "AccessDenied"
+    );
+    // Listed without its secret.
+    let iam = ok(&s, &["iam"]);
+    assert_eq!(iam["service_accounts"].as_array().unwrap().len(), 2);
+    assert!(!iam.to_string().contains(sk));
+    // Disabled on its own, or with its parent; deleted with its parent.
+    ok(&s, &["svcacct", "disable", ak]);
+    assert_eq!(
+        denied(web.get_object().bucket("apps").key("web/site.html").send().await).await,
+        "InvalidAccessKeyId"
+    );
+    ok(&s, &["svcacct", "disable", ak, "--enable"]);
+    ok(&s, &["user", "disable", "carol"]);
+    assert_eq!(
+        denied(web.get_object().bucket("apps").key("web/site.html").send().await).await,
+        "InvalidAccessKeyId"
+    );
+    ok(&s, &["user", "enable", "carol"]);
+    assert_eq!(
+        get(&web, "apps", "web/site.html").await.unwrap(),
+        b"web/site.html"
+    );
+    assert_eq!(refused(&s, &["svcacct", "add", "nobody"]), "NoSuchEntity");
+    ok(&s, &["user", "remove", "carol"]);
+    assert_eq!(
+        denied(full.get_object().bucket("apps").key("db/new.sql").send().await).await,
+        "InvalidAccessKeyId"
+    );
+    assert!(
+        ok(&s, &["iam"])["service_accounts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}

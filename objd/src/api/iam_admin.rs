@@ -15,6 +15,9 @@
 //! | `PUT/DELETE iam/attachment?policy=P&user=U` (or `group=G`) | attaches / detaches |
 //! | `PUT/DELETE iam/group?name=G` | creates / deletes a group |
 //! | `PUT/DELETE iam/member?group=G&user=U` | adds / removes a member |
+//! | `PUT iam/svcacct?user=U` | a service account of `U`; an optional body is its narrowing policy; answers `{user, access_key, secret_key}` |
+//! | `POST iam/svcacct?key=K&enabled=false` | disables (or enables) a service account |
+//! | `DELETE iam/svcacct?key=K` | deletes a service account |
 //!
 //! Errors answer `{"error": CODE, "message": ...}` with IAM's codes
 //! (`NoSuchEntity` 404, `EntityAlreadyExists` 409, `DeleteConflict` 409,
@@ -87,6 +90,16 @@ fn keys(user: &str, (ak, sk): (String, String)) -> serde_json::Value {
     serde_json::json!({ "user": user, "access_key": ak, "secret_key": sk })
 }
 
+/// A policy document from a request body.
+async fn policy_body(body: &mut Body) -> Result<String, IamError> {
+    let bytes = body
+        .store_all_limited(MAX_POLICY_SIZE + 1)
+        .await
+        .map_err(|_| IamError::MalformedPolicyDocument("policies must be at most 20 KiB".into()))?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| IamError::MalformedPolicyDocument("the policy is not UTF-8".into()))
+}
+
 const OK: fn() -> serde_json::Value = || serde_json::json!({ "ok": true });
 
 /// Serves `op` (the path after `iam`).
@@ -123,16 +136,23 @@ pub async fn call(iam: &Iam, mut req: S3Request<Body>, op: &str) -> S3Result<S3R
             }
             (Method::PUT, "/policy") => {
                 let name = param(&uri, "name")?;
-                let body = req
-                    .input
-                    .store_all_limited(MAX_POLICY_SIZE + 1)
-                    .await
-                    .map_err(|_| {
-                        IamError::MalformedPolicyDocument("policies must be at most 20 KiB".into())
-                    })?;
-                let text = std::str::from_utf8(&body)
-                    .map_err(|_| IamError::MalformedPolicyDocument("the policy is not UTF-8".into()))?;
-                iam.put_policy(&name, text).await?;
+                let text = policy_body(&mut req.input).await?;
+                iam.put_policy(&name, &text).await?;
+                OK()
+            }
+            (Method::PUT, "/svcacct") => {
+                let user = param(&uri, "user")?;
+                let text = policy_body(&mut req.input).await?;
+                let policy = Some(text.as_str()).filter(|t| !t.trim().is_empty());
+                keys(&user, iam.add_svcacct(&user, policy).await?)
+            }
+            (Method::POST, "/svcacct") => {
+                iam.change_svcacct(&param(&uri, "key")?, Some(enabled(&uri)?))
+                    .await?;
+                OK()
+            }
+            (Method::DELETE, "/svcacct") => {
+                iam.change_svcacct(&param(&uri, "key")?, None).await?;
                 OK()
             }
             (Method::DELETE, "/policy") => {

@@ -12,10 +12,14 @@
 
 pub mod model;
 pub mod seal;
+mod svcacct;
 
 use crate::object::{ObjectError, ObjectLayer, config::ConfigChange};
 use crate::policy::{Policy, PolicyError};
-use model::{GROUP_PREFIX, GroupDoc, KeyDoc, POLICY_PREFIX, PolicyDoc, USER_PREFIX, UserDoc};
+use model::{
+    GROUP_PREFIX, GroupDoc, KeyDoc, POLICY_PREFIX, PolicyDoc, SVCACCT_PREFIX, SvcAcctDoc, USER_PREFIX,
+    UserDoc,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -53,11 +57,23 @@ impl From<PolicyError> for IamError {
     }
 }
 
-/// An authenticated IAM user (the root account is not one).
+/// An authenticated IAM user (the root account is not one), possibly
+/// through one of its service accounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user: String,
     pub arn: String,
+    /// A service account's narrowing policy: a request must be allowed by
+    /// it as well as by the user's rights.
+    pub narrowed: Option<Policy>,
+}
+
+/// A usable access key.
+#[derive(Clone)]
+struct Key {
+    user: String,
+    secret: String,
+    narrowed: Option<Policy>,
 }
 
 /// What a user or group a policy is attached to.
@@ -74,8 +90,9 @@ struct State {
     groups: BTreeMap<String, GroupDoc>,
     policies: BTreeMap<String, PolicyDoc>,
     parsed: HashMap<String, Policy>,
-    /// Enabled keys of enabled users: access key -> (user, secret).
-    keys: HashMap<String, (String, String)>,
+    svcaccts: BTreeMap<String, SvcAcctDoc>,
+    /// Enabled keys and service accounts of enabled users.
+    keys: HashMap<String, Key>,
 }
 
 // Secrets stay out of debug output.
@@ -194,7 +211,12 @@ impl Iam {
             for k in u.keys.iter().filter(|k| k.enabled) {
                 match self.sealer.open(&k.access_key, &k.sealed_secret) {
                     Ok(secret) => {
-                        keys.insert(k.access_key.clone(), (u.name.clone(), secret));
+                        let key = Key {
+                            user: u.name.clone(),
+                            secret,
+                            narrowed: None,
+                        };
+                        keys.insert(k.access_key.clone(), key);
                     }
                     Err(e) => {
                         tracing::error!(user = %u.name, access_key = %k.access_key, error = %e, "access key unusable")
@@ -202,11 +224,37 @@ impl Iam {
                 }
             }
         }
+        let svcaccts: BTreeMap<String, SvcAcctDoc> = decode(docs, SVCACCT_PREFIX);
+        for a in svcaccts.values().filter(|a| a.enabled) {
+            if !users.get(&a.parent).is_some_and(|u| u.enabled) {
+                continue;
+            }
+            let narrowed = match a.policy.as_deref().map(Policy::parse_identity) {
+                None => None,
+                Some(Ok(p)) => Some(p),
+                Some(Err(e)) => {
+                    tracing::error!(access_key = %a.access_key, error = %e, "service account policy unusable");
+                    continue;
+                }
+            };
+            match self.sealer.open(&a.access_key, &a.sealed_secret) {
+                Ok(secret) => {
+                    let key = Key {
+                        user: a.parent.clone(),
+                        secret,
+                        narrowed,
+                    };
+                    keys.insert(a.access_key.clone(), key);
+                }
+                Err(e) => tracing::error!(access_key = %a.access_key, error = %e, "service account unusable"),
+            }
+        }
         State {
             users,
             groups,
             policies,
             parsed,
+            svcaccts,
             keys,
         }
     }
@@ -232,13 +280,14 @@ impl Iam {
     /// The user and secret of an enabled access key of an enabled user.
     pub async fn secret_of(&self, access_key: &str) -> Option<(Identity, String)> {
         let state = self.current().await;
-        let (user, secret) = state.keys.get(access_key)?;
+        let key = state.keys.get(access_key)?;
         Some((
             Identity {
-                user: user.clone(),
-                arn: self.user_arn(user),
+                user: key.user.clone(),
+                arn: self.user_arn(&key.user),
+                narrowed: key.narrowed.clone(),
             },
-            secret.clone(),
+            key.secret.clone(),
         ))
     }
 
@@ -279,6 +328,7 @@ impl Iam {
                     users: decode(raw, USER_PREFIX),
                     groups: decode(raw, GROUP_PREFIX),
                     policies: decode(raw, POLICY_PREFIX),
+                    svcaccts: decode(raw, SVCACCT_PREFIX),
                     writes: Vec::new(),
                 };
                 match f(&mut docs) {
@@ -334,6 +384,9 @@ impl Iam {
             d.user(name)?;
             d.users.remove(name);
             d.writes.push((format!("{USER_PREFIX}{name}"), None));
+            for a in d.svcaccts.values().filter(|a| a.parent == name) {
+                d.writes.push((format!("{SVCACCT_PREFIX}{}", a.access_key), None));
+            }
             let groups: Vec<GroupDoc> = d
                 .groups
                 .values()
@@ -556,7 +609,15 @@ impl Iam {
             .values()
             .map(|p| serde_json::json!({ "name": p.name, "document": p.document }))
             .collect();
-        serde_json::json!({ "users": users, "groups": groups, "policies": policies })
+        let svcaccts: Vec<_> = s
+            .svcaccts
+            .values()
+            .map(|a| {
+                serde_json::json!({ "access_key": a.access_key, "parent": a.parent,
+                    "enabled": a.enabled, "policy": a.policy })
+            })
+            .collect();
+        serde_json::json!({ "users": users, "groups": groups, "policies": policies, "service_accounts": svcaccts })
     }
 }
 
@@ -565,6 +626,7 @@ struct Docs {
     users: BTreeMap<String, UserDoc>,
     groups: BTreeMap<String, GroupDoc>,
     policies: BTreeMap<String, PolicyDoc>,
+    svcaccts: BTreeMap<String, SvcAcctDoc>,
     writes: ConfigChange,
 }
 

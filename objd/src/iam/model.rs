@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 pub const USER_PREFIX: &str = "iam/user/";
 pub const GROUP_PREFIX: &str = "iam/group/";
 pub const POLICY_PREFIX: &str = "iam/policy/";
+pub const SVCACCT_PREFIX: &str = "iam/svcacct/";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UserDoc {
@@ -27,6 +28,20 @@ pub struct KeyDoc {
     pub sealed_secret: String,
     pub enabled: bool,
     pub created_ns: i64,
+}
+
+/// A service account: an access key of its own under a parent user, with
+/// at most the parent's rights (narrowed further by `policy`, if any).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SvcAcctDoc {
+    pub access_key: String,
+    pub parent: String,
+    pub sealed_secret: String,
+    pub enabled: bool,
+    pub created_ns: i64,
+    /// An inline identity policy that narrows the parent's rights.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -163,7 +163,15 @@ impl Access {
     ) -> S3Result<()> {
         let (principal, identity) = match caller {
             Caller::Root => return Ok(()),
-            Caller::User(who, policies) => (Principal::Arn(&who.arn), policies.as_slice()),
+            Caller::User(who, policies) => {
+                // A service account: its own policy must allow too.
+                if let Some(narrow) = &who.narrowed
+                    && narrow.evaluate_in(Principal::Arn(&who.arn), action, resource, ctx) != Decision::Allow
+                {
+                    return Err(denied());
+                }
+                (Principal::Arn(&who.arn), policies.as_slice())
+            }
             Caller::Anonymous => (Principal::Anonymous, &[][..]),
         };
         let bucket_policy = bucket.and_then(|b| {
