@@ -526,6 +526,16 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
         _ => unreachable!("clap requires one"),
     };
     let none = bytes::Bytes::new();
+    // Enabling or disabling what `param` names.
+    let toggle = |op: &'static str, param: &str, value: &str, on: bool| {
+        let on = if on { "true" } else { "false" };
+        (
+            "POST",
+            op,
+            q(&[(param, value), ("enabled", on)]),
+            bytes::Bytes::new(),
+        )
+    };
     Ok(match cmd {
         AdminCommand::Heal { bucket } => {
             let b: Vec<(&str, &str)> = bucket.iter().map(|b| ("bucket", b.as_str())).collect();
@@ -546,31 +556,15 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
         AdminCommand::User(u) => match u {
             UserCommand::Add { name } => ("PUT", "iam/user", q(&[("name", name)]), none),
             UserCommand::Remove { name } => ("DELETE", "iam/user", q(&[("name", name)]), none),
-            UserCommand::Disable { name } => (
-                "POST",
-                "iam/user",
-                q(&[("name", name), ("enabled", "false")]),
-                none,
-            ),
-            UserCommand::Enable { name } => (
-                "POST",
-                "iam/user",
-                q(&[("name", name), ("enabled", "true")]),
-                none,
-            ),
+            UserCommand::Disable { name } => toggle("iam/user", "name", name, false),
+            UserCommand::Enable { name } => toggle("iam/user", "name", name, true),
             UserCommand::AddKey { name } => ("PUT", "iam/access-key", q(&[("user", name)]), none),
             UserCommand::RemoveKey { access_key } => {
                 ("DELETE", "iam/access-key", q(&[("key", access_key)]), none)
             }
-            UserCommand::DisableKey { access_key, enable } => (
-                "POST",
-                "iam/access-key",
-                q(&[
-                    ("key", access_key),
-                    ("enabled", if *enable { "true" } else { "false" }),
-                ]),
-                none,
-            ),
+            UserCommand::DisableKey { access_key, enable } => {
+                toggle("iam/access-key", "key", access_key, *enable)
+            }
         },
         AdminCommand::Group(g) => match g {
             GroupCommand::Add { name } => ("PUT", "iam/group", q(&[("name", name)]), none),
@@ -602,15 +596,9 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
             SvcacctCommand::Remove { access_key } => {
                 ("DELETE", "iam/svcacct", q(&[("key", access_key)]), none)
             }
-            SvcacctCommand::Disable { access_key, enable } => (
-                "POST",
-                "iam/svcacct",
-                q(&[
-                    ("key", access_key),
-                    ("enabled", if *enable { "true" } else { "false" }),
-                ]),
-                none,
-            ),
+            SvcacctCommand::Disable { access_key, enable } => {
+                toggle("iam/svcacct", "key", access_key, *enable)
+            }
         },
         AdminCommand::Policy(p) => match p {
             PolicyCommand::Add { name, file } => (

@@ -64,6 +64,11 @@ async fn denied<T: std::fmt::Debug, E: aws_sdk_s3::error::ProvideErrorMetadata +
     err_code(&e)
 }
 
+/// The S3 error code of a refused GET.
+async fn get_refused(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
+    denied(c.get_object().bucket(bucket).key(key).send().await).await
+}
+
 /// The S3 error code of a refused PUT of a small object.
 async fn put_refused(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
     denied(
@@ -93,10 +98,7 @@ async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_els
 
     // A user without policies may do nothing.
     let (alice, alice_key, alice_secret) = user(&s, "alice");
-    assert_eq!(
-        denied(alice.get_object().bucket("alpha").key("doc.txt").send().await).await,
-        "AccessDenied"
-    );
+    assert_eq!(get_refused(&alice, "alpha", "doc.txt").await, "AccessDenied");
     assert_eq!(denied(alice.list_buckets().send().await).await, "AccessDenied");
 
     // Read on alpha, through a policy attached to her.
@@ -112,10 +114,7 @@ async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_els
     assert_eq!(get(&alice, "alpha", "doc.txt").await.unwrap(), b"alpha doc");
     let listed = alice.list_objects_v2().bucket("alpha").send().await.unwrap();
     assert_eq!(listed.contents().len(), 2);
-    assert_eq!(
-        denied(alice.get_object().bucket("beta").key("doc.txt").send().await).await,
-        "AccessDenied"
-    );
+    assert_eq!(get_refused(&alice, "beta", "doc.txt").await, "AccessDenied");
     assert_eq!(put_refused(&alice, "alpha", "new").await, "AccessDenied");
     assert_eq!(
         denied(alice.delete_object().bucket("alpha").key("doc.txt").send().await).await,
@@ -227,10 +226,7 @@ async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_els
         bob_arn.starts_with("arn:aws:iam::") && bob_arn.ends_with(":user/bob"),
         "{bob_arn}"
     );
-    assert_eq!(
-        denied(bob.get_object().bucket("beta").key("doc.txt").send().await).await,
-        "AccessDenied"
-    );
+    assert_eq!(get_refused(&bob, "beta", "doc.txt").await, "AccessDenied");
     let bucket_policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": bob_arn}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::beta/*"}]});
     root.put_bucket_policy()
@@ -240,10 +236,7 @@ async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_els
         .await
         .unwrap();
     assert_eq!(get(&bob, "beta", "doc.txt").await.unwrap(), b"beta doc");
-    assert_eq!(
-        denied(alice.get_object().bucket("beta").key("doc.txt").send().await).await,
-        "AccessDenied"
-    );
+    assert_eq!(get_refused(&alice, "beta", "doc.txt").await, "AccessDenied");
 
     // The admin API is the root's alone.
     let mut c = Command::new(objd_bin());
@@ -267,14 +260,14 @@ async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_els
     assert_eq!(err_code(&e), "SignatureDoesNotMatch");
     ok(&s, &["user", "disable", "alice"]);
     assert_eq!(
-        denied(alice.get_object().bucket("alpha").key("doc.txt").send().await).await,
+        get_refused(&alice, "alpha", "doc.txt").await,
         "InvalidAccessKeyId"
     );
     ok(&s, &["user", "enable", "alice"]);
     assert_eq!(get(&alice, "alpha", "doc.txt").await.unwrap(), b"alpha doc");
     ok(&s, &["user", "disable-key", &alice_key]);
     assert_eq!(
-        denied(alice.get_object().bucket("alpha").key("doc.txt").send().await).await,
+        get_refused(&alice, "alpha", "doc.txt").await,
         "InvalidAccessKeyId"
     );
     ok(&s, &["user", "disable-key", &alice_key, "--enable"]);
@@ -321,7 +314,7 @@ async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_els
     // Removed: the user's keys stop working at once.
     ok(&s, &["user", "remove", "alice"]);
     assert_eq!(
-        denied(alice.get_object().bucket("alpha").key("doc.txt").send().await).await,
+        get_refused(&alice, "alpha", "doc.txt").await,
         "InvalidAccessKeyId"
     );
     let iam = ok(&s, &["iam"]);
@@ -385,10 +378,7 @@ async fn conditions_and_policy_variables_narrow_what_policies_grant() {
         "AccessDenied"
     );
     assert_eq!(get(&alice, "home", "alice/a.txt").await.unwrap(), b"alice/a.txt");
-    assert_eq!(
-        denied(alice.get_object().bucket("home").key("bob/b.txt").send().await).await,
-        "AccessDenied"
-    );
+    assert_eq!(get_refused(&alice, "home", "bob/b.txt").await, "AccessDenied");
     assert_eq!(put_refused(&alice, "home", "alice/new").await, "AccessDenied");
     alice
         .put_object()
@@ -428,10 +418,7 @@ async fn conditions_and_policy_variables_narrow_what_policies_grant() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        denied(alice.get_object().bucket("home").key("alice/a.txt").send().await).await,
-        "AccessDenied"
-    );
+    assert_eq!(get_refused(&alice, "home", "alice/a.txt").await, "AccessDenied");
     let curl = |referer: Option<&str>| {
         let mut c = Command::new("curl");
         c.args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]);
@@ -509,15 +496,9 @@ async fn service_accounts_never_exceed_their_parent() {
         get(&web, "apps", "web/site.html").await.unwrap(),
         b"web/site.html"
     );
-    assert_eq!(
-        denied(web.get_object().bucket("apps").key("db/dump.sql").send().await).await,
-        "AccessDenied"
-    );
+    assert_eq!(get_refused(&web, "apps", "db/dump.sql").await, "AccessDenied");
     assert_eq!(put_refused(&web, "apps", "web/new").await, "AccessDenied");
-    assert_eq!(
-        denied(web.get_object().bucket("other").key("x").send().await).await,
-        "AccessDenied"
-    );
+    assert_eq!(get_refused(&web, "other", "x").await, "AccessDenied");
     // Without a policy: the parent's rights, no more.
     let v = ok(&s, &["svcacct", "add", "carol"]);
     let full = s3_client_with(
@@ -526,10 +507,7 @@ async fn service_accounts_never_exceed_their_parent() {
         v["secret_key"].as_str().unwrap(),
     );
     put(&full, "apps", "db/new.sql", b"n".to_vec()).await.unwrap();
-    assert_eq!(
-        denied(full.get_object().bucket("other").key("x").send().await).await,
-        "AccessDenied"
-    );
+    assert_eq!(get_refused(&full, "other", "x").await, "AccessDenied");
     // Listed without its secret.
     let iam = ok(&s, &["iam"]);
     assert_eq!(iam["service_accounts"].as_array().unwrap().len(), 2);
@@ -537,13 +515,13 @@ async fn service_accounts_never_exceed_their_parent() {
     // Disabled on its own, or with its parent; deleted with its parent.
     ok(&s, &["svcacct", "disable", ak]);
     assert_eq!(
-        denied(web.get_object().bucket("apps").key("web/site.html").send().await).await,
+        get_refused(&web, "apps", "web/site.html").await,
         "InvalidAccessKeyId"
     );
     ok(&s, &["svcacct", "disable", ak, "--enable"]);
     ok(&s, &["user", "disable", "carol"]);
     assert_eq!(
-        denied(web.get_object().bucket("apps").key("web/site.html").send().await).await,
+        get_refused(&web, "apps", "web/site.html").await,
         "InvalidAccessKeyId"
     );
     ok(&s, &["user", "enable", "carol"]);
@@ -554,7 +532,7 @@ async fn service_accounts_never_exceed_their_parent() {
     assert_eq!(refused(&s, &["svcacct", "add", "nobody"]), "NoSuchEntity");
     ok(&s, &["user", "remove", "carol"]);
     assert_eq!(
-        denied(full.get_object().bucket("apps").key("db/new.sql").send().await).await,
+        get_refused(&full, "apps", "db/new.sql").await,
         "InvalidAccessKeyId"
     );
     assert!(
