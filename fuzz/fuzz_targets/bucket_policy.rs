@@ -37,7 +37,10 @@ fuzz_target!(|data: &[u8]| {
     for p in parsed.iter().flatten() {
         let key = resource_arn("bucket", Some("a/b.txt"));
         for action in ["s3:GetObject", "s3:PutObject", "s3:ListBucket"] {
-            for who in [Principal::Anonymous, Principal::Arn("arn:aws:iam::000000000000:user/u")] {
+            for who in [
+                Principal::Anonymous,
+                Principal::Arn("arn:aws:iam::000000000000:user/u"),
+            ] {
                 let d = p.evaluate_in(who, action, &key, &ctx);
                 assert!(d != Decision::Allow || text.contains("Allow"));
                 let _ = p.evaluate(who, action, &key);

@@ -192,6 +192,9 @@ enum AdminCommand {
     Svcacct(SvcacctCommand),
     /// Users, groups, policies and service accounts, as JSON (no secrets).
     Iam,
+    /// Who the credentials are: root, or the user (or service account) and
+    /// its policies. Any credentials may ask.
+    Whoami,
 }
 
 #[derive(Subcommand, Debug)]
@@ -294,6 +297,23 @@ enum PolicyCommand {
         #[command(flatten)]
         from: PolicyHolder,
     },
+    /// Whether USER may do ACTION (`s3:GetObject`) on RESOURCE
+    /// (`arn:aws:s3:::bucket/key`), and the statement that decided.
+    Simulate {
+        user: String,
+        action: String,
+        resource: String,
+        /// A condition key's value for the request (`aws:SourceIp=10.0.0.1`);
+        /// repeat for several.
+        #[arg(long = "context", value_parser = parse_context)]
+        context: Vec<(String, String)>,
+    },
+}
+
+fn parse_context(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s}: expected KEY=VALUE"))
 }
 
 /// A quota given on the command line.
@@ -553,6 +573,7 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
             Quota::None => ("DELETE", "bucket-quota", q(&[("bucket", bucket)]), none),
         },
         AdminCommand::Iam => ("GET", "iam", vec![], none),
+        AdminCommand::Whoami => ("GET", "iam/whoami", vec![], none),
         AdminCommand::User(u) => match u {
             UserCommand::Add { name } => ("PUT", "iam/user", q(&[("name", name)]), none),
             UserCommand::Remove { name } => ("DELETE", "iam/user", q(&[("name", name)]), none),
@@ -608,6 +629,24 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
                 bytes::Bytes::from(read_policy(file)?),
             ),
             PolicyCommand::Remove { name } => ("DELETE", "iam/policy", q(&[("name", name)]), none),
+            PolicyCommand::Simulate {
+                user,
+                action,
+                resource,
+                context,
+            } => {
+                let context: std::collections::BTreeMap<&str, &str> =
+                    context.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let body = serde_json::json!({
+                    "user": user, "action": action, "resource": resource, "context": context,
+                });
+                (
+                    "POST",
+                    "iam/simulate",
+                    vec![],
+                    bytes::Bytes::from(body.to_string()),
+                )
+            }
             PolicyCommand::Attach { name, to } => {
                 let (kind, who) = holder(to);
                 (

@@ -206,6 +206,42 @@ async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_els
         .await,
         "AccessDenied"
     );
+    // The simulator names the statement that decided.
+    let sim = |resource: &str| ok(&s, &["policy", "simulate", "alice", "s3:GetObject", resource]);
+    let v = sim("arn:aws:s3:::alpha/secret/plan.txt");
+    assert_eq!(
+        (v["allowed"].as_bool(), v["decided_by"].as_str()),
+        (Some(false), Some("no-secrets #1"))
+    );
+    let v = sim("arn:aws:s3:::alpha/doc.txt");
+    assert_eq!(
+        (v["allowed"].as_bool(), v["decided_by"].as_str()),
+        (Some(true), Some("alpha-read #1"))
+    );
+    let v = sim("arn:aws:s3:::beta/doc.txt");
+    assert_eq!(
+        (v["allowed"].as_bool(), v["decided_by"].as_str()),
+        (Some(false), None)
+    );
+    // Any caller may ask who it is.
+    let mut c = Command::new(objd_bin());
+    let out = c
+        .args(["admin", "--endpoint", &s.endpoint, "whoami"])
+        .env("OBJD_ACCESS_KEY", &alice_key)
+        .env("OBJD_SECRET_KEY", &alice_secret)
+        .output()
+        .unwrap();
+    let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(me["user"], "alice");
+    let mut mine: Vec<&str> = me["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    mine.sort();
+    assert_eq!(mine, ["alpha-read", "alpha-write", "beta-write", "no-secrets"]);
+    assert_eq!(ok(&s, &["whoami"])["type"], "root");
     ok(&s, &["group", "remove-member", "writers", "alice"]);
     assert_eq!(get(&alice, "alpha", "secret/plan.txt").await.unwrap(), b"plan");
 
@@ -403,6 +439,24 @@ async fn conditions_and_policy_variables_narrow_what_policies_grant() {
         .await,
         "AccessDenied"
     );
+
+    // Simulated from elsewhere, the address condition refuses.
+    let at = |ip: &str| {
+        let v = ok(
+            &s,
+            &[
+                "policy",
+                "simulate",
+                "alice",
+                "s3:GetObject",
+                "arn:aws:s3:::home/alice/a.txt",
+                "--context",
+                &format!("aws:SourceIp={ip}"),
+            ],
+        );
+        v["allowed"].as_bool().unwrap()
+    };
+    assert!(at("127.0.0.1") && !at("10.9.9.9"));
 
     // A bucket policy that refuses plain HTTP, and one that lets browsers
     // coming from one site read anonymously.

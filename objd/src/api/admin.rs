@@ -96,10 +96,12 @@ impl S3Route for AdminRoute {
         uri.path().starts_with(ADMIN_PREFIX)
     }
 
-    /// Only the root credentials administer.
+    /// Only the root credentials administer; any signed caller may ask
+    /// who it is.
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        let whoami = req.uri.path() == format!("{ADMIN_PREFIX}iam/whoami");
         match &req.credentials {
-            Some(c) if c.access_key == self.root => Ok(()),
+            Some(c) if c.access_key == self.root || whoami => Ok(()),
             Some(_) => Err(S3Error::with_message(
                 S3ErrorCode::AccessDenied,
                 "the admin API takes the root credentials",
@@ -114,7 +116,12 @@ impl S3Route for AdminRoute {
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let op = req.uri.path()[ADMIN_PREFIX.len()..].to_owned();
         if let Some(rest) = op.strip_prefix("iam") {
-            return super::iam_admin::call(&self.iam, req, rest).await;
+            let admin = super::iam_admin::IamAdmin {
+                iam: &self.iam,
+                layer: &self.layer,
+                root: &self.root,
+            };
+            return admin.call(req, rest).await;
         }
         let op = op.as_str();
         match (req.method.clone(), op) {

@@ -18,6 +18,8 @@
 //! | `PUT iam/svcacct?user=U` | a service account of `U`; an optional body is its narrowing policy; answers `{user, access_key, secret_key}` |
 //! | `POST iam/svcacct?key=K&enabled=false` | disables (or enables) a service account |
 //! | `DELETE iam/svcacct?key=K` | deletes a service account |
+//! | `GET iam/whoami` | the caller (any signed caller may ask): root, or the user with its policies |
+//! | `POST iam/simulate` | body `{"user", "action", "resource", "context": {KEY: VALUE}}`: `{"allowed", "decided_by"}` with the user's and the bucket's policies |
 //!
 //! Errors answer `{"error": CODE, "message": ...}` with IAM's codes
 //! (`NoSuchEntity` 404, `EntityAlreadyExists` 409, `DeleteConflict` 409,
@@ -25,7 +27,8 @@
 
 use super::admin::{json_response, query_param};
 use crate::iam::{Holder, Iam, IamError};
-use crate::policy::MAX_POLICY_SIZE;
+use crate::object::ObjectLayer;
+use crate::policy::{self, BUCKET_SETTING, MAX_POLICY_SIZE, Policy, Principal};
 use http::{Method, StatusCode, Uri};
 use s3s::{Body, S3Request, S3Response, S3Result};
 
@@ -102,8 +105,103 @@ async fn policy_body(body: &mut Body) -> Result<String, IamError> {
 
 const OK: fn() -> serde_json::Value = || serde_json::json!({ "ok": true });
 
-/// Serves `op` (the path after `iam`).
-pub async fn call(iam: &Iam, mut req: S3Request<Body>, op: &str) -> S3Result<S3Response<Body>> {
+/// What the IAM admin operations work with.
+pub struct IamAdmin<'a> {
+    pub iam: &'a Iam,
+    pub layer: &'a ObjectLayer,
+    pub root: &'a str,
+}
+
+impl IamAdmin<'_> {
+    /// The caller, and what applies to it.
+    async fn whoami(&self, access_key: &str) -> Result<serde_json::Value, IamError> {
+        if access_key == self.root {
+            return Ok(serde_json::json!({ "type": "root", "access_key": access_key }));
+        }
+        let who = self
+            .iam
+            .identity(access_key)
+            .await
+            .ok_or_else(|| IamError::NoSuchEntity("the access key is not in use".into()))?;
+        let policies: Vec<String> = self
+            .iam
+            .policies_of(&who.user)
+            .await
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        Ok(serde_json::json!({
+            "type": "user", "user": who.user, "arn": who.arn, "access_key": access_key,
+            "service_account": self.iam.is_svcacct(access_key).await,
+            "policies": policies,
+        }))
+    }
+
+    /// How a request of `user` would be decided.
+    async fn simulate(&self, body: &[u8]) -> Result<serde_json::Value, IamError> {
+        #[derive(serde::Deserialize)]
+        struct Ask {
+            user: String,
+            action: String,
+            resource: String,
+            #[serde(default)]
+            context: std::collections::BTreeMap<String, String>,
+        }
+        let ask: Ask = serde_json::from_slice(body)
+            .map_err(|e| IamError::Invalid(format!("the simulation request is not valid: {e}")))?;
+        if !self.iam.user_exists(&ask.user).await {
+            return Err(IamError::NoSuchEntity(format!("no user {}", ask.user)));
+        }
+        let arn = self.iam.user_arn(&ask.user);
+        let mut ctx = policy::Context::default();
+        ctx.set("aws:username", ask.user.as_str());
+        ctx.set("aws:userid", ask.user.as_str());
+        ctx.set("aws:PrincipalArn", arn.as_str());
+        ctx.set("aws:PrincipalType", "User");
+        for (k, v) in &ask.context {
+            ctx.set(k, v.as_str());
+        }
+        let identity = self.iam.policies_of(&ask.user).await;
+        let bucket = ask
+            .resource
+            .strip_prefix("arn:aws:s3:::")
+            .map(|r| r.split('/').next().unwrap_or(r).to_owned());
+        let bucket_policy = bucket.as_deref().and_then(|b| {
+            let text = self.layer.bucket_setting(b, BUCKET_SETTING).ok().flatten()?;
+            Policy::parse(&String::from_utf8_lossy(&text), b).ok()
+        });
+        let all = identity
+            .iter()
+            .map(|(n, p)| (n.as_str(), p))
+            .chain(bucket_policy.as_ref().map(|p| ("bucket policy", p)));
+        let v = policy::decide(all, Principal::Arn(&arn), &ask.action, &ask.resource, &ctx);
+        Ok(serde_json::json!({ "allowed": v.allowed, "decided_by": v.decided_by }))
+    }
+
+    /// Serves `op` (the path after `iam`).
+    pub async fn call(&self, req: S3Request<Body>, op: &str) -> S3Result<S3Response<Body>> {
+        let caller = req
+            .credentials
+            .as_ref()
+            .map(|c| c.access_key.clone())
+            .unwrap_or_default();
+        if op == "/whoami" {
+            return done(self.whoami(&caller).await);
+        }
+        if (req.method.clone(), op) == (Method::POST, "/simulate") {
+            let mut req = req;
+            let body = policy_body(&mut req.input).await;
+            return done(match body {
+                Ok(b) => self.simulate(b.as_bytes()).await,
+                Err(e) => Err(e),
+            });
+        }
+        call(self.iam, req, op).await
+    }
+}
+
+/// Serves the changes and listings of `op` (the path after `iam`).
+async fn call(iam: &Iam, mut req: S3Request<Body>, op: &str) -> S3Result<S3Response<Body>> {
     let uri = req.uri.clone();
     let m = req.method.clone();
     let r: Result<serde_json::Value, IamError> = async {

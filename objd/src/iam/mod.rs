@@ -291,13 +291,22 @@ impl Iam {
         ))
     }
 
+    pub async fn user_exists(&self, name: &str) -> bool {
+        self.current().await.users.contains_key(name)
+    }
+
+    pub async fn is_svcacct(&self, access_key: &str) -> bool {
+        self.current().await.svcaccts.contains_key(access_key)
+    }
+
     /// The user an access key belongs to, if it is usable.
     pub async fn identity(&self, access_key: &str) -> Option<Identity> {
         self.secret_of(access_key).await.map(|(i, _)| i)
     }
 
-    /// The policies that apply to `user`: attached to it and to its groups.
-    pub async fn policies_of(&self, user: &str) -> Vec<Policy> {
+    /// The policies that apply to `user`, by name: attached to it and to
+    /// its groups.
+    pub async fn policies_of(&self, user: &str) -> Vec<(String, Policy)> {
         let state = self.current().await;
         let Some(u) = state.users.get(user) else {
             return Vec::new();
@@ -314,7 +323,7 @@ impl Iam {
         names.dedup();
         names
             .into_iter()
-            .filter_map(|n| state.parsed.get(n).cloned())
+            .filter_map(|n| Some((n.clone(), state.parsed.get(n)?.clone())))
             .collect()
     }
 

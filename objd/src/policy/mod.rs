@@ -77,6 +77,7 @@ impl Patterns {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Statement {
+    sid: Option<String>,
     effect: Effect,
     principals: Principals,
     actions: Patterns,
@@ -191,8 +192,20 @@ impl Policy {
 
     /// [`Policy::evaluate`] for a request whose condition keys are `ctx`.
     pub fn evaluate_in(&self, who: Principal<'_>, action: &str, resource: &str, ctx: &Context) -> Decision {
-        let mut allowed = false;
-        for s in &self.statements {
+        self.explain(who, action, resource, ctx).0
+    }
+
+    /// [`Policy::evaluate_in`], with the statement that decided (its
+    /// `Sid`, or its position from 1).
+    pub fn explain(
+        &self,
+        who: Principal<'_>,
+        action: &str,
+        resource: &str,
+        ctx: &Context,
+    ) -> (Decision, Option<String>) {
+        let mut allowed = None;
+        for (i, s) in self.statements.iter().enumerate() {
             let applies_to = match (&s.principals, who) {
                 (Principals::Everyone, _) => true,
                 (Principals::Arns(arns), Principal::Arn(arn)) => arns.iter().any(|a| wildcard(a, arn, false)),
@@ -203,16 +216,18 @@ impl Policy {
                 && s.resources.matches_in(resource, ctx)
                 && s.conditions.hold(ctx)
             {
+                let name = s.sid.clone().unwrap_or_else(|| format!("#{}", i + 1));
                 match s.effect {
-                    Effect::Deny => return Decision::Deny,
-                    Effect::Allow => allowed = true,
+                    Effect::Deny => return (Decision::Deny, Some(name)),
+                    Effect::Allow => {
+                        allowed.get_or_insert(name);
+                    }
                 }
             }
         }
-        if allowed {
-            Decision::Allow
-        } else {
-            Decision::Neither
+        match allowed {
+            Some(name) => (Decision::Allow, Some(name)),
+            None => (Decision::Neither, None),
         }
     }
 
@@ -309,13 +324,53 @@ fn parse_statement(v: &Value, scope: Scope<'_>) -> Result<Statement, PolicyError
         Some(c) => Conditions::parse(c)?,
         None => Conditions::default(),
     };
+    let sid = s.get("Sid").and_then(Value::as_str).map(str::to_owned);
     Ok(Statement {
+        sid,
         effect,
         principals,
         actions,
         resources,
         conditions,
     })
+}
+
+/// How a request was decided over several policies, as IAM combines
+/// them: an explicit deny in any refuses, else an allow in any grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    /// `policy statement` that decided (`None`: nothing allowed it).
+    pub decided_by: Option<String>,
+}
+
+/// Decides over `policies`, each with a name for [`Verdict::decided_by`].
+pub fn decide<'a>(
+    policies: impl IntoIterator<Item = (&'a str, &'a Policy)>,
+    who: Principal<'_>,
+    action: &str,
+    resource: &str,
+    ctx: &Context,
+) -> Verdict {
+    let mut allow = None;
+    for (name, p) in policies {
+        match p.explain(who, action, resource, ctx) {
+            (Decision::Deny, s) => {
+                return Verdict {
+                    allowed: false,
+                    decided_by: Some(format!("{name} {}", s.unwrap_or_default())),
+                };
+            }
+            (Decision::Allow, s) => {
+                allow.get_or_insert(format!("{name} {}", s.unwrap_or_default()));
+            }
+            (Decision::Neither, _) => {}
+        }
+    }
+    Verdict {
+        allowed: allow.is_some(),
+        decided_by: allow,
+    }
 }
 
 /// Matches `text` against `pattern` where `*` matches any run of

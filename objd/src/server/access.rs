@@ -12,7 +12,7 @@
 use crate::api::admin::query_param;
 use crate::iam::{Iam, Identity};
 use crate::object::ObjectLayer;
-use crate::policy::{BUCKET_SETTING, Context, Decision, Policy, Principal, resource_arn};
+use crate::policy::{BUCKET_SETTING, Context, Decision, Policy, Principal, decide, resource_arn};
 use http::{HeaderMap, Uri};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::Credentials;
@@ -30,7 +30,7 @@ pub struct Access {
 /// Who is asking, with what applies to them.
 enum Caller {
     Root,
-    User(Identity, Vec<Policy>),
+    User(Identity, Vec<(String, Policy)>),
     Anonymous,
 }
 
@@ -178,15 +178,15 @@ impl Access {
             let text = self.layer.bucket_setting(b, BUCKET_SETTING).ok().flatten()?;
             Policy::parse(&String::from_utf8_lossy(&text), b).ok()
         });
-        let mut allow = false;
-        for p in identity.iter().chain(bucket_policy.as_ref()) {
-            match p.evaluate_in(principal, action, resource, ctx) {
-                Decision::Deny => return Err(denied()),
-                Decision::Allow => allow = true,
-                Decision::Neither => {}
-            }
+        let all = identity
+            .iter()
+            .map(|(n, p)| (n.as_str(), p))
+            .chain(bucket_policy.as_ref().map(|p| ("bucket policy", p)));
+        if decide(all, principal, action, resource, ctx).allowed {
+            Ok(())
+        } else {
+            Err(denied())
         }
-        if allow { Ok(()) } else { Err(denied()) }
     }
 
     fn allowed_in(
