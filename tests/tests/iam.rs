@@ -21,6 +21,16 @@ fn admin(s: &Server, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// `objd admin COMMAND` signed with other credentials.
+fn admin_as(s: &Server, access_key: &str, secret_key: &str, command: &str) -> std::process::Output {
+    Command::new(objd_bin())
+        .args(["admin", "--endpoint", &s.endpoint, command])
+        .env("OBJD_ACCESS_KEY", access_key)
+        .env("OBJD_SECRET_KEY", secret_key)
+        .output()
+        .unwrap()
+}
+
 fn ok(s: &Server, args: &[&str]) -> serde_json::Value {
     let (success, out) = admin(s, args);
     assert!(success, "objd admin {args:?}: {out}");
@@ -224,13 +234,7 @@ async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_els
         (Some(false), None)
     );
     // Any caller may ask who it is.
-    let mut c = Command::new(objd_bin());
-    let out = c
-        .args(["admin", "--endpoint", &s.endpoint, "whoami"])
-        .env("OBJD_ACCESS_KEY", &alice_key)
-        .env("OBJD_SECRET_KEY", &alice_secret)
-        .output()
-        .unwrap();
+    let out = admin_as(&s, &alice_key, &alice_secret, "whoami");
     let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(me["user"], "alice");
     let mut mine: Vec<&str> = me["policies"]
@@ -275,13 +279,7 @@ async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_els
     assert_eq!(get_refused(&alice, "beta", "doc.txt").await, "AccessDenied");
 
     // The admin API is the root's alone.
-    let mut c = Command::new(objd_bin());
-    let out = c
-        .args(["admin", "--endpoint", &s.endpoint, "iam"])
-        .env("OBJD_ACCESS_KEY", &alice_key)
-        .env("OBJD_SECRET_KEY", &alice_secret)
-        .output()
-        .unwrap();
+    let out = admin_as(&s, &alice_key, &alice_secret, "iam");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stdout).contains("AccessDenied"));
 
     // A wrong secret for a real key, a disabled key, a disabled user.

@@ -28,7 +28,7 @@
 use super::admin::{json_response, query_param};
 use crate::iam::{Holder, Iam, IamError};
 use crate::object::ObjectLayer;
-use crate::policy::{self, BUCKET_SETTING, MAX_POLICY_SIZE, Policy, Principal};
+use crate::policy::{self, MAX_POLICY_SIZE, Principal};
 use http::{Method, StatusCode, Uri};
 use s3s::{Body, S3Request, S3Response, S3Result};
 
@@ -166,15 +166,15 @@ impl IamAdmin<'_> {
             .resource
             .strip_prefix("arn:aws:s3:::")
             .map(|r| r.split('/').next().unwrap_or(r).to_owned());
-        let bucket_policy = bucket.as_deref().and_then(|b| {
-            let text = self.layer.bucket_setting(b, BUCKET_SETTING).ok().flatten()?;
-            Policy::parse(&String::from_utf8_lossy(&text), b).ok()
-        });
-        let all = identity
-            .iter()
-            .map(|(n, p)| (n.as_str(), p))
-            .chain(bucket_policy.as_ref().map(|p| ("bucket policy", p)));
-        let v = policy::decide(all, Principal::Arn(&arn), &ask.action, &ask.resource, &ctx);
+        let v = crate::iam::decide_with_bucket(
+            self.layer,
+            &identity,
+            bucket.as_deref(),
+            Principal::Arn(&arn),
+            &ask.action,
+            &ask.resource,
+            &ctx,
+        );
         Ok(serde_json::json!({ "allowed": v.allowed, "decided_by": v.decided_by }))
     }
 

@@ -106,6 +106,31 @@ impl std::fmt::Debug for State {
     }
 }
 
+/// Decides a request over `identity` policies (by name) and the policy of
+/// `bucket` (if it has one that parses), as IAM combines them.
+pub fn decide_with_bucket(
+    layer: &ObjectLayer,
+    identity: &[(String, Policy)],
+    bucket: Option<&str>,
+    who: crate::policy::Principal<'_>,
+    action: &str,
+    resource: &str,
+    ctx: &crate::policy::Context,
+) -> crate::policy::Verdict {
+    let bucket_policy = bucket.and_then(|b| {
+        let text = layer
+            .bucket_setting(b, crate::policy::BUCKET_SETTING)
+            .ok()
+            .flatten()?;
+        Policy::parse(&String::from_utf8_lossy(&text), b).ok()
+    });
+    let all = identity
+        .iter()
+        .map(|(n, p)| (n.as_str(), p))
+        .chain(bucket_policy.as_ref().map(|p| ("bucket policy", p)));
+    crate::policy::decide(all, who, action, resource, ctx)
+}
+
 /// The deployment's identities.
 #[derive(Debug)]
 pub struct Iam {

@@ -12,7 +12,7 @@
 use crate::api::admin::query_param;
 use crate::iam::{Iam, Identity};
 use crate::object::ObjectLayer;
-use crate::policy::{BUCKET_SETTING, Context, Decision, Policy, Principal, decide, resource_arn};
+use crate::policy::{Context, Decision, Policy, Principal, resource_arn};
 use http::{HeaderMap, Uri};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::Credentials;
@@ -174,19 +174,9 @@ impl Access {
             }
             Caller::Anonymous => (Principal::Anonymous, &[][..]),
         };
-        let bucket_policy = bucket.and_then(|b| {
-            let text = self.layer.bucket_setting(b, BUCKET_SETTING).ok().flatten()?;
-            Policy::parse(&String::from_utf8_lossy(&text), b).ok()
-        });
-        let all = identity
-            .iter()
-            .map(|(n, p)| (n.as_str(), p))
-            .chain(bucket_policy.as_ref().map(|p| ("bucket policy", p)));
-        if decide(all, principal, action, resource, ctx).allowed {
-            Ok(())
-        } else {
-            Err(denied())
-        }
+        let verdict =
+            crate::iam::decide_with_bucket(&self.layer, identity, bucket, principal, action, resource, ctx);
+        if verdict.allowed { Ok(()) } else { Err(denied()) }
     }
 
     fn allowed_in(
