@@ -273,8 +273,10 @@ enum GroupCommand {
 #[derive(Args, Debug)]
 #[group(required = true, multiple = false)]
 struct PolicyHolder {
+    /// The user.
     #[arg(long)]
     user: Option<String>,
+    /// The group.
     #[arg(long)]
     group: Option<String>,
 }
