@@ -232,6 +232,7 @@ enum UserCommand {
     Disable {
         name: String,
     },
+    /// Take the user's requests again.
     Enable {
         name: String,
     },
@@ -253,9 +254,11 @@ enum UserCommand {
 
 #[derive(Subcommand, Debug)]
 enum GroupCommand {
+    /// Create a group.
     Add {
         name: String,
     },
+    /// Delete a group (its members stay).
     Remove {
         name: String,
     },
@@ -264,6 +267,7 @@ enum GroupCommand {
         group: String,
         user: String,
     },
+    /// Take a user out of a group.
     RemoveMember {
         group: String,
         user: String,
