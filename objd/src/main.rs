@@ -221,29 +221,17 @@ enum SvcacctCommand {
 enum UserCommand {
     /// Create a user with an access key; prints the key and its secret
     /// (shown this once).
-    Add {
-        name: String,
-    },
+    Add { name: String },
     /// Delete a user and its access keys.
-    Remove {
-        name: String,
-    },
+    Remove { name: String },
     /// Refuse every request signed with the user's keys.
-    Disable {
-        name: String,
-    },
+    Disable { name: String },
     /// Take the user's requests again.
-    Enable {
-        name: String,
-    },
+    Enable { name: String },
     /// Another access key for the user (at most two).
-    AddKey {
-        name: String,
-    },
+    AddKey { name: String },
     /// Delete an access key.
-    RemoveKey {
-        access_key: String,
-    },
+    RemoveKey { access_key: String },
     /// Refuse requests signed with this key (or with `--enable`, take them again).
     DisableKey {
         access_key: String,
@@ -255,23 +243,13 @@ enum UserCommand {
 #[derive(Subcommand, Debug)]
 enum GroupCommand {
     /// Create a group.
-    Add {
-        name: String,
-    },
+    Add { name: String },
     /// Delete a group (its members stay).
-    Remove {
-        name: String,
-    },
+    Remove { name: String },
     /// Add a user to a group.
-    AddMember {
-        group: String,
-        user: String,
-    },
+    AddMember { group: String, user: String },
     /// Take a user out of a group.
-    RemoveMember {
-        group: String,
-        user: String,
-    },
+    RemoveMember { group: String, user: String },
 }
 
 #[derive(Args, Debug)]
