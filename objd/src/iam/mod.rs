@@ -65,7 +65,7 @@ pub struct Identity {
     pub arn: String,
     /// A service account's narrowing policy: a request must be allowed by
     /// it as well as by the user's rights.
-    pub narrowed: Option<Policy>,
+    pub narrowed: Option<Arc<Policy>>,
 }
 
 /// A usable access key.
@@ -73,7 +73,7 @@ pub struct Identity {
 struct Key {
     user: String,
     secret: String,
-    narrowed: Option<Policy>,
+    narrowed: Option<Arc<Policy>>,
 }
 
 /// What a user or group a policy is attached to.
@@ -89,7 +89,7 @@ struct State {
     users: BTreeMap<String, UserDoc>,
     groups: BTreeMap<String, GroupDoc>,
     policies: BTreeMap<String, PolicyDoc>,
-    parsed: HashMap<String, Policy>,
+    parsed: HashMap<String, Arc<Policy>>,
     svcaccts: BTreeMap<String, SvcAcctDoc>,
     /// Enabled keys and service accounts of enabled users.
     keys: HashMap<String, Key>,
@@ -110,7 +110,7 @@ impl std::fmt::Debug for State {
 /// `bucket` (if it has one that parses), as IAM combines them.
 pub fn decide_with_bucket(
     layer: &ObjectLayer,
-    identity: &[(String, Policy)],
+    identity: &[(String, Arc<Policy>)],
     bucket: Option<&str>,
     who: crate::policy::Principal<'_>,
     action: &str,
@@ -126,7 +126,7 @@ pub fn decide_with_bucket(
     });
     let all = identity
         .iter()
-        .map(|(n, p)| (n.as_str(), p))
+        .map(|(n, p)| (n.as_str(), p.as_ref()))
         .chain(bucket_policy.as_ref().map(|p| ("bucket policy", p)));
     crate::policy::decide(all, who, action, resource, ctx)
 }
@@ -229,7 +229,7 @@ impl Iam {
         let policies: BTreeMap<String, PolicyDoc> = decode(docs, POLICY_PREFIX);
         let parsed = policies
             .iter()
-            .filter_map(|(n, p)| Some((n.clone(), Policy::parse_identity(&p.document).ok()?)))
+            .filter_map(|(n, p)| Some((n.clone(), Arc::new(Policy::parse_identity(&p.document).ok()?))))
             .collect();
         let mut keys = HashMap::new();
         for u in users.values().filter(|u| u.enabled) {
@@ -256,7 +256,7 @@ impl Iam {
             }
             let narrowed = match a.policy.as_deref().map(Policy::parse_identity) {
                 None => None,
-                Some(Ok(p)) => Some(p),
+                Some(Ok(p)) => Some(Arc::new(p)),
                 Some(Err(e)) => {
                     tracing::error!(access_key = %a.access_key, error = %e, "service account policy unusable");
                     continue;
@@ -331,7 +331,7 @@ impl Iam {
 
     /// The policies that apply to `user`, by name: attached to it and to
     /// its groups.
-    pub async fn policies_of(&self, user: &str) -> Vec<(String, Policy)> {
+    pub async fn policies_of(&self, user: &str) -> Vec<(String, Arc<Policy>)> {
         let state = self.current().await;
         let Some(u) = state.users.get(user) else {
             return Vec::new();
@@ -348,8 +348,20 @@ impl Iam {
         names.dedup();
         names
             .into_iter()
-            .filter_map(|n| Some((n.clone(), state.parsed.get(n)?.clone())))
+            .filter_map(|n| Some((n.clone(), Arc::clone(state.parsed.get(n)?))))
             .collect()
+    }
+
+    /// A new enabled access key (sealed) and its secret.
+    fn new_key(&self) -> (KeyDoc, String) {
+        let (ak, sk) = (model::new_access_key(), model::new_secret());
+        let key = KeyDoc {
+            sealed_secret: self.sealer.seal(&ak, &sk),
+            access_key: ak,
+            enabled: true,
+            created_ns: now_ns(),
+        };
+        (key, sk)
     }
 
     /// Runs a change on the documents as the drives hold them.
@@ -374,26 +386,21 @@ impl Iam {
                 }
             })
             .await;
-        let reloaded = self.reload().await;
-        match (out, err) {
-            (_, Some(e)) => Err(e),
-            (Err(e), None) => Err(e.into()),
-            (Ok(v), None) => {
-                reloaded?;
-                Ok(v.expect("a change without an error has a result"))
-            }
+        // A refused change wrote nothing; anything else (even a commit that
+        // failed part-way) is read back.
+        if let Some(e) = err {
+            return Err(e);
         }
+        let reloaded = self.reload().await;
+        let v = out?;
+        reloaded?;
+        Ok(v.expect("a change without an error has a result"))
     }
 
     pub async fn add_user(&self, name: &str) -> IamResult<(String, String)> {
         check_name("user", name, 64)?;
-        let (ak, sk) = (model::new_access_key(), model::new_secret());
-        let key = KeyDoc {
-            access_key: ak.clone(),
-            sealed_secret: self.sealer.seal(&ak, &sk),
-            enabled: true,
-            created_ns: now_ns(),
-        };
+        let (key, sk) = self.new_key();
+        let ak = key.access_key.clone();
         self.change(|d| {
             if d.users.contains_key(name) {
                 return Err(IamError::EntityAlreadyExists(format!(
@@ -448,8 +455,8 @@ impl Iam {
 
     /// A new access key of `user`: `(access key, secret)`.
     pub async fn add_key(&self, user: &str) -> IamResult<(String, String)> {
-        let (ak, sk) = (model::new_access_key(), model::new_secret());
-        let sealed = self.sealer.seal(&ak, &sk);
+        let (key, sk) = self.new_key();
+        let ak = key.access_key.clone();
         self.change(|d| {
             let mut u = d.user(user)?.clone();
             if u.keys.len() >= MAX_KEYS {
@@ -457,12 +464,7 @@ impl Iam {
                     "user {user} already has {MAX_KEYS} access keys"
                 )));
             }
-            u.keys.push(KeyDoc {
-                access_key: ak.clone(),
-                sealed_secret: sealed,
-                enabled: true,
-                created_ns: now_ns(),
-            });
+            u.keys.push(key);
             d.put_user(u);
             Ok(())
         })

@@ -5,8 +5,8 @@
 //! parent), and by the account's own policy when it has one. Disabling or
 //! deleting the parent disables or deletes its service accounts.
 
-use super::model::{self, SVCACCT_PREFIX, SvcAcctDoc};
-use super::{Iam, IamError, IamResult, encode, now_ns};
+use super::model::{SVCACCT_PREFIX, SvcAcctDoc};
+use super::{Iam, IamError, IamResult, encode};
 use crate::policy::Policy;
 
 impl Iam {
@@ -16,13 +16,14 @@ impl Iam {
         if let Some(p) = policy {
             Policy::parse_identity(p)?;
         }
-        let (ak, sk) = (model::new_access_key(), model::new_secret());
+        let (key, sk) = self.new_key();
+        let ak = key.access_key.clone();
         let doc = SvcAcctDoc {
-            access_key: ak.clone(),
+            access_key: key.access_key,
             parent: parent.to_owned(),
-            sealed_secret: self.sealer.seal(&ak, &sk),
-            enabled: true,
-            created_ns: now_ns(),
+            sealed_secret: key.sealed_secret,
+            enabled: key.enabled,
+            created_ns: key.created_ns,
             policy: policy.map(str::to_owned),
         };
         self.change(|d| {

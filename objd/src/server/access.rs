@@ -30,7 +30,7 @@ pub struct Access {
 /// Who is asking, with what applies to them.
 enum Caller {
     Root,
-    User(Identity, Vec<(String, Policy)>),
+    User(Identity, Vec<(String, Arc<Policy>)>),
     Anonymous,
 }
 

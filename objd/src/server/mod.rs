@@ -167,9 +167,6 @@ struct Pipeline {
     front: Arc<Front>,
     next_id: AtomicU64,
     boot: u64,
-    /// Whether connections are TLS: node calls then need a client
-    /// certificate chained to the cluster CA.
-    tls: bool,
 }
 
 /// Where a connection comes from and what its handshake established;
@@ -224,7 +221,8 @@ impl Pipeline {
         if let Some(node) = &self.front.node
             && node::NodeService::is_node_call(req.uri().path())
         {
-            if self.tls && !peer.cluster_cert {
+            // Over TLS, node calls need a client certificate of the cluster CA.
+            if peer.tls && !peer.cluster_cert {
                 return Ok(node::refuse_uncertified());
             }
             return Ok(node.handle(req).await);
@@ -392,7 +390,6 @@ pub async fn run(
         front,
         next_id: AtomicU64::new(0),
         boot,
-        tls: tls.is_some(),
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
