@@ -154,10 +154,12 @@ impl IamAdmin<'_> {
         }
         let arn = self.iam.user_arn(&ask.user);
         let mut ctx = policy::Context::default();
-        ctx.set("aws:username", ask.user.as_str());
-        ctx.set("aws:userid", ask.user.as_str());
-        ctx.set("aws:PrincipalArn", arn.as_str());
-        ctx.set("aws:PrincipalType", "User");
+        let who = crate::iam::Identity {
+            user: ask.user.clone(),
+            arn: arn.clone(),
+            narrowed: None,
+        };
+        who.describe(&mut ctx);
         for (k, v) in &ask.context {
             ctx.set(k, v.as_str());
         }

@@ -68,6 +68,16 @@ pub struct Identity {
     pub narrowed: Option<Arc<Policy>>,
 }
 
+impl Identity {
+    /// The condition keys that describe the user.
+    pub fn describe(&self, ctx: &mut crate::policy::Context) {
+        ctx.set("aws:username", self.user.as_str());
+        ctx.set("aws:userid", self.user.as_str());
+        ctx.set("aws:PrincipalArn", self.arn.as_str());
+        ctx.set("aws:PrincipalType", "User");
+    }
+}
+
 /// A usable access key.
 #[derive(Clone)]
 struct Key {

@@ -71,10 +71,7 @@ fn context(caller: &Caller, headers: &HeaderMap, uri: &Uri, peer: Option<&super:
     }
     match caller {
         Caller::User(who, _) => {
-            c.set("aws:username", who.user.as_str());
-            c.set("aws:userid", who.user.as_str());
-            c.set("aws:PrincipalArn", who.arn.as_str());
-            c.set("aws:PrincipalType", "User");
+            who.describe(&mut c);
         }
         Caller::Root => c.set("aws:PrincipalType", "Account"),
         Caller::Anonymous => c.set("aws:PrincipalType", "Anonymous"),
