@@ -113,6 +113,11 @@ struct ServerArgs {
     /// fails and its connection is closed.
     #[arg(long, env = "OBJD_IDLE_TIMEOUT", default_value_t = 60)]
     idle_timeout: u64,
+    /// Shortest session, in seconds, that STS grants (AssumeRole's
+    /// `DurationSeconds`). STS's minimum is 900; lower it only to test
+    /// session expiry.
+    #[arg(long, env = "OBJD_STS_MIN_DURATION", default_value_t = objd::iam::sts::MIN_DURATION)]
+    sts_min_duration: u64,
     /// Objects up to this many bytes are stored inside their metadata.
     #[arg(long, env = "OBJD_INLINE_LIMIT", default_value_t = 128 * 1024)]
     inline_limit: usize,
@@ -461,6 +466,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     let options = server::ServiceOptions {
         domains: args.domains.clone(),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        sts_min_duration: args.sts_min_duration.clamp(1, objd::iam::sts::MIN_DURATION),
     };
     let iam = objd::iam::Iam::open(Arc::clone(&layer), &creds.secret_key, &deployment_id)
         .await

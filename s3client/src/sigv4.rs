@@ -1,7 +1,8 @@
 //! AWS Signature Version 4 for the requests Strata's own clients send
 //! (`objd admin`, fuse-mount, the CSI driver): header-signed, the payload
 //! either hashed or declared `UNSIGNED-PAYLOAD`. objd verifies incoming
-//! requests with `s3s`, not with this.
+//! S3 requests with `s3s`; its IAM and STS front computes the signature
+//! of a canonical request with [`signature`].
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
@@ -60,6 +61,22 @@ pub fn payload_hash(body: &[u8]) -> String {
 
 /// The payload hash of a request whose body is not hashed (streamed bodies).
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+/// The SigV4 signature (hex) of a canonical request made at `date_time`
+/// (`YYYYMMDD'T'HHMMSS'Z'`) for `region` and `service`.
+pub fn signature(secret_key: &str, date_time: &str, region: &str, service: &str, canonical: &str) -> String {
+    let date = &date_time[..8.min(date_time.len())];
+    let scope = format!("{date}/{region}/{service}/aws4_request");
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256\n{date_time}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    );
+    let mut key = hmac(format!("AWS4{secret_key}").as_bytes(), date.as_bytes());
+    for part in [region, service, "aws4_request"] {
+        key = hmac(&key, part.as_bytes());
+    }
+    hex::encode(hmac(&key, to_sign.as_bytes()))
+}
 
 /// Signs requests with one set of credentials for one region. The secret
 /// is kept out of `Debug` output.
@@ -123,15 +140,7 @@ impl Signer {
         );
         let region = self.region.as_str();
         let scope = format!("{date}/{region}/s3/aws4_request");
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256\n{date_time}\n{scope}\n{}",
-            hex::encode(Sha256::digest(canonical.as_bytes()))
-        );
-        let mut key = hmac(format!("AWS4{}", self.secret_key).as_bytes(), date.as_bytes());
-        for part in [region, "s3", "aws4_request"] {
-            key = hmac(&key, part.as_bytes());
-        }
-        let signature = hex::encode(hmac(&key, to_sign.as_bytes()));
+        let signature = signature(&self.secret_key, &date_time, region, "s3", &canonical);
         vec![
             ("x-amz-date", date_time),
             ("x-amz-content-sha256", payload.to_owned()),

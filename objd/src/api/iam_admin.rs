@@ -157,7 +157,8 @@ impl IamAdmin<'_> {
         let who = crate::iam::Identity {
             user: ask.user.clone(),
             arn: arn.clone(),
-            narrowed: None,
+            narrowed: Vec::new(),
+            session: None,
         };
         who.describe(&mut ctx);
         for (k, v) in &ask.context {
@@ -219,7 +220,7 @@ async fn call(iam: &Iam, mut req: S3Request<Body>, op: &str) -> S3Result<S3Respo
                 OK()
             }
             (Method::DELETE, "/user") => {
-                iam.remove_user(&param(&uri, "name")?).await?;
+                iam.remove_user(&param(&uri, "name")?, false).await?;
                 OK()
             }
             (Method::PUT, "/access-key") => {
@@ -270,7 +271,7 @@ async fn call(iam: &Iam, mut req: S3Request<Body>, op: &str) -> S3Result<S3Respo
                 OK()
             }
             (Method::DELETE, "/group") => {
-                iam.remove_group(&param(&uri, "name")?).await?;
+                iam.remove_group(&param(&uri, "name")?, false).await?;
                 OK()
             }
             (Method::PUT | Method::DELETE, "/member") => {

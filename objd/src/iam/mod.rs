@@ -10,15 +10,16 @@
 //! and other nodes reload on the change's notice (or, while notices do not
 //! arrive, at most a second after their last read of the drives).
 
+mod change;
 pub mod model;
 pub mod seal;
+pub mod sts;
 mod svcacct;
 
-use crate::object::{ObjectError, ObjectLayer, config::ConfigChange};
+use crate::object::{ObjectError, ObjectLayer};
 use crate::policy::{Policy, PolicyError};
 use model::{
-    GROUP_PREFIX, GroupDoc, KeyDoc, POLICY_PREFIX, PolicyDoc, SVCACCT_PREFIX, SvcAcctDoc, USER_PREFIX,
-    UserDoc,
+    GROUP_PREFIX, GroupDoc, POLICY_PREFIX, PolicyDoc, SVCACCT_PREFIX, SvcAcctDoc, USER_PREFIX, UserDoc,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -63,9 +64,11 @@ impl From<PolicyError> for IamError {
 pub struct Identity {
     pub user: String,
     pub arn: String,
-    /// A service account's narrowing policy: a request must be allowed by
-    /// it as well as by the user's rights.
-    pub narrowed: Option<Arc<Policy>>,
+    /// Policies that narrow the user's rights (a service account's, a
+    /// session's): a request must be allowed by each of them as well.
+    pub narrowed: Vec<Arc<Policy>>,
+    /// For temporary credentials, the session's ARN.
+    pub session: Option<String>,
 }
 
 impl Identity {
@@ -74,7 +77,12 @@ impl Identity {
         ctx.set("aws:username", self.user.as_str());
         ctx.set("aws:userid", self.user.as_str());
         ctx.set("aws:PrincipalArn", self.arn.as_str());
-        ctx.set("aws:PrincipalType", "User");
+        let kind = if self.session.is_some() {
+            "AssumedRole"
+        } else {
+            "User"
+        };
+        ctx.set("aws:PrincipalType", kind);
     }
 }
 
@@ -83,7 +91,7 @@ impl Identity {
 struct Key {
     user: String,
     secret: String,
-    narrowed: Option<Arc<Policy>>,
+    narrowed: Vec<Arc<Policy>>,
 }
 
 /// What a user or group a policy is attached to.
@@ -95,12 +103,14 @@ pub enum Holder {
 
 /// The state every node holds in memory.
 #[derive(Default)]
-struct State {
-    users: BTreeMap<String, UserDoc>,
-    groups: BTreeMap<String, GroupDoc>,
-    policies: BTreeMap<String, PolicyDoc>,
+pub struct State {
+    pub users: BTreeMap<String, UserDoc>,
+    pub groups: BTreeMap<String, GroupDoc>,
+    pub policies: BTreeMap<String, PolicyDoc>,
     parsed: HashMap<String, Arc<Policy>>,
-    svcaccts: BTreeMap<String, SvcAcctDoc>,
+    /// Inline policies of users, parsed: `(user, name)`.
+    inline: HashMap<(String, String), Arc<Policy>>,
+    pub svcaccts: BTreeMap<String, SvcAcctDoc>,
     /// Enabled keys and service accounts of enabled users.
     keys: HashMap<String, Key>,
 }
@@ -146,6 +156,7 @@ pub fn decide_with_bucket(
 pub struct Iam {
     layer: Arc<ObjectLayer>,
     sealer: seal::Sealer,
+    sessions: sts::SessionKeys,
     account: String,
     state: RwLock<Arc<State>>,
     loaded: Mutex<Instant>,
@@ -202,6 +213,7 @@ impl Iam {
         let iam = Arc::new(Self {
             layer: Arc::clone(&layer),
             sealer: seal::Sealer::derive(root_secret),
+            sessions: sts::SessionKeys::derive(root_secret),
             account,
             state: RwLock::new(Arc::new(State::default())),
             loaded: Mutex::new(Instant::now()),
@@ -241,6 +253,19 @@ impl Iam {
             .iter()
             .filter_map(|(n, p)| Some((n.clone(), Arc::new(Policy::parse_identity(&p.document).ok()?))))
             .collect();
+        let mut inline = HashMap::new();
+        for u in users.values() {
+            for (name, doc) in &u.inline {
+                match Policy::parse_identity(doc) {
+                    Ok(p) => {
+                        inline.insert((u.name.clone(), name.clone()), Arc::new(p));
+                    }
+                    Err(e) => {
+                        tracing::error!(user = %u.name, policy = %name, error = %e, "inline policy unusable")
+                    }
+                }
+            }
+        }
         let mut keys = HashMap::new();
         for u in users.values().filter(|u| u.enabled) {
             for k in u.keys.iter().filter(|k| k.enabled) {
@@ -249,7 +274,7 @@ impl Iam {
                         let key = Key {
                             user: u.name.clone(),
                             secret,
-                            narrowed: None,
+                            narrowed: Vec::new(),
                         };
                         keys.insert(k.access_key.clone(), key);
                     }
@@ -265,8 +290,8 @@ impl Iam {
                 continue;
             }
             let narrowed = match a.policy.as_deref().map(Policy::parse_identity) {
-                None => None,
-                Some(Ok(p)) => Some(Arc::new(p)),
+                None => Vec::new(),
+                Some(Ok(p)) => vec![Arc::new(p)],
                 Some(Err(e)) => {
                     tracing::error!(access_key = %a.access_key, error = %e, "service account policy unusable");
                     continue;
@@ -289,6 +314,7 @@ impl Iam {
             groups,
             policies,
             parsed,
+            inline,
             svcaccts,
             keys,
         }
@@ -321,6 +347,7 @@ impl Iam {
                 user: key.user.clone(),
                 arn: self.user_arn(&key.user),
                 narrowed: key.narrowed.clone(),
+                session: None,
             },
             key.secret.clone(),
         ))
@@ -340,7 +367,7 @@ impl Iam {
     }
 
     /// The policies that apply to `user`, by name: attached to it and to
-    /// its groups.
+    /// its groups, and its inline policies.
     pub async fn policies_of(&self, user: &str) -> Vec<(String, Arc<Policy>)> {
         let state = self.current().await;
         let Some(u) = state.users.get(user) else {
@@ -356,272 +383,44 @@ impl Iam {
         }
         names.sort();
         names.dedup();
+        let inline = u.inline.keys().filter_map(|n| {
+            let p = state.inline.get(&(user.to_owned(), n.clone()))?;
+            Some((format!("inline policy {n}"), Arc::clone(p)))
+        });
         names
             .into_iter()
             .filter_map(|n| Some((n.clone(), Arc::clone(state.parsed.get(n)?))))
+            .chain(inline)
             .collect()
     }
 
-    /// A new enabled access key (sealed) and its secret.
-    fn new_key(&self) -> (KeyDoc, String) {
-        let (ak, sk) = (model::new_access_key(), model::new_secret());
-        let key = KeyDoc {
-            sealed_secret: self.sealer.seal(&ak, &sk),
-            access_key: ak,
-            enabled: true,
-            created_ns: now_ns(),
-        };
-        (key, sk)
+    /// The state as this node holds it (no secrets in it).
+    pub async fn snapshot(&self) -> Arc<State> {
+        self.current().await
     }
 
-    /// Runs a change on the documents as the drives hold them.
-    async fn change<T: Send>(&self, f: impl FnOnce(&mut Docs) -> IamResult<T> + Send) -> IamResult<T> {
-        let mut err = None;
-        let out = self
-            .layer
-            .change_config(TOPIC, "iam/", |raw| {
-                let mut docs = Docs {
-                    users: decode(raw, USER_PREFIX),
-                    groups: decode(raw, GROUP_PREFIX),
-                    policies: decode(raw, POLICY_PREFIX),
-                    svcaccts: decode(raw, SVCACCT_PREFIX),
-                    writes: Vec::new(),
-                };
-                match f(&mut docs) {
-                    Ok(v) => Ok((docs.writes, Some(v))),
-                    Err(e) => {
-                        err = Some(e);
-                        Ok((Vec::new(), None))
-                    }
-                }
-            })
-            .await;
-        // A refused change wrote nothing; anything else (even a commit that
-        // failed part-way) is read back.
-        if let Some(e) = err {
-            return Err(e);
-        }
-        let reloaded = self.reload().await;
-        let v = out?;
-        reloaded?;
-        Ok(v.expect("a change without an error has a result"))
+    /// The 12-digit account id of the deployment, in ARNs.
+    pub fn account(&self) -> &str {
+        &self.account
     }
 
-    pub async fn add_user(&self, name: &str) -> IamResult<(String, String)> {
-        check_name("user", name, 64)?;
-        let (key, sk) = self.new_key();
-        let ak = key.access_key.clone();
-        self.change(|d| {
-            if d.users.contains_key(name) {
-                return Err(IamError::EntityAlreadyExists(format!(
-                    "user {name} already exists"
-                )));
-            }
-            d.put_user(UserDoc {
-                name: name.to_owned(),
-                enabled: true,
-                created_ns: now_ns(),
-                keys: vec![key],
-                policies: Vec::new(),
-            });
-            Ok(())
-        })
-        .await?;
-        Ok((ak, sk))
+    /// The ARN of a group.
+    pub fn group_arn(&self, group: &str) -> String {
+        format!("arn:aws:iam::{}:group/{group}", self.account)
     }
 
-    pub async fn remove_user(&self, name: &str) -> IamResult<()> {
-        self.change(|d| {
-            d.user(name)?;
-            d.users.remove(name);
-            d.writes.push((format!("{USER_PREFIX}{name}"), None));
-            for a in d.svcaccts.values().filter(|a| a.parent == name) {
-                d.writes.push((format!("{SVCACCT_PREFIX}{}", a.access_key), None));
-            }
-            let groups: Vec<GroupDoc> = d
-                .groups
-                .values()
-                .filter(|g| g.members.iter().any(|m| m == name))
-                .cloned()
-                .collect();
-            for mut g in groups {
-                g.members.retain(|m| m != name);
-                d.put_group(g);
-            }
-            Ok(())
-        })
-        .await
+    /// The ARN of a managed policy.
+    pub fn policy_arn(&self, policy: &str) -> String {
+        format!("arn:aws:iam::{}:policy/{policy}", self.account)
     }
 
-    pub async fn set_user_enabled(&self, name: &str, enabled: bool) -> IamResult<()> {
-        self.change(|d| {
-            let mut u = d.user(name)?.clone();
-            u.enabled = enabled;
-            d.put_user(u);
-            Ok(())
-        })
-        .await
-    }
-
-    /// A new access key of `user`: `(access key, secret)`.
-    pub async fn add_key(&self, user: &str) -> IamResult<(String, String)> {
-        let (key, sk) = self.new_key();
-        let ak = key.access_key.clone();
-        self.change(|d| {
-            let mut u = d.user(user)?.clone();
-            if u.keys.len() >= MAX_KEYS {
-                return Err(IamError::LimitExceeded(format!(
-                    "user {user} already has {MAX_KEYS} access keys"
-                )));
-            }
-            u.keys.push(key);
-            d.put_user(u);
-            Ok(())
-        })
-        .await?;
-        Ok((ak, sk))
-    }
-
-    /// Removes (`None`) or enables/disables an access key.
-    pub async fn change_key(&self, access_key: &str, enabled: Option<bool>) -> IamResult<()> {
-        self.change(|d| {
-            let mut u = d
-                .users
-                .values()
-                .find(|u| u.keys.iter().any(|k| k.access_key == access_key))
-                .cloned()
-                .ok_or_else(|| IamError::NoSuchEntity(format!("no access key {access_key}")))?;
-            match enabled {
-                None => u.keys.retain(|k| k.access_key != access_key),
-                Some(on) => u
-                    .keys
-                    .iter_mut()
-                    .filter(|k| k.access_key == access_key)
-                    .for_each(|k| k.enabled = on),
-            }
-            d.put_user(u);
-            Ok(())
-        })
-        .await
-    }
-
-    pub async fn put_policy(&self, name: &str, document: &str) -> IamResult<()> {
-        check_name("policy", name, 128)?;
-        Policy::parse_identity(document)?;
-        self.change(|d| {
-            let created_ns = d.policies.get(name).map_or_else(now_ns, |p| p.created_ns);
-            d.writes.push((
-                format!("{POLICY_PREFIX}{name}"),
-                encode(&PolicyDoc {
-                    name: name.to_owned(),
-                    created_ns,
-                    document: document.to_owned(),
-                }),
-            ));
-            Ok(())
-        })
-        .await
-    }
-
-    pub async fn remove_policy(&self, name: &str) -> IamResult<()> {
-        self.change(|d| {
-            if !d.policies.contains_key(name) {
-                return Err(IamError::NoSuchEntity(format!("no policy {name}")));
-            }
-            let holders: Vec<String> = d
-                .users
-                .values()
-                .filter(|u| u.policies.iter().any(|p| p == name))
-                .map(|u| format!("user {}", u.name))
-                .chain(
-                    d.groups
-                        .values()
-                        .filter(|g| g.policies.iter().any(|p| p == name))
-                        .map(|g| format!("group {}", g.name)),
-                )
-                .collect();
-            if !holders.is_empty() {
-                return Err(IamError::DeleteConflict(format!(
-                    "policy {name} is attached to {}; detach it first",
-                    holders.join(", ")
-                )));
-            }
-            d.writes.push((format!("{POLICY_PREFIX}{name}"), None));
-            Ok(())
-        })
-        .await
-    }
-
-    /// Attaches (or with `attach` false detaches) a policy.
-    pub async fn attach(&self, policy: &str, to: &Holder, attach: bool) -> IamResult<()> {
-        self.change(|d| {
-            if !d.policies.contains_key(policy) {
-                return Err(IamError::NoSuchEntity(format!("no policy {policy}")));
-            }
-            let edit = |list: &mut Vec<String>| {
-                list.retain(|p| p != policy);
-                if attach {
-                    list.push(policy.to_owned());
-                }
-            };
-            match to {
-                Holder::User(u) => {
-                    let mut doc = d.user(u)?.clone();
-                    edit(&mut doc.policies);
-                    d.put_user(doc);
-                }
-                Holder::Group(g) => {
-                    let mut doc = d.group(g)?.clone();
-                    edit(&mut doc.policies);
-                    d.put_group(doc);
-                }
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    pub async fn add_group(&self, name: &str) -> IamResult<()> {
-        check_name("group", name, 128)?;
-        self.change(|d| {
-            if d.groups.contains_key(name) {
-                return Err(IamError::EntityAlreadyExists(format!(
-                    "group {name} already exists"
-                )));
-            }
-            d.put_group(GroupDoc {
-                name: name.to_owned(),
-                created_ns: now_ns(),
-                members: Vec::new(),
-                policies: Vec::new(),
-            });
-            Ok(())
-        })
-        .await
-    }
-
-    pub async fn remove_group(&self, name: &str) -> IamResult<()> {
-        self.change(|d| {
-            d.group(name)?;
-            d.writes.push((format!("{GROUP_PREFIX}{name}"), None));
-            Ok(())
-        })
-        .await
-    }
-
-    /// Adds `user` to `group` (or with `add` false removes it).
-    pub async fn set_member(&self, group: &str, user: &str, add: bool) -> IamResult<()> {
-        self.change(|d| {
-            d.user(user)?;
-            let mut g = d.group(group)?.clone();
-            g.members.retain(|m| m != user);
-            if add {
-                g.members.push(user.to_owned());
-            }
-            d.put_group(g);
-            Ok(())
-        })
-        .await
+    /// Managed policies by name (those that exist).
+    pub async fn policies_named(&self, names: &[String]) -> Vec<(String, Arc<Policy>)> {
+        let state = self.current().await;
+        names
+            .iter()
+            .filter_map(|n| Some((n.clone(), Arc::clone(state.parsed.get(n)?))))
+            .collect()
     }
 
     /// Users, groups and policies for listing: no secrets.
@@ -664,39 +463,5 @@ impl Iam {
             })
             .collect();
         serde_json::json!({ "users": users, "groups": groups, "policies": policies, "service_accounts": svcaccts })
-    }
-}
-
-/// The documents a change sees, and what it writes.
-struct Docs {
-    users: BTreeMap<String, UserDoc>,
-    groups: BTreeMap<String, GroupDoc>,
-    policies: BTreeMap<String, PolicyDoc>,
-    svcaccts: BTreeMap<String, SvcAcctDoc>,
-    writes: ConfigChange,
-}
-
-impl Docs {
-    fn user(&self, name: &str) -> IamResult<&UserDoc> {
-        self.users
-            .get(name)
-            .ok_or_else(|| IamError::NoSuchEntity(format!("no user {name}")))
-    }
-
-    fn group(&self, name: &str) -> IamResult<&GroupDoc> {
-        self.groups
-            .get(name)
-            .ok_or_else(|| IamError::NoSuchEntity(format!("no group {name}")))
-    }
-
-    fn put_user(&mut self, u: UserDoc) {
-        self.writes.push((format!("{USER_PREFIX}{}", u.name), encode(&u)));
-        self.users.insert(u.name.clone(), u);
-    }
-
-    fn put_group(&mut self, g: GroupDoc) {
-        self.writes
-            .push((format!("{GROUP_PREFIX}{}", g.name), encode(&g)));
-        self.groups.insert(g.name.clone(), g);
     }
 }

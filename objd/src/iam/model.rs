@@ -3,6 +3,7 @@
 //! for names.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 pub const USER_PREFIX: &str = "iam/user/";
 pub const GROUP_PREFIX: &str = "iam/group/";
@@ -19,6 +20,9 @@ pub struct UserDoc {
     /// Names of the managed policies attached to the user.
     #[serde(default)]
     pub policies: Vec<String>,
+    /// Inline policies: name to document.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inline: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -60,6 +64,16 @@ pub struct PolicyDoc {
     pub created_ns: i64,
     /// The policy document as given.
     pub document: String,
+    /// The version number of the document (`v1`, `v2`, ...): only the
+    /// current (default) version is kept.
+    #[serde(default = "first_version")]
+    pub version: u32,
+    #[serde(default)]
+    pub updated_ns: i64,
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 /// IAM's rule for user, group and policy names: letters, digits and

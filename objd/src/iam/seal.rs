@@ -2,7 +2,9 @@
 //! under a key derived from the root secret key (HMAC-SHA256 of it with a
 //! fixed label), a random 96-bit nonce per seal, and the access key id as
 //! associated data (a sealed secret moved to another key id does not
-//! open). Stored as hex of `nonce ‖ ciphertext ‖ tag`.
+//! open). Stored as hex of `nonce ‖ ciphertext ‖ tag`. Session tokens
+//! ([`super::sts`]) are sealed the same way under a key of their own
+//! (another label).
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -22,34 +24,54 @@ impl std::fmt::Debug for Sealer {
 #[error("a sealed secret does not open with this deployment's root secret key")]
 pub struct Unsealable;
 
+/// A 256-bit key derived from the root secret for one purpose.
+pub fn derive_key(root_secret: &str, label: &str) -> [u8; 32] {
+    let mut m = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(root_secret.as_bytes())
+        .expect("any key length");
+    m.update(label.as_bytes());
+    m.finalize().into_bytes().into()
+}
+
 impl Sealer {
+    /// The sealer of access-key secrets.
     pub fn derive(root_secret: &str) -> Self {
-        let mut m = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(root_secret.as_bytes())
-            .expect("any key length");
-        m.update(b"strata iam secrets v1");
-        let key: [u8; 32] = m.finalize().into_bytes().into();
-        Self(Aes256Gcm::new(&key.into()))
+        Self::labelled(root_secret, "strata iam secrets v1")
+    }
+
+    /// A sealer with its own key for another purpose.
+    pub fn labelled(root_secret: &str, label: &str) -> Self {
+        Self(Aes256Gcm::new(&derive_key(root_secret, label).into()))
     }
 
     pub fn seal(&self, id: &str, secret: &str) -> String {
+        hex::encode(self.seal_bytes(id, secret.as_bytes()))
+    }
+
+    /// `nonce ‖ ciphertext ‖ tag` of `plain`, bound to `id`.
+    pub fn seal_bytes(&self, id: &str, plain: &[u8]) -> Vec<u8> {
         let nonce: [u8; 12] = rand::random();
         let sealed = self
             .0
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: secret.as_bytes(),
+                    msg: plain,
                     aad: id.as_bytes(),
                 },
             )
             .expect("sealing cannot fail");
         let mut out = nonce.to_vec();
         out.extend(sealed);
-        hex::encode(out)
+        out
     }
 
     pub fn open(&self, id: &str, sealed: &str) -> Result<String, Unsealable> {
         let raw = hex::decode(sealed).map_err(|_| Unsealable)?;
+        String::from_utf8(self.open_bytes(id, &raw)?).map_err(|_| Unsealable)
+    }
+
+    /// The plain bytes of what [`Self::seal_bytes`] sealed for `id`.
+    pub fn open_bytes(&self, id: &str, raw: &[u8]) -> Result<Vec<u8>, Unsealable> {
         if raw.len() < 12 + 16 {
             return Err(Unsealable);
         }
@@ -64,7 +86,7 @@ impl Sealer {
                 },
             )
             .map_err(|_| Unsealable)?;
-        String::from_utf8(plain).map_err(|_| Unsealable)
+        Ok(plain)
     }
 }
 

@@ -147,8 +147,10 @@ impl Policy {
         Self::parse_scoped(text, Scope::Bucket(bucket))
     }
 
-    /// Parses and validates an identity policy: no `Principal`, S3 actions
-    /// on S3 resources (`arn:aws:s3:::...` or `*`).
+    /// Parses and validates an identity policy: no `Principal`; S3, IAM,
+    /// STS and admin actions on resources of those (`arn:aws:s3:::...`,
+    /// `arn:aws:iam::...`, `arn:aws:sts::...`, `arn:strata:admin:::...`)
+    /// or `*`.
     pub fn parse_identity(text: &str) -> Result<Self, PolicyError> {
         Self::parse_scoped(text, Scope::Identity)
     }
@@ -290,8 +292,15 @@ fn parse_statement(v: &Value, scope: Scope<'_>) -> Result<Statement, PolicyError
         },
         _ => return malformed("a statement needs exactly one of Action and NotAction"),
     };
+    // Bucket policies are about S3; identity policies may also grant the
+    // IAM, STS and admin APIs.
+    let services: &[&str] = match scope {
+        Scope::Bucket(_) => &["s3:"],
+        Scope::Identity => &["s3:", "iam:", "sts:", "admin:"],
+    };
     for a in &actions.patterns {
-        if a != "*" && !a.to_ascii_lowercase().starts_with("s3:") {
+        let lower = a.to_ascii_lowercase();
+        if a != "*" && !services.iter().any(|s| lower.starts_with(s)) {
             return malformed(format!("Policy has an invalid action: {a}"));
         }
     }
@@ -314,7 +323,17 @@ fn parse_statement(v: &Value, scope: Scope<'_>) -> Result<Statement, PolicyError
                     || r.strip_prefix(own.as_str())
                         .is_some_and(|rest| rest.starts_with('/'))
             }
-            Scope::Identity => r == "*" || r.starts_with("arn:aws:s3:::"),
+            Scope::Identity => {
+                r == "*"
+                    || [
+                        "arn:aws:s3:::",
+                        "arn:aws:iam::",
+                        "arn:aws:sts::",
+                        "arn:strata:admin:::",
+                    ]
+                    .iter()
+                    .any(|p| r.starts_with(p))
+            }
         };
         if !valid {
             return malformed(format!("Policy has invalid resource: {r}"));

@@ -9,10 +9,11 @@
 //! (DeleteObjects on many keys, copies reading a source) are checked again
 //! with their parsed input.
 
+use super::caller::{Caller, resolve, security_token};
 use crate::api::admin::query_param;
-use crate::iam::{Iam, Identity};
+use crate::iam::Iam;
 use crate::object::ObjectLayer;
-use crate::policy::{Context, Decision, Policy, Principal, resource_arn};
+use crate::policy::{Context, Decision, Principal, resource_arn};
 use http::{HeaderMap, Uri};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::Credentials;
@@ -27,13 +28,6 @@ pub struct Access {
     root: String,
 }
 
-/// Who is asking, with what applies to them.
-enum Caller {
-    Root,
-    User(Identity, Vec<(String, Arc<Policy>)>),
-    Anonymous,
-}
-
 /// Headers whose values are S3 condition keys of the same name.
 const HEADER_KEYS: &[&str] = &[
     "x-amz-acl",
@@ -44,7 +38,7 @@ const HEADER_KEYS: &[&str] = &[
 ];
 
 /// The condition keys of a request ([`crate::policy::condition`]).
-fn context(caller: &Caller, headers: &HeaderMap, uri: &Uri, peer: Option<&super::Peer>) -> Context {
+pub fn context(caller: &Caller, headers: &HeaderMap, uri: &Uri, peer: Option<&super::Peer>) -> Context {
     let mut c = Context::default();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(p) = peer {
@@ -129,22 +123,16 @@ impl Access {
         }
     }
 
-    async fn caller(&self, creds: Option<&Credentials>) -> S3Result<Caller> {
-        let Some(c) = creds else {
-            return Ok(Caller::Anonymous);
-        };
-        if c.access_key == self.root {
-            return Ok(Caller::Root);
-        }
-        // Signed with a key that was usable a moment ago; gone since.
-        let who = self.iam.identity(&c.access_key).await.ok_or_else(|| {
-            S3Error::with_message(
-                S3ErrorCode::InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records.",
-            )
-        })?;
-        let policies = self.iam.policies_of(&who.user).await;
-        Ok(Caller::User(who, policies))
+    async fn caller(&self, creds: Option<&Credentials>, headers: &HeaderMap, uri: &Uri) -> S3Result<Caller> {
+        let token = creds.and_then(|_| security_token(headers, uri));
+        resolve(
+            &self.iam,
+            &self.root,
+            creds.map(|c| c.access_key.as_str()),
+            token.as_deref(),
+        )
+        .await
+        .map_err(|e| e.to_s3())
     }
 
     /// The decision for `action` on `resource` (in `bucket`, if any) with
@@ -161,10 +149,10 @@ impl Access {
         let (principal, identity) = match caller {
             Caller::Root => return Ok(()),
             Caller::User(who, policies) => {
-                // A service account: its own policy must allow too.
-                if let Some(narrow) = &who.narrowed
-                    && narrow.evaluate_in(Principal::Arn(&who.arn), action, resource, ctx) != Decision::Allow
-                {
+                // A service account's or a session's policy must allow too.
+                if who.narrowed.iter().any(|n| {
+                    n.evaluate_in(Principal::Arn(&who.arn), action, resource, ctx) != Decision::Allow
+                }) {
                     return Err(denied());
                 }
                 (Principal::Arn(&who.arn), policies.as_slice())
@@ -196,7 +184,9 @@ impl Access {
     /// Read access of a copy to its source.
     async fn source<T>(&self, req: &S3Request<T>, source: &CopySource) -> S3Result<()> {
         self.ensure_source(source).await;
-        let caller = self.caller(req.credentials.as_ref()).await?;
+        let caller = self
+            .caller(req.credentials.as_ref(), &req.headers, &req.uri)
+            .await?;
         let ctx = context(&caller, &req.headers, &req.uri, req.extensions.get());
         match source {
             CopySource::Bucket {
@@ -263,7 +253,7 @@ impl S3Access for Access {
             }
             S3Path::Root => self.layer.refresh_buckets().await,
         }
-        let caller = self.caller(cx.credentials()).await?;
+        let caller = self.caller(cx.credentials(), cx.headers(), cx.uri()).await?;
         let action = action_for(cx.s3_op().name(), has_version_id(cx.uri()));
         let peer = cx.extensions_mut().get::<super::Peer>().copied();
         let ctx = context(&caller, cx.headers(), cx.uri(), peer.as_ref());
@@ -277,7 +267,9 @@ impl S3Access for Access {
     }
 
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
-        let caller = self.caller(req.credentials.as_ref()).await?;
+        let caller = self
+            .caller(req.credentials.as_ref(), &req.headers, &req.uri)
+            .await?;
         let ctx = context(&caller, &req.headers, &req.uri, req.extensions.get());
         let b = &req.input.bucket;
         for o in &req.input.delete.objects {

@@ -1,13 +1,15 @@
 //! Listeners and the request pipeline in front of the S3 service: a request
 //! id for every request (echoed as `x-amz-request-id`), health endpoints
 //! that need no credentials, header-read timeouts against slow clients,
-//! then `s3s` (authentication, S3 routing, the admin route) with
-//! [`access`] deciding what each request may do.
+//! the IAM and STS APIs (form POSTs to `/`, [`crate::api::query`]), then
+//! `s3s` (authentication, S3 routing, the admin route) with [`access`]
+//! deciding what each request may do.
 //!
 //! [`run`] takes its listener from the caller, so tests bind `127.0.0.1:0`.
 
 pub mod access;
 pub mod auth;
+pub mod caller;
 mod cors;
 pub mod ellipsis;
 mod idle;
@@ -84,6 +86,7 @@ impl s3s::host::S3Host for Domains {
 /// The S3 service with what the pipeline stages around it need.
 pub struct Service {
     s3: S3Service,
+    query: crate::api::query::QueryApi,
     layer: Arc<ObjectLayer>,
     options: ServiceOptions,
 }
@@ -95,6 +98,8 @@ pub struct ServiceOptions {
     pub domains: Vec<String>,
     /// How long a request body may send nothing while the server waits.
     pub idle_timeout: Duration,
+    /// Shortest STS session granted, in seconds.
+    pub sts_min_duration: u64,
 }
 
 impl Default for ServiceOptions {
@@ -102,6 +107,7 @@ impl Default for ServiceOptions {
         Self {
             domains: Vec::new(),
             idle_timeout: Duration::from_secs(60),
+            sts_min_duration: crate::iam::sts::MIN_DURATION,
         }
     }
 }
@@ -129,12 +135,24 @@ pub fn build_service(
         Arc::clone(&iam),
         &creds.access_key,
     ));
-    b.set_route(AdminRoute::new(Arc::clone(&layer), iam, &creds.access_key));
+    b.set_route(AdminRoute::new(
+        Arc::clone(&layer),
+        Arc::clone(&iam),
+        &creds.access_key,
+    ));
     if !options.domains.is_empty() {
         b.set_host(Domains(options.domains.clone()));
     }
+    let query = crate::api::query::QueryApi::new(
+        Arc::clone(&iam),
+        Arc::clone(&layer),
+        auth::Auth::new(creds.clone(), iam),
+        &creds.access_key,
+        options.sts_min_duration,
+    );
     Service {
         s3: b.build(),
+        query,
         layer,
         options,
     }
@@ -243,6 +261,9 @@ impl Pipeline {
         let domains = &svc.options.domains;
         if let Some(resp) = cors::preflight(&svc.layer, &req, domains) {
             return Ok(with_id(resp, &id));
+        }
+        if crate::api::query::is_query_request(&req) {
+            return Ok(with_id(svc.query.handle(req, &id).await, &id));
         }
         let origin = cors::CorsRequest::of(&req, domains);
         req.extensions_mut().insert(RequestId(id.clone()));

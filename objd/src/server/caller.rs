@@ -1,0 +1,85 @@
+//! Who a signed request comes from, for every front that authorizes
+//! (S3, the admin API, IAM and STS): the root account, an IAM user (by
+//! one of its access keys or service accounts, or by temporary
+//! credentials with their session token), or nobody. Each front answers
+//! a [`CallerError`] in its own protocol's terms.
+
+use crate::api::admin::query_param;
+use crate::iam::sts::SessionError;
+use crate::iam::{Iam, Identity};
+use crate::policy::Policy;
+use http::{HeaderMap, Uri};
+use std::sync::Arc;
+
+/// Who is asking, with what applies to them.
+pub enum Caller {
+    Root,
+    User(Identity, Vec<(String, Arc<Policy>)>),
+    Anonymous,
+}
+
+/// Why a request signed with a valid signature has no caller.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CallerError {
+    /// The access key was usable when the signature was checked and is
+    /// gone since.
+    UnknownKey,
+    /// Temporary credentials without a valid session.
+    Session(SessionError),
+}
+
+impl CallerError {
+    /// The S3 answer.
+    pub fn to_s3(&self) -> s3s::S3Error {
+        use s3s::S3ErrorCode as C;
+        let (code, message) = match self {
+            CallerError::UnknownKey | CallerError::Session(SessionError::Revoked) => (
+                C::InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records.",
+            ),
+            CallerError::Session(SessionError::Expired) => {
+                (C::ExpiredToken, "The provided token has expired.")
+            }
+            CallerError::Session(SessionError::Missing | SessionError::Invalid) => (
+                C::InvalidToken,
+                "The provided token is malformed or otherwise invalid.",
+            ),
+        };
+        s3s::S3Error::with_message(code, message)
+    }
+}
+
+/// The session token of a request: the `x-amz-security-token` header, or
+/// the parameter of a presigned URL (`X-Amz-Security-Token` in SigV4,
+/// `x-amz-security-token` in SigV2).
+pub fn security_token(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| query_param(uri, "X-Amz-Security-Token"))
+        .or_else(|| query_param(uri, "x-amz-security-token"))
+}
+
+/// The caller of a request signed by `access_key` (`None`: unsigned),
+/// carrying `token`.
+pub async fn resolve(
+    iam: &Iam,
+    root: &str,
+    access_key: Option<&str>,
+    token: Option<&str>,
+) -> Result<Caller, CallerError> {
+    let Some(key) = access_key else {
+        return Ok(Caller::Anonymous);
+    };
+    if key == root {
+        return Ok(Caller::Root);
+    }
+    if Iam::is_session_key(key) {
+        let (who, policies) = iam.session(key, token).await.map_err(CallerError::Session)?;
+        return Ok(Caller::User(who, policies));
+    }
+    let who = iam.identity(key).await.ok_or(CallerError::UnknownKey)?;
+    let policies = iam.policies_of(&who.user).await;
+    Ok(Caller::User(who, policies))
+}
