@@ -21,10 +21,11 @@ fn admin(s: &Server, args: &[&str]) -> (bool, String) {
     )
 }
 
-/// `objd admin COMMAND` signed with other credentials.
-fn admin_as(s: &Server, access_key: &str, secret_key: &str, command: &str) -> std::process::Output {
+/// `objd admin ARGS` signed with other credentials.
+fn admin_as(s: &Server, access_key: &str, secret_key: &str, args: &[&str]) -> std::process::Output {
     Command::new(objd_bin())
-        .args(["admin", "--endpoint", &s.endpoint, command])
+        .args(["admin", "--endpoint", &s.endpoint])
+        .args(args)
         .env("OBJD_ACCESS_KEY", access_key)
         .env("OBJD_SECRET_KEY", secret_key)
         .output()
@@ -234,7 +235,7 @@ async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_els
         (Some(false), None)
     );
     // Any caller may ask who it is.
-    let out = admin_as(&s, &alice_key, &alice_secret, "whoami");
+    let out = admin_as(&s, &alice_key, &alice_secret, &["whoami"]);
     let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(me["user"], "alice");
     let mut mine: Vec<&str> = me["policies"]
@@ -278,8 +279,8 @@ async fn users_get_what_their_policies_and_bucket_policies_grant_and_nothing_els
     assert_eq!(get(&bob, "beta", "doc.txt").await.unwrap(), b"beta doc");
     assert_eq!(get_refused(&alice, "beta", "doc.txt").await, "AccessDenied");
 
-    // The admin API is the root's alone.
-    let out = admin_as(&s, &alice_key, &alice_secret, "iam");
+    // The admin API is the root's unless a policy grants parts of it.
+    let out = admin_as(&s, &alice_key, &alice_secret, &["iam"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stdout).contains("AccessDenied"));
 
     // A wrong secret for a real key, a disabled key, a disabled user.
@@ -515,7 +516,7 @@ async fn service_accounts_never_exceed_their_parent() {
         put(&root, "apps", k, k.as_bytes().to_vec()).await.unwrap();
     }
     put(&root, "other", "x", b"x".to_vec()).await.unwrap();
-    let (_, _, _) = user(&s, "carol");
+    let (_, carol_key, carol_secret) = user(&s, "carol");
     policy(
         &s,
         "apps-rw",
@@ -582,6 +583,38 @@ async fn service_accounts_never_exceed_their_parent() {
         b"web/site.html"
     );
     assert_eq!(refused(&s, &["svcacct", "add", "nobody"]), "NoSuchEntity");
+
+    // An admin grant on its own ARN lets a user make its own service
+    // accounts, and no one else's; the rest of the admin API stays shut.
+    user(&s, "dave");
+    policy(
+        &s,
+        "own-svcaccts",
+        allow(
+            &["admin:CreateServiceAccount"],
+            &["arn:aws:iam::*:user/${aws:username}"],
+        ),
+    );
+    ok(&s, &["policy", "attach", "own-svcaccts", "--user", "carol"]);
+    let out = admin_as(&s, &carol_key, &carol_secret, &["svcacct", "add", "carol"]);
+    assert!(out.status.success(), "{out:?}");
+    let own: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let own = s3_client_with(
+        &s.endpoint,
+        own["access_key"].as_str().unwrap(),
+        own["secret_key"].as_str().unwrap(),
+    );
+    assert_eq!(
+        get(&own, "apps", "web/site.html").await.unwrap(),
+        b"web/site.html"
+    );
+    for args in [&["svcacct", "add", "dave"][..], &["iam"], &["user", "add", "eve"]] {
+        let out = admin_as(&s, &carol_key, &carol_secret, args);
+        assert!(
+            !out.status.success() && String::from_utf8_lossy(&out.stdout).contains("AccessDenied"),
+            "{args:?}: {out:?}"
+        );
+    }
     ok(&s, &["user", "remove", "carol"]);
     assert_eq!(
         get_refused(&full, "apps", "db/new.sql").await,

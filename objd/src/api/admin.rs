@@ -1,7 +1,8 @@
 //! The admin API: JSON over HTTP(S) under `/_strata/admin/v1/`, signed with
-//! SigV4 by the root credentials like any S3 request (`s3s` checks the
-//! signature before the route runs). `_strata` can never be a bucket name,
-//! so the admin paths cannot shadow a bucket.
+//! SigV4 like any S3 request (`s3s` checks the signature before the route
+//! runs), by the root credentials or a user whose policies allow the
+//! operation's `admin:` action ([`admin_action`]). `_strata` can never be
+//! a bucket name, so the admin paths cannot shadow a bucket.
 //!
 //! - `POST /_strata/admin/v1/heal[?bucket=B]`: heal a bucket or everything;
 //!   the response streams one JSON progress line per bucket (and every
@@ -15,6 +16,7 @@
 use crate::drive::DriveError;
 use crate::iam::Iam;
 use crate::object::ObjectLayer;
+use crate::server::caller::{resolve, security_token};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri};
 use s3s::route::S3Route;
@@ -78,7 +80,64 @@ pub(super) fn json_response(status: StatusCode, body: impl Into<Body>) -> S3Resp
     r
 }
 
+/// The `admin:` action of an admin operation (`op`: the path after the
+/// admin prefix), for policies that grant parts of the admin API.
+pub fn admin_action(method: &Method, op: &str) -> String {
+    let verb = |create: &str, update: &str, delete: &str| -> String {
+        match *method {
+            Method::PUT => create,
+            Method::POST => update,
+            Method::DELETE => delete,
+            _ => "Unknown",
+        }
+        .to_owned()
+    };
+    let name = match op {
+        "heal" => "Heal".to_owned(),
+        "info" => "ServerInfo".to_owned(),
+        "bucket-usage" => "GetBucketUsage".to_owned(),
+        "bucket-quota" => "SetBucketQuota".to_owned(),
+        "iam" => "ListIdentities".to_owned(),
+        "iam/simulate" => "SimulatePolicy".to_owned(),
+        "iam/user" => verb("CreateUser", "EnableUser", "DeleteUser"),
+        "iam/access-key" => verb("CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"),
+        "iam/policy" => verb("CreatePolicy", "CreatePolicy", "DeletePolicy"),
+        "iam/attachment" => verb("AttachPolicy", "AttachPolicy", "DetachPolicy"),
+        "iam/group" => verb("CreateGroup", "CreateGroup", "DeleteGroup"),
+        "iam/member" => verb("AddUserToGroup", "AddUserToGroup", "RemoveUserFromGroup"),
+        "iam/svcacct" => verb(
+            "CreateServiceAccount",
+            "UpdateServiceAccount",
+            "DeleteServiceAccount",
+        ),
+        _ => "Unknown".to_owned(),
+    };
+    format!("admin:{name}")
+}
+
 impl AdminRoute {
+    /// The resource an admin operation acts on: for service accounts the
+    /// ARN of their user (so a policy can let users manage their own with
+    /// `${aws:username}`), else the admin API itself.
+    async fn admin_resource(&self, op: &str, uri: &Uri) -> String {
+        if op == "iam/svcacct" {
+            let user = match query_param(uri, "key") {
+                Some(key) => self
+                    .iam
+                    .snapshot()
+                    .await
+                    .svcaccts
+                    .get(&key)
+                    .map(|a| a.parent.clone()),
+                None => query_param(uri, "user"),
+            };
+            if let Some(u) = user {
+                return self.iam.user_arn(&u);
+            }
+        }
+        "arn:strata:admin:::*".to_owned()
+    }
+
     /// `{"bucket", "bytes", "versions", "quota"}` of the `bucket` parameter.
     fn bucket_usage(&self, uri: &Uri) -> S3Result<S3Response<Body>> {
         let bucket = query_param(uri, "bucket").unwrap_or_default();
@@ -96,20 +155,38 @@ impl S3Route for AdminRoute {
         uri.path().starts_with(ADMIN_PREFIX)
     }
 
-    /// Only the root credentials administer; any signed caller may ask
-    /// who it is.
+    /// The root credentials may do anything; others what their policies
+    /// allow of the operation's `admin:` action ([`admin_action`]); any
+    /// signed caller may ask who it is.
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        let whoami = req.uri.path() == format!("{ADMIN_PREFIX}iam/whoami");
-        match &req.credentials {
-            Some(c) if c.access_key == self.root || whoami => Ok(()),
-            Some(_) => Err(S3Error::with_message(
-                S3ErrorCode::AccessDenied,
-                "the admin API takes the root credentials",
-            )),
-            None => Err(S3Error::with_message(
+        let Some(creds) = &req.credentials else {
+            return Err(S3Error::with_message(
                 S3ErrorCode::AccessDenied,
                 "Signature is required",
-            )),
+            ));
+        };
+        if creds.access_key == self.root {
+            return Ok(());
+        }
+        let token = security_token(&req.headers, &req.uri);
+        let caller = resolve(&self.iam, &self.root, Some(&creds.access_key), token.as_deref())
+            .await
+            .map_err(|e| e.to_s3())?;
+        let op = &req.uri.path()[ADMIN_PREFIX.len()..];
+        if op == "iam/whoami" {
+            return Ok(());
+        }
+        let action = admin_action(&req.method, op);
+        let resource = self.admin_resource(op, &req.uri).await;
+        let peer = req.extensions.get::<crate::server::Peer>();
+        let ctx = crate::server::access::context(&caller, &req.headers, &req.uri, peer);
+        if caller.allows(&self.layer, None, &action, &resource, &ctx) {
+            Ok(())
+        } else {
+            Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                format!("not authorized to perform {action}"),
+            ))
         }
     }
 

@@ -1,5 +1,6 @@
-//! The admin API's IAM part, under `/_strata/admin/v1/iam` (root only,
-//! like all of the admin API):
+//! The admin API's IAM part, under `/_strata/admin/v1/iam` (the root
+//! credentials, or users whose policies allow the operation's `admin:`
+//! action, like all of the admin API):
 //!
 //! | request | does |
 //! |---|---|
@@ -29,6 +30,7 @@ use super::admin::{json_response, query_param};
 use crate::iam::{Holder, Iam, IamError};
 use crate::object::ObjectLayer;
 use crate::policy::{self, MAX_POLICY_SIZE, Principal};
+use crate::server::caller::Caller;
 use http::{Method, StatusCode, Uri};
 use s3s::{Body, S3Request, S3Response, S3Result};
 
@@ -114,25 +116,20 @@ pub struct IamAdmin<'a> {
 
 impl IamAdmin<'_> {
     /// The caller, and what applies to it.
-    async fn whoami(&self, access_key: &str) -> Result<serde_json::Value, IamError> {
-        if access_key == self.root {
+    async fn whoami(&self, access_key: &str, token: Option<&str>) -> Result<serde_json::Value, IamError> {
+        let caller = crate::server::caller::resolve(self.iam, self.root, Some(access_key), token)
+            .await
+            .map_err(|_| IamError::NoSuchEntity("the access key is not in use".into()))?;
+        let Caller::User(who, policies) = caller else {
             return Ok(serde_json::json!({ "type": "root", "access_key": access_key }));
-        }
-        let who = self
-            .iam
-            .identity(access_key)
-            .await
-            .ok_or_else(|| IamError::NoSuchEntity("the access key is not in use".into()))?;
-        let policies: Vec<String> = self
-            .iam
-            .policies_of(&who.user)
-            .await
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
+        };
+        let policies: Vec<&String> = policies.iter().map(|(n, _)| n).collect();
         Ok(serde_json::json!({
-            "type": "user", "user": who.user, "arn": who.arn, "access_key": access_key,
+            "type": if who.session.is_some() { "session" } else { "user" },
+            "user": who.user, "arn": who.arn, "access_key": access_key,
+            "session_arn": who.session,
             "service_account": self.iam.is_svcacct(access_key).await,
+            "narrowed_by": who.narrowed.len(),
             "policies": policies,
         }))
     }
@@ -189,7 +186,8 @@ impl IamAdmin<'_> {
             .map(|c| c.access_key.clone())
             .unwrap_or_default();
         if op == "/whoami" {
-            return done(self.whoami(&caller).await);
+            let token = crate::server::caller::security_token(&req.headers, &req.uri);
+            return done(self.whoami(&caller, token.as_deref()).await);
         }
         if (req.method.clone(), op) == (Method::POST, "/simulate") {
             let mut req = req;

@@ -13,7 +13,7 @@ use super::caller::{Caller, resolve, security_token};
 use crate::api::admin::query_param;
 use crate::iam::Iam;
 use crate::object::ObjectLayer;
-use crate::policy::{Context, Decision, Principal, resource_arn};
+use crate::policy::{Context, resource_arn};
 use http::{HeaderMap, Uri};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::Credentials;
@@ -146,22 +146,11 @@ impl Access {
         action: &str,
         resource: &str,
     ) -> S3Result<()> {
-        let (principal, identity) = match caller {
-            Caller::Root => return Ok(()),
-            Caller::User(who, policies) => {
-                // A service account's or a session's policy must allow too.
-                if who.narrowed.iter().any(|n| {
-                    n.evaluate_in(Principal::Arn(&who.arn), action, resource, ctx) != Decision::Allow
-                }) {
-                    return Err(denied());
-                }
-                (Principal::Arn(&who.arn), policies.as_slice())
-            }
-            Caller::Anonymous => (Principal::Anonymous, &[][..]),
-        };
-        let verdict =
-            crate::iam::decide_with_bucket(&self.layer, identity, bucket, principal, action, resource, ctx);
-        if verdict.allowed { Ok(()) } else { Err(denied()) }
+        if caller.allows(&self.layer, bucket, action, resource, ctx) {
+            Ok(())
+        } else {
+            Err(denied())
+        }
     }
 
     fn allowed_in(

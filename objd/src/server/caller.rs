@@ -7,7 +7,8 @@
 use crate::api::admin::query_param;
 use crate::iam::sts::SessionError;
 use crate::iam::{Iam, Identity};
-use crate::policy::Policy;
+use crate::object::ObjectLayer;
+use crate::policy::{Context, Decision, Policy, Principal};
 use http::{HeaderMap, Uri};
 use std::sync::Arc;
 
@@ -16,6 +17,50 @@ pub enum Caller {
     Root,
     User(Identity, Vec<(String, Arc<Policy>)>),
     Anonymous,
+}
+
+impl Caller {
+    /// Whether the caller may do `action` on `resource`, as IAM decides:
+    /// the root account may do anything; otherwise an explicit deny in the
+    /// caller's policies or the policy of `bucket` (if given) refuses,
+    /// else an allow in either grants, and the policies that narrow the
+    /// caller (a service account's, a session's) must each allow too.
+    /// Anonymous callers have only the bucket policy's grants.
+    pub fn allows(
+        &self,
+        layer: &ObjectLayer,
+        bucket: Option<&str>,
+        action: &str,
+        resource: &str,
+        ctx: &Context,
+    ) -> bool {
+        let (principal, identity) = match self {
+            Caller::Root => return true,
+            Caller::User(who, policies) => {
+                let principal = Principal::Arn(&who.arn);
+                if who
+                    .narrowed
+                    .iter()
+                    .any(|n| n.evaluate_in(principal, action, resource, ctx) != Decision::Allow)
+                {
+                    return false;
+                }
+                (principal, policies.as_slice())
+            }
+            Caller::Anonymous => (Principal::Anonymous, &[][..]),
+        };
+        crate::iam::decide_with_bucket(layer, identity, bucket, principal, action, resource, ctx).allowed
+    }
+
+    /// The ARN the caller acts as (the session's, for temporary
+    /// credentials).
+    pub fn arn(&self, account: &str) -> String {
+        match self {
+            Caller::Root => format!("arn:aws:iam::{account}:root"),
+            Caller::User(who, _) => who.session.clone().unwrap_or_else(|| who.arn.clone()),
+            Caller::Anonymous => "anonymous".into(),
+        }
+    }
 }
 
 /// Why a request signed with a valid signature has no caller.

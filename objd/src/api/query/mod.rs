@@ -18,7 +18,7 @@ mod xml;
 use crate::iam::sts::SessionError;
 use crate::iam::{Iam, IamError};
 use crate::object::ObjectLayer;
-use crate::policy::{Context, Decision, Principal};
+use crate::policy::Context;
 use crate::server::Peer;
 use crate::server::auth::Auth;
 use crate::server::caller::{Caller, CallerError, resolve, security_token};
@@ -155,31 +155,13 @@ impl Call<'_> {
     /// Whether the caller's policies allow `action` on `resource`, as IAM
     /// decides for identity policies (the root account may do anything).
     pub fn allow(&self, action: &str, resource: &str) -> Result<(), QueryError> {
-        let (who, policies) = match self.caller {
-            Caller::Root => return Ok(()),
-            Caller::User(who, policies) => (who, policies),
-            Caller::Anonymous => return Err(QueryError::denied("Request is missing Authentication Token")),
-        };
-        let principal = Principal::Arn(&who.arn);
-        let narrowed_ok = who
-            .narrowed
-            .iter()
-            .all(|n| n.evaluate_in(principal, action, resource, self.ctx) == Decision::Allow);
-        let verdict = crate::policy::decide(
-            policies.iter().map(|(n, p)| (n.as_str(), p.as_ref())),
-            principal,
-            action,
-            resource,
-            self.ctx,
-        );
-        if narrowed_ok && verdict.allowed {
-            Ok(())
-        } else {
-            Err(QueryError::denied(format!(
-                "User: {} is not authorized to perform: {action} on resource: {resource}",
-                who.session.as_deref().unwrap_or(&who.arn)
-            )))
+        if self.caller.allows(self.layer, None, action, resource, self.ctx) {
+            return Ok(());
         }
+        Err(QueryError::denied(format!(
+            "User: {} is not authorized to perform: {action} on resource: {resource}",
+            self.caller.arn(self.iam.account())
+        )))
     }
 }
 
