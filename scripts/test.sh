@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of the repository on a fresh Debian 12 machine
 # with the Rust toolchain: installs what the tests need first (Debian
-# packages, Python clients), then formatting, lints, Rust tests, and the
+# packages, Python clients, the npm OpenID provider), then formatting, lints, Rust tests, and the
 # Python client tests against the real binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,11 @@ command -v kubectl >/dev/null 2>&1 || { echo "test.sh: kubectl is needed for the
 # Python clients: boto3, the aws CLI, pytest, kubernetes-validate (pinned).
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
   -r tests/python/requirements.txt
+
+# The OpenID Connect provider the STS tests start (npm, pinned by its lock
+# file); Node.js comes with this machine kind.
+command -v node >/dev/null 2>&1 || { echo "test.sh: node is needed for the OpenID provider tests" >&2; exit 1; }
+[ -d tests/oidc/node_modules ] || npm ci --prefix tests/oidc --no-audit --no-fund --silent
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

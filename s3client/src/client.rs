@@ -9,10 +9,6 @@ use crate::tls::Tls;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use std::time::{Duration, SystemTime};
 
 /// What HEAD says of an object.
@@ -62,7 +58,7 @@ struct Response {
 /// An S3 endpoint with credentials.
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: crate::fetch::Http,
     /// `http(s)://host:port`, without a trailing slash.
     base: String,
     host: String,
@@ -101,13 +97,7 @@ impl Client {
             .authority()
             .map(|a| a.as_str().to_owned())
             .ok_or_else(|| Error::Endpoint(format!("{base}: no host")))?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        connector.enforce_http(false);
-        let http = HyperClient::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(tls.connector(connector)?);
+        let http = crate::fetch::http_client(tls)?;
         Ok(Self {
             http,
             base,
@@ -481,7 +471,7 @@ fn meta_headers(metadata: &[(String, String)]) -> Vec<(String, String)> {
 
 /// An error with its causes, `outer: inner: innermost` (hyper's own text
 /// says only "client error (Connect)"; the cause says which).
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -105,6 +105,11 @@ pub fn admin_action(method: &Method, op: &str) -> String {
         "iam/attachment" => verb("AttachPolicy", "AttachPolicy", "DetachPolicy"),
         "iam/group" => verb("CreateGroup", "CreateGroup", "DeleteGroup"),
         "iam/member" => verb("AddUserToGroup", "AddUserToGroup", "RemoveUserFromGroup"),
+        "iam/idp" => verb(
+            "SetIdentityProvider",
+            "SetIdentityProvider",
+            "DeleteIdentityProvider",
+        ),
         "iam/svcacct" => verb(
             "CreateServiceAccount",
             "UpdateServiceAccount",

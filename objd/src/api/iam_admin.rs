@@ -19,6 +19,8 @@
 //! | `PUT iam/svcacct?user=U` | a service account of `U`; an optional body is its narrowing policy; answers `{user, access_key, secret_key}` |
 //! | `POST iam/svcacct?key=K&enabled=false` | disables (or enables) a service account |
 //! | `DELETE iam/svcacct?key=K` | deletes a service account |
+//! | `PUT iam/idp?name=N` | adds or replaces an identity provider; the body is its JSON (`{"type": "openid", "issuer", "client_ids", "claim", "roles"}`) |
+//! | `DELETE iam/idp?name=N` | removes an identity provider |
 //! | `GET iam/whoami` | the caller (any signed caller may ask): root, or the user with its policies |
 //! | `POST iam/simulate` | body `{"user", "action", "resource", "context": {KEY: VALUE}}`: `{"allowed", "decided_by"}` with the user's and the bucket's policies |
 //!
@@ -276,6 +278,18 @@ async fn call(iam: &Iam, mut req: S3Request<Body>, op: &str) -> S3Result<S3Respo
                 let add = req.method == Method::PUT;
                 iam.set_member(&param(&uri, "group")?, &param(&uri, "user")?, add)
                     .await?;
+                OK()
+            }
+            (Method::PUT, "/idp") => {
+                let name = param(&uri, "name")?;
+                let text = policy_body(&mut req.input).await?;
+                let config = serde_json::from_str(&text)
+                    .map_err(|e| IamError::Invalid(format!("the identity provider is not valid: {e}")))?;
+                iam.put_idp(&name, config).await?;
+                OK()
+            }
+            (Method::DELETE, "/idp") => {
+                iam.remove_idp(&param(&uri, "name")?).await?;
                 OK()
             }
             _ => return Err(IamError::Invalid(format!("unknown IAM admin operation {op}"))),

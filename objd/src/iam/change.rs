@@ -4,8 +4,8 @@
 //! answers, so it is effective on the node's next request.
 
 use super::model::{
-    self, GROUP_PREFIX, GroupDoc, KeyDoc, POLICY_PREFIX, PolicyDoc, SVCACCT_PREFIX, SvcAcctDoc, USER_PREFIX,
-    UserDoc,
+    self, GROUP_PREFIX, GroupDoc, IDP_PREFIX, IdpDoc, KeyDoc, POLICY_PREFIX, PolicyDoc, SVCACCT_PREFIX,
+    SvcAcctDoc, USER_PREFIX, UserDoc,
 };
 use super::{Holder, Iam, IamError, IamResult, MAX_KEYS, TOPIC, check_name, decode, encode, now_ns};
 use crate::object::config::ConfigChange;
@@ -39,6 +39,7 @@ impl Iam {
                     groups: decode(raw, GROUP_PREFIX),
                     policies: decode(raw, POLICY_PREFIX),
                     svcaccts: decode(raw, SVCACCT_PREFIX),
+                    idps: decode(raw, IDP_PREFIX),
                     writes: Vec::new(),
                 };
                 match f(&mut docs) {
@@ -382,6 +383,7 @@ pub(super) struct Docs {
     pub(super) groups: BTreeMap<String, GroupDoc>,
     pub(super) policies: BTreeMap<String, PolicyDoc>,
     pub(super) svcaccts: BTreeMap<String, SvcAcctDoc>,
+    pub(super) idps: BTreeMap<String, IdpDoc>,
     pub(super) writes: ConfigChange,
 }
 

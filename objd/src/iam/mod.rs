@@ -11,7 +11,9 @@
 //! arrive, at most a second after their last read of the drives).
 
 mod change;
+mod idp;
 pub mod model;
+pub mod openid;
 pub mod seal;
 pub mod sts;
 mod svcacct;
@@ -19,7 +21,8 @@ mod svcacct;
 use crate::object::{ObjectError, ObjectLayer};
 use crate::policy::{Policy, PolicyError};
 use model::{
-    GROUP_PREFIX, GroupDoc, POLICY_PREFIX, PolicyDoc, SVCACCT_PREFIX, SvcAcctDoc, USER_PREFIX, UserDoc,
+    GROUP_PREFIX, GroupDoc, IDP_PREFIX, IdpDoc, POLICY_PREFIX, PolicyDoc, SVCACCT_PREFIX, SvcAcctDoc,
+    USER_PREFIX, UserDoc,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -111,6 +114,7 @@ pub struct State {
     /// Inline policies of users, parsed: `(user, name)`.
     inline: HashMap<(String, String), Arc<Policy>>,
     pub svcaccts: BTreeMap<String, SvcAcctDoc>,
+    pub idps: BTreeMap<String, IdpDoc>,
     /// Enabled keys and service accounts of enabled users.
     keys: HashMap<String, Key>,
 }
@@ -157,6 +161,7 @@ pub struct Iam {
     layer: Arc<ObjectLayer>,
     sealer: seal::Sealer,
     sessions: sts::SessionKeys,
+    openid: openid::OpenId,
     account: String,
     state: RwLock<Arc<State>>,
     loaded: Mutex<Instant>,
@@ -200,12 +205,16 @@ fn now_ns() -> i64 {
 }
 
 impl Iam {
-    /// Loads the state and follows other nodes' changes of it.
+    /// Loads the state and follows other nodes' changes of it. `outbound`
+    /// is how identity providers are trusted.
     pub async fn open(
         layer: Arc<ObjectLayer>,
         root_secret: &str,
         deployment_id: &str,
+        outbound: &strata_s3client::Tls,
     ) -> IamResult<Arc<Self>> {
+        let fetcher = strata_s3client::Fetcher::new(outbound, Duration::from_secs(10), 1 << 20)
+            .map_err(|e| IamError::Invalid(format!("outbound TLS: {e}")))?;
         let account = format!(
             "{:012}",
             xxhash_rust::xxh3::xxh3_64(deployment_id.as_bytes()) % 1_000_000_000_000
@@ -214,6 +223,7 @@ impl Iam {
             layer: Arc::clone(&layer),
             sealer: seal::Sealer::derive(root_secret),
             sessions: sts::SessionKeys::derive(root_secret),
+            openid: openid::OpenId::new(fetcher),
             account,
             state: RwLock::new(Arc::new(State::default())),
             loaded: Mutex::new(Instant::now()),
@@ -316,6 +326,7 @@ impl Iam {
             parsed,
             inline,
             svcaccts,
+            idps: decode(docs, IDP_PREFIX),
             keys,
         }
     }
@@ -462,6 +473,8 @@ impl Iam {
                     "enabled": a.enabled, "policy": a.policy })
             })
             .collect();
-        serde_json::json!({ "users": users, "groups": groups, "policies": policies, "service_accounts": svcaccts })
+        let idps: Vec<&IdpDoc> = s.idps.values().collect();
+        serde_json::json!({ "users": users, "groups": groups, "policies": policies,
+            "service_accounts": svcaccts, "identity_providers": idps })
     }
 }

@@ -9,6 +9,7 @@ pub const USER_PREFIX: &str = "iam/user/";
 pub const GROUP_PREFIX: &str = "iam/group/";
 pub const POLICY_PREFIX: &str = "iam/policy/";
 pub const SVCACCT_PREFIX: &str = "iam/svcacct/";
+pub const IDP_PREFIX: &str = "iam/idp/";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UserDoc {
@@ -74,6 +75,21 @@ pub struct PolicyDoc {
 
 fn first_version() -> u32 {
     1
+}
+
+/// An identity provider STS trusts (`iam/idp/NAME`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdpDoc {
+    pub name: String,
+    pub created_ns: i64,
+    #[serde(flatten)]
+    pub config: IdpConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum IdpConfig {
+    Openid(super::openid::OpenIdConfig),
 }
 
 /// IAM's rule for user, group and policy names: letters, digits and

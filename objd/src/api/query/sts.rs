@@ -1,6 +1,12 @@
 //! STS actions: `AssumeRole` (temporary credentials for an IAM user,
 //! narrowed by an optional session policy) and `GetCallerIdentity`.
 //!
+//! `AssumeRoleWithWebIdentity` takes an OpenID Connect identity token
+//! from a configured provider instead of a signature: the session gets
+//! the policies the provider's role mapping gives the `RoleArn`'s role
+//! name, or else those the token's policy claim names; a token that
+//! yields no existing policy is refused.
+//!
 //! `AssumeRole` needs no permission of its own: a session never has more
 //! rights than the user (or service account) that asked for it has at
 //! each of its requests. `RoleArn` is required, as the SDKs send it, and
@@ -8,6 +14,7 @@
 
 use super::xml::Xml;
 use super::{Call, QueryError};
+use crate::iam::openid::{OpenIdError, policy_names};
 use crate::iam::sts::{Claims, DEFAULT_DURATION, MAX_DURATION, MIN_DURATION, Session};
 use crate::policy::Policy;
 use crate::server::caller::Caller;
@@ -20,6 +27,7 @@ const MAX_SESSION_POLICY: usize = 2048;
 pub async fn call(c: &Call<'_>) -> Result<Option<String>, QueryError> {
     match c.action {
         "AssumeRole" => assume_role(c).map(Some),
+        "AssumeRoleWithWebIdentity" => web_identity(c).await.map(Some),
         "GetCallerIdentity" => Ok(Some(caller_identity(c))),
         other => Err(QueryError::new(
             StatusCode::BAD_REQUEST,
@@ -123,6 +131,74 @@ fn assume_role(c: &Call<'_>) -> Result<String, QueryError> {
         x.el("AssumedRoleId", format!("{}:{name}", who.user))
             .el("Arn", c.iam.session_arn(&who.user, &name));
     });
+    Ok(x.finish())
+}
+
+/// The STS answer to a token that does not pass.
+fn token_error(e: OpenIdError) -> QueryError {
+    match e {
+        OpenIdError::Expired => QueryError::new(
+            StatusCode::BAD_REQUEST,
+            "ExpiredTokenException",
+            "Token expired: the web identity token's exp has passed",
+        ),
+        OpenIdError::Invalid(m) => QueryError::new(StatusCode::BAD_REQUEST, "InvalidIdentityToken", m),
+        OpenIdError::Unreachable(m) => QueryError::new(StatusCode::BAD_REQUEST, "IDPCommunicationError", m),
+    }
+}
+
+async fn web_identity(c: &Call<'_>) -> Result<String, QueryError> {
+    let token = c.params.required("WebIdentityToken")?;
+    let role_arn = c.params.required("RoleArn")?;
+    let name = session_name(c)?;
+    let duration = duration(c, MAX_DURATION)?;
+    let policy = session_policy(c)?;
+    let (cfg, claims) = c.iam.web_identity(token, now()).await.map_err(token_error)?;
+    let subject = claims
+        .get("sub")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| token_error(OpenIdError::Invalid("the token has no subject (sub)".into())))?
+        .to_owned();
+    let role = role_arn
+        .split_once(":role/")
+        .map(|(_, r)| r.rsplit('/').next().unwrap_or(r));
+    let policies = match role.and_then(|r| cfg.roles.get(r)) {
+        Some(p) => p.clone(),
+        None => policy_names(claims.get(&cfg.claim)),
+    };
+    if c.iam.policies_named(&policies).await.is_empty() {
+        return Err(QueryError::denied(format!(
+            "the token names no existing policy (claim {:?}) and the role maps to none",
+            cfg.claim
+        )));
+    }
+    let claims_out = Claims {
+        exp: now() + duration as i64,
+        name: name.clone(),
+        subject: Some(subject.clone()),
+        policies,
+        policy,
+        ..Claims::default()
+    };
+    let session = c.iam.issue_session(&claims_out);
+    let audience = match claims.get("aud") {
+        Some(serde_json::Value::String(a)) => a.clone(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str())
+            .find(|a| cfg.client_ids.iter().any(|c| c == a))
+            .unwrap_or_default()
+            .to_owned(),
+        _ => String::new(),
+    };
+    let mut x = Xml::new();
+    credentials(&mut x, &session);
+    x.el("SubjectFromWebIdentityToken", &subject);
+    x.wrap("AssumedRoleUser", |x| {
+        x.el("AssumedRoleId", format!("{subject}:{name}"))
+            .el("Arn", c.iam.session_arn(&subject, &name));
+    });
+    x.el("Provider", &cfg.issuer).el("Audience", audience);
     Ok(x.finish())
 }
 

@@ -1,0 +1,442 @@
+//! `objd admin`: the admin API's commands, each one request signed with
+//! the given credentials, the JSON answer printed as it arrives.
+
+use crate::CredentialArgs;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// URL of the server.
+    #[arg(
+        long,
+        env = "OBJD_ENDPOINT",
+        default_value = "http://127.0.0.1:9000",
+        global = true
+    )]
+    endpoint: String,
+    /// PEM file of CA certificates to trust for an https:// endpoint,
+    /// besides the system's.
+    #[arg(long, env = "OBJD_CA_FILE", global = true)]
+    ca_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    credentials: CredentialArgs,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Heal every object (or one bucket's): rebuild missing or corrupt
+    /// shards and restore full redundancy, printing progress.
+    Heal {
+        /// Only this bucket.
+        bucket: Option<String>,
+    },
+    /// Show drives, erasure sets and the heal queue.
+    Info,
+    /// Show a bucket's stored bytes and versions, and its quota.
+    Usage { bucket: String },
+    /// Set a bucket's quota (`10GiB`, `500MiB`, bytes), or remove it with
+    /// `none`. Writes that would go beyond it fail with QuotaExceeded.
+    Quota {
+        bucket: String,
+        #[arg(value_parser = parse_quota)]
+        size: Quota,
+    },
+    /// IAM users and their access keys (see docs/iam.md).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// IAM groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// IAM policies, and attaching them to users and groups.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Service accounts: keys under a user, narrowed by a policy.
+    #[command(subcommand)]
+    Svcacct(SvcacctCommand),
+    /// Identity providers STS trusts (OpenID Connect).
+    #[command(subcommand)]
+    Idp(IdpCommand),
+    /// Users, groups, policies, service accounts and identity providers,
+    /// as JSON (no secrets).
+    Iam,
+    /// Who the credentials are: root, or the user (or service account) and
+    /// its policies. Any credentials may ask.
+    Whoami,
+}
+
+#[derive(Subcommand, Debug)]
+enum IdpCommand {
+    /// Trust an OpenID Connect provider for AssumeRoleWithWebIdentity (or
+    /// replace the one of that name).
+    AddOpenid {
+        name: String,
+        /// The provider's issuer URL, exactly as its tokens' `iss` says.
+        #[arg(long)]
+        issuer: String,
+        /// A client id tokens must be issued to (their audience); repeat
+        /// for several.
+        #[arg(long = "client-id", required = true)]
+        client_ids: Vec<String>,
+        /// The token claim naming the session's policies.
+        #[arg(long, default_value = "policy")]
+        claim: String,
+        /// `ROLE=POLICY[,POLICY...]`: a RoleArn naming ROLE gets these
+        /// policies whatever the claim says; repeat for several.
+        #[arg(long = "role", value_parser = parse_context)]
+        roles: Vec<(String, String)>,
+    },
+    /// Stop trusting an identity provider.
+    Remove { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum SvcacctCommand {
+    /// Create a service account of USER; prints its key and secret
+    /// (shown this once). It never has more rights than USER.
+    Add {
+        user: String,
+        /// A policy file that narrows the account's rights further.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// Delete a service account.
+    Remove { access_key: String },
+    /// Refuse its requests (or with `--enable`, take them again).
+    Disable {
+        access_key: String,
+        #[arg(long)]
+        enable: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user with an access key; prints the key and its secret
+    /// (shown this once).
+    Add { name: String },
+    /// Delete a user and its access keys.
+    Remove { name: String },
+    /// Refuse every request signed with the user's keys.
+    Disable { name: String },
+    /// Take the user's requests again.
+    Enable { name: String },
+    /// Another access key for the user (at most two).
+    AddKey { name: String },
+    /// Delete an access key.
+    RemoveKey { access_key: String },
+    /// Refuse requests signed with this key (or with `--enable`, take them again).
+    DisableKey {
+        access_key: String,
+        #[arg(long)]
+        enable: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GroupCommand {
+    /// Create a group.
+    Add { name: String },
+    /// Delete a group (its members stay).
+    Remove { name: String },
+    /// Add a user to a group.
+    AddMember { group: String, user: String },
+    /// Take a user out of a group.
+    RemoveMember { group: String, user: String },
+}
+
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+struct PolicyHolder {
+    /// The user.
+    #[arg(long)]
+    user: Option<String>,
+    /// The group.
+    #[arg(long)]
+    group: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Create or replace a policy from a JSON file (`-` for standard input).
+    Add { name: String, file: PathBuf },
+    /// Delete a policy attached to no one.
+    Remove { name: String },
+    /// Attach a policy to a user or a group.
+    Attach {
+        name: String,
+        #[command(flatten)]
+        to: PolicyHolder,
+    },
+    /// Detach a policy from a user or a group.
+    Detach {
+        name: String,
+        #[command(flatten)]
+        from: PolicyHolder,
+    },
+    /// Whether USER may do ACTION (`s3:GetObject`) on RESOURCE
+    /// (`arn:aws:s3:::bucket/key`), and the statement that decided.
+    Simulate {
+        user: String,
+        action: String,
+        resource: String,
+        /// A condition key's value for the request (`aws:SourceIp=10.0.0.1`);
+        /// repeat for several.
+        #[arg(long = "context", value_parser = parse_context)]
+        context: Vec<(String, String)>,
+    },
+}
+
+fn parse_context(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s}: expected KEY=VALUE"))
+}
+
+/// A quota given on the command line.
+#[derive(Debug, Clone, Copy)]
+enum Quota {
+    Bytes(u64),
+    None,
+}
+
+fn parse_quota(s: &str) -> Result<Quota, String> {
+    if s == "none" {
+        return Ok(Quota::None);
+    }
+    let units = [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("", 1),
+    ];
+    let (num, unit) = units
+        .iter()
+        .find_map(|(u, m)| s.strip_suffix(u).map(|n| (n, *m)))
+        .unwrap_or((s, 1));
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .map(Quota::Bytes)
+        .ok_or_else(|| {
+            format!("{s} is not a size (bytes, or a number with KiB, MiB, GiB or TiB), nor `none`")
+        })
+}
+
+/// A policy document from a file (`-`: standard input).
+fn read_policy(file: &std::path::Path) -> Result<String> {
+    if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading the policy")?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+    }
+}
+
+/// An admin request: method, operation, query and body.
+type AdminRequest = (&'static str, &'static str, Vec<(String, String)>, bytes::Bytes);
+
+/// An admin command as a request.
+fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
+    let q = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let holder = |h: &PolicyHolder| match (&h.user, &h.group) {
+        (Some(u), _) => ("user", u.clone()),
+        (_, Some(g)) => ("group", g.clone()),
+        _ => unreachable!("clap requires one"),
+    };
+    let none = bytes::Bytes::new();
+    // Enabling or disabling what `param` names.
+    let toggle = |op: &'static str, param: &str, value: &str, on: bool| {
+        let on = if on { "true" } else { "false" };
+        (
+            "POST",
+            op,
+            q(&[(param, value), ("enabled", on)]),
+            bytes::Bytes::new(),
+        )
+    };
+    Ok(match cmd {
+        AdminCommand::Heal { bucket } => {
+            let b: Vec<(&str, &str)> = bucket.iter().map(|b| ("bucket", b.as_str())).collect();
+            ("POST", "heal", q(&b), none)
+        }
+        AdminCommand::Info => ("GET", "info", vec![], none),
+        AdminCommand::Usage { bucket } => ("GET", "bucket-usage", q(&[("bucket", bucket)]), none),
+        AdminCommand::Quota { bucket, size } => match size {
+            Quota::Bytes(n) => (
+                "PUT",
+                "bucket-quota",
+                q(&[("bucket", bucket), ("bytes", &n.to_string())]),
+                none,
+            ),
+            Quota::None => ("DELETE", "bucket-quota", q(&[("bucket", bucket)]), none),
+        },
+        AdminCommand::Iam => ("GET", "iam", vec![], none),
+        AdminCommand::Idp(IdpCommand::AddOpenid {
+            name,
+            issuer,
+            client_ids,
+            claim,
+            roles,
+        }) => {
+            let roles: std::collections::BTreeMap<&str, Vec<&str>> = roles
+                .iter()
+                .map(|(r, p)| (r.as_str(), p.split(',').map(str::trim).collect()))
+                .collect();
+            let body = serde_json::json!({
+                "type": "openid", "issuer": issuer, "client_ids": client_ids,
+                "claim": claim, "roles": roles,
+            });
+            (
+                "PUT",
+                "iam/idp",
+                q(&[("name", name)]),
+                bytes::Bytes::from(body.to_string()),
+            )
+        }
+        AdminCommand::Idp(IdpCommand::Remove { name }) => ("DELETE", "iam/idp", q(&[("name", name)]), none),
+        AdminCommand::Whoami => ("GET", "iam/whoami", vec![], none),
+        AdminCommand::User(u) => match u {
+            UserCommand::Add { name } => ("PUT", "iam/user", q(&[("name", name)]), none),
+            UserCommand::Remove { name } => ("DELETE", "iam/user", q(&[("name", name)]), none),
+            UserCommand::Disable { name } => toggle("iam/user", "name", name, false),
+            UserCommand::Enable { name } => toggle("iam/user", "name", name, true),
+            UserCommand::AddKey { name } => ("PUT", "iam/access-key", q(&[("user", name)]), none),
+            UserCommand::RemoveKey { access_key } => {
+                ("DELETE", "iam/access-key", q(&[("key", access_key)]), none)
+            }
+            UserCommand::DisableKey { access_key, enable } => {
+                toggle("iam/access-key", "key", access_key, *enable)
+            }
+        },
+        AdminCommand::Group(g) => match g {
+            GroupCommand::Add { name } => ("PUT", "iam/group", q(&[("name", name)]), none),
+            GroupCommand::Remove { name } => ("DELETE", "iam/group", q(&[("name", name)]), none),
+            GroupCommand::AddMember { group, user } => {
+                ("PUT", "iam/member", q(&[("group", group), ("user", user)]), none)
+            }
+            GroupCommand::RemoveMember { group, user } => (
+                "DELETE",
+                "iam/member",
+                q(&[("group", group), ("user", user)]),
+                none,
+            ),
+        },
+        AdminCommand::Svcacct(a) => match a {
+            SvcacctCommand::Add { user, policy } => {
+                let text = policy
+                    .as_deref()
+                    .map(read_policy)
+                    .transpose()?
+                    .unwrap_or_default();
+                (
+                    "PUT",
+                    "iam/svcacct",
+                    q(&[("user", user)]),
+                    bytes::Bytes::from(text),
+                )
+            }
+            SvcacctCommand::Remove { access_key } => {
+                ("DELETE", "iam/svcacct", q(&[("key", access_key)]), none)
+            }
+            SvcacctCommand::Disable { access_key, enable } => {
+                toggle("iam/svcacct", "key", access_key, *enable)
+            }
+        },
+        AdminCommand::Policy(p) => match p {
+            PolicyCommand::Add { name, file } => (
+                "PUT",
+                "iam/policy",
+                q(&[("name", name)]),
+                bytes::Bytes::from(read_policy(file)?),
+            ),
+            PolicyCommand::Remove { name } => ("DELETE", "iam/policy", q(&[("name", name)]), none),
+            PolicyCommand::Simulate {
+                user,
+                action,
+                resource,
+                context,
+            } => {
+                let context: std::collections::BTreeMap<&str, &str> =
+                    context.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let body = serde_json::json!({
+                    "user": user, "action": action, "resource": resource, "context": context,
+                });
+                (
+                    "POST",
+                    "iam/simulate",
+                    vec![],
+                    bytes::Bytes::from(body.to_string()),
+                )
+            }
+            PolicyCommand::Attach { name, to } => {
+                let (kind, who) = holder(to);
+                (
+                    "PUT",
+                    "iam/attachment",
+                    q(&[("policy", name), (kind, &who)]),
+                    none,
+                )
+            }
+            PolicyCommand::Detach { name, from } => {
+                let (kind, who) = holder(from);
+                (
+                    "DELETE",
+                    "iam/attachment",
+                    q(&[("policy", name), (kind, &who)]),
+                    none,
+                )
+            }
+        },
+    })
+}
+
+pub async fn admin(args: AdminArgs) -> Result<()> {
+    let creds = args.credentials.resolve()?;
+    let (method, op, query, body) = admin_request(&args.command)?;
+    let path = format!("{}{op}", objd::api::admin::ADMIN_PREFIX);
+    let signer =
+        strata_s3client::Signer::new(creds.access_key.clone(), creds.secret_key.clone(), "us-east-1");
+    let tls = strata_s3client::Tls {
+        ca_file: args.ca_file.clone(),
+    };
+    let client = strata_s3client::Client::with_tls(&args.endpoint, signer, &tls)
+        .map_err(anyhow::Error::msg)?
+        .with_timeout(std::time::Duration::from_secs(30));
+    let method = http::Method::from_bytes(method.as_bytes())?;
+    let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, mut body) = client
+        .stream(method, &path, &query, body)
+        .await
+        .with_context(|| format!("cannot reach {}", args.endpoint))?;
+    use http_body_util::BodyExt;
+    let mut failed = !status.is_success();
+    let mut ends_with_newline = true;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            let text = String::from_utf8_lossy(&data);
+            if text.contains("\"error\"") {
+                failed = true;
+            }
+            print!("{text}");
+            ends_with_newline = text.ends_with('\n');
+        }
+    }
+    if !ends_with_newline {
+        println!();
+    }
+    if failed {
+        bail!("the server answered {status}");
+    }
+    Ok(())
+}
