@@ -57,7 +57,7 @@ enum AdminCommand {
     /// Service accounts: keys under a user, narrowed by a policy.
     #[command(subcommand)]
     Svcacct(SvcacctCommand),
-    /// Identity providers STS trusts (OpenID Connect).
+    /// Identity providers STS trusts (OpenID Connect, LDAP).
     #[command(subcommand)]
     Idp(IdpCommand),
     /// Users, groups, policies, service accounts and identity providers,
@@ -89,8 +89,54 @@ enum IdpCommand {
         #[arg(long = "role", value_parser = parse_context)]
         roles: Vec<(String, String)>,
     },
+    /// Trust an LDAP directory (OpenLDAP, Active Directory) for
+    /// AssumeRoleWithLDAPIdentity (or replace the one of that name). The
+    /// lookup account's password comes from a file or the environment,
+    /// never the command line.
+    AddLdap {
+        name: String,
+        /// `ldap://HOST[:PORT]` or `ldaps://HOST[:PORT]`.
+        #[arg(long)]
+        url: String,
+        /// Upgrade an ldap:// connection with StartTLS.
+        #[arg(long)]
+        start_tls: bool,
+        /// DN of the account that looks users and groups up.
+        #[arg(long)]
+        lookup_dn: String,
+        /// File holding the lookup account's password (or set
+        /// OBJD_LDAP_LOOKUP_PASSWORD). Left out when replacing: the stored
+        /// one is kept.
+        #[arg(long)]
+        lookup_password_file: Option<PathBuf>,
+        /// Where users are searched.
+        #[arg(long)]
+        user_base: String,
+        /// Finds a user; `%s` is the username: `(uid=%s)`, or
+        /// `(sAMAccountName=%s)` for Active Directory.
+        #[arg(long)]
+        user_filter: String,
+        /// Where groups are searched.
+        #[arg(long, default_value = "")]
+        group_base: String,
+        /// Finds a user's groups; `%d` is the user's DN, `%s` the username:
+        /// `(&(objectClass=groupOfNames)(member=%d))`, or
+        /// `(&(objectClass=group)(member=%d))` for Active Directory.
+        #[arg(long, default_value = "")]
+        group_filter: String,
+        /// `POLICY[,POLICY...]:GROUP-DN`: members of the group get these
+        /// policies; repeat for several groups.
+        #[arg(long = "group", value_parser = parse_group)]
+        groups: Vec<(String, String)>,
+    },
     /// Stop trusting an identity provider.
     Remove { name: String },
+}
+
+fn parse_group(s: &str) -> Result<(String, String), String> {
+    s.split_once(':')
+        .map(|(p, dn)| (dn.to_owned(), p.to_owned()))
+        .ok_or_else(|| format!("{s}: expected POLICY[,POLICY...]:GROUP-DN"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -296,6 +342,41 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
             let body = serde_json::json!({
                 "type": "openid", "issuer": issuer, "client_ids": client_ids,
                 "claim": claim, "roles": roles,
+            });
+            (
+                "PUT",
+                "iam/idp",
+                q(&[("name", name)]),
+                bytes::Bytes::from(body.to_string()),
+            )
+        }
+        AdminCommand::Idp(IdpCommand::AddLdap {
+            name,
+            url,
+            start_tls,
+            lookup_dn,
+            lookup_password_file,
+            user_base,
+            user_filter,
+            group_base,
+            group_filter,
+            groups,
+        }) => {
+            let password = match lookup_password_file {
+                Some(f) => std::fs::read_to_string(f)
+                    .with_context(|| format!("reading {}", f.display()))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+                None => std::env::var("OBJD_LDAP_LOOKUP_PASSWORD").unwrap_or_default(),
+            };
+            let groups: std::collections::BTreeMap<&str, Vec<&str>> = groups
+                .iter()
+                .map(|(dn, p)| (dn.as_str(), p.split(',').map(str::trim).collect()))
+                .collect();
+            let body = serde_json::json!({
+                "type": "ldap", "url": url, "start_tls": start_tls, "lookup_dn": lookup_dn,
+                "lookup_password": password, "user_base": user_base, "user_filter": user_filter,
+                "group_base": group_base, "group_filter": group_filter, "groups": groups,
             });
             (
                 "PUT",

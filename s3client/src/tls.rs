@@ -20,8 +20,9 @@ pub struct Tls {
 }
 
 impl Tls {
-    /// The connector for both `http://` and `https://` endpoints.
-    pub(crate) fn connector(&self, http: HttpConnector) -> Result<HttpsConnector<HttpConnector>> {
+    /// The TLS client configuration: verified certificates, trusted as
+    /// this says.
+    pub fn client_config(&self) -> Result<rustls::ClientConfig> {
         let mut roots = RootCertStore::empty();
         // Unreadable system certificates are skipped; a server signed by
         // none of the rest fails its handshake with a clear error.
@@ -40,11 +41,16 @@ impl Tls {
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        Ok(rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::Endpoint(e.to_string()))?
             .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_no_client_auth())
+    }
+
+    /// The connector for both `http://` and `https://` endpoints.
+    pub(crate) fn connector(&self, http: HttpConnector) -> Result<HttpsConnector<HttpConnector>> {
+        let config = self.client_config()?;
         Ok(HttpsConnectorBuilder::new()
             .with_tls_config(config)
             .https_or_http()

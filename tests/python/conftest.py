@@ -110,3 +110,34 @@ def same_tree(a, b):
     if left != right:
         return False
     return all(filecmp.cmp(pathlib.Path(a) / f, pathlib.Path(b) / f, shallow=False) for f in left)
+
+
+EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+class Ca:
+    """A test CA made with the openssl CLI."""
+
+    def __init__(self, dir):
+        self.dir = dir
+        self.serial = 0x2000
+        dir.mkdir(parents=True)
+        self.key, self.pem = dir / "ca.key", dir / "ca.pem"
+        openssl("req", "-x509", *EC, "-keyout", self.key, "-out", self.pem, "-days", "2",
+                "-subj", "/CN=Strata TLS test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign")
+
+    def issue(self, out, sans):
+        """Writes out/public.crt and out/private.key; returns the serial."""
+        self.serial += 1
+        out.mkdir(parents=True, exist_ok=True)
+        csr, ext = self.dir / f"{self.serial}.csr", self.dir / f"{self.serial}.ext"
+        openssl("req", *EC, "-keyout", out / "private.key", "-out", csr, "-subj", "/CN=objd")
+        ext.write_text(f"subjectAltName={sans}\nbasicConstraints=CA:FALSE\n")
+        openssl("x509", "-req", "-in", csr, "-CA", self.pem, "-CAkey", self.key,
+                "-set_serial", hex(self.serial), "-out", out / "public.crt", "-days", "2", "-extfile", ext)
+        return f"{self.serial:X}"

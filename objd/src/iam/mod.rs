@@ -12,6 +12,7 @@
 
 mod change;
 mod idp;
+pub mod ldap;
 pub mod model;
 pub mod openid;
 pub mod seal;
@@ -162,6 +163,8 @@ pub struct Iam {
     sealer: seal::Sealer,
     sessions: sts::SessionKeys,
     openid: openid::OpenId,
+    /// How LDAP servers are trusted.
+    ldap_tls: Arc<rustls::ClientConfig>,
     account: String,
     state: RwLock<Arc<State>>,
     loaded: Mutex<Instant>,
@@ -215,6 +218,11 @@ impl Iam {
     ) -> IamResult<Arc<Self>> {
         let fetcher = strata_s3client::Fetcher::new(outbound, Duration::from_secs(10), 1 << 20)
             .map_err(|e| IamError::Invalid(format!("outbound TLS: {e}")))?;
+        let ldap_tls = Arc::new(
+            outbound
+                .client_config()
+                .map_err(|e| IamError::Invalid(format!("outbound TLS: {e}")))?,
+        );
         let account = format!(
             "{:012}",
             xxhash_rust::xxh3::xxh3_64(deployment_id.as_bytes()) % 1_000_000_000_000
@@ -224,6 +232,7 @@ impl Iam {
             sealer: seal::Sealer::derive(root_secret),
             sessions: sts::SessionKeys::derive(root_secret),
             openid: openid::OpenId::new(fetcher),
+            ldap_tls,
             account,
             state: RwLock::new(Arc::new(State::default())),
             loaded: Mutex::new(Instant::now()),
@@ -473,7 +482,17 @@ impl Iam {
                     "enabled": a.enabled, "policy": a.policy })
             })
             .collect();
-        let idps: Vec<&IdpDoc> = s.idps.values().collect();
+        let idps: Vec<IdpDoc> = s
+            .idps
+            .values()
+            .cloned()
+            .map(|mut p| {
+                if let model::IdpConfig::Ldap(l) = &mut p.config {
+                    l.sealed_lookup_password.clear();
+                }
+                p
+            })
+            .collect();
         serde_json::json!({ "users": users, "groups": groups, "policies": policies,
             "service_accounts": svcaccts, "identity_providers": idps })
     }

@@ -90,6 +90,7 @@ pub struct IdpDoc {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum IdpConfig {
     Openid(super::openid::OpenIdConfig),
+    Ldap(super::ldap::LdapConfig),
 }
 
 /// IAM's rule for user, group and policy names: letters, digits and

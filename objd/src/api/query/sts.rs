@@ -7,6 +7,10 @@
 //! name, or else those the token's policy claim names; a token that
 //! yields no existing policy is refused.
 //!
+//! `AssumeRoleWithLDAPIdentity` takes an LDAP username and password
+//! (`LDAPUsername`, `LDAPPassword`) checked against the configured
+//! directory; the session gets the policies mapped to the user's groups.
+//!
 //! `AssumeRole` needs no permission of its own: a session never has more
 //! rights than the user (or service account) that asked for it has at
 //! each of its requests. `RoleArn` is required, as the SDKs send it, and
@@ -14,6 +18,7 @@
 
 use super::xml::Xml;
 use super::{Call, QueryError};
+use crate::iam::ldap::LdapError;
 use crate::iam::openid::{OpenIdError, policy_names};
 use crate::iam::sts::{Claims, DEFAULT_DURATION, MAX_DURATION, MIN_DURATION, Session};
 use crate::policy::Policy;
@@ -28,6 +33,7 @@ pub async fn call(c: &Call<'_>) -> Result<Option<String>, QueryError> {
     match c.action {
         "AssumeRole" => assume_role(c).map(Some),
         "AssumeRoleWithWebIdentity" => web_identity(c).await.map(Some),
+        "AssumeRoleWithLDAPIdentity" => ldap_identity(c).await.map(Some),
         "GetCallerIdentity" => Ok(Some(caller_identity(c))),
         other => Err(QueryError::new(
             StatusCode::BAD_REQUEST,
@@ -199,6 +205,49 @@ async fn web_identity(c: &Call<'_>) -> Result<String, QueryError> {
             .el("Arn", c.iam.session_arn(&subject, &name));
     });
     x.el("Provider", &cfg.issuer).el("Audience", audience);
+    Ok(x.finish())
+}
+
+async fn ldap_identity(c: &Call<'_>) -> Result<String, QueryError> {
+    let username = c.params.required("LDAPUsername")?;
+    let password = c.params.required("LDAPPassword")?;
+    let duration = duration(c, MAX_DURATION)?;
+    let policy = session_policy(c)?;
+    let policies = c
+        .iam
+        .ldap_identity(username, password)
+        .await
+        .map_err(|e| match e {
+            LdapError::Rejected => QueryError::denied(e.to_string()),
+            LdapError::Unreachable(m) => {
+                tracing::warn!(error = %m, "LDAP directory");
+                QueryError::new(
+                    StatusCode::BAD_REQUEST,
+                    "IDPCommunicationError",
+                    "the LDAP directory could not be asked",
+                )
+            }
+        })?;
+    if c.iam.policies_named(&policies).await.is_empty() {
+        return Err(QueryError::denied(
+            "no existing policy is mapped to the user's LDAP groups",
+        ));
+    }
+    let name = "ldap".to_owned();
+    let session = c.iam.issue_session(&Claims {
+        exp: now() + duration as i64,
+        name: name.clone(),
+        subject: Some(username.to_owned()),
+        policies,
+        policy,
+        ..Claims::default()
+    });
+    let mut x = Xml::new();
+    credentials(&mut x, &session);
+    x.wrap("AssumedRoleUser", |x| {
+        x.el("AssumedRoleId", format!("{username}:{name}"))
+            .el("Arn", c.iam.session_arn(username, &name));
+    });
     Ok(x.finish())
 }
 
