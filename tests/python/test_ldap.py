@@ -235,3 +235,125 @@ def test_ldap_users_get_their_groups_policies(setup, tmp_path):
     configure(server, slapd, root, f"ldaps://localhost:{slapd.tls_port}")
     status, doc = ldap_sts(server, "alice", "alice-password")
     assert (status, error_code(doc)) == (400, "IDPCommunicationError")
+
+
+AD_BASE = "DC=strata,DC=test"
+AD_USERS = f"CN=Users,{AD_BASE}"
+
+
+def ip(*args, netns=None):
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    subprocess.run([*prefix, "ip", *args], check=True, capture_output=True)
+
+
+class SambaDc:
+    """A Samba Active Directory domain controller, provisioned here, in a
+    network namespace of its own (it binds LDAP's fixed ports), reached at
+    10.213.K.2 through a veth pair."""
+
+    def __init__(self, dir: pathlib.Path, ca: Ca):
+        for k in range(1, 250):
+            self.ns = f"strata-ad-{k}"
+            # Creating the namespace claims the number.
+            if subprocess.run(["ip", "netns", "add", self.ns], capture_output=True).returncode == 0:
+                break
+        else:
+            raise RuntimeError("no free network namespace number")
+        self.addr, host, veth = f"10.213.{k}.2", f"10.213.{k}.1", f"sad{k}"
+        ip("link", "add", veth, "type", "veth", "peer", "name", f"{veth}in")
+        ip("link", "set", f"{veth}in", "netns", self.ns)
+        ip("addr", "add", f"{host}/30", "dev", veth)
+        ip("link", "set", veth, "up")
+        ip("addr", "add", f"{self.addr}/30", "dev", f"{veth}in", netns=self.ns)
+        ip("link", "set", f"{veth}in", "up", netns=self.ns)
+        ip("link", "set", "lo", "up", netns=self.ns)
+        self.proc = None
+        try:
+            self._start(dir, ca)
+        except Exception:
+            self.stop()
+            raise
+
+    def _start(self, dir, ca):
+        conf = dir / "etc" / "smb.conf"
+        subprocess.run(
+            ["samba-tool", "domain", "provision", "--realm=STRATA.TEST", "--domain=STRATA", "--server-role=dc",
+             "--dns-backend=NONE", "--adminpass=Adm1n-Passw0rd!", f"--targetdir={dir}", "--host-name=dc1",
+             f"--option=interfaces={self.addr}", "--option=bind interfaces only=yes",
+             f"--option=log file={dir}/log.%m"],
+            check=True, capture_output=True, timeout=300)
+        tool = lambda *a: subprocess.run(["samba-tool", *a, "-s", conf], check=True, capture_output=True)
+        for user in ("alice", "bob", "strata-lookup"):
+            tool("user", "create", user, f"{user.capitalize()}-Passw0rd!")
+        tool("group", "add", "engineers")
+        tool("group", "addmembers", "engineers", "alice")
+        ca.issue(dir / "tls", f"IP:{self.addr}")
+        (dir / "tls" / "private.key").chmod(0o600)
+        text = conf.read_text().replace("[global]\n", "[global]\n\ttls enabled = yes\n"
+                                        f"\ttls keyfile = {dir}/tls/private.key\n"
+                                        f"\ttls certfile = {dir}/tls/public.crt\n\ttls cafile = {ca.pem}\n", 1)
+        conf.write_text(text)
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, "samba", "-i", "-s", conf],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                socket.create_connection((self.addr, 636), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("samba did not start")
+
+    def stop(self):
+        # Samba's processes leave the starting process's group: end
+        # everything in the namespace, then the namespace (and the veth).
+        pids = subprocess.run(["ip", "netns", "pids", self.ns], capture_output=True, text=True).stdout.split()
+        for pid in pids:
+            subprocess.run(["kill", "-9", pid], capture_output=True)
+        if self.proc:
+            self.proc.wait()
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+
+
+def test_active_directory_users_sign_in(tmp_path):
+    ca = Ca(tmp_path / "ca")
+    dc = SambaDc(tmp_path / "dc", ca)
+    server = Objd(tmp_path / "drives", extra=["--ca-file", str(ca.pem)])
+    try:
+        s3 = boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id=ACCESS_KEY,
+                          aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
+                          config=Config(s3={"addressing_style": "path"}))
+        s3.create_bucket(Bucket="ad-data")
+        s3.put_object(Bucket="ad-data", Key="design.txt", Body=b"specs")
+        f = tmp_path / "engineering.json"
+        f.write_text('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", '
+                     '"Resource": "arn:aws:s3:::ad-data/*"}]}')
+        admin(server, "policy", "add", "engineering", str(f))
+        pw = tmp_path / "lookup-password"
+        pw.write_text("Strata-lookup-Passw0rd!")
+
+        def configure(url, *extra):
+            admin(server, "idp", "add-ldap", "corp", "--url", url, *extra,
+                  "--lookup-dn", f"CN=strata-lookup,{AD_USERS}", "--lookup-password-file", str(pw),
+                  "--user-base", AD_USERS, "--user-filter", "(sAMAccountName=%s)",
+                  "--group-base", AD_BASE, "--group-filter", "(&(objectClass=group)(member=%d))",
+                  "--group", f"engineering:CN=engineers,{AD_USERS}")
+
+        configure(f"ldaps://{dc.addr}")
+        status, doc = ldap_sts(server, "alice", "Alice-Passw0rd!")
+        assert status == 200, ET.tostring(doc)
+        alice = s3_as(server, creds_of(doc))
+        assert alice.get_object(Bucket="ad-data", Key="design.txt")["Body"].read() == b"specs"
+        # bob is in no mapped group; wrong passwords get nothing.
+        for user, password in (("bob", "Bob-Passw0rd!"), ("alice", "Alice-Passw0rd?")):
+            status, doc = ldap_sts(server, user, password)
+            assert (status, error_code(doc)) == (403, "AccessDenied"), user
+        # Active Directory refuses simple binds without TLS; StartTLS works.
+        configure(f"ldap://{dc.addr}")
+        status, doc = ldap_sts(server, "alice", "Alice-Passw0rd!")
+        assert (status, error_code(doc)) == (400, "IDPCommunicationError")
+        configure(f"ldap://{dc.addr}", "--start-tls")
+        assert ldap_sts(server, "alice", "Alice-Passw0rd!")[0] == 200
+    finally:
+        server.stop()
+        dc.stop()

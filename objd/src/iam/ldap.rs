@@ -6,7 +6,7 @@
 //! URLs and StartTLS verify the server's certificate against the system's
 //! CAs and objd's `--ca-file`.
 
-use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry, ldap_escape};
+use ldap3::{LdapConnAsync, LdapConnSettings, ResultEntry, Scope, ldap_escape};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -118,10 +118,18 @@ async fn search_dns(ldap: &mut ldap3::Ldap, base: &str, filter: &str) -> Result<
         .map_err(unreachable)?
         .success()
         .map_err(unreachable)?;
-    Ok(entries
-        .into_iter()
-        .map(|e| SearchEntry::construct(e).dn)
-        .collect())
+    Ok(entries.into_iter().filter_map(entry_dn).collect())
+}
+
+/// The DN of a search result entry; `None` for referrals (Active
+/// Directory returns them beside entries) and anything malformed, which
+/// must not be able to bring the server down.
+fn entry_dn(e: ResultEntry) -> Option<String> {
+    if e.is_ref() || e.is_intermediate() {
+        return None;
+    }
+    let dn = e.0.match_id(4)?.expect_constructed()?.into_iter().next()?;
+    String::from_utf8(dn.expect_primitive()?).ok()
 }
 
 /// Checks `username` and `password` against the directory; the user's DN
