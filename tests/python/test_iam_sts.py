@@ -302,3 +302,27 @@ def test_aws_cli_manages_users(server):
     assert ident["Arn"].endswith(":root") and len(ident["Account"]) == 12
     env = dict(env, AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
     assert aws("sts", "get-caller-identity")["Arn"].endswith(":user/frank")
+
+
+def test_existing_object_tags_decide_reads(server):
+    iam = client(server, "iam")
+    root_s3 = client(server, "s3")
+    root_s3.create_bucket(Bucket="tagged")
+    root_s3.put_object(Bucket="tagged", Key="open.txt", Body=b"open", Tagging="classification=public")
+    root_s3.put_object(Bucket="tagged", Key="closed.txt", Body=b"closed", Tagging="classification=secret")
+    root_s3.put_object(Bucket="tagged", Key="untagged.txt", Body=b"none")
+    ak, sk = make_user(iam, "gina", json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObjectTagging"], "Resource": "arn:aws:s3:::tagged/*",
+         "Condition": {"StringEquals": {"s3:ExistingObjectTag/classification": "public"}}}]}))
+    gina = client(server, "s3", ak, sk)
+    assert gina.get_object(Bucket="tagged", Key="open.txt")["Body"].read() == b"open"
+    for key in ("closed.txt", "untagged.txt", "missing.txt"):
+        with pytest.raises(ClientError) as e:
+            gina.get_object(Bucket="tagged", Key=key)
+        assert code(e) == "AccessDenied", key
+    # Retagging is decided by the tags the object has now.
+    gina.put_object_tagging(Bucket="tagged", Key="open.txt",
+                            Tagging={"TagSet": [{"Key": "classification", "Value": "secret"}]})
+    with pytest.raises(ClientError) as e:
+        gina.get_object(Bucket="tagged", Key="open.txt")
+    assert code(e) == "AccessDenied"

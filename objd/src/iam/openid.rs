@@ -261,6 +261,17 @@ fn verify_with(
     Ok(Some(claims))
 }
 
+/// Verifies `token` against the keys of a JWKS document, as a provider's
+/// keys would be (for tools and fuzzing; objd fetches and caches them).
+pub fn verify_with_jwks(
+    cfg: &OpenIdConfig,
+    jwks: &[u8],
+    token: &str,
+    now: i64,
+) -> Result<Option<Map<String, Value>>, OpenIdError> {
+    verify_with(cfg, &parse_jwks(jwks)?, token, now)
+}
+
 impl OpenId {
     pub fn new(fetcher: Fetcher) -> Self {
         Self {

@@ -42,7 +42,11 @@ const KEYS: &[&str] = &[
     "s3:authtype",
     "s3:requestobjecttagkeys",
 ];
-const KEY_FAMILIES: &[&str] = &["s3:requestobjecttag/"];
+const KEY_FAMILIES: &[&str] = &["s3:requestobjecttag/", EXISTING_OBJECT_TAG];
+
+/// The key family of an existing object's tags: read from the object only
+/// when a policy that applies uses it.
+pub const EXISTING_OBJECT_TAG: &str = "s3:existingobjecttag/";
 
 /// What a request brings to condition evaluation: values by key (lower
 /// case), several for multi-valued keys.
@@ -125,6 +129,15 @@ struct Test {
 /// A statement's condition block.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Conditions(Vec<Test>);
+
+impl Conditions {
+    /// Whether a test uses a key starting with `prefix` (lower case).
+    pub fn mentions(&self, prefix: &str) -> bool {
+        self.0
+            .iter()
+            .any(|t| t.key.to_ascii_lowercase().starts_with(prefix))
+    }
+}
 
 /// Operator name (without qualifier and `IfExists`) -> kind and negation;
 /// `None` kind is `Null`.

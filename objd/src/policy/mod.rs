@@ -186,6 +186,12 @@ impl Policy {
         Ok(Self { statements })
     }
 
+    /// Whether a condition of the policy uses a key starting with `prefix`
+    /// (lower case).
+    pub fn mentions(&self, prefix: &str) -> bool {
+        self.statements.iter().any(|s| s.conditions.mentions(prefix))
+    }
+
     /// Evaluates `action` (e.g. `s3:GetObject`) on `resource` (an ARN from
     /// [`resource_arn`]) for `who`, with no request context.
     pub fn evaluate(&self, who: Principal<'_>, action: &str, resource: &str) -> Decision {

@@ -13,7 +13,8 @@ use super::caller::{Caller, resolve, security_token};
 use crate::api::admin::query_param;
 use crate::iam::Iam;
 use crate::object::ObjectLayer;
-use crate::policy::{Context, resource_arn};
+use crate::policy::condition::EXISTING_OBJECT_TAG;
+use crate::policy::{Context, Policy, resource_arn};
 use http::{HeaderMap, Uri};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::Credentials;
@@ -164,6 +165,37 @@ impl Access {
         self.allowed(caller, ctx, Some(bucket), action, &resource_arn(bucket, key))
     }
 
+    /// Adds the tags of the object a request names, as
+    /// `s3:ExistingObjectTag/KEY` keys, when a policy that applies uses
+    /// them: reading them costs a metadata read, so only then.
+    async fn existing_tags(&self, caller: &Caller, ctx: &mut Context, bucket: &str, key: &str, uri: &Uri) {
+        let mentions = |p: &Policy| p.mentions(EXISTING_OBJECT_TAG);
+        let by_caller = match caller {
+            Caller::Root => return,
+            Caller::User(who, policies) => {
+                policies.iter().any(|(_, p)| mentions(p)) || who.narrowed.iter().any(|p| mentions(p))
+            }
+            Caller::Anonymous => false,
+        };
+        let by_bucket = || {
+            self.layer
+                .bucket_setting(bucket, crate::policy::BUCKET_SETTING)
+                .ok()
+                .flatten()
+                .and_then(|text| Policy::parse(&String::from_utf8_lossy(&text), bucket).ok())
+                .is_some_and(|p| mentions(&p))
+        };
+        if !by_caller && !by_bucket() {
+            return;
+        }
+        let version = query_param(uri, "versionId");
+        if let Ok(r) = self.layer.head_object(bucket, key, version.as_deref()).await {
+            for (k, v) in &r.version().extras.tags {
+                ctx.set(&format!("s3:ExistingObjectTag/{k}"), v.as_str());
+            }
+        }
+    }
+
     async fn ensure_source(&self, source: &CopySource) {
         if let CopySource::Bucket { bucket, .. } = source {
             self.layer.ensure_bucket(bucket).await;
@@ -245,7 +277,10 @@ impl S3Access for Access {
         let caller = self.caller(cx.credentials(), cx.headers(), cx.uri()).await?;
         let action = action_for(cx.s3_op().name(), has_version_id(cx.uri()));
         let peer = cx.extensions_mut().get::<super::Peer>().copied();
-        let ctx = context(&caller, cx.headers(), cx.uri(), peer.as_ref());
+        let mut ctx = context(&caller, cx.headers(), cx.uri(), peer.as_ref());
+        if let S3Path::Object { bucket, key } = cx.s3_path() {
+            self.existing_tags(&caller, &mut ctx, bucket, key, cx.uri()).await;
+        }
         match cx.s3_path() {
             // Anonymous callers never list buckets; users with the grant do.
             S3Path::Root if matches!(caller, Caller::Anonymous) => Err(denied()),
