@@ -4,6 +4,7 @@
 import filecmp
 import os
 import pathlib
+import socket
 import subprocess
 
 import pytest
@@ -11,6 +12,13 @@ import pytest
 ACCESS_KEY = "strata-py-admin"
 SECRET_KEY = "strata-py-secret-key"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def objd_bin():
@@ -42,6 +50,14 @@ class Objd:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+
+    def admin(self, *args):
+        """`objd admin ARGS` with the root credentials; its output."""
+        out = subprocess.run([objd_bin(), "admin", "--endpoint", self.endpoint, *args],
+                             env=dict(os.environ, OBJD_ACCESS_KEY=ACCESS_KEY, OBJD_SECRET_KEY=SECRET_KEY),
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout
 
     def client_env(self):
         """Environment for AWS command-line tools talking to this server."""

@@ -16,9 +16,7 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import ACCESS_KEY, SECRET_KEY, Objd, objd_bin
-import subprocess
-import os
+from conftest import ACCESS_KEY, SECRET_KEY, Objd
 
 BUCKET = "matrix"
 
@@ -68,14 +66,6 @@ def outcome(call):
         return e.response["Error"]["Code"] or str(e.response["ResponseMetadata"]["HTTPStatusCode"])
 
 
-def admin(server, *args):
-    out = subprocess.run([objd_bin(), "admin", "--endpoint", server.endpoint, *args],
-                         env=dict(os.environ, OBJD_ACCESS_KEY=ACCESS_KEY, OBJD_SECRET_KEY=SECRET_KEY),
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
-    return json.loads(out.stdout) if out.stdout.strip() else None
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     s = Objd(tmp_path_factory.mktemp("matrix") / "drives", extra=["--sts-min-duration", "1"])
@@ -103,7 +93,7 @@ def test_every_operation_by_every_kind_of_caller(server, tmp_path):
     def policy(name, doc):
         f = tmp_path / f"{name}.json"
         f.write_text(json.dumps(doc))
-        admin(server, "policy", "add", name, str(f))
+        server.admin("policy", "add", name, str(f))
 
     everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
     reads = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
@@ -111,15 +101,15 @@ def test_every_operation_by_every_kind_of_caller(server, tmp_path):
         "s3:GetBucketVersioning", "s3:GetObject", "s3:GetObjectTagging"]}]}
     policy("everything", everything)
     policy("reads", reads)
-    nobody = admin(server, "user", "add", "nobody")
-    allowed = admin(server, "user", "add", "allowed")
-    admin(server, "policy", "attach", "everything", "--user", "allowed")
-    disabled = admin(server, "user", "add", "disabled")
-    admin(server, "policy", "attach", "everything", "--user", "disabled")
-    admin(server, "user", "disable", "disabled")
+    nobody = json.loads(server.admin("user", "add", "nobody"))
+    allowed = json.loads(server.admin("user", "add", "allowed"))
+    server.admin("policy", "attach", "everything", "--user", "allowed")
+    disabled = json.loads(server.admin("user", "add", "disabled"))
+    server.admin("policy", "attach", "everything", "--user", "disabled")
+    server.admin("user", "disable", "disabled")
     f = tmp_path / "narrow.json"
     f.write_text(json.dumps(reads))
-    narrow = admin(server, "svcacct", "add", "allowed", "--policy", str(f))
+    narrow = json.loads(server.admin("svcacct", "add", "allowed", "--policy", str(f)))
     sts = boto3.client("sts", endpoint_url=server.endpoint, region_name="us-east-1",
                        aws_access_key_id=allowed["access_key"], aws_secret_access_key=allowed["secret_key"],
                        config=Config(parameter_validation=False))

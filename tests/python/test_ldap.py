@@ -5,7 +5,6 @@ StartTLS and ldaps:// verified against objd's --ca-file. Wrong passwords,
 unknown users, filter metacharacters and users without groups get no
 credentials; the lookup password is never shown or stored in plain."""
 
-import os
 import pathlib
 import socket
 import subprocess
@@ -19,17 +18,11 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import ACCESS_KEY, SECRET_KEY, Ca, Objd, objd_bin
+from conftest import ACCESS_KEY, SECRET_KEY, Ca, Objd, free_port
 
 BASE = "dc=strata,dc=test"
 LOOKUP_PASSWORD = "lookup-Secret-9"
 STS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 DATA = f"""dn: {BASE}
@@ -136,14 +129,6 @@ def setup(tmp_path_factory):
         slapd.stop()
 
 
-def admin(server, *args, env=None, ok=True):
-    out = subprocess.run([objd_bin(), "admin", "--endpoint", server.endpoint, *args],
-                         env=dict(os.environ, OBJD_ACCESS_KEY=ACCESS_KEY, OBJD_SECRET_KEY=SECRET_KEY, **(env or {})),
-                         capture_output=True, text=True, timeout=60)
-    assert (out.returncode == 0) == ok, out.stdout + out.stderr
-    return out.stdout
-
-
 def ldap_sts(server, username, password):
     """AssumeRoleWithLDAPIdentity as a form POST (AWS SDKs have no such
     call); (HTTP status, parsed XML)."""
@@ -177,7 +162,7 @@ def s3_as(server, c):
 def configure(server, slapd, root, url, *extra):
     pw = root / "lookup-password"
     pw.write_text(LOOKUP_PASSWORD + "\n")
-    admin(server, "idp", "add-ldap", "directory", "--url", url, *extra,
+    server.admin("idp", "add-ldap", "directory", "--url", url, *extra,
           "--lookup-dn", f"cn=lookup,{BASE}", "--lookup-password-file", str(pw),
           "--user-base", f"ou=people,{BASE}", "--user-filter", "(&(objectClass=inetOrgPerson)(uid=%s))",
           "--group-base", f"ou=groups,{BASE}", "--group-filter", "(&(objectClass=groupOfNames)(member=%d))",
@@ -195,11 +180,11 @@ def test_ldap_users_get_their_groups_policies(setup, tmp_path):
         f = tmp_path / f"{name}.json"
         f.write_text('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [%s], '
                      '"Resource": ["arn:aws:s3:::ldap-data", "arn:aws:s3:::ldap-data/*"]}]}' % actions)
-        admin(server, "policy", "add", name, str(f))
+        server.admin("policy", "add", name, str(f))
     configure(server, slapd, root, f"ldap://127.0.0.1:{slapd.port}", "--start-tls")
 
     # The lookup password is not shown, nor stored in plain on the drives.
-    listing = admin(server, "iam")
+    listing = server.admin("iam")
     assert LOOKUP_PASSWORD not in listing and '"directory"' in listing
     for f in (root / "drives").rglob("*"):
         if f.is_file():
@@ -328,12 +313,12 @@ def test_active_directory_users_sign_in(tmp_path):
         f = tmp_path / "engineering.json"
         f.write_text('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", '
                      '"Resource": "arn:aws:s3:::ad-data/*"}]}')
-        admin(server, "policy", "add", "engineering", str(f))
+        server.admin("policy", "add", "engineering", str(f))
         pw = tmp_path / "lookup-password"
         pw.write_text("Strata-lookup-Passw0rd!")
 
         def configure(url, *extra):
-            admin(server, "idp", "add-ldap", "corp", "--url", url, *extra,
+            server.admin("idp", "add-ldap", "corp", "--url", url, *extra,
                   "--lookup-dn", f"CN=strata-lookup,{AD_USERS}", "--lookup-password-file", str(pw),
                   "--user-base", AD_USERS, "--user-filter", "(sAMAccountName=%s)",
                   "--group-base", AD_BASE, "--group-filter", "(&(objectClass=group)(member=%d))",

@@ -8,10 +8,8 @@ expired, unsigned, altered or signed with a retired key are refused."""
 import base64
 import hashlib
 import json
-import os
 import re
 import secrets
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,16 +22,10 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import ACCESS_KEY, ROOT, SECRET_KEY, Objd, objd_bin
+from conftest import ACCESS_KEY, ROOT, SECRET_KEY, Objd, free_port
 
 REDIRECT = "http://127.0.0.1/callback"
 ROLE = "arn:aws:iam::000000000000:role/anything"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OidcProvider:
@@ -105,14 +97,6 @@ def setup(tmp_path_factory):
         server.stop()
 
 
-def admin(server, *args):
-    out = subprocess.run([objd_bin(), "admin", "--endpoint", server.endpoint, *args],
-                         env=dict(os.environ, OBJD_ACCESS_KEY=ACCESS_KEY, OBJD_SECRET_KEY=SECRET_KEY),
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
-    return out.stdout
-
-
 def client(server, service, creds=None):
     kwargs = {}
     if creds:
@@ -141,10 +125,10 @@ def test_web_identity_tokens_become_scoped_sessions(setup, tmp_path):
         f.write_text(json.dumps({"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Action": actions,
             "Resource": ["arn:aws:s3:::idp-data", "arn:aws:s3:::idp-data/*"]}]}))
-        admin(server, "policy", "add", name, str(f))
-    admin(server, "idp", "add-openid", "test-idp", "--issuer", idp.issuer,
+        server.admin("policy", "add", name, str(f))
+    server.admin("idp", "add-openid", "test-idp", "--issuer", idp.issuer,
           "--client-id", "strata", "--client-id", "short-lived", "--role", "ops=writers")
-    listed = json.loads(admin(server, "iam"))["identity_providers"]
+    listed = json.loads(server.admin("iam"))["identity_providers"]
     assert [p["name"] for p in listed] == ["test-idp"]
 
     sts = client(server, "sts")

@@ -36,22 +36,8 @@ use crate::server::caller::Caller;
 use http::{Method, StatusCode, Uri};
 use s3s::{Body, S3Request, S3Response, S3Result};
 
-/// IAM's error code and status of an error (`None`: a storage error,
-/// answered as S3 answers it).
-fn code(e: &IamError) -> Option<(StatusCode, &'static str)> {
-    Some(match e {
-        IamError::NoSuchEntity(_) => (StatusCode::NOT_FOUND, "NoSuchEntity"),
-        IamError::EntityAlreadyExists(_) => (StatusCode::CONFLICT, "EntityAlreadyExists"),
-        IamError::DeleteConflict(_) => (StatusCode::CONFLICT, "DeleteConflict"),
-        IamError::LimitExceeded(_) => (StatusCode::CONFLICT, "LimitExceeded"),
-        IamError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
-        IamError::Invalid(_) => (StatusCode::BAD_REQUEST, "InvalidInput"),
-        IamError::Storage(_) => return None,
-    })
-}
-
 fn error(e: IamError) -> S3Result<S3Response<Body>> {
-    match (code(&e), e) {
+    match (e.code(), e) {
         (_, IamError::Storage(e)) => Err(super::error::to_s3(e)),
         (Some((status, code)), e) => {
             let body = serde_json::json!({ "error": code, "message": e.to_string() });

@@ -56,6 +56,24 @@ pub enum IamError {
 
 pub type IamResult<T> = Result<T, IamError>;
 
+impl IamError {
+    /// IAM's error code and HTTP status, as both the IAM API and the admin
+    /// API answer them (`None`: a storage failure, which each answers in
+    /// its own terms).
+    pub fn code(&self) -> Option<(http::StatusCode, &'static str)> {
+        use http::StatusCode as S;
+        Some(match self {
+            IamError::NoSuchEntity(_) => (S::NOT_FOUND, "NoSuchEntity"),
+            IamError::EntityAlreadyExists(_) => (S::CONFLICT, "EntityAlreadyExists"),
+            IamError::DeleteConflict(_) => (S::CONFLICT, "DeleteConflict"),
+            IamError::LimitExceeded(_) => (S::CONFLICT, "LimitExceeded"),
+            IamError::MalformedPolicyDocument(_) => (S::BAD_REQUEST, "MalformedPolicyDocument"),
+            IamError::Invalid(_) => (S::BAD_REQUEST, "InvalidInput"),
+            IamError::Storage(_) => return None,
+        })
+    }
+}
+
 impl From<PolicyError> for IamError {
     fn from(e: PolicyError) -> Self {
         IamError::MalformedPolicyDocument(e.to_string())

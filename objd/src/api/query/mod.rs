@@ -72,23 +72,17 @@ impl QueryError {
 
 impl From<IamError> for QueryError {
     fn from(e: IamError) -> Self {
-        let (status, code) = match &e {
-            IamError::NoSuchEntity(_) => (StatusCode::NOT_FOUND, "NoSuchEntity"),
-            IamError::EntityAlreadyExists(_) => (StatusCode::CONFLICT, "EntityAlreadyExists"),
-            IamError::DeleteConflict(_) => (StatusCode::CONFLICT, "DeleteConflict"),
-            IamError::LimitExceeded(_) => (StatusCode::CONFLICT, "LimitExceeded"),
-            IamError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
-            IamError::Invalid(_) => (StatusCode::BAD_REQUEST, "InvalidInput"),
-            IamError::Storage(err) => {
-                tracing::warn!(error = %err, "an IAM change failed in storage");
-                return Self::new(
+        match (e.code(), e) {
+            (Some((status, code)), e) => Self::new(status, code, e.to_string()),
+            (None, e) => {
+                tracing::warn!(error = %e, "an IAM change failed in storage");
+                Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ServiceFailure",
                     "The request processing has failed because of an unknown error, exception or failure.",
-                );
+                )
             }
-        };
-        Self::new(status, code, e.to_string())
+        }
     }
 }
 

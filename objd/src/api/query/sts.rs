@@ -101,6 +101,33 @@ pub fn credentials(x: &mut Xml, s: &Session) {
     });
 }
 
+/// A new federated session for `subject` with `policies`: its
+/// `Credentials` and `AssumedRoleUser` elements.
+fn federated(
+    c: &Call<'_>,
+    subject: &str,
+    name: &str,
+    policies: Vec<String>,
+    duration: u64,
+    policy: Option<String>,
+) -> Xml {
+    let session = c.iam.issue_session(&Claims {
+        exp: now() + duration as i64,
+        name: name.to_owned(),
+        subject: Some(subject.to_owned()),
+        policies,
+        policy,
+        ..Claims::default()
+    });
+    let mut x = Xml::new();
+    credentials(&mut x, &session);
+    x.wrap("AssumedRoleUser", |x| {
+        x.el("AssumedRoleId", format!("{subject}:{name}"))
+            .el("Arn", c.iam.session_arn(subject, name));
+    });
+    x
+}
+
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -178,15 +205,6 @@ async fn web_identity(c: &Call<'_>) -> Result<String, QueryError> {
             cfg.claim
         )));
     }
-    let claims_out = Claims {
-        exp: now() + duration as i64,
-        name: name.clone(),
-        subject: Some(subject.clone()),
-        policies,
-        policy,
-        ..Claims::default()
-    };
-    let session = c.iam.issue_session(&claims_out);
     let audience = match claims.get("aud") {
         Some(serde_json::Value::String(a)) => a.clone(),
         Some(serde_json::Value::Array(a)) => a
@@ -197,13 +215,8 @@ async fn web_identity(c: &Call<'_>) -> Result<String, QueryError> {
             .to_owned(),
         _ => String::new(),
     };
-    let mut x = Xml::new();
-    credentials(&mut x, &session);
+    let mut x = federated(c, &subject, &name, policies, duration, policy);
     x.el("SubjectFromWebIdentityToken", &subject);
-    x.wrap("AssumedRoleUser", |x| {
-        x.el("AssumedRoleId", format!("{subject}:{name}"))
-            .el("Arn", c.iam.session_arn(&subject, &name));
-    });
     x.el("Provider", &cfg.issuer).el("Audience", audience);
     Ok(x.finish())
 }
@@ -233,21 +246,7 @@ async fn ldap_identity(c: &Call<'_>) -> Result<String, QueryError> {
             "no existing policy is mapped to the user's LDAP groups",
         ));
     }
-    let name = "ldap".to_owned();
-    let session = c.iam.issue_session(&Claims {
-        exp: now() + duration as i64,
-        name: name.clone(),
-        subject: Some(username.to_owned()),
-        policies,
-        policy,
-        ..Claims::default()
-    });
-    let mut x = Xml::new();
-    credentials(&mut x, &session);
-    x.wrap("AssumedRoleUser", |x| {
-        x.el("AssumedRoleId", format!("{username}:{name}"))
-            .el("Arn", c.iam.session_arn(username, &name));
-    });
+    let mut x = federated(c, username, "ldap", policies, duration, policy);
     Ok(x.finish())
 }
 
