@@ -627,3 +627,98 @@ async fn service_accounts_never_exceed_their_parent() {
             .is_empty()
     );
 }
+
+fn sts_client(s: &Server, access: &str, secret: &str) -> aws_sdk_sts::Client {
+    let creds = aws_sdk_sts::config::Credentials::new(access, secret, None, None, "strata-tests");
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new("us-east-1"))
+        .endpoint_url(&s.endpoint)
+        .credentials_provider(creds)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_sts::Client::from_conf(conf)
+}
+
+/// The Rust AWS SDK's STS client against objd's STS: AssumeRole with a
+/// session policy, the credentials used by the S3 client, and STS errors
+/// parsed into the SDK's error codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_sdk_assumes_roles_and_reads_sts_errors() {
+    let s = Server::start(4, &[]);
+    let root = s3_client(&s.endpoint);
+    root.create_bucket().bucket("sdk").send().await.unwrap();
+    for k in ["in/a", "out/b"] {
+        put(&root, "sdk", k, k.as_bytes().to_vec()).await.unwrap();
+    }
+    let (_, ak, sk) = user(&s, "henry");
+    policy(&s, "sdk-read", allow(&["s3:GetObject"], &["arn:aws:s3:::sdk/*"]));
+    ok(&s, &["policy", "attach", "sdk-read", "--user", "henry"]);
+
+    let sts = sts_client(&s, &ak, &sk);
+    let me = sts.get_caller_identity().send().await.unwrap();
+    assert!(me.arn().unwrap().ends_with(":user/henry"), "{me:?}");
+    let narrow = allow(&["s3:GetObject"], &["arn:aws:s3:::sdk/in/*"]).to_string();
+    let out = sts
+        .assume_role()
+        .role_arn("arn:aws:iam::000000000000:role/sdk")
+        .role_session_name("rust-sdk")
+        .duration_seconds(900)
+        .policy(narrow)
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    assert!(c.access_key_id().starts_with("ASIA"));
+    let left = c.expiration().secs()
+        - std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+    assert!((880..=901).contains(&left), "{left}");
+
+    let creds = aws_sdk_s3::config::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        None,
+        "sts",
+    );
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(&s.endpoint)
+        .credentials_provider(creds)
+        .force_path_style(true)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    let session = aws_sdk_s3::Client::from_conf(conf);
+    assert_eq!(get(&session, "sdk", "in/a").await.unwrap(), b"in/a");
+    assert_eq!(get_refused(&session, "sdk", "out/b").await, "AccessDenied");
+
+    // STS errors come back as the SDK's error codes.
+    use aws_sdk_sts::error::ProvideErrorMetadata;
+    let e = sts
+        .assume_role()
+        .role_arn("arn:aws:iam::000000000000:role/sdk")
+        .role_session_name("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationError"), "{e:?}");
+    let e = sts
+        .assume_role_with_web_identity()
+        .role_arn("arn:aws:iam::000000000000:role/sdk")
+        .role_session_name("web")
+        .web_identity_token("not.a.token")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("InvalidIdentityToken"), "{e:?}");
+    let e = sts_client(&s, &ak, "wrong-secret-key-0000")
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("SignatureDoesNotMatch"), "{e:?}");
+}
