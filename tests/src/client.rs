@@ -8,7 +8,17 @@ pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
 }
 
 pub fn s3_client_with(endpoint: &str, access: &str, secret: &str) -> aws_sdk_s3::Client {
-    let creds = Credentials::new(access, secret, None, None, "strata-tests");
+    s3_client_with_token(endpoint, access, secret, None)
+}
+
+/// A client for temporary credentials (with their session token).
+pub fn s3_client_with_token(
+    endpoint: &str,
+    access: &str,
+    secret: &str,
+    token: Option<String>,
+) -> aws_sdk_s3::Client {
+    let creds = Credentials::new(access, secret, token, None, "strata-tests");
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))

@@ -42,7 +42,8 @@ enum Op {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Load an S3 endpoint (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    /// Load an S3 endpoint (credentials from AWS_ACCESS_KEY_ID /
+    /// AWS_SECRET_ACCESS_KEY, and AWS_SESSION_TOKEN for temporary ones).
     S3 {
         #[arg(long, env = "STRATA_BENCH_ENDPOINT", default_value = "http://127.0.0.1:9000")]
         endpoint: String,
@@ -318,7 +319,8 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
     } = spec;
     let access = std::env::var("AWS_ACCESS_KEY_ID").expect("AWS_ACCESS_KEY_ID");
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY").expect("AWS_SECRET_ACCESS_KEY");
-    let c = strata_tests::s3_client_with(&endpoint, &access, &secret);
+    let token = std::env::var("AWS_SESSION_TOKEN").ok().filter(|t| !t.is_empty());
+    let c = strata_tests::client::s3_client_with_token(&endpoint, &access, &secret, token);
     let _ = c.create_bucket().bucket(&bucket).send().await;
     let body = random_bytes(size as usize);
     let prefix = format!(
