@@ -2,14 +2,19 @@
 //! volume's capacity (or, with the StorageClass parameter `bucket`, a
 //! prefix of that shared bucket, whose capacity is reported but not
 //! enforced). Every call is idempotent: creating a volume that exists with
-//! the same capacity returns it, deleting one that is gone succeeds.
+//! the same capacity returns it, deleting one that is gone succeeds. With a
+//! `volumeKey` in the provisioner secret, each volume gets a service
+//! account of its own ([`crate::volume::volume_credentials`]), deleted
+//! with the volume.
 
 use crate::backend::Backend;
 use crate::proto::controller_server::Controller;
 use crate::proto::controller_service_capability::{Rpc, Type, rpc};
 use crate::proto::*;
 use crate::status::from_s3;
-use crate::volume::{VolumeId, bucket_for, capacity, check_capabilities};
+use crate::volume::{
+    VolumeId, bucket_for, capacity, check_capabilities, volume_credentials, volume_key, volume_policy,
+};
 use std::collections::HashMap;
 use strata_s3client::Client;
 use tonic::{Request, Response, Status};
@@ -70,6 +75,27 @@ fn volume(id: &VolumeId, capacity: u64) -> Volume {
     }
 }
 
+/// Makes sure the volume has its own service account when the secrets
+/// carry a `volumeKey` (or with `remove`, that it has none).
+async fn volume_account(
+    c: &Client,
+    secrets: &HashMap<String, String>,
+    id: &VolumeId,
+    remove: bool,
+) -> Result<(), Status> {
+    let Some(key) = volume_key(secrets)? else {
+        return Ok(());
+    };
+    let (access_key, secret_key) = volume_credentials(key, &id.id());
+    let done = if remove {
+        c.delete_service_account(&access_key).await
+    } else {
+        c.ensure_service_account(&access_key, &secret_key, &volume_policy(id))
+            .await
+    };
+    done.map_err(|e| from_s3("the volume's service account", &e))
+}
+
 /// The quota of a bucket (its capacity), `NOT_FOUND` if it does not exist.
 async fn quota(c: &Client, bucket: &str) -> Result<Option<u64>, Status> {
     c.bucket_usage(bucket)
@@ -112,6 +138,7 @@ impl Controller for ControllerService {
             c.put_object(&id.bucket, &id.prefix, Default::default(), &[])
                 .await
                 .map_err(|e| from_s3("creating the volume's directory", &e))?;
+            volume_account(&c, &r.secrets, &id, false).await?;
             return Ok(Response::new(CreateVolumeResponse {
                 volume: Some(volume(&id, size)),
             }));
@@ -138,6 +165,7 @@ impl Controller for ControllerService {
             // gets the same volume; another capacity is another volume.
             match quota(&c, &id.bucket).await? {
                 Some(q) if q == size => {
+                    volume_account(&c, &r.secrets, &id, false).await?;
                     return Ok(Response::new(CreateVolumeResponse {
                         volume: Some(volume(&id, size)),
                     }));
@@ -154,6 +182,7 @@ impl Controller for ControllerService {
         c.set_bucket_quota(&id.bucket, Some(size))
             .await
             .map_err(|e| from_s3("setting the volume's quota", &e))?;
+        volume_account(&c, &r.secrets, &id, false).await?;
         tracing::info!(volume = %id.id(), capacity = size, "volume created");
         Ok(Response::new(CreateVolumeResponse {
             volume: Some(volume(&id, size)),
@@ -172,6 +201,8 @@ impl Controller for ControllerService {
             Err(s) => return Err(s),
         };
         let c = self.backend.client(&r.secrets)?;
+        // The account first: a volume being deleted takes no more writes.
+        volume_account(&c, &r.secrets, &id, true).await?;
         if !c
             .bucket_exists(&id.bucket)
             .await

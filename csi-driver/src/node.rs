@@ -10,7 +10,7 @@ use crate::proto::node_server::Node;
 use crate::proto::node_service_capability::{Rpc, Type, rpc};
 use crate::proto::volume_capability::access_mode::Mode;
 use crate::proto::*;
-use crate::volume::{VolumeId, check_capability, credentials};
+use crate::volume::{VolumeId, check_capability, credentials, volume_credentials, volume_key};
 use std::path::PathBuf;
 use tonic::{Request, Response, Status};
 
@@ -81,9 +81,15 @@ impl Node for NodeService {
             .as_ref()
             .ok_or_else(|| Status::invalid_argument("volume_capability is required"))?;
         check_capability(cap)?;
-        let (access_key, secret_key) = credentials(&r.secrets).ok_or_else(|| {
-            Status::invalid_argument("the node-publish secret must hold accessKey and secretKey")
-        })?;
+        // The volume's own credentials when the secret has a volumeKey.
+        let (access_key, secret_key) = match volume_key(&r.secrets)? {
+            Some(key) => volume_credentials(key, &id.id()),
+            None => credentials(&r.secrets).ok_or_else(|| {
+                Status::invalid_argument(
+                    "the node-publish secret must hold volumeKey, or accessKey and secretKey",
+                )
+            })?,
+        };
         let reads_only = matches!(
             cap.access_mode.as_ref().and_then(|m| Mode::try_from(m.mode).ok()),
             Some(Mode::SingleNodeReaderOnly | Mode::MultiNodeReaderOnly)

@@ -3,6 +3,14 @@
 //! capabilities the driver serves (filesystem mounts in every access
 //! mode; no raw block devices), and the credentials taken from CSI
 //! secrets.
+//!
+//! With a `volumeKey` in the secrets, each volume has credentials of its
+//! own: a service account made by the controller, narrowed to the
+//! volume's bucket (or prefix), whose key and secret are derived from
+//! `volumeKey` and the volume id ([`volume_credentials`]). The controller
+//! and the node derive the same pair, so no credential travels through
+//! the volume's context, creating a volume again is harmless, and a node
+//! mounts each volume with credentials that reach that volume only.
 
 use crate::proto::volume_capability::AccessType;
 use crate::proto::{CapacityRange, VolumeCapability};
@@ -150,6 +158,79 @@ pub fn capacity(range: Option<&CapacityRange>) -> Result<u64, Status> {
     })
 }
 
+/// The CSI secret from which each volume's credentials are derived.
+pub const VOLUME_KEY: &str = "volumeKey";
+
+/// The `volumeKey` of CSI secrets, if any (at least 16 characters).
+pub fn volume_key(secrets: &HashMap<String, String>) -> Result<Option<&str>, Status> {
+    match secrets.get(VOLUME_KEY).map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some(k) if k.len() >= 16 => Ok(Some(k)),
+        Some(_) => Err(Status::invalid_argument(
+            "volumeKey must be at least 16 characters (32 random bytes, base64, are right)",
+        )),
+    }
+}
+
+/// The credentials of volume `id`: an access key (`SKV` and 17 letters
+/// and digits) and a 40-character secret, both HMAC-SHA256 of the id
+/// under `volume_key`.
+pub fn volume_credentials(volume_key: &str, id: &str) -> (String, String) {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mac = |label: &str| {
+        let mut m =
+            <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(volume_key.as_bytes()).expect("any key length");
+        m.update(label.as_bytes());
+        m.update(id.as_bytes());
+        m.finalize().into_bytes()
+    };
+    const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    const ANY: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let key: String = "SKV"
+        .chars()
+        .chain(
+            mac("strata volume access key\0")
+                .iter()
+                .take(17)
+                .map(|b| UPPER[usize::from(b % 32)] as char),
+        )
+        .collect();
+    let secret: String = mac("strata volume secret key\0")
+        .iter()
+        .take(30)
+        .flat_map(|b| {
+            [
+                ANY[usize::from(b >> 2)] as char,
+                ANY[usize::from((b & 3) << 4 | b >> 4)] as char,
+            ]
+        })
+        .take(40)
+        .collect();
+    (key, secret)
+}
+
+/// The policy of a volume's own service account: everything on the
+/// volume's objects, listing only inside it, and the bucket's usage (for
+/// `df`).
+pub fn volume_policy(id: &VolumeId) -> String {
+    let bucket = format!("arn:aws:s3:::{}", id.bucket);
+    let statements = if id.prefix.is_empty() {
+        serde_json::json!([
+            {"Effect": "Allow", "Action": "s3:*", "Resource": [bucket.clone(), format!("{bucket}/*")]},
+        ])
+    } else {
+        serde_json::json!([
+            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"], "Resource": bucket.clone(),
+             "Condition": {"StringLike": {"s3:prefix": format!("{}*", id.prefix)}}},
+            {"Effect": "Allow", "Action": "s3:*", "Resource": format!("{bucket}/{}*", id.prefix)},
+        ])
+    };
+    let mut statements = statements.as_array().cloned().unwrap_or_default();
+    statements
+        .push(serde_json::json!({"Effect": "Allow", "Action": "admin:GetBucketUsage", "Resource": bucket}));
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
+
 /// Access and secret key from CSI secrets (`accessKey`, `secretKey`).
 pub fn credentials(secrets: &HashMap<String, String>) -> Option<(String, String)> {
     match (secrets.get("accessKey"), secrets.get("secretKey")) {
@@ -184,6 +265,26 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), buckets.len(), "{buckets:?}");
+    }
+
+    #[test]
+    fn volume_credentials_are_stable_distinct_and_well_formed() {
+        let (k1, s1) = volume_credentials("a-volume-key-of-32-characters!!", "pvc-1");
+        assert_eq!((k1.len(), s1.len()), (20, 40));
+        assert!(k1.starts_with("SKV") && k1.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+        assert_eq!(
+            volume_credentials("a-volume-key-of-32-characters!!", "pvc-1"),
+            (k1.clone(), s1.clone())
+        );
+        let (k2, s2) = volume_credentials("a-volume-key-of-32-characters!!", "pvc-2");
+        assert!(k1 != k2 && s1 != s2);
+        assert_ne!(volume_credentials("another-volume-key-entirely!!", "pvc-1").0, k1);
+        let short: HashMap<String, String> = [(VOLUME_KEY.to_owned(), "short".to_owned())].into();
+        assert_eq!(
+            volume_key(&short).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(volume_key(&HashMap::new()).unwrap(), None);
     }
 
     #[test]

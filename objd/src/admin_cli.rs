@@ -141,10 +141,13 @@ fn parse_group(s: &str) -> Result<(String, String), String> {
 
 #[derive(Subcommand, Debug)]
 enum SvcacctCommand {
-    /// Create a service account of USER; prints its key and secret
-    /// (shown this once). It never has more rights than USER.
+    /// Create a service account of USER (or of the caller); prints its key
+    /// and secret (shown this once). It never has more rights than its
+    /// parent.
     Add {
-        user: String,
+        /// The parent user; without it, the caller's own (the root
+        /// account's with the root credentials).
+        user: Option<String>,
         /// A policy file that narrows the account's rights further.
         #[arg(long)]
         policy: Option<PathBuf>,
@@ -420,12 +423,8 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
                     .map(read_policy)
                     .transpose()?
                     .unwrap_or_default();
-                (
-                    "PUT",
-                    "iam/svcacct",
-                    q(&[("user", user)]),
-                    bytes::Bytes::from(text),
-                )
+                let user: Vec<(&str, &str)> = user.iter().map(|u| ("user", u.as_str())).collect();
+                ("PUT", "iam/svcacct", q(&user), bytes::Bytes::from(text))
             }
             SvcacctCommand::Remove { access_key } => {
                 ("DELETE", "iam/svcacct", q(&[("key", access_key)]), none)

@@ -1,6 +1,6 @@
 //! The parts of objd's admin API (JSON under [`ADMIN_PREFIX`], signed like
-//! any request) that Strata's tools use: a bucket's usage and quota, and
-//! the space the server has left.
+//! any request) that Strata's tools use: a bucket's usage and quota, the
+//! space the server has left, and service accounts of the caller.
 //! Against another S3 server these calls fail (it has no such paths), and
 //! callers treat that as "not known".
 
@@ -86,6 +86,40 @@ impl Client {
             None => self.call(Method::DELETE, &path, &[("bucket", bucket)]).await?,
         };
         parse_usage(&r)
+    }
+
+    /// Makes sure the caller (the root account, or the signing user) has a
+    /// service account with these credentials, narrowed by `policy`;
+    /// asking again for the same account succeeds.
+    pub async fn ensure_service_account(
+        &self,
+        access_key: &str,
+        secret_key: &str,
+        policy: &str,
+    ) -> Result<()> {
+        let body = serde_json::json!({
+            "access_key": access_key, "secret_key": secret_key, "policy": policy,
+        });
+        let path = format!("{ADMIN_PREFIX}iam/svcacct");
+        self.send(
+            Method::PUT,
+            &path,
+            &[("format", "json")],
+            &[],
+            bytes::Bytes::from(body.to_string()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a service account; one that is gone is not an error.
+    pub async fn delete_service_account(&self, access_key: &str) -> Result<()> {
+        let path = format!("{ADMIN_PREFIX}iam/svcacct");
+        match self.call(Method::DELETE, &path, &[("key", access_key)]).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

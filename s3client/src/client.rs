@@ -49,7 +49,7 @@ pub struct ListPage {
     pub next_token: Option<String>,
 }
 
-struct Response {
+pub(crate) struct Response {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
@@ -173,7 +173,7 @@ impl Client {
         Ok((resp.status(), resp.into_body()))
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,

@@ -614,6 +614,132 @@ async fn volumes_can_be_prefixes_of_a_shared_bucket() {
     assert_eq!(e.code(), Code::Unavailable, "{e:?}");
 }
 
+/// With a `volumeKey`, every volume has credentials of its own: the node
+/// mounts with them (it holds no other key), they reach that volume and
+/// nothing else, and they die with the volume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_volume_mounts_with_credentials_that_reach_it_only() {
+    use strata_csi::volume::volume_credentials;
+    use strata_tests::client::err_code;
+    let s = Server::start(4, &[]);
+    let root = s3_client(&s.endpoint);
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = Plugin::start(&s.endpoint, dir.path());
+    let ch = plugin.channel().await;
+    let (mut ctrl, mut node) = (ControllerClient::new(ch.clone()), NodeClient::new(ch));
+    let key = "volume-key-for-tests-0123456789abcdef";
+    let keyed = HashMap::from([("volumeKey".to_owned(), key.to_owned())]);
+    let make = |name: &str, params: &[(&str, &str)]| {
+        let mut r = create(name, 1 << 20, params);
+        r.secrets = keyed.clone();
+        r
+    };
+    for (name, params) in [
+        ("pvc-alpha", &[][..]),
+        ("pvc-beta", &[][..]),
+        ("pvc-gamma", &[("bucket", "shared-keyed")][..]),
+        ("pvc-delta", &[("bucket", "shared-keyed")][..]),
+    ] {
+        ctrl.create_volume(make(name, params)).await.unwrap();
+    }
+    // Creating a volume again is harmless.
+    ctrl.create_volume(make("pvc-alpha", &[])).await.unwrap();
+    strata_tests::put_object(&root, "pvc-beta", "b.txt", b"beta".to_vec())
+        .await
+        .unwrap();
+    strata_tests::put_object(&root, "shared-keyed", "pvc-delta/d.txt", b"delta".to_vec())
+        .await
+        .unwrap();
+
+    // The node has the volume key only, and mounts with alpha's own key.
+    let target = dir.path().join("alpha");
+    let mut req = publish("pvc-alpha", &target, false);
+    req.secrets = keyed.clone();
+    node.node_publish_volume(req).await.unwrap();
+    let t = target.clone();
+    fs(move || write_synced(&t.join("a.txt"), b"alpha").unwrap()).await;
+    assert_eq!(
+        strata_tests::get_object(&root, "pvc-alpha", "a.txt")
+            .await
+            .unwrap(),
+        b"alpha"
+    );
+
+    let client_of = |id: &str| {
+        let (ak, sk) = volume_credentials(key, id);
+        strata_tests::s3_client_with(&s.endpoint, &ak, &sk)
+    };
+    let alpha = client_of("pvc-alpha");
+    assert_eq!(
+        strata_tests::get_object(&alpha, "pvc-alpha", "a.txt")
+            .await
+            .unwrap(),
+        b"alpha"
+    );
+    let e = alpha
+        .get_object()
+        .bucket("pvc-beta")
+        .key("b.txt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+    let e = alpha
+        .list_objects_v2()
+        .bucket("pvc-beta")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+    let e = alpha.list_buckets().send().await.unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+    // A prefix volume: its own prefix, not its neighbour's, nor the bucket.
+    let gamma = client_of("shared-keyed/pvc-gamma");
+    let mine = gamma
+        .list_objects_v2()
+        .bucket("shared-keyed")
+        .prefix("pvc-gamma/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mine.key_count(), Some(1), "its directory marker");
+    let e = gamma
+        .list_objects_v2()
+        .bucket("shared-keyed")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+    let e = gamma
+        .get_object()
+        .bucket("shared-keyed")
+        .key("pvc-delta/d.txt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+
+    node.node_unpublish_volume(NodeUnpublishVolumeRequest {
+        volume_id: "pvc-alpha".into(),
+        target_path: target.to_string_lossy().into_owned(),
+    })
+    .await
+    .unwrap();
+    ctrl.delete_volume(DeleteVolumeRequest {
+        volume_id: "pvc-alpha".into(),
+        secrets: keyed.clone(),
+    })
+    .await
+    .unwrap();
+    let e = alpha
+        .list_objects_v2()
+        .bucket("pvc-beta")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "InvalidAccessKeyId");
+}
+
 #[test]
 fn help_and_bad_configuration_are_clear() {
     let out = Command::new(workspace_bin("csi-driver"))

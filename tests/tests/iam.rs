@@ -583,6 +583,27 @@ async fn service_accounts_never_exceed_their_parent() {
         b"web/site.html"
     );
     assert_eq!(refused(&s, &["svcacct", "add", "nobody"]), "NoSuchEntity");
+    // The root account's own service account: everything, narrowed.
+    let v = ok(&s, &["svcacct", "add", "--policy", narrow.to_str().unwrap()]);
+    assert_eq!(v["user"], "root");
+    let rooted = s3_client_with(
+        &s.endpoint,
+        v["access_key"].as_str().unwrap(),
+        v["secret_key"].as_str().unwrap(),
+    );
+    assert_eq!(get(&rooted, "other", "x").await.unwrap(), b"x");
+    assert_eq!(get_refused(&rooted, "apps", "db/dump.sql").await, "AccessDenied");
+    let out = admin_as(
+        &s,
+        v["access_key"].as_str().unwrap(),
+        v["secret_key"].as_str().unwrap(),
+        &["svcacct", "add"],
+    );
+    assert!(
+        !out.status.success(),
+        "a narrowed account cannot make a wider one: {out:?}"
+    );
+    ok(&s, &["svcacct", "remove", v["access_key"].as_str().unwrap()]);
 
     // An admin grant on its own ARN lets a user make its own service
     // accounts, and no one else's; the rest of the admin API stays shut.

@@ -121,10 +121,14 @@ pub fn admin_action(method: &Method, op: &str) -> String {
 }
 
 impl AdminRoute {
-    /// The resource an admin operation acts on: for service accounts the
-    /// ARN of their user (so a policy can let users manage their own with
-    /// `${aws:username}`), else the admin API itself.
-    async fn admin_resource(&self, op: &str, uri: &Uri) -> String {
+    /// The resource an admin operation acts on: a bucket's ARN for its
+    /// usage and quota; for service accounts the ARN of their user (so a
+    /// policy can let users manage their own with `${aws:username}`), or
+    /// the caller's for its own; else the admin API itself.
+    async fn admin_resource(&self, op: &str, uri: &Uri, caller: &crate::server::caller::Caller) -> String {
+        if matches!(op, "bucket-usage" | "bucket-quota") {
+            return crate::policy::resource_arn(&query_param(uri, "bucket").unwrap_or_default(), None);
+        }
         if op == "iam/svcacct" {
             let user = match query_param(uri, "key") {
                 Some(key) => self
@@ -136,8 +140,12 @@ impl AdminRoute {
                     .map(|a| a.parent.clone()),
                 None => query_param(uri, "user"),
             };
-            if let Some(u) = user {
-                return self.iam.user_arn(&u);
+            match user {
+                // The root account's own.
+                Some(u) if u.is_empty() => return self.iam.root_arn(),
+                Some(u) => return self.iam.user_arn(&u),
+                // The caller's own.
+                None => return caller.arn(self.iam.account()),
             }
         }
         "arn:strata:admin:::*".to_owned()
@@ -182,7 +190,7 @@ impl S3Route for AdminRoute {
             return Ok(());
         }
         let action = admin_action(&req.method, op);
-        let resource = self.admin_resource(op, &req.uri).await;
+        let resource = self.admin_resource(op, &req.uri, &caller).await;
         let peer = req.extensions.get::<crate::server::Peer>();
         let ctx = crate::server::access::context(&caller, &req.headers, &req.uri, peer);
         if caller.allows(&self.layer, None, &action, &resource, &ctx) {

@@ -16,7 +16,7 @@
 //! | `PUT/DELETE iam/attachment?policy=P&user=U` (or `group=G`) | attaches / detaches |
 //! | `PUT/DELETE iam/group?name=G` | creates / deletes a group |
 //! | `PUT/DELETE iam/member?group=G&user=U` | adds / removes a member |
-//! | `PUT iam/svcacct?user=U` | a service account of `U`; an optional body is its narrowing policy; answers `{user, access_key, secret_key}` |
+//! | `PUT iam/svcacct[?user=U]` | a service account of `U` (without `user`, of the caller); an optional body is its narrowing policy, or with `format=json` `{policy, access_key, secret_key}` for chosen credentials; answers `{user, access_key, secret_key}` |
 //! | `POST iam/svcacct?key=K&enabled=false` | disables (or enables) a service account |
 //! | `DELETE iam/svcacct?key=K` | deletes a service account |
 //! | `PUT iam/idp?name=N` | adds or replaces an identity provider; the body is its JSON (`{"type": "openid", "issuer", "client_ids", "claim", "roles"}`) |
@@ -185,7 +185,82 @@ impl IamAdmin<'_> {
                 Err(e) => Err(e),
             });
         }
+        if (req.method.clone(), op) == (Method::PUT, "/svcacct") {
+            let mut req = req;
+            let body = policy_body(&mut req.input).await;
+            let caller = self.caller(&req).await;
+            return done(match body {
+                Ok(b) => self.add_svcacct(&req.uri, caller, &b).await,
+                Err(e) => Err(e),
+            });
+        }
         call(self.iam, req, op).await
+    }
+
+    async fn caller(&self, req: &S3Request<Body>) -> Option<Caller> {
+        let key = req.credentials.as_ref()?.access_key.clone();
+        let token = crate::server::caller::security_token(&req.headers, &req.uri);
+        crate::server::caller::resolve(self.iam, self.root, Some(&key), token.as_deref())
+            .await
+            .ok()
+    }
+
+    /// `PUT iam/svcacct[?user=U][&format=json]`: a service account of `U`,
+    /// or without `user` of the caller itself (the root account, or a user
+    /// signing with its own key: narrowed callers, whose new account could
+    /// be wider than they are, may not). The body is the narrowing policy,
+    /// or with `format=json` `{"policy", "access_key", "secret_key"}` for
+    /// chosen credentials.
+    async fn add_svcacct(
+        &self,
+        uri: &Uri,
+        caller: Option<Caller>,
+        body: &str,
+    ) -> Result<serde_json::Value, IamError> {
+        #[derive(serde::Deserialize, Default)]
+        struct Ask {
+            policy: Option<String>,
+            access_key: Option<String>,
+            secret_key: Option<String>,
+        }
+        let ask = if query_param(uri, "format").as_deref() == Some("json") {
+            serde_json::from_str(body)
+                .map_err(|e| IamError::Invalid(format!("the service account request is not valid: {e}")))?
+        } else {
+            Ask {
+                policy: Some(body.to_owned()),
+                ..Ask::default()
+            }
+        };
+        let parent = match (query_param(uri, "user").filter(|u| !u.is_empty()), caller) {
+            (Some(u), _) => u,
+            (None, Some(Caller::Root)) => String::new(),
+            (None, Some(Caller::User(who, _))) if who.narrowed.is_empty() && who.session.is_none() => {
+                who.user.clone()
+            }
+            _ => {
+                return Err(IamError::Invalid(
+                    "service accounts and temporary credentials cannot make service accounts of their own"
+                        .into(),
+                ));
+            }
+        };
+        let policy = ask.policy.as_deref().filter(|t| !t.trim().is_empty());
+        let chosen = match (&ask.access_key, &ask.secret_key) {
+            (Some(a), Some(s)) => Some((a.as_str(), s.as_str())),
+            (None, None) => None,
+            _ => {
+                return Err(IamError::Invalid(
+                    "give both access_key and secret_key, or neither".into(),
+                ));
+            }
+        };
+        let shown = if parent.is_empty() {
+            "root"
+        } else {
+            parent.as_str()
+        };
+        Ok(keys(shown, self.iam.add_svcacct(&parent, policy, chosen).await?))
     }
 }
 
@@ -226,12 +301,6 @@ async fn call(iam: &Iam, mut req: S3Request<Body>, op: &str) -> S3Result<S3Respo
                 let text = policy_body(&mut req.input).await?;
                 iam.put_policy(&name, &text).await?;
                 OK()
-            }
-            (Method::PUT, "/svcacct") => {
-                let user = param(&uri, "user")?;
-                let text = policy_body(&mut req.input).await?;
-                let policy = Some(text.as_str()).filter(|t| !t.trim().is_empty());
-                keys(&user, iam.add_svcacct(&user, policy).await?)
             }
             (Method::POST, "/svcacct") => {
                 iam.change_svcacct(&param(&uri, "key")?, Some(enabled(&uri)?))

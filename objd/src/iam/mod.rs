@@ -94,8 +94,19 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Whether this is the root account acting through one of its service
+    /// accounts.
+    pub fn is_root(&self) -> bool {
+        self.user.is_empty()
+    }
+
     /// The condition keys that describe the user.
     pub fn describe(&self, ctx: &mut crate::policy::Context) {
+        if self.is_root() {
+            ctx.set("aws:PrincipalArn", self.arn.as_str());
+            ctx.set("aws:PrincipalType", "Account");
+            return;
+        }
         ctx.set("aws:username", self.user.as_str());
         ctx.set("aws:userid", self.user.as_str());
         ctx.set("aws:PrincipalArn", self.arn.as_str());
@@ -147,6 +158,17 @@ impl std::fmt::Debug for State {
             .field("policies", &self.policies.len())
             .finish_non_exhaustive()
     }
+}
+
+/// The policy of the root account: everything.
+pub fn everything() -> Arc<Policy> {
+    static ALL: std::sync::LazyLock<Arc<Policy>> = std::sync::LazyLock::new(|| {
+        Arc::new(
+            Policy::parse_identity(r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}"#)
+                .expect("a valid policy"),
+        )
+    });
+    Arc::clone(&ALL)
 }
 
 /// Decides a request over `identity` policies (by name) and the policy of
@@ -323,7 +345,8 @@ impl Iam {
         }
         let svcaccts: BTreeMap<String, SvcAcctDoc> = decode(docs, SVCACCT_PREFIX);
         for a in svcaccts.values().filter(|a| a.enabled) {
-            if !users.get(&a.parent).is_some_and(|u| u.enabled) {
+            // The root account's service accounts have the parent "".
+            if !a.parent.is_empty() && !users.get(&a.parent).is_some_and(|u| u.enabled) {
                 continue;
             }
             let narrowed = match a.policy.as_deref().map(Policy::parse_identity) {
@@ -380,10 +403,15 @@ impl Iam {
     pub async fn secret_of(&self, access_key: &str) -> Option<(Identity, String)> {
         let state = self.current().await;
         let key = state.keys.get(access_key)?;
+        let arn = if key.user.is_empty() {
+            self.root_arn()
+        } else {
+            self.user_arn(&key.user)
+        };
         Some((
             Identity {
                 user: key.user.clone(),
-                arn: self.user_arn(&key.user),
+                arn,
                 narrowed: key.narrowed.clone(),
                 session: None,
             },
@@ -440,6 +468,11 @@ impl Iam {
     /// The 12-digit account id of the deployment, in ARNs.
     pub fn account(&self) -> &str {
         &self.account
+    }
+
+    /// The ARN of the root account.
+    pub fn root_arn(&self) -> String {
+        format!("arn:aws:iam::{}:root", self.account)
     }
 
     /// The ARN of a group.

@@ -125,6 +125,11 @@ pub async fn resolve(
         return Ok(Caller::User(who, policies));
     }
     let who = iam.identity(key).await.ok_or(CallerError::UnknownKey)?;
-    let policies = iam.policies_of(&who.user).await;
+    // A service account of the root account: everything, narrowed.
+    let policies = if who.is_root() {
+        vec![("root account".to_owned(), crate::iam::everything())]
+    } else {
+        iam.policies_of(&who.user).await
+    };
     Ok(Caller::User(who, policies))
 }
