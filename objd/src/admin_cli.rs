@@ -54,7 +54,8 @@ enum AdminCommand {
     /// IAM policies, and attaching them to users and groups.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Service accounts: keys under a user, narrowed by a policy.
+    /// Service accounts: keys under a user (or the root account), narrowed
+    /// by a policy.
     #[command(subcommand)]
     Svcacct(SvcacctCommand),
     /// Identity providers STS trusts (OpenID Connect, LDAP).

@@ -35,10 +35,11 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct CredentialArgs {
-    /// Root access key.
+    /// Root access key (for `objd admin`: the key that signs, the root's
+    /// or a user's whose policies grant admin actions).
     #[arg(long, env = "OBJD_ACCESS_KEY", hide_env_values = true)]
     access_key: Option<String>,
-    /// Root secret key. Prefer the environment or --secret-key-file: command
+    /// Its secret key. Prefer the environment or --secret-key-file: command
     /// lines are visible to every user of the machine.
     #[arg(long, env = "OBJD_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
