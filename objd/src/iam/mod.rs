@@ -202,6 +202,8 @@ pub struct Iam {
     layer: Arc<ObjectLayer>,
     sealer: seal::Sealer,
     sessions: sts::SessionKeys,
+    /// Session policies by text, parsed ([`sts`]).
+    session_policies: Mutex<HashMap<String, Arc<Policy>>>,
     openid: openid::OpenId,
     /// How LDAP servers are trusted.
     ldap_tls: Arc<rustls::ClientConfig>,
@@ -271,6 +273,7 @@ impl Iam {
             layer: Arc::clone(&layer),
             sealer: seal::Sealer::derive(root_secret),
             sessions: sts::SessionKeys::derive(root_secret),
+            session_policies: Mutex::new(HashMap::new()),
             openid: openid::OpenId::new(fetcher),
             ldap_tls,
             account,

@@ -30,6 +30,8 @@ pub const MIN_DURATION: u64 = 900;
 pub const MAX_DURATION: u64 = 43_200;
 /// A session's length when the request names none.
 pub const DEFAULT_DURATION: u64 = 3600;
+/// Parsed session policies kept in memory.
+pub(super) const SESSION_POLICIES: usize = 1024;
 /// Tokens start with this (a format version).
 const TOKEN_PREFIX: &str = "ST1.";
 
@@ -193,12 +195,11 @@ impl Iam {
         token: Option<&str>,
     ) -> Result<(Identity, Vec<(String, Arc<Policy>)>), SessionError> {
         let claims = self.open_session(access_key, token)?;
-        let session_policy = match claims.policy.as_deref().map(Policy::parse_identity) {
+        let session_policy = match claims.policy.as_deref() {
             None => None,
-            Some(Ok(p)) => Some(Arc::new(p)),
             // Checked when the session was issued; a policy that no longer
             // parses (a newer grammar's) allows nothing.
-            Some(Err(_)) => return Err(SessionError::Invalid),
+            Some(text) => Some(self.session_policy(text).ok_or(SessionError::Invalid)?),
         };
         let (mut who, policies) = if let Some(parent) = &claims.parent_key {
             let who = self.identity(parent).await.ok_or(SessionError::Revoked)?;
@@ -218,6 +219,21 @@ impl Iam {
         who.narrowed.extend(session_policy);
         who.session = Some(self.session_arn(&who.user, &claims.name));
         Ok((who, policies))
+    }
+
+    /// A session policy, parsed once and kept while sessions use it (up to
+    /// [`SESSION_POLICIES`] of them; then the cache starts over).
+    fn session_policy(&self, text: &str) -> Option<Arc<Policy>> {
+        let mut cache = self.session_policies.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache.get(text) {
+            return Some(Arc::clone(p));
+        }
+        let p = Arc::new(Policy::parse_identity(text).ok()?);
+        if cache.len() >= SESSION_POLICIES {
+            cache.clear();
+        }
+        cache.insert(text.to_owned(), Arc::clone(&p));
+        Some(p)
     }
 
     /// The ARN a session is known by (`GetCallerIdentity`).
