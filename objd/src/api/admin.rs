@@ -193,7 +193,7 @@ impl S3Route for AdminRoute {
         let resource = self.admin_resource(op, &req.uri, &caller).await;
         let peer = req.extensions.get::<crate::server::Peer>();
         let ctx = crate::server::access::context(&caller, &req.headers, &req.uri, peer);
-        if caller.allows(&self.layer, None, &action, &resource, &ctx) {
+        if caller.allows(None, &action, &resource, &ctx) {
             Ok(())
         } else {
             Err(S3Error::with_message(

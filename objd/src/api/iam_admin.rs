@@ -154,10 +154,10 @@ impl IamAdmin<'_> {
             .resource
             .strip_prefix("arn:aws:s3:::")
             .map(|r| r.split('/').next().unwrap_or(r).to_owned());
+        let bucket_policy = bucket.and_then(|b| crate::iam::bucket_policy(self.layer, &b));
         let v = crate::iam::decide_with_bucket(
-            self.layer,
             &identity,
-            bucket.as_deref(),
+            bucket_policy.as_ref(),
             Principal::Arn(&arn),
             &ask.action,
             &ask.resource,

@@ -171,28 +171,30 @@ pub fn everything() -> Arc<Policy> {
     Arc::clone(&ALL)
 }
 
-/// Decides a request over `identity` policies (by name) and the policy of
-/// `bucket` (if it has one that parses), as IAM combines them.
+/// The policy of `bucket`, if it has one that parses (one that does not
+/// grants nothing).
+pub fn bucket_policy(layer: &ObjectLayer, bucket: &str) -> Option<Policy> {
+    let text = layer
+        .bucket_setting(bucket, crate::policy::BUCKET_SETTING)
+        .ok()
+        .flatten()?;
+    Policy::parse(&String::from_utf8_lossy(&text), bucket).ok()
+}
+
+/// Decides a request over `identity` policies (by name) and a bucket's
+/// policy ([`bucket_policy`]), as IAM combines them.
 pub fn decide_with_bucket(
-    layer: &ObjectLayer,
     identity: &[(String, Arc<Policy>)],
-    bucket: Option<&str>,
+    bucket_policy: Option<&Policy>,
     who: crate::policy::Principal<'_>,
     action: &str,
     resource: &str,
     ctx: &crate::policy::Context,
 ) -> crate::policy::Verdict {
-    let bucket_policy = bucket.and_then(|b| {
-        let text = layer
-            .bucket_setting(b, crate::policy::BUCKET_SETTING)
-            .ok()
-            .flatten()?;
-        Policy::parse(&String::from_utf8_lossy(&text), b).ok()
-    });
     let all = identity
         .iter()
         .map(|(n, p)| (n.as_str(), p.as_ref()))
-        .chain(bucket_policy.as_ref().map(|p| ("bucket policy", p)));
+        .chain(bucket_policy.map(|p| ("bucket policy", p)));
     crate::policy::decide(all, who, action, resource, ctx)
 }
 

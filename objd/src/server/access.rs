@@ -136,39 +136,44 @@ impl Access {
         .map_err(|e| e.to_s3())
     }
 
-    /// The decision for `action` on `resource` (in `bucket`, if any) with
-    /// the request's condition keys; any failure to read or parse the
-    /// bucket policy counts as no grant.
+    /// The decision for `action` on `resource` with the request's condition
+    /// keys and its bucket's policy (read once per request,
+    /// [`crate::iam::bucket_policy`]).
     fn allowed(
         &self,
         caller: &Caller,
         ctx: &Context,
-        bucket: Option<&str>,
+        bucket_policy: Option<&Policy>,
         action: &str,
         resource: &str,
     ) -> S3Result<()> {
-        if caller.allows(&self.layer, bucket, action, resource, ctx) {
+        if caller.allows(bucket_policy, action, resource, ctx) {
             Ok(())
         } else {
             Err(denied())
         }
     }
 
-    fn allowed_in(
-        &self,
-        caller: &Caller,
-        ctx: &Context,
-        bucket: &str,
-        key: Option<&str>,
-        action: &str,
-    ) -> S3Result<()> {
-        self.allowed(caller, ctx, Some(bucket), action, &resource_arn(bucket, key))
+    /// The policy of `bucket`, unless the root account asks (it is never
+    /// consulted for the root).
+    fn bucket_policy(&self, caller: &Caller, bucket: &str) -> Option<Policy> {
+        if matches!(caller, Caller::Root) {
+            return None;
+        }
+        crate::iam::bucket_policy(&self.layer, bucket)
     }
 
     /// Adds the tags of the object a request names, as
     /// `s3:ExistingObjectTag/KEY` keys, when a policy that applies uses
     /// them: reading them costs a metadata read, so only then.
-    async fn existing_tags(&self, caller: &Caller, ctx: &mut Context, bucket: &str, key: &str, uri: &Uri) {
+    async fn existing_tags(
+        &self,
+        caller: &Caller,
+        ctx: &mut Context,
+        bucket_policy: Option<&Policy>,
+        (bucket, key): (&str, &str),
+        uri: &Uri,
+    ) {
         let mentions = |p: &Policy| p.mentions(EXISTING_OBJECT_TAG);
         let by_caller = match caller {
             Caller::Root => return,
@@ -177,15 +182,7 @@ impl Access {
             }
             Caller::Anonymous => false,
         };
-        let by_bucket = || {
-            self.layer
-                .bucket_setting(bucket, crate::policy::BUCKET_SETTING)
-                .ok()
-                .flatten()
-                .and_then(|text| Policy::parse(&String::from_utf8_lossy(&text), bucket).ok())
-                .is_some_and(|p| mentions(&p))
-        };
-        if !by_caller && !by_bucket() {
+        if !by_caller && !bucket_policy.is_some_and(mentions) {
             return;
         }
         let version = query_param(uri, "versionId");
@@ -220,7 +217,9 @@ impl Access {
                 } else {
                     "s3:GetObject"
                 };
-                self.allowed_in(&caller, &ctx, bucket, Some(key), action)
+                let policy = self.bucket_policy(&caller, bucket);
+                let resource = resource_arn(bucket, Some(key));
+                self.allowed(&caller, &ctx, policy.as_ref(), action, &resource)
             }
             _ => Err(denied()),
         }
@@ -278,16 +277,25 @@ impl S3Access for Access {
         let action = action_for(cx.s3_op().name(), has_version_id(cx.uri()));
         let peer = cx.extensions_mut().get::<super::Peer>().copied();
         let mut ctx = context(&caller, cx.headers(), cx.uri(), peer.as_ref());
-        if let S3Path::Object { bucket, key } = cx.s3_path() {
-            self.existing_tags(&caller, &mut ctx, bucket, key, cx.uri()).await;
-        }
-        match cx.s3_path() {
+        let (bucket, key) = match cx.s3_path() {
             // Anonymous callers never list buckets; users with the grant do.
-            S3Path::Root if matches!(caller, Caller::Anonymous) => Err(denied()),
-            S3Path::Root => self.allowed(&caller, &ctx, None, &action, "arn:aws:s3:::*"),
-            S3Path::Bucket { bucket } => self.allowed_in(&caller, &ctx, bucket, None, &action),
-            S3Path::Object { bucket, key } => self.allowed_in(&caller, &ctx, bucket, Some(key), &action),
+            S3Path::Root if matches!(caller, Caller::Anonymous) => return Err(denied()),
+            S3Path::Root => return self.allowed(&caller, &ctx, None, &action, "arn:aws:s3:::*"),
+            S3Path::Bucket { bucket } => (&bucket[..], None),
+            S3Path::Object { bucket, key } => (&bucket[..], Some(&key[..])),
+        };
+        let policy = self.bucket_policy(&caller, bucket);
+        if let Some(key) = key {
+            self.existing_tags(&caller, &mut ctx, policy.as_ref(), (bucket, key), cx.uri())
+                .await;
         }
+        self.allowed(
+            &caller,
+            &ctx,
+            policy.as_ref(),
+            &action,
+            &resource_arn(bucket, key),
+        )
     }
 
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
@@ -296,13 +304,21 @@ impl S3Access for Access {
             .await?;
         let ctx = context(&caller, &req.headers, &req.uri, req.extensions.get());
         let b = &req.input.bucket;
+        // One read of the bucket's policy for every key.
+        let policy = self.bucket_policy(&caller, b);
         for o in &req.input.delete.objects {
             let action = if o.version_id.is_some() {
                 "s3:DeleteObjectVersion"
             } else {
                 "s3:DeleteObject"
             };
-            self.allowed_in(&caller, &ctx, b, Some(&o.key), action)?;
+            self.allowed(
+                &caller,
+                &ctx,
+                policy.as_ref(),
+                action,
+                &resource_arn(b, Some(&o.key)),
+            )?;
         }
         Ok(())
     }

@@ -7,7 +7,6 @@
 use crate::api::admin::query_param;
 use crate::iam::sts::SessionError;
 use crate::iam::{Iam, Identity};
-use crate::object::ObjectLayer;
 use crate::policy::{Context, Decision, Policy, Principal};
 use http::{HeaderMap, Uri};
 use std::sync::Arc;
@@ -22,14 +21,13 @@ pub enum Caller {
 impl Caller {
     /// Whether the caller may do `action` on `resource`, as IAM decides:
     /// the root account may do anything; otherwise an explicit deny in the
-    /// caller's policies or the policy of `bucket` (if given) refuses,
+    /// caller's policies or the bucket's policy (if given) refuses,
     /// else an allow in either grants, and the policies that narrow the
     /// caller (a service account's, a session's) must each allow too.
     /// Anonymous callers have only the bucket policy's grants.
     pub fn allows(
         &self,
-        layer: &ObjectLayer,
-        bucket: Option<&str>,
+        bucket_policy: Option<&Policy>,
         action: &str,
         resource: &str,
         ctx: &Context,
@@ -49,7 +47,7 @@ impl Caller {
             }
             Caller::Anonymous => (Principal::Anonymous, &[][..]),
         };
-        crate::iam::decide_with_bucket(layer, identity, bucket, principal, action, resource, ctx).allowed
+        crate::iam::decide_with_bucket(identity, bucket_policy, principal, action, resource, ctx).allowed
     }
 
     /// The ARN the caller acts as (the session's, for temporary

@@ -149,7 +149,7 @@ impl Call<'_> {
     /// Whether the caller's policies allow `action` on `resource`, as IAM
     /// decides for identity policies (the root account may do anything).
     pub fn allow(&self, action: &str, resource: &str) -> Result<(), QueryError> {
-        if self.caller.allows(self.layer, None, action, resource, self.ctx) {
+        if self.caller.allows(None, action, resource, self.ctx) {
             return Ok(());
         }
         Err(QueryError::denied(format!(
