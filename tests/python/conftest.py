@@ -14,6 +14,18 @@ SECRET_KEY = "strata-py-secret-key"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+def outcome(call):
+    """`ok` when `call()` succeeds, else the AWS error code it failed with
+    (the HTTP status for answers without a body, such as HEAD's)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        call()
+        return "ok"
+    except ClientError as e:
+        return e.response["Error"]["Code"] or str(e.response["ResponseMetadata"]["HTTPStatusCode"])
+
+
 def free_port():
     """A TCP port free on 127.0.0.1 a moment ago."""
     with socket.socket() as s:

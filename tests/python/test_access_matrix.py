@@ -16,7 +16,7 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import ACCESS_KEY, SECRET_KEY, Objd
+from conftest import ACCESS_KEY, SECRET_KEY, Objd, outcome
 
 BUCKET = "matrix"
 
@@ -55,15 +55,6 @@ def s3(server, key=None, secret=None, token=None):
         config = Config(signature_version=UNSIGNED, s3={"addressing_style": "path"}, retries={"max_attempts": 1})
     return boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id=key,
                         aws_secret_access_key=secret, aws_session_token=token, config=config)
-
-
-def outcome(call):
-    """`ok`, or the error code."""
-    try:
-        call()
-        return "ok"
-    except ClientError as e:
-        return e.response["Error"]["Code"] or str(e.response["ResponseMetadata"]["HTTPStatusCode"])
 
 
 @pytest.fixture(scope="module")

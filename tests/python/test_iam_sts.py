@@ -12,8 +12,7 @@ import urllib.request
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
-from conftest import ACCESS_KEY, SECRET_KEY, Objd
+from conftest import ACCESS_KEY, SECRET_KEY, Objd, outcome
 
 # Sessions may be as short as 2 s on this server, to see them expire.
 MIN_SESSION = 2
@@ -41,10 +40,6 @@ def client(server, service, key=ACCESS_KEY, secret=SECRET_KEY, token=None, **con
     )
 
 
-def code(exc):
-    return exc.value.response["Error"]["Code"]
-
-
 def read_only(bucket):
     return json.dumps({
         "Version": "2012-10-17",
@@ -66,12 +61,8 @@ def test_users_keys_groups_and_policies_through_the_iam_api(server):
     u = iam.create_user(UserName="carol")["User"]
     assert u["UserName"] == "carol" and u["Arn"].endswith(":user/carol") and u["UserId"].startswith("AIDA")
     assert iam.get_user(UserName="carol")["User"]["UserId"] == u["UserId"]
-    with pytest.raises(ClientError) as e:
-        iam.create_user(UserName="carol")
-    assert code(e) == "EntityAlreadyExists"
-    with pytest.raises(ClientError) as e:
-        iam.get_user(UserName="nobody")
-    assert code(e) == "NoSuchEntity"
+    assert outcome(lambda: iam.create_user(UserName="carol")) == "EntityAlreadyExists"
+    assert outcome(lambda: iam.get_user(UserName="nobody")) == "NoSuchEntity"
     assert "carol" in [x["UserName"] for x in iam.list_users()["Users"]]
 
     key = iam.create_access_key(UserName="carol")["AccessKey"]
@@ -82,14 +73,10 @@ def test_users_keys_groups_and_policies_through_the_iam_api(server):
 
     # A new user can do nothing until a policy allows it.
     carol = client(server, "s3", key["AccessKeyId"], key["SecretAccessKey"])
-    with pytest.raises(ClientError) as e:
-        carol.get_object(Bucket="team", Key="doc.txt")
-    assert code(e) == "AccessDenied"
+    assert outcome(lambda: carol.get_object(Bucket="team", Key="doc.txt")) == "AccessDenied"
 
     arn = iam.create_policy(PolicyName="team-read", PolicyDocument=read_only("team"))["Policy"]["Arn"]
-    with pytest.raises(ClientError) as e:
-        iam.create_policy(PolicyName="broken", PolicyDocument='{"Statement": "nope"}')
-    assert code(e) == "MalformedPolicyDocument"
+    assert outcome(lambda: iam.create_policy(PolicyName="broken", PolicyDocument='{"Statement": "nope"}')) == "MalformedPolicyDocument"
     got = iam.get_policy(PolicyArn=arn)["Policy"]
     assert got["DefaultVersionId"] == "v1" and got["AttachmentCount"] == 0
     # botocore decodes the URL-encoded document into a dict.
@@ -107,9 +94,7 @@ def test_users_keys_groups_and_policies_through_the_iam_api(server):
     assert carol.get_object(Bucket="team", Key="doc.txt")["Body"].read() == b"team data"
     for call in (lambda: carol.get_object(Bucket="other", Key="doc.txt"),
                  lambda: carol.put_object(Bucket="team", Key="new", Body=b"x")):
-        with pytest.raises(ClientError) as e:
-            call()
-        assert code(e) == "AccessDenied"
+        assert outcome(lambda: call()) == "AccessDenied"
 
     # An inline policy adds writes under carol/ in team.
     inline = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -118,48 +103,32 @@ def test_users_keys_groups_and_policies_through_the_iam_api(server):
     assert iam.list_user_policies(UserName="carol")["PolicyNames"] == ["own-prefix"]
     assert iam.get_user_policy(UserName="carol", PolicyName="own-prefix")["PolicyDocument"] == json.loads(inline)
     carol.put_object(Bucket="team", Key="carol/notes", Body=b"mine")
-    with pytest.raises(ClientError) as e:
-        carol.put_object(Bucket="team", Key="dave/notes", Body=b"x")
-    assert code(e) == "AccessDenied"
+    assert outcome(lambda: carol.put_object(Bucket="team", Key="dave/notes", Body=b"x")) == "AccessDenied"
 
     # A new default version replaces the document at once.
     iam.create_policy_version(PolicyArn=arn, PolicyDocument=read_only("other"), SetAsDefault=True)
     assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v2"
     assert carol.get_object(Bucket="other", Key="doc.txt")["Body"].read() == b"other data"
-    with pytest.raises(ClientError) as e:
-        carol.get_object(Bucket="team", Key="doc.txt")
-    assert code(e) == "AccessDenied"
+    assert outcome(lambda: carol.get_object(Bucket="team", Key="doc.txt")) == "AccessDenied"
 
     # A user's IAM rights come from its policies too.
     carol_iam = client(server, "iam", key["AccessKeyId"], key["SecretAccessKey"])
-    with pytest.raises(ClientError) as e:
-        carol_iam.list_users()
-    assert code(e) == "AccessDenied"
+    assert outcome(lambda: carol_iam.list_users()) == "AccessDenied"
     iam.put_user_policy(UserName="carol", PolicyName="see-users", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["iam:ListUsers", "iam:GetUser"], "Resource": "*"}]}))
     assert "carol" in [x["UserName"] for x in carol_iam.list_users()["Users"]]
     assert carol_iam.get_user()["User"]["UserName"] == "carol", "no UserName: the caller"
-    with pytest.raises(ClientError) as e:
-        carol_iam.create_user(UserName="mallory")
-    assert code(e) == "AccessDenied"
+    assert outcome(lambda: carol_iam.create_user(UserName="mallory")) == "AccessDenied"
 
     # A disabled key stops working at once.
     iam.update_access_key(UserName="carol", AccessKeyId=key["AccessKeyId"], Status="Inactive")
     assert iam.list_access_keys(UserName="carol")["AccessKeyMetadata"][0]["Status"] == "Inactive"
-    with pytest.raises(ClientError) as e:
-        carol.list_objects_v2(Bucket="other")
-    assert code(e) == "InvalidAccessKeyId"
+    assert outcome(lambda: carol.list_objects_v2(Bucket="other")) == "InvalidAccessKeyId"
 
     # Deleting follows IAM's order: keys, policies and groups first.
-    with pytest.raises(ClientError) as e:
-        iam.delete_user(UserName="carol")
-    assert code(e) == "DeleteConflict"
-    with pytest.raises(ClientError) as e:
-        iam.delete_policy(PolicyArn=arn)
-    assert code(e) == "DeleteConflict"
-    with pytest.raises(ClientError) as e:
-        iam.detach_user_policy(UserName="carol", PolicyArn=arn)
-    assert code(e) == "NoSuchEntity"
+    assert outcome(lambda: iam.delete_user(UserName="carol")) == "DeleteConflict"
+    assert outcome(lambda: iam.delete_policy(PolicyArn=arn)) == "DeleteConflict"
+    assert outcome(lambda: iam.detach_user_policy(UserName="carol", PolicyArn=arn)) == "NoSuchEntity"
     iam.delete_access_key(UserName="carol", AccessKeyId=key["AccessKeyId"])
     iam.delete_user_policy(UserName="carol", PolicyName="own-prefix")
     iam.delete_user_policy(UserName="carol", PolicyName="see-users")
@@ -172,12 +141,8 @@ def test_users_keys_groups_and_policies_through_the_iam_api(server):
 
 
 def test_iam_requests_need_a_valid_signature(server):
-    with pytest.raises(ClientError) as e:
-        client(server, "iam", secret="not-the-secret").list_users()
-    assert code(e) == "SignatureDoesNotMatch"
-    with pytest.raises(ClientError) as e:
-        client(server, "iam", key="AKIANOSUCHKEY0000000").list_users()
-    assert code(e) == "InvalidClientTokenId"
+    assert outcome(lambda: client(server, "iam", secret="not-the-secret").list_users()) == "SignatureDoesNotMatch"
+    assert outcome(lambda: client(server, "iam", key="AKIANOSUCHKEY0000000").list_users()) == "InvalidClientTokenId"
     req = urllib.request.Request(
         server.endpoint + "/", data=b"Action=ListUsers&Version=2010-05-08", method="POST",
         headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -219,12 +184,8 @@ def test_assume_role_sessions_narrow_and_expire(server):
     session = client(server, "s3", c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
     assert session.get_object(Bucket="sessions", Key="a/1")["Body"].read() == b"a/1"
     # The session policy narrows: the user may read b/, the session may not.
-    with pytest.raises(ClientError) as e:
-        session.get_object(Bucket="sessions", Key="b/1")
-    assert code(e) == "AccessDenied"
-    with pytest.raises(ClientError) as e:
-        session.put_object(Bucket="sessions", Key="a/2", Body=b"x")
-    assert code(e) == "AccessDenied"
+    assert outcome(lambda: session.get_object(Bucket="sessions", Key="b/1")) == "AccessDenied"
+    assert outcome(lambda: session.put_object(Bucket="sessions", Key="a/2", Body=b"x")) == "AccessDenied"
     who = client(server, "sts", c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]).get_caller_identity()
     assert who["Arn"].endswith(":assumed-role/erin/job-1")
 
@@ -240,35 +201,24 @@ def test_assume_role_sessions_narrow_and_expire(server):
     assert e.value.code == 403, "the token is signed"
 
     # Without its token, or with another session's, the key is refused.
-    with pytest.raises(ClientError) as e:
-        client(server, "s3", c["AccessKeyId"], c["SecretAccessKey"]).get_object(Bucket="sessions", Key="a/1")
-    assert code(e) == "InvalidToken"
+    tokenless = client(server, "s3", c["AccessKeyId"], c["SecretAccessKey"])
+    assert outcome(lambda: tokenless.get_object(Bucket="sessions", Key="a/1")) == "InvalidToken"
     other = sts.assume_role(RoleArn="arn:aws:iam::000000000000:role/any", RoleSessionName="job-2")["Credentials"]
-    with pytest.raises(ClientError) as e:
-        client(server, "s3", c["AccessKeyId"], c["SecretAccessKey"], other["SessionToken"]).get_object(
-            Bucket="sessions", Key="a/1")
-    assert code(e) == "InvalidToken"
+    foreign = client(server, "s3", c["AccessKeyId"], c["SecretAccessKey"], other["SessionToken"])
+    assert outcome(lambda: foreign.get_object(Bucket="sessions", Key="a/1")) == "InvalidToken"
     # Without a session policy the session has the user's rights.
     full = client(server, "s3", other["AccessKeyId"], other["SecretAccessKey"], other["SessionToken"])
     full.put_object(Bucket="sessions", Key="b/2", Body=b"by session")
 
     # Bad requests answer in STS's terms.
     unchecked = client(server, "sts", ak, sk, parameter_validation=False)
-    with pytest.raises(ClientError) as e:
-        unchecked.assume_role(RoleArn="arn:aws:iam::000000000000:role/any", RoleSessionName="x", DurationSeconds=43201)
-    assert code(e) == "ValidationError"
-    with pytest.raises(ClientError) as e:
-        sts.assume_role(RoleArn="arn:aws:iam::000000000000:role/any", RoleSessionName="bad", Policy='{"Statement": 1}')
-    assert code(e) == "MalformedPolicyDocument"
-    with pytest.raises(ClientError) as e:
-        client(server, "sts").assume_role(RoleArn="arn:aws:iam::000000000000:role/any", RoleSessionName="root")
-    assert code(e) == "AccessDenied"
+    assert outcome(lambda: unchecked.assume_role(RoleArn="arn:aws:iam::000000000000:role/any", RoleSessionName="x", DurationSeconds=43201)) == "ValidationError"
+    assert outcome(lambda: sts.assume_role(RoleArn="arn:aws:iam::000000000000:role/any", RoleSessionName="bad", Policy='{"Statement": 1}')) == "MalformedPolicyDocument"
+    assert outcome(lambda: client(server, "sts").assume_role(RoleArn="arn:aws:iam::000000000000:role/any", RoleSessionName="root")) == "AccessDenied"
 
     # Disabling the user ends its sessions at once.
     iam.update_access_key(UserName="erin", AccessKeyId=ak, Status="Inactive")
-    with pytest.raises(ClientError) as e:
-        full.get_object(Bucket="sessions", Key="b/2")
-    assert code(e) == "InvalidAccessKeyId"
+    assert outcome(lambda: full.get_object(Bucket="sessions", Key="b/2")) == "InvalidAccessKeyId"
     iam.update_access_key(UserName="erin", AccessKeyId=ak, Status="Active")
     assert full.get_object(Bucket="sessions", Key="b/2")["Body"].read() == b"by session"
 
@@ -278,12 +228,8 @@ def test_assume_role_sessions_narrow_and_expire(server):
     s = client(server, "s3", short["AccessKeyId"], short["SecretAccessKey"], short["SessionToken"])
     assert s.get_object(Bucket="sessions", Key="a/1")["Body"].read() == b"a/1"
     time.sleep(max(0.0, short["Expiration"].timestamp() - time.time()) + 0.2)
-    with pytest.raises(ClientError) as e:
-        s.get_object(Bucket="sessions", Key="a/1")
-    assert code(e) == "ExpiredToken"
-    with pytest.raises(ClientError) as e:
-        client(server, "sts", short["AccessKeyId"], short["SecretAccessKey"], short["SessionToken"]).get_caller_identity()
-    assert code(e) == "ExpiredToken"
+    assert outcome(lambda: s.get_object(Bucket="sessions", Key="a/1")) == "ExpiredToken"
+    assert outcome(lambda: client(server, "sts", short["AccessKeyId"], short["SecretAccessKey"], short["SessionToken"]).get_caller_identity()) == "ExpiredToken"
 
 
 def test_aws_cli_manages_users(server):
@@ -317,12 +263,8 @@ def test_existing_object_tags_decide_reads(server):
     gina = client(server, "s3", ak, sk)
     assert gina.get_object(Bucket="tagged", Key="open.txt")["Body"].read() == b"open"
     for key in ("closed.txt", "untagged.txt", "missing.txt"):
-        with pytest.raises(ClientError) as e:
-            gina.get_object(Bucket="tagged", Key=key)
-        assert code(e) == "AccessDenied", key
+        assert outcome(lambda: gina.get_object(Bucket="tagged", Key=key)) == "AccessDenied", key
     # Retagging is decided by the tags the object has now.
     gina.put_object_tagging(Bucket="tagged", Key="open.txt",
                             Tagging={"TagSet": [{"Key": "classification", "Value": "secret"}]})
-    with pytest.raises(ClientError) as e:
-        gina.get_object(Bucket="tagged", Key="open.txt")
-    assert code(e) == "AccessDenied"
+    assert outcome(lambda: gina.get_object(Bucket="tagged", Key="open.txt")) == "AccessDenied"

@@ -145,7 +145,6 @@ pub fn build_service(
     }
     let query = crate::api::query::QueryApi::new(
         Arc::clone(&iam),
-        Arc::clone(&layer),
         auth::Auth::new(creds.clone(), iam),
         &creds.access_key,
         options.sts_min_duration,

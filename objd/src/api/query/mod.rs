@@ -17,7 +17,6 @@ mod xml;
 
 use crate::iam::sts::SessionError;
 use crate::iam::{Iam, IamError};
-use crate::object::ObjectLayer;
 use crate::policy::Context;
 use crate::server::Peer;
 use crate::server::auth::Auth;
@@ -138,7 +137,6 @@ pub struct Call<'a> {
     pub caller: &'a Caller,
     pub ctx: &'a Context,
     pub iam: &'a Iam,
-    pub layer: &'a ObjectLayer,
     /// The access key that signed (`None`: unsigned).
     pub access_key: Option<&'a str>,
     /// Shortest session granted, in seconds.
@@ -162,7 +160,6 @@ impl Call<'_> {
 /// The IAM and STS API.
 pub struct QueryApi {
     iam: Arc<Iam>,
-    layer: Arc<ObjectLayer>,
     auth: Auth,
     root: String,
     min_duration: u64,
@@ -183,10 +180,9 @@ pub fn is_query_request<B>(req: &Request<B>) -> bool {
 }
 
 impl QueryApi {
-    pub fn new(iam: Arc<Iam>, layer: Arc<ObjectLayer>, auth: Auth, root: &str, min_duration: u64) -> Self {
+    pub fn new(iam: Arc<Iam>, auth: Auth, root: &str, min_duration: u64) -> Self {
         Self {
             iam,
-            layer,
             auth,
             root: root.to_owned(),
             min_duration,
@@ -217,7 +213,7 @@ impl QueryApi {
         };
         let answer = async {
             let access_key = self
-                .authenticate(&parts.method, &parts.uri, &parts.headers, &body)
+                .authenticate(&parts.method, &parts.uri, &parts.headers, &body, &action)
                 .await?;
             if let Some((_, s)) = &access_key {
                 service = if s == "sts" { "sts" } else { "iam" };
@@ -240,7 +236,6 @@ impl QueryApi {
                 caller: &caller,
                 ctx: &ctx,
                 iam: &self.iam,
-                layer: &self.layer,
                 access_key: key,
                 min_duration: self.min_duration,
             };
@@ -269,13 +264,13 @@ impl QueryApi {
         uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
+        action: &str,
     ) -> Result<Option<(String, String)>, QueryError> {
         let header = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let Some(auth) = header.and_then(sigv4::parse_authorization) else {
-            let action = Params::parse(body);
-            if header.is_none() && UNSIGNED_ACTIONS.contains(&action.get("Action").unwrap_or_default()) {
+            if header.is_none() && UNSIGNED_ACTIONS.contains(&action) {
                 return Ok(None);
             }
             return Err(QueryError::new(
