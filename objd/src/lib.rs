@@ -1,7 +1,7 @@
 //! `objd`, the Strata object daemon, as a library: the layers of
 //! `DESIGN.md` from the bottom up: [`drive`], [`erasure`], [`meta`] (formats),
 //! [`object`] (the object layer over erasure sets), [`policy`] (policy
-//! documents), [`iam`] (users, groups and their policies), [`api`] (S3 and admin) and [`server`] (listeners,
+//! documents), [`iam`] (users, groups and their policies), [`sse`] and [`kms`] (encryption and its keys), [`api`] (S3 and admin) and [`server`] (listeners,
 //! authorization and start-up) with [`tls`] (its certificates).
 
 pub mod api;
@@ -10,8 +10,10 @@ pub mod cors;
 pub mod drive;
 pub mod erasure;
 pub mod iam;
+pub mod kms;
 pub mod meta;
 pub mod object;
 pub mod policy;
 pub mod server;
+pub mod sse;
 pub mod tls;

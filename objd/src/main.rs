@@ -145,6 +145,23 @@ struct ServerArgs {
     /// calls other servers over https (OpenID providers, LDAP servers).
     #[arg(long, env = "OBJD_CA_FILE")]
     ca_file: Option<PathBuf>,
+    /// File holding the root key of the built-in KMS (32 bytes as base64
+    /// or 64 hex digits; `openssl rand -base64 32` makes one). It seals
+    /// the KMS keys kept on the drives and enables SSE-S3 and SSE-KMS. The
+    /// key may instead be given in the environment as OBJD_KMS_ROOT_KEY.
+    /// Keep it safe: objects encrypted under it are lost without it. See
+    /// docs/encryption.md.
+    #[arg(long, env = "OBJD_KMS_ROOT_KEY_FILE")]
+    kms_root_key_file: Option<PathBuf>,
+    /// The KMS key SSE-S3 uses (and SSE-KMS when the request names none);
+    /// the built-in KMS creates it at first use.
+    #[arg(long, env = "OBJD_KMS_DEFAULT_KEY", default_value = "strata-default")]
+    kms_default_key: String,
+    /// Accept SSE-C (customer-provided keys) on plain-HTTP connections. S3
+    /// refuses them without TLS; allow it only when TLS ends at a trusted
+    /// proxy in front of objd.
+    #[arg(long, env = "OBJD_SSE_C_OVER_HTTP")]
+    sse_c_over_http: bool,
     /// Log filter (`info`, `debug`, `objd=debug,s3s=info`, ...).
     #[arg(long, env = "OBJD_LOG", default_value = "info")]
     log: String,
@@ -283,9 +300,18 @@ async fn serve(args: ServerArgs) -> Result<()> {
         domains: args.domains.clone(),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         sts_min_duration: args.sts_min_duration.clamp(1, objd::iam::sts::MIN_DURATION),
+        encryption: Default::default(),
     };
     let outbound = strata_s3client::Tls {
         ca_file: args.ca_file.clone(),
+    };
+    let kms = open_kms(&args, &layer).await?;
+    let options = server::ServiceOptions {
+        encryption: objd::api::s3::sse::Encryption {
+            kms,
+            insecure_customer_keys: args.sse_c_over_http,
+        },
+        ..options
     };
     let iam = objd::iam::Iam::open(Arc::clone(&layer), &creds.secret_key, &deployment_id, &outbound)
         .await
@@ -308,6 +334,26 @@ async fn serve(args: ServerArgs) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The KMS the flags configure, if any.
+async fn open_kms(args: &ServerArgs, layer: &Arc<ObjectLayer>) -> Result<Option<Arc<dyn objd::kms::Kms>>> {
+    let root = match (&args.kms_root_key_file, std::env::var("OBJD_KMS_ROOT_KEY")) {
+        (Some(path), _) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the KMS root key file {}", path.display()))?,
+        ),
+        (None, Ok(v)) => Some(v),
+        (None, Err(_)) => None,
+    };
+    let Some(root) = root else {
+        return Ok(None);
+    };
+    let root = objd::kms::builtin::RootKey::parse(&root).map_err(anyhow::Error::msg)?;
+    let kms = objd::kms::builtin::Builtin::open(Arc::clone(layer), root, &args.kms_default_key)
+        .await
+        .context("opening the built-in KMS")?;
+    Ok(Some(kms))
 }
 
 async fn bind(address: &str) -> Result<tokio::net::TcpListener> {

@@ -3,8 +3,10 @@
 //! `InternalError` with a generic message, and the detail goes to the log
 //! only (paths and per-drive failures never reach a client).
 
+use crate::kms::KmsError;
 use crate::object::ObjectError;
 use crate::policy::PolicyError;
+use crate::sse::SseError;
 use s3s::{S3Error, S3ErrorCode};
 
 pub fn to_s3(e: ObjectError) -> S3Error {
@@ -121,6 +123,7 @@ pub fn to_s3(e: ObjectError) -> S3Error {
             return err;
         }
 
+        ObjectError::Encryption(e) => return sse_to_s3(e),
         ObjectError::Body(e) => {
             tracing::debug!(error = %e, "request body failed");
             (
@@ -137,6 +140,80 @@ pub fn to_s3(e: ObjectError) -> S3Error {
         }
     };
     S3Error::with_message(code, msg)
+}
+
+/// An encryption failure as S3 answers it; key material never appears in
+/// the message (none of the variants carries any).
+pub fn sse_to_s3(e: SseError) -> S3Error {
+    use S3ErrorCode as C;
+    let with = |code: C, status: http::StatusCode, msg: String| {
+        let mut err = S3Error::with_message(code, msg);
+        err.set_status_code(status);
+        err
+    };
+    let bad = http::StatusCode::BAD_REQUEST;
+    let internal = || {
+        S3Error::with_message(
+            C::InternalError,
+            "We encountered an internal error. Please try again.",
+        )
+    };
+    match e {
+        SseError::MissingCustomerKey => with(
+            C::InvalidRequest,
+            bad,
+            "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.".into(),
+        ),
+        SseError::WrongCustomerKey => with(C::AccessDenied, http::StatusCode::FORBIDDEN, "Access Denied".into()),
+        SseError::BadCustomerKey(m) => with(C::InvalidArgument, bad, m.into()),
+        SseError::BadAlgorithm => with(
+            C::InvalidEncryptionAlgorithmError,
+            bad,
+            "The encryption request you specified is not valid. The valid value is AES256.".into(),
+        ),
+        SseError::Insecure => with(
+            C::InvalidRequest,
+            bad,
+            "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.".into(),
+        ),
+        SseError::Invalid(m) => with(C::InvalidArgument, bad, m),
+        SseError::Tampered | SseError::Unknown => {
+            tracing::error!(error = %e, "encrypted data does not open");
+            internal()
+        }
+        SseError::Kms(k) => match k {
+            KmsError::NotConfigured => with(
+                C::NotImplemented,
+                http::StatusCode::NOT_IMPLEMENTED,
+                "Server-side encryption with SSE-S3 or SSE-KMS needs a key management service, and this server has none configured".into(),
+            ),
+            KmsError::NoSuchKey(n) => with(
+                C::Custom("KMS.NotFoundException".into()),
+                bad,
+                format!("Key '{n}' does not exist"),
+            ),
+            KmsError::Disabled(n) => with(
+                C::Custom("KMS.DisabledException".into()),
+                bad,
+                format!("Key '{n}' is disabled"),
+            ),
+            KmsError::Unavailable(ref m) => {
+                tracing::warn!(error = %m, "KMS unavailable");
+                with(
+                    C::ServiceUnavailable,
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "The key management service is unavailable; retry later".into(),
+                )
+            }
+            KmsError::Invalid(m) => with(C::InvalidArgument, bad, m),
+            KmsError::KeyExists(n) => with(C::InvalidRequest, bad, format!("Key '{n}' already exists")),
+            KmsError::Unsupported(m) => with(C::NotImplemented, http::StatusCode::NOT_IMPLEMENTED, m.into()),
+            KmsError::Unsealable => {
+                tracing::error!("a sealed data key does not open with its KMS key");
+                internal()
+            }
+        },
+    }
 }
 
 /// A refused bucket policy.

@@ -30,6 +30,11 @@ pub const FORMAT_VERSION_2: u16 = 2;
 /// entry a change replaces until the change is on write quorum, and the
 /// shard file tag of multipart parts.
 pub const FORMAT_VERSION_3: u16 = 3;
+/// Version 4 of object and upload records: written (instead of 3) only
+/// for a record holding an encrypted version or upload, so that a build
+/// that cannot decrypt refuses the record rather than serve ciphertext.
+/// The layout is that of version 3; the encryption extension is allowed.
+pub const FORMAT_VERSION_4: u16 = 4;
 
 /// Extension ids of version 2 records. Entries with an id this build does
 /// not know are kept and written back unchanged.
@@ -42,6 +47,98 @@ pub mod ext {
     pub const RETENTION: u16 = 3;
     /// Object Lock legal hold: present when on.
     pub const LEGAL_HOLD: u16 = 4;
+    /// Server-side encryption of the version's data (format 4 only).
+    pub const ENCRYPTION: u16 = 5;
+}
+
+/// Bytes a sealed package adds to its payload: a 96-bit nonce and a
+/// 128-bit authentication tag.
+pub const PACKAGE_OVERHEAD: u32 = 12 + 16;
+
+/// How a version's data is encrypted (see `docs/encryption.md`): the mode
+/// and key naming of the `sse` module, the cipher, the sealed size of a
+/// package, and the data key as the KMS or the customer key sealed it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct EncryptionRecord {
+    /// 1 SSE-S3, 2 SSE-KMS, 3 SSE-C.
+    pub mode: u8,
+    /// 1 AES-256-GCM, 2 ChaCha20-Poly1305.
+    pub algo: u8,
+    /// Sealed size of a package (the last of a part may be shorter).
+    pub package: u32,
+    /// The KMS key that sealed the data key (empty for SSE-C).
+    pub key_id: String,
+    /// The data key, sealed.
+    pub sealed_key: Vec<u8>,
+    /// The SSE-KMS encryption context the client gave (JSON), if any.
+    pub context: String,
+    pub bucket_key: bool,
+}
+
+impl std::fmt::Debug for EncryptionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptionRecord")
+            .field("mode", &self.mode)
+            .field("algo", &self.algo)
+            .field("package", &self.package)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EncryptionRecord {
+    /// Plain bytes a package carries.
+    pub fn payload(&self) -> u64 {
+        u64::from(self.package - PACKAGE_OVERHEAD)
+    }
+
+    /// Packages of a part of `plain` bytes (an empty part has one).
+    pub fn packages(&self, plain: u64) -> u64 {
+        plain.div_ceil(self.payload()).max(1)
+    }
+
+    /// Stored size of a part of `plain` bytes.
+    pub fn sealed_len(&self, plain: u64) -> u64 {
+        plain + self.packages(plain) * u64::from(PACKAGE_OVERHEAD)
+    }
+
+    /// Plain size of a part stored in `sealed` bytes (`None` if no plain
+    /// size seals to it).
+    pub fn plain_len(&self, sealed: u64) -> Option<u64> {
+        let n = sealed.div_ceil(u64::from(self.package)).max(1);
+        let plain = sealed.checked_sub(n * u64::from(PACKAGE_OVERHEAD))?;
+        (self.sealed_len(plain) == sealed).then_some(plain)
+    }
+
+    fn encode(&self, w: &mut Writer) {
+        w.u8(self.mode);
+        w.u8(self.algo);
+        w.u32(self.package);
+        w.str(&self.key_id);
+        w.bytes(&self.sealed_key);
+        w.str(&self.context);
+        w.u8(u8::from(self.bucket_key));
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let rec = Self {
+            mode: r.u8()?,
+            algo: r.u8()?,
+            package: r.u32()?,
+            key_id: r.string()?,
+            sealed_key: r.bytes()?.to_vec(),
+            context: r.string()?,
+            bucket_key: match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(DecodeError::Invalid("bucket key")),
+            },
+        };
+        if !(1..=3).contains(&rec.mode) || !(1..=2).contains(&rec.algo) || rec.package <= PACKAGE_OVERHEAD {
+            return Err(DecodeError::Invalid("encryption"));
+        }
+        Ok(rec)
+    }
 }
 
 /// A checksum as stored: algorithm and kind ids of the object layer, the
@@ -83,6 +180,8 @@ pub struct Extras {
     /// (ns since the epoch) until which the version is protected.
     pub retention: Option<(u8, i64)>,
     pub legal_hold: bool,
+    /// Set when the data is encrypted (format 4).
+    pub encryption: Option<EncryptionRecord>,
     /// Extensions of a newer format, preserved as they were read.
     pub unknown: Vec<(u16, Vec<u8>)>,
 }
@@ -109,6 +208,11 @@ impl Extras {
         if self.legal_hold {
             entries.push((ext::LEGAL_HOLD, vec![]));
         }
+        if let Some(e) = &self.encryption {
+            let mut t = Writer::default();
+            e.encode(&mut t);
+            entries.push((ext::ENCRYPTION, t.buf));
+        }
         entries.extend(self.unknown.iter().cloned());
         w.u32(entries.len() as u32);
         for (id, body) in &entries {
@@ -117,7 +221,7 @@ impl Extras {
         }
     }
 
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    fn decode(r: &mut Reader<'_>, format: u16) -> Result<Self, DecodeError> {
         let mut out = Self::default();
         let n = r.count(6)?;
         for _ in 0..n {
@@ -146,6 +250,14 @@ impl Extras {
                     }
                 }
                 ext::LEGAL_HOLD => out.legal_hold = true,
+                ext::ENCRYPTION if format >= FORMAT_VERSION_4 => {
+                    let mut t = Reader::new(body);
+                    out.encryption = Some(EncryptionRecord::decode(&mut t)?);
+                    if !t.is_empty() {
+                        return Err(DecodeError::Invalid("encryption"));
+                    }
+                }
+                ext::ENCRYPTION => return Err(DecodeError::Invalid("encryption before format 4")),
                 _ => out.unknown.push((id, body.to_vec())),
             }
         }
@@ -293,6 +405,15 @@ impl Version {
             _ => None,
         }
     }
+    /// Plain size of a part of this version (stored sizes of encrypted
+    /// versions are their sealed sizes).
+    pub fn plain_part_size(&self, part: &PartInfo) -> u64 {
+        match &self.extras.encryption {
+            Some(e) => e.plain_len(part.size).unwrap_or(0),
+            None => part.size,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -339,7 +460,12 @@ impl ObjectRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.raw(&OBJECT_MAGIC);
-        w.u16(FORMAT_VERSION_3);
+        let sealed = self.versions.iter().any(|v| v.extras.encryption.is_some());
+        w.u16(if sealed {
+            FORMAT_VERSION_4
+        } else {
+            FORMAT_VERSION_3
+        });
         w.u32(self.versions.len() as u32);
         for v in &self.versions {
             encode_version(&mut w, v);
@@ -351,7 +477,7 @@ impl ObjectRecord {
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         let body = codec::unseal(buf)?;
         let mut r = Reader::new(body);
-        let format = header(&mut r, OBJECT_MAGIC, FORMAT_VERSION_3)?;
+        let format = header(&mut r, OBJECT_MAGIC, FORMAT_VERSION_4)?;
         let n = r.count(40)?;
         let mut versions = Vec::with_capacity(n);
         for _ in 0..n {
@@ -499,7 +625,7 @@ fn decode_version(r: &mut Reader<'_>, format: u16) -> Result<Version, DecodeErro
         _ => return Err(DecodeError::Invalid("data location")),
     };
     let extras = if format >= 2 {
-        Extras::decode(r)?
+        Extras::decode(r, format)?
     } else {
         Extras::default()
     };
@@ -539,7 +665,11 @@ impl UploadRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.raw(&UPLOAD_MAGIC);
-        w.u16(FORMAT_VERSION_3);
+        w.u16(if self.extras.encryption.is_some() {
+            FORMAT_VERSION_4
+        } else {
+            FORMAT_VERSION_3
+        });
         w.raw(&self.upload_id);
         w.i64(self.initiated_ns);
         encode_pairs(&mut w, &self.headers);
@@ -553,7 +683,7 @@ impl UploadRecord {
 
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(codec::unseal(buf)?);
-        let format = header(&mut r, UPLOAD_MAGIC, FORMAT_VERSION_3)?;
+        let format = header(&mut r, UPLOAD_MAGIC, FORMAT_VERSION_4)?;
         let rec = Self {
             upload_id: r.array()?,
             initiated_ns: r.i64()?,
@@ -561,7 +691,7 @@ impl UploadRecord {
             user_meta: decode_pairs(&mut r)?,
             erasure: decode_erasure(&mut r)?,
             extras: if format >= 2 {
-                Extras::decode(&mut r)?
+                Extras::decode(&mut r, format)?
             } else {
                 Extras::default()
             },

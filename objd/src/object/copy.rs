@@ -5,20 +5,32 @@
 //! A copy onto the same key reads the old version while writing the new
 //! one; the old data is removed only after the new version commits.
 
-use super::{ObjectError, ObjectLayer, ObjectResult, PutOptions, ReadConditions};
+use super::{KeySource, ObjectError, ObjectLayer, ObjectResult, PutOptions, ReadConditions};
 use crate::meta::Version;
 
 /// S3's largest CopyObject source; larger objects are copied part by part
 /// with UploadPartCopy.
 pub const MAX_COPY_SIZE: u64 = 5 << 30;
 
-/// The object a copy reads from, and the conditions it must meet.
-#[derive(Debug, Clone, Default)]
+/// The object a copy reads from, the conditions it must meet, and where
+/// its data key comes from if it is encrypted.
+#[derive(Clone, Default)]
 pub struct CopySource {
     pub bucket: String,
     pub key: String,
     pub version: Option<String>,
     pub conditions: ReadConditions,
+    pub keys: Option<std::sync::Arc<dyn KeySource>>,
+}
+
+impl std::fmt::Debug for CopySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopySource")
+            .field("bucket", &self.bucket)
+            .field("key", &self.key)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ObjectLayer {
@@ -37,6 +49,14 @@ impl ObjectLayer {
                 e => e,
             })?;
         src.conditions.check_source(reader.version())?;
+        let mut reader = reader;
+        if reader.encrypted() {
+            let keys = src
+                .keys
+                .as_deref()
+                .ok_or(ObjectError::Encryption(crate::sse::SseError::MissingCustomerKey))?;
+            reader.unlock(keys).await?;
+        }
         Ok(reader)
     }
 
@@ -78,6 +98,7 @@ impl ObjectLayer {
     /// Copies bytes `range` (`[start, end)`, the whole object when `None`)
     /// of `src` into part `number` of an upload. Returns the source version
     /// and the part's ETag.
+    #[allow(clippy::too_many_arguments)]
     pub async fn upload_part_copy(
         &self,
         src: &CopySource,
@@ -86,6 +107,7 @@ impl ObjectLayer {
         key: &str,
         upload_id: &str,
         number: u32,
+        keys: &dyn KeySource,
     ) -> ObjectResult<(Version, String)> {
         let reader = self.open_source(src).await?;
         let source = reader.version().clone();
@@ -108,6 +130,7 @@ impl ObjectLayer {
                 Some(end - start),
                 None,
                 None,
+                keys,
             )
             .await?;
         Ok((source, etag))

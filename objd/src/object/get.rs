@@ -3,13 +3,17 @@
 //! checksums match; data shards are tried first (no decode needed), a
 //! missing or corrupt shard is replaced by a parity shard, the block is
 //! rebuilt, and the object is queued for healing. Only the blocks that
-//! overlap the range are read.
+//! overlap the range are read. An encrypted version streams only once its
+//! data key is in hand ([`ObjectReader::unlock`]); its range maps to the
+//! packages that hold it, and only those are read and opened.
 
+use super::encryption::KeySource;
 use super::set::Resolved;
 use super::{ByteStream, ErasureSet, ObjectError, ObjectResult};
 use crate::drive::DriveError;
 use crate::erasure::{self, Layout, bitrot};
 use crate::meta::{DataLoc, PartInfo, Version, VersionId};
+use crate::sse::{DataKey, package::Opener};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -50,6 +54,69 @@ impl GetRange {
     }
 }
 
+/// Where a read of stored bytes `[from, to)` of a part stands.
+struct Cursor {
+    from: u64,
+    to: u64,
+    /// Next block to read, and the end.
+    block: u64,
+    last: u64,
+}
+
+impl Cursor {
+    fn new(layout: &Layout, from: u64, to: u64) -> Self {
+        let bs = u64::from(layout.block_size);
+        Self {
+            from,
+            to,
+            block: from / bs,
+            last: to.div_ceil(bs),
+        }
+    }
+}
+
+/// Sends chunks to the reader; false once it went away.
+async fn send_all(tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>, chunks: Vec<Bytes>) -> bool {
+    for c in chunks {
+        if !c.is_empty() && tx.send(Ok(c)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Sealed bytes of one part on their way to plain bytes `[from, to)`.
+struct Packages {
+    opener: Opener,
+    pending: bytes::BytesMut,
+    /// Index of the package at the start of `pending`.
+    index: u64,
+    payload: u64,
+    from: u64,
+    to: u64,
+}
+
+impl Packages {
+    /// Opens the whole packages pending (with `all`, also the shorter last
+    /// one) and returns their bytes that fall in the range.
+    fn open(&mut self, all: bool) -> ObjectResult<Vec<Bytes>> {
+        let pkg = self.opener.package();
+        let mut out = Vec::new();
+        while self.pending.len() >= pkg || (all && !self.pending.is_empty()) {
+            let n = self.pending.len().min(pkg);
+            let plain = self.opener.open(self.index, &self.pending.split_to(n))?;
+            let at = self.index * self.payload;
+            let lo = self.from.max(at) - at;
+            let hi = self.to.min(at + plain.len() as u64).saturating_sub(at);
+            self.index += 1;
+            if lo < hi {
+                out.push(Bytes::from(plain).slice(lo as usize..hi as usize));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// A resolved object version, ready to stream.
 #[derive(Debug, Clone)]
 pub struct ObjectReader {
@@ -57,6 +124,8 @@ pub struct ObjectReader {
     bucket: String,
     key: String,
     resolved: Resolved,
+    /// The data key of an encrypted version, once unlocked.
+    data_key: Option<DataKey>,
 }
 
 impl ErasureSet {
@@ -84,6 +153,7 @@ impl ErasureSet {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             resolved,
+            data_key: None,
         })
     }
 }
@@ -93,7 +163,24 @@ impl ObjectReader {
         &self.resolved.version
     }
 
-    /// Streams bytes `[start, end)` of the object.
+    /// Whether the version's data is encrypted.
+    pub fn encrypted(&self) -> bool {
+        self.resolved.version.extras.encryption.is_some()
+    }
+
+    /// Gets the data key of an encrypted version from `keys` (nothing to
+    /// do for a plain one).
+    pub async fn unlock(&mut self, keys: &dyn KeySource) -> ObjectResult<()> {
+        if let Some(rec) = &self.resolved.version.extras.encryption
+            && self.data_key.is_none()
+        {
+            self.data_key = Some(keys.data_key(&self.bucket, &self.key, rec).await?);
+        }
+        Ok(())
+    }
+
+    /// Streams plain bytes `[start, end)` of the object (an encrypted one
+    /// must be unlocked first, or the stream fails).
     pub fn stream(self, start: u64, end: u64) -> ByteStream {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
         tokio::spawn(async move {
@@ -116,10 +203,20 @@ impl ObjectReader {
         let v = &self.resolved.version;
         let e = v.erasure;
         let layout = Layout::new(e.data.into(), e.parity.into(), e.block_size)?;
+        let sealed = match (&v.extras.encryption, &self.data_key) {
+            (None, _) => None,
+            (Some(rec), Some(key)) => Some((rec, key)),
+            (Some(_), None) => {
+                return Err(ObjectError::Internal(
+                    "encrypted version read without its key".into(),
+                ));
+            }
+        };
         let mut part_start = 0u64;
         for part in &v.parts {
-            let part_end = part_start + part.size;
-            if part_end <= start || part.size == 0 {
+            let plain = v.plain_part_size(part);
+            let part_end = part_start + plain;
+            if part_end <= start || plain == 0 {
                 part_start = part_end;
                 continue;
             }
@@ -128,30 +225,72 @@ impl ObjectReader {
             }
             let from = start.max(part_start) - part_start;
             let to = end.min(part_end) - part_start;
-            let bs = u64::from(layout.block_size);
-            let (first, last) = (from / bs, to.div_ceil(bs));
-            let mut block = first;
-            while block < last {
-                let count = (last - block).min(READ_BATCH);
-                for (i, data) in self
-                    .read_block_run(&layout, part, block, count)
-                    .await?
-                    .into_iter()
-                    .enumerate()
-                {
-                    let bstart = (block + i as u64) * bs;
-                    let lo = from.max(bstart) - bstart;
-                    let hi = to.min(bstart + data.len() as u64) - bstart;
-                    let chunk = Bytes::from(data).slice(lo as usize..hi as usize);
-                    if tx.send(Ok(chunk)).await.is_err() {
-                        return Ok(()); // client went away
+            let more = match sealed {
+                None => {
+                    let mut cur = Cursor::new(&layout, from, to);
+                    let mut more = true;
+                    while more && let Some(chunks) = self.next_chunks(&layout, part, &mut cur).await? {
+                        more = send_all(tx, chunks).await;
                     }
+                    more
                 }
-                block += count;
+                Some((rec, key)) => {
+                    let opener = Opener::new(key, rec, part.number, part.size)?;
+                    let (s, e, first) = opener.sealed_range(from, to, part.size);
+                    let mut packages = Packages {
+                        opener,
+                        pending: bytes::BytesMut::new(),
+                        index: first,
+                        payload: rec.payload(),
+                        from,
+                        to,
+                    };
+                    let mut cur = Cursor::new(&layout, s, e);
+                    let mut more = true;
+                    while more && let Some(chunks) = self.next_chunks(&layout, part, &mut cur).await? {
+                        for c in chunks {
+                            packages.pending.extend_from_slice(&c);
+                        }
+                        more = send_all(tx, packages.open(false)?).await;
+                    }
+                    more && send_all(tx, packages.open(true)?).await
+                }
+            };
+            if !more {
+                return Ok(()); // client went away
             }
             part_start = part_end;
         }
         Ok(())
+    }
+
+    /// The next batch of stored bytes of a part range, in order; `None`
+    /// once the range is read.
+    async fn next_chunks(
+        &self,
+        layout: &Layout,
+        part: &PartInfo,
+        cur: &mut Cursor,
+    ) -> ObjectResult<Option<Vec<Bytes>>> {
+        if cur.block >= cur.last {
+            return Ok(None);
+        }
+        let bs = u64::from(layout.block_size);
+        let count = (cur.last - cur.block).min(READ_BATCH);
+        let mut out = Vec::with_capacity(count as usize);
+        for (i, data) in self
+            .read_block_run(layout, part, cur.block, count)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            let bstart = (cur.block + i as u64) * bs;
+            let lo = cur.from.max(bstart) - bstart;
+            let hi = cur.to.min(bstart + data.len() as u64) - bstart;
+            out.push(Bytes::from(data).slice(lo as usize..hi as usize));
+        }
+        cur.block += count;
+        Ok(Some(out))
     }
 
     /// Reads `count` consecutive blocks of a part with one read per data

@@ -14,6 +14,7 @@ pub mod conditions;
 pub mod config;
 pub mod coord;
 mod copy;
+pub mod encryption;
 mod get;
 pub mod heal;
 mod hints;
@@ -31,6 +32,7 @@ pub mod usage;
 
 pub use conditions::{EtagMatch, ReadConditions, WriteCondition};
 pub use copy::{CopySource, MAX_COPY_SIZE};
+pub use encryption::{KeySource, NoKeys, Sealing};
 pub use get::{GetRange, ObjectReader};
 pub use list::{ListOptions, ListPage, ListedObject};
 pub use multipart::{CompletePart, MultipartUpload, UploadedPart};
@@ -124,6 +126,9 @@ pub enum ObjectError {
     QuotaExceeded { quota: u64, used: u64 },
     #[error("reading the request body: {0}")]
     Body(std::io::Error),
+    /// Encryption refused the request or failed (see `sse::SseError`).
+    #[error("encryption: {0}")]
+    Encryption(crate::sse::SseError),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -693,9 +698,9 @@ impl ObjectLayer {
         let b = self.bucket(bucket)?;
         check_key(key)?;
         (opts.retention, opts.legal_hold) = self.lock_for_write(bucket, opts.retention, opts.legal_hold)?;
-        self.set_for(bucket, key)
-            .put_object(bucket, key, body, opts, b.versioning)
-            .await
+        let set = self.set_for(bucket, key);
+        set.fit_sealing(&mut opts);
+        set.put_object(bucket, key, body, opts, b.versioning).await
     }
 
     /// Resolves the version a GET or HEAD would return: the latest, or the
@@ -802,6 +807,8 @@ pub(crate) fn placement_hash(seed: u64, bucket: &str, key: &str) -> u64 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_sse;
 
 #[cfg(test)]
 mod crash;

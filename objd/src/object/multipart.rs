@@ -6,12 +6,14 @@
 
 use super::checksum::{self, Checksum, ChecksumAlgo, ChecksumCheck, ChecksumKind};
 use super::conditions::WriteCondition;
+use super::encryption::{KeySource, etag_for};
 use super::put::{PartSpec, Pending, Stored};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectLayer, ObjectResult, PutOptions, check_key};
 use crate::drive::{DriveError, RecordOp, ShardFile, Table, object_key};
 use crate::meta::{
     ChecksumRecord, PartInfo, PartRecord, UploadRecord, Version, VersionId, VersionKind, Versioning,
 };
+use crate::sse::package::Sealer;
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
 
@@ -316,10 +318,16 @@ impl ErasureSet {
 }
 
 impl ObjectLayer {
-    pub async fn create_multipart(&self, bucket: &str, key: &str, opts: PutOptions) -> ObjectResult<String> {
+    pub async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut opts: PutOptions,
+    ) -> ObjectResult<String> {
         self.bucket(bucket)?;
         check_key(key)?;
         let set = self.set_for(bucket, key);
+        set.fit_sealing(&mut opts);
         let id = VersionId::random().0;
         let (algo, kind) = upload_checksum_kind(opts.checksum_algo, opts.checksum_kind)?;
         let (retention, legal_hold) = self.lock_for_write(bucket, opts.retention, opts.legal_hold)?;
@@ -339,6 +347,7 @@ impl ObjectLayer {
                 }),
                 retention: retention.map(|r| (r.mode as u8, r.until_ns)),
                 legal_hold,
+                encryption: opts.encryption.map(|s| s.record),
                 ..Default::default()
             },
             completed: false,
@@ -378,6 +387,7 @@ impl ObjectLayer {
         size: Option<u64>,
         content_md5: Option<[u8; 16]>,
         check: Option<ChecksumCheck>,
+        keys: &dyn KeySource,
     ) -> ObjectResult<(String, Option<Checksum>)> {
         self.bucket(bucket)?;
         check_key(key)?;
@@ -402,6 +412,15 @@ impl ObjectLayer {
         // Each upload of a part has a file of its own: a part uploaded again
         // never overwrites the file the drives' records name until then.
         let tag = rand::random::<u64>().max(1);
+        // An encrypted upload seals every part with its data key.
+        let data_key = match &upload.extras.encryption {
+            Some(rec) => Some((keys.data_key(bucket, key, rec).await?, rec)),
+            None => None,
+        };
+        let seal = data_key
+            .as_ref()
+            .map(|(k, rec)| Sealer::new(k, rec, number))
+            .transpose()?;
         let written = set
             .write_part(
                 body,
@@ -412,6 +431,7 @@ impl ObjectLayer {
                     rotation,
                     allow_inline: false,
                     checksums: algos.clone(),
+                    seal,
                 },
             )
             .await?;
@@ -440,7 +460,10 @@ impl ObjectLayer {
         let Stored::Files(ok) = written.stored else {
             return Err(ObjectError::Internal("part stored inline".into()));
         };
-        let etag = hex::encode(written.md5);
+        let etag = match &data_key {
+            Some((k, rec)) => etag_for(rec, k, &written.md5),
+            None => hex::encode(written.md5),
+        };
         let rec = PartRecord {
             number,
             size: written.size,
@@ -528,6 +551,7 @@ impl ObjectLayer {
         let mut chosen = Vec::with_capacity(parts.len());
         let mut sums = Vec::with_capacity(parts.len());
         let mut md5s = Md5::new();
+        let mut plain_size = 0u64;
         for (i, p) in parts.iter().enumerate() {
             let rec = agreed
                 .get(&p.number)
@@ -554,14 +578,20 @@ impl ObjectLayer {
                 )));
             }
             sums.push(part_sum.map(|d| (d, rec.size)));
+            plain_size += rec.size;
             chosen.push(PartInfo {
                 number: rec.number,
-                size: rec.size,
+                // Encrypted parts are stored sealed.
+                size: upload
+                    .extras
+                    .encryption
+                    .as_ref()
+                    .map_or(rec.size, |e| e.sealed_len(rec.size)),
                 etag: rec.etag.clone(),
                 tag: rec.tag,
             });
         }
-        let size: u64 = chosen.iter().map(|p| p.size).sum();
+        let size = plain_size;
         let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
         let object_sum = object_checksum(&upload, sums.into_iter().collect::<Option<Vec<_>>>());
         if let Some(w) = whole {

@@ -12,6 +12,7 @@ use super::{ByteStream, ErasureSet, ObjectError, ObjectResult, blocking};
 use crate::drive::{DriveError, DriveResult, ShardFile, ShardWriter};
 use crate::erasure::{self, EncodedBlock, Encoder, bitrot};
 use crate::meta::{DataLoc, ErasureInfo, PartInfo, Version, VersionId, VersionKind, Versioning};
+use crate::sse::package::Sealer;
 use bytes::BytesMut;
 use futures::StreamExt;
 use md5::{Digest, Md5};
@@ -44,6 +45,8 @@ pub struct PutOptions {
     /// Object Lock retention and legal hold of the new version.
     pub retention: Option<super::lock::Retention>,
     pub legal_hold: bool,
+    /// Encrypt the new version (or upload) so.
+    pub encryption: Option<super::Sealing>,
 }
 
 impl PutOptions {
@@ -76,7 +79,10 @@ pub(super) enum Stored {
 }
 
 pub(super) struct WrittenPart {
+    /// Plain size of the body.
     pub size: u64,
+    /// Bytes stored (the sealed size when encrypted).
+    pub stored_size: u64,
     pub md5: [u8; 16],
     /// Digests of the body in the algorithms the spec asked for, in order.
     pub checksums: Vec<Vec<u8>>,
@@ -125,6 +131,8 @@ pub(super) struct PartSpec {
     pub allow_inline: bool,
     /// Checksums to compute over the body.
     pub checksums: Vec<ChecksumAlgo>,
+    /// Seals the body in packages before it is erasure-coded.
+    pub seal: Option<Sealer>,
 }
 
 /// Reads from `body` until `buf` holds at least `want` bytes or the body
@@ -203,6 +211,13 @@ impl ShardSink {
 }
 
 impl ErasureSet {
+    /// Sizes the packages of an encrypted write to this set's blocks.
+    pub(super) fn fit_sealing(&self, opts: &mut PutOptions) {
+        if let Some(s) = opts.encryption.as_mut() {
+            s.record.package = crate::sse::package::package_size(self.layout.block_size);
+        }
+    }
+
     pub(super) fn erasure_info(&self, shard_index: usize) -> ErasureInfo {
         ErasureInfo {
             data: self.layout.data as u8,
@@ -252,14 +267,17 @@ impl ErasureSet {
             rotation,
             allow_inline,
             checksums,
+            seal,
         } = spec;
         let max_size = MAX_PUT_SIZE;
         if expect.is_some_and(|s| s > max_size) {
             return Err(ObjectError::EntityTooLarge);
         }
         let bs = self.layout.block_size as usize;
-        let mut buf = BytesMut::with_capacity(bs);
-        let mut eof = fill(&mut body, &mut buf, bs + 1).await?;
+        // Plain bytes per erasure block: a block holds whole packages.
+        let take = seal.as_ref().map_or(bs, |s| s.plain_per(bs));
+        let mut buf = BytesMut::with_capacity(take + 1);
+        let mut eof = fill(&mut body, &mut buf, take + 1).await?;
         let mut encoder = Encoder::new(self.layout);
 
         if allow_inline && eof && buf.len() <= self.config.inline_limit {
@@ -269,10 +287,14 @@ impl ErasureSet {
             let n = self.drives.len();
             let rotations: Vec<usize> = (0..n).map(|p| self.shard_of(p, rotation)).collect();
             let online: Vec<bool> = self.drives.iter().map(Option::is_some).collect();
-            let (digests, streams) = blocking(move || -> ObjectResult<_> {
+            let (digests, stored_size, streams) = blocking(move || -> ObjectResult<_> {
                 let mut encoder = encoder;
                 let mut digests = BodyDigests::new(&checksums);
                 digests.update(&data);
+                let data = match seal {
+                    Some(mut s) => bytes::Bytes::from(s.seal(&data, true)),
+                    None => data,
+                };
                 let mut per_shard = vec![Vec::new(); layout.total()];
                 let bs = layout.block_size as usize;
                 for start in (0..data.len()).step_by(bs) {
@@ -284,7 +306,7 @@ impl ErasureSet {
                 let streams = (0..n)
                     .map(|p| online[p].then(|| per_shard[rotations[p]].clone()))
                     .collect::<Vec<_>>();
-                Ok((digests.finish(), streams))
+                Ok((digests.finish(), data.len() as u64, streams))
             })
             .await??;
             if expect.is_some_and(|e| e != size) {
@@ -293,6 +315,7 @@ impl ErasureSet {
             let (md5, checksums) = digests;
             return Ok(WrittenPart {
                 size,
+                stored_size,
                 md5,
                 checksums,
                 stored: Stored::Inline(streams),
@@ -301,27 +324,41 @@ impl ErasureSet {
 
         let mut sinks = self.open_sinks(dir, file, rotation).await;
         let mut total: u64 = 0;
+        let mut stored_size: u64 = 0;
+        let mut seal = seal;
         let result: ObjectResult<BodyDigests> = async {
             let mut md5 = BodyDigests::new(&checksums);
+            // An encrypted part has at least one package, even when empty.
+            let mut sealed_any = seal.is_none();
             loop {
-                if buf.is_empty() && eof {
+                if buf.is_empty() && eof && sealed_any {
                     break;
                 }
-                let take = buf.len().min(bs);
-                let block = buf.split_to(take).freeze();
+                let n = buf.len().min(take);
+                let block = buf.split_to(n).freeze();
+                let last = eof && buf.is_empty();
                 total += block.len() as u64;
                 if total > max_size {
                     return Err(ObjectError::EntityTooLarge);
                 }
-                let (enc, md, shards) = blocking(move || {
+                let (enc, md, sl, len, shards) = blocking(move || {
                     md5.update(&block);
+                    let block = match seal.as_mut() {
+                        Some(s) => bytes::Bytes::from(s.seal(&block, last)),
+                        None => block,
+                    };
+                    let len = block.len() as u64;
                     let r = encoder.encode_block(block);
-                    (encoder, md5, r)
+                    (encoder, md5, seal, len, r)
                 })
                 .await?;
                 encoder = enc;
                 md5 = md;
-                let shards = Arc::new(shards?);
+                seal = sl;
+                sealed_any = true;
+                let shards = shards?;
+                stored_size += len;
+                let shards = Arc::new(shards);
                 let mut live = 0;
                 for s in sinks.iter_mut().flatten() {
                     if s.send(&shards).await {
@@ -334,8 +371,8 @@ impl ErasureSet {
                         need: self.write_quorum(),
                     });
                 }
-                if !eof && buf.len() <= bs {
-                    eof = fill(&mut body, &mut buf, bs + 1).await?;
+                if !eof && buf.len() <= take {
+                    eof = fill(&mut body, &mut buf, take + 1).await?;
                 }
             }
             if expect.is_some_and(|e| e != total) {
@@ -390,6 +427,7 @@ impl ErasureSet {
         let (md5, checksums) = md5.finish();
         Ok(WrittenPart {
             size: total,
+            stored_size,
             md5,
             checksums,
             stored: Stored::Files(ok),
@@ -422,6 +460,11 @@ impl ErasureSet {
                     rotation,
                     allow_inline: true,
                     checksums: vec![algo],
+                    seal: opts
+                        .encryption
+                        .as_ref()
+                        .map(|s| Sealer::new(&s.key, &s.record, 1))
+                        .transpose()?,
                 },
             )
             .await?;
@@ -438,7 +481,10 @@ impl ErasureSet {
             }
             return Err(e);
         }
-        let etag = hex::encode(written.md5);
+        let etag = match &opts.encryption {
+            Some(s) => s.etag(&written.md5),
+            None => hex::encode(written.md5),
+        };
         let id = if versioning == Versioning::Enabled {
             VersionId::random()
         } else {
@@ -456,7 +502,7 @@ impl ErasureSet {
             erasure: self.erasure_info(0),
             parts: vec![PartInfo {
                 number: 1,
-                size: written.size,
+                size: written.stored_size,
                 etag,
                 tag: 0,
             }],
@@ -471,6 +517,7 @@ impl ErasureSet {
                 }),
                 retention: opts.retention.map(|r| (r.mode as u8, r.until_ns)),
                 legal_hold: opts.legal_hold,
+                encryption: opts.encryption.map(|s| s.record),
                 ..Default::default()
             },
         };

@@ -4,13 +4,13 @@ use super::*;
 use crate::drive::local::LocalDrive;
 use futures::StreamExt;
 
-struct Fixture {
+pub(super) struct Fixture {
     _dirs: Vec<tempfile::TempDir>,
-    paths: Vec<std::path::PathBuf>,
-    layer: Arc<ObjectLayer>,
+    pub(super) paths: Vec<std::path::PathBuf>,
+    pub(super) layer: Arc<ObjectLayer>,
 }
 
-async fn fixture(n: usize, parity: usize, config: LayerConfig) -> Fixture {
+pub(super) async fn fixture(n: usize, parity: usize, config: LayerConfig) -> Fixture {
     let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
     let paths: Vec<_> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
     let layer = open(&paths, parity, config).await;
@@ -31,7 +31,7 @@ async fn open(paths: &[std::path::PathBuf], parity: usize, config: LayerConfig) 
         .unwrap()
 }
 
-fn body(data: Vec<u8>) -> ByteStream {
+pub(super) fn body(data: Vec<u8>) -> ByteStream {
     // Deliver in uneven chunks, as a network would.
     let chunks: Vec<Result<Bytes, std::io::Error>> = data
         .chunks(70_001)
@@ -40,7 +40,7 @@ fn body(data: Vec<u8>) -> ByteStream {
     Box::pin(futures::stream::iter(chunks))
 }
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
+pub(super) fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| {
             (i as u32)
@@ -61,7 +61,7 @@ pub(super) async fn read_all(layer: &ObjectLayer, bucket: &str, key: &str) -> Ob
     Ok(out)
 }
 
-fn small_blocks() -> LayerConfig {
+pub(super) fn small_blocks() -> LayerConfig {
     LayerConfig {
         block_size: 64 * 1024,
         inline_limit: 16 * 1024,
@@ -363,17 +363,27 @@ async fn multipart_assembles_parts_without_copying() {
     let p2 = pattern(1234, 2);
     let (e1, _) = f
         .layer
-        .upload_part("bkt", "mp", &id, 1, body(p1.clone()), None, None, None)
+        .upload_part("bkt", "mp", &id, 1, body(p1.clone()), None, None, None, &NoKeys)
         .await
         .unwrap();
     let (e3, _) = f
         .layer
-        .upload_part("bkt", "mp", &id, 3, body(p2.clone()), None, None, None)
+        .upload_part("bkt", "mp", &id, 3, body(p2.clone()), None, None, None, &NoKeys)
         .await
         .unwrap();
     let _unused = f
         .layer
-        .upload_part("bkt", "mp", &id, 2, body(vec![1, 2, 3]), None, None, None)
+        .upload_part(
+            "bkt",
+            "mp",
+            &id,
+            2,
+            body(vec![1, 2, 3]),
+            None,
+            None,
+            None,
+            &NoKeys,
+        )
         .await
         .unwrap();
     let (parts, _) = f.layer.list_parts("bkt", "mp", &id, 0, 1000).await.unwrap();

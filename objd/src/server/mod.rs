@@ -100,6 +100,8 @@ pub struct ServiceOptions {
     pub idle_timeout: Duration,
     /// Shortest STS session granted, in seconds.
     pub sts_min_duration: u64,
+    /// The KMS and SSE-C settings.
+    pub encryption: crate::api::s3::sse::Encryption,
 }
 
 impl Default for ServiceOptions {
@@ -108,6 +110,7 @@ impl Default for ServiceOptions {
             domains: Vec::new(),
             idle_timeout: Duration::from_secs(60),
             sts_min_duration: crate::iam::sts::MIN_DURATION,
+            encryption: Default::default(),
         }
     }
 }
@@ -124,7 +127,7 @@ pub fn build_service(
     creds: &Credentials,
     options: ServiceOptions,
 ) -> Service {
-    let mut b = S3ServiceBuilder::new(StrataS3::new(Arc::clone(&layer)));
+    let mut b = S3ServiceBuilder::new(StrataS3::new(Arc::clone(&layer), options.encryption.clone()));
     b.set_validation(Names);
     let mut config = s3s::config::S3Config::default();
     config.xml_max_body_size = XML_MAX_BODY;

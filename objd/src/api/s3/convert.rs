@@ -223,6 +223,7 @@ macro_rules! copy_source {
                 copy_source_if_modified_since,
                 copy_source_if_unmodified_since
             ),
+            keys: None,
         }
     }};
 }
@@ -375,22 +376,12 @@ pub fn check_storage_class(sc: Option<&StorageClass>) -> S3Result<()> {
 
 /// Refuses request features that would change what is stored or how it
 /// is protected and that objd does not implement yet, so that a client
-/// never believes it got them (server-side encryption, ACL grants other
-/// than private).
+/// never believes it got them (ACL grants other than private, storage
+/// classes other than STANDARD).
 macro_rules! refuse_unsupported {
     ($i:expr) => {{
         use s3s::S3ErrorCode as C;
         use $crate::api::s3::convert::invalid;
-        if $i.server_side_encryption.is_some()
-            || $i.sse_customer_algorithm.is_some()
-            || $i.ssekms_key_id.is_some()
-        {
-            return Err(invalid(
-                C::NotImplemented,
-                "Server-side encryption is not supported yet",
-            ));
-        }
-
         if $i
             .acl
             .as_ref()

@@ -14,6 +14,7 @@ mod multipart;
 mod object;
 pub mod parse;
 mod policy;
+pub mod sse;
 
 use super::error::to_s3;
 use crate::object::{ObjectError, ObjectLayer};
@@ -29,11 +30,12 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone)]
 pub struct StrataS3 {
     layer: Arc<ObjectLayer>,
+    sse: sse::Encryption,
 }
 
 impl StrataS3 {
-    pub fn new(layer: Arc<ObjectLayer>) -> Self {
-        Self { layer }
+    pub fn new(layer: Arc<ObjectLayer>, sse: sse::Encryption) -> Self {
+        Self { layer, sse }
     }
 }
 
@@ -134,4 +136,7 @@ operations! {
     abort_multipart_upload: AbortMultipartUploadInput -> AbortMultipartUploadOutput = multipart::abort_multipart_upload;
     list_parts: ListPartsInput -> ListPartsOutput = multipart::list_parts;
     list_multipart_uploads: ListMultipartUploadsInput -> ListMultipartUploadsOutput = multipart::list_multipart_uploads;
+    put_bucket_encryption: PutBucketEncryptionInput -> PutBucketEncryptionOutput = sse::put_bucket_encryption;
+    get_bucket_encryption: GetBucketEncryptionInput -> GetBucketEncryptionOutput = sse::get_bucket_encryption;
+    delete_bucket_encryption: DeleteBucketEncryptionInput -> DeleteBucketEncryptionOutput = sse::delete_bucket_encryption;
 }

@@ -2,6 +2,7 @@
 
 use super::convert::*;
 use super::parse::copy_source_range;
+use super::sse::{Headers, copy_source_key, customer_key, requested, secure, set_sse};
 use super::{StrataS3, fail, rid};
 use crate::object::checksum::ChecksumKind;
 use crate::object::{CompletePart, PutOptions};
@@ -22,7 +23,16 @@ pub async fn create_multipart_upload(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let rid = rid(&req);
+    let secure = secure(&req);
     let i = req.input;
+    let customer = customer_key!(i);
+    let asked = requested!(i);
+    let encryption = s3
+        .sse
+        .sealing(s3, &i.bucket, &i.key, asked, secure)
+        .await
+        .map_err(fail(&rid))?;
+    let headers = Headers::of(encryption.as_ref().map(|s| &s.record), customer.as_ref());
     let checksum_kind = match i.checksum_type.as_ref().map(ChecksumType::as_str) {
         None => None,
         Some(ChecksumType::FULL_OBJECT) => Some(ChecksumKind::FullObject),
@@ -31,6 +41,7 @@ pub async fn create_multipart_upload(
     };
     let opts = PutOptions {
         checksum_kind,
+        encryption,
         ..write_options!(i)
     };
     let id = s3
@@ -38,12 +49,14 @@ pub async fn create_multipart_upload(
         .create_multipart(&i.bucket, &i.key, opts)
         .await
         .map_err(fail(&rid))?;
-    Ok(S3Response::new(CreateMultipartUploadOutput {
+    let mut out = CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
         upload_id: Some(id),
         ..Default::default()
-    }))
+    };
+    set_sse!(out, headers);
+    Ok(S3Response::new(out))
 }
 
 pub async fn upload_part(
@@ -59,6 +72,8 @@ pub async fn upload_part(
     let i = req.input;
     let number = part_number(i.part_number)?;
     let md5 = content_md5(i.content_md5.as_deref())?;
+    let customer = customer_key!(i);
+    let keys = s3.sse.keys(customer.clone());
     let (e, sum) = s3
         .layer
         .upload_part(
@@ -70,11 +85,14 @@ pub async fn upload_part(
             size_of(i.content_length),
             md5,
             check,
+            &*keys,
         )
         .await
         .map_err(fail(&rid))?;
     let mut out = UploadPartOutput {
         e_tag: Some(etag(&e)),
+        sse_customer_algorithm: customer.as_ref().map(|_| "AES256".into()),
+        sse_customer_key_md5: customer.as_ref().map(|c| c.md5().to_owned()),
         ..Default::default()
     };
     if let Some(c) = sum {
@@ -90,11 +108,13 @@ pub async fn upload_part_copy(
     let rid = rid(&req);
     let i = req.input;
     let number = part_number(i.part_number)?;
-    let src = copy_source!(i);
+    let mut src = copy_source!(i);
+    src.keys = Some(s3.sse.keys(copy_source_key!(i)));
+    let keys = s3.sse.keys(customer_key!(i));
     let range = copy_source_range(i.copy_source_range.as_deref())?;
     let (source, e) = s3
         .layer
-        .upload_part_copy(&src, range, &i.bucket, &i.key, &i.upload_id, number)
+        .upload_part_copy(&src, range, &i.bucket, &i.key, &i.upload_id, number, &*keys)
         .await
         .map_err(fail(&rid))?;
     let src_versioning = s3.layer.bucket(&src.bucket).map_err(fail(&rid))?.versioning;
@@ -153,6 +173,10 @@ pub async fn complete_multipart_upload(
     if let Some(c) = stored_checksum(&v) {
         set_checksum!(out, &c, typed);
     }
+    let h = Headers::of(v.extras.encryption.as_ref(), None);
+    out.server_side_encryption = h.server_side_encryption;
+    out.ssekms_key_id = h.ssekms_key_id;
+    out.bucket_key_enabled = h.bucket_key_enabled;
     Ok(S3Response::new(out))
 }
 

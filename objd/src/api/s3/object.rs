@@ -2,6 +2,7 @@
 //! object tagging.
 
 use super::convert::*;
+use super::sse::{Headers, check_read_key, copy_source_key, customer_key, requested, secure, set_sse};
 use super::{StrataS3, fail, rid};
 use crate::meta::Version;
 use crate::object::{GetRange, ObjectError, PutOptions};
@@ -18,11 +19,20 @@ pub async fn put_object(
         &req.headers,
         req.trailing_headers.clone(),
     )?;
+    let secure = secure(&req);
     let i = req.input;
     if i.write_offset_bytes.is_some() {
         return Err(invalid(S3ErrorCode::NotImplemented, "Appends are not supported"));
     }
+    let customer = customer_key!(i);
+    let asked = requested!(i);
+    let encryption = s3
+        .sse
+        .sealing(s3, &i.bucket, &i.key, asked, secure)
+        .await
+        .map_err(fail(&rid))?;
     let opts = PutOptions {
+        encryption,
         size: size_of(i.content_length),
         content_md5: content_md5(i.content_md5.as_deref())?,
         condition: write_condition(i.if_match, i.if_none_match)?,
@@ -42,6 +52,7 @@ pub async fn put_object(
     if let Some(c) = stored_checksum(&v) {
         set_checksum!(out, &c, typed);
     }
+    set_sse!(out, Headers::of(v.extras.encryption.as_ref(), customer.as_ref()));
     Ok(S3Response::new(out))
 }
 
@@ -133,10 +144,16 @@ pub async fn get_object(
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let rid = rid(&req);
     let mut i = req.input;
-    let (versioning, reader) = s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
+    let customer = customer_key!(i);
+    let (versioning, mut reader) = s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let v = reader.version().clone();
+    check_read_key(v.extras.encryption.as_ref(), customer.as_ref()).map_err(fail(&rid))?;
     read_conditions!(i, if_match, if_none_match, if_modified_since, if_unmodified_since)
         .check(&v)
+        .map_err(fail(&rid))?;
+    reader
+        .unlock(&*s3.sse.keys(customer.clone()))
+        .await
         .map_err(fail(&rid))?;
     let (start, end, range) = byte_range(&v, i.range.take(), i.part_number).map_err(fail(&rid))?;
     let mut h = StoredHeaders::from_version(&v);
@@ -149,6 +166,7 @@ pub async fn get_object(
         tag_count: (tags > 0).then_some(tags as i32),
     });
     set_lock_fields!(out, v);
+    set_sse!(out, Headers::of(v.extras.encryption.as_ref(), customer.as_ref()));
     if whole
         && checksum_mode(i.checksum_mode.as_ref())
         && let Some(c) = stored_checksum(&v)
@@ -164,7 +182,17 @@ pub async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let rid = rid(&req);
     let mut i = req.input;
-    let (versioning, reader) = s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
+    let customer = customer_key!(i);
+    let (versioning, mut reader) = s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
+    let rec = reader.version().extras.encryption.clone();
+    check_read_key(rec.as_ref(), customer.as_ref()).map_err(fail(&rid))?;
+    if customer.is_some() {
+        // The key must be the object's: proven by opening its data key.
+        reader
+            .unlock(&*s3.sse.keys(customer.clone()))
+            .await
+            .map_err(fail(&rid))?;
+    }
     let v = reader.version();
     read_conditions!(i, if_match, if_none_match, if_modified_since, if_unmodified_since)
         .check(v)
@@ -175,6 +203,7 @@ pub async fn head_object(
     let whole = range.is_none();
     let mut out = object_output!(HeadObjectOutput, v, versioning, h, end - start, range, {});
     set_lock_fields!(out, v);
+    set_sse!(out, Headers::of(rec.as_ref(), customer.as_ref()));
     if whole
         && checksum_mode(i.checksum_mode.as_ref())
         && let Some(c) = stored_checksum(v)
@@ -276,8 +305,13 @@ pub async fn copy_object(
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let rid = rid(&req);
+    let secure = secure(&req);
     let i = req.input;
-    let src = copy_source!(i);
+    let mut src = copy_source!(i);
+    src.keys = Some(s3.sse.keys(copy_source_key!(i)));
+    let customer = customer_key!(i);
+    let asked = requested!(i);
+    let reencrypt = !matches!(asked, super::sse::Requested::Nothing);
     let replace_meta = replaces(
         i.metadata_directive.as_ref().map(MetadataDirective::as_str),
         MetadataDirective::COPY,
@@ -288,20 +322,31 @@ pub async fn copy_object(
         TaggingDirective::COPY,
         TaggingDirective::REPLACE,
     )?;
-    if src.bucket == i.bucket && src.key == i.key && src.version.is_none() && !replace_meta && !replace_tags {
+    if src.bucket == i.bucket
+        && src.key == i.key
+        && src.version.is_none()
+        && !replace_meta
+        && !replace_tags
+        && !reencrypt
+    {
         return Err(invalid(
             S3ErrorCode::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let opts = write_options!(i);
+    let mut opts = write_options!(i);
+    opts.encryption = s3
+        .sse
+        .sealing(s3, &i.bucket, &i.key, asked, secure)
+        .await
+        .map_err(fail(&rid))?;
     let (source, written) = s3
         .layer
         .copy_object(&src, &i.bucket, &i.key, opts, !replace_meta, !replace_tags)
         .await
         .map_err(fail(&rid))?;
     let src_versioning = s3.layer.bucket(&src.bucket).map_err(fail(&rid))?.versioning;
-    Ok(S3Response::new(CopyObjectOutput {
+    let mut out = CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(etag(&written.etag)),
             last_modified: Some(ts(written.mod_time_ns)),
@@ -310,7 +355,12 @@ pub async fn copy_object(
         version_id: (!written.id.is_null()).then(|| written.id.to_api()),
         copy_source_version_id: version_id_out(&source, src_versioning),
         ..Default::default()
-    }))
+    };
+    set_sse!(
+        out,
+        Headers::of(written.extras.encryption.as_ref(), customer.as_ref())
+    );
+    Ok(S3Response::new(out))
 }
 
 pub async fn get_object_tagging(

@@ -11,7 +11,7 @@
 
 use super::*;
 use crate::meta::Versioning;
-use crate::object::{CompletePart, CopySource, PutOptions, WriteCondition};
+use crate::object::{CompletePart, CopySource, NoKeys, PutOptions, WriteCondition};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -268,7 +268,17 @@ async fn apply(layer: &ObjectLayer, model: &Model, op: &Op) -> Option<Result<Mod
             let id = model.uploads.get(key(k))?.0.clone()?;
             let data = body(pattern(*size, *seed));
             layer
-                .upload_part(BUCKET, key(k), &id, 1, data, Some(*size as u64), None, None)
+                .upload_part(
+                    BUCKET,
+                    key(k),
+                    &id,
+                    1,
+                    data,
+                    Some(*size as u64),
+                    None,
+                    None,
+                    &NoKeys,
+                )
                 .await
                 .map(|_| None)
         }

@@ -70,6 +70,7 @@ async fn multipart(l: &ObjectLayer, key: &str, parts: &[(usize, u64)], complete:
                 Some(*size as u64),
                 None,
                 None,
+                &crate::object::NoKeys,
             )
             .await?;
         done.push(CompletePart {
@@ -190,6 +191,7 @@ fn upload_one_part(l: &ObjectLayer) -> Fut<'_> {
             Some(FILES as u64),
             None,
             None,
+            &crate::object::NoKeys,
         )
         .await
         .map(|_| ())
