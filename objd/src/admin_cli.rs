@@ -67,6 +67,34 @@ enum AdminCommand {
     /// Who the credentials are: root, or the user (or service account) and
     /// its policies. Any credentials may ask.
     Whoami,
+    /// The KMS that seals the data keys of encrypted objects (see
+    /// docs/encryption.md).
+    #[command(subcommand)]
+    Kms(KmsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum KmsCommand {
+    /// Which KMS is configured, its default key, and whether it answers.
+    Status,
+    /// Named keys.
+    #[command(subcommand)]
+    Key(KmsKeyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum KmsKeyCommand {
+    /// Create a key (`NAME`, or `TENANT/NAME` in a tenant's namespace).
+    Create { name: String },
+    /// List the keys with their newest version and state.
+    Ls,
+    /// Seal new data keys with a new version of the key; objects sealed
+    /// with older versions stay readable.
+    Rotate { name: String },
+    /// Stop the key from sealing and unsealing (objects under it become
+    /// unreadable until it is enabled again).
+    Disable { name: String },
+    Enable { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -391,6 +419,17 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
         }
         AdminCommand::Idp(IdpCommand::Remove { name }) => ("DELETE", "iam/idp", q(&[("name", name)]), none),
         AdminCommand::Whoami => ("GET", "iam/whoami", vec![], none),
+        AdminCommand::Kms(KmsCommand::Status) => ("GET", "kms/status", vec![], none),
+        AdminCommand::Kms(KmsCommand::Key(k)) => {
+            let change = |name: &str, action: &str| ("POST", "kms/key", q(&[("name", name), ("action", action)]), none.clone());
+            match k {
+                KmsKeyCommand::Create { name } => ("PUT", "kms/key", q(&[("name", name)]), none),
+                KmsKeyCommand::Ls => ("GET", "kms/key", vec![], none),
+                KmsKeyCommand::Rotate { name } => change(name, "rotate"),
+                KmsKeyCommand::Disable { name } => change(name, "disable"),
+                KmsKeyCommand::Enable { name } => change(name, "enable"),
+            }
+        }
         AdminCommand::User(u) => match u {
             UserCommand::Add { name } => ("PUT", "iam/user", q(&[("name", name)]), none),
             UserCommand::Remove { name } => ("DELETE", "iam/user", q(&[("name", name)]), none),

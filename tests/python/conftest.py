@@ -41,15 +41,20 @@ def objd_bin():
 
 
 class Objd:
-    def __init__(self, root, drives=6, extra=()):
+    def __init__(self, root, drives=6, extra=(), env=None, log=None):
+        """`env`: extra environment; `log`: a file for the server's log
+        (else it goes to the test's stderr)."""
         self.root = root
         self.drives = drives
         self.extra = list(extra)
-        env = dict(os.environ, OBJD_ACCESS_KEY=ACCESS_KEY, OBJD_SECRET_KEY=SECRET_KEY, OBJD_LOG="warn")
+        env = {**os.environ, "OBJD_ACCESS_KEY": ACCESS_KEY, "OBJD_SECRET_KEY": SECRET_KEY, "OBJD_LOG": "warn",
+               **(env or {})}
+        self.log = open(log, "w") if log else None
         self.proc = subprocess.Popen(
             [objd_bin(), "server", f"{root}/d{{1...{drives}}}", "--address", "127.0.0.1:0", *self.extra],
             env=env,
             stdout=subprocess.PIPE,
+            stderr=self.log,
             text=True,
         )
         line = self.proc.stdout.readline().strip()
@@ -62,6 +67,8 @@ class Objd:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+        if self.log:
+            self.log.close()
 
     def admin(self, *args):
         """`objd admin ARGS` with the root credentials; its output."""

@@ -12,6 +12,7 @@
 //!   bytes and versions, and its quota (`null` without one).
 //! - `PUT /_strata/admin/v1/bucket-quota?bucket=B&bytes=N` sets the quota,
 //!   `DELETE` removes it; both answer like `bucket-usage`.
+//! - `kms/...`: the KMS's keys and status ([`super::kms_admin`]).
 
 use crate::drive::DriveError;
 use crate::iam::Iam;
@@ -29,14 +30,21 @@ pub use strata_s3client::ADMIN_PREFIX;
 pub struct AdminRoute {
     layer: Arc<ObjectLayer>,
     iam: Arc<Iam>,
+    kms: Option<Arc<dyn crate::kms::Kms>>,
     root: String,
 }
 
 impl AdminRoute {
-    pub fn new(layer: Arc<ObjectLayer>, iam: Arc<Iam>, root_access_key: &str) -> Self {
+    pub fn new(
+        layer: Arc<ObjectLayer>,
+        iam: Arc<Iam>,
+        kms: Option<Arc<dyn crate::kms::Kms>>,
+        root_access_key: &str,
+    ) -> Self {
         Self {
             layer,
             iam,
+            kms,
             root: root_access_key.to_owned(),
         }
     }
@@ -99,6 +107,7 @@ pub fn admin_action(method: &Method, op: &str) -> String {
         "bucket-quota" => "SetBucketQuota".to_owned(),
         "iam" => "ListIdentities".to_owned(),
         "iam/simulate" => "SimulatePolicy".to_owned(),
+        op if op.starts_with("kms/") => super::kms_admin::action(method, &op[4..]).to_owned(),
         "iam/user" => verb("CreateUser", "EnableUser", "DeleteUser"),
         "iam/access-key" => verb("CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"),
         "iam/policy" => verb("CreatePolicy", "CreatePolicy", "DeletePolicy"),
@@ -212,6 +221,9 @@ impl S3Route for AdminRoute {
                 root: &self.root,
             };
             return admin.call(req, rest).await;
+        }
+        if let Some(rest) = op.strip_prefix("kms/") {
+            return super::kms_admin::call(self.kms.as_ref(), &req, rest).await;
         }
         let op = op.as_str();
         match (req.method.clone(), op) {

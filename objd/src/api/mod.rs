@@ -1,6 +1,6 @@
 //! The protocol edges of objd: the S3 API ([`s3`], on the `s3s` crate),
 //! the admin API ([`admin`], with users, groups and policies in
-//! [`iam_admin`]) and the AWS IAM and STS APIs ([`query`]). Handlers
+//! [`iam_admin`] and the KMS's keys in [`kms_admin`]) and the AWS IAM and STS APIs ([`query`]). Handlers
 //! translate requests into object-layer and IAM calls and results back;
 //! errors map to S3 codes in [`error`] only, and to IAM/STS codes in
 //! [`query`] only.
@@ -8,5 +8,6 @@
 pub mod admin;
 pub mod error;
 pub mod iam_admin;
+pub mod kms_admin;
 pub mod query;
 pub mod s3;

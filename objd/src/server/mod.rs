@@ -141,6 +141,7 @@ pub fn build_service(
     b.set_route(AdminRoute::new(
         Arc::clone(&layer),
         Arc::clone(&iam),
+        options.encryption.kms.clone(),
         &creds.access_key,
     ));
     if !options.domains.is_empty() {

@@ -82,8 +82,8 @@ fn byte_range(
                 .ok()
                 .filter(|n| (1..=v.parts.len()).contains(n));
             let n = n.ok_or(ObjectError::InvalidRange)?;
-            let start: u64 = v.parts[..n - 1].iter().map(|p| p.size).sum();
-            (start, start + v.parts[n - 1].size)
+            let start: u64 = v.parts[..n - 1].iter().map(|p| v.plain_part_size(p)).sum();
+            (start, start + v.plain_part_size(&v.parts[n - 1]))
         }
     };
     let cr = format!("bytes {}-{}/{}", start, end.saturating_sub(1), v.size);
@@ -454,7 +454,7 @@ pub async fn get_object_attributes(
             .take(max)
             .map(|p| ObjectPart {
                 part_number: Some(p.number as i32),
-                size: Some(p.size as i64),
+                size: Some(v.plain_part_size(p) as i64),
                 ..Default::default()
             })
             .collect();
