@@ -85,16 +85,24 @@ enum KmsCommand {
 #[derive(Subcommand, Debug)]
 enum KmsKeyCommand {
     /// Create a key (`NAME`, or `TENANT/NAME` in a tenant's namespace).
-    Create { name: String },
+    Create {
+        name: String,
+    },
     /// List the keys with their newest version and state.
     Ls,
     /// Seal new data keys with a new version of the key; objects sealed
     /// with older versions stay readable.
-    Rotate { name: String },
+    Rotate {
+        name: String,
+    },
     /// Stop the key from sealing and unsealing (objects under it become
     /// unreadable until it is enabled again).
-    Disable { name: String },
-    Enable { name: String },
+    Disable {
+        name: String,
+    },
+    Enable {
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -421,7 +429,14 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
         AdminCommand::Whoami => ("GET", "iam/whoami", vec![], none),
         AdminCommand::Kms(KmsCommand::Status) => ("GET", "kms/status", vec![], none),
         AdminCommand::Kms(KmsCommand::Key(k)) => {
-            let change = |name: &str, action: &str| ("POST", "kms/key", q(&[("name", name), ("action", action)]), none.clone());
+            let change = |name: &str, action: &str| {
+                (
+                    "POST",
+                    "kms/key",
+                    q(&[("name", name), ("action", action)]),
+                    none.clone(),
+                )
+            };
             match k {
                 KmsKeyCommand::Create { name } => ("PUT", "kms/key", q(&[("name", name)]), none),
                 KmsKeyCommand::Ls => ("GET", "kms/key", vec![], none),

@@ -27,10 +27,14 @@ pub fn action(method: &Method, op: &str) -> &'static str {
 /// A KMS failure as the admin API answers it.
 fn to_s3(e: KmsError) -> S3Error {
     let (code, status) = match &e {
-        KmsError::NotConfigured | KmsError::Unsupported(_) => (S3ErrorCode::NotImplemented, StatusCode::NOT_IMPLEMENTED),
+        KmsError::NotConfigured | KmsError::Unsupported(_) => {
+            (S3ErrorCode::NotImplemented, StatusCode::NOT_IMPLEMENTED)
+        }
         KmsError::NoSuchKey(_) => (S3ErrorCode::Custom("NoSuchKey".into()), StatusCode::NOT_FOUND),
         KmsError::KeyExists(_) => (S3ErrorCode::Custom("KeyExists".into()), StatusCode::CONFLICT),
-        KmsError::Invalid(_) | KmsError::Disabled(_) => (S3ErrorCode::InvalidArgument, StatusCode::BAD_REQUEST),
+        KmsError::Invalid(_) | KmsError::Disabled(_) => {
+            (S3ErrorCode::InvalidArgument, StatusCode::BAD_REQUEST)
+        }
         KmsError::Unavailable(_) | KmsError::Unsealable => {
             tracing::warn!(error = %e, "KMS admin operation failed");
             (S3ErrorCode::ServiceUnavailable, StatusCode::SERVICE_UNAVAILABLE)
