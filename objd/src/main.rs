@@ -157,6 +157,32 @@ struct ServerArgs {
     /// the built-in KMS creates it at first use.
     #[arg(long, env = "OBJD_KMS_DEFAULT_KEY", default_value = "strata-default")]
     kms_default_key: String,
+    /// Use HashiCorp Vault or OpenBao (its Transit engine) as the KMS
+    /// instead of the built-in one: its URL. Trusts `--ca-file` for
+    /// https. Log in with a token (OBJD_KMS_VAULT_TOKEN or
+    /// `--kms-vault-token-file`) or AppRole (`--kms-vault-approle-role-id`
+    /// with the secret id in OBJD_KMS_VAULT_APPROLE_SECRET_ID or
+    /// `--kms-vault-approle-secret-id-file`).
+    #[arg(long, env = "OBJD_KMS_VAULT_ENDPOINT")]
+    kms_vault_endpoint: Option<String>,
+    /// Mount path of the Transit engine.
+    #[arg(long, env = "OBJD_KMS_VAULT_MOUNT", default_value = "transit")]
+    kms_vault_mount: String,
+    /// Vault Enterprise namespace, if any.
+    #[arg(long, env = "OBJD_KMS_VAULT_NAMESPACE")]
+    kms_vault_namespace: Option<String>,
+    /// File holding a Vault token.
+    #[arg(long, env = "OBJD_KMS_VAULT_TOKEN_FILE")]
+    kms_vault_token_file: Option<PathBuf>,
+    /// AppRole role id (with the secret id from a file or the environment).
+    #[arg(long, env = "OBJD_KMS_VAULT_APPROLE_ROLE_ID")]
+    kms_vault_approle_role_id: Option<String>,
+    /// File holding the AppRole secret id.
+    #[arg(long, env = "OBJD_KMS_VAULT_APPROLE_SECRET_ID_FILE")]
+    kms_vault_approle_secret_id_file: Option<PathBuf>,
+    /// Mount path of the AppRole auth method.
+    #[arg(long, env = "OBJD_KMS_VAULT_APPROLE_MOUNT", default_value = "approle")]
+    kms_vault_approle_mount: String,
     /// Accept SSE-C (customer-provided keys) on plain-HTTP connections. S3
     /// refuses them without TLS; allow it only when TLS ends at a trusted
     /// proxy in front of objd.
@@ -349,8 +375,61 @@ fn log_filter(spec: &str) -> Result<tracing_subscriber::EnvFilter> {
     Ok(filter)
 }
 
+/// A secret from a file (trailing newline dropped) or else the environment.
+fn secret(file: Option<&PathBuf>, env: &str) -> Result<Option<String>> {
+    match file {
+        Some(f) => Ok(Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("reading {}", f.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+        )),
+        None => Ok(std::env::var(env).ok().filter(|v| !v.is_empty())),
+    }
+}
+
+/// The Vault KMS the flags configure.
+async fn open_vault(args: &ServerArgs, endpoint: &str) -> Result<Arc<dyn objd::kms::Kms>> {
+    use objd::kms::vault::{Auth, Config, Vault};
+    let token = secret(args.kms_vault_token_file.as_ref(), "OBJD_KMS_VAULT_TOKEN")?;
+    let auth = match (&args.kms_vault_approle_role_id, token) {
+        (Some(role_id), None) => Auth::AppRole {
+            mount: args.kms_vault_approle_mount.clone(),
+            role_id: role_id.clone(),
+            secret_id: secret(
+                args.kms_vault_approle_secret_id_file.as_ref(),
+                "OBJD_KMS_VAULT_APPROLE_SECRET_ID",
+            )?
+            .context("AppRole needs its secret id (OBJD_KMS_VAULT_APPROLE_SECRET_ID or --kms-vault-approle-secret-id-file)")?,
+        },
+        (None, Some(t)) => Auth::Token(t),
+        (Some(_), Some(_)) => bail!("give Vault a token or an AppRole, not both"),
+        (None, None) => bail!(
+            "Vault needs a token (OBJD_KMS_VAULT_TOKEN or --kms-vault-token-file) or an AppRole (--kms-vault-approle-role-id)"
+        ),
+    };
+    let config = Config {
+        endpoint: endpoint.to_owned(),
+        mount: args.kms_vault_mount.trim_matches('/').to_owned(),
+        namespace: args.kms_vault_namespace.clone(),
+        auth,
+        default_key: args.kms_default_key.clone(),
+    };
+    let tls = strata_s3client::Tls {
+        ca_file: args.ca_file.clone(),
+    };
+    let vault = Vault::open(config, &tls).await.context("connecting to Vault")?;
+    Ok(vault)
+}
+
 /// The KMS the flags configure, if any.
 async fn open_kms(args: &ServerArgs, layer: &Arc<ObjectLayer>) -> Result<Option<Arc<dyn objd::kms::Kms>>> {
+    if let Some(endpoint) = &args.kms_vault_endpoint {
+        if args.kms_root_key_file.is_some() || std::env::var("OBJD_KMS_ROOT_KEY").is_ok() {
+            bail!("configure one KMS: the built-in one (a root key) or Vault, not both");
+        }
+        return open_vault(args, endpoint).await.map(Some);
+    }
     let root = match (&args.kms_root_key_file, std::env::var("OBJD_KMS_ROOT_KEY")) {
         (Some(path), _) => Some(
             std::fs::read_to_string(path)

@@ -320,7 +320,7 @@ impl Kms for Builtin {
             endpoint: String::new(),
             default_key: self.default_key.clone(),
             online: online.is_ok(),
-            error: online.err().map(|e| e.to_string()).unwrap_or_default(),
+            problem: online.err().map(|e| e.to_string()).unwrap_or_default(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! was made for.
 
 pub mod builtin;
+pub mod vault;
 
 use crate::sse::DataKey;
 use std::collections::BTreeMap;
@@ -44,7 +45,7 @@ pub struct Status {
     /// Whether the KMS answered just now.
     pub online: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub error: String,
+    pub problem: String,
 }
 
 #[derive(Debug, thiserror::Error)]
