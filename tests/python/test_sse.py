@@ -241,6 +241,39 @@ def test_without_kms_or_tls_encryption_is_refused_not_skipped(env):
     assert s3.list_objects_v2(Bucket="nokms")["KeyCount"] == 0, "nothing was stored"
 
 
+def test_sse_kms_needs_the_callers_kms_grants(env):
+    server, s3 = env["server"], env["s3"]
+    s3.create_bucket(Bucket="kmsiam")
+    s3.put_object(Bucket="kmsiam", Key="sealed", Body=b"sealed", ServerSideEncryption="aws:kms", SSEKMSKeyId="app")
+
+    def policy(name, statements):
+        f = env["tmp"] / f"{name}.json"
+        f.write_text(json.dumps({"Version": "2012-10-17", "Statement": statements}))
+        server.admin("--ca-file", str(env["ca"]), "policy", "add", name, str(f))
+
+    s3_all = {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::kmsiam*"}
+    policy("kmsiam-s3", [s3_all])
+    policy("kmsiam-app", [{"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                           "Resource": "arn:aws:kms:::key/app"}])
+    user = json.loads(server.admin("--ca-file", str(env["ca"]), "user", "add", "kmsuser"))
+    server.admin("--ca-file", str(env["ca"]), "policy", "attach", "kmsiam-s3", "--user", "kmsuser")
+    u = boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id=user["access_key"],
+                     aws_secret_access_key=user["secret_key"], region_name="us-east-1", verify=str(env["ca"]),
+                     config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+    kms_put = lambda key: u.put_object(Bucket="kmsiam", Key="k", Body=b"k", ServerSideEncryption="aws:kms",
+                                       SSEKMSKeyId=key)
+    # S3 rights alone: SSE-S3 and plain objects, not a KMS key.
+    assert outcome(lambda: kms_put("app")) == "AccessDenied"
+    assert outcome(lambda: u.get_object(Bucket="kmsiam", Key="sealed")) == "AccessDenied"
+    assert outcome(lambda: u.put_object(Bucket="kmsiam", Key="s", Body=b"s", ServerSideEncryption="AES256")) == "ok"
+    server.admin("--ca-file", str(env["ca"]), "policy", "attach", "kmsiam-app", "--user", "kmsuser")
+    assert outcome(lambda: kms_put("app")) == "ok"
+    assert u.get_object(Bucket="kmsiam", Key="sealed")["Body"].read() == b"sealed"
+    # The grant names one key only.
+    kms(env, "key", "create", "other")
+    assert outcome(lambda: kms_put("other")) == "AccessDenied"
+
+
 def test_no_plaintext_on_drives_and_no_key_in_the_log(env):
     """Runs last in this module: every object written above used the
     marker, except on purpose the plain ones, which are removed first."""

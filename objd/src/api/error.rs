@@ -165,6 +165,11 @@ pub fn sse_to_s3(e: SseError) -> S3Error {
             "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.".into(),
         ),
         SseError::WrongCustomerKey => with(C::AccessDenied, http::StatusCode::FORBIDDEN, "Access Denied".into()),
+        SseError::KmsDenied(k) => with(
+            C::AccessDenied,
+            http::StatusCode::FORBIDDEN,
+            format!("The caller is not authorized to use KMS key '{k}'"),
+        ),
         SseError::BadCustomerKey(m) => with(C::InvalidArgument, bad, m.into()),
         SseError::BadAlgorithm => with(
             C::InvalidEncryptionAlgorithmError,

@@ -148,9 +148,9 @@ impl Policy {
     }
 
     /// Parses and validates an identity policy: no `Principal`; S3, IAM,
-    /// STS and admin actions on resources of those (`arn:aws:s3:::...`,
-    /// `arn:aws:iam::...`, `arn:aws:sts::...`, `arn:strata:admin:::...`)
-    /// or `*`.
+    /// STS, admin and KMS actions on resources of those
+    /// (`arn:aws:s3:::...`, `arn:aws:iam::...`, `arn:aws:sts::...`,
+    /// `arn:strata:admin:::...`, `arn:aws:kms:...`) or `*`.
     pub fn parse_identity(text: &str) -> Result<Self, PolicyError> {
         Self::parse_scoped(text, Scope::Identity)
     }
@@ -302,7 +302,7 @@ fn parse_statement(v: &Value, scope: Scope<'_>) -> Result<Statement, PolicyError
     // IAM, STS and admin APIs.
     let services: &[&str] = match scope {
         Scope::Bucket(_) => &["s3:"],
-        Scope::Identity => &["s3:", "iam:", "sts:", "admin:"],
+        Scope::Identity => &["s3:", "iam:", "sts:", "admin:", "kms:"],
     };
     for a in &actions.patterns {
         let lower = a.to_ascii_lowercase();
@@ -336,6 +336,7 @@ fn parse_statement(v: &Value, scope: Scope<'_>) -> Result<Statement, PolicyError
                         "arn:aws:iam::",
                         "arn:aws:sts::",
                         "arn:strata:admin:::",
+                        "arn:aws:kms:",
                     ]
                     .iter()
                     .any(|p| r.starts_with(p))

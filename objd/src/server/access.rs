@@ -295,7 +295,10 @@ impl S3Access for Access {
             policy.as_ref(),
             &action,
             &resource_arn(bucket, key),
-        )
+        )?;
+        cx.extensions_mut()
+            .insert(super::caller::Authorized(Arc::new((caller, ctx))));
+        Ok(())
     }
 
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {

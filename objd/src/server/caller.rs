@@ -12,11 +12,18 @@ use http::{HeaderMap, Uri};
 use std::sync::Arc;
 
 /// Who is asking, with what applies to them.
+#[derive(Clone)]
 pub enum Caller {
     Root,
     User(Identity, Vec<(String, Arc<Policy>)>),
     Anonymous,
 }
+
+/// The caller of an S3 request and its condition context, as
+/// authorization resolved them; a request extension for handlers that
+/// authorize more (the KMS key of SSE-KMS).
+#[derive(Clone)]
+pub struct Authorized(pub Arc<(Caller, Context)>);
 
 impl Caller {
     /// Whether the caller may do `action` on `resource`, as IAM decides:

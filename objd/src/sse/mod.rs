@@ -216,6 +216,10 @@ pub enum SseError {
     BadCustomerKey(&'static str),
     #[error("the encryption algorithm is not valid")]
     BadAlgorithm,
+    /// The caller may not use the KMS key (`kms:GenerateDataKey` to
+    /// write, `kms:Decrypt` to read).
+    #[error("not authorized to use KMS key {0}")]
+    KmsDenied(String),
     /// SSE-C over a connection without TLS.
     #[error("customer keys need a secure connection")]
     Insecure,

@@ -10,6 +10,7 @@ use super::{StrataS3, fail, rid};
 use crate::kms::{Context, Kms, KmsError};
 use crate::meta::EncryptionRecord;
 use crate::object::{KeySource, ObjectError, ObjectResult, Sealing};
+use crate::server::caller::Authorized;
 use crate::sse::customer::CustomerKey;
 use crate::sse::{Algorithm, DataKey, Mode, SseError};
 use s3s::dto::*;
@@ -176,6 +177,26 @@ fn bound(bucket: &str, key: &str) -> String {
     format!("{bucket}/{key}")
 }
 
+/// Whether the request's caller may do `action` (`kms:GenerateDataKey`,
+/// `kms:Decrypt`) with KMS key `key`, as IAM decides (SSE-KMS only:
+/// SSE-S3 uses the deployment's own key, as S3 uses its own).
+fn kms_allowed(who: Option<&Authorized>, action: &str, key: &str) -> ObjectResult<()> {
+    let allowed = who.is_some_and(|a| {
+        let (caller, ctx) = &*a.0;
+        caller.allows(None, action, &format!("arn:aws:kms:::key/{key}"), ctx)
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(ObjectError::Encryption(SseError::KmsDenied(key.to_owned())))
+    }
+}
+
+/// The caller authorization resolved for a request.
+pub fn caller<T>(req: &S3Request<T>) -> Option<Authorized> {
+    req.extensions.get::<Authorized>().cloned()
+}
+
 impl Encryption {
     fn kms(&self) -> ObjectResult<&Arc<dyn Kms>> {
         self.kms
@@ -192,6 +213,7 @@ impl Encryption {
         key: &str,
         asked: Requested,
         secure: bool,
+        who: Option<&Authorized>,
     ) -> ObjectResult<Option<Sealing>> {
         let asked = match asked {
             Requested::Nothing => match bucket_default(s3, bucket)? {
@@ -239,6 +261,7 @@ impl Encryption {
             } => {
                 let kms = self.kms()?;
                 let name = name.unwrap_or_else(|| kms.default_key().to_owned());
+                kms_allowed(who, "kms:GenerateDataKey", &name)?;
                 let client = client.unwrap_or_default();
                 let (data, sealed) = kms
                     .generate(&name, &context(bucket, key, &client)?)
@@ -255,11 +278,13 @@ impl Encryption {
         Ok(Some(Sealing { key: data, record }))
     }
 
-    /// The keys for reading encrypted versions with a request's SSE-C key.
-    pub fn keys(&self, customer: Option<CustomerKey>) -> Arc<RequestKeys> {
+    /// The keys for reading encrypted versions with a request's SSE-C key,
+    /// for its caller.
+    pub fn keys(&self, who: Option<Authorized>, customer: Option<CustomerKey>) -> Arc<RequestKeys> {
         Arc::new(RequestKeys {
             kms: self.kms.clone(),
             customer,
+            who,
         })
     }
 }
@@ -269,6 +294,7 @@ impl Encryption {
 pub struct RequestKeys {
     kms: Option<Arc<dyn Kms>>,
     customer: Option<CustomerKey>,
+    who: Option<Authorized>,
 }
 
 #[async_trait::async_trait]
@@ -280,6 +306,9 @@ impl KeySource for RequestKeys {
                 Ok(c.open(&rec.sealed_key, &bound(bucket, key))?)
             }
             Mode::S3 | Mode::Kms => {
+                if rec.mode == Mode::Kms as u8 {
+                    kms_allowed(self.who.as_ref(), "kms:Decrypt", &rec.key_id)?;
+                }
                 let kms = self.kms.as_ref().ok_or(SseError::Kms(KmsError::NotConfigured))?;
                 let ctx = context(bucket, key, &rec.context)?;
                 Ok(kms
