@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the object server over a set of drives.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Administer a running server.
     Admin(AdminArgs),
 }
@@ -204,7 +204,7 @@ fn main() -> std::process::ExitCode {
         .build()
         .map_err(anyhow::Error::from)
         .and_then(|rt| match cli.command {
-            Command::Server(args) => rt.block_on(serve(args)),
+            Command::Server(args) => rt.block_on(serve(*args)),
             Command::Admin(args) => rt.block_on(admin(args)),
         });
     match result {
