@@ -30,7 +30,7 @@ enum Command {
     /// Run the object server over a set of drives.
     Server(Box<ServerArgs>),
     /// Administer a running server.
-    Admin(AdminArgs),
+    Admin(Box<AdminArgs>),
 }
 
 #[derive(Args, Debug)]
