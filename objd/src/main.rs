@@ -205,7 +205,7 @@ fn main() -> std::process::ExitCode {
         .map_err(anyhow::Error::from)
         .and_then(|rt| match cli.command {
             Command::Server(args) => rt.block_on(serve(*args)),
-            Command::Admin(args) => rt.block_on(admin(args)),
+            Command::Admin(args) => rt.block_on(admin(*args)),
         });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
