@@ -16,7 +16,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 # build scripts and proc-macros (which would fail to link).
 host="$(rustc -vV | sed -n 's/^host: //p')"
 cargo build --release --quiet -p strata-fuzz --bins --target "$host"
-targets=(metadata_records bucket_policy bucket_settings request_headers node_messages sign_in_requests)
+targets=(metadata_records bucket_policy bucket_settings request_headers node_messages sign_in_requests sealed_packages)
 for t in "${targets[@]}"; do
   corpus="target/fuzz/corpus/$t"
   mkdir -p "$corpus"

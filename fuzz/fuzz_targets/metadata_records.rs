@@ -1,5 +1,6 @@
-//! The on-disk metadata decoders (object, upload, part and bucket records)
-//! on arbitrary bytes: never a panic, and whatever decodes re-encodes to
+//! The on-disk metadata decoders (object, upload, part and bucket records,
+//! encrypted versions included) on arbitrary bytes: never a panic, and
+//! whatever decodes re-encodes to
 //! bytes that decode to the same record. Each input is tried as it is and
 //! with a valid CRC32C seal appended, so that the fuzzer reaches the field
 //! decoders behind the checksum.
