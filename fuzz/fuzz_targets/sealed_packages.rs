@@ -48,5 +48,8 @@ fuzz_target!(|data: &[u8]| {
     bad[at] ^= 1 << (head[6] % 8);
     let index = at / size;
     let end = ((index + 1) * size).min(bad.len());
-    assert!(o.open(index as u64, &bad[index * size..end]).is_err(), "a flipped bit went unnoticed");
+    assert!(
+        o.open(index as u64, &bad[index * size..end]).is_err(),
+        "a flipped bit went unnoticed"
+    );
 });

@@ -97,23 +97,41 @@ struct Packages {
 }
 
 impl Packages {
+    /// Adds sealed bytes read; a block read whole is taken over without a
+    /// copy (packages are then opened where they lie).
+    fn take(&mut self, chunk: Bytes) {
+        if self.pending.is_empty() {
+            match chunk.try_into_mut() {
+                Ok(m) => self.pending = m,
+                Err(c) => self.pending.extend_from_slice(&c),
+            }
+        } else {
+            self.pending.extend_from_slice(&chunk);
+        }
+    }
+
     /// Opens the whole packages pending (with `all`, also the shorter last
     /// one) and returns their bytes that fall in the range.
     fn open(&mut self, all: bool) -> ObjectResult<Vec<Bytes>> {
         let pkg = self.opener.package();
-        let mut out = Vec::new();
-        while self.pending.len() >= pkg || (all && !self.pending.is_empty()) {
-            let n = self.pending.len().min(pkg);
-            let plain = self.opener.open(self.index, &self.pending.split_to(n))?;
-            let at = self.index * self.payload;
-            let lo = self.from.max(at) - at;
-            let hi = self.to.min(at + plain.len() as u64).saturating_sub(at);
-            self.index += 1;
-            if lo < hi {
-                out.push(Bytes::from(plain).slice(lo as usize..hi as usize));
-            }
+        let take = if all {
+            self.pending.len()
+        } else {
+            self.pending.len() / pkg * pkg
+        };
+        if take == 0 {
+            return Ok(vec![]);
         }
-        Ok(out)
+        let plain = self.opener.open_run(self.index, self.pending.split_to(take))?;
+        let at = self.index * self.payload;
+        self.index += take.div_ceil(pkg) as u64;
+        let lo = self.from.max(at) - at;
+        let hi = self.to.min(at + plain.len() as u64).saturating_sub(at);
+        Ok(if lo < hi {
+            vec![plain.slice(lo as usize..hi as usize)]
+        } else {
+            vec![]
+        })
     }
 }
 
@@ -248,10 +266,14 @@ impl ObjectReader {
                     let mut cur = Cursor::new(&layout, s, e);
                     let mut more = true;
                     while more && let Some(chunks) = self.next_chunks(&layout, part, &mut cur).await? {
+                        let mut plain = Vec::with_capacity(chunks.len());
                         for c in chunks {
-                            packages.pending.extend_from_slice(&c);
+                            // Opened block by block, so each block read
+                            // whole is taken over without a copy.
+                            packages.take(c);
+                            plain.extend(packages.open(false)?);
                         }
-                        more = send_all(tx, packages.open(false)?).await;
+                        more = send_all(tx, plain).await;
                     }
                     more && send_all(tx, packages.open(true)?).await
                 }

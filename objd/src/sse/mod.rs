@@ -12,10 +12,8 @@
 pub mod customer;
 pub mod package;
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::ChaCha20Poly1305;
 use hmac::{Hmac, Mac};
+use ring::aead::{AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
 use sha2::Sha256;
 
 /// A 256-bit data key in plain: one per object version (and multipart
@@ -124,36 +122,45 @@ fn hardware_aes() -> bool {
     false
 }
 
-/// An AEAD keyed with a data key.
-pub enum Cipher {
-    Aes(Box<Aes256Gcm>),
-    ChaCha(Box<ChaCha20Poly1305>),
-}
+/// An AEAD keyed with a data key: AES-256-GCM or ChaCha20-Poly1305 as
+/// the standards define them, computed by `ring` (on this project's
+/// benchmark machine its AES-256-GCM runs 3.1 times as fast as the
+/// RustCrypto crate's; see docs/benchmarks.md). The unit tests check that
+/// RustCrypto's `aes-gcm` opens what this seals.
+pub struct Cipher(LessSafeKey);
 
 impl Cipher {
     pub fn new(algo: Algorithm, key: &DataKey) -> Self {
-        match algo {
-            Algorithm::Aes256Gcm => Self::Aes(Box::new(Aes256Gcm::new(key.bytes().into()))),
-            Algorithm::ChaCha20Poly1305 => Self::ChaCha(Box::new(ChaCha20Poly1305::new(key.bytes().into()))),
-        }
+        let alg = match algo {
+            Algorithm::Aes256Gcm => &AES_256_GCM,
+            Algorithm::ChaCha20Poly1305 => &CHACHA20_POLY1305,
+        };
+        Self(LessSafeKey::new(
+            UnboundKey::new(alg, key.bytes()).expect("256-bit keys"),
+        ))
     }
 
     /// Encrypts `buf` in place; returns the tag.
     pub fn seal(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
-        let tag = match self {
-            Self::Aes(c) => c.encrypt_in_place_detached(nonce.into(), aad, buf),
-            Self::ChaCha(c) => c.encrypt_in_place_detached(nonce.into(), aad, buf),
-        };
-        tag.expect("buffers below the AEAD limit").into()
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), buf)
+            .expect("buffers below the AEAD limit");
+        tag.as_ref().try_into().expect("16-byte tags")
     }
 
     /// Decrypts `buf` in place if `tag` authenticates it.
     pub fn open(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8], tag: &[u8; 16]) -> Result<(), SseError> {
-        let r = match self {
-            Self::Aes(c) => c.decrypt_in_place_detached(nonce.into(), aad, buf, tag.into()),
-            Self::ChaCha(c) => c.decrypt_in_place_detached(nonce.into(), aad, buf, tag.into()),
-        };
-        r.map_err(|_| SseError::Tampered)
+        self.0
+            .open_in_place_separate_tag(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(aad),
+                Tag::from(*tag),
+                buf,
+                0..,
+            )
+            .map(|_| ())
+            .map_err(|_| SseError::Tampered)
     }
 
     /// `nonce ‖ ciphertext ‖ tag` of a small secret (a data key), bound
@@ -255,6 +262,24 @@ mod tests {
         let chacha = Cipher::new(Algorithm::ChaCha20Poly1305, &k);
         assert!(chacha.unwrap(b"a/b", &sealed).is_err());
         assert!(c.unwrap(b"a/b", &sealed[..20]).is_err());
+    }
+
+    #[test]
+    fn packages_are_standard_aes_256_gcm() {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let k = DataKey::random();
+        let sealed = Cipher::new(Algorithm::Aes256Gcm, &k).wrap(b"aad", b"plain bytes");
+        let rc = aes_gcm::Aes256Gcm::new(k.bytes().into());
+        let plain = rc
+            .decrypt(
+                aes_gcm::Nonce::from_slice(&sealed[..12]),
+                Payload {
+                    msg: &sealed[12..],
+                    aad: b"aad",
+                },
+            )
+            .unwrap();
+        assert_eq!(plain, b"plain bytes");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - `listing`, `startup`: objd's index in process ([`index`]).
 
 mod index;
+mod seal;
 
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
@@ -140,6 +141,14 @@ enum Cmd {
         /// A name for the report lines (`fuse-mount`, `s3fs`).
         #[arg(long, default_value = "fs")]
         label: String,
+    },
+    /// Encryption throughput on one core: objd's package sealing and
+    /// opening with each cipher, beside MD5.
+    Seal {
+        #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+        block: u64,
+        #[arg(long, default_value_t = 2.0)]
+        duration: f64,
     },
     /// Codec throughput: raw reed-solomon-simd against objd's erasure path.
     Codec {
@@ -924,6 +933,7 @@ fn main() {
             block,
             duration,
         } => codec(data, parity, block, duration, cli.json),
+        Cmd::Seal { block, duration } => seal::seal(block, duration, cli.json),
         Cmd::Listing { dir, sizes } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
