@@ -13,7 +13,7 @@ use crate::proto::controller_service_capability::{Rpc, Type, rpc};
 use crate::proto::*;
 use crate::status::from_s3;
 use crate::volume::{
-    VolumeId, bucket_for, capacity, check_capabilities, volume_credentials, volume_key, volume_policy,
+    VolumeId, bucket_for, capacity, check_capabilities, encryption, volume_credentials, volume_key, volume_policy,
 };
 use std::collections::HashMap;
 use strata_s3client::Client;
@@ -82,6 +82,7 @@ async fn volume_account(
     secrets: &HashMap<String, String>,
     id: &VolumeId,
     remove: bool,
+    kms_key: Option<&str>,
 ) -> Result<(), Status> {
     let Some(key) = volume_key(secrets)? else {
         return Ok(());
@@ -90,7 +91,7 @@ async fn volume_account(
     let done = if remove {
         c.delete_service_account(&access_key).await
     } else {
-        c.ensure_service_account(&access_key, &secret_key, &volume_policy(id))
+        c.ensure_service_account(&access_key, &secret_key, &volume_policy(id, kms_key))
             .await
     };
     done.map_err(|e| from_s3("the volume's service account", &e))
@@ -127,18 +128,32 @@ impl Controller for ControllerService {
         }
         let c = self.backend.client(&r.secrets)?;
         let name = bucket_for(&r.name);
+        let sealed = encryption(&r.parameters)?;
+        let kms_key = sealed.as_ref().and_then(|(_, k)| k.as_deref());
+        // The bucket's default encryption, set before any data lands.
+        let seal = async |bucket: &str| -> Result<(), Status> {
+            if let Some((algorithm, key)) = &sealed {
+                c.put_bucket_encryption(bucket, algorithm, key.as_deref())
+                    .await
+                    .map_err(|e| from_s3("setting the bucket's default encryption", &e))?;
+            }
+            Ok(())
+        };
         if let Some(shared) = r.parameters.get("bucket") {
             // A prefix of a shared bucket.
             let id = VolumeId::parse(&format!("{shared}/{name}")).map_err(|_| {
                 Status::invalid_argument(format!("parameter bucket={shared} is not a bucket name"))
             })?;
-            c.create_bucket(&id.bucket)
+            if c.create_bucket(&id.bucket)
                 .await
-                .map_err(|e| from_s3("creating the shared bucket", &e))?;
+                .map_err(|e| from_s3("creating the shared bucket", &e))?
+            {
+                seal(&id.bucket).await?;
+            }
             c.put_object(&id.bucket, &id.prefix, Default::default(), &[])
                 .await
                 .map_err(|e| from_s3("creating the volume's directory", &e))?;
-            volume_account(&c, &r.secrets, &id, false).await?;
+            volume_account(&c, &r.secrets, &id, false, kms_key).await?;
             return Ok(Response::new(CreateVolumeResponse {
                 volume: Some(volume(&id, size)),
             }));
@@ -146,7 +161,10 @@ impl Controller for ControllerService {
         if let Some(p) = r
             .parameters
             .keys()
-            .find(|k| !k.starts_with("csi.storage.k8s.io/") && *k != "storageClass")
+            .find(|k| {
+                !k.starts_with("csi.storage.k8s.io/")
+                    && !["storageClass", "encryption", "kmsKeyId"].contains(&k.as_str())
+            })
         {
             return Err(Status::invalid_argument(format!(
                 "unknown StorageClass parameter {p}"
@@ -160,12 +178,13 @@ impl Controller for ControllerService {
             .create_bucket(&id.bucket)
             .await
             .map_err(|e| from_s3("creating the bucket", &e))?;
+        seal(&id.bucket).await?;
         if !created {
             // The same request again (or a retry after a partial failure)
             // gets the same volume; another capacity is another volume.
             match quota(&c, &id.bucket).await? {
                 Some(q) if q == size => {
-                    volume_account(&c, &r.secrets, &id, false).await?;
+                    volume_account(&c, &r.secrets, &id, false, kms_key).await?;
                     return Ok(Response::new(CreateVolumeResponse {
                         volume: Some(volume(&id, size)),
                     }));
@@ -182,7 +201,7 @@ impl Controller for ControllerService {
         c.set_bucket_quota(&id.bucket, Some(size))
             .await
             .map_err(|e| from_s3("setting the volume's quota", &e))?;
-        volume_account(&c, &r.secrets, &id, false).await?;
+        volume_account(&c, &r.secrets, &id, false, kms_key).await?;
         tracing::info!(volume = %id.id(), capacity = size, "volume created");
         Ok(Response::new(CreateVolumeResponse {
             volume: Some(volume(&id, size)),
@@ -202,7 +221,7 @@ impl Controller for ControllerService {
         };
         let c = self.backend.client(&r.secrets)?;
         // The account first: a volume being deleted takes no more writes.
-        volume_account(&c, &r.secrets, &id, true).await?;
+        volume_account(&c, &r.secrets, &id, true, None).await?;
         if !c
             .bucket_exists(&id.bucket)
             .await

@@ -212,7 +212,29 @@ pub fn volume_credentials(volume_key: &str, id: &str) -> (String, String) {
 /// The policy of a volume's own service account: everything on the
 /// volume's objects, listing only inside it, and the bucket's usage (for
 /// `df`).
-pub fn volume_policy(id: &VolumeId) -> String {
+/// The default encryption a StorageClass asks for its volumes' buckets:
+/// `encryption` (`AES256` for SSE-S3, `aws:kms` for SSE-KMS) and, with
+/// `aws:kms`, the KMS key `kmsKeyId` (required: the volume's credentials
+/// are granted that key only). `None` when the class asks for none.
+pub fn encryption(params: &HashMap<String, String>) -> Result<Option<(String, Option<String>)>, Status> {
+    let key = params.get("kmsKeyId").filter(|k| !k.is_empty());
+    match (params.get("encryption").map(String::as_str), key) {
+        (None, None) => Ok(None),
+        (Some("AES256"), None) => Ok(Some(("AES256".into(), None))),
+        (Some("aws:kms"), Some(k)) => Ok(Some(("aws:kms".into(), Some(k.clone())))),
+        (Some("aws:kms"), None) => Err(Status::invalid_argument(
+            "encryption aws:kms needs the parameter kmsKeyId (the KMS key the volume's data is sealed with)",
+        )),
+        (Some("AES256") | None, Some(_)) => Err(Status::invalid_argument(
+            "kmsKeyId goes with encryption: aws:kms",
+        )),
+        (Some(other), _) => Err(Status::invalid_argument(format!(
+            "encryption {other} is not offered: AES256 (SSE-S3) or aws:kms (SSE-KMS)"
+        ))),
+    }
+}
+
+pub fn volume_policy(id: &VolumeId, kms_key: Option<&str>) -> String {
     let bucket = format!("arn:aws:s3:::{}", id.bucket);
     let statements = if id.prefix.is_empty() {
         serde_json::json!([
@@ -228,6 +250,10 @@ pub fn volume_policy(id: &VolumeId) -> String {
     let mut statements = statements.as_array().cloned().unwrap_or_default();
     statements
         .push(serde_json::json!({"Effect": "Allow", "Action": "admin:GetBucketUsage", "Resource": bucket}));
+    if let Some(k) = kms_key {
+        statements.push(serde_json::json!({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": format!("arn:aws:kms:::key/{k}")}));
+    }
     serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
 }
 

@@ -234,6 +234,29 @@ impl Client {
         }
     }
 
+    /// Sets a bucket's default encryption: `AES256` (SSE-S3), or
+    /// `aws:kms` with an optional KMS key name.
+    pub async fn put_bucket_encryption(&self, bucket: &str, algorithm: &str, kms_key: Option<&str>) -> Result<()> {
+        let key = kms_key
+            .map(|k| format!("<KMSMasterKeyID>{}</KMSMasterKeyID>", crate::xml::escape(k)))
+            .unwrap_or_default();
+        let body = format!(
+            "<ServerSideEncryptionConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule>\
+             <ApplyServerSideEncryptionByDefault><SSEAlgorithm>{}</SSEAlgorithm>{key}\
+             </ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>",
+            crate::xml::escape(algorithm)
+        );
+        self.send(
+            Method::PUT,
+            &format!("/{bucket}"),
+            &[("encryption", "")],
+            &[],
+            Bytes::from(body),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Whether a bucket exists (and these credentials may see it).
     pub async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
         match self

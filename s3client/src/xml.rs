@@ -45,6 +45,11 @@ fn texts(xml: &[u8]) -> Result<Vec<(Vec<String>, String)>, String> {
 }
 
 /// The bucket names of a `ListAllMyBucketsResult`.
+/// Text escaped for an XML element's content.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 pub fn bucket_names(xml: &[u8]) -> Result<Vec<String>, String> {
     Ok(texts(xml)?
         .into_iter()

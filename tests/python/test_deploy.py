@@ -130,3 +130,26 @@ def test_the_cluster_overlay_survives_a_node_and_coordinates_through_etcd():
     for name in ("objd", "etcd"):
         assert by_name[("PodDisruptionBudget", name)]["spec"]["maxUnavailable"] == 1
     assert by_name[("Service", "objd-headless")]["spec"]["publishNotReadyAddresses"] is True
+
+
+def test_encryption_keys_reach_objd_as_files_and_volumes_can_be_sealed():
+    demo = {(d["kind"], d["metadata"]["name"]): d for d in build(DEPLOY / "overlays" / "demo")}
+    objd = demo[("StatefulSet", "objd")]["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in objd["containers"][0]["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in objd["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in objd["volumes"]}
+    assert env["OBJD_KMS_ROOT_KEY_FILE"]["value"].startswith(mounts["kms-root-key"] + "/")
+    assert volumes["kms-root-key"]["secret"]["secretName"] == "strata-kms-root-key"
+    assert ("Secret", "strata-kms-root-key") in demo
+    assert demo[("StorageClass", "strata-encrypted")]["parameters"]["encryption"] == "AES256"
+
+    vault = {(d["kind"], d["metadata"]["name"]): d for d in build(DEPLOY / "overlays" / "vault")}
+    objd = vault[("StatefulSet", "objd")]["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in objd["containers"][0]["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in objd["containers"][0]["volumeMounts"]}
+    assert "OBJD_KMS_ROOT_KEY_FILE" not in env and "kms-root-key" not in mounts
+    assert env["OBJD_KMS_VAULT_ENDPOINT"]["value"].startswith("https://")
+    assert env["OBJD_KMS_VAULT_APPROLE_SECRET_ID_FILE"]["value"].startswith(mounts["vault-approle"] + "/")
+    assert env["OBJD_KMS_VAULT_APPROLE_ROLE_ID"]["valueFrom"]["secretKeyRef"]["name"] == "strata-vault-approle"
+    assert not any("value" in e and "secret" in e["value"].lower() and not e["value"].startswith("/")
+                   for e in env.values())

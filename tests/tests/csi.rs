@@ -740,6 +740,77 @@ async fn each_volume_mounts_with_credentials_that_reach_it_only() {
     assert_eq!(err_code(&e), "InvalidAccessKeyId");
 }
 
+/// A StorageClass's `encryption`/`kmsKeyId` give each volume's bucket a
+/// default encryption before any data lands, and the volume's own
+/// credentials the grant of that KMS key (and of no other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_storage_classes_seal_their_volumes() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    use strata_csi::volume::volume_credentials;
+    let dir = tempfile::tempdir().unwrap();
+    let root_key = dir.path().join("root.key");
+    std::fs::write(&root_key, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef").unwrap();
+    let s = Server::start(4, &["--kms-root-key-file", root_key.to_str().unwrap()]);
+    s.admin(&["kms", "key", "create", "team-key"]);
+    s.admin(&["kms", "key", "create", "other-key"]);
+    let root = s3_client(&s.endpoint);
+    let plugin = Plugin::start(&s.endpoint, dir.path());
+    let mut ctrl = ControllerClient::new(plugin.channel().await);
+    let key = "volume-key-for-tests-0123456789abcdef";
+    let make = |name: &str, params: &[(&str, &str)]| {
+        let mut r = create(name, 1 << 20, params);
+        r.secrets = HashMap::from([("volumeKey".to_owned(), key.to_owned())]);
+        r
+    };
+    ctrl.create_volume(make("pvc-kms", &[("encryption", "aws:kms"), ("kmsKeyId", "team-key")]))
+        .await
+        .unwrap();
+    ctrl.create_volume(make("pvc-sse-s3", &[("encryption", "AES256")]))
+        .await
+        .unwrap();
+    for (params, why) in [
+        (&[("encryption", "aws:kms")][..], "no key"),
+        (&[("encryption", "DES")][..], "unknown"),
+        (&[("kmsKeyId", "team-key")][..], "key without aws:kms"),
+    ] {
+        let e = ctrl.create_volume(make("pvc-bad", params)).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{why}: {e:?}");
+    }
+    let rule = |bucket: &'static str| {
+        let root = root.clone();
+        async move {
+            let r = root.get_bucket_encryption().bucket(bucket).send().await.unwrap();
+            let d = r.server_side_encryption_configuration().unwrap().rules()[0]
+                .apply_server_side_encryption_by_default()
+                .unwrap()
+                .clone();
+            (d.sse_algorithm().clone(), d.kms_master_key_id().map(str::to_owned))
+        }
+    };
+    assert_eq!(rule("pvc-kms").await, (ServerSideEncryption::AwsKms, Some("team-key".into())));
+    assert_eq!(rule("pvc-sse-s3").await, (ServerSideEncryption::Aes256, None));
+    // The volume's own credentials write and read sealed data under its key.
+    let (ak, sk) = volume_credentials(key, "pvc-kms");
+    let vol = strata_tests::s3_client_with(&s.endpoint, &ak, &sk);
+    strata_tests::put_object(&vol, "pvc-kms", "f", b"sealed".to_vec()).await.unwrap();
+    let head = vol.head_object().bucket("pvc-kms").key("f").send().await.unwrap();
+    assert_eq!(head.server_side_encryption(), Some(&ServerSideEncryption::AwsKms));
+    assert_eq!(head.ssekms_key_id(), Some("team-key"));
+    assert_eq!(strata_tests::get_object(&vol, "pvc-kms", "f").await.unwrap(), b"sealed");
+    // Another key stays out of reach.
+    let e = vol
+        .put_object()
+        .bucket("pvc-kms")
+        .key("g")
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .ssekms_key_id("other-key")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(strata_tests::client::err_code(&e), "AccessDenied");
+}
+
 #[test]
 fn help_and_bad_configuration_are_clear() {
     let out = Command::new(workspace_bin("csi-driver"))

@@ -124,7 +124,7 @@ fn hardware_aes() -> bool {
 
 /// An AEAD keyed with a data key: AES-256-GCM or ChaCha20-Poly1305 as
 /// the standards define them, computed by `ring` (on this project's
-/// benchmark machine its AES-256-GCM runs 3.1 times as fast as the
+/// benchmark machine its AES-256-GCM runs 2.6 times as fast as the
 /// RustCrypto crate's; see docs/benchmarks.md). The unit tests check that
 /// RustCrypto's `aes-gcm` opens what this seals.
 pub struct Cipher(LessSafeKey);
