@@ -9,15 +9,7 @@
 # 8 drives through other nodes' endpoints.
 # Usage: scripts/bench-cluster.sh [SECONDS_PER_TEST]  (JSON lines with JSON=1)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-secs=${1:-8}
-json=${JSON:+--json}
-cargo build --release --quiet -p objd -p strata-tests --bins
-bench=target/release/strata-bench
-work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/strata-bench.XXXXXX")
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/bench-common.sh"
 export AWS_ACCESS_KEY_ID=bench-admin AWS_SECRET_ACCESS_KEY=bench-secret-key
 export OBJD_ACCESS_KEY=$AWS_ACCESS_KEY_ID OBJD_SECRET_KEY=$AWS_SECRET_ACCESS_KEY OBJD_LOG=warn
 

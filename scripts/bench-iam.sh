@@ -8,19 +8,11 @@
 #   - the user, its policy carrying conditions (aws:SourceIp, s3:prefix).
 # Usage: scripts/bench-iam.sh [SECONDS_PER_TEST]  (JSON lines with JSON=1)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-secs=${1:-8}
-json=${JSON:+--json}
-cargo build --release --quiet -p objd -p strata-tests --bins
-bench=target/release/strata-bench
-objd=target/release/objd
-work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/strata-bench.XXXXXX")
-cleanup() { [[ -n "${pid:-}" ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/bench-common.sh"
 export OBJD_ACCESS_KEY=bench-admin OBJD_SECRET_KEY=bench-secret-key OBJD_LOG=warn
 export OBJD_ENDPOINT=http://127.0.0.1:9100
 $objd server "$work/d{1...6}" --address 127.0.0.1:9100 --scanner-interval 0 > "$work/objd.out" &
-pid=$!
+pids+=($!)
 for _ in $(seq 300); do grep -q listening "$work/objd.out" 2>/dev/null && break; sleep 0.1; done
 
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }

@@ -7,15 +7,7 @@
 #     bucket whose default encryption is SSE-S3, in ABBA order, same server
 # Usage: scripts/bench-sse.sh [SECONDS_PER_TEST]  (JSON lines with JSON=1)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-secs=${1:-8}
-json=${JSON:+--json}
-cargo build --release --quiet -p objd -p strata-tests --bins
-bench=target/release/strata-bench
-objd=target/release/objd
-work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/strata-bench.XXXXXX")
-cleanup() { [[ -n "${pid:-}" ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/bench-common.sh"
 
 echo "== one core, 1 MiB"
 $bench $json seal --duration 2
@@ -26,7 +18,7 @@ head -c 32 /dev/urandom | base64 > "$work/root.key"
 OBJD_ACCESS_KEY=$AWS_ACCESS_KEY_ID OBJD_SECRET_KEY=$AWS_SECRET_ACCESS_KEY OBJD_LOG=warn \
   $objd server "$work/d{1...6}" --parity EC:2 --address 127.0.0.1:0 --scanner-interval 0 \
   --kms-root-key-file "$work/root.key" > "$work/objd.out" &
-pid=$!
+pids+=($!)
 for _ in $(seq 100); do grep -q listening "$work/objd.out" 2>/dev/null && break; sleep 0.1; done
 endpoint=$(sed -n 's/^objd listening on //p' "$work/objd.out")
 python3 - "$endpoint" <<'PY'

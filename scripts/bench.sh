@@ -10,14 +10,7 @@
 # Needs root for dropping the page cache.
 # Usage: scripts/bench.sh [SECONDS_PER_TEST]  (JSON lines with JSON=1)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-secs=${1:-8}
-json=${JSON:+--json}
-cargo build --release --quiet -p objd -p strata-tests --bins
-bench=target/release/strata-bench
-work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/strata-bench.XXXXXX")
-cleanup() { [[ -n "${pid:-}" ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/bench-common.sh"
 
 echo "== codec (one core, 1 MiB blocks, 4+2)"
 $bench $json codec --data 4 --parity 2 --block 1MiB --duration 2
@@ -43,7 +36,7 @@ export AWS_ACCESS_KEY_ID=bench-admin AWS_SECRET_ACCESS_KEY=bench-secret-key
 OBJD_ACCESS_KEY=$AWS_ACCESS_KEY_ID OBJD_SECRET_KEY=$AWS_SECRET_ACCESS_KEY OBJD_LOG=warn \
   target/release/objd server "$work/d{1...6}" --parity EC:2 --address 127.0.0.1:0 --scanner-interval 0 \
   > "$work/objd.out" &
-pid=$!
+pids+=($!)
 for _ in $(seq 100); do grep -q listening "$work/objd.out" 2>/dev/null && break; sleep 0.1; done
 endpoint=$(sed -n 's/^objd listening on //p' "$work/objd.out")
 for size in 4KiB 16MiB; do
@@ -55,7 +48,7 @@ done
 $bench $json s3 --endpoint "$endpoint" --op get --size 16MiB --concurrency 16 --objects 128 --once --drop-caches
 $bench $json s3 --endpoint "$endpoint" --op list --size 4KiB --concurrency 16 --duration "$secs"
 $bench $json s3 --endpoint "$endpoint" --op mixed --size 1MiB --concurrency 16 --duration "$secs"
-kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
 sync
 
 echo "== listing: one 1000-key page against bucket size (objd index vs sorted readdir)"

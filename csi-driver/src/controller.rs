@@ -13,7 +13,8 @@ use crate::proto::controller_service_capability::{Rpc, Type, rpc};
 use crate::proto::*;
 use crate::status::from_s3;
 use crate::volume::{
-    VolumeId, bucket_for, capacity, check_capabilities, encryption, volume_credentials, volume_key, volume_policy,
+    VolumeId, bucket_for, capacity, check_capabilities, encryption, volume_credentials, volume_key,
+    volume_policy,
 };
 use std::collections::HashMap;
 use strata_s3client::Client;
@@ -158,14 +159,10 @@ impl Controller for ControllerService {
                 volume: Some(volume(&id, size)),
             }));
         }
-        if let Some(p) = r
-            .parameters
-            .keys()
-            .find(|k| {
-                !k.starts_with("csi.storage.k8s.io/")
-                    && !["storageClass", "encryption", "kmsKeyId"].contains(&k.as_str())
-            })
-        {
+        if let Some(p) = r.parameters.keys().find(|k| {
+            !k.starts_with("csi.storage.k8s.io/")
+                && !["storageClass", "encryption", "kmsKeyId"].contains(&k.as_str())
+        }) {
             return Err(Status::invalid_argument(format!(
                 "unknown StorageClass parameter {p}"
             )));

@@ -225,9 +225,9 @@ pub fn encryption(params: &HashMap<String, String>) -> Result<Option<(String, Op
         (Some("aws:kms"), None) => Err(Status::invalid_argument(
             "encryption aws:kms needs the parameter kmsKeyId (the KMS key the volume's data is sealed with)",
         )),
-        (Some("AES256") | None, Some(_)) => Err(Status::invalid_argument(
-            "kmsKeyId goes with encryption: aws:kms",
-        )),
+        (Some("AES256") | None, Some(_)) => {
+            Err(Status::invalid_argument("kmsKeyId goes with encryption: aws:kms"))
+        }
         (Some(other), _) => Err(Status::invalid_argument(format!(
             "encryption {other} is not offered: AES256 (SSE-S3) or aws:kms (SSE-KMS)"
         ))),
@@ -251,8 +251,10 @@ pub fn volume_policy(id: &VolumeId, kms_key: Option<&str>) -> String {
     statements
         .push(serde_json::json!({"Effect": "Allow", "Action": "admin:GetBucketUsage", "Resource": bucket}));
     if let Some(k) = kms_key {
-        statements.push(serde_json::json!({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-            "Resource": format!("arn:aws:kms:::key/{k}")}));
+        statements.push(
+            serde_json::json!({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": format!("arn:aws:kms:::key/{k}")}),
+        );
     }
     serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
 }

@@ -236,7 +236,12 @@ impl Client {
 
     /// Sets a bucket's default encryption: `AES256` (SSE-S3), or
     /// `aws:kms` with an optional KMS key name.
-    pub async fn put_bucket_encryption(&self, bucket: &str, algorithm: &str, kms_key: Option<&str>) -> Result<()> {
+    pub async fn put_bucket_encryption(
+        &self,
+        bucket: &str,
+        algorithm: &str,
+        kms_key: Option<&str>,
+    ) -> Result<()> {
         let key = kms_key
             .map(|k| format!("<KMSMasterKeyID>{}</KMSMasterKeyID>", crate::xml::escape(k)))
             .unwrap_or_default();

@@ -749,7 +749,11 @@ async fn encrypted_storage_classes_seal_their_volumes() {
     use strata_csi::volume::volume_credentials;
     let dir = tempfile::tempdir().unwrap();
     let root_key = dir.path().join("root.key");
-    std::fs::write(&root_key, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef").unwrap();
+    std::fs::write(
+        &root_key,
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    )
+    .unwrap();
     let s = Server::start(4, &["--kms-root-key-file", root_key.to_str().unwrap()]);
     s.admin(&["kms", "key", "create", "team-key"]);
     s.admin(&["kms", "key", "create", "other-key"]);
@@ -762,9 +766,12 @@ async fn encrypted_storage_classes_seal_their_volumes() {
         r.secrets = HashMap::from([("volumeKey".to_owned(), key.to_owned())]);
         r
     };
-    ctrl.create_volume(make("pvc-kms", &[("encryption", "aws:kms"), ("kmsKeyId", "team-key")]))
-        .await
-        .unwrap();
+    ctrl.create_volume(make(
+        "pvc-kms",
+        &[("encryption", "aws:kms"), ("kmsKeyId", "team-key")],
+    ))
+    .await
+    .unwrap();
     ctrl.create_volume(make("pvc-sse-s3", &[("encryption", "AES256")]))
         .await
         .unwrap();
@@ -784,19 +791,30 @@ async fn encrypted_storage_classes_seal_their_volumes() {
                 .apply_server_side_encryption_by_default()
                 .unwrap()
                 .clone();
-            (d.sse_algorithm().clone(), d.kms_master_key_id().map(str::to_owned))
+            (
+                d.sse_algorithm().clone(),
+                d.kms_master_key_id().map(str::to_owned),
+            )
         }
     };
-    assert_eq!(rule("pvc-kms").await, (ServerSideEncryption::AwsKms, Some("team-key".into())));
+    assert_eq!(
+        rule("pvc-kms").await,
+        (ServerSideEncryption::AwsKms, Some("team-key".into()))
+    );
     assert_eq!(rule("pvc-sse-s3").await, (ServerSideEncryption::Aes256, None));
     // The volume's own credentials write and read sealed data under its key.
     let (ak, sk) = volume_credentials(key, "pvc-kms");
     let vol = strata_tests::s3_client_with(&s.endpoint, &ak, &sk);
-    strata_tests::put_object(&vol, "pvc-kms", "f", b"sealed".to_vec()).await.unwrap();
+    strata_tests::put_object(&vol, "pvc-kms", "f", b"sealed".to_vec())
+        .await
+        .unwrap();
     let head = vol.head_object().bucket("pvc-kms").key("f").send().await.unwrap();
     assert_eq!(head.server_side_encryption(), Some(&ServerSideEncryption::AwsKms));
     assert_eq!(head.ssekms_key_id(), Some("team-key"));
-    assert_eq!(strata_tests::get_object(&vol, "pvc-kms", "f").await.unwrap(), b"sealed");
+    assert_eq!(
+        strata_tests::get_object(&vol, "pvc-kms", "f").await.unwrap(),
+        b"sealed"
+    );
     // Another key stays out of reach.
     let e = vol
         .put_object()

@@ -2,7 +2,7 @@
 
 use super::convert::*;
 use super::parse::copy_source_range;
-use super::sse::{Headers, caller, copy_source_key, customer_key, requested, secure, set_sse};
+use super::sse::{Headers, RequestCx, copy_source_key, customer_key, set_sse, write_sealing};
 use super::{StrataS3, fail, rid};
 use crate::object::checksum::ChecksumKind;
 use crate::object::{CompletePart, PutOptions};
@@ -23,16 +23,9 @@ pub async fn create_multipart_upload(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let rid = rid(&req);
-    let secure = secure(&req);
-    let who = caller(&req);
+    let cx = RequestCx::of(&req);
     let i = req.input;
-    let customer = customer_key!(i);
-    let asked = requested!(i);
-    let encryption = s3
-        .sse
-        .sealing(s3, &i.bucket, &i.key, asked, secure, who.as_ref())
-        .await
-        .map_err(fail(&rid))?;
+    let (encryption, customer) = write_sealing!(s3, cx, i, rid);
     let headers = Headers::of(encryption.as_ref().map(|s| &s.record), customer.as_ref());
     let checksum_kind = match i.checksum_type.as_ref().map(ChecksumType::as_str) {
         None => None,
@@ -70,12 +63,12 @@ pub async fn upload_part(
         &req.headers,
         req.trailing_headers.clone(),
     )?;
-    let who = caller(&req);
+    let cx = RequestCx::of(&req);
     let i = req.input;
     let number = part_number(i.part_number)?;
     let md5 = content_md5(i.content_md5.as_deref())?;
     let customer = customer_key!(i);
-    let keys = s3.sse.keys(who.clone(), customer.clone());
+    let keys = s3.sse.keys(&cx, customer.clone());
     let (e, sum) = s3
         .layer
         .upload_part(
@@ -108,12 +101,12 @@ pub async fn upload_part_copy(
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let rid = rid(&req);
-    let who = caller(&req);
+    let cx = RequestCx::of(&req);
     let i = req.input;
     let number = part_number(i.part_number)?;
     let mut src = copy_source!(i);
-    src.keys = Some(s3.sse.keys(who.clone(), copy_source_key!(i)));
-    let keys = s3.sse.keys(who.clone(), customer_key!(i));
+    src.keys = Some(s3.sse.keys(&cx, copy_source_key!(i)));
+    let keys = s3.sse.keys(&cx, customer_key!(i));
     let range = copy_source_range(i.copy_source_range.as_deref())?;
     let (source, e) = s3
         .layer

@@ -3,7 +3,7 @@
 
 use super::convert::*;
 use super::sse::{
-    Headers, caller, check_read_key, copy_source_key, customer_key, requested, secure, set_sse,
+    Headers, RequestCx, check_read_key, copy_source_key, customer_key, requested, set_sse, write_sealing,
 };
 use super::{StrataS3, fail, rid};
 use crate::meta::Version;
@@ -21,19 +21,12 @@ pub async fn put_object(
         &req.headers,
         req.trailing_headers.clone(),
     )?;
-    let secure = secure(&req);
-    let who = caller(&req);
+    let cx = RequestCx::of(&req);
     let i = req.input;
     if i.write_offset_bytes.is_some() {
         return Err(invalid(S3ErrorCode::NotImplemented, "Appends are not supported"));
     }
-    let customer = customer_key!(i);
-    let asked = requested!(i);
-    let encryption = s3
-        .sse
-        .sealing(s3, &i.bucket, &i.key, asked, secure, who.as_ref())
-        .await
-        .map_err(fail(&rid))?;
+    let (encryption, customer) = write_sealing!(s3, cx, i, rid);
     let opts = PutOptions {
         encryption,
         size: size_of(i.content_length),
@@ -146,7 +139,7 @@ pub async fn get_object(
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let rid = rid(&req);
-    let who = caller(&req);
+    let cx = RequestCx::of(&req);
     let mut i = req.input;
     let customer = customer_key!(i);
     let (versioning, mut reader) = s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
@@ -156,7 +149,7 @@ pub async fn get_object(
         .check(&v)
         .map_err(fail(&rid))?;
     reader
-        .unlock(&*s3.sse.keys(who.clone(), customer.clone()))
+        .unlock(&*s3.sse.keys(&cx, customer.clone()))
         .await
         .map_err(fail(&rid))?;
     let (start, end, range) = byte_range(&v, i.range.take(), i.part_number).map_err(fail(&rid))?;
@@ -185,7 +178,7 @@ pub async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let rid = rid(&req);
-    let who = caller(&req);
+    let cx = RequestCx::of(&req);
     let mut i = req.input;
     let customer = customer_key!(i);
     let (versioning, mut reader) = s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
@@ -194,7 +187,7 @@ pub async fn head_object(
     if customer.is_some() {
         // The key must be the object's: proven by opening its data key.
         reader
-            .unlock(&*s3.sse.keys(who.clone(), customer.clone()))
+            .unlock(&*s3.sse.keys(&cx, customer.clone()))
             .await
             .map_err(fail(&rid))?;
     }
@@ -310,11 +303,10 @@ pub async fn copy_object(
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let rid = rid(&req);
-    let secure = secure(&req);
-    let who = caller(&req);
+    let cx = RequestCx::of(&req);
     let i = req.input;
     let mut src = copy_source!(i);
-    src.keys = Some(s3.sse.keys(who.clone(), copy_source_key!(i)));
+    src.keys = Some(s3.sse.keys(&cx, copy_source_key!(i)));
     let customer = customer_key!(i);
     let asked = requested!(i);
     let reencrypt = !matches!(asked, super::sse::Requested::Nothing);
@@ -343,7 +335,7 @@ pub async fn copy_object(
     let mut opts = write_options!(i);
     opts.encryption = s3
         .sse
-        .sealing(s3, &i.bucket, &i.key, asked, secure, who.as_ref())
+        .sealing(s3, &i.bucket, &i.key, asked, &cx)
         .await
         .map_err(fail(&rid))?;
     let (source, written) = s3

@@ -41,6 +41,23 @@ struct BucketDefault {
     bucket_key: bool,
 }
 
+/// What of a request encryption needs besides its headers: whether it
+/// came over TLS (SSE-C), and its caller (the `kms:` grants).
+#[derive(Clone)]
+pub struct RequestCx {
+    secure: bool,
+    who: Option<Authorized>,
+}
+
+impl RequestCx {
+    pub fn of<T>(req: &S3Request<T>) -> Self {
+        Self {
+            secure: req.extensions.get::<crate::server::Peer>().is_some_and(|p| p.tls),
+            who: req.extensions.get::<Authorized>().cloned(),
+        }
+    }
+}
+
 /// What a write asked for.
 #[derive(Debug, Clone, Default)]
 pub enum Requested {
@@ -55,6 +72,32 @@ pub enum Requested {
     },
     Customer(CustomerKey),
 }
+
+impl Requested {
+    /// The SSE-C key asked for, if any.
+    pub fn customer(&self) -> Option<CustomerKey> {
+        match self {
+            Requested::Customer(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The sealing of a write (what its SSE headers ask for, else the
+/// bucket's default) and the SSE-C key it carried.
+macro_rules! write_sealing {
+    ($s3:expr, $cx:expr, $i:expr, $rid:expr) => {{
+        let asked = $crate::api::s3::sse::requested!($i);
+        let customer = asked.customer();
+        let sealing = $s3
+            .sse
+            .sealing($s3, &$i.bucket, &$i.key, asked, &$cx)
+            .await
+            .map_err(fail(&$rid))?;
+        (sealing, customer)
+    }};
+}
+pub(crate) use write_sealing;
 
 /// The SSE-C key of a request's own headers, checked.
 macro_rules! customer_key {
@@ -192,11 +235,6 @@ fn kms_allowed(who: Option<&Authorized>, action: &str, key: &str) -> ObjectResul
     }
 }
 
-/// The caller authorization resolved for a request.
-pub fn caller<T>(req: &S3Request<T>) -> Option<Authorized> {
-    req.extensions.get::<Authorized>().cloned()
-}
-
 impl Encryption {
     fn kms(&self) -> ObjectResult<&Arc<dyn Kms>> {
         self.kms
@@ -212,8 +250,7 @@ impl Encryption {
         bucket: &str,
         key: &str,
         asked: Requested,
-        secure: bool,
-        who: Option<&Authorized>,
+        cx: &RequestCx,
     ) -> ObjectResult<Option<Sealing>> {
         let asked = match asked {
             Requested::Nothing => match bucket_default(s3, bucket)? {
@@ -234,7 +271,7 @@ impl Encryption {
         let data = match asked {
             Requested::Nothing => return Ok(None),
             Requested::Customer(c) => {
-                if !secure && !self.insecure_customer_keys {
+                if !cx.secure && !self.insecure_customer_keys {
                     return Err(ObjectError::Encryption(SseError::Insecure));
                 }
                 let data = DataKey::random();
@@ -261,7 +298,7 @@ impl Encryption {
             } => {
                 let kms = self.kms()?;
                 let name = name.unwrap_or_else(|| kms.default_key().to_owned());
-                kms_allowed(who, "kms:GenerateDataKey", &name)?;
+                kms_allowed(cx.who.as_ref(), "kms:GenerateDataKey", &name)?;
                 let client = client.unwrap_or_default();
                 let (data, sealed) = kms
                     .generate(&name, &context(bucket, key, &client)?)
@@ -280,11 +317,11 @@ impl Encryption {
 
     /// The keys for reading encrypted versions with a request's SSE-C key,
     /// for its caller.
-    pub fn keys(&self, who: Option<Authorized>, customer: Option<CustomerKey>) -> Arc<RequestKeys> {
+    pub fn keys(&self, cx: &RequestCx, customer: Option<CustomerKey>) -> Arc<RequestKeys> {
         Arc::new(RequestKeys {
             kms: self.kms.clone(),
             customer,
-            who,
+            who: cx.who.clone(),
         })
     }
 }
@@ -385,11 +422,6 @@ macro_rules! set_sse {
     }};
 }
 pub(crate) use set_sse;
-
-/// Whether the request came over TLS.
-pub fn secure<T>(req: &S3Request<T>) -> bool {
-    req.extensions.get::<crate::server::Peer>().is_some_and(|p| p.tls)
-}
 
 fn bucket_default(s3: &StrataS3, bucket: &str) -> ObjectResult<Option<BucketDefault>> {
     let Some(raw) = s3.layer.bucket_setting(bucket, BUCKET_SETTING)? else {

@@ -1,0 +1,15 @@
+# The start every benchmark script shares (sourced, not run): the
+# repository root as working directory, seconds per test from the first
+# argument (default 8), JSON lines with JSON=1, the release binaries
+# built, and a scratch directory removed at exit with the servers whose
+# pids the script adds to `pids`.
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+secs=${1:-8}
+json=${JSON:+--json}
+cargo build --release --quiet -p objd -p strata-tests --bins
+bench=target/release/strata-bench
+objd=target/release/objd
+work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/strata-bench.XXXXXX")
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
