@@ -14,6 +14,7 @@ import pathlib
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from boto3.s3.transfer import TransferConfig
 
 from conftest import ACCESS_KEY, SECRET_KEY, Ca, Objd, outcome
@@ -138,6 +139,15 @@ def test_sse_c_needs_the_same_key_for_every_read(env):
     assert outcome(lambda: s3.get_object(Bucket="cmode", Key="c")) == "InvalidRequest"
     assert outcome(lambda: s3.head_object(Bucket="cmode", Key="c")) == "400"
     assert outcome(lambda: s3.get_object(Bucket="cmode", Key="c", **sse_c(other))) == "AccessDenied"
+    # Error bodies carry no key material.
+    for bad in [sse_c(other), {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": other[:16]}]:
+        try:
+            s3.get_object(Bucket="cmode", Key="c", **bad)
+            raise AssertionError("read with a wrong key")
+        except ClientError as e:
+            body = json.dumps(e.response, default=str)
+            for secret in [base64.b64encode(other).decode(), base64.b64encode(other[:16]).decode(), other.hex()]:
+                assert secret not in body
     assert outcome(lambda: s3.head_object(Bucket="cmode", Key="c", **sse_c(other))) == "403"
     s3.put_object(Bucket="cmode", Key="plain", Body=b"plain")
     assert outcome(lambda: s3.get_object(Bucket="cmode", Key="plain", **sse_c(key))) == "InvalidRequest"

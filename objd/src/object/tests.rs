@@ -21,7 +21,11 @@ pub(super) async fn fixture(n: usize, parity: usize, config: LayerConfig) -> Fix
     }
 }
 
-async fn open(paths: &[std::path::PathBuf], parity: usize, config: LayerConfig) -> Arc<ObjectLayer> {
+pub(super) async fn open(
+    paths: &[std::path::PathBuf],
+    parity: usize,
+    config: LayerConfig,
+) -> Arc<ObjectLayer> {
     let drives: Vec<Option<Arc<dyn Drive>>> = paths
         .iter()
         .map(|p| Some(Arc::new(LocalDrive::open(p).unwrap()) as Arc<dyn Drive>))

@@ -288,3 +288,37 @@ async fn no_plaintext_reaches_the_drives() {
         .unwrap();
     assert!(drives_hold(&f.paths, needle));
 }
+
+#[tokio::test]
+async fn healing_rebuilds_encrypted_shards_without_their_key() {
+    let f = fixture(6, 2, small_blocks()).await;
+    f.layer.make_bucket("bkt").await.unwrap();
+    let key = DataKey::random();
+    let data = pattern(400_000, 5);
+    let opts = PutOptions {
+        encryption: Some(sealing(&key, Mode::Kms, Algorithm::Aes256Gcm)),
+        ..Default::default()
+    };
+    f.layer
+        .put_object("bkt", "e", body(data.clone()), opts)
+        .await
+        .unwrap();
+    drop(f.layer);
+    // Two drives lose everything; the healer has no data key.
+    for p in &f.paths[..2] {
+        std::fs::remove_dir_all(p).unwrap();
+        std::fs::create_dir_all(p).unwrap();
+    }
+    let layer = super::tests::open(&f.paths, 2, small_blocks()).await;
+    layer.heal_buckets().await.unwrap();
+    let report = layer.heal_all(None, 0.0, |_| {}).await.unwrap();
+    assert!(report.repaired >= 1 && report.failed == 0, "{report:?}");
+    drop(layer);
+    // Two other drives go: the healed shards alone must serve the object.
+    for p in &f.paths[4..] {
+        std::fs::remove_dir_all(p).unwrap();
+        std::fs::create_dir_all(p).unwrap();
+    }
+    let layer = super::tests::open(&f.paths, 2, small_blocks()).await;
+    assert_eq!(read(&layer, "e", &Fixed(key), 0, 400_000).await.unwrap(), data);
+}
