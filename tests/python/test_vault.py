@@ -101,7 +101,7 @@ def vault(tmp_path_factory):
     bao.cli("auth", "enable", "approle")
     bao.cli("policy", "write", "objd", "-", input=POLICY)
     # Short leases: objd renews, and past the maximum logs in again.
-    bao.cli("write", "auth/approle/role/objd", "token_policies=objd", "token_ttl=4s", "token_max_ttl=8s")
+    bao.cli("write", "auth/approle/role/objd", "token_policies=objd", "token_ttl=2s", "token_max_ttl=4s")
     role_id = json.loads(bao.cli("read", "-format=json", "auth/approle/role/objd/role-id"))["data"]["role_id"]
     secret_id = json.loads(bao.cli("write", "-f", "-format=json", "auth/approle/role/objd/secret-id"))["data"]["secret_id"]
     secret_file = tmp / "secret-id"
@@ -150,11 +150,11 @@ def test_transit_keys_seal_objects_and_rotate(vault):
 def test_token_leases_are_renewed_and_logins_repeated(vault):
     s3 = vault["s3"]
     s3.create_bucket(Bucket="lease")
-    # Past the role's 8 s maximum: the first token cannot be renewed any
+    # Past the role's 4 s maximum: the first token cannot be renewed any
     # more, so objd has logged in again meanwhile.
     for i in range(4):
         s3.put_object(Bucket="lease", Key=f"k{i}", Body=b"x" * i, ServerSideEncryption="aws:kms", SSEKMSKeyId="app")
-        time.sleep(3)
+        time.sleep(1.5)
     assert [s3.get_object(Bucket="lease", Key=f"k{i}")["Body"].read() for i in range(4)] == [b"x" * i for i in range(4)]
 
 
