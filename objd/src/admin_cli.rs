@@ -71,6 +71,16 @@ enum AdminCommand {
     /// docs/encryption.md).
     #[command(subcommand)]
     Kms(KmsCommand),
+    /// Prometheus metrics (`/_strata/metrics`).
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum MetricsCommand {
+    /// The bearer token Prometheus scrapes with (the same on every node;
+    /// it changes with the root secret key).
+    Token,
 }
 
 #[derive(Subcommand, Debug)]
@@ -428,6 +438,7 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
         AdminCommand::Idp(IdpCommand::Remove { name }) => ("DELETE", "iam/idp", q(&[("name", name)]), none),
         AdminCommand::Whoami => ("GET", "iam/whoami", vec![], none),
         AdminCommand::Kms(KmsCommand::Status) => ("GET", "kms/status", vec![], none),
+        AdminCommand::Metrics(MetricsCommand::Token) => ("GET", "metrics/token", vec![], none),
         AdminCommand::Kms(KmsCommand::Key(k)) => {
             let change = |name: &str, action: &str| {
                 (

@@ -12,6 +12,7 @@ pub mod erasure;
 pub mod iam;
 pub mod kms;
 pub mod meta;
+pub mod metrics;
 pub mod object;
 pub mod policy;
 pub mod server;

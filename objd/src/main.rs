@@ -183,6 +183,10 @@ struct ServerArgs {
     /// Mount path of the AppRole auth method.
     #[arg(long, env = "OBJD_KMS_VAULT_APPROLE_MOUNT", default_value = "approle")]
     kms_vault_approle_mount: String,
+    /// Serve Prometheus metrics (`/_strata/metrics`) without the bearer
+    /// token `objd admin metrics token` prints.
+    #[arg(long, env = "OBJD_METRICS_PUBLIC")]
+    metrics_public: bool,
     /// Accept SSE-C (customer-provided keys) on plain-HTTP connections. S3
     /// refuses them without TLS; allow it only when TLS ends at a trusted
     /// proxy in front of objd.
@@ -329,6 +333,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         sts_min_duration: args.sts_min_duration.clamp(1, objd::iam::sts::MIN_DURATION),
         encryption: Default::default(),
+        metrics_public: args.metrics_public,
     };
     let outbound = strata_s3client::Tls {
         ca_file: args.ca_file.clone(),

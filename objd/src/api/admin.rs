@@ -13,6 +13,8 @@
 //! - `PUT /_strata/admin/v1/bucket-quota?bucket=B&bytes=N` sets the quota,
 //!   `DELETE` removes it; both answer like `bucket-usage`.
 //! - `kms/...`: the KMS's keys and status ([`super::kms_admin`]).
+//! - `GET /_strata/admin/v1/metrics/token`: the bearer token Prometheus
+//!   scrapes `/_strata/metrics` with.
 
 use crate::drive::DriveError;
 use crate::iam::Iam;
@@ -32,6 +34,8 @@ pub struct AdminRoute {
     iam: Arc<Iam>,
     kms: Option<Arc<dyn crate::kms::Kms>>,
     root: String,
+    /// The bearer token of the metrics endpoint.
+    metrics_token: String,
 }
 
 impl AdminRoute {
@@ -40,12 +44,14 @@ impl AdminRoute {
         iam: Arc<Iam>,
         kms: Option<Arc<dyn crate::kms::Kms>>,
         root_access_key: &str,
+        metrics_token: String,
     ) -> Self {
         Self {
             layer,
             iam,
             kms,
             root: root_access_key.to_owned(),
+            metrics_token,
         }
     }
 }
@@ -103,6 +109,7 @@ pub fn admin_action(method: &Method, op: &str) -> String {
     let name = match op {
         "heal" => "Heal".to_owned(),
         "info" => "ServerInfo".to_owned(),
+        "metrics/token" => "Prometheus".to_owned(),
         "bucket-usage" => "GetBucketUsage".to_owned(),
         "bucket-quota" => "SetBucketQuota".to_owned(),
         "iam" => "ListIdentities".to_owned(),
@@ -298,6 +305,10 @@ impl S3Route for AdminRoute {
                 Ok(json_response(StatusCode::OK, body.to_string()))
             }
             (Method::GET, "bucket-usage") => self.bucket_usage(&req.uri),
+            (Method::GET, "metrics/token") => Ok(json_response(
+                StatusCode::OK,
+                serde_json::json!({ "token": self.metrics_token, "path": crate::metrics::PATH }).to_string(),
+            )),
             (Method::PUT | Method::DELETE, "bucket-quota") => {
                 let bucket = query_param(&req.uri, "bucket").unwrap_or_default();
                 let quota = if req.method == Method::PUT {

@@ -273,6 +273,10 @@ impl S3Access for Access {
             }
             S3Path::Root => self.layer.refresh_buckets().await,
         }
+        let op = cx.s3_op().name().to_owned();
+        if let Some(api) = cx.extensions_mut().get::<crate::metrics::ApiName>() {
+            let _ = api.0.set(op);
+        }
         let caller = self.caller(cx.credentials(), cx.headers(), cx.uri()).await?;
         let action = action_for(cx.s3_op().name(), has_version_id(cx.uri()));
         let peer = cx.extensions_mut().get::<super::Peer>().copied();

@@ -14,6 +14,7 @@ mod cors;
 pub mod ellipsis;
 mod idle;
 pub mod node;
+pub mod scrape;
 pub mod startup;
 
 use crate::api::admin::AdminRoute;
@@ -89,6 +90,9 @@ pub struct Service {
     query: crate::api::query::QueryApi,
     layer: Arc<ObjectLayer>,
     options: ServiceOptions,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// The bearer token `/_strata/metrics` asks for (`None`: public).
+    metrics_token: Option<String>,
 }
 
 /// Front-end settings of the S3 service.
@@ -102,6 +106,8 @@ pub struct ServiceOptions {
     pub sts_min_duration: u64,
     /// The KMS and SSE-C settings.
     pub encryption: crate::api::s3::sse::Encryption,
+    /// Serve metrics without the bearer token.
+    pub metrics_public: bool,
 }
 
 impl Default for ServiceOptions {
@@ -111,6 +117,7 @@ impl Default for ServiceOptions {
             idle_timeout: Duration::from_secs(60),
             sts_min_duration: crate::iam::sts::MIN_DURATION,
             encryption: Default::default(),
+            metrics_public: false,
         }
     }
 }
@@ -143,6 +150,7 @@ pub fn build_service(
         Arc::clone(&iam),
         options.encryption.kms.clone(),
         &creds.access_key,
+        scrape::metrics_token(&creds.secret_key),
     ));
     if !options.domains.is_empty() {
         b.set_host(Domains(options.domains.clone()));
@@ -153,11 +161,14 @@ pub fn build_service(
         &creds.access_key,
         options.sts_min_duration,
     );
+    let metrics_token = (!options.metrics_public).then(|| scrape::metrics_token(&creds.secret_key));
     Service {
         s3: b.build(),
         query,
         layer,
         options,
+        metrics: Arc::default(),
+        metrics_token,
     }
 }
 
@@ -268,8 +279,17 @@ impl Pipeline {
         if crate::api::query::is_query_request(&req) {
             return Ok(with_id(svc.query.handle(req, &id).await, &id));
         }
+        if req.uri().path() == crate::metrics::PATH {
+            return Ok(with_id(scrape::serve(svc, &req).await, &id));
+        }
         let origin = cors::CorsRequest::of(&req, domains);
         req.extensions_mut().insert(RequestId(id.clone()));
+        let api = crate::metrics::ApiName::default();
+        req.extensions_mut().insert(api.clone());
+        let _counted = svc.metrics.start();
+        let started = std::time::Instant::now();
+        let received = scrape::content_length(req.headers());
+        let admin = req.uri().path().starts_with(crate::api::admin::ADMIN_PREFIX);
         let close = expects_continue_without_body(&req);
         let idle = svc.options.idle_timeout;
         let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -286,6 +306,17 @@ impl Pipeline {
             resp.headers_mut()
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
+        let name = api
+            .0
+            .get()
+            .map_or(if admin { "Admin" } else { "Other" }, String::as_str);
+        svc.metrics.record(
+            name,
+            resp.status().as_u16(),
+            started.elapsed(),
+            received,
+            scrape::content_length(resp.headers()),
+        );
         Ok(with_id(resp, &id))
     }
 }

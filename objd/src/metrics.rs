@@ -1,0 +1,247 @@
+//! Prometheus metrics, in the OpenMetrics text format (`prometheus-client`).
+//! Request counts, latencies and bytes are recorded by the server pipeline
+//! as requests complete; buckets, drives, the heal queue and the process are
+//! read when Prometheus scrapes. Served at [`PATH`] (not `/metrics`, which
+//! is the path of a bucket named `metrics`), to callers with the bearer
+//! token unless the server was started with `--metrics-public`.
+
+use crate::object::ObjectLayer;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Where objd serves its metrics.
+pub const PATH: &str = "/_strata/metrics";
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Latency buckets, in seconds: 1 ms to a minute.
+fn latency() -> Histogram {
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    ])
+}
+
+/// The request metrics, shared by every connection.
+#[derive(Debug)]
+pub struct Metrics {
+    requests: Family<Labels, Counter>,
+    duration: Family<Labels, Histogram, fn() -> Histogram>,
+    in_flight: Gauge,
+    received: Counter,
+    sent: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(latency),
+            in_flight: Gauge::default(),
+            received: Counter::default(),
+            sent: Counter::default(),
+        }
+    }
+}
+
+/// The API name of a request, filled in once authorization knows it (the
+/// S3 operation), read by the pipeline when the request completes.
+#[derive(Debug, Clone, Default)]
+pub struct ApiName(pub Arc<OnceLock<String>>);
+
+/// Counts a request in flight until dropped.
+pub struct InFlight<'a>(&'a Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// `2xx`, `4xx`, ...
+fn class(status: u16) -> String {
+    format!("{}xx", status / 100)
+}
+
+impl Metrics {
+    pub fn start(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
+    }
+
+    /// Records a completed request.
+    pub fn record(&self, api: &str, status: u16, elapsed: Duration, received: u64, sent: u64) {
+        self.requests
+            .get_or_create(&vec![("api", api.to_owned()), ("status", class(status))])
+            .inc();
+        self.duration
+            .get_or_create(&vec![("api", api.to_owned())])
+            .observe(elapsed.as_secs_f64());
+        self.received.inc_by(received);
+        self.sent.inc_by(sent);
+    }
+
+    /// Every family, as the text Prometheus scrapes.
+    pub async fn render(&self, layer: &ObjectLayer) -> String {
+        let mut reg = Registry::default();
+        reg.register(
+            "strata_s3_requests",
+            "Requests completed, by API and status class",
+            self.requests.clone(),
+        );
+        reg.register_with_unit(
+            "strata_s3_request_duration",
+            "Time from a request's arrival to its response headers, by API",
+            Unit::Seconds,
+            self.duration.clone(),
+        );
+        reg.register(
+            "strata_s3_requests_in_flight",
+            "Requests being served",
+            self.in_flight.clone(),
+        );
+        reg.register_with_unit(
+            "strata_s3_received",
+            "Request body bytes, as declared by Content-Length",
+            Unit::Bytes,
+            self.received.clone(),
+        );
+        reg.register_with_unit(
+            "strata_s3_sent",
+            "Response body bytes, as declared by Content-Length",
+            Unit::Bytes,
+            self.sent.clone(),
+        );
+        buckets(&mut reg, layer);
+        drives(&mut reg, layer).await;
+        let heal = Gauge::<i64>::default();
+        heal.set(layer.heal.pending() as i64);
+        reg.register("strata_heal_queue_length", "Objects waiting to be healed", heal);
+        process(&mut reg);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &reg).expect("writing to a String");
+        out
+    }
+}
+
+fn gauge_family() -> Family<Labels, Gauge> {
+    Family::default()
+}
+
+fn buckets(reg: &mut Registry, layer: &ObjectLayer) {
+    let (bytes, versions, quota) = (gauge_family(), gauge_family(), gauge_family());
+    for b in layer.list_buckets() {
+        let Ok(u) = layer.usage(&b.name) else { continue };
+        let l = vec![("bucket", b.name.clone())];
+        bytes.get_or_create(&l).set(u.bytes as i64);
+        versions.get_or_create(&l).set(u.versions as i64);
+        if let Some(q) = u.quota {
+            quota.get_or_create(&l).set(q as i64);
+        }
+    }
+    reg.register_with_unit(
+        "strata_bucket_usage",
+        "Bytes stored in a bucket",
+        Unit::Bytes,
+        bytes,
+    );
+    reg.register("strata_bucket_versions", "Object versions in a bucket", versions);
+    reg.register_with_unit("strata_bucket_quota", "A bucket's quota", Unit::Bytes, quota);
+}
+
+async fn drives(reg: &mut Registry, layer: &ObjectLayer) {
+    let (online, total, free) = (gauge_family(), gauge_family(), gauge_family());
+    for set in layer.sets() {
+        for (pos, d) in set.drives().iter().enumerate() {
+            let mut l = vec![("set", set.index.to_string()), ("position", pos.to_string())];
+            let Some(d) = d else {
+                online.get_or_create(&l).set(0);
+                continue;
+            };
+            let drive = Arc::clone(d);
+            let space = tokio::task::spawn_blocking(move || (drive.name().to_owned(), drive.space())).await;
+            match space {
+                Ok((name, Ok(s))) => {
+                    l.push(("drive", name));
+                    online.get_or_create(&l).set(1);
+                    total.get_or_create(&l).set(s.total as i64);
+                    free.get_or_create(&l).set(s.free as i64);
+                }
+                Ok((name, Err(_))) => {
+                    l.push(("drive", name));
+                    online.get_or_create(&l).set(0);
+                }
+                Err(_) => {
+                    online.get_or_create(&l).set(0);
+                }
+            }
+        }
+    }
+    reg.register(
+        "strata_drive_online",
+        "1 when the drive answers, 0 when it is offline or faulty",
+        online,
+    );
+    reg.register_with_unit("strata_drive_total", "A drive's capacity", Unit::Bytes, total);
+    reg.register_with_unit("strata_drive_free", "A drive's free space", Unit::Bytes, free);
+}
+
+/// Resident memory, open files and threads of this process (Linux).
+fn process(reg: &mut Registry) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let rss = Gauge::<i64>::default();
+    rss.set(field("VmRSS:") * 1024);
+    reg.register_with_unit(
+        "strata_process_resident_memory",
+        "Resident memory",
+        Unit::Bytes,
+        rss,
+    );
+    let threads = Gauge::<i64>::default();
+    threads.set(field("Threads:"));
+    reg.register("strata_process_threads", "Threads of the process", threads);
+    let files = Gauge::<i64>::default();
+    files.set(std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as i64));
+    reg.register("strata_process_open_fds", "Open file descriptors", files);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_by_api_and_class() {
+        let m = Metrics::default();
+        {
+            let _g = m.start();
+            m.record("GetObject", 200, Duration::from_millis(3), 0, 10);
+            m.record("GetObject", 404, Duration::from_millis(1), 0, 0);
+            m.record("PutObject", 200, Duration::from_millis(30), 100, 0);
+        }
+        let mut reg = Registry::default();
+        reg.register("strata_s3_requests", "r", m.requests.clone());
+        reg.register_with_unit("strata_s3_received", "b", Unit::Bytes, m.received.clone());
+        reg.register("strata_s3_requests_in_flight", "f", m.in_flight.clone());
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &reg).unwrap();
+        assert!(
+            out.contains(r#"strata_s3_requests_total{api="GetObject",status="2xx"} 1"#),
+            "{out}"
+        );
+        assert!(out.contains(r#"strata_s3_requests_total{api="GetObject",status="4xx"} 1"#));
+        assert!(out.contains("strata_s3_received_bytes_total 100"));
+        assert!(out.contains("strata_s3_requests_in_flight 0"));
+    }
+}

@@ -1,0 +1,90 @@
+//! Prometheus metrics through the real binary: the endpoint wants the
+//! bearer token `objd admin metrics token` prints (401 without, 403 with
+//! another), and its counters follow the requests made (by API and status
+//! class), beside bucket, drive and process gauges; `--metrics-public`
+//! opens it.
+
+use std::time::Duration;
+use strata_s3client::fetch::Fetcher;
+use strata_tests::{Server, put_object, s3_client};
+
+async fn scrape(f: &Fetcher, endpoint: &str, token: Option<&str>) -> (u16, String) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    let (status, body) = f
+        .send(
+            http::Method::GET,
+            &format!("{endpoint}/_strata/metrics"),
+            &headers,
+            bytes::Bytes::new(),
+        )
+        .await
+        .unwrap();
+    (status.as_u16(), String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The value of the sample line that starts with `series`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_token_and_count_what_was_asked() {
+    let s = Server::start(4, &[]);
+    let f = Fetcher::new(&Default::default(), Duration::from_secs(10), 1 << 22).unwrap();
+    let (status, _) = scrape(&f, &s.endpoint, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(scrape(&f, &s.endpoint, Some("stm1-not-it")).await.0, 403);
+    let out: serde_json::Value = serde_json::from_str(s.admin(&["metrics", "token"]).trim()).unwrap();
+    let token = out["token"].as_str().unwrap().to_owned();
+
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("metered").send().await.unwrap();
+    for i in 0..3 {
+        put_object(&c, "metered", &format!("k{i}"), vec![7u8; 1000])
+            .await
+            .unwrap();
+    }
+    let _ = c.get_object().bucket("metered").key("missing").send().await;
+    let (status, text) = scrape(&f, &s.endpoint, Some(&token)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "OpenMetrics text");
+    assert_eq!(
+        sample(&text, r#"strata_s3_requests_total{api="PutObject",status="2xx"}"#),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"strata_s3_requests_total{api="GetObject",status="4xx"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"strata_s3_request_duration_seconds_count{api="PutObject"}"#
+        ),
+        Some(3.0)
+    );
+    assert!(sample(&text, "strata_s3_received_bytes_total").unwrap() >= 3000.0);
+    assert_eq!(
+        sample(&text, r#"strata_bucket_versions{bucket="metered"}"#),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&text, r#"strata_bucket_usage_bytes{bucket="metered"}"#),
+        Some(3000.0)
+    );
+    let online = text
+        .lines()
+        .filter(|l| l.starts_with("strata_drive_online{") && l.ends_with(" 1"))
+        .count();
+    assert_eq!(online, 4, "{text}");
+    assert!(sample(&text, "strata_process_resident_memory_bytes").unwrap() > 1e6);
+    assert!(!text.contains(&token), "the token is not in the metrics");
+
+    let open = Server::start(4, &["--metrics-public"]);
+    assert_eq!(scrape(&f, &open.endpoint, None).await.0, 200);
+}
