@@ -128,6 +128,34 @@ impl Metrics {
     }
 }
 
+/// The classic Prometheus text format (0.0.4) of OpenMetrics text, for
+/// clients that do not ask for OpenMetrics (`promtool`, `curl`): counter
+/// families take their samples' `_total` name, `# UNIT` and `# EOF` go.
+pub fn classic(openmetrics: &str) -> String {
+    let lines: Vec<&str> = openmetrics.lines().collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for (i, line) in lines.iter().enumerate() {
+        if line.starts_with("# UNIT ") || *line == "# EOF" {
+            continue;
+        }
+        let counter_help = line.strip_prefix("# HELP ").and_then(|rest| {
+            let name = rest.split(' ').next()?;
+            let next = lines.get(i + 1)?;
+            (*next == format!("# TYPE {name} counter")).then_some(name)
+        });
+        let counter_type = line
+            .strip_prefix("# TYPE ")
+            .and_then(|rest| rest.strip_suffix(" counter"));
+        match (counter_help, counter_type) {
+            (Some(name), _) => out.push_str(&line.replacen(name, &format!("{name}_total"), 1)),
+            (_, Some(name)) => out.push_str(&format!("# TYPE {name}_total counter")),
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn gauge_family() -> Family<Labels, Gauge> {
     Family::default()
 }
@@ -220,6 +248,15 @@ fn process(reg: &mut Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classic_text_names_counters_by_their_samples() {
+        let om = "# HELP a_bytes A.\n# TYPE a_bytes counter\n# UNIT a_bytes bytes\na_bytes_total 3\n# HELP g G.\n# TYPE g gauge\ng 1\n# EOF\n";
+        assert_eq!(
+            classic(om),
+            "# HELP a_bytes_total A.\n# TYPE a_bytes_total counter\na_bytes_total 3\n# HELP g G.\n# TYPE g gauge\ng 1\n"
+        );
+    }
 
     #[test]
     fn requests_are_counted_by_api_and_class() {

@@ -8,9 +8,14 @@ use std::time::Duration;
 use strata_s3client::fetch::Fetcher;
 use strata_tests::{Server, put_object, s3_client};
 
+/// A scrape as Prometheus makes it (asking for OpenMetrics).
 async fn scrape(f: &Fetcher, endpoint: &str, token: Option<&str>) -> (u16, String) {
     let auth = token.map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    let mut headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    headers.push((
+        "accept",
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+    ));
     let (status, body) = f
         .send(
             http::Method::GET,
@@ -84,6 +89,19 @@ async fn metrics_need_the_token_and_count_what_was_asked() {
     assert_eq!(online, 4, "{text}");
     assert!(sample(&text, "strata_process_resident_memory_bytes").unwrap() > 1e6);
     assert!(!text.contains(&token), "the token is not in the metrics");
+    // Clients that do not ask for OpenMetrics get the classic text.
+    let auth = format!("Bearer {token}");
+    let (_, classic) = f
+        .send(
+            http::Method::GET,
+            &format!("{}/_strata/metrics", s.endpoint),
+            &[("authorization", &auth)],
+            bytes::Bytes::new(),
+        )
+        .await
+        .unwrap();
+    let classic = String::from_utf8_lossy(&classic);
+    assert!(classic.contains("# TYPE strata_s3_requests_total counter") && !classic.contains("# EOF"));
 
     let open = Server::start(4, &["--metrics-public"]);
     assert_eq!(scrape(&f, &open.endpoint, None).await.0, 200);

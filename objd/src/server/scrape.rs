@@ -66,11 +66,24 @@ pub async fn serve<B>(svc: &Service, req: &Request<B>) -> Response<s3s::Body> {
             Some(_) => {}
         }
     }
-    let mut r = text(StatusCode::OK, &svc.metrics.render(&svc.layer).await);
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
+    // Prometheus asks for OpenMetrics; other clients get the classic text.
+    let openmetrics = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    let body = svc.metrics.render(&svc.layer).await;
+    let (body, kind) = if openmetrics {
+        (body, "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    } else {
+        (
+            crate::metrics::classic(&body),
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    };
+    let mut r = text(StatusCode::OK, &body);
+    r.headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(kind));
     r
 }
 
