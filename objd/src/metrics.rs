@@ -1,6 +1,6 @@
-//! Prometheus metrics, in the OpenMetrics text format (`prometheus-client`).
-//! Request counts, latencies and bytes are recorded by the server pipeline
-//! as requests complete; buckets, drives, the heal queue and the process are
+//! Prometheus metrics, in the OpenMetrics text format (`prometheus-client`)
+//! or the classic one. Request counts, latencies and bytes are recorded by
+//! the server pipeline as requests complete; buckets, drives, the heal queue and the process are
 //! read when Prometheus scrapes. Served at [`PATH`] (not `/metrics`, which
 //! is the path of a bucket named `metrics`), to callers with the bearer
 //! token unless the server was started with `--metrics-public`.

@@ -54,6 +54,17 @@ async fn metrics_need_the_token_and_count_what_was_asked() {
             .unwrap();
     }
     let _ = c.get_object().bucket("metered").key("missing").send().await;
+    // An unsigned STS call, refused by the IAM/STS API.
+    let (status, _) = f
+        .send(
+            http::Method::POST,
+            &format!("{}/", s.endpoint),
+            &[("content-type", "application/x-www-form-urlencoded")],
+            bytes::Bytes::from_static(b"Action=GetCallerIdentity&Version=2011-06-15"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.as_u16(), 403);
     let (status, text) = scrape(&f, &s.endpoint, Some(&token)).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.trim_end().ends_with("# EOF"), "OpenMetrics text");
@@ -64,6 +75,10 @@ async fn metrics_need_the_token_and_count_what_was_asked() {
     );
     assert_eq!(
         sample(&text, r#"strata_s3_requests_total{api="GetObject",status="4xx"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, r#"strata_s3_requests_total{api="IAM/STS",status="4xx"}"#),
         Some(1.0)
     );
     assert_eq!(

@@ -277,7 +277,19 @@ impl Pipeline {
             return Ok(with_id(resp, &id));
         }
         if crate::api::query::is_query_request(&req) {
-            return Ok(with_id(svc.query.handle(req, &id).await, &id));
+            let _counted = svc.metrics.start();
+            let started = std::time::Instant::now();
+            let received = scrape::content_length(req.headers());
+            let resp = svc.query.handle(req, &id).await;
+            let sent = scrape::content_length(resp.headers());
+            svc.metrics.record(
+                "IAM/STS",
+                resp.status().as_u16(),
+                started.elapsed(),
+                received,
+                sent,
+            );
+            return Ok(with_id(resp, &id));
         }
         if req.uri().path() == crate::metrics::PATH {
             return Ok(with_id(scrape::serve(svc, &req).await, &id));
