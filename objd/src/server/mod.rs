@@ -134,6 +134,7 @@ pub fn build_service(
     creds: &Credentials,
     options: ServiceOptions,
 ) -> Service {
+    let token = scrape::metrics_token(&creds.secret_key);
     let mut b = S3ServiceBuilder::new(StrataS3::new(Arc::clone(&layer), options.encryption.clone()));
     b.set_validation(Names);
     let mut config = s3s::config::S3Config::default();
@@ -150,7 +151,7 @@ pub fn build_service(
         Arc::clone(&iam),
         options.encryption.kms.clone(),
         &creds.access_key,
-        scrape::metrics_token(&creds.secret_key),
+        token.clone(),
     ));
     if !options.domains.is_empty() {
         b.set_host(Domains(options.domains.clone()));
@@ -161,7 +162,7 @@ pub fn build_service(
         &creds.access_key,
         options.sts_min_duration,
     );
-    let metrics_token = (!options.metrics_public).then(|| scrape::metrics_token(&creds.secret_key));
+    let metrics_token = (!options.metrics_public).then_some(token);
     Service {
         s3: b.build(),
         query,
