@@ -5,6 +5,7 @@
 //! authorization and start-up) with [`tls`] (its certificates).
 
 pub mod api;
+pub mod audit;
 pub mod cluster;
 pub mod cors;
 pub mod drive;

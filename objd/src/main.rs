@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod admin_cli;
+mod audit_cli;
 use admin_cli::{AdminArgs, admin};
+use audit_cli::{AuditArgs, secret};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -199,6 +201,8 @@ struct ServerArgs {
     log: String,
     #[command(flatten)]
     credentials: CredentialArgs,
+    #[command(flatten)]
+    audit: AuditArgs,
 }
 
 fn main() -> std::process::ExitCode {
@@ -289,14 +293,17 @@ async fn serve(args: ServerArgs) -> Result<()> {
         ..LayerConfig::default()
     };
     let replaced = !deployment.replaced.is_empty();
+    let drives = deployment
+        .drives
+        .into_iter()
+        .map(|set| {
+            set.into_iter()
+                .map(|d| d.map(objd::drive::metered::Metered::wrap))
+                .collect()
+        })
+        .collect();
     let deployment_id = deployment.deployment_id.clone();
-    let layer = ObjectLayer::open(
-        &deployment.deployment_id,
-        deployment.drives,
-        deployment.parity,
-        config,
-    )
-    .await?;
+    let layer = ObjectLayer::open(&deployment.deployment_id, drives, deployment.parity, config).await?;
     if let Some(node) = &layout.this_node {
         let etcd = cluster::etcd::Etcd::new(args.etcd.clone());
         let coord = cluster::coord::EtcdCoordinator::start(etcd, &deployment_id, node, &layer);
@@ -334,16 +341,30 @@ async fn serve(args: ServerArgs) -> Result<()> {
         sts_min_duration: args.sts_min_duration.clamp(1, objd::iam::sts::MIN_DURATION),
         encryption: Default::default(),
         metrics_public: args.metrics_public,
+        audit: None,
     };
     let outbound = strata_s3client::Tls {
         ca_file: args.ca_file.clone(),
     };
     let kms = open_kms(&args, &layer).await?;
+    let node_name = layout
+        .this_node
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}", me.hostname.as_deref().unwrap_or("localhost"), me.port));
+    let first_drive = layout
+        .drives
+        .iter()
+        .find(|d| d.local)
+        .map(|d| PathBuf::from(&d.path));
+    let audit = args
+        .audit
+        .open(node_name, &deployment_id, first_drive.as_deref(), &outbound)?;
     let options = server::ServiceOptions {
         encryption: objd::api::s3::sse::Encryption {
             kms,
             insecure_customer_keys: args.sse_c_over_http,
         },
+        audit: audit.clone(),
         ..options
     };
     let iam = objd::iam::Iam::open(Arc::clone(&layer), &creds.secret_key, &deployment_id, &outbound)
@@ -365,6 +386,9 @@ async fn serve(args: ServerArgs) -> Result<()> {
             server::run(listener, front, certs, shutdown_signal()).await;
         }
     }
+    if let Some(a) = audit {
+        a.flush(Duration::from_secs(5));
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -378,19 +402,6 @@ fn log_filter(spec: &str) -> Result<tracing_subscriber::EnvFilter> {
         filter = filter.add_directive(quiet.parse().context("log directive")?);
     }
     Ok(filter)
-}
-
-/// A secret from a file (trailing newline dropped) or else the environment.
-fn secret(file: Option<&PathBuf>, env: &str) -> Result<Option<String>> {
-    match file {
-        Some(f) => Ok(Some(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("reading {}", f.display()))?
-                .trim_end_matches(['\r', '\n'])
-                .to_owned(),
-        )),
-        None => Ok(std::env::var(env).ok().filter(|v| !v.is_empty())),
-    }
 }
 
 /// The Vault KMS the flags configure.

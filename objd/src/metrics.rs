@@ -11,7 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where objd serves its metrics.
@@ -48,15 +48,10 @@ impl Default for Metrics {
     }
 }
 
-/// The API name of a request, filled in once authorization knows it (the
-/// S3 operation), read by the pipeline when the request completes.
-#[derive(Debug, Clone, Default)]
-pub struct ApiName(pub Arc<OnceLock<String>>);
-
 /// Counts a request in flight until dropped.
-pub struct InFlight<'a>(&'a Gauge);
+pub struct InFlight(Gauge);
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.dec();
     }
@@ -68,9 +63,9 @@ fn class(status: u16) -> String {
 }
 
 impl Metrics {
-    pub fn start(&self) -> InFlight<'_> {
+    pub fn start(&self) -> InFlight {
         self.in_flight.inc();
-        InFlight(&self.in_flight)
+        InFlight(self.in_flight.clone())
     }
 
     /// Records a completed request.
@@ -86,7 +81,7 @@ impl Metrics {
     }
 
     /// Every family, as the text Prometheus scrapes.
-    pub async fn render(&self, layer: &ObjectLayer) -> String {
+    pub async fn render(&self, layer: &ObjectLayer, audit: Option<&crate::audit::Auditor>) -> String {
         let mut reg = Registry::default();
         reg.register(
             "strata_s3_requests",
@@ -106,13 +101,13 @@ impl Metrics {
         );
         reg.register_with_unit(
             "strata_s3_received",
-            "Request body bytes, as declared by Content-Length",
+            "Request body bytes read",
             Unit::Bytes,
             self.received.clone(),
         );
         reg.register_with_unit(
             "strata_s3_sent",
-            "Response body bytes, as declared by Content-Length",
+            "Response body bytes sent",
             Unit::Bytes,
             self.sent.clone(),
         );
@@ -122,6 +117,9 @@ impl Metrics {
         heal.set(layer.heal.pending() as i64);
         reg.register("strata_heal_queue_length", "Objects waiting to be healed", heal);
         process(&mut reg);
+        if let Some(a) = audit {
+            audit_targets(&mut reg, a);
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &reg).expect("writing to a String");
         out
@@ -183,7 +181,11 @@ fn buckets(reg: &mut Registry, layer: &ObjectLayer) {
 
 async fn drives(reg: &mut Registry, layer: &ObjectLayer) {
     let (online, total, free) = (gauge_family(), gauge_family(), gauge_family());
+    let (set_drives, set_online, set_read, set_write) =
+        (gauge_family(), gauge_family(), gauge_family(), gauge_family());
     for set in layer.sets() {
+        let sl = vec![("set", set.index.to_string())];
+        let mut up = 0;
         for (pos, d) in set.drives().iter().enumerate() {
             let mut l = vec![("set", set.index.to_string()), ("position", pos.to_string())];
             let Some(d) = d else {
@@ -192,22 +194,23 @@ async fn drives(reg: &mut Registry, layer: &ObjectLayer) {
             };
             let drive = Arc::clone(d);
             let space = tokio::task::spawn_blocking(move || (drive.name().to_owned(), drive.space())).await;
-            match space {
-                Ok((name, Ok(s))) => {
-                    l.push(("drive", name));
-                    online.get_or_create(&l).set(1);
-                    total.get_or_create(&l).set(s.total as i64);
-                    free.get_or_create(&l).set(s.free as i64);
-                }
-                Ok((name, Err(_))) => {
-                    l.push(("drive", name));
-                    online.get_or_create(&l).set(0);
-                }
-                Err(_) => {
-                    online.get_or_create(&l).set(0);
-                }
+            let Ok((name, space)) = space else {
+                online.get_or_create(&l).set(0);
+                continue;
+            };
+            l.push(("drive", name));
+            let answers = space.is_ok() && d.is_online();
+            online.get_or_create(&l).set(i64::from(answers));
+            up += i64::from(answers);
+            if let Ok(s) = space {
+                total.get_or_create(&l).set(s.total as i64);
+                free.get_or_create(&l).set(s.free as i64);
             }
         }
+        set_drives.get_or_create(&sl).set(set.drives().len() as i64);
+        set_online.get_or_create(&sl).set(up);
+        set_read.get_or_create(&sl).set(set.read_quorum() as i64);
+        set_write.get_or_create(&sl).set(set.write_quorum() as i64);
     }
     reg.register(
         "strata_drive_online",
@@ -216,6 +219,88 @@ async fn drives(reg: &mut Registry, layer: &ObjectLayer) {
     );
     reg.register_with_unit("strata_drive_total", "A drive's capacity", Unit::Bytes, total);
     reg.register_with_unit("strata_drive_free", "A drive's free space", Unit::Bytes, free);
+    let measured = crate::drive::metered::families();
+    reg.register(
+        "strata_drive_errors",
+        "Drive calls that failed with an I/O error, a timeout or a corrupt record",
+        measured.errors.clone(),
+    );
+    reg.register_with_unit(
+        "strata_drive_operation_duration",
+        "Time a drive took for reads (records, scans, shards), commits (to durability) and shard syncs",
+        Unit::Seconds,
+        measured.latency.clone(),
+    );
+    reg.register(
+        "strata_erasure_set_drives",
+        "Drives of an erasure set",
+        set_drives,
+    );
+    reg.register(
+        "strata_erasure_set_drives_online",
+        "Drives of an erasure set that answer",
+        set_online,
+    );
+    reg.register(
+        "strata_erasure_set_read_quorum",
+        "Drives an erasure set needs to read",
+        set_read,
+    );
+    reg.register(
+        "strata_erasure_set_write_quorum",
+        "Drives an erasure set needs to write",
+        set_write,
+    );
+}
+
+/// Each audit target's queue and delivery.
+fn audit_targets(reg: &mut Registry, audit: &crate::audit::Auditor) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counters: [Family<Labels, Counter>; 4] = Default::default();
+    let (queue, online) = (gauge_family(), gauge_family());
+    for (name, bytes, s) in audit.stats() {
+        let l = vec![("target", name.to_owned())];
+        for (c, v) in counters
+            .iter()
+            .zip([&s.queued, &s.delivered, &s.dropped, &s.failures])
+        {
+            c.get_or_create(&l).inc_by(v.load(Relaxed));
+        }
+        queue.get_or_create(&l).set(bytes as i64);
+        online.get_or_create(&l).set(i64::from(s.online.load(Relaxed)));
+    }
+    let [queued, delivered, dropped, failures] = counters;
+    reg.register(
+        "strata_audit_entries",
+        "Audit entries queued for a target",
+        queued,
+    );
+    reg.register(
+        "strata_audit_delivered",
+        "Audit entries a target has taken",
+        delivered,
+    );
+    reg.register(
+        "strata_audit_dropped",
+        "Audit entries dropped because the target's queue was full",
+        dropped,
+    );
+    reg.register(
+        "strata_audit_send_failures",
+        "Failed attempts to send a batch to a target",
+        failures,
+    );
+    reg.register_with_unit(
+        "strata_audit_queue",
+        "Bytes queued for a target and not yet taken",
+        Unit::Bytes,
+        queue,
+    );
+    reg.register(
+        "strata_audit_target_online",
+        "1 while the last attempt to send to the target succeeded",
+        online,
+    );
 }
 
 /// Resident memory, open files and threads of this process (Linux).

@@ -10,6 +10,7 @@
 pub mod fault;
 pub mod format;
 pub mod local;
+pub mod metered;
 pub mod remote;
 pub mod rpc;
 

@@ -273,11 +273,20 @@ impl S3Access for Access {
             }
             S3Path::Root => self.layer.refresh_buckets().await,
         }
-        let op = cx.s3_op().name().to_owned();
-        if let Some(api) = cx.extensions_mut().get::<crate::metrics::ApiName>() {
-            let _ = api.0.set(op);
+        let facts = cx
+            .extensions_mut()
+            .get::<super::track::Facts>()
+            .cloned()
+            .unwrap_or_default();
+        let _ = facts.0.api.set(cx.s3_op().name().to_owned());
+        if let S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } = cx.s3_path() {
+            let _ = facts.0.bucket.set(bucket.to_string());
+        }
+        if let S3Path::Object { key, .. } = cx.s3_path() {
+            let _ = facts.0.key.set(key.to_string());
         }
         let caller = self.caller(cx.credentials(), cx.headers(), cx.uri()).await?;
+        let _ = facts.0.principal.set(caller.arn(self.iam.account()));
         let action = action_for(cx.s3_op().name(), has_version_id(cx.uri()));
         let peer = cx.extensions_mut().get::<super::Peer>().copied();
         let mut ctx = context(&caller, cx.headers(), cx.uri(), peer.as_ref());

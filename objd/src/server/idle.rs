@@ -3,14 +3,14 @@
 //! so the request ends (nothing is committed: writes commit only after the
 //! whole body arrived), the client gets `RequestTimeout` and the connection
 //! is released. Time the server spends elsewhere between reads does not
-//! count.
+//! count. The body also counts the bytes it reads, for metrics and audit.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
@@ -29,16 +29,19 @@ pub struct IdleBody<B> {
     timer: Pin<Box<Sleep>>,
     /// True while the timer measures a wait that is still going on.
     waiting: bool,
+    /// Bytes read so far.
+    read: Arc<AtomicU64>,
 }
 
 impl<B> IdleBody<B> {
-    pub fn new(inner: B, idle: Duration, fired: Arc<AtomicBool>) -> Self {
+    pub fn new(inner: B, idle: Duration, fired: Arc<AtomicBool>, read: Arc<AtomicU64>) -> Self {
         Self {
             inner,
             idle,
             fired,
             timer: Box::pin(tokio::time::sleep(idle)),
             waiting: false,
+            read,
         }
     }
 }
@@ -59,6 +62,10 @@ where
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(r) => {
                 this.waiting = false;
+                if let Some(Ok(data)) = r.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
+                    this.read
+                        .fetch_add(data.map_or(0, |d| d.len() as u64), Ordering::Relaxed);
+                }
                 Poll::Ready(r.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => {
@@ -113,6 +120,7 @@ mod tests {
             StreamBody::new(stream),
             Duration::from_secs(10),
             Arc::clone(&fired),
+            Arc::default(),
         );
         tx.send(Ok(Frame::data(Bytes::from_static(b"a")))).await.unwrap();
         assert!(body.frame().await.unwrap().is_ok());

@@ -16,6 +16,7 @@ mod idle;
 pub mod node;
 pub mod scrape;
 pub mod startup;
+pub mod track;
 
 use crate::api::admin::AdminRoute;
 use crate::api::s3::{RequestId, StrataS3};
@@ -108,6 +109,8 @@ pub struct ServiceOptions {
     pub encryption: crate::api::s3::sse::Encryption,
     /// Serve metrics without the bearer token.
     pub metrics_public: bool,
+    /// The audit log, if any target is configured.
+    pub audit: Option<Arc<crate::audit::Auditor>>,
 }
 
 impl Default for ServiceOptions {
@@ -118,6 +121,7 @@ impl Default for ServiceOptions {
             sts_min_duration: crate::iam::sts::MIN_DURATION,
             encryption: Default::default(),
             metrics_public: false,
+            audit: None,
         }
     }
 }
@@ -250,64 +254,64 @@ impl Pipeline {
         &self,
         mut req: Request<Incoming>,
         peer: Peer,
-    ) -> Result<Response<s3s::Body>, s3s::HttpError> {
+    ) -> Result<Response<track::Tracked>, s3s::HttpError> {
+        use track::{Track, Tracked};
         if let Some(node) = &self.front.node
             && node::NodeService::is_node_call(req.uri().path())
         {
             // Over TLS, node calls need a client certificate of the cluster CA.
             if peer.tls && !peer.cluster_cert {
-                return Ok(node::refuse_uncertified());
+                return Ok(Tracked::untracked(node::refuse_uncertified()));
             }
-            return Ok(node.handle(req).await);
+            return Ok(Tracked::untracked(node.handle(req).await));
         }
         req.extensions_mut().insert(peer);
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let id = format!("{:08X}{:08X}", self.boot as u32, n);
+        let untracked = |r| Ok(Tracked::untracked(with_id(r, &id)));
         let s3 = self.front.s3.get();
         if let Some(resp) = health(&req, s3.is_some_and(|s| s.layer.has_write_quorum())) {
-            return Ok(with_id(resp, &id));
+            return untracked(resp);
         }
         let Some(svc) = s3 else {
-            return Ok(with_id(starting(), &id));
+            return untracked(starting());
         };
+        if req.uri().path() == crate::metrics::PATH {
+            return untracked(scrape::serve(svc, &req).await);
+        }
+        let audit = svc.options.audit.as_ref();
+        if let Some(a) = audit
+            && !a.admit().await
+        {
+            return untracked(audit_full(&id));
+        }
+        let query = crate::api::query::is_query_request(&req);
+        let admin = req.uri().path().starts_with(crate::api::admin::ADMIN_PREFIX);
+        let fallback = match (query, admin) {
+            (true, _) => "IAM/STS",
+            (false, true) => "Admin",
+            (false, false) => "Other",
+        };
+        let track = Track::begin(&svc.metrics, audit, &mut req, &id, &peer, fallback);
         if let Some(resp) = oversized_xml(&req) {
-            return Ok(with_id(resp, &id));
+            return Ok(track.respond(with_id(resp, &id)));
         }
         let domains = &svc.options.domains;
         if let Some(resp) = cors::preflight(&svc.layer, &req, domains) {
-            return Ok(with_id(resp, &id));
+            return Ok(track.respond(with_id(resp, &id)));
         }
-        if crate::api::query::is_query_request(&req) {
-            let _counted = svc.metrics.start();
-            let started = std::time::Instant::now();
-            let received = scrape::content_length(req.headers());
+        if query {
             let resp = svc.query.handle(req, &id).await;
-            let sent = scrape::content_length(resp.headers());
-            svc.metrics.record(
-                "IAM/STS",
-                resp.status().as_u16(),
-                started.elapsed(),
-                received,
-                sent,
-            );
-            return Ok(with_id(resp, &id));
-        }
-        if req.uri().path() == crate::metrics::PATH {
-            return Ok(with_id(scrape::serve(svc, &req).await, &id));
+            return Ok(track.respond(with_id(resp, &id)));
         }
         let origin = cors::CorsRequest::of(&req, domains);
         req.extensions_mut().insert(RequestId(id.clone()));
-        let api = crate::metrics::ApiName::default();
-        req.extensions_mut().insert(api.clone());
-        let _counted = svc.metrics.start();
-        let started = std::time::Instant::now();
-        let received = scrape::content_length(req.headers());
-        let admin = req.uri().path().starts_with(crate::api::admin::ADMIN_PREFIX);
         let close = expects_continue_without_body(&req);
         let idle = svc.options.idle_timeout;
         let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = Arc::clone(&timed_out);
-        let req = req.map(|b| s3s::Body::http_body(idle::IdleBody::new(b, idle, flag)));
+        let received = track.received();
+        let req = req.map(|b| s3s::Body::http_body(idle::IdleBody::new(b, idle, flag, received)));
         let mut resp = svc.s3.call(req).await?;
         if timed_out.load(Ordering::Relaxed) {
             resp = idle::timeout_response(&id);
@@ -319,19 +323,22 @@ impl Pipeline {
             resp.headers_mut()
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
-        let name = api
-            .0
-            .get()
-            .map_or(if admin { "Admin" } else { "Other" }, String::as_str);
-        svc.metrics.record(
-            name,
-            resp.status().as_u16(),
-            started.elapsed(),
-            received,
-            scrape::content_length(resp.headers()),
-        );
-        Ok(with_id(resp, &id))
+        Ok(track.respond(with_id(resp, &id)))
     }
+}
+
+/// The answer to a request held back because an audit queue stayed full
+/// (the `block` policy).
+fn audit_full(request_id: &str) -> Response<s3s::Body> {
+    let mut r = xml_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SlowDown",
+        "The audit log cannot take more entries now; retry shortly.",
+        Some(request_id),
+    );
+    r.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
 }
 
 /// Query parameters that make a request's body an XML (or JSON) document
