@@ -60,9 +60,13 @@ pub struct AuditArgs {
     audit_queue_size: u64,
     /// When a queue is full: `drop` new entries for that target (counted
     /// in strata_audit_dropped_total and logged), or `block` new requests
-    /// until there is room (they are refused with 503 SlowDown after 10 s).
+    /// until there is room (refused with 503 SlowDown after
+    /// --audit-block-timeout).
     #[arg(long, env = "OBJD_AUDIT_QUEUE_FULL", default_value = "drop")]
     audit_queue_full: FullPolicy,
+    /// Seconds a request waits for room in a full queue under `block`.
+    #[arg(long, env = "OBJD_AUDIT_BLOCK_TIMEOUT", default_value_t = 10)]
+    audit_block_timeout: u64,
     /// Request headers recorded besides the default list (comma-separated;
     /// headers that carry credentials or keys are refused).
     #[arg(long, env = "OBJD_AUDIT_HEADERS", value_delimiter = ',')]
@@ -123,7 +127,10 @@ impl AuditArgs {
                 (None, None) => None,
             };
             let index = &self.audit_elasticsearch_index;
-            if index.is_empty() || index != &index.to_lowercase() {
+            let sample = ["%Y", "%m", "%d", "%H"]
+                .iter()
+                .fold(index.clone(), |s, p| s.replace(p, "0"));
+            if sample.is_empty() || sample != sample.to_lowercase() {
                 bail!("the Elasticsearch index name must be lower case");
             }
             targets.push(Arc::new(Elastic::new(
@@ -160,6 +167,7 @@ impl AuditArgs {
             queue_dir,
             queue_size: self.audit_queue_size.max(1 << 16),
             full: self.audit_queue_full,
+            admit_wait: Duration::from_secs(self.audit_block_timeout),
             headers,
         };
         Ok(Some(

@@ -54,8 +54,8 @@ pub enum FullPolicy {
     /// and logged; requests go on.
     #[default]
     Drop,
-    /// New requests wait (up to [`ADMIT_WAIT`], then `503 SlowDown`)
-    /// until every queue has room: no entry is ever lost.
+    /// New requests wait (up to [`Config::admit_wait`], then `503
+    /// SlowDown`) until every queue has room: no entry is ever lost.
     Block,
 }
 
@@ -69,9 +69,6 @@ impl std::str::FromStr for FullPolicy {
         }
     }
 }
-
-/// How long a request waits for queue room under [`FullPolicy::Block`].
-pub const ADMIT_WAIT: Duration = Duration::from_secs(10);
 
 /// Entries handed over and not yet queued, past which (under
 /// [`FullPolicy::Drop`]) new ones are dropped instead of held in memory.
@@ -92,6 +89,8 @@ pub struct Config {
     /// Bytes each target's queue may hold.
     pub queue_size: u64,
     pub full: FullPolicy,
+    /// How long a request waits for queue room under [`FullPolicy::Block`].
+    pub admit_wait: Duration,
     pub headers: HeaderLists,
 }
 
@@ -219,12 +218,12 @@ impl Auditor {
     }
 
     /// Under [`FullPolicy::Block`], waits while a queue is full (at most
-    /// [`ADMIT_WAIT`]); answers whether the request may go on.
+    /// [`Config::admit_wait`]); answers whether the request may go on.
     pub async fn admit(&self) -> bool {
         if self.config.full != FullPolicy::Block {
             return true;
         }
-        let deadline = Instant::now() + ADMIT_WAIT;
+        let deadline = Instant::now() + self.config.admit_wait;
         loop {
             let full = self.targets.iter().any(|(_, q, _)| q.is_full_for(4096));
             if !full {
