@@ -199,10 +199,20 @@ struct ServerArgs {
     /// print request headers, which carry secrets.
     #[arg(long, env = "OBJD_LOG", default_value = "info")]
     log: String,
+    /// Log lines as text, or as JSON objects (one per line: timestamp,
+    /// level, target, message and fields) for a log pipeline.
+    #[arg(long, env = "OBJD_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(flatten)]
     credentials: CredentialArgs,
     #[command(flatten)]
     audit: AuditArgs,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 fn main() -> std::process::ExitCode {
@@ -226,10 +236,13 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn serve(args: ServerArgs) -> Result<()> {
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(log_filter(&args.log)?)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
+    }
     let creds = args.credentials.resolve()?;
     let me = layout::SelfId::from_listen_address(&args.address)?;
     let layout = layout::layout(&args.drives, &me)?;

@@ -188,6 +188,42 @@ fn missing_credentials_are_explained() {
 }
 
 #[test]
+fn json_logs_are_one_object_per_line() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let drives = format!("{}/d{{1...4}}", dir.path().display());
+    let mut child = Command::new(objd_bin())
+        .args(["server", &drives, "--address", "127.0.0.1:0", "--log-format", "json"])
+        .env("OBJD_ACCESS_KEY", ACCESS_KEY)
+        .env("OBJD_SECRET_KEY", SECRET_KEY)
+        .env("OBJD_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("objd listening on "), "{line}");
+    let _ = child.kill();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let _ = child.wait();
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
+        .collect();
+    let serving = lines
+        .iter()
+        .find(|l| l["message"] == "serving S3")
+        .unwrap_or_else(|| panic!("no start line in {err}"));
+    assert_eq!(serving["level"], "INFO");
+    assert!(serving["target"].as_str().unwrap().starts_with("objd"));
+    assert!(serving["addr"].as_str().unwrap().starts_with("127.0.0.1:"), "{serving}");
+    assert!(serving["timestamp"].is_string());
+    assert!(!err.contains(SECRET_KEY));
+}
+
+#[test]
 fn help_documents_every_flag_with_its_environment_variable() {
     let (ok, out, _) = objd(&["server", "--help"], false);
     assert!(ok);
@@ -204,6 +240,12 @@ fn help_documents_every_flag_with_its_environment_variable() {
         "OBJD_ETCD",
         "OBJD_CERTS_DIR",
         "OBJD_LOG",
+        "OBJD_LOG_FORMAT",
+        "OBJD_AUDIT_FILE",
+        "OBJD_AUDIT_WEBHOOK",
+        "OBJD_AUDIT_ELASTICSEARCH",
+        "OBJD_AUDIT_QUEUE_DIR",
+        "OBJD_AUDIT_QUEUE_FULL",
     ] {
         assert!(out.contains(env), "--help does not mention {env}");
     }
