@@ -355,6 +355,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
         encryption: Default::default(),
         metrics_public: args.metrics_public,
         audit: None,
+        certs: None,
     };
     let outbound = strata_s3client::Tls {
         ca_file: args.ca_file.clone(),
@@ -378,6 +379,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
             insecure_customer_keys: args.sse_c_over_http,
         },
         audit: audit.clone(),
+        certs: certs.clone(),
         ..options
     };
     let iam = objd::iam::Iam::open(Arc::clone(&layer), &creds.secret_key, &deployment_id, &outbound)

@@ -81,7 +81,12 @@ impl Metrics {
     }
 
     /// Every family, as the text Prometheus scrapes.
-    pub async fn render(&self, layer: &ObjectLayer, audit: Option<&crate::audit::Auditor>) -> String {
+    pub async fn render(
+        &self,
+        layer: &ObjectLayer,
+        audit: Option<&crate::audit::Auditor>,
+        certs: Option<&crate::tls::Certs>,
+    ) -> String {
         let mut reg = Registry::default();
         reg.register(
             "strata_s3_requests",
@@ -116,9 +121,31 @@ impl Metrics {
         let heal = Gauge::<i64>::default();
         heal.set(layer.heal.pending() as i64);
         reg.register("strata_heal_queue_length", "Objects waiting to be healed", heal);
+        let counts = &layer.heal_counts;
+        for (name, help, v) in [
+            ("strata_heal_objects_scanned", "Objects checked by healing (on demand, by the scanner, by objd admin heal)", &counts.scanned),
+            ("strata_heal_objects_healed", "Objects healing repaired", &counts.healed),
+            ("strata_heal_objects_failed", "Objects healing could not fully repair", &counts.failed),
+        ] {
+            let c = Counter::<u64>::default();
+            c.inc_by(v.load(std::sync::atomic::Ordering::Relaxed));
+            reg.register(name, help, c);
+        }
         process(&mut reg);
         if let Some(a) = audit {
             audit_targets(&mut reg, a);
+        }
+        if let Some(c) = certs {
+            let expiry = gauge_family();
+            for (name, t) in c.expiry() {
+                expiry.get_or_create(&vec![("sni", name)]).set(t);
+            }
+            reg.register_with_unit(
+                "strata_tls_certificate_expiry_timestamp",
+                "When the certificate served for an SNI name (\"\" for the default) expires, in Unix time",
+                Unit::Seconds,
+                expiry,
+            );
         }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &reg).expect("writing to a String");

@@ -56,6 +56,9 @@ fn provider() -> Arc<CryptoProvider> {
 #[derive(Debug)]
 struct Loaded {
     server: Arc<rustls::ServerConfig>,
+    /// When each served certificate expires (Unix seconds), by SNI name
+    /// (`""` for the default one).
+    expiry: Vec<(String, i64)>,
     /// How this node connects to the others (a cluster only).
     client: Option<Arc<rustls::ClientConfig>>,
 }
@@ -87,6 +90,12 @@ impl Certs {
     /// What a new incoming connection is served with.
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
         Arc::clone(&self.current.read().expect("certs lock").server)
+    }
+
+    /// When each certificate served expires, in Unix seconds, by the SNI
+    /// name it is served for (`""`: the default certificate).
+    pub fn expiry(&self) -> Vec<(String, i64)> {
+        self.current.read().expect("certs lock").expiry.clone()
     }
 
     /// What a new connection to another node uses (`None` on one node).
@@ -274,6 +283,57 @@ impl rustls::client::ResolvesClientCert for ClientCert {
     }
 }
 
+/// One DER element of `input`: its tag, its contents and what follows.
+fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n].iter().fold(0usize, |a, b| (a << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The end of an X.509 certificate's validity (RFC 5280 §4.1.2.5), in
+/// Unix seconds.
+pub fn not_after(cert: &[u8]) -> Option<i64> {
+    let (_, cert, _) = der(cert)?;
+    let (_, tbs, _) = der(cert)?;
+    let (tag, _, after_version) = der(tbs)?;
+    // The explicit [0] version is absent from version-1 certificates.
+    let rest = if tag == 0xa0 { after_version } else { tbs };
+    let (_, _, rest) = der(rest)?; // serialNumber
+    let (_, _, rest) = der(rest)?; // signature
+    let (_, _, rest) = der(rest)?; // issuer
+    let (_, validity, _) = der(rest)?;
+    let (_, _, rest) = der(validity)?; // notBefore
+    let (tag, t, _) = der(rest)?;
+    let t = std::str::from_utf8(t).ok()?;
+    let t = match tag {
+        // UTCTime, YYMMDDHHMMSSZ: years 50..99 are 19xx.
+        0x17 => format!("{}{t}", if t.get(..2)? >= "50" { "19" } else { "20" }),
+        // GeneralizedTime, YYYYMMDDHHMMSSZ.
+        0x18 => t.to_owned(),
+        _ => return None,
+    };
+    let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<u32>().ok();
+    let month = time::Month::try_from(u8::try_from(n(4..6)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(n(0..4)?).ok()?, month, u8::try_from(n(6..8)?).ok()?).ok()?;
+    let clock = time::Time::from_hms(
+        u8::try_from(n(8..10)?).ok()?,
+        u8::try_from(n(10..12)?).ok()?,
+        u8::try_from(n(12..14)?).ok()?,
+    )
+    .ok()?;
+    Some(time::PrimitiveDateTime::new(date, clock).assume_utc().unix_timestamp())
+}
+
 fn build(dir: &Path, files: &[(PathBuf, Vec<u8>)], mutual: bool) -> Result<Loaded, TlsError> {
     let provider = provider();
     let config = |e: rustls::Error| TlsError::Config(e.to_string());
@@ -288,6 +348,10 @@ fn build(dir: &Path, files: &[(PathBuf, Vec<u8>)], mutual: bool) -> Result<Loade
         }
     }
     named.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
+    let expires = |k: &CertifiedKey| k.end_entity_cert().ok().and_then(|c| not_after(c)).unwrap_or(0);
+    let expiry = std::iter::once((String::new(), expires(&default)))
+        .chain(named.iter().map(|(n, k)| (n.clone(), expires(k))))
+        .collect();
     let resolver = Arc::new(ByName {
         default: Arc::clone(&default),
         named,
@@ -326,6 +390,7 @@ fn build(dir: &Path, files: &[(PathBuf, Vec<u8>)], mutual: bool) -> Result<Loade
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Loaded {
         server: Arc::new(server),
+        expiry,
         client,
     })
 }
@@ -340,6 +405,22 @@ pub fn server_name(addr: &str) -> Result<ServerName<'static>, TlsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_is_read_from_utc_and_generalized_times() {
+        // Made with `openssl req -x509 -days 30` and `-days 10000`; the
+        // figures are what `openssl x509 -enddate` printed, as Unix time.
+        for (file, want) in [
+            ("expiry-2027-01-03.crt", 1_798_949_670),
+            ("expiry-2054-04-21.crt", 2_660_357_670),
+        ] {
+            let pem = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(file)).unwrap();
+            let cert = CertificateDer::pem_slice_iter(&pem).next().unwrap().unwrap();
+            assert_eq!(not_after(&cert), Some(want), "{file}");
+        }
+        assert_eq!(not_after(b"\x30\x03\x02\x01"), None);
+        assert_eq!(not_after(b""), None);
+    }
 
     #[test]
     fn sni_picks_the_longest_matching_name() {

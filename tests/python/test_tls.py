@@ -62,7 +62,7 @@ def test_https_with_live_rotation_under_load(tmp_path):
     vol.publish(read(issued / "1"))
     # A per-host certificate chosen by SNI, for virtual-host-style names.
     vhost = ca.issue(tmp_path / "certs" / "s3.example.test", "DNS:s3.example.test,DNS:*.s3.example.test")
-    server = Objd(tmp_path / "drives", drives=4, extra=["--certs-dir", str(tmp_path / "certs")])
+    server = Objd(tmp_path / "drives", drives=4, extra=["--certs-dir", str(tmp_path / "certs"), "--metrics-public"])
     try:
         assert server.endpoint.startswith("https://127.0.0.1:")
         port = int(server.endpoint.rsplit(":", 1)[1])
@@ -123,5 +123,22 @@ def test_https_with_live_rotation_under_load(tmp_path):
             w.join()
         assert failures == [], failures[:3]
         assert done[0] > 30, done[0]
+        # The metrics tell when the served certificates expire (for the
+        # certificate-expiry alert): the rotated-in one, and the SNI one.
+        import urllib.request, ssl
+        text = urllib.request.urlopen(f"{server.endpoint}/_strata/metrics",
+                                      context=ssl.create_default_context(cafile=str(ca.pem))).read().decode()
+        def expiry(sni):
+            line = next(l for l in text.splitlines()
+                        if l.startswith(f'strata_tls_certificate_expiry_timestamp_seconds{{sni="{sni}"}} '))
+            return int(float(line.split()[1]))
+        def enddate(crt):
+            out = subprocess.run(["openssl", "x509", "-in", str(crt), "-noout", "-enddate"],
+                                 capture_output=True, text=True, check=True).stdout
+            t = time.strptime(out.strip().removeprefix("notAfter="), "%b %d %H:%M:%S %Y GMT")
+            import calendar
+            return calendar.timegm(t)
+        assert expiry("") == enddate(issued / "4" / "public.crt")
+        assert expiry("s3.example.test") == enddate(tmp_path / "certs" / "s3.example.test" / "public.crt")
     finally:
         server.stop()

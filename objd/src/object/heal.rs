@@ -17,6 +17,29 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Objects the healer, the scanner and `objd admin heal` checked, found
+/// something to repair in, and could not fully repair, since start (for
+/// metrics).
+#[derive(Debug, Default)]
+pub struct HealCounts {
+    pub scanned: std::sync::atomic::AtomicU64,
+    pub healed: std::sync::atomic::AtomicU64,
+    pub failed: std::sync::atomic::AtomicU64,
+}
+
+impl HealCounts {
+    fn note(&self, r: &ObjectResult<HealReport>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.scanned.fetch_add(1, Relaxed);
+        match r {
+            Ok(r) if r.failed > 0 => self.failed.fetch_add(1, Relaxed),
+            Ok(r) if r.repaired > 0 || r.removed > 0 => self.healed.fetch_add(1, Relaxed),
+            Ok(_) => 0,
+            Err(_) => self.failed.fetch_add(1, Relaxed),
+        };
+    }
+}
+
 /// What healing one key did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct HealReport {
@@ -378,7 +401,9 @@ impl ObjectLayer {
                 for key in keys {
                     let t0 = std::time::Instant::now();
                     let set = Arc::clone(self.set_for(&b, &key));
-                    p.totals += set.heal_object(&b, &key, true).await?;
+                    let r = set.heal_object(&b, &key, true).await;
+                    self.heal_counts.note(&r);
+                    p.totals += r?;
                     p.objects += 1;
                     if p.objects.is_multiple_of(1000) {
                         progress(&p);
@@ -410,7 +435,9 @@ impl ObjectLayer {
                     if !set.all_online() {
                         layer.hints.add(&bucket, &key);
                     }
-                    match set.heal_object(&bucket, &key, true).await {
+                    let r = set.heal_object(&bucket, &key, true).await;
+                    layer.heal_counts.note(&r);
+                    match r {
                         Ok(r) if r != HealReport::default() => {
                             tracing::info!(%bucket, %key, repaired = r.repaired, removed = r.removed, "healed");
                         }

@@ -250,6 +250,8 @@ pub struct ObjectLayer {
     shared: bool,
     /// Keys to heal.
     pub heal: queue::KeyQueue,
+    /// What healing has done since start.
+    pub heal_counts: heal::HealCounts,
     /// Keys to heal again when an unreachable node returns.
     hints: hints::Hints,
     /// Keys whose records hold settled entries to drop.
@@ -293,6 +295,7 @@ impl ObjectLayer {
             coord: std::sync::OnceLock::new(),
             shared: config.cluster,
             heal,
+            heal_counts: heal::HealCounts::default(),
             hints: hints::Hints::default(),
             compact,
             usage,

@@ -111,6 +111,8 @@ pub struct ServiceOptions {
     pub metrics_public: bool,
     /// The audit log, if any target is configured.
     pub audit: Option<Arc<crate::audit::Auditor>>,
+    /// The certificates served (for their expiry in the metrics).
+    pub certs: Option<Arc<crate::tls::Certs>>,
 }
 
 impl Default for ServiceOptions {
@@ -122,6 +124,7 @@ impl Default for ServiceOptions {
             encryption: Default::default(),
             metrics_public: false,
             audit: None,
+            certs: None,
         }
     }
 }
