@@ -142,7 +142,7 @@ impl Metrics {
             }
             reg.register_with_unit(
                 "strata_tls_certificate_expiry_timestamp",
-                "When the certificate served for an SNI name (\"\" for the default) expires, in Unix time",
+                "When the certificate served for an SNI name (default: for any other name) expires, in Unix time",
                 Unit::Seconds,
                 expiry,
             );

@@ -57,7 +57,7 @@ fn provider() -> Arc<CryptoProvider> {
 struct Loaded {
     server: Arc<rustls::ServerConfig>,
     /// When each served certificate expires (Unix seconds), by SNI name
-    /// (`""` for the default one).
+    /// (`default` for the one served to other names).
     expiry: Vec<(String, i64)>,
     /// How this node connects to the others (a cluster only).
     client: Option<Arc<rustls::ClientConfig>>,
@@ -93,7 +93,7 @@ impl Certs {
     }
 
     /// When each certificate served expires, in Unix seconds, by the SNI
-    /// name it is served for (`""`: the default certificate).
+    /// name it is served for (`default`: the certificate for other names).
     pub fn expiry(&self) -> Vec<(String, i64)> {
         self.current.read().expect("certs lock").expiry.clone()
     }
@@ -349,7 +349,7 @@ fn build(dir: &Path, files: &[(PathBuf, Vec<u8>)], mutual: bool) -> Result<Loade
     }
     named.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
     let expires = |k: &CertifiedKey| k.end_entity_cert().ok().and_then(|c| not_after(c)).unwrap_or(0);
-    let expiry = std::iter::once((String::new(), expires(&default)))
+    let expiry = std::iter::once(("default".to_owned(), expires(&default)))
         .chain(named.iter().map(|(n, k)| (n.clone(), expires(k))))
         .collect();
     let resolver = Arc::new(ByName {

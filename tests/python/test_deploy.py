@@ -18,6 +18,11 @@ KUSTOMIZATIONS = sorted(p.parent for p in DEPLOY.rglob("kustomization.yaml"))
 SKIPPED = {
     ("cert-manager.io/v1", "Certificate"): "cert-manager CRD",
     ("cert-manager.io/v1", "Issuer"): "cert-manager CRD",
+    # Prometheus Operator CRDs: checked by test_monitoring.py (promtool,
+    # the ports and paths they name).
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "Prometheus Operator CRD",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "Prometheus Operator CRD",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "Prometheus Operator CRD",
 }
 VERSIONS = ["1.29", "1.37"]
 

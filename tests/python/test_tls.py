@@ -138,7 +138,7 @@ def test_https_with_live_rotation_under_load(tmp_path):
             t = time.strptime(out.strip().removeprefix("notAfter="), "%b %d %H:%M:%S %Y GMT")
             import calendar
             return calendar.timegm(t)
-        assert expiry("") == enddate(issued / "4" / "public.crt")
+        assert expiry("default") == enddate(issued / "4" / "public.crt")
         assert expiry("s3.example.test") == enddate(tmp_path / "certs" / "s3.example.test" / "public.crt")
     finally:
         server.stop()
