@@ -95,6 +95,10 @@ struct ServerArgs {
     /// Address to listen on for S3, admin and health requests.
     #[arg(long, env = "OBJD_ADDRESS", default_value = "0.0.0.0:9000")]
     address: String,
+    /// With --certs-dir, also serve plain HTTP on this address (the same
+    /// S3 service; no node calls), while clients move to HTTPS.
+    #[arg(long, env = "OBJD_HTTP_ADDRESS")]
+    http_address: Option<String>,
     /// Parity shards per erasure set, `EC:N` (default: 1 for 2-3 drives,
     /// 2 for 4-5, 3 for 6-7, 4 for 8 or more). Fixed at first start.
     #[arg(long, env = "OBJD_PARITY")]
@@ -269,6 +273,9 @@ async fn serve(args: ServerArgs) -> Result<()> {
         }
         _ => {}
     }
+    if args.http_address.is_some() && certs.is_none() {
+        bail!("--http-address serves plain HTTP beside HTTPS: it needs --certs-dir");
+    }
     let scheme = if certs.is_some() { "https" } else { "http" };
     // A cluster node serves its drives to the others from the start; a
     // single node listens once it is open.
@@ -386,10 +393,15 @@ async fn serve(args: ServerArgs) -> Result<()> {
         .await
         .context("loading users and policies")?;
     front.ready(server::build_service(layer, iam, &creds, options));
+    let plain = match &args.http_address {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
     match bound {
         Some((addr, task)) => {
             tracing::info!(%addr, "serving S3");
             println!("objd listening on {scheme}://{addr}");
+            serve_plain_beside(plain, &front)?;
             let _ = task.await;
         }
         None => {
@@ -398,6 +410,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
             tracing::info!(%addr, "serving S3");
             // Tests and scripts read the bound address from this line.
             println!("objd listening on {scheme}://{addr}");
+            serve_plain_beside(plain, &front)?;
             server::run(listener, front, certs, shutdown_signal()).await;
         }
     }
@@ -477,6 +490,18 @@ async fn open_kms(args: &ServerArgs, layer: &Arc<ObjectLayer>) -> Result<Option<
         .await
         .context("opening the built-in KMS")?;
     Ok(Some(kms))
+}
+
+/// Starts the plain-HTTP listener of `--http-address`, if any (after the
+/// main listener's line, which scripts read first).
+fn serve_plain_beside(plain: Option<tokio::net::TcpListener>, front: &Arc<server::Front>) -> Result<()> {
+    if let Some(l) = plain {
+        let addr = l.local_addr()?;
+        tracing::info!(%addr, "serving S3 over plain HTTP too");
+        println!("objd also listening on http://{addr}");
+        tokio::spawn(server::run_plain_beside(l, Arc::clone(front), shutdown_signal()));
+    }
+    Ok(())
 }
 
 async fn bind(address: &str) -> Result<tokio::net::TcpListener> {

@@ -13,7 +13,7 @@ import time
 import boto3
 from botocore.config import Config
 
-from conftest import ACCESS_KEY, SECRET_KEY, Ca, Objd
+from conftest import ACCESS_KEY, SECRET_KEY, Ca, Objd, objd_bin
 
 def served_serial(port, sni, ca):
     out = subprocess.run(
@@ -142,3 +142,37 @@ def test_https_with_live_rotation_under_load(tmp_path):
         assert expiry("s3.example.test") == enddate(tmp_path / "certs" / "s3.example.test" / "public.crt")
     finally:
         server.stop()
+
+
+def test_plain_http_beside_https_during_a_migration(tmp_path):
+    ca = Ca(tmp_path / "ca")
+    ca.issue(tmp_path / "certs", "IP:127.0.0.1")
+    server = Objd(tmp_path / "drives", drives=4,
+                  extra=["--certs-dir", str(tmp_path / "certs"), "--http-address", "127.0.0.1:0"])
+    try:
+        line = server.proc.stdout.readline().strip()
+        assert line.startswith("objd also listening on http://127.0.0.1:"), line
+        plain_endpoint = line.removeprefix("objd also listening on ")
+        client = lambda endpoint, **kw: boto3.client(
+            "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1", config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+            **kw)
+        tls, plain = client(server.endpoint, verify=str(ca.pem)), client(plain_endpoint)
+        tls.create_bucket(Bucket="moving")
+        plain.put_object(Bucket="moving", Key="old-client", Body=b"over http")
+        assert tls.get_object(Bucket="moving", Key="old-client")["Body"].read() == b"over http"
+        # Customer keys never travel in the clear.
+        import botocore.exceptions
+        try:
+            plain.put_object(Bucket="moving", Key="sealed", Body=b"x", SSECustomerAlgorithm="AES256",
+                             SSECustomerKey="k" * 32)
+            raise AssertionError("SSE-C accepted over plain HTTP")
+        except botocore.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "InvalidRequest"
+    finally:
+        server.stop()
+    refused = subprocess.run([objd_bin(), "server", f"{tmp_path}/d{{1...4}}", "--address", "127.0.0.1:0",
+                              "--http-address", "127.0.0.1:0"],
+                             env={**os.environ, "OBJD_ACCESS_KEY": ACCESS_KEY, "OBJD_SECRET_KEY": SECRET_KEY},
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "needs --certs-dir" in refused.stderr, refused.stderr

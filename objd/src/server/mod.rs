@@ -207,6 +207,9 @@ struct Pipeline {
     front: Arc<Front>,
     next_id: AtomicU64,
     boot: u64,
+    /// Node calls are served here (not on a plain-HTTP listener beside
+    /// the HTTPS one).
+    node_calls: bool,
 }
 
 /// Where a connection comes from and what its handshake established;
@@ -262,8 +265,9 @@ impl Pipeline {
         if let Some(node) = &self.front.node
             && node::NodeService::is_node_call(req.uri().path())
         {
-            // Over TLS, node calls need a client certificate of the cluster CA.
-            if peer.tls && !peer.cluster_cert {
+            // Over TLS, node calls need a client certificate of the cluster
+            // CA; a plain listener beside the TLS one serves none.
+            if (peer.tls && !peer.cluster_cert) || !self.node_calls {
                 return Ok(Tracked::untracked(node::refuse_uncertified()));
             }
             return Ok(Tracked::untracked(node.handle(req).await));
@@ -461,6 +465,22 @@ pub async fn run(
     tls: Option<Arc<crate::tls::Certs>>,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_listener(listener, front, tls, true, shutdown).await;
+}
+
+/// Serves S3 in plain HTTP on `listener` beside an HTTPS listener (during
+/// a migration of clients to HTTPS): the same service, without node calls.
+pub async fn run_plain_beside(listener: TcpListener, front: Arc<Front>, shutdown: impl Future<Output = ()>) {
+    serve_listener(listener, front, None, false, shutdown).await;
+}
+
+async fn serve_listener(
+    listener: TcpListener,
+    front: Arc<Front>,
+    tls: Option<Arc<crate::tls::Certs>>,
+    node_calls: bool,
+    shutdown: impl Future<Output = ()>,
+) {
     let boot = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -468,6 +488,7 @@ pub async fn run(
         front,
         next_id: AtomicU64::new(0),
         boot,
+        node_calls,
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
