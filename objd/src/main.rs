@@ -423,10 +423,13 @@ async fn serve(args: ServerArgs) -> Result<()> {
 
 /// The log filter `--log` asks for, with the S3 library held at `info`:
 /// its debug events print whole requests, headers included, and those
-/// carry secrets (SSE-C keys, session tokens, signatures).
+/// carry secrets (SSE-C keys, session tokens, signatures). Its request
+/// errors are silenced: it logs every refused request (a bad signature, a
+/// missing key) at ERROR, and client errors are no server errors; objd
+/// logs its own failures where they happen.
 fn log_filter(spec: &str) -> Result<tracing_subscriber::EnvFilter> {
     let mut filter = tracing_subscriber::EnvFilter::try_new(spec).context("invalid --log filter")?;
-    for quiet in ["s3s=info", "s3s_aws=info"] {
+    for quiet in ["s3s=info", "s3s_aws=info", "s3s::ops=off"] {
         filter = filter.add_directive(quiet.parse().context("log directive")?);
     }
     Ok(filter)

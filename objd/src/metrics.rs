@@ -123,9 +123,21 @@ impl Metrics {
         reg.register("strata_heal_queue_length", "Objects waiting to be healed", heal);
         let counts = &layer.heal_counts;
         for (name, help, v) in [
-            ("strata_heal_objects_scanned", "Objects checked by healing (on demand, by the scanner, by objd admin heal)", &counts.scanned),
-            ("strata_heal_objects_healed", "Objects healing repaired", &counts.healed),
-            ("strata_heal_objects_failed", "Objects healing could not fully repair", &counts.failed),
+            (
+                "strata_heal_objects_scanned",
+                "Objects checked by healing (on demand, by the scanner, by objd admin heal)",
+                &counts.scanned,
+            ),
+            (
+                "strata_heal_objects_healed",
+                "Objects healing repaired",
+                &counts.healed,
+            ),
+            (
+                "strata_heal_objects_failed",
+                "Objects healing could not fully repair",
+                &counts.failed,
+            ),
         ] {
             let c = Counter::<u64>::default();
             c.inc_by(v.load(std::sync::atomic::Ordering::Relaxed));

@@ -324,14 +324,20 @@ pub fn not_after(cert: &[u8]) -> Option<i64> {
     };
     let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<u32>().ok();
     let month = time::Month::try_from(u8::try_from(n(4..6)?).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(i32::try_from(n(0..4)?).ok()?, month, u8::try_from(n(6..8)?).ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(i32::try_from(n(0..4)?).ok()?, month, u8::try_from(n(6..8)?).ok()?)
+            .ok()?;
     let clock = time::Time::from_hms(
         u8::try_from(n(8..10)?).ok()?,
         u8::try_from(n(10..12)?).ok()?,
         u8::try_from(n(12..14)?).ok()?,
     )
     .ok()?;
-    Some(time::PrimitiveDateTime::new(date, clock).assume_utc().unix_timestamp())
+    Some(
+        time::PrimitiveDateTime::new(date, clock)
+            .assume_utc()
+            .unix_timestamp(),
+    )
 }
 
 fn build(dir: &Path, files: &[(PathBuf, Vec<u8>)], mutual: bool) -> Result<Loaded, TlsError> {
@@ -414,7 +420,12 @@ mod tests {
             ("expiry-2027-01-03.crt", 1_798_949_670),
             ("expiry-2054-04-21.crt", 2_660_357_670),
         ] {
-            let pem = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(file)).unwrap();
+            let pem = std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures")
+                    .join(file),
+            )
+            .unwrap();
             let cert = CertificateDer::pem_slice_iter(&pem).next().unwrap().unwrap();
             assert_eq!(not_after(&cert), Some(want), "{file}");
         }

@@ -105,9 +105,18 @@ async fn metrics_need_the_token_and_count_what_was_asked() {
     assert!(sample(&text, "strata_process_resident_memory_bytes").unwrap() > 1e6);
     // One erasure set of 4 drives, EC:2 by default: reads need 2, writes 3.
     assert_eq!(sample(&text, r#"strata_erasure_set_drives{set="0"}"#), Some(4.0));
-    assert_eq!(sample(&text, r#"strata_erasure_set_drives_online{set="0"}"#), Some(4.0));
-    assert_eq!(sample(&text, r#"strata_erasure_set_read_quorum{set="0"}"#), Some(2.0));
-    assert_eq!(sample(&text, r#"strata_erasure_set_write_quorum{set="0"}"#), Some(3.0));
+    assert_eq!(
+        sample(&text, r#"strata_erasure_set_drives_online{set="0"}"#),
+        Some(4.0)
+    );
+    assert_eq!(
+        sample(&text, r#"strata_erasure_set_read_quorum{set="0"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&text, r#"strata_erasure_set_write_quorum{set="0"}"#),
+        Some(3.0)
+    );
     // Every drive committed the three PUTs' records and read them back.
     let d1 = s.drives[0].display().to_string();
     let commits = sample(
@@ -115,10 +124,19 @@ async fn metrics_need_the_token_and_count_what_was_asked() {
         &format!(r#"strata_drive_operation_duration_seconds_count{{drive="{d1}",op="commit"}}"#),
     );
     assert!(commits.unwrap_or(0.0) >= 3.0, "{text}");
-    assert_eq!(sample(&text, &format!(r#"strata_drive_errors_total{{drive="{d1}"}}"#)), Some(0.0));
+    assert_eq!(
+        sample(&text, &format!(r#"strata_drive_errors_total{{drive="{d1}"}}"#)),
+        Some(0.0)
+    );
     assert!(sample(&text, "strata_heal_objects_scanned_total").is_some());
-    assert!(!text.contains("strata_audit_"), "no audit series without an audit log");
-    assert!(!text.contains("strata_tls_"), "no certificate series over plain HTTP");
+    assert!(
+        !text.contains("strata_audit_"),
+        "no audit series without an audit log"
+    );
+    assert!(
+        !text.contains("strata_tls_"),
+        "no certificate series over plain HTTP"
+    );
     assert!(!text.contains(&token), "the token is not in the metrics");
     // Clients that do not ask for OpenMetrics get the classic text.
     let auth = format!("Bearer {token}");

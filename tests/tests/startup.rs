@@ -193,7 +193,14 @@ fn json_logs_are_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
     let drives = format!("{}/d{{1...4}}", dir.path().display());
     let mut child = Command::new(objd_bin())
-        .args(["server", &drives, "--address", "127.0.0.1:0", "--log-format", "json"])
+        .args([
+            "server",
+            &drives,
+            "--address",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
         .env("OBJD_ACCESS_KEY", ACCESS_KEY)
         .env("OBJD_SECRET_KEY", SECRET_KEY)
         .env("OBJD_LOG", "info")
@@ -202,8 +209,31 @@ fn json_logs_are_one_object_per_line() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert!(line.starts_with("objd listening on "), "{line}");
+    // Refused requests (anonymous, and a bad signature) are client errors:
+    // logged at no ERROR level.
+    let addr = line
+        .trim()
+        .trim_start_matches("objd listening on http://")
+        .to_owned();
+    for auth in [
+        "",
+        "Authorization: AWS4-HMAC-SHA256 Credential=strata-test/20261204/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=00\r\nx-amz-date: 20261204T000000Z\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\n",
+    ] {
+        use std::io::Write;
+        let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            conn,
+            "GET /nobucket/key HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    }
     let _ = child.kill();
     let mut err = String::new();
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
@@ -218,9 +248,14 @@ fn json_logs_are_one_object_per_line() {
         .unwrap_or_else(|| panic!("no start line in {err}"));
     assert_eq!(serving["level"], "INFO");
     assert!(serving["target"].as_str().unwrap().starts_with("objd"));
-    assert!(serving["addr"].as_str().unwrap().starts_with("127.0.0.1:"), "{serving}");
+    assert!(
+        serving["addr"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{serving}"
+    );
     assert!(serving["timestamp"].is_string());
     assert!(!err.contains(SECRET_KEY));
+    let errors: Vec<_> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+    assert!(errors.is_empty(), "client errors logged as errors: {errors:?}");
 }
 
 #[test]

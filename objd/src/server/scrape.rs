@@ -72,8 +72,13 @@ pub async fn serve<B>(svc: &Service, req: &Request<B>) -> Response<s3s::Body> {
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/openmetrics-text"));
-    let body = svc.metrics
-        .render(&svc.layer, svc.options.audit.as_deref(), svc.options.certs.as_deref())
+    let body = svc
+        .metrics
+        .render(
+            &svc.layer,
+            svc.options.audit.as_deref(),
+            svc.options.certs.as_deref(),
+        )
         .await;
     let (body, kind) = if openmetrics {
         (body, "application/openmetrics-text; version=1.0.0; charset=utf-8")
