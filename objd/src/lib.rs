@@ -2,7 +2,8 @@
 //! `DESIGN.md` from the bottom up: [`drive`], [`erasure`], [`meta`] (formats),
 //! [`object`] (the object layer over erasure sets), [`policy`] (policy
 //! documents), [`iam`] (users, groups and their policies), [`sse`] and [`kms`] (encryption and its keys), [`api`] (S3 and admin) and [`server`] (listeners,
-//! authorization and start-up) with [`tls`] (its certificates).
+//! authorization and start-up) with [`tls`] (its certificates), [`metrics`]
+//! and [`audit`] (what the server reports of the requests it serves).
 
 pub mod api;
 pub mod audit;

@@ -128,6 +128,41 @@ def test_empty_upload_with_expect_continue_does_not_poison_the_connection(objd, 
     assert one_conn.get_object(Bucket="py-expect", Key="empty-2")["ContentLength"] == 0
 
 
+def test_a_refused_upload_that_expected_continue_does_not_poison_the_connection(objd):
+    """A PUT with `Expect: 100-continue` answered before its body is read
+    (here refused: anonymous): the client may send the body anyway (botocore
+    does when its wait for `100 Continue` ends), and those bytes must never
+    be read as the start of the next request (where `xGET` made the next
+    signed request fail with SignatureDoesNotMatch). objd closes such a
+    connection after its answer."""
+    import socket
+    import urllib.parse
+
+    host, port = urllib.parse.urlparse(objd.endpoint).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"PUT /nobody/k HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n"
+                     b"Expect: 100-continue\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(4096)
+            assert chunk, "no answer"
+            head += chunk
+        status_line, _, rest = head.partition(b"\r\n")
+        assert b" 403 " in status_line, head
+        headers = rest.split(b"\r\n\r\n")[0].lower()
+        assert b"connection: close" in headers, head
+        # The body arrives late, then another request: nothing may answer it
+        # as a request of its own.
+        try:
+            conn.sendall(b"xxxxGET /_strata/health/live HTTP/1.1\r\nHost: h\r\n\r\n")
+            later = b""
+            while chunk := conn.recv(4096):
+                later += chunk
+        except (BrokenPipeError, ConnectionResetError):
+            later = b""
+        assert b"HTTP/1.1" not in later.split(b"\r\n\r\n", 1)[-1], later
+
+
 def test_versioned_overwrite_and_restore(objd, s3, tmp_path):
     s3.create_bucket(Bucket="py-versions")
     s3.put_bucket_versioning(Bucket="py-versions", VersioningConfiguration={"Status": "Enabled"})

@@ -206,11 +206,7 @@ const ES_KEY: &str = "es-api-key-9b2d";
 async fn metric(endpoint: &str, series: &str) -> Option<f64> {
     let f = Fetcher::new(&Default::default(), Duration::from_secs(10), 1 << 22).unwrap();
     let (_, body) = f.get(&format!("{endpoint}/_strata/metrics")).await.unwrap();
-    let text = String::from_utf8_lossy(&body).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
+    strata_tests::metric_sample(&String::from_utf8_lossy(&body), series)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

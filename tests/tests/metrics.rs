@@ -28,13 +28,7 @@ async fn scrape(f: &Fetcher, endpoint: &str, token: Option<&str>) -> (u16, Strin
     (status.as_u16(), String::from_utf8_lossy(&body).into_owned())
 }
 
-/// The value of the sample line that starts with `series`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-}
+use strata_tests::metric_sample as sample;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_need_the_token_and_count_what_was_asked() {

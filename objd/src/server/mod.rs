@@ -313,12 +313,14 @@ impl Pipeline {
         }
         let origin = cors::CorsRequest::of(&req, domains);
         req.extensions_mut().insert(RequestId(id.clone()));
-        let close = expects_continue_without_body(&req);
+        let expects = expects_continue(&req);
+        let declared = scrape::content_length(req.headers());
         let idle = svc.options.idle_timeout;
         let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = Arc::clone(&timed_out);
         let received = track.received();
-        let req = req.map(|b| s3s::Body::http_body(idle::IdleBody::new(b, idle, flag, received)));
+        let read = Arc::clone(&received);
+        let req = req.map(|b| s3s::Body::http_body(idle::IdleBody::new(b, idle, flag, read)));
         let mut resp = svc.s3.call(req).await?;
         if timed_out.load(Ordering::Relaxed) {
             resp = idle::timeout_response(&id);
@@ -326,7 +328,13 @@ impl Pipeline {
         if let Some(o) = origin {
             o.decorate(&svc.layer, &mut resp);
         }
-        if close {
+        // A request that asked `Expect: 100-continue` and was answered
+        // without its body being read (no `100 Continue` was sent): the
+        // client may still send the body, which would then be read as the
+        // start of the next request on the connection. Closing after the
+        // answer is what RFC 9110 leaves a server that does not read it.
+        // (Without a body at all, some clients also hang the next request.)
+        if expects && received.load(Ordering::Relaxed) < declared.max(1) {
             resp.headers_mut()
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
@@ -409,22 +417,12 @@ fn oversized_xml(req: &Request<Incoming>) -> Option<Response<s3s::Body>> {
     Some(r)
 }
 
-/// `Expect: 100-continue` on a request without a body. No `100 Continue` is
-/// ever sent for it (there is no body to ask for), and some clients (botocore,
-/// so boto3 and the aws CLI) then leave the connection in a state where the
-/// next request on it hangs. Closing such connections after the response
-/// keeps those clients working.
-fn expects_continue_without_body(req: &Request<Incoming>) -> bool {
-    let h = req.headers();
-    let expects = h
+/// Whether the request asks `Expect: 100-continue`.
+fn expects_continue(req: &Request<Incoming>) -> bool {
+    req.headers()
         .get(http::header::EXPECT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
-    let empty = h
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| v.trim() == "0");
-    expects && empty
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
 }
 
 fn with_id(mut resp: Response<s3s::Body>, id: &str) -> Response<s3s::Body> {
