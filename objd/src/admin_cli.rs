@@ -303,6 +303,13 @@ fn parse_quota(s: &str) -> Result<Quota, String> {
     if s == "none" {
         return Ok(Quota::None);
     }
+    parse_size(s)
+        .map(Quota::Bytes)
+        .map_err(|e| format!("{e}, nor `none`"))
+}
+
+/// A size on the command line: bytes, or a number with KiB, MiB, GiB or TiB.
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let units = [
         ("TiB", 1u64 << 40),
         ("GiB", 1 << 30),
@@ -317,10 +324,7 @@ fn parse_quota(s: &str) -> Result<Quota, String> {
     num.parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(unit))
-        .map(Quota::Bytes)
-        .ok_or_else(|| {
-            format!("{s} is not a size (bytes, or a number with KiB, MiB, GiB or TiB), nor `none`")
-        })
+        .ok_or_else(|| format!("{s} is not a size (bytes, or a number with KiB, MiB, GiB or TiB)"))
 }
 
 /// A policy document from a file (`-`: standard input).

@@ -143,6 +143,7 @@ impl Metrics {
             c.inc_by(v.load(std::sync::atomic::Ordering::Relaxed));
             reg.register(name, help, c);
         }
+        budget(&mut reg, layer.budget());
         process(&mut reg);
         if let Some(a) = audit {
             audit_targets(&mut reg, a);
@@ -191,6 +192,40 @@ pub fn classic(openmetrics: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The buffer budget: its size, what requests hold and who waits.
+fn budget(reg: &mut Registry, budget: &crate::object::Budget) {
+    for (name, help, v) in [
+        (
+            "strata_buffer_budget",
+            "Memory for object data in flight that requests may take (--buffer-budget)",
+            budget.total().unwrap_or(0),
+        ),
+        (
+            "strata_buffer_in_use",
+            "Memory for object data taken by requests now",
+            budget.in_use(),
+        ),
+    ] {
+        let g = Gauge::<i64>::default();
+        g.set(v as i64);
+        reg.register_with_unit(name, help, Unit::Bytes, g);
+    }
+    let waiting = Gauge::<i64>::default();
+    waiting.set(budget.waiting() as i64);
+    reg.register(
+        "strata_buffer_waiting_requests",
+        "Requests waiting for buffer memory now",
+        waiting,
+    );
+    let waits = Counter::<u64>::default();
+    waits.inc_by(budget.waits());
+    reg.register(
+        "strata_buffer_waits",
+        "Requests that had to wait for buffer memory",
+        waits,
+    );
 }
 
 fn gauge_family() -> Family<Labels, Gauge> {

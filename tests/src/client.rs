@@ -30,6 +30,18 @@ pub fn s3_client_with_token(
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+/// A client that waits as long as the server makes it: the SDK's stalled
+/// stream protection (which gives up on a body that does not move for five
+/// seconds) is off, for tests of a server that makes requests queue.
+pub fn s3_client_patient(endpoint: &str) -> aws_sdk_s3::Client {
+    let conf = s3_client(endpoint)
+        .config()
+        .to_builder()
+        .stalled_stream_protection(aws_sdk_s3::config::StalledStreamProtectionConfig::disabled())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
 /// GET an object's whole body.
 pub async fn get_object(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
     let o = c

@@ -103,6 +103,10 @@ pub fn to_s3(e: ObjectError) -> S3Error {
                 "The cluster cannot coordinate this change now; retry later".into(),
             )
         }
+        ObjectError::SlowDown(_) => {
+            tracing::debug!(error = %e, "request refused: buffer budget spent");
+            (C::SlowDown, "Please reduce your request rate.".into())
+        }
         ObjectError::QuotaExceeded { quota, used } => {
             let mut err = S3Error::with_message(
                 C::Custom("QuotaExceeded".into()),

@@ -263,6 +263,11 @@ fn ensure_dir(path: &Path) -> io::Result<bool> {
 /// Writes a shard file under a temporary name and renames it into place
 /// when finished, so a file being rewritten (a part uploaded again) keeps
 /// its previous complete content until the new one is durable.
+/// Bytes a shard writer gathers before it writes to its file. A shard
+/// block (a quarter megabyte in the default layout) is larger and goes to
+/// the file directly; the buffer gathers its checksum and small blocks.
+pub const SHARD_WRITE_BUFFER: usize = 64 * 1024;
+
 struct LocalShardWriter {
     /// `None` once finished.
     file: Option<io::BufWriter<File>>,
@@ -400,7 +405,7 @@ impl Drive for LocalDrive {
         ));
         let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         Ok(Box::new(LocalShardWriter {
-            file: Some(io::BufWriter::with_capacity(1 << 20, file)),
+            file: Some(io::BufWriter::with_capacity(SHARD_WRITE_BUFFER, file)),
             tmp,
             dest,
             sync_dirs,

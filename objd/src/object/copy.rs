@@ -90,8 +90,16 @@ impl ObjectLayer {
         }
         opts.size = Some(source.size);
         opts.content_md5 = None;
+        // The reader and the writer are paid for together, once.
+        let cost = reader.read_cost(0, source.size)
+            + self
+                .set_for(bucket, key)
+                .write_cost(Some(source.size), opts.encryption.is_some());
         let body = reader.stream(0, source.size);
-        let written = self.put_object(bucket, key, body, opts).await?;
+        let written = self
+            .budget()
+            .paid(cost, self.put_object(bucket, key, body, opts))
+            .await??;
         Ok((source, written))
     }
 
@@ -120,19 +128,23 @@ impl ObjectLayer {
                 ));
             }
         };
-        let (etag, _) = self
-            .upload_part(
-                bucket,
-                key,
-                upload_id,
-                number,
-                reader.stream(start, end),
-                Some(end - start),
-                None,
-                None,
-                keys,
-            )
-            .await?;
+        // The reader and the writer are paid for together, once (an
+        // encrypted upload's parts are sealed: counted as such).
+        let cost =
+            reader.read_cost(start, end) + self.set_for(bucket, key).write_cost(Some(end - start), true);
+        let body = reader.stream(start, end);
+        let upload = self.upload_part(
+            bucket,
+            key,
+            upload_id,
+            number,
+            body,
+            Some(end - start),
+            None,
+            None,
+            keys,
+        );
+        let (etag, _) = self.budget().paid(cost, upload).await??;
         Ok((source, etag))
     }
 }

@@ -17,9 +17,7 @@ use crate::sse::{DataKey, package::Opener};
 use bytes::Bytes;
 use std::sync::Arc;
 
-/// Blocks read per shard request on the read path (4 MiB of object data in
-/// the default layout): fewer, larger reads per drive.
-const READ_BATCH: u64 = 4;
+use super::budget::{Credit, READ_BATCH, READ_QUEUE};
 
 /// A byte range of an object, as `Range:` asks for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,19 +195,53 @@ impl ObjectReader {
         Ok(())
     }
 
+    /// The bytes of buffer a read of `[start, end)` holds at most (see
+    /// [`super::budget::read_cost`]).
+    pub fn read_cost(&self, start: u64, end: u64) -> u64 {
+        let v = &self.resolved.version;
+        let e = v.erasure;
+        let Ok(layout) = Layout::new(e.data.into(), e.parity.into(), e.block_size) else {
+            return 0;
+        };
+        let part = v.parts.iter().map(|p| p.size).max().unwrap_or(0);
+        super::budget::read_cost(&layout, end.saturating_sub(start), part)
+    }
+
+    /// [`ObjectReader::stream`], once the buffer budget has granted the
+    /// read its working set; the stream holds the credit until dropped.
+    pub async fn stream_charged(self, start: u64, end: u64) -> ObjectResult<ByteStream> {
+        let credit = self.set.config.budget.take(self.read_cost(start, end)).await?;
+        Ok(self.stream_paid(start, end, credit))
+    }
+
     /// Streams plain bytes `[start, end)` of the object (an encrypted one
-    /// must be unlocked first, or the stream fails).
+    /// must be unlocked first, or the stream fails). Nothing is read until
+    /// the stream is first polled. Takes no buffer credit: for reads whose
+    /// working set was paid for with another's (a copy's).
     pub fn stream(self, start: u64, end: u64) -> ByteStream {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-        tokio::spawn(async move {
-            if let Err(e) = self.produce(start, end, &tx).await {
-                tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e, "read failed mid-stream");
-                let _ = tx.send(Err(std::io::Error::other("object read failed"))).await;
-            }
-        });
-        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        }))
+        self.stream_paid(start, end, Credit::none())
+    }
+
+    fn stream_paid(self, start: u64, end: u64, credit: Credit) -> ByteStream {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(READ_QUEUE as usize - 1);
+        let produce = move || {
+            tokio::spawn(async move {
+                if let Err(e) = self.produce(start, end, &tx).await {
+                    tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e, "read failed mid-stream");
+                    let _ = tx.send(Err(std::io::Error::other("object read failed"))).await;
+                }
+            });
+        };
+        Box::pin(futures::stream::unfold(
+            (rx, Some(produce), credit),
+            |(mut rx, produce, credit)| async move {
+                if let Some(start) = produce {
+                    start();
+                }
+                let item = rx.recv().await?;
+                Some((item, (rx, None, credit)))
+            },
+        ))
     }
 
     async fn produce(
@@ -344,8 +376,9 @@ impl ObjectReader {
                 let copy = pos.and_then(|p| copies[p].clone());
                 let drive = pos.and_then(|p| self.set.drives[p].clone());
                 let number = part.file();
+                let set = &self.set;
                 async move {
-                    let (Some(copy), Some(drive)) = (copy, drive) else {
+                    let (Some(copy), Some(drive), Some(pos)) = (copy, drive, pos) else {
                         return None;
                     };
                     match copy.data {
@@ -353,14 +386,20 @@ impl ObjectReader {
                             let o = span_start as usize;
                             bytes.get(o..o + span_len).map(<[u8]>::to_vec)
                         }
-                        DataLoc::Dir(dir) => tokio::task::spawn_blocking(move || {
-                            drive
-                                .read_shard(&dir, number, erasure::SHARD_HEADER_LEN + span_start, span_len)
-                                .ok()
-                        })
-                        .await
-                        .ok()
-                        .flatten(),
+                        DataLoc::Dir(dir) => set
+                            .drive_task(pos, move || {
+                                drive
+                                    .read_shard(
+                                        &dir,
+                                        number,
+                                        erasure::SHARD_HEADER_LEN + span_start,
+                                        span_len,
+                                    )
+                                    .ok()
+                            })
+                            .await
+                            .ok()
+                            .flatten(),
                         DataLoc::None => None,
                     }
                 }
@@ -461,7 +500,7 @@ pub(super) async fn read_shards(
                 let drive = pos.and_then(|p| set.drives[p].clone());
                 let number = part.file();
                 async move {
-                    let (Some(copy), Some(drive)) = (copy, drive) else {
+                    let (Some(copy), Some(drive), Some(pos)) = (copy, drive, pos) else {
                         return (idx, Err(DriveError::Offline));
                     };
                     let r = match copy.data {
@@ -472,11 +511,12 @@ pub(super) async fn read_shards(
                                 .map(<[u8]>::to_vec)
                                 .ok_or(DriveError::NotFound)
                         }
-                        DataLoc::Dir(dir) => tokio::task::spawn_blocking(move || {
-                            drive.read_shard(&dir, number, erasure::SHARD_HEADER_LEN + offset, framed_len)
-                        })
-                        .await
-                        .unwrap_or(Err(DriveError::Offline)),
+                        DataLoc::Dir(dir) => set
+                            .drive_task(pos, move || {
+                                drive.read_shard(&dir, number, erasure::SHARD_HEADER_LEN + offset, framed_len)
+                            })
+                            .await
+                            .unwrap_or(Err(DriveError::Offline)),
                         DataLoc::None => Err(DriveError::NotFound),
                     };
                     (idx, r)

@@ -8,6 +8,7 @@
 //! hash, so parity load spreads across drives.
 
 mod buckets;
+pub mod budget;
 pub mod checksum;
 mod compact;
 pub mod conditions;
@@ -30,6 +31,7 @@ mod set;
 mod tagging;
 pub mod usage;
 
+pub use budget::{Budget, Credit};
 pub use conditions::{EtagMatch, ReadConditions, WriteCondition};
 pub use copy::{CopySource, MAX_COPY_SIZE};
 pub use encryption::{KeySource, NoKeys, Sealing};
@@ -121,6 +123,9 @@ pub enum ObjectError {
     Coordination(String),
     #[error("drives are full")]
     DiskFull,
+    /// The buffer budget stayed spent longer than a request may wait.
+    #[error("{0}")]
+    SlowDown(budget::Saturated),
     /// The change would take the bucket beyond its quota.
     #[error("the bucket quota of {quota} bytes would be exceeded ({used} bytes used)")]
     QuotaExceeded { quota: u64, used: u64 },
@@ -134,6 +139,12 @@ pub enum ObjectError {
 }
 
 pub type ObjectResult<T> = Result<T, ObjectError>;
+
+impl From<budget::Saturated> for ObjectError {
+    fn from(e: budget::Saturated) -> Self {
+        ObjectError::SlowDown(e)
+    }
+}
 
 impl From<crate::erasure::ErasureError> for ObjectError {
     fn from(e: crate::erasure::ErasureError) -> Self {
@@ -206,6 +217,8 @@ pub struct LayerConfig {
     pub drive_timeout: Option<std::time::Duration>,
     /// Other nodes share the drives (a cluster).
     pub cluster: bool,
+    /// The buffer credits that streaming reads and writes draw from.
+    pub budget: Budget,
 }
 
 /// Waits for `fut` at most `limit` (when there is one).
@@ -226,6 +239,7 @@ impl Default for LayerConfig {
             inline_limit: 128 * 1024,
             drive_timeout: Some(std::time::Duration::from_secs(30)),
             cluster: false,
+            budget: Budget::default(),
         }
     }
 }
@@ -262,6 +276,11 @@ pub struct ObjectLayer {
 }
 
 impl ObjectLayer {
+    /// The buffer credits streaming requests draw from.
+    pub fn budget(&self) -> &Budget {
+        &self.sets[0].config.budget
+    }
+
     /// Builds the layer over formatted sets (`drives[set][index]`, `None`
     /// for an offline drive) and loads the bucket list.
     pub async fn open(

@@ -135,17 +135,40 @@ pub(super) struct PartSpec {
     pub seal: Option<Sealer>,
 }
 
-/// Reads from `body` until `buf` holds at least `want` bytes or the body
-/// ends; returns true at the end of the body.
-async fn fill(body: &mut ByteStream, buf: &mut BytesMut, want: usize) -> ObjectResult<bool> {
-    while buf.len() < want {
-        match body.next().await {
-            Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
-            Some(Err(e)) => return Err(ObjectError::Body(e)),
-            None => return Ok(true),
+/// A request body read block by block. A chunk that reaches past the block
+/// being filled is split and its rest kept for the next block, so each
+/// block's buffer is allocated once, at its size, and never grows.
+struct BodyReader {
+    body: ByteStream,
+    carry: bytes::Bytes,
+}
+
+impl BodyReader {
+    fn new(body: ByteStream) -> Self {
+        Self {
+            body,
+            carry: bytes::Bytes::new(),
         }
     }
-    Ok(false)
+
+    /// Reads until `buf` holds `want` bytes or the body ends; returns true
+    /// at the end of the body.
+    async fn fill(&mut self, buf: &mut BytesMut, want: usize) -> ObjectResult<bool> {
+        buf.reserve(want.saturating_sub(buf.len()));
+        while buf.len() < want {
+            if self.carry.is_empty() {
+                match self.body.next().await {
+                    Some(Ok(chunk)) => self.carry = chunk,
+                    Some(Err(e)) => return Err(ObjectError::Body(e)),
+                    None => return Ok(true),
+                }
+                continue;
+            }
+            let n = (want - buf.len()).min(self.carry.len());
+            buf.extend_from_slice(&self.carry.split_to(n));
+        }
+        Ok(false)
+    }
 }
 
 /// A block being written: the task gives the writer back with its result.
@@ -158,6 +181,8 @@ type InFlight = tokio::task::JoinHandle<(Box<dyn ShardWriter>, DriveResult<()>)>
 /// slow client costs no blocking thread while it waits for the network).
 struct ShardSink {
     shard: usize,
+    /// The drive's I/O slots: a block write or flush takes one.
+    slots: Arc<tokio::sync::Semaphore>,
     /// How long one block write or the final flush may take.
     timeout: Option<std::time::Duration>,
     writer: Option<Box<dyn ShardWriter>>,
@@ -180,17 +205,36 @@ impl ShardSink {
         self.failed.is_none() && self.writer.is_some()
     }
 
+    /// Waits for one of the drive's I/O slots (within the drive timeout).
+    async fn slot(&mut self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match super::within(self.timeout, Arc::clone(&self.slots).acquire_owned()).await {
+            Ok(Ok(p)) => Some(p),
+            Ok(Err(_)) => {
+                self.failed = Some(DriveError::Offline);
+                None
+            }
+            Err(_) => {
+                self.failed = Some(DriveError::Timeout);
+                None
+            }
+        }
+    }
+
     /// Starts writing `block` once the previous one is done; false if the
     /// sink has failed.
     async fn send(&mut self, block: &Arc<EncodedBlock>) -> bool {
         if !self.settle().await {
             return false;
         }
+        let Some(slot) = self.slot().await else {
+            return false;
+        };
         let Some(mut w) = self.writer.take() else {
             return false;
         };
         let (b, shard) = (Arc::clone(block), self.shard);
         self.pending = Some(tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let r = b.write_framed(shard, &mut |s: &[u8]| w.write_all(s));
             (w, r)
         }));
@@ -202,8 +246,14 @@ impl ShardSink {
         if !self.settle().await {
             return Err(self.failed.take().unwrap_or(DriveError::Offline));
         }
+        let slot = self.slot().await;
+        let slot = slot.ok_or_else(|| self.failed.take().unwrap_or(DriveError::Offline))?;
         let w = self.writer.take().ok_or(DriveError::Offline)?;
-        match super::within(self.timeout, tokio::task::spawn_blocking(move || w.finish())).await {
+        let flush = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            w.finish()
+        });
+        match super::within(self.timeout, flush).await {
             Ok(r) => r.unwrap_or(Err(DriveError::Offline)),
             Err(_) => Err(DriveError::Timeout),
         }
@@ -216,6 +266,13 @@ impl ErasureSet {
         if let Some(s) = opts.encryption.as_mut() {
             s.record.package = crate::sse::package::package_size(self.layout.block_size);
         }
+    }
+
+    /// The buffer a write of one part into this set holds at most (see
+    /// [`super::budget::write_cost`]).
+    pub(super) fn write_cost(&self, expect: Option<u64>, sealed: bool) -> u64 {
+        let bs = u64::from(self.layout.block_size);
+        super::budget::write_cost(&self.layout, bs, expect, sealed, self.drives.len())
     }
 
     pub(super) fn erasure_info(&self, shard_index: usize) -> ErasureInfo {
@@ -240,10 +297,12 @@ impl ErasureSet {
             .await;
         opened
             .into_iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(pos, r)| {
                 let (shard, w) = r.ok()?;
                 Some(ShardSink {
                     shard,
+                    slots: self.slots(pos),
                     timeout: self.config.drive_timeout,
                     writer: Some(w),
                     pending: None,
@@ -257,7 +316,7 @@ impl ErasureSet {
     /// it and the body is small, into per-drive inline streams).
     pub(super) async fn write_part(
         &self,
-        mut body: ByteStream,
+        body: ByteStream,
         expect: Option<u64>,
         spec: PartSpec,
     ) -> ObjectResult<WrittenPart> {
@@ -276,8 +335,15 @@ impl ErasureSet {
         let bs = self.layout.block_size as usize;
         // Plain bytes per erasure block: a block holds whole packages.
         let take = seal.as_ref().map_or(bs, |s| s.plain_per(bs));
-        let mut buf = BytesMut::with_capacity(take + 1);
-        let mut eof = fill(&mut body, &mut buf, take + 1).await?;
+        // The write's whole working set, before it reads a byte.
+        let _credit = self
+            .config
+            .budget
+            .take(self.write_cost(expect, seal.is_some()))
+            .await?;
+        let mut body = BodyReader::new(body);
+        let mut buf = BytesMut::new();
+        let mut eof = body.fill(&mut buf, take + 1).await?;
         let mut encoder = Encoder::new(self.layout);
 
         if allow_inline && eof && buf.len() <= self.config.inline_limit {
@@ -372,7 +438,7 @@ impl ErasureSet {
                     });
                 }
                 if !eof && buf.len() <= take {
-                    eof = fill(&mut body, &mut buf, take + 1).await?;
+                    eof = body.fill(&mut buf, take + 1).await?;
                 }
             }
             if expect.is_some_and(|e| e != total) {

@@ -28,7 +28,17 @@ pub struct ErasureSet {
     pub(super) buckets: Arc<super::buckets::BucketCache>,
     /// Some drives are other nodes'.
     has_remote: bool,
+    /// Per drive position, the I/O calls it may run at once.
+    slots: Vec<Arc<tokio::sync::Semaphore>>,
 }
+
+/// I/O calls one local drive runs at once. More wait their turn without
+/// holding a thread: many streams do not thrash one disk, and a slow or
+/// hung disk holds at most this many threads.
+const LOCAL_DRIVE_SLOTS: usize = 8;
+/// The same for another node's drive, whose calls mostly wait on the
+/// network.
+const REMOTE_DRIVE_SLOTS: usize = 32;
 
 /// What a set shares with the rest of the layer.
 pub struct SetParts {
@@ -63,6 +73,16 @@ impl ErasureSet {
         let layout = Layout::new(n - parity, parity, config.block_size)
             .map_err(|e| ObjectError::Internal(e.to_string()))?;
         let has_remote = drives.iter().flatten().any(|d| d.is_remote());
+        let slots = drives
+            .iter()
+            .map(|d| {
+                let n = match d {
+                    Some(d) if d.is_remote() => REMOTE_DRIVE_SLOTS,
+                    _ => LOCAL_DRIVE_SLOTS,
+                };
+                Arc::new(tokio::sync::Semaphore::new(n))
+            })
+            .collect();
         Ok(Self {
             index,
             drives,
@@ -75,6 +95,7 @@ impl ErasureSet {
             usage: parts.usage,
             buckets: parts.buckets,
             has_remote,
+            slots,
         })
     }
 
@@ -123,6 +144,32 @@ impl ErasureSet {
         (pos + rotation) % self.drives.len()
     }
 
+    /// The I/O slots of drive position `pos`.
+    pub(super) fn slots(&self, pos: usize) -> Arc<tokio::sync::Semaphore> {
+        Arc::clone(&self.slots[pos])
+    }
+
+    /// Runs blocking I/O `f` of drive position `pos` on a blocking thread
+    /// once one of the drive's slots is free. The slot is held until `f`
+    /// returns, also when the caller stopped waiting for it.
+    pub(super) async fn drive_task<T: Send + 'static>(
+        &self,
+        pos: usize,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> DriveResult<T> {
+        let slot = self
+            .slots(pos)
+            .acquire_owned()
+            .await
+            .map_err(|_| DriveError::Offline)?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            f()
+        })
+        .await
+        .map_err(|_| DriveError::Offline)
+    }
+
     /// Runs `f` on every drive in parallel; offline drives yield `Offline`,
     /// and drives that do not answer within the drive timeout `Timeout`.
     pub(super) async fn on_drives<T, F>(&self, f: F) -> Vec<DriveResult<T>>
@@ -142,7 +189,7 @@ impl ErasureSet {
                     match d {
                         None => Err(DriveError::Offline),
                         Some(d) => {
-                            let task = tokio::task::spawn_blocking(move || f(i, d.as_ref()));
+                            let task = self.drive_task(i, move || f(i, d.as_ref()));
                             match super::within(timeout, task).await {
                                 Ok(r) => r.unwrap_or(Err(DriveError::Offline)),
                                 Err(_) => Err(DriveError::Timeout),

@@ -157,7 +157,8 @@ pub async fn get_object(
     apply_overrides!(h, i);
     let tags = v.extras.tags.len();
     let whole = range.is_none();
-    let body = reader.stream(start, end);
+    // The read's working set comes from the buffer budget first.
+    let body = reader.stream_charged(start, end).await.map_err(fail(&rid))?;
     let mut out = object_output!(GetObjectOutput, v, versioning, h, end - start, range, {
         body: Some(StreamingBlob::wrap(body)),
         tag_count: (tags > 0).then_some(tags as i32),
