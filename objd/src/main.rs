@@ -160,7 +160,9 @@ struct ServerArgs {
     #[arg(long, env = "OBJD_CERTS_DIR")]
     certs_dir: Option<PathBuf>,
     /// PEM file of CA certificates trusted, besides the system's, when objd
-    /// calls other servers over https (OpenID providers, LDAP servers).
+    /// calls other servers over https: OpenID providers, LDAP servers
+    /// (ldaps and StartTLS), Vault or OpenBao, audit webhooks and
+    /// Elasticsearch.
     #[arg(long, env = "OBJD_CA_FILE")]
     ca_file: Option<PathBuf>,
     /// File holding the root key of the built-in KMS (32 bytes as base64

@@ -70,6 +70,11 @@ enum Cmd {
         /// on this machine), so reads come from the disk.
         #[arg(long)]
         drop_caches: bool,
+        /// The server's process id (on this machine): report its peak
+        /// resident memory during the run (its high-water mark is reset
+        /// first, which needs root) and its resident memory 3 s after.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// Baseline: write files with fsync into the directories.
     RawWrite {
@@ -186,6 +191,8 @@ struct Stats {
     bytes: u64,
     errors: u64,
     latencies: Vec<Duration>,
+    /// The server's peak resident bytes during the run, and 3 s after it.
+    rss: Option<(u64, u64)>,
 }
 
 impl Stats {
@@ -206,14 +213,21 @@ impl Stats {
             self.pct(0.50).as_secs_f64() * 1e3,
             self.pct(0.99).as_secs_f64() * 1e3,
         );
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
         if json {
+            let rss = self.rss.map_or(String::new(), |(peak, after)| {
+                format!(",\"peak_rss_mib\":{:.1},\"rss_after_mib\":{:.1}", mib(peak), mib(after))
+            });
             println!(
-                "{{\"name\":\"{}\",\"size\":{},\"concurrency\":{},\"seconds\":{secs:.3},\"ops\":{},\"ops_per_s\":{opss:.1},\"mib_per_s\":{mibs:.1},\"p50_ms\":{p50:.3},\"p99_ms\":{p99:.3},\"errors\":{}}}",
+                "{{\"name\":\"{}\",\"size\":{},\"concurrency\":{},\"seconds\":{secs:.3},\"ops\":{},\"ops_per_s\":{opss:.1},\"mib_per_s\":{mibs:.1},\"p50_ms\":{p50:.3},\"p99_ms\":{p99:.3},\"errors\":{}{rss}}}",
                 self.name, self.size, self.concurrency, self.ops, self.errors
             );
         } else {
+            let rss = self.rss.map_or(String::new(), |(peak, after)| {
+                format!("  server RSS peak {:.0} MiB, after {:.0} MiB", mib(peak), mib(after))
+            });
             println!(
-                "{:<28} size {:>9} conc {:>3}  {:>9.1} ops/s  {:>8.1} MiB/s  p50 {:>8.3} ms  p99 {:>8.3} ms  errors {}",
+                "{:<28} size {:>9} conc {:>3}  {:>9.1} ops/s  {:>8.1} MiB/s  p50 {:>8.3} ms  p99 {:>8.3} ms  errors {}{rss}",
                 self.name, self.size, self.concurrency, opss, mibs, p50, p99, self.errors
             );
         }
@@ -314,6 +328,19 @@ struct LoadSpec {
     objects: Option<u64>,
     once: bool,
     drop_caches: bool,
+    server_pid: Option<u32>,
+}
+
+/// A `/proc/PID/status` field (`VmHWM`, `VmRSS`), in bytes.
+fn proc_bytes(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
@@ -325,11 +352,20 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
         objects,
         once,
         drop_caches,
+        server_pid,
     } = spec;
     let access = std::env::var("AWS_ACCESS_KEY_ID").expect("AWS_ACCESS_KEY_ID");
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY").expect("AWS_SECRET_ACCESS_KEY");
     let token = std::env::var("AWS_SESSION_TOKEN").ok().filter(|t| !t.is_empty());
     let c = strata_tests::client::s3_client_with_token(&endpoint, &access, &secret, token);
+    // Like other load tools, wait for a server that makes requests queue
+    // (the SDK would give up on a body that has not moved for 5 s).
+    let c = aws_sdk_s3::Client::from_conf(
+        c.config()
+            .to_builder()
+            .stalled_stream_protection(aws_sdk_s3::config::StalledStreamProtectionConfig::disabled())
+            .build(),
+    );
     let _ = c.create_bucket().bucket(&bucket).send().await;
     let body = random_bytes(size as usize);
     let prefix = format!(
@@ -377,7 +413,11 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
         name
     };
     let limit = once.then_some(readable);
-    let stats = drive(&name, size, conc, duration, limit, move |w, i| {
+    if let Some(pid) = server_pid {
+        // Resets the peak resident memory the kernel reports (VmHWM).
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5\n").expect("resetting VmHWM needs root");
+    }
+    let mut stats = drive(&name, size, conc, duration, limit, move |w, i| {
         let (c, body, bucket, prefix) = (c.clone(), body.clone(), bucket.clone(), prefix.clone());
         async move {
             let which = match op {
@@ -431,6 +471,11 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
         }
     })
     .await;
+    if let Some(pid) = server_pid {
+        let peak = proc_bytes(pid, "VmHWM");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stats.rss = Some((peak, proc_bytes(pid, "VmRSS")));
+    }
     stats.report(json);
 }
 
@@ -898,6 +943,7 @@ fn main() {
             objects,
             once,
             drop_caches,
+            server_pid,
         } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -911,6 +957,7 @@ fn main() {
                 objects,
                 once,
                 drop_caches,
+                server_pid,
             };
             rt.block_on(s3_load(endpoint, bucket, spec, cli.json));
         }

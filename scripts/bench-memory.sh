@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Memory and large writes under load, in one run on this machine:
+#   - raw baseline: 64 MiB files written with fsync into six directories
+#     at concurrency 16 and 64 (objd's best case is this times 4/6, the
+#     data share of 4+2)
+#   - one objd over 6 drives as 4+2 with the default buffer budget
+#     (256 MiB): 64 MiB PUT and GET and 4 KiB PUT at concurrency 16, 64 and
+#     256, each with the server's peak resident memory during the run
+#     (VmHWM, reset before each) and its resident memory 3 s after
+# Needs root (resetting the kernel's peak RSS of the server).
+# Usage: scripts/bench-memory.sh [SECONDS_PER_TEST]  (JSON lines with JSON=1)
+set -euo pipefail
+source "$(dirname "$0")/bench-common.sh"
+
+echo "== raw disk baseline (6 directories), 64 MiB files"
+raw=()
+for i in 1 2 3 4 5 6; do mkdir -p "$work/raw$i"; raw+=(--dir "$work/raw$i"); done
+for conc in 16 64; do
+  sync
+  $bench $json raw-write "${raw[@]}" --size 64MiB --concurrency $conc --duration "$secs"
+  rm -rf "$work"/raw*/*
+done
+rm -rf "$work"/raw*
+sync
+
+echo "== objd, 6 drives, EC:2 (4+2), --buffer-budget 256MiB"
+export AWS_ACCESS_KEY_ID=bench-admin AWS_SECRET_ACCESS_KEY=bench-secret-key
+OBJD_ACCESS_KEY=$AWS_ACCESS_KEY_ID OBJD_SECRET_KEY=$AWS_SECRET_ACCESS_KEY OBJD_LOG=warn \
+  $objd server "$work/d{1...6}" --parity EC:2 --address 127.0.0.1:0 --scanner-interval 0 \
+  > "$work/objd.out" &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$work/objd.out" 2>/dev/null && break; sleep 0.1; done
+endpoint=$(sed -n 's/^objd listening on //p' "$work/objd.out")
+echo "idle RSS: $(awk '/VmRSS/ {print int($2/1024) " MiB"}' /proc/${pids[0]}/status)"
+for conc in 16 64 256; do
+  # Each run in a bucket of its own (about 20 GiB are written in all).
+  for op in put get; do
+    sync
+    $bench $json s3 --endpoint "$endpoint" --bucket "m$conc$op" --op $op --size 64MiB \
+      --concurrency $conc --duration "$secs" --objects 32 --server-pid "${pids[0]}"
+  done
+  sync
+  $bench $json s3 --endpoint "$endpoint" --bucket "s$conc" --op put --size 4KiB \
+    --concurrency $conc --duration "$secs" --server-pid "${pids[0]}"
+done
