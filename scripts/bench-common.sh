@@ -2,13 +2,14 @@
 # repository root as working directory, seconds per test from the first
 # argument (default 8), JSON lines with JSON=1, the release binaries
 # built, and a scratch directory removed at exit with the servers whose
-# pids the script adds to `pids`.
+# pids the script adds to `pids`. OBJD=PATH measures another objd binary
+# (an earlier build, for a before/after in one session).
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 secs=${1:-8}
 json=${JSON:+--json}
 cargo build --release --quiet -p objd -p strata-tests --bins
 bench=target/release/strata-bench
-objd=target/release/objd
+objd=${OBJD:-target/release/objd}
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/strata-bench.XXXXXX")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }

@@ -116,10 +116,13 @@ impl LocalDrive {
     /// Opens (creating if needed) the drive rooted at `root`.
     pub fn open(root: &Path) -> DriveResult<Self> {
         fs::create_dir_all(root.join("data"))?;
-        let db = Database::create(root.join("index.redb")).map_err(|e| match e {
-            redb::DatabaseError::Storage(s) => storage_err(s),
-            other => index_err(other),
-        })?;
+        let db = Database::builder()
+            .set_cache_size(INDEX_CACHE)
+            .create(root.join("index.redb"))
+            .map_err(|e| match e {
+                redb::DatabaseError::Storage(s) => storage_err(s),
+                other => index_err(other),
+            })?;
         let txn = db.begin_write().map_err(txn_err)?;
         for t in [BUCKETS, OBJECTS, UPLOADS, PARTS, USAGE, CONFIG] {
             txn.open_table(t).map_err(table_err)?;
@@ -263,6 +266,12 @@ fn ensure_dir(path: &Path) -> io::Result<bool> {
 /// Writes a shard file under a temporary name and renames it into place
 /// when finished, so a file being rewritten (a part uploaded again) keeps
 /// its previous complete content until the new one is durable.
+/// Memory the index of one drive keeps its pages in. The index library's
+/// default (a gigabyte per drive) let a node's memory grow with the number
+/// of small objects written until the container's limit killed it; pages
+/// not kept are read again from the file, through the page cache.
+pub const INDEX_CACHE: usize = 64 << 20;
+
 /// Bytes a shard writer gathers before it writes to its file. A shard
 /// block (a quarter megabyte in the default layout) is larger and goes to
 /// the file directly; the buffer gathers its checksum and small blocks.

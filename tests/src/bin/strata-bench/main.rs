@@ -216,7 +216,11 @@ impl Stats {
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         if json {
             let rss = self.rss.map_or(String::new(), |(peak, after)| {
-                format!(",\"peak_rss_mib\":{:.1},\"rss_after_mib\":{:.1}", mib(peak), mib(after))
+                format!(
+                    ",\"peak_rss_mib\":{:.1},\"rss_after_mib\":{:.1}",
+                    mib(peak),
+                    mib(after)
+                )
             });
             println!(
                 "{{\"name\":\"{}\",\"size\":{},\"concurrency\":{},\"seconds\":{secs:.3},\"ops\":{},\"ops_per_s\":{opss:.1},\"mib_per_s\":{mibs:.1},\"p50_ms\":{p50:.3},\"p99_ms\":{p99:.3},\"errors\":{}{rss}}}",
@@ -224,7 +228,11 @@ impl Stats {
             );
         } else {
             let rss = self.rss.map_or(String::new(), |(peak, after)| {
-                format!("  server RSS peak {:.0} MiB, after {:.0} MiB", mib(peak), mib(after))
+                format!(
+                    "  server RSS peak {:.0} MiB, after {:.0} MiB",
+                    mib(peak),
+                    mib(after)
+                )
             });
             println!(
                 "{:<28} size {:>9} conc {:>3}  {:>9.1} ops/s  {:>8.1} MiB/s  p50 {:>8.3} ms  p99 {:>8.3} ms  errors {}{rss}",
