@@ -2,11 +2,13 @@
 //! uploads, then as many concurrent downloads of them, against an objd
 //! whose buffer budget is 64 MiB. Every object must come back exactly as
 //! sent, and the server's peak resident memory (the kernel's VmHWM, read
-//! from /proc) must stay within twice the budget plus 64 MiB, where the
+//! from /proc) must stay within twice the budget plus 96 MiB, where the
 //! same load without a budget peaks past 500 MiB. (The budget bounds the
-//! buffers themselves; the allocator's free lists, connections and threads
-//! account for the rest, docs/operations.md#memory.) The budget's gauges
-//! must show that requests waited and that every credit came back.
+//! buffers themselves; the allocator's free lists take up to about as much
+//! again between trims, and the 128 connections, their tasks and the
+//! threads the rest: docs/operations.md#memory. Measured: 150-165 MiB
+//! above idle.) The budget's gauges must show that requests waited and
+//! that every credit came back.
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::body::SdkBody;
@@ -159,7 +161,7 @@ async fn many_large_uploads_and_downloads_stay_within_the_buffer_budget() {
     }
     let peak = proc_status(pid, "VmHWM:");
 
-    let bound = idle + 2 * BUDGET + (64 << 20);
+    let bound = idle + 2 * BUDGET + (96 << 20);
     eprintln!(
         "objd RSS: idle {} MiB, peak after uploads {} MiB, peak after downloads {} MiB (bound {} MiB)",
         idle >> 20,
