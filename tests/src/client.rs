@@ -34,7 +34,13 @@ pub fn s3_client_with_token(
 /// stream protection (which gives up on a body that does not move for five
 /// seconds) is off, for tests of a server that makes requests queue.
 pub fn s3_client_patient(endpoint: &str) -> aws_sdk_s3::Client {
-    let conf = s3_client(endpoint)
+    patient(&s3_client(endpoint))
+}
+
+/// `c` without the SDK's stalled stream protection (see
+/// [`s3_client_patient`]).
+pub fn patient(c: &aws_sdk_s3::Client) -> aws_sdk_s3::Client {
+    let conf = c
         .config()
         .to_builder()
         .stalled_stream_protection(aws_sdk_s3::config::StalledStreamProtectionConfig::disabled())

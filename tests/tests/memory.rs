@@ -18,27 +18,12 @@ use hyper::body::Frame;
 use std::time::Duration;
 use strata_s3client::fetch::Fetcher;
 use strata_tests::client::s3_client_patient;
-use strata_tests::{Server, metric_sample, pattern};
+use strata_tests::{Server, metric_sample, pattern, proc_status_bytes};
 
 const OBJECTS: usize = 128;
 const SIZE: usize = 64 << 20;
 const HEADER: usize = 16;
 const BUDGET: u64 = 64 << 20;
-
-/// A `/proc/PID/status` field, in bytes.
-fn proc_status(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = s
-        .lines()
-        .find(|l| l.starts_with(field))
-        .unwrap_or_else(|| panic!("no {field}"));
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kib * 1024
-}
 
 /// Object `i`: a header naming it, then the shared body. Each object
 /// differs from the others, and none is held whole in the test's memory.
@@ -93,7 +78,7 @@ async fn many_large_uploads_and_downloads_stay_within_the_buffer_budget() {
     // Queued uploads do not move for many seconds: the client must wait.
     let c = s3_client_patient(&s.endpoint);
     c.create_bucket().bucket("heavy").send().await.unwrap();
-    let idle = proc_status(pid, "VmRSS:");
+    let idle = proc_status_bytes(pid, "VmRSS");
     let shared = Bytes::from(pattern(SIZE - HEADER, 42));
 
     let puts = (0..OBJECTS).map(|i| {
@@ -113,7 +98,7 @@ async fn many_large_uploads_and_downloads_stay_within_the_buffer_budget() {
     for r in results {
         r.unwrap();
     }
-    let after_puts = proc_status(pid, "VmHWM:");
+    let after_puts = proc_status_bytes(pid, "VmHWM");
 
     let gets = (0..OBJECTS).map(|i| {
         let (c, shared) = (c.clone(), shared.clone());
@@ -159,7 +144,7 @@ async fn many_large_uploads_and_downloads_stay_within_the_buffer_budget() {
     for r in results {
         r.unwrap();
     }
-    let peak = proc_status(pid, "VmHWM:");
+    let peak = proc_status_bytes(pid, "VmHWM");
 
     let bound = idle + 2 * BUDGET + (96 << 20);
     eprintln!(

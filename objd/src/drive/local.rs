@@ -263,9 +263,6 @@ fn ensure_dir(path: &Path) -> io::Result<bool> {
     }
 }
 
-/// Writes a shard file under a temporary name and renames it into place
-/// when finished, so a file being rewritten (a part uploaded again) keeps
-/// its previous complete content until the new one is durable.
 /// Memory the index of one drive keeps its pages in. The index library's
 /// default (a gigabyte per drive) let a node's memory grow with the number
 /// of small objects written until the container's limit killed it; pages
@@ -277,6 +274,9 @@ pub const INDEX_CACHE: usize = 64 << 20;
 /// the file directly; the buffer gathers its checksum and small blocks.
 pub const SHARD_WRITE_BUFFER: usize = 64 * 1024;
 
+/// Writes a shard file under a temporary name and renames it into place
+/// when finished, so a file being rewritten (a part uploaded again) keeps
+/// its previous complete content until the new one is durable.
 struct LocalShardWriter {
     /// `None` once finished.
     file: Option<io::BufWriter<File>>,

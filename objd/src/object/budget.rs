@@ -70,22 +70,16 @@ pub struct Saturated;
 
 /// Credits held by one request; given back when dropped.
 #[derive(Debug)]
-pub struct Credit {
-    _permit: Option<OwnedSemaphorePermit>,
-    bytes: u64,
-}
+pub struct Credit(Option<OwnedSemaphorePermit>);
 
 impl Credit {
     /// A credit of nothing (for work already paid for).
     pub fn none() -> Self {
-        Self {
-            _permit: None,
-            bytes: 0,
-        }
+        Self(None)
     }
 
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.0.as_ref().map_or(0, |p| p.num_permits() as u64 * UNIT)
     }
 }
 
@@ -152,14 +146,13 @@ impl Budget {
         }
         let units = bytes.div_ceil(UNIT).clamp(1, pool.units);
         let n = u32::try_from(units).unwrap_or(u32::MAX);
-        let sem = Arc::clone(&pool.sem);
-        let permit = match Arc::clone(&sem).try_acquire_many_owned(n) {
+        let permit = match Arc::clone(&pool.sem).try_acquire_many_owned(n) {
             Ok(p) => p,
             Err(_) => {
                 pool.waits.fetch_add(1, Ordering::Relaxed);
                 pool.waiting.fetch_add(1, Ordering::Relaxed);
                 let _left = Waiting(&pool.waiting);
-                match super::within(pool.wait, sem.acquire_many_owned(n)).await {
+                match super::within(pool.wait, Arc::clone(&pool.sem).acquire_many_owned(n)).await {
                     Ok(Ok(p)) => p,
                     // The semaphore is never closed.
                     Ok(Err(_)) => return Ok(Credit::none()),
@@ -167,10 +160,7 @@ impl Budget {
                 }
             }
         };
-        Ok(Credit {
-            _permit: Some(permit),
-            bytes: u64::from(n) * UNIT,
-        })
+        Ok(Credit(Some(permit)))
     }
 }
 
@@ -188,13 +178,8 @@ impl Drop for Waiting<'_> {
 /// drives are writing, each with its parity; the codec's work area (about
 /// a block); a second copy of a block while it is sealed; the writers'
 /// buffers. `expect` (the declared length) shrinks it for small bodies.
-pub fn write_cost(
-    layout: &Layout,
-    plain_per_block: u64,
-    expect: Option<u64>,
-    sealed: bool,
-    drives: usize,
-) -> u64 {
+pub fn write_cost(layout: &Layout, expect: Option<u64>, sealed: bool, drives: usize) -> u64 {
+    let plain_per_block = u64::from(layout.block_size);
     let block = block_bytes(plain_per_block, expect);
     let k = layout.data as u64;
     let total = layout.total() as u64;
@@ -290,14 +275,14 @@ mod tests {
     #[test]
     fn working_sets_follow_the_layout_and_the_body() {
         let l = Layout::new(4, 2, 1 << 20).unwrap();
-        let big = write_cost(&l, 1 << 20, None, false, 6);
+        let big = write_cost(&l, None, false, 6);
         // Two encoded blocks (1.5 MiB each), a block, six writer buffers.
         assert_eq!(
             big,
             2 * ((3 << 19) + 1) + (1 << 20) + 6 * WRITER_BUFFER + REQUEST_OVERHEAD
         );
-        assert!(write_cost(&l, 1 << 20, None, true, 6) > big);
-        let small = write_cost(&l, 1 << 20, Some(4096), false, 6);
+        assert!(write_cost(&l, None, true, 6) > big);
+        let small = write_cost(&l, Some(4096), false, 6);
         assert!(small < 64 * 1024, "a 4 KiB PUT costs {small}");
         assert!(read_cost(&l, 4096, 4096) < 64 * 1024);
         // A short range of a large object still reads whole blocks.

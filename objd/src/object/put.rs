@@ -271,8 +271,7 @@ impl ErasureSet {
     /// The buffer a write of one part into this set holds at most (see
     /// [`super::budget::write_cost`]).
     pub(super) fn write_cost(&self, expect: Option<u64>, sealed: bool) -> u64 {
-        let bs = u64::from(self.layout.block_size);
-        super::budget::write_cost(&self.layout, bs, expect, sealed, self.drives.len())
+        super::budget::write_cost(&self.layout, expect, sealed, self.drives.len())
     }
 
     pub(super) fn erasure_info(&self, shard_index: usize) -> ErasureInfo {

@@ -339,18 +339,6 @@ struct LoadSpec {
     server_pid: Option<u32>,
 }
 
-/// A `/proc/PID/status` field (`VmHWM`, `VmRSS`), in bytes.
-fn proc_bytes(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib * 1024)
-}
-
 async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
     let LoadSpec {
         op,
@@ -365,15 +353,11 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
     let access = std::env::var("AWS_ACCESS_KEY_ID").expect("AWS_ACCESS_KEY_ID");
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY").expect("AWS_SECRET_ACCESS_KEY");
     let token = std::env::var("AWS_SESSION_TOKEN").ok().filter(|t| !t.is_empty());
-    let c = strata_tests::client::s3_client_with_token(&endpoint, &access, &secret, token);
     // Like other load tools, wait for a server that makes requests queue
     // (the SDK would give up on a body that has not moved for 5 s).
-    let c = aws_sdk_s3::Client::from_conf(
-        c.config()
-            .to_builder()
-            .stalled_stream_protection(aws_sdk_s3::config::StalledStreamProtectionConfig::disabled())
-            .build(),
-    );
+    let c = strata_tests::client::patient(&strata_tests::client::s3_client_with_token(
+        &endpoint, &access, &secret, token,
+    ));
     let _ = c.create_bucket().bucket(&bucket).send().await;
     let body = random_bytes(size as usize);
     let prefix = format!(
@@ -480,9 +464,9 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
     })
     .await;
     if let Some(pid) = server_pid {
-        let peak = proc_bytes(pid, "VmHWM");
+        let peak = strata_tests::proc_status_bytes(pid, "VmHWM");
         tokio::time::sleep(Duration::from_secs(3)).await;
-        stats.rss = Some((peak, proc_bytes(pid, "VmRSS")));
+        stats.rss = Some((peak, strata_tests::proc_status_bytes(pid, "VmRSS")));
     }
     stats.report(json);
 }
