@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <root>/format.json           deployment and position (drive::format)
-//! <root>/index.redb            ordered tables: buckets, objects, uploads, parts
+//! <root>/index.redb            ordered tables: buckets, objects (and their listing summaries), uploads, parts
 //! <root>/data/<xx>/<dir>/part.N  shard files, <dir> = 32 hex digits, <xx> its first two
 //! ```
 //!
@@ -14,8 +14,8 @@
 //! concurrent writers share one fsync instead of paying N.
 
 use super::{
-    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardFile,
-    ShardWriter, Table, format,
+    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, Packed, RecordOp,
+    ShardFile, ShardWriter, Table, format,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::fs::{self, File, OpenOptions};
@@ -30,6 +30,12 @@ const UPLOADS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("uploads");
 const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
 const USAGE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("usage");
 const CONFIG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("config");
+/// `bucket \0 key` -> the listing summary of the object record under the
+/// same key, changed in the same transaction as the record.
+const SUMMARIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("object-summaries");
+/// The row of [`SUMMARIES`] that says every record has its summary (no
+/// objects-table key starts with `0x00`: bucket names are not empty).
+const SUMMARIES_COMPLETE: &[u8] = b"\0complete";
 
 /// Most commit requests folded into one transaction.
 const MAX_BATCH: usize = 256;
@@ -127,6 +133,7 @@ impl LocalDrive {
         for t in [BUCKETS, OBJECTS, UPLOADS, PARTS, USAGE, CONFIG] {
             txn.open_table(t).map_err(table_err)?;
         }
+        build_summaries(&txn)?;
         txn.commit().map_err(commit_err)?;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel::<(Vec<RecordOp>, Reply)>();
@@ -154,6 +161,72 @@ impl LocalDrive {
     fn part_path(&self, dir: &[u8; 16], file: ShardFile) -> PathBuf {
         self.dir_path(dir).join(file.name())
     }
+
+    /// Passes at most `limit` entries of `table` in `start..end` (without
+    /// `start` itself when `exclusive_start`) to `each`, straight from the
+    /// index's pages.
+    fn range(
+        &self,
+        table: TableDefinition<'static, &'static [u8], &'static [u8]>,
+        (start, exclusive_start, end): (&[u8], bool, &[u8]),
+        limit: usize,
+        mut each: impl FnMut(&[u8], &[u8]),
+    ) -> DriveResult<()> {
+        let txn = self.db.begin_read().map_err(txn_err)?;
+        let t = txn.open_table(table).map_err(table_err)?;
+        let mut n = 0;
+        for item in t.range(start..end).map_err(storage_err)? {
+            let (k, v) = item.map_err(storage_err)?;
+            if exclusive_start && k.value() == start {
+                continue;
+            }
+            each(k.value(), v.value());
+            n += 1;
+            if n >= limit {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Gives every object record its listing summary, unless the drive says
+/// they all have one and the counts agree: a drive formatted before the
+/// summaries, or whose records a build without them changed, gets them
+/// here, in the transaction that opens it.
+fn build_summaries(txn: &redb::WriteTransaction) -> DriveResult<()> {
+    use redb::ReadableTableMetadata;
+    let objects = txn.open_table(OBJECTS).map_err(table_err)?;
+    let mut summaries = txn.open_table(SUMMARIES).map_err(table_err)?;
+    let complete = summaries.get(SUMMARIES_COMPLETE).map_err(storage_err)?.is_some();
+    let (records, rows) = (
+        objects.len().map_err(storage_err)?,
+        summaries.len().map_err(storage_err)?,
+    );
+    if complete && rows == records + 1 {
+        return Ok(());
+    }
+    summaries.retain(|_, _| false).map_err(storage_err)?;
+    for item in objects.iter().map_err(storage_err)? {
+        let (k, v) = item.map_err(storage_err)?;
+        summaries
+            .insert(k.value(), super::summary_of(v.value()).as_slice())
+            .map_err(storage_err)?;
+    }
+    summaries
+        .insert(SUMMARIES_COMPLETE, [].as_slice())
+        .map_err(storage_err)?;
+    Ok(())
+}
+
+/// Keeps the summary of the object record under `key` in step with it.
+fn summarize_into(txn: &redb::WriteTransaction, key: &[u8], record: Option<&[u8]>) -> DriveResult<()> {
+    let mut t = txn.open_table(SUMMARIES).map_err(table_err)?;
+    match record {
+        Some(r) => t.insert(key, super::summary_of(r).as_slice()).map(drop),
+        None => t.remove(key).map(drop),
+    }
+    .map_err(storage_err)
 }
 
 fn apply(txn: &redb::WriteTransaction, ops: &[RecordOp]) -> DriveResult<Vec<Option<Vec<u8>>>> {
@@ -178,11 +251,19 @@ fn apply(txn: &redb::WriteTransaction, ops: &[RecordOp]) -> DriveResult<Vec<Opti
                 let mut t = txn.open_table(def(*table)).map_err(table_err)?;
                 let old = t.insert(key.as_slice(), value.as_slice()).map_err(storage_err)?;
                 prev.push(old.map(|g| g.value().to_vec()));
+                if *table == Table::Objects {
+                    drop(t);
+                    summarize_into(txn, key, Some(value))?;
+                }
             }
             RecordOp::Delete { table, key } => {
                 let mut t = txn.open_table(def(*table)).map_err(table_err)?;
                 let old = t.remove(key.as_slice()).map_err(storage_err)?;
                 prev.push(old.map(|g| g.value().to_vec()));
+                if *table == Table::Objects {
+                    drop(t);
+                    summarize_into(txn, key, None)?;
+                }
             }
             RecordOp::Add { table, key, delta } => {
                 let mut t = txn.open_table(def(*table)).map_err(table_err)?;
@@ -356,19 +437,24 @@ impl Drive for LocalDrive {
         end: &[u8],
         limit: usize,
     ) -> DriveResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        let txn = self.db.begin_read().map_err(txn_err)?;
-        let t = txn.open_table(def(table)).map_err(table_err)?;
-        let mut out = Vec::new();
-        for item in t.range(start..end).map_err(storage_err)? {
-            let (k, v) = item.map_err(storage_err)?;
-            if exclusive_start && k.value() == start {
-                continue;
-            }
-            out.push((k.value().to_vec(), v.value().to_vec()));
-            if out.len() >= limit {
-                break;
-            }
-        }
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let range = (start, exclusive_start, end);
+        self.range(def(table), range, limit, |k, v| {
+            out.push((k.to_vec(), v.to_vec()))
+        })?;
+        Ok(out)
+    }
+
+    fn scan_summaries(
+        &self,
+        start: &[u8],
+        exclusive_start: bool,
+        end: &[u8],
+        limit: usize,
+    ) -> DriveResult<Packed> {
+        let mut out = Packed::with_capacity(limit.min(1024), limit.min(1024) * 160);
+        let range = (start, exclusive_start, end);
+        self.range(SUMMARIES, range, limit, |k, v| out.push(k, v))?;
         Ok(out)
     }
 
@@ -509,6 +595,75 @@ impl Drive for LocalDrive {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record of one version whose size is `size`.
+    fn record(size: u64) -> Vec<u8> {
+        let e = crate::meta::ErasureInfo {
+            data: 2,
+            parity: 2,
+            shard_index: 1,
+            hash_algo: 1,
+            block_size: 1 << 20,
+        };
+        let mut v = crate::meta::Version::without_data(
+            crate::meta::VersionKind::Object,
+            crate::meta::VersionId::NULL,
+            7,
+            e,
+        );
+        v.size = size;
+        crate::meta::ObjectRecord { versions: vec![v] }.encode()
+    }
+
+    fn listed(d: &LocalDrive) -> Vec<(Vec<u8>, u64)> {
+        d.scan_summaries(b"b\0", false, b"b\x01", 100)
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                let size = crate::meta::ObjectRecord::decode(v).map_or(u64::MAX, |r| r.versions[0].size);
+                (k.to_vec(), size)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn summaries_follow_every_commit_and_are_rebuilt_where_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = LocalDrive::open(dir.path()).unwrap();
+        let put = |k: &[u8], v: Vec<u8>| RecordOp::Put {
+            table: Table::Objects,
+            key: k.to_vec(),
+            value: v,
+        };
+        d.commit(vec![put(b"b\0a", record(1)), put(b"b\0b", record(2))])
+            .unwrap();
+        d.commit(vec![put(b"b\0a", record(10)), put(b"b\0c", b"damaged".to_vec())])
+            .unwrap();
+        d.commit(vec![RecordOp::Delete {
+            table: Table::Objects,
+            key: b"b\0b".to_vec(),
+        }])
+        .unwrap();
+        let want = vec![(b"b\0a".to_vec(), 10), (b"b\0c".to_vec(), u64::MAX)];
+        assert_eq!(listed(&d), want);
+        // A drive whose summaries a build without them left behind: the
+        // marker gone, or a record changed behind them.
+        let txn = d.db.begin_write().unwrap();
+        txn.open_table(SUMMARIES)
+            .unwrap()
+            .remove(b"b\0a".as_slice())
+            .unwrap();
+        txn.open_table(OBJECTS)
+            .unwrap()
+            .insert(b"b\0d".as_slice(), record(4).as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        drop(d);
+        let d = LocalDrive::open(dir.path()).unwrap();
+        let mut want = want;
+        want.push((b"b\0d".to_vec(), 4));
+        assert_eq!(listed(&d), want);
+    }
 
     #[test]
     fn commits_are_visible_and_return_previous_values() {

@@ -148,6 +148,18 @@ impl Drive for Metered {
         })
     }
 
+    fn scan_summaries(
+        &self,
+        start: &[u8],
+        exclusive_start: bool,
+        end: &[u8],
+        limit: usize,
+    ) -> DriveResult<super::Packed> {
+        self.stats.timed(&self.stats.read, || {
+            self.inner.scan_summaries(start, exclusive_start, end, limit)
+        })
+    }
+
     fn commit(&self, ops: Vec<RecordOp>) -> CommitResult {
         self.stats.timed(&self.stats.commit, || self.inner.commit(ops))
     }

@@ -126,6 +126,69 @@ pub type DriveResult<T> = Result<T, DriveError>;
 /// Key-value entries of a table, in key order.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// Key-value entries in key order packed into one buffer: what a scan of
+/// many small entries returns without an allocation per key and value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Packed {
+    bytes: Vec<u8>,
+    /// Per entry, where its key and its value end in `bytes` (each starts
+    /// where the one before ends).
+    ends: Vec<(usize, usize)>,
+}
+
+impl Packed {
+    pub fn with_capacity(entries: usize, bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(entries),
+        }
+    }
+
+    pub fn push(&mut self, key: &[u8], value: &[u8]) {
+        self.bytes.extend_from_slice(key);
+        let k = self.bytes.len();
+        self.bytes.extend_from_slice(value);
+        self.ends.push((k, self.bytes.len()));
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Entry `i`: its key and value.
+    pub fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        let (k, v) = *self.ends.get(i)?;
+        let from = i.checked_sub(1).map_or(0, |p| self.ends[p].1);
+        Some((&self.bytes[from..k], &self.bytes[k..v]))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    pub fn last_key(&self) -> Option<&[u8]> {
+        self.len()
+            .checked_sub(1)
+            .and_then(|i| self.get(i))
+            .map(|(k, _)| k)
+    }
+}
+
+impl From<Entries> for Packed {
+    fn from(entries: Entries) -> Self {
+        let bytes = entries.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let mut p = Self::with_capacity(entries.len(), bytes);
+        for (k, v) in &entries {
+            p.push(k, v);
+        }
+        p
+    }
+}
+
 /// Previous values of a commit's ops, or why it failed.
 pub type CommitResult = DriveResult<Vec<Option<Vec<u8>>>>;
 
@@ -216,6 +279,25 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
         end: &[u8],
         limit: usize,
     ) -> DriveResult<Entries>;
+    /// Like [`Drive::scan`] of [`Table::Objects`], with each record cut to
+    /// its listing summary ([`crate::meta::summary`]) by the drive, so
+    /// whole records are neither copied nor sent. A record that fails its
+    /// checksum or does not decode gets an empty summary, which the reader
+    /// takes for the damaged record it is.
+    fn scan_summaries(
+        &self,
+        start: &[u8],
+        exclusive_start: bool,
+        end: &[u8],
+        limit: usize,
+    ) -> DriveResult<Packed> {
+        let entries = self.scan(Table::Objects, start, exclusive_start, end, limit)?;
+        let mut out = Packed::with_capacity(entries.len(), entries.len() * 160);
+        for (k, v) in &entries {
+            out.push(k, &summary_of(v));
+        }
+        Ok(out)
+    }
     /// Applies `ops` atomically and durably; returns each op's previous value.
     /// Concurrent commits are batched into one fsync.
     fn commit(&self, ops: Vec<RecordOp>) -> CommitResult;
@@ -243,6 +325,11 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
     fn is_remote(&self) -> bool {
         false
     }
+}
+
+/// The listing summary of an object record; empty for a damaged record.
+pub fn summary_of(record: &[u8]) -> Vec<u8> {
+    crate::meta::summary::summarize(record).unwrap_or_default()
 }
 
 /// `bucket \0 key`, the key of the objects table.

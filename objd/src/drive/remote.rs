@@ -415,7 +415,7 @@ impl Drive for RemoteDrive {
         exclusive_start: bool,
         end: &[u8],
         limit: usize,
-    ) -> DriveResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    ) -> DriveResult<super::Entries> {
         let args = self.args(|w| {
             rpc::put_table(w, table);
             w.bytes(start);
@@ -425,6 +425,23 @@ impl Drive for RemoteDrive {
         });
         let b = self.call(Op::Scan, args, None)?;
         decode(rpc::decode_entries(&b))
+    }
+
+    fn scan_summaries(
+        &self,
+        start: &[u8],
+        exclusive_start: bool,
+        end: &[u8],
+        limit: usize,
+    ) -> DriveResult<super::Packed> {
+        let args = self.args(|w| {
+            w.bytes(start);
+            w.u8(exclusive_start as u8);
+            w.bytes(end);
+            w.u64(limit as u64);
+        });
+        let b = self.call(Op::ScanSummaries, args, None)?;
+        decode(rpc::decode_packed(&b))
     }
 
     fn commit(&self, ops: Vec<RecordOp>) -> CommitResult {

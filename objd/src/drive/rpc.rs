@@ -11,7 +11,7 @@
 //! arguments, keyed by a key derived from the root secret, checked within
 //! [`AUTH_SKEW`].
 
-use super::{DataDir, DriveError, DriveResult, Entries, RecordOp, ShardFile, Table};
+use super::{DataDir, DriveError, DriveResult, Entries, Packed, RecordOp, ShardFile, Table};
 use crate::meta::codec::{DecodeError, Reader, Writer};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -33,6 +33,7 @@ pub enum Op {
     WriteFormat,
     Get,
     Scan,
+    ScanSummaries,
     Commit,
     CreateShard,
     ReadShard,
@@ -49,6 +50,7 @@ const OPS: &[(Op, &str)] = &[
     (Op::WriteFormat, "write-format"),
     (Op::Get, "get"),
     (Op::Scan, "scan"),
+    (Op::ScanSummaries, "scan-summaries"),
     (Op::Commit, "commit"),
     (Op::CreateShard, "create-shard"),
     (Op::ReadShard, "read-shard"),
@@ -321,6 +323,27 @@ pub fn decode_entries(b: &[u8]) -> Result<Entries, DecodeError> {
     (0..n)
         .map(|_| Ok((r.bytes()?.to_vec(), r.bytes()?.to_vec())))
         .collect()
+}
+
+/// [`Packed`] entries, in the form of [`encode_entries`].
+pub fn encode_packed(entries: &Packed) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.u32(entries.len() as u32);
+    for (k, v) in entries.iter() {
+        w.bytes(k);
+        w.bytes(v);
+    }
+    w.buf
+}
+
+pub fn decode_packed(b: &[u8]) -> Result<Packed, DecodeError> {
+    let mut r = Reader::new(b);
+    let n = r.count(8)?;
+    let mut out = Packed::with_capacity(n, b.len());
+    for _ in 0..n {
+        out.push(r.bytes()?, r.bytes()?);
+    }
+    Ok(out)
 }
 
 fn put_time(w: &mut Writer, t: SystemTime) {

@@ -8,6 +8,7 @@
 //! This module only encodes and decodes; it does no I/O.
 
 pub mod codec;
+pub mod summary;
 
 use codec::{DecodeError, Reader, Writer};
 

@@ -4,9 +4,10 @@
 //! size, not the bucket size. A common prefix is skipped with one seek past
 //! it rather than by reading the keys below it.
 
+use super::resolve::KeyView;
 use super::set::Records;
 use super::{ErasureSet, ObjectError, ObjectLayer, ObjectResult};
-use crate::drive::{DriveError, Table, object_key, prefix_end};
+use crate::drive::{DriveError, DriveResult, Packed, Table, object_key, prefix_end};
 use crate::meta::{ObjectRecord, Version, VersionId};
 use std::sync::Arc;
 
@@ -28,6 +29,8 @@ pub struct ListOptions {
 #[derive(Debug, Clone)]
 pub struct ListedObject {
     pub key: String,
+    /// The version as listings know it ([`crate::meta::summary`]): id,
+    /// times, kind, size and ETag, without metadata, parts or tags.
     pub version: Version,
     /// True for the key's current version.
     pub is_latest: bool,
@@ -56,7 +59,90 @@ struct SetScan {
     bound: Option<Vec<u8>>,
 }
 
+/// What each page of a merge holds of one key (its summary, or nothing).
+type Held<'a> = Vec<Option<&'a [u8]>>;
+
+/// Each drive's page of one scan merged in key order: a cursor per page,
+/// each page walked once. Keys past `bound` are left out.
+struct Merge<'a> {
+    pages: &'a [DriveResult<Packed>],
+    at: Vec<usize>,
+    bound: Option<Vec<u8>>,
+}
+
+impl<'a> Merge<'a> {
+    /// The merge of `pages`, each read with `limit`: complete up to the
+    /// smallest last key of the pages that were full.
+    fn new(pages: &'a [DriveResult<Packed>], limit: usize) -> Self {
+        let bound = pages
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .filter(|p| p.len() >= limit)
+            .filter_map(|p| p.last_key())
+            .min()
+            .map(<[u8]>::to_vec);
+        Self {
+            pages,
+            at: vec![0; pages.len()],
+            bound,
+        }
+    }
+
+    /// The next key and what each page holds of it.
+    fn next(&mut self) -> Option<(Vec<u8>, Held<'a>)> {
+        let heads: Vec<Option<(&'a [u8], &'a [u8])>> = self
+            .pages
+            .iter()
+            .zip(&self.at)
+            .map(|(p, &i)| p.as_ref().ok().and_then(|p| p.get(i)))
+            .collect();
+        let key = heads.iter().flatten().map(|(k, _)| *k).min()?;
+        if self.bound.as_deref().is_some_and(|b| key > b) {
+            return None;
+        }
+        let held: Held<'a> = heads
+            .iter()
+            .map(|h| h.filter(|(k, _)| *k == key).map(|(_, v)| v))
+            .collect();
+        for (i, h) in self.at.iter_mut().zip(&held) {
+            *i += usize::from(h.is_some());
+        }
+        Some((key.to_vec(), held))
+    }
+}
+
+/// The summary every one of `held` has, byte for byte, if they agree.
+fn agreed<'a>(held: &[Option<&'a [u8]>]) -> Option<&'a [u8]> {
+    let first = (*held.first()?)?;
+    held.iter().all(|h| *h == Some(first)).then_some(first)
+}
+
 impl ErasureSet {
+    /// Drives enough to list from when they all agree: so many that every
+    /// entry held by read quorum drives (every entry that can win) has a
+    /// copy among them (more than `n - read quorum`), and that an entry
+    /// they all hold has read quorum. A key they hold alike then resolves
+    /// as it would from every drive: the entries they hold are exactly the
+    /// ones with quorum. Other nodes' drives come last, and where the
+    /// choice starts rotates with `start`, so listings spread over drives.
+    fn listing_drives(&self, start: &[u8]) -> Option<Vec<usize>> {
+        let n = self.drives.len();
+        let want = self.read_quorum().max(n - self.read_quorum() + 1);
+        if want >= n {
+            return None;
+        }
+        let turn = xxhash_rust::xxh3::xxh3_64(start) as usize % n;
+        let mut ready: Vec<(bool, usize)> = (0..n)
+            .map(|i| (i + turn) % n)
+            .filter_map(|pos| {
+                let d = self.drives[pos].as_ref()?;
+                d.is_online().then(|| (d.is_remote(), pos))
+            })
+            .collect();
+        ready.sort_by_key(|(remote, _)| *remote);
+        (ready.len() >= want).then(|| ready.into_iter().take(want).map(|(_, pos)| pos).collect())
+    }
+
     async fn scan_keys(
         &self,
         start: Vec<u8>,
@@ -65,77 +151,106 @@ impl ErasureSet {
         limit: usize,
         versions: bool,
     ) -> ObjectResult<SetScan> {
-        let pages = self
-            .on_drives({
-                let (start, end) = (start.clone(), end.clone());
-                move |_, d| d.scan(Table::Objects, &start, exclusive, &end, limit)
-            })
-            .await;
+        let scan = {
+            let (start, end) = (start.clone(), end.clone());
+            move |_, d: &dyn crate::drive::Drive| d.scan_summaries(&start, exclusive, &end, limit)
+        };
+        // Most of the time a few drives agreeing on every key decide the
+        // batch; anything else reads every drive.
+        if let Some(few) = self.listing_drives(&start) {
+            let pages = self.on_drives_in(&few, scan.clone()).await;
+            if pages.iter().all(Result::is_ok) {
+                let mut merge = Merge::new(&pages, limit);
+                let mut entries = Vec::new();
+                let all_agree = loop {
+                    let Some((key, held)) = merge.next() else {
+                        break true;
+                    };
+                    let Some(view) = agreed(&held).and_then(|s| ObjectRecord::decode(s).ok()) else {
+                        break false;
+                    };
+                    let v = self.listed(&key, &KeyView::unanimous(view), versions);
+                    entries.push((key, v));
+                };
+                if all_agree {
+                    return Ok(SetScan {
+                        entries,
+                        bound: merge.bound,
+                    });
+                }
+            }
+        }
+        let pages = self.on_drives(scan).await;
         let n = self.drives.len();
         let failed = pages.iter().filter(|p| p.is_err()).count();
         if n - failed < self.read_quorum() {
             return Err(ObjectError::ReadQuorum);
         }
-        // The merged view is complete only up to the smallest last key of
-        // the drives that filled their page.
-        let bound: Option<Vec<u8>> = pages
-            .iter()
-            .filter_map(|p| p.as_ref().ok())
-            .filter(|p| p.len() >= limit)
-            .filter_map(|p| p.last().map(|(k, _)| k.clone()))
-            .min();
-        let mut keys: Vec<&Vec<u8>> = pages
-            .iter()
-            .flatten()
-            .flat_map(|p| p.iter().map(|(k, _)| k))
-            .collect();
-        keys.sort();
-        keys.dedup();
+        let mut merge = Merge::new(&pages, limit);
         let mut entries = Vec::new();
-        for key in keys {
-            if bound.as_ref().is_some_and(|b| key > b) {
-                break;
-            }
-            let records: Records = pages
-                .iter()
-                .map(|p| match p {
-                    Ok(p) => match p.binary_search_by(|(k, _)| k.cmp(key)) {
-                        Ok(i) => ObjectRecord::decode(&p[i].1)
-                            .map(Some)
-                            .map_err(|e| DriveError::Corrupt(e.to_string())),
-                        Err(_) => Ok(None),
-                    },
-                    Err(_) => Err(DriveError::Offline),
-                })
-                .collect();
-            let view = self.view(&records);
-            if view.has_garbage() {
-                let (b, k) = split_key(key);
-                self.compact.queue(&b, &k);
-            }
-            let v = if versions {
-                let mut all: Vec<Version> = view.live().into_iter().map(|e| e.version.clone()).collect();
-                // A key whose drives disagree below quorum is still shown
-                // (so a bucket holding it is not empty), as one drive has it.
-                if all.is_empty() && matches!(view.resolve(None), Err(ObjectError::ReadQuorum)) {
-                    all.extend(
-                        view.entries
-                            .iter()
-                            .find(|e| !e.version.is_tombstone())
-                            .map(|e| e.version.clone()),
-                    );
-                }
-                all
-            } else {
-                match view.resolve(None) {
-                    Ok(r) if !r.version.is_delete_marker() => vec![r.version],
-                    _ => vec![],
-                }
+        while let Some((key, held)) = merge.next() {
+            // Every drive holding the key alike (the usual case): one copy
+            // decides it.
+            let one = agreed(&held)
+                .filter(|_| failed == 0)
+                .and_then(|s| ObjectRecord::decode(s).ok());
+            let view = match one {
+                Some(r) => KeyView::unanimous(r),
+                None => self.view(&records(&pages, &held)),
             };
-            entries.push((key.clone(), v));
+            let v = self.listed(&key, &view, versions);
+            entries.push((key, v));
         }
-        Ok(SetScan { entries, bound })
+        Ok(SetScan {
+            entries,
+            bound: merge.bound,
+        })
     }
+
+    /// What a listing shows of a key: its latest version, or every version
+    /// with `versions` (none: skip the key). Queues the key for compaction
+    /// when its drives hold settled garbage.
+    fn listed(&self, key: &[u8], view: &KeyView, versions: bool) -> Vec<Version> {
+        if view.has_garbage() {
+            let (b, k) = split_key(key);
+            self.compact.queue(&b, &k);
+        }
+        if versions {
+            let mut all: Vec<Version> = view.live().into_iter().map(|e| e.version.clone()).collect();
+            // A key whose drives disagree below quorum is still shown (so a
+            // bucket holding it is not empty), as one drive has it.
+            if all.is_empty() && matches!(view.resolve(None), Err(ObjectError::ReadQuorum)) {
+                all.extend(
+                    view.entries
+                        .iter()
+                        .find(|e| !e.version.is_tombstone())
+                        .map(|e| e.version.clone()),
+                );
+            }
+            all
+        } else {
+            match view.resolve(None) {
+                Ok(r) if !r.version.is_delete_marker() => vec![r.version],
+                _ => vec![],
+            }
+        }
+    }
+}
+
+/// What each drive holds of one key, decoded, from its summary (`held`)
+/// or its failed scan.
+fn records(pages: &[DriveResult<Packed>], held: &[Option<&[u8]>]) -> Records {
+    pages
+        .iter()
+        .zip(held)
+        .map(|(page, h)| match (page, h) {
+            (Err(_), _) => Err(DriveError::Offline),
+            (Ok(_), None) => Ok(None),
+            (Ok(_), Some(v)) => ObjectRecord::decode(v)
+                .map(Some)
+                .map_err(|e| DriveError::Corrupt(e.to_string())),
+        })
+        .collect()
 }
 
 impl ObjectLayer {

@@ -830,6 +830,8 @@ pub(crate) fn placement_hash(seed: u64, bucket: &str, key: &str) -> u64 {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_list;
+#[cfg(test)]
 mod tests_sse;
 
 #[cfg(test)]

@@ -177,13 +177,22 @@ impl ErasureSet {
         T: Send + 'static,
         F: Fn(usize, &dyn Drive) -> DriveResult<T> + Send + Sync + Clone + 'static,
     {
+        let all: Vec<usize> = (0..self.drives.len()).collect();
+        self.on_drives_in(&all, f).await
+    }
+
+    /// [`ErasureSet::on_drives`] on the drive positions `which`, answers in
+    /// that order.
+    pub(super) async fn on_drives_in<T, F>(&self, which: &[usize], f: F) -> Vec<DriveResult<T>>
+    where
+        T: Send + 'static,
+        F: Fn(usize, &dyn Drive) -> DriveResult<T> + Send + Sync + Clone + 'static,
+    {
         let timeout = self.config.drive_timeout;
-        let tasks: Vec<_> = self
-            .drives
+        let tasks: Vec<_> = which
             .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let d = d.clone();
+            .map(|&i| {
+                let d = self.drives[i].clone();
                 let f = f.clone();
                 async move {
                     match d {

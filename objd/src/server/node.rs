@@ -162,6 +162,13 @@ fn run(op: Op, d: &dyn Drive, args: &[u8], payload: &[u8]) -> DriveResult<Bytes>
             let limit = usize::try_from(decode(r.u64())?).unwrap_or(usize::MAX);
             Ok(rpc::encode_entries(&d.scan(table, start, exclusive, end, limit)?).into())
         }
+        Op::ScanSummaries => {
+            let start = decode(r.bytes())?;
+            let exclusive = decode(r.u8())? != 0;
+            let end = decode(r.bytes())?;
+            let limit = usize::try_from(decode(r.u64())?).unwrap_or(usize::MAX);
+            Ok(rpc::encode_packed(&d.scan_summaries(start, exclusive, end, limit)?).into())
+        }
         Op::Commit => {
             let ops = decode(rpc::decode_ops(payload))?;
             Ok(rpc::encode_values(&d.commit(ops)?).into())

@@ -156,9 +156,11 @@ pub(super) struct Seen {
     pub quota: Option<u64>,
 }
 
-async fn read_hash(layer: &ObjectLayer, key: &str, version: Option<&str>) -> ObjectResult<(u64, u64)> {
+/// The hash, size and tags of a version as a reader gets them.
+async fn read_hash(layer: &ObjectLayer, key: &str, version: Option<&str>) -> ObjectResult<(u64, u64, Tags)> {
     let r = layer.head_object(BUCKET, key, version).await?;
     let size = r.version().size;
+    let tags = r.version().extras.tags.clone();
     let mut s = r.stream(0, size);
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     let mut n = 0u64;
@@ -170,8 +172,10 @@ async fn read_hash(layer: &ObjectLayer, key: &str, version: Option<&str>) -> Obj
     if n != size {
         return Err(ObjectError::Internal(format!("{key}: read {n} of {size} bytes")));
     }
-    Ok((h.digest(), size))
+    Ok((h.digest(), size, tags))
 }
+
+type Tags = Vec<(String, String)>;
 
 /// Reads everything a client can see; any failure to read is an error.
 pub(super) async fn observe(layer: &ObjectLayer) -> Result<Seen, String> {
@@ -192,8 +196,9 @@ pub(super) async fn observe(layer: &ObjectLayer) -> Result<Seen, String> {
                 .keys
                 .entry(o.key.clone())
                 .or_insert_with(|| (None, Vec::new()));
-            let (hash, size) = if v.is_delete_marker() {
-                (0, 0)
+            // Listings carry no tags: each version's come from reading it.
+            let (hash, size, tags) = if v.is_delete_marker() {
+                (0, 0, vec![])
             } else {
                 let id = v.id.to_api();
                 read_hash(layer, &o.key, Some(&id))
@@ -204,7 +209,7 @@ pub(super) async fn observe(layer: &ObjectLayer) -> Result<Seen, String> {
                 marker: v.is_delete_marker(),
                 hash,
                 size,
-                tags: v.extras.tags.clone(),
+                tags,
             });
         }
         if !page.truncated {
@@ -216,7 +221,7 @@ pub(super) async fn observe(layer: &ObjectLayer) -> Result<Seen, String> {
     let keys: Vec<String> = seen.keys.keys().cloned().collect();
     for k in keys {
         let latest = match read_hash(layer, &k, None).await {
-            Ok((h, _)) => Some(h),
+            Ok((h, _, _)) => Some(h),
             Err(ObjectError::NoSuchKey | ObjectError::DeleteMarker { .. }) => None,
             Err(e) => return Err(format!("{k}: {e}")),
         };

@@ -211,3 +211,54 @@ fn unanswered_drives_make_an_answer_unknown_rather_than_wrong() {
     assert!(matches!(v.resolve(None), Err(ObjectError::ReadQuorum)));
     assert!(v.drops().iter().all(Vec::is_empty));
 }
+
+#[test]
+fn a_key_every_drive_holds_alike_resolves_the_same_from_one_copy() {
+    let cases: Vec<Vec<Version>> = vec![
+        vec![version(1, 10)],
+        vec![version(1, 10), version(2, 20)],
+        // A metadata change with the entry it replaced still there.
+        vec![
+            version(1, 10),
+            Version {
+                stamp: 15,
+                ..version(1, 10)
+            },
+        ],
+        // A deleted version whose tombstone is everywhere, and one whose
+        // older entry is gone already.
+        vec![version(1, 10), tomb(1, 30), version(2, 20)],
+        vec![tomb(3, 40), version(2, 20)],
+        vec![
+            Version::without_data(VersionKind::DeleteMarker, VersionId([5; 16]), 50, erasure()),
+            version(1, 10),
+        ],
+    ];
+    for held in cases {
+        let all = records(|_| Some(held.clone()));
+        let full = view(&all);
+        let mut one = ObjectRecord::default();
+        for e in held.clone() {
+            one.add(e);
+        }
+        let fast = KeyView::unanimous(one);
+        let ids = |v: Vec<&Entry>| {
+            v.into_iter()
+                .map(|e| (e.version.id, e.version.stamp))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(fast.live()), ids(full.live()), "{held:?}");
+        assert_eq!(ids(fast.winners()), ids(full.winners()), "{held:?}");
+        assert_eq!(fast.has_garbage(), full.has_garbage(), "{held:?}");
+        let answer = |v: &KeyView| v.resolve(None).map(|r| r.version.id).map_err(|e| e.to_string());
+        assert_eq!(answer(&fast), answer(&full), "{held:?}");
+        for id in [1u8, 2, 3, 5] {
+            let named = |v: &KeyView| {
+                v.resolve(Some(VersionId([id; 16])))
+                    .map(|r| r.version.stamp)
+                    .map_err(|e| e.to_string())
+            };
+            assert_eq!(named(&fast), named(&full), "{held:?} {id}");
+        }
+    }
+}

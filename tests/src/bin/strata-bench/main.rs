@@ -60,7 +60,9 @@ enum Cmd {
         /// Seconds to run.
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
-        /// Objects written before a GET/LIST/mixed run (default: 4 per worker).
+        /// Objects written before a GET/LIST/mixed run (default: 4 per
+        /// worker; kept when the bucket already has them). A LIST run
+        /// reads them in pages of 1000 and reports pages per second.
         #[arg(long)]
         objects: Option<u64>,
         /// GET each object once, then stop (instead of running for a duration).
@@ -327,6 +329,11 @@ fn drop_page_cache() {
     std::fs::write("/proc/sys/vm/drop_caches", "3\n").expect("dropping the page cache needs root");
 }
 
+/// The key of the `i`th object written before a GET or LIST run.
+fn seed_key(prefix: &str, i: u64) -> String {
+    format!("{prefix}/seed/{i:09}")
+}
+
 /// Options of one S3 load run.
 struct LoadSpec {
     op: Op,
@@ -370,29 +377,34 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
         },
         size
     );
-    // Objects to read: written once before the clock starts.
+    // Objects to read: written once before the clock starts, unless the
+    // bucket already holds them (the last one is there), so a large
+    // listing set can be reused across runs against the same server.
     let readable = objects.unwrap_or((conc * 4).max(16) as u64);
-    if op != Op::Put {
-        let mut hs = Vec::new();
-        for i in 0..readable {
-            let (c, b, bucket, key) = (
-                c.clone(),
-                body.clone(),
-                bucket.clone(),
-                format!("{prefix}/seed/{i}"),
-            );
-            hs.push(tokio::spawn(async move {
-                c.put_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .body(ByteStream::from(b))
-                    .send()
-                    .await
-                    .map(|_| ())
-            }));
-        }
-        for h in hs {
-            h.await.expect("seed task").expect("seed PUT");
+    let seeded = op == Op::Put
+        || c.head_object()
+            .bucket(&bucket)
+            .key(seed_key(&prefix, readable - 1))
+            .send()
+            .await
+            .is_ok();
+    if !seeded {
+        use futures::StreamExt;
+        let mut puts = futures::stream::iter(0..readable)
+            .map(|i| {
+                let (c, b, bucket, key) = (c.clone(), body.clone(), bucket.clone(), seed_key(&prefix, i));
+                async move {
+                    c.put_object()
+                        .bucket(bucket)
+                        .key(key)
+                        .body(ByteStream::from(b))
+                        .send()
+                        .await
+                }
+            })
+            .buffer_unordered(64);
+        while let Some(r) = puts.next().await {
+            r.expect("seed PUT");
         }
     }
     let name = format!("s3 {:?}", op).to_lowercase();
@@ -409,8 +421,18 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
         // Resets the peak resident memory the kernel reports (VmHWM).
         std::fs::write(format!("/proc/{pid}/clear_refs"), "5\n").expect("resetting VmHWM needs root");
     }
+    // Each list worker's place: not started (its own share's first key),
+    // at the start, or a continuation token.
+    let cursors: Arc<Vec<std::sync::Mutex<Option<Option<String>>>>> =
+        Arc::new((0..conc).map(|_| std::sync::Mutex::new(None)).collect());
     let mut stats = drive(&name, size, conc, duration, limit, move |w, i| {
-        let (c, body, bucket, prefix) = (c.clone(), body.clone(), bucket.clone(), prefix.clone());
+        let (c, body, bucket, prefix, cursors) = (
+            c.clone(),
+            body.clone(),
+            bucket.clone(),
+            prefix.clone(),
+            Arc::clone(&cursors),
+        );
         async move {
             let which = match op {
                 Op::Mixed => match i % 10 {
@@ -433,7 +455,7 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
                         .map_err(|e| format!("{e:?}"))
                 }
                 Op::Get => {
-                    let key = format!("{prefix}/seed/{}", i % readable);
+                    let key = seed_key(&prefix, i % readable);
                     // Streamed and counted, not gathered: the client
                     // should cost no more than a reader of the body would.
                     let mut body = c
@@ -451,12 +473,27 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
                     Ok(n)
                 }
                 _ => {
-                    c.list_objects_v2()
+                    // Pages of 1000 keys, each worker walking the whole
+                    // set from its own starting point, as a client that
+                    // reads a large bucket does.
+                    let mut req = c
+                        .list_objects_v2()
                         .bucket(bucket)
                         .prefix(format!("{prefix}/seed/"))
-                        .send()
-                        .await
-                        .map_err(|e| format!("{e:?}"))?;
+                        .max_keys(1000);
+                    let cursor = cursors[w].lock().expect("cursor").take();
+                    let first = readable * w as u64 / conc as u64;
+                    req = match cursor {
+                        Some(Some(token)) => req.continuation_token(token),
+                        None if first > 0 => req.start_after(seed_key(&prefix, first - 1)),
+                        _ => req,
+                    };
+                    let page = req.send().await.map_err(|e| format!("{e:?}"))?;
+                    *cursors[w].lock().expect("cursor") =
+                        Some(page.next_continuation_token().map(str::to_owned));
+                    if page.contents().is_empty() {
+                        return Err("an empty page of a seeded listing".into());
+                    }
                     Ok(0)
                 }
             }
