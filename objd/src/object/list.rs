@@ -88,26 +88,23 @@ impl<'a> Merge<'a> {
         }
     }
 
-    /// The next key and what each page holds of it.
-    fn next(&mut self) -> Option<(Vec<u8>, Held<'a>)> {
-        let heads: Vec<Option<(&'a [u8], &'a [u8])>> = self
-            .pages
-            .iter()
-            .zip(&self.at)
-            .map(|(p, &i)| p.as_ref().ok().and_then(|p| p.get(i)))
-            .collect();
-        let key = heads.iter().flatten().map(|(k, _)| *k).min()?;
+    /// The next key, with what each page holds of it in `held`.
+    fn next(&mut self, held: &mut Held<'a>) -> Option<Vec<u8>> {
+        let pages = self.pages;
+        let head = |pos: usize, at: usize| pages[pos].as_ref().ok().and_then(|p| p.get(at));
+        let key = (0..pages.len())
+            .filter_map(|pos| head(pos, self.at[pos]).map(|(k, _)| k))
+            .min()?;
         if self.bound.as_deref().is_some_and(|b| key > b) {
             return None;
         }
-        let held: Held<'a> = heads
-            .iter()
-            .map(|h| h.filter(|(k, _)| *k == key).map(|(_, v)| v))
-            .collect();
-        for (i, h) in self.at.iter_mut().zip(&held) {
-            *i += usize::from(h.is_some());
+        held.clear();
+        for (pos, at) in self.at.iter_mut().enumerate() {
+            let here = head(pos, *at).filter(|(k, _)| *k == key).map(|(_, v)| v);
+            *at += usize::from(here.is_some());
+            held.push(here);
         }
-        Some((key.to_vec(), held))
+        Some(key.to_vec())
     }
 }
 
@@ -161,15 +158,15 @@ impl ErasureSet {
             let pages = self.on_drives_in(&few, scan.clone()).await;
             if pages.iter().all(Result::is_ok) {
                 let mut merge = Merge::new(&pages, limit);
-                let mut entries = Vec::new();
+                let (mut entries, mut held) = (Vec::new(), Vec::new());
                 let all_agree = loop {
-                    let Some((key, held)) = merge.next() else {
+                    let Some(key) = merge.next(&mut held) else {
                         break true;
                     };
-                    let Some(view) = agreed(&held).and_then(|s| ObjectRecord::decode(s).ok()) else {
+                    let Some(record) = agreed(&held).and_then(|s| ObjectRecord::decode(s).ok()) else {
                         break false;
                     };
-                    let v = self.listed(&key, &KeyView::unanimous(view), versions);
+                    let v = self.listed_agreed(&key, record, versions);
                     entries.push((key, v));
                 };
                 if all_agree {
@@ -187,24 +184,32 @@ impl ErasureSet {
             return Err(ObjectError::ReadQuorum);
         }
         let mut merge = Merge::new(&pages, limit);
-        let mut entries = Vec::new();
-        while let Some((key, held)) = merge.next() {
+        let (mut entries, mut held) = (Vec::new(), Vec::new());
+        while let Some(key) = merge.next(&mut held) {
             // Every drive holding the key alike (the usual case): one copy
             // decides it.
             let one = agreed(&held)
                 .filter(|_| failed == 0)
                 .and_then(|s| ObjectRecord::decode(s).ok());
-            let view = match one {
-                Some(r) => KeyView::unanimous(r),
-                None => self.view(&records(&pages, &held)),
+            let v = match one {
+                Some(r) => self.listed_agreed(&key, r, versions),
+                None => self.listed(&key, &self.view(&records(&pages, &held)), versions),
             };
-            let v = self.listed(&key, &view, versions);
             entries.push((key, v));
         }
         Ok(SetScan {
             entries,
             bound: merge.bound,
         })
+    }
+
+    /// [`ErasureSet::listed`] for a key whose drives hold `record` alike.
+    fn listed_agreed(&self, key: &[u8], record: ObjectRecord, versions: bool) -> Vec<Version> {
+        match KeyView::sole_version(record) {
+            Ok(v) if versions || !v.is_delete_marker() => vec![v],
+            Ok(_) => vec![],
+            Err(record) => self.listed(key, &KeyView::unanimous(record), versions),
+        }
     }
 
     /// What a listing shows of a key: its latest version, or every version
@@ -343,6 +348,8 @@ impl ObjectLayer {
             exclusive = false;
         }
         let mut count = 0usize;
+        // Whether the last entry of the page is a common prefix.
+        let mut last_prefix = false;
         // With a delimiter most keys of a batch may fold into one prefix:
         // scan small batches then, and grow them while no seek happens.
         let mut limit = if delim.is_some() {
@@ -361,7 +368,8 @@ impl ObjectLayer {
                     limit,
                 )
                 .await?;
-            let mut last_seen: Option<Vec<u8>> = None;
+            // Where the next batch starts when this one ends unfolded.
+            let last_seen = entries.last().map(|(k, _)| k.clone());
             // The common prefix just returned: its keys are skipped.
             let mut folding: Option<Vec<u8>> = None;
             for (key, versions) in entries {
@@ -369,7 +377,6 @@ impl ObjectLayer {
                     continue;
                 }
                 folding = None;
-                last_seen = Some(key.clone());
                 if versions.is_empty() {
                     continue;
                 }
@@ -379,10 +386,8 @@ impl ObjectLayer {
                         break 'outer;
                     }
                     count += 1;
-                    let cp_s = String::from_utf8_lossy(cp).into_owned();
-                    page.next_marker = Some(cp_s.clone());
-                    page.next_version_marker = None;
-                    page.prefixes.push(cp_s);
+                    page.prefixes.push(String::from_utf8_lossy(cp).into_owned());
+                    last_prefix = true;
                     folding = Some(cp.to_vec());
                     continue;
                 }
@@ -401,8 +406,7 @@ impl ObjectLayer {
                         break 'outer;
                     }
                     count += 1;
-                    page.next_marker = Some(key.clone());
-                    page.next_version_marker = opts.versions.then_some(v.id);
+                    last_prefix = false;
                     page.objects.push(ListedObject {
                         key: key.clone(),
                         version: v,
@@ -432,9 +436,14 @@ impl ObjectLayer {
                 (None, None) => break,
             }
         }
-        if !page.truncated {
-            page.next_marker = None;
-            page.next_version_marker = None;
+        // A truncated page resumes after its last entry.
+        if page.truncated {
+            if last_prefix {
+                page.next_marker = page.prefixes.last().cloned();
+            } else if let Some(o) = page.objects.last() {
+                page.next_marker = Some(o.key.clone());
+                page.next_version_marker = opts.versions.then_some(o.version.id);
+            }
         }
         Ok(page)
     }

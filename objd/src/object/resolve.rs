@@ -122,6 +122,17 @@ impl KeyView {
         Self::new(&vec![Ok(Some(record))], 1, 1)
     }
 
+    /// The one version of a key whose drives all hold `record` alike with
+    /// a single entry that is a version (not a tombstone): with every copy
+    /// agreeing it wins by any quorum, is the latest, and nothing is
+    /// garbage, so no view is needed. Other records come back unchanged.
+    pub fn sole_version(mut record: ObjectRecord) -> Result<Version, ObjectRecord> {
+        match record.versions.as_slice() {
+            [v] if !v.is_tombstone() => Ok(record.versions.remove(0)),
+            _ => Err(record),
+        }
+    }
+
     fn unknown(&self) -> usize {
         self.answered.iter().filter(|a| !**a).count()
     }

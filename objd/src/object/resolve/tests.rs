@@ -229,6 +229,13 @@ fn a_key_every_drive_holds_alike_resolves_the_same_from_one_copy() {
         // older entry is gone already.
         vec![version(1, 10), tomb(1, 30), version(2, 20)],
         vec![tomb(3, 40), version(2, 20)],
+        vec![tomb(3, 40)],
+        vec![Version::without_data(
+            VersionKind::DeleteMarker,
+            VersionId([5; 16]),
+            50,
+            erasure(),
+        )],
         vec![
             Version::without_data(VersionKind::DeleteMarker, VersionId([5; 16]), 50, erasure()),
             version(1, 10),
@@ -240,6 +247,14 @@ fn a_key_every_drive_holds_alike_resolves_the_same_from_one_copy() {
         let mut one = ObjectRecord::default();
         for e in held.clone() {
             one.add(e);
+        }
+        if let Ok(sole) = KeyView::sole_version(one.clone()) {
+            let w = full.resolve(Some(sole.id)).unwrap().version;
+            assert_eq!((w.id, w.stamp), (sole.id, sole.stamp));
+            assert_eq!(full.live().len(), 1);
+            assert!(!full.has_garbage());
+        } else {
+            assert!(held.len() > 1 || held[0].is_tombstone(), "{held:?}");
         }
         let fast = KeyView::unanimous(one);
         let ids = |v: Vec<&Entry>| {

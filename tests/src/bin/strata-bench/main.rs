@@ -367,20 +367,20 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
     ));
     let _ = c.create_bucket().bucket(&bucket).send().await;
     let body = random_bytes(size as usize);
+    // Objects to read: written once before the clock starts, unless the
+    // bucket already holds them (the last one is there), so a large
+    // listing set can be reused across runs against the same server.
+    let readable = objects.unwrap_or((conc * 4).max(16) as u64);
+    // Each set of objects under its own prefix, so a listing reads only it.
     let prefix = format!(
-        "{}-{}",
+        "{}-{size}-{readable}",
         match op {
             Op::Put => "put",
             Op::Get => "get",
             Op::List => "list",
             Op::Mixed => "mixed",
         },
-        size
     );
-    // Objects to read: written once before the clock starts, unless the
-    // bucket already holds them (the last one is there), so a large
-    // listing set can be reused across runs against the same server.
-    let readable = objects.unwrap_or((conc * 4).max(16) as u64);
     let seeded = op == Op::Put
         || c.head_object()
             .bucket(&bucket)
@@ -407,7 +407,10 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
             r.expect("seed PUT");
         }
     }
-    let name = format!("s3 {:?}", op).to_lowercase();
+    let name = match op {
+        Op::List => format!("s3 list of {readable} keys"),
+        o => format!("s3 {o:?}").to_lowercase(),
+    };
     if drop_caches {
         drop_page_cache();
     }
