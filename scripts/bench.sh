@@ -89,5 +89,5 @@ fi
 echo "== listing: one 1000-key page against bucket size (objd index vs sorted readdir)"
 $bench $json listing --dir "$work" --sizes 1000,10000,100000
 
-echo "== start-up with a bucket of 1,000,000 objects (usage counters vs counting by listing)"
+echo "== start-up with a bucket of ${STARTUP_OBJECTS:-1000000} objects (usage counters vs counting by listing)"
 $bench $json startup --dir "$work" --objects "${STARTUP_OBJECTS:-1000000}"

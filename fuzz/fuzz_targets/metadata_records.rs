@@ -1,6 +1,6 @@
 //! The on-disk metadata decoders (object, upload, part and bucket records,
-//! encrypted versions included) on arbitrary bytes: never a panic, and
-//! whatever decodes re-encodes to
+//! encrypted versions included, and object records' listing summaries) on
+//! arbitrary bytes: never a panic, and whatever decodes re-encodes to
 //! bytes that decode to the same record. Each input is tried as it is and
 //! with a valid CRC32C seal appended, so that the fuzzer reaches the field
 //! decoders behind the checksum.
@@ -12,6 +12,18 @@ use objd::meta::{BucketRecord, ObjectRecord, PartRecord, UploadRecord};
 fn decode_all(data: &[u8]) {
     if let Ok(r) = ObjectRecord::decode(data) {
         assert_eq!(ObjectRecord::decode(&r.encode()).as_ref(), Ok(&r));
+        // Its listing summary decodes to the same entries, cut down.
+        let summary = objd::meta::summary::summarize(data).expect("summary of a record");
+        let s = ObjectRecord::decode(&summary).expect("summary decodes");
+        assert_eq!(s.versions.len(), r.versions.len());
+        for (a, b) in s.versions.iter().zip(&r.versions) {
+            assert_eq!(
+                (a.id, a.stamp, a.kind, a.size, &a.etag),
+                (b.id, b.stamp, b.kind, b.size, &b.etag)
+            );
+        }
+    } else {
+        assert!(objd::meta::summary::summarize(data).is_err());
     }
     if let Ok(r) = UploadRecord::decode(data) {
         assert_eq!(UploadRecord::decode(&r.encode()).as_ref(), Ok(&r));

@@ -308,9 +308,15 @@ pub fn decode_values(b: &[u8]) -> Result<Vec<Option<Vec<u8>>>, DecodeError> {
 }
 
 pub fn encode_entries(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let pairs = entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
+    encode_pairs(entries.len(), pairs)
+}
+
+/// A count, then each key and value as `bytes`.
+fn encode_pairs<'a>(n: usize, pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
     let mut w = Writer::default();
-    w.u32(entries.len() as u32);
-    for (k, v) in entries {
+    w.u32(n as u32);
+    for (k, v) in pairs {
         w.bytes(k);
         w.bytes(v);
     }
@@ -327,13 +333,7 @@ pub fn decode_entries(b: &[u8]) -> Result<Entries, DecodeError> {
 
 /// [`Packed`] entries, in the form of [`encode_entries`].
 pub fn encode_packed(entries: &Packed) -> Vec<u8> {
-    let mut w = Writer::default();
-    w.u32(entries.len() as u32);
-    for (k, v) in entries.iter() {
-        w.bytes(k);
-        w.bytes(v);
-    }
-    w.buf
+    encode_pairs(entries.len(), entries.iter())
 }
 
 pub fn decode_packed(b: &[u8]) -> Result<Packed, DecodeError> {
@@ -454,6 +454,15 @@ mod tests {
         far.extend_from_slice(&[0; 8]);
         assert!(decode_dirs(&far).is_err());
         assert!(decode_entries(&[1, 0, 0, 0, 5]).is_err());
+        assert!(decode_packed(&[1, 0, 0, 0, 5]).is_err());
+        // Packed and plain entries share a wire form.
+        let entries = vec![(b"b\0a".to_vec(), vec![1, 2]), (b"b\0b".to_vec(), vec![])];
+        let packed = Packed::from(entries.clone());
+        assert_eq!(encode_packed(&packed), encode_entries(&entries));
+        let back = decode_packed(&encode_entries(&entries)).unwrap();
+        assert_eq!(back, packed);
+        assert_eq!(back.get(1), Some((&b"b\0b"[..], &[][..])));
+        assert_eq!(back.last_key(), Some(&b"b\0b"[..]));
     }
 
     #[test]

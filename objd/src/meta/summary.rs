@@ -1,7 +1,8 @@
 //! Listing summaries: an object record cut down to what a listing and its
-//! quorum resolution read. A drive makes them while it scans, so a listing
-//! page moves and decodes about a hundred bytes per entry instead of whole
-//! records (inline shard bytes, metadata, parts, tags, keys).
+//! quorum resolution read. A drive keeps one beside each record, made when
+//! the record is committed, so a listing page reads, moves and decodes
+//! about a hundred bytes per entry instead of whole records (inline shard
+//! bytes, metadata, parts, tags).
 //!
 //! A summary is itself an object record in the ordinary format, so
 //! [`ObjectRecord::decode`] reads it; each entry keeps its id, times, kind,
@@ -11,100 +12,24 @@
 //! drives give byte-identical summaries of a key, which the listing uses to
 //! resolve such a key from one of them.
 
-use super::codec::{self, DecodeError, Reader, Writer};
-use super::{FORMAT_VERSION_3, FORMAT_VERSION_4, OBJECT_MAGIC, header};
+use super::codec::DecodeError;
+use super::{DataLoc, Extras, ObjectRecord};
 
-/// The summary of a stored object record (checksum verified).
+/// The summary of a stored object record (checksum verified). Summaries
+/// are made when records are committed, so this reads the record whole.
 pub fn summarize(record: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    let mut r = Reader::new(codec::unseal(record)?);
-    let format = header(&mut r, OBJECT_MAGIC, FORMAT_VERSION_4)?;
-    let n = r.count(40)?;
-    let mut w = Writer {
-        buf: Vec::with_capacity(16 + n * 112),
-    };
-    w.raw(&OBJECT_MAGIC);
-    w.u16(FORMAT_VERSION_3);
-    w.u32(n as u32);
-    for _ in 0..n {
-        skim_version(&mut r, format, &mut w)?;
-    }
-    if !r.is_empty() {
-        return Err(DecodeError::Invalid("trailing bytes"));
-    }
-    codec::seal(&mut w);
-    Ok(w.buf)
-}
-
-/// Reads one entry as `decode_version` does and writes its summary.
-fn skim_version(r: &mut Reader<'_>, format: u16, w: &mut Writer) -> Result<(), DecodeError> {
-    w.raw(r.raw(16)?); // id
-    let mod_time = r.i64()?;
-    w.i64(mod_time);
-    w.i64(if format >= 3 { r.i64()? } else { mod_time });
-    let kind = r.u8()?;
-    let known = match kind {
-        1 | 2 => true,
-        3 => format >= 3,
-        _ => false,
-    };
-    if !known {
-        return Err(DecodeError::Invalid("version kind"));
-    }
-    w.u8(kind);
-    w.u64(r.u64()?); // size
-    let etag = r.bytes()?;
-    std::str::from_utf8(etag).map_err(|_| DecodeError::Invalid("utf-8"))?;
-    w.bytes(etag);
-    skip_pairs(r)?; // headers
-    skip_pairs(r)?; // user metadata
-    w.u32(0);
-    w.u32(0);
-    let (data, parity, shard, hash, block) = (r.u8()?, r.u8()?, r.u8()?, r.u8()?, r.u32()?);
-    if data == 0 || block == 0 || usize::from(shard) >= usize::from(data) + usize::from(parity) {
-        return Err(DecodeError::Invalid("erasure layout"));
-    }
-    w.raw(&[data, parity, 0, hash]);
-    w.u32(block);
-    let parts = r.count(16)?;
-    for _ in 0..parts {
-        r.raw(4 + 8)?;
-        r.bytes()?;
-        if format >= 3 {
-            r.raw(8)?;
+    let mut r = ObjectRecord::decode(record)?;
+    for v in &mut r.versions {
+        v.headers = Vec::new();
+        v.user_meta = Vec::new();
+        v.parts = Vec::new();
+        v.erasure.shard_index = 0;
+        if let DataLoc::Inline(b) = &mut v.data {
+            *b = Vec::new();
         }
+        v.extras = Extras::default();
     }
-    w.u32(0);
-    match r.u8()? {
-        0 => w.u8(0),
-        1 => {
-            r.bytes()?;
-            w.u8(1);
-            w.u32(0);
-        }
-        2 => {
-            w.u8(2);
-            w.raw(r.raw(16)?);
-        }
-        _ => return Err(DecodeError::Invalid("data location")),
-    }
-    if format >= 2 {
-        let n = r.count(6)?;
-        for _ in 0..n {
-            r.u16()?;
-            r.bytes()?;
-        }
-    }
-    w.u32(0); // no extensions
-    Ok(())
-}
-
-fn skip_pairs(r: &mut Reader<'_>) -> Result<(), DecodeError> {
-    let n = r.count(8)?;
-    for _ in 0..n {
-        r.bytes()?;
-        r.bytes()?;
-    }
-    Ok(())
+    Ok(r.encode())
 }
 
 #[cfg(test)]
