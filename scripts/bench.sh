@@ -35,6 +35,16 @@ $bench $json raw-read "${raw[@]}" --concurrency 16 --once --drop-caches
 rm -rf "$work"/raw*
 sync
 
+# PUT and GET of 4 KiB and 16 MiB objects at concurrency 16.
+rounds() {
+  for size in 4KiB 16MiB; do
+    for op in put get; do
+      sync
+      $bench $json s3 --endpoint "$1" --op $op --size $size --concurrency 16 --duration "$secs"
+    done
+  done
+}
+
 # Pages of 1000 keys over each listing set: 16 clients walking it, then one.
 listings() {
   for keys in ${LIST_KEYS:-1000 20000 1000000}; do
@@ -52,12 +62,7 @@ OBJD_ACCESS_KEY=$AWS_ACCESS_KEY_ID OBJD_SECRET_KEY=$AWS_SECRET_ACCESS_KEY OBJD_L
 pids+=($!)
 for _ in $(seq 100); do grep -q listening "$work/objd.out" 2>/dev/null && break; sleep 0.1; done
 endpoint=$(sed -n 's/^objd listening on //p' "$work/objd.out")
-for size in 4KiB 16MiB; do
-  for op in put get; do
-    sync
-    $bench $json s3 --endpoint "$endpoint" --op $op --size $size --concurrency 16 --duration "$secs"
-  done
-done
+rounds "$endpoint"
 $bench $json s3 --endpoint "$endpoint" --op get --size 16MiB --concurrency 16 --objects 128 --once --drop-caches
 $bench $json s3 --endpoint "$endpoint" --op list --size 4KiB --concurrency 16 --duration "$secs"
 $bench $json s3 --endpoint "$endpoint" --op mixed --size 1MiB --concurrency 16 --duration "$secs"
@@ -73,12 +78,7 @@ if command -v weed > /dev/null; then
     -volume.max=100 > "$work/weed.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 300); do curl -sf -o /dev/null http://127.0.0.1:18333/ && break; sleep 0.1; done
-  for size in 4KiB 16MiB; do
-    for op in put get; do
-      sync
-      $bench $json s3 --endpoint http://127.0.0.1:18333 --op $op --size $size --concurrency 16 --duration "$secs"
-    done
-  done
+  rounds http://127.0.0.1:18333
   listings http://127.0.0.1:18333
   kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
   sync

@@ -452,7 +452,8 @@ impl Drive for LocalDrive {
         end: &[u8],
         limit: usize,
     ) -> DriveResult<Packed> {
-        let mut out = Packed::with_capacity(limit.min(1024), limit.min(1024) * 160);
+        let n = limit.min(1024);
+        let mut out = Packed::with_capacity(n, n * super::SUMMARY_ENTRY_BYTES);
         let range = (start, exclusive_start, end);
         self.range(SUMMARIES, range, limit, |k, v| out.push(k, v))?;
         Ok(out)

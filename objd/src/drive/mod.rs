@@ -126,6 +126,10 @@ pub type DriveResult<T> = Result<T, DriveError>;
 /// Key-value entries of a table, in key order.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// Bytes to reserve per entry of a scan of listing summaries (a key and a
+/// one-version summary).
+pub const SUMMARY_ENTRY_BYTES: usize = 160;
+
 /// Key-value entries in key order packed into one buffer: what a scan of
 /// many small entries returns without an allocation per key and value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -292,7 +296,7 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> DriveResult<Packed> {
         let entries = self.scan(Table::Objects, start, exclusive_start, end, limit)?;
-        let mut out = Packed::with_capacity(entries.len(), entries.len() * 160);
+        let mut out = Packed::with_capacity(entries.len(), entries.len() * SUMMARY_ENTRY_BYTES);
         for (k, v) in &entries {
             out.push(k, &summary_of(v));
         }

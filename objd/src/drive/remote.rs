@@ -418,10 +418,7 @@ impl Drive for RemoteDrive {
     ) -> DriveResult<super::Entries> {
         let args = self.args(|w| {
             rpc::put_table(w, table);
-            w.bytes(start);
-            w.u8(exclusive_start as u8);
-            w.bytes(end);
-            w.u64(limit as u64);
+            rpc::put_range(w, start, exclusive_start, end, limit);
         });
         let b = self.call(Op::Scan, args, None)?;
         decode(rpc::decode_entries(&b))
@@ -434,12 +431,7 @@ impl Drive for RemoteDrive {
         end: &[u8],
         limit: usize,
     ) -> DriveResult<super::Packed> {
-        let args = self.args(|w| {
-            w.bytes(start);
-            w.u8(exclusive_start as u8);
-            w.bytes(end);
-            w.u64(limit as u64);
-        });
+        let args = self.args(|w| rpc::put_range(w, start, exclusive_start, end, limit));
         let b = self.call(Op::ScanSummaries, args, None)?;
         decode(rpc::decode_packed(&b))
     }

@@ -331,6 +331,25 @@ pub fn decode_entries(b: &[u8]) -> Result<Entries, DecodeError> {
         .collect()
 }
 
+/// The key range of a scan call: `start`, whether it is exclusive, `end`,
+/// and the most entries wanted.
+pub fn put_range(w: &mut Writer, start: &[u8], exclusive: bool, end: &[u8], limit: usize) {
+    w.bytes(start);
+    w.u8(exclusive as u8);
+    w.bytes(end);
+    w.u64(limit as u64);
+}
+
+/// A scan's key range as [`put_range`] wrote it: start, exclusive, end, limit.
+pub type Range<'a> = (&'a [u8], bool, &'a [u8], usize);
+
+/// What [`put_range`] wrote.
+pub fn read_range<'a>(r: &mut Reader<'a>) -> Result<Range<'a>, DecodeError> {
+    let (start, exclusive, end) = (r.bytes()?, r.u8()? != 0, r.bytes()?);
+    let limit = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
+    Ok((start, exclusive, end, limit))
+}
+
 /// [`Packed`] entries, in the form of [`encode_entries`].
 pub fn encode_packed(entries: &Packed) -> Vec<u8> {
     encode_pairs(entries.len(), entries.iter())

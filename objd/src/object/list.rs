@@ -156,48 +156,50 @@ impl ErasureSet {
         // batch; anything else reads every drive.
         if let Some(few) = self.listing_drives(&start) {
             let pages = self.on_drives_in(&few, scan.clone()).await;
-            if pages.iter().all(Result::is_ok) {
-                let mut merge = Merge::new(&pages, limit);
-                let (mut entries, mut held) = (Vec::new(), Vec::new());
-                let all_agree = loop {
-                    let Some(key) = merge.next(&mut held) else {
-                        break true;
-                    };
-                    let Some(record) = agreed(&held).and_then(|s| ObjectRecord::decode(s).ok()) else {
-                        break false;
-                    };
-                    let v = self.listed_agreed(&key, record, versions);
-                    entries.push((key, v));
-                };
-                if all_agree {
-                    return Ok(SetScan {
-                        entries,
-                        bound: merge.bound,
-                    });
-                }
+            if let Some(decided) = self.merged(&pages, limit, versions, true) {
+                return Ok(decided);
             }
         }
         let pages = self.on_drives(scan).await;
-        let n = self.drives.len();
         let failed = pages.iter().filter(|p| p.is_err()).count();
-        if n - failed < self.read_quorum() {
+        if self.drives.len() - failed < self.read_quorum() {
             return Err(ObjectError::ReadQuorum);
         }
-        let mut merge = Merge::new(&pages, limit);
+        // Resolving every key by quorum, the merge always ends.
+        self.merged(&pages, limit, versions, false)
+            .ok_or(ObjectError::ReadQuorum)
+    }
+
+    /// The keys of `pages` (each read with `limit`) merged and resolved. A
+    /// key every page holds alike (no page failed) is decided from one copy;
+    /// any other is resolved from all the pages by quorum, or, with
+    /// `only_agreed` (too few drives were read to resolve it), ends the
+    /// merge with `None`.
+    fn merged(
+        &self,
+        pages: &[DriveResult<Packed>],
+        limit: usize,
+        versions: bool,
+        only_agreed: bool,
+    ) -> Option<SetScan> {
+        let all_answered = pages.iter().all(Result::is_ok);
+        if only_agreed && !all_answered {
+            return None;
+        }
+        let mut merge = Merge::new(pages, limit);
         let (mut entries, mut held) = (Vec::new(), Vec::new());
         while let Some(key) = merge.next(&mut held) {
-            // Every drive holding the key alike (the usual case): one copy
-            // decides it.
             let one = agreed(&held)
-                .filter(|_| failed == 0)
+                .filter(|_| all_answered)
                 .and_then(|s| ObjectRecord::decode(s).ok());
             let v = match one {
                 Some(r) => self.listed_agreed(&key, r, versions),
-                None => self.listed(&key, &self.view(&records(&pages, &held)), versions),
+                None if only_agreed => return None,
+                None => self.listed(&key, &self.view(&records(pages, &held)), versions),
             };
             entries.push((key, v));
         }
-        Ok(SetScan {
+        Some(SetScan {
             entries,
             bound: merge.bound,
         })

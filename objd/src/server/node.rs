@@ -156,17 +156,11 @@ fn run(op: Op, d: &dyn Drive, args: &[u8], payload: &[u8]) -> DriveResult<Bytes>
         }
         Op::Scan => {
             let table = decode(rpc::table_of(decode(r.u8())?))?;
-            let start = decode(r.bytes())?;
-            let exclusive = decode(r.u8())? != 0;
-            let end = decode(r.bytes())?;
-            let limit = usize::try_from(decode(r.u64())?).unwrap_or(usize::MAX);
+            let (start, exclusive, end, limit) = decode(rpc::read_range(&mut r))?;
             Ok(rpc::encode_entries(&d.scan(table, start, exclusive, end, limit)?).into())
         }
         Op::ScanSummaries => {
-            let start = decode(r.bytes())?;
-            let exclusive = decode(r.u8())? != 0;
-            let end = decode(r.bytes())?;
-            let limit = usize::try_from(decode(r.u64())?).unwrap_or(usize::MAX);
+            let (start, exclusive, end, limit) = decode(rpc::read_range(&mut r))?;
             Ok(rpc::encode_packed(&d.scan_summaries(start, exclusive, end, limit)?).into())
         }
         Op::Commit => {

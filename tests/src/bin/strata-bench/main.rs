@@ -370,7 +370,7 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
     // Objects to read: written once before the clock starts, unless the
     // bucket already holds them (the last one is there), so a large
     // listing set can be reused across runs against the same server.
-    let readable = objects.unwrap_or((conc * 4).max(16) as u64);
+    let readable = objects.unwrap_or((conc * 4).max(16) as u64).max(1);
     // Each set of objects under its own prefix, so a listing reads only it.
     let prefix = format!(
         "{}-{size}-{readable}",
