@@ -9,6 +9,7 @@ pub mod api;
 pub mod audit;
 pub mod cluster;
 pub mod cors;
+pub mod digest;
 pub mod drive;
 pub mod erasure;
 pub mod iam;

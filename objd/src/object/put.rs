@@ -9,13 +9,13 @@ use super::checksum::{ChecksumAlgo, ChecksumCheck, ChecksumKind, Hasher};
 use super::conditions::WriteCondition;
 use super::set::{Change, Records, discard_dir, next_mod_time};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectResult, blocking};
+use crate::digest::Md5;
 use crate::drive::{DriveError, DriveResult, ShardFile, ShardWriter};
 use crate::erasure::{self, EncodedBlock, Encoder, bitrot};
 use crate::meta::{DataLoc, ErasureInfo, PartInfo, Version, VersionId, VersionKind, Versioning};
 use crate::sse::package::Sealer;
 use bytes::BytesMut;
 use futures::StreamExt;
-use md5::{Digest, Md5};
 use std::sync::Arc;
 
 /// S3's largest single PUT.
@@ -106,6 +106,10 @@ impl BodyDigests {
 
     fn update(&mut self, data: &[u8]) {
         self.md5.update(data);
+        self.update_sums(data);
+    }
+
+    fn update_sums(&mut self, data: &[u8]) {
         for s in &mut self.sums {
             s.update(data);
         }
@@ -113,7 +117,7 @@ impl BodyDigests {
 
     fn finish(self) -> ([u8; 16], Vec<Vec<u8>>) {
         (
-            self.md5.finalize().into(),
+            self.md5.finish(),
             self.sums.into_iter().map(Hasher::finish).collect(),
         )
     }
@@ -406,8 +410,17 @@ impl ErasureSet {
                 if total > max_size {
                     return Err(ObjectError::EntityTooLarge);
                 }
+                // The MD5 goes to the hashing lanes, beside the encoding,
+                // where the CPU has them.
+                let lanes =
+                    crate::digest::pool().map(|p| p.update(std::mem::take(&mut md5.md5), block.clone()));
+                let here = lanes.is_none();
                 let (enc, md, sl, len, shards) = blocking(move || {
-                    md5.update(&block);
+                    if here {
+                        md5.update(&block);
+                    } else {
+                        md5.update_sums(&block);
+                    }
                     let block = match seal.as_mut() {
                         Some(s) => bytes::Bytes::from(s.seal(&block, last)),
                         None => block,
@@ -435,6 +448,12 @@ impl ErasureSet {
                         ok: live,
                         need: self.write_quorum(),
                     });
+                }
+                // The block's buffer is let go before the next is read.
+                if let Some(hashed) = lanes {
+                    md5.md5 = hashed
+                        .await
+                        .ok_or_else(|| ObjectError::Internal("md5 lanes stopped".into()))?;
                 }
                 if !eof && buf.len() <= take {
                     eof = body.fill(&mut buf, take + 1).await?;

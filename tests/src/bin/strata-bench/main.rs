@@ -8,7 +8,8 @@
 //!   given directories.
 //! - `codec`: raw `reed-solomon-simd` encode/decode against objd's erasure
 //!   path (encode + per-shard checksums, verify + reconstruct), plus the
-//!   checksum and MD5 hashes on their own.
+//!   checksum and MD5 hashes on their own, and objd's MD5 of 4, 16 and 64
+//!   uploads hashed together in SIMD lanes.
 //! - `listing`, `startup`: objd's index in process ([`index`]).
 
 mod index;
@@ -727,10 +728,51 @@ fn codec(data: usize, parity: usize, block: u64, duration: f64, json: bool) {
     });
     report("hash md5 (etag)", n, el);
     let (n, el) = repeat(duration, || {
+        let mut h = objd::digest::Md5::new();
+        h.update(&input);
+        std::hint::black_box(h.finish());
+    });
+    report("hash md5 objd, one stream", n, el);
+    md5_lanes(&input, duration, report);
+    let (n, el) = repeat(duration, || {
         use sha2::Digest;
         std::hint::black_box(sha2::Sha256::digest(&input));
     });
     report("hash sha256", n, el);
+}
+
+/// objd's MD5 of many uploads at once: `streams` concurrent streams each
+/// handing the block to the hashing pool, as uploads do; reports the
+/// blocks hashed by all streams together.
+fn md5_lanes(input: &Bytes, duration: f64, report: impl Fn(&str, u64, Duration)) {
+    let Some(pool) = objd::digest::pool() else {
+        println!("hash md5 objd lanes: not available on this CPU");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    for streams in [4u64, 16, 64] {
+        let start = Instant::now();
+        let n = rt.block_on(async {
+            let blocks = AtomicU64::new(0);
+            futures::future::join_all((0..streams).map(|_| async {
+                let mut h = objd::digest::Md5::new();
+                while start.elapsed().as_secs_f64() < duration {
+                    h = pool.update(h, input.clone()).await.expect("hashed");
+                    blocks.fetch_add(1, Ordering::Relaxed);
+                }
+                std::hint::black_box(h.finish());
+            }))
+            .await;
+            blocks.load(Ordering::Relaxed)
+        });
+        report(
+            &format!("hash md5 objd lanes, {streams} streams"),
+            n,
+            start.elapsed(),
+        );
+    }
 }
 
 /// Median of `f`'s run time over `n` runs.
