@@ -219,6 +219,10 @@ pub struct LayerConfig {
     pub cluster: bool,
     /// The buffer credits that streaming reads and writes draw from.
     pub budget: Budget,
+    /// Uploads hand their MD5 to the process's hashing lanes
+    /// ([`crate::digest::pool`]) where the CPU has them; off, each upload
+    /// hashes its own blocks.
+    pub md5_lanes: bool,
 }
 
 /// Waits for `fut` at most `limit` (when there is one).
@@ -240,6 +244,7 @@ impl Default for LayerConfig {
             drive_timeout: Some(std::time::Duration::from_secs(30)),
             cluster: false,
             budget: Budget::default(),
+            md5_lanes: true,
         }
     }
 }

@@ -412,8 +412,8 @@ impl ErasureSet {
                 }
                 // The MD5 goes to the hashing lanes, beside the encoding,
                 // where the CPU has them.
-                let lanes =
-                    crate::digest::pool().map(|p| p.update(std::mem::take(&mut md5.md5), block.clone()));
+                let lanes = (self.config.md5_lanes.then(crate::digest::pool).flatten())
+                    .map(|p| p.update(std::mem::take(&mut md5.md5), block.clone()));
                 let here = lanes.is_none();
                 let (enc, md, sl, len, shards) = blocking(move || {
                     if here {

@@ -75,7 +75,22 @@ pub(super) fn small_blocks() -> LayerConfig {
 
 #[tokio::test]
 async fn put_get_round_trips_inline_and_streamed_objects() {
-    let f = fixture(6, 2, small_blocks()).await;
+    round_trips(small_blocks()).await;
+}
+
+/// The same with each upload hashing its own MD5 (what CPUs without the
+/// hashing lanes do).
+#[tokio::test]
+async fn put_get_round_trips_with_md5_hashed_in_place() {
+    round_trips(LayerConfig {
+        md5_lanes: false,
+        ..small_blocks()
+    })
+    .await;
+}
+
+async fn round_trips(config: LayerConfig) {
+    let f = fixture(6, 2, config).await;
     f.layer.make_bucket("bkt").await.unwrap();
     for (i, len) in [0usize, 1, 100, 16 * 1024, 16 * 1024 + 1, 64 * 1024, 1_000_003]
         .into_iter()
