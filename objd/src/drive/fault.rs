@@ -7,8 +7,8 @@
 //! a chosen point of its sequence.
 
 use super::{
-    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardFile,
-    ShardWriter, Table, format,
+    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, KeyRange, RecordOp,
+    ShardFile, ShardWriter, Table, format,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -160,15 +160,8 @@ impl Drive for FaultDrive {
     fn get(&self, table: Table, key: &[u8]) -> DriveResult<Option<Vec<u8>>> {
         self.inner.get(table, key)
     }
-    fn scan(
-        &self,
-        table: Table,
-        start: &[u8],
-        exclusive_start: bool,
-        end: &[u8],
-        limit: usize,
-    ) -> DriveResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.inner.scan(table, start, exclusive_start, end, limit)
+    fn scan(&self, table: Table, range: KeyRange) -> DriveResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.scan(table, range)
     }
     fn commit(&self, ops: Vec<RecordOp>) -> CommitResult {
         self.shared.event(Event::Commit)?;

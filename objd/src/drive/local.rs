@@ -14,8 +14,8 @@
 //! concurrent writers share one fsync instead of paying N.
 
 use super::{
-    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, Packed, RecordOp,
-    ShardFile, ShardWriter, Table, format,
+    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, KeyRange, Packed,
+    RecordOp, ShardFile, ShardWriter, Table, format,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::fs::{self, File, OpenOptions};
@@ -162,27 +162,25 @@ impl LocalDrive {
         self.dir_path(dir).join(file.name())
     }
 
-    /// Passes at most `limit` entries of `table` in `start..end` (without
-    /// `start` itself when `exclusive_start`) to `each`, straight from the
-    /// index's pages.
+    /// Passes the entries of `table` in `range` to `each`, straight from
+    /// the index's pages.
     fn range(
         &self,
         table: TableDefinition<'static, &'static [u8], &'static [u8]>,
-        (start, exclusive_start, end): (&[u8], bool, &[u8]),
-        limit: usize,
+        range: KeyRange,
         mut each: impl FnMut(&[u8], &[u8]),
     ) -> DriveResult<()> {
         let txn = self.db.begin_read().map_err(txn_err)?;
         let t = txn.open_table(table).map_err(table_err)?;
         let mut n = 0;
-        for item in t.range(start..end).map_err(storage_err)? {
+        for item in t.range(range.start..range.end).map_err(storage_err)? {
             let (k, v) = item.map_err(storage_err)?;
-            if exclusive_start && k.value() == start {
+            if range.exclusive_start && k.value() == range.start {
                 continue;
             }
             each(k.value(), v.value());
             n += 1;
-            if n >= limit {
+            if n >= range.limit {
                 break;
             }
         }
@@ -429,33 +427,16 @@ impl Drive for LocalDrive {
         Ok(t.get(key).map_err(storage_err)?.map(|g| g.value().to_vec()))
     }
 
-    fn scan(
-        &self,
-        table: Table,
-        start: &[u8],
-        exclusive_start: bool,
-        end: &[u8],
-        limit: usize,
-    ) -> DriveResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut out = Vec::with_capacity(limit.min(1024));
-        let range = (start, exclusive_start, end);
-        self.range(def(table), range, limit, |k, v| {
-            out.push((k.to_vec(), v.to_vec()))
-        })?;
+    fn scan(&self, table: Table, range: KeyRange) -> DriveResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::with_capacity(range.limit.min(1024));
+        self.range(def(table), range, |k, v| out.push((k.to_vec(), v.to_vec())))?;
         Ok(out)
     }
 
-    fn scan_summaries(
-        &self,
-        start: &[u8],
-        exclusive_start: bool,
-        end: &[u8],
-        limit: usize,
-    ) -> DriveResult<Packed> {
-        let n = limit.min(1024);
+    fn scan_summaries(&self, range: KeyRange) -> DriveResult<Packed> {
+        let n = range.limit.min(1024);
         let mut out = Packed::with_capacity(n, n * super::SUMMARY_ENTRY_BYTES);
-        let range = (start, exclusive_start, end);
-        self.range(SUMMARIES, range, limit, |k, v| out.push(k, v))?;
+        self.range(SUMMARIES, range, |k, v| out.push(k, v))?;
         Ok(out)
     }
 
@@ -617,7 +598,7 @@ mod tests {
     }
 
     fn listed(d: &LocalDrive) -> Vec<(Vec<u8>, u64)> {
-        d.scan_summaries(b"b\0", false, b"b\x01", 100)
+        d.scan_summaries(KeyRange::new(b"b\0", b"b\x01", 100))
             .unwrap()
             .iter()
             .map(|(k, v)| {
@@ -706,7 +687,9 @@ mod tests {
         for h in hs {
             h.join().unwrap();
         }
-        let all = d.scan(Table::Objects, b"", false, b"\xff", usize::MAX).unwrap();
+        let all = d
+            .scan(Table::Objects, KeyRange::new(b"", b"\xff", usize::MAX))
+            .unwrap();
         assert_eq!(all.len(), 320);
         assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
     }

@@ -7,8 +7,8 @@
 //! drive name, which the metrics endpoint serves.
 
 use super::{
-    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardFile,
-    ShardWriter, Table, format,
+    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, KeyRange, RecordOp,
+    ShardFile, ShardWriter, Table, format,
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -135,29 +135,14 @@ impl Drive for Metered {
         self.stats.timed(&self.stats.read, || self.inner.get(table, key))
     }
 
-    fn scan(
-        &self,
-        table: Table,
-        start: &[u8],
-        exclusive_start: bool,
-        end: &[u8],
-        limit: usize,
-    ) -> DriveResult<super::Entries> {
-        self.stats.timed(&self.stats.read, || {
-            self.inner.scan(table, start, exclusive_start, end, limit)
-        })
+    fn scan(&self, table: Table, range: KeyRange) -> DriveResult<super::Entries> {
+        self.stats
+            .timed(&self.stats.read, || self.inner.scan(table, range))
     }
 
-    fn scan_summaries(
-        &self,
-        start: &[u8],
-        exclusive_start: bool,
-        end: &[u8],
-        limit: usize,
-    ) -> DriveResult<super::Packed> {
-        self.stats.timed(&self.stats.read, || {
-            self.inner.scan_summaries(start, exclusive_start, end, limit)
-        })
+    fn scan_summaries(&self, range: KeyRange) -> DriveResult<super::Packed> {
+        self.stats
+            .timed(&self.stats.read, || self.inner.scan_summaries(range))
     }
 
     fn commit(&self, ops: Vec<RecordOp>) -> CommitResult {

@@ -126,6 +126,36 @@ pub type DriveResult<T> = Result<T, DriveError>;
 /// Key-value entries of a table, in key order.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// The keys a scan reads: `start <= key < end` (`start < key` when
+/// `exclusive_start`), in key order, at most `limit` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRange<'a> {
+    pub start: &'a [u8],
+    pub exclusive_start: bool,
+    pub end: &'a [u8],
+    pub limit: usize,
+}
+
+impl<'a> KeyRange<'a> {
+    /// Keys in `start..end`, at most `limit`.
+    pub fn new(start: &'a [u8], end: &'a [u8], limit: usize) -> Self {
+        Self {
+            start,
+            exclusive_start: false,
+            end,
+            limit,
+        }
+    }
+
+    /// The same range, without `start` itself when `exclusive`.
+    pub fn exclusive(self, exclusive: bool) -> Self {
+        Self {
+            exclusive_start: exclusive,
+            ..self
+        }
+    }
+}
+
 /// Bytes to reserve per entry of a scan of listing summaries (a key and a
 /// one-version summary).
 pub const SUMMARY_ENTRY_BYTES: usize = 160;
@@ -273,29 +303,15 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
     fn write_format(&self, f: &format::DriveFormat) -> DriveResult<()>;
 
     fn get(&self, table: Table, key: &[u8]) -> DriveResult<Option<Vec<u8>>>;
-    /// Entries with `start <= key < end` (or `start < key` when
-    /// `exclusive_start`), in key order, at most `limit`.
-    fn scan(
-        &self,
-        table: Table,
-        start: &[u8],
-        exclusive_start: bool,
-        end: &[u8],
-        limit: usize,
-    ) -> DriveResult<Entries>;
+    /// The entries of `table` in `range`.
+    fn scan(&self, table: Table, range: KeyRange) -> DriveResult<Entries>;
     /// Like [`Drive::scan`] of [`Table::Objects`], with each record cut to
     /// its listing summary ([`crate::meta::summary`]) by the drive, so
     /// whole records are neither copied nor sent. A record that fails its
     /// checksum or does not decode gets an empty summary, which the reader
     /// takes for the damaged record it is.
-    fn scan_summaries(
-        &self,
-        start: &[u8],
-        exclusive_start: bool,
-        end: &[u8],
-        limit: usize,
-    ) -> DriveResult<Packed> {
-        let entries = self.scan(Table::Objects, start, exclusive_start, end, limit)?;
+    fn scan_summaries(&self, range: KeyRange) -> DriveResult<Packed> {
+        let entries = self.scan(Table::Objects, range)?;
         let mut out = Packed::with_capacity(entries.len(), entries.len() * SUMMARY_ENTRY_BYTES);
         for (k, v) in &entries {
             out.push(k, &summary_of(v));

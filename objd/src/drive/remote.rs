@@ -15,8 +15,8 @@
 
 use super::rpc::{self, Op};
 use super::{
-    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, RecordOp, ShardFile,
-    ShardWriter, Table, format,
+    CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, KeyRange, RecordOp,
+    ShardFile, ShardWriter, Table, format,
 };
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -408,30 +408,17 @@ impl Drive for RemoteDrive {
         Ok(v.pop().flatten())
     }
 
-    fn scan(
-        &self,
-        table: Table,
-        start: &[u8],
-        exclusive_start: bool,
-        end: &[u8],
-        limit: usize,
-    ) -> DriveResult<super::Entries> {
+    fn scan(&self, table: Table, range: KeyRange) -> DriveResult<super::Entries> {
         let args = self.args(|w| {
             rpc::put_table(w, table);
-            rpc::put_range(w, start, exclusive_start, end, limit);
+            rpc::put_range(w, range);
         });
         let b = self.call(Op::Scan, args, None)?;
         decode(rpc::decode_entries(&b))
     }
 
-    fn scan_summaries(
-        &self,
-        start: &[u8],
-        exclusive_start: bool,
-        end: &[u8],
-        limit: usize,
-    ) -> DriveResult<super::Packed> {
-        let args = self.args(|w| rpc::put_range(w, start, exclusive_start, end, limit));
+    fn scan_summaries(&self, range: KeyRange) -> DriveResult<super::Packed> {
+        let args = self.args(|w| rpc::put_range(w, range));
         let b = self.call(Op::ScanSummaries, args, None)?;
         decode(rpc::decode_packed(&b))
     }

@@ -11,7 +11,7 @@
 //! arguments, keyed by a key derived from the root secret, checked within
 //! [`AUTH_SKEW`].
 
-use super::{DataDir, DriveError, DriveResult, Entries, Packed, RecordOp, ShardFile, Table};
+use super::{DataDir, DriveError, DriveResult, Entries, KeyRange, Packed, RecordOp, ShardFile, Table};
 use crate::meta::codec::{DecodeError, Reader, Writer};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -333,21 +333,23 @@ pub fn decode_entries(b: &[u8]) -> Result<Entries, DecodeError> {
 
 /// The key range of a scan call: `start`, whether it is exclusive, `end`,
 /// and the most entries wanted.
-pub fn put_range(w: &mut Writer, start: &[u8], exclusive: bool, end: &[u8], limit: usize) {
-    w.bytes(start);
-    w.u8(exclusive as u8);
-    w.bytes(end);
-    w.u64(limit as u64);
+pub fn put_range(w: &mut Writer, range: KeyRange) {
+    w.bytes(range.start);
+    w.u8(range.exclusive_start as u8);
+    w.bytes(range.end);
+    w.u64(range.limit as u64);
 }
 
-/// A scan's key range as [`put_range`] wrote it: start, exclusive, end, limit.
-pub type Range<'a> = (&'a [u8], bool, &'a [u8], usize);
-
 /// What [`put_range`] wrote.
-pub fn read_range<'a>(r: &mut Reader<'a>) -> Result<Range<'a>, DecodeError> {
-    let (start, exclusive, end) = (r.bytes()?, r.u8()? != 0, r.bytes()?);
+pub fn read_range<'a>(r: &mut Reader<'a>) -> Result<KeyRange<'a>, DecodeError> {
+    let (start, exclusive_start, end) = (r.bytes()?, r.u8()? != 0, r.bytes()?);
     let limit = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
-    Ok((start, exclusive, end, limit))
+    Ok(KeyRange {
+        start,
+        exclusive_start,
+        end,
+        limit,
+    })
 }
 
 /// [`Packed`] entries, in the form of [`encode_entries`].

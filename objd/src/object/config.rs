@@ -9,7 +9,7 @@
 //! starting with `.` (which no bucket name can).
 
 use super::{ObjectLayer, ObjectResult, majority};
-use crate::drive::Table;
+use crate::drive::{KeyRange, Table};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -63,7 +63,7 @@ impl ObjectLayer {
         let mut end = start.clone();
         end.push(0xff);
         let lists = self
-            .each_drive(move |d| d.scan(Table::Config, &start, false, &end, usize::MAX))
+            .each_drive(move |d| d.scan(Table::Config, KeyRange::new(&start, &end, usize::MAX)))
             .await;
         Ok(majority(lists, |_| true)
             .into_iter()

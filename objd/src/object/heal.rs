@@ -10,7 +10,7 @@ use super::get::read_shards;
 use super::set::{Resolved, record_ops};
 use super::usage::Weight;
 use super::{ErasureSet, ObjectLayer, ObjectResult, blocking};
-use crate::drive::{DriveError, RecordOp, ShardWriter, Table, object_key};
+use crate::drive::{DriveError, KeyRange, RecordOp, ShardWriter, Table, object_key};
 use crate::erasure::{self, Layout, bitrot};
 use crate::meta::{DataLoc, Version};
 use std::collections::HashSet;
@@ -327,7 +327,7 @@ impl ObjectLayer {
         for set in self.sets() {
             let buckets = buckets.clone();
             set.on_drives(move |_, d| {
-                let held = d.scan(Table::Buckets, b"", false, b"\xff", usize::MAX)?;
+                let held = d.scan(Table::Buckets, KeyRange::new(b"", b"\xff", usize::MAX))?;
                 // Each change conditional on what the drive held.
                 let check = |k: &[u8]| RecordOp::Check {
                     table: Table::Buckets,

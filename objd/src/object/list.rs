@@ -7,7 +7,7 @@
 use super::resolve::KeyView;
 use super::set::Records;
 use super::{ErasureSet, ObjectError, ObjectLayer, ObjectResult};
-use crate::drive::{DriveError, DriveResult, Packed, Table, object_key, prefix_end};
+use crate::drive::{DriveError, DriveResult, KeyRange, Packed, Table, object_key, prefix_end};
 use crate::meta::{ObjectRecord, Version, VersionId};
 use std::sync::Arc;
 
@@ -150,7 +150,9 @@ impl ErasureSet {
     ) -> ObjectResult<SetScan> {
         let scan = {
             let (start, end) = (start.clone(), end.clone());
-            move |_, d: &dyn crate::drive::Drive| d.scan_summaries(&start, exclusive, &end, limit)
+            move |_, d: &dyn crate::drive::Drive| {
+                d.scan_summaries(KeyRange::new(&start, &end, limit).exclusive(exclusive))
+            }
         };
         // Most of the time a few drives agreeing on every key decide the
         // batch; anything else reads every drive.
@@ -466,7 +468,12 @@ impl ObjectLayer {
             let pages = set
                 .on_drives({
                     let (start, end) = (start.clone(), end.clone());
-                    move |_, d| d.scan(Table::Objects, &start, exclusive, &end, limit)
+                    move |_, d| {
+                        d.scan(
+                            Table::Objects,
+                            KeyRange::new(&start, &end, limit).exclusive(exclusive),
+                        )
+                    }
                 })
                 .await;
             for p in pages.into_iter().flatten() {

@@ -42,7 +42,7 @@ pub use orphans::SweepReport;
 pub use put::PutOptions;
 pub use set::ErasureSet;
 
-use crate::drive::{Drive, DriveError, DriveResult, RecordOp, Table};
+use crate::drive::{Drive, DriveError, DriveResult, KeyRange, RecordOp, Table};
 use crate::meta::{BucketRecord, Version, Versioning};
 use bytes::Bytes;
 use futures::Stream;
@@ -375,7 +375,7 @@ impl ObjectLayer {
 
     pub(crate) async fn load_buckets(&self) -> ObjectResult<()> {
         let lists = self
-            .each_drive(|d| d.scan(Table::Buckets, b"", false, b"\xff", usize::MAX))
+            .each_drive(|d| d.scan(Table::Buckets, KeyRange::new(b"", b"\xff", usize::MAX)))
             .await;
         self.buckets.replace(majority_buckets(lists));
         Ok(())

@@ -9,7 +9,7 @@ use super::conditions::WriteCondition;
 use super::encryption::{KeySource, etag_for};
 use super::put::{PartSpec, Pending, Stored};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectLayer, ObjectResult, PutOptions, check_key};
-use crate::drive::{DriveError, RecordOp, ShardFile, Table, object_key};
+use crate::drive::{DriveError, KeyRange, RecordOp, ShardFile, Table, object_key};
 use crate::meta::{
     ChecksumRecord, PartInfo, PartRecord, UploadRecord, Version, VersionId, VersionKind, Versioning,
 };
@@ -124,13 +124,8 @@ fn part_rows(
     from: u32,
     to: u32,
 ) -> crate::drive::DriveResult<Vec<(Vec<u8>, Vec<u8>)>> {
-    d.scan(
-        Table::Parts,
-        &parts_start(id, from),
-        false,
-        &parts_start(id, to),
-        usize::MAX,
-    )
+    let (start, end) = (parts_start(id, from), parts_start(id, to));
+    d.scan(Table::Parts, KeyRange::new(&start, &end, usize::MAX))
 }
 
 /// The start of the rows of part `number` of an upload, or of all its
@@ -756,7 +751,12 @@ impl ObjectLayer {
             let rows = set
                 .on_drives({
                     let (start, end) = (start.clone(), end.clone());
-                    move |_, d| d.scan(Table::Uploads, &start, false, &end, max.saturating_mul(2).max(16))
+                    move |_, d| {
+                        d.scan(
+                            Table::Uploads,
+                            KeyRange::new(&start, &end, max.saturating_mul(2).max(16)),
+                        )
+                    }
                 })
                 .await;
             for (k, v) in rows.into_iter().flatten().flatten() {

@@ -15,7 +15,7 @@
 //! holding 16 bytes per data directory in memory.
 
 use super::{ErasureSet, ObjectLayer, blocking};
-use crate::drive::{Drive, DriveResult, RecordOp, ShardFile, Table};
+use crate::drive::{Drive, DriveResult, KeyRange, RecordOp, ShardFile, Table};
 use crate::meta::{ObjectRecord, PartRecord, UploadRecord};
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -50,7 +50,10 @@ fn scan_all(d: &dyn Drive, table: Table, mut each: impl FnMut(&[u8], &[u8])) -> 
     let mut start: Vec<u8> = Vec::new();
     let mut exclusive = false;
     loop {
-        let rows = d.scan(table, &start, exclusive, &[0xff; 1100], 1000)?;
+        let rows = d.scan(
+            table,
+            KeyRange::new(&start, &[0xff; 1100], 1000).exclusive(exclusive),
+        )?;
         for (k, v) in &rows {
             each(k, v);
         }

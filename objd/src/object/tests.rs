@@ -357,7 +357,7 @@ async fn overwrite_and_delete_leave_no_data_behind() {
     // The tombstone went too, after the entry it hid: no record is left.
     for d in f.layer.sets()[0].online_drives() {
         assert!(
-            d.scan(crate::drive::Table::Objects, b"", false, b"\xff", 10)
+            d.scan(crate::drive::Table::Objects, KeyRange::new(b"", b"\xff", 10))
                 .unwrap()
                 .is_empty()
         );

@@ -17,7 +17,7 @@
 //! together go beyond the quota. Changes that free space always pass.
 
 use super::{ListOptions, ObjectError, ObjectLayer, ObjectResult, blocking};
-use crate::drive::{RecordOp, Table, decode_counters, encode_counters};
+use crate::drive::{KeyRange, RecordOp, Table, decode_counters, encode_counters};
 use crate::meta::{ObjectRecord, VersionKind};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -303,7 +303,7 @@ impl ObjectLayer {
 /// A drive's usage counters by bucket, made from its records first if it
 /// has none yet.
 fn drive_counters(d: &dyn crate::drive::Drive) -> crate::drive::DriveResult<BTreeMap<Vec<u8>, [i64; 2]>> {
-    let rows = d.scan(Table::Usage, b"", false, &[0xff; 64], usize::MAX)?;
+    let rows = d.scan(Table::Usage, KeyRange::new(b"", &[0xff; 64], usize::MAX))?;
     if rows.iter().any(|(k, _)| k == COUNTED) {
         return Ok(rows
             .into_iter()
@@ -314,7 +314,10 @@ fn drive_counters(d: &dyn crate::drive::Drive) -> crate::drive::DriveResult<BTre
     let mut sums: BTreeMap<Vec<u8>, [i64; 2]> = BTreeMap::new();
     let mut start: Vec<u8> = Vec::new();
     loop {
-        let page = d.scan(Table::Objects, &start, !start.is_empty(), &[0xff; 1100], 1000)?;
+        let page = d.scan(
+            Table::Objects,
+            KeyRange::new(&start, &[0xff; 1100], 1000).exclusive(!start.is_empty()),
+        )?;
         for (k, v) in &page {
             let bucket = k.split(|b| *b == 0).next().unwrap_or_default().to_vec();
             if let Ok(rec) = ObjectRecord::decode(v) {

@@ -156,12 +156,12 @@ fn run(op: Op, d: &dyn Drive, args: &[u8], payload: &[u8]) -> DriveResult<Bytes>
         }
         Op::Scan => {
             let table = decode(rpc::table_of(decode(r.u8())?))?;
-            let (start, exclusive, end, limit) = decode(rpc::read_range(&mut r))?;
-            Ok(rpc::encode_entries(&d.scan(table, start, exclusive, end, limit)?).into())
+            let range = decode(rpc::read_range(&mut r))?;
+            Ok(rpc::encode_entries(&d.scan(table, range)?).into())
         }
         Op::ScanSummaries => {
-            let (start, exclusive, end, limit) = decode(rpc::read_range(&mut r))?;
-            Ok(rpc::encode_packed(&d.scan_summaries(start, exclusive, end, limit)?).into())
+            let range = decode(rpc::read_range(&mut r))?;
+            Ok(rpc::encode_packed(&d.scan_summaries(range)?).into())
         }
         Op::Commit => {
             let ops = decode(rpc::decode_ops(payload))?;

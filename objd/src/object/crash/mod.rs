@@ -17,7 +17,7 @@ mod points;
 use super::{ByteStream, ListOptions, ObjectError, ObjectLayer, ObjectResult};
 use crate::drive::fault::{Crash, FaultDrive, Faults};
 use crate::drive::local::LocalDrive;
-use crate::drive::{Drive, Table};
+use crate::drive::{Drive, KeyRange, Table};
 use crate::meta::ObjectRecord;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -265,7 +265,10 @@ pub(super) async fn check_tidy(layer: &ObjectLayer) -> Result<(), String> {
     let drives = layer.sets()[0].online_drives();
     let tables: Vec<Vec<(Vec<u8>, Vec<u8>)>> = drives
         .iter()
-        .map(|d| d.scan(Table::Objects, b"", false, b"\xff", usize::MAX).unwrap())
+        .map(|d| {
+            d.scan(Table::Objects, KeyRange::new(b"", b"\xff", usize::MAX))
+                .unwrap()
+        })
         .collect();
     let mut keys: Vec<&Vec<u8>> = tables.iter().flatten().map(|(k, _)| k).collect();
     keys.sort();
@@ -334,7 +337,10 @@ pub(super) async fn check_tidy(layer: &ObjectLayer) -> Result<(), String> {
             .flat_map(|(_, v)| ObjectRecord::decode(v).unwrap().versions)
             .filter_map(|v| v.dir())
             .collect();
-        for (_, v) in d.scan(Table::Uploads, b"", false, b"\xff", usize::MAX).unwrap() {
+        for (_, v) in d
+            .scan(Table::Uploads, KeyRange::new(b"", b"\xff", usize::MAX))
+            .unwrap()
+        {
             named.push(crate::meta::UploadRecord::decode(&v).unwrap().upload_id);
         }
         for p in 0..=255u8 {
