@@ -163,7 +163,23 @@ impl Node for NodeService {
         if r.volume_id.is_empty() {
             return Err(Status::invalid_argument("volume_id is required"));
         }
-        let path = target(&r.volume_path, "volume_path")?;
+        if r.volume_path.is_empty() {
+            return Err(Status::invalid_argument("volume_path is required"));
+        }
+        // Only where this node published the volume are there stats (a
+        // relative path never is such a place).
+        let path = PathBuf::from(&r.volume_path);
+        if self
+            .mounter
+            .load(&path)
+            .is_none_or(|p| p.volume_id != r.volume_id)
+        {
+            return Err(Status::not_found(format!(
+                "volume {} is not published at {}",
+                r.volume_id,
+                path.display()
+            )));
+        }
         let condition = |abnormal: bool, message: &str| {
             Some(VolumeCondition {
                 abnormal,

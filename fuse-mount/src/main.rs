@@ -9,6 +9,7 @@ mod fs;
 mod helper;
 mod inodes;
 mod readahead;
+mod store;
 mod writeback;
 
 use anyhow::{Context, Result, bail};
@@ -207,7 +208,6 @@ fn run(args: Args) -> Result<()> {
     .map_err(anyhow::Error::msg)?
     .with_timeout(Duration::from_secs(args.request_timeout.max(1)));
     let opts = fs::Options {
-        bucket: bucket.clone(),
         prefix,
         uid: args.uid.unwrap_or_else(|| caller_ids().0),
         gid: args.gid.unwrap_or_else(|| caller_ids().1),
@@ -221,7 +221,7 @@ fn run(args: Args) -> Result<()> {
         max_open_files: args.max_open_files.max(1),
         write_cache_bytes: args.write_cache_mib.saturating_mul(1 << 20),
     };
-    let filesystem = fs::StrataFs::new(client, opts)?;
+    let filesystem = fs::Fs::new(store::Bucket::new(client, bucket.clone()), opts)?;
     // Endpoint, certificates, credentials and bucket, checked once before
     // mounting, so that a mistake is one line here rather than EIO later.
     filesystem
@@ -248,7 +248,8 @@ fn run(args: Args) -> Result<()> {
     }
     config.n_threads = Some(4);
     let mountpoint = args.mountpoint.clone();
-    let session = std::thread::spawn(move || fuser::mount(filesystem, &mountpoint, &config));
+    let session =
+        std::thread::spawn(move || fuser::mount(fs::Adapter::new(filesystem), &mountpoint, &config));
     // Unmount on SIGTERM/SIGINT; the session then ends by itself.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

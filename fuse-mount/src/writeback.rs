@@ -16,6 +16,7 @@
 //! crash of the mount never leaves a torn object: the previous version
 //! stays. Parts in flight are bounded mount-wide ([`Uploader`]).
 
+use crate::store::Store;
 use bytes::Bytes;
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -23,7 +24,6 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::SystemTime;
-use strata_s3client::Client;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -36,19 +36,17 @@ const PARTS_IN_FLIGHT: usize = 4;
 
 /// Where uploads go, and the mount-wide bound on parts in memory.
 #[derive(Clone)]
-pub struct Uploader {
-    pub client: Client,
-    pub bucket: String,
+pub struct Uploader<S> {
+    pub store: S,
     /// One permit per part held in memory while it is sent.
     permits: Arc<Semaphore>,
 }
 
-impl Uploader {
+impl<S: Store> Uploader<S> {
     /// At most `parts` parts in flight across every file of the mount.
-    pub fn new(client: Client, bucket: String, parts: usize) -> Self {
+    pub fn new(store: S, parts: usize) -> Self {
         Self {
-            client,
-            bucket,
+            store,
             permits: Arc::new(Semaphore::new(parts.max(1))),
         }
     }
@@ -104,21 +102,12 @@ impl WriteBack {
     }
 
     /// The current content of an object, fetched in parts.
-    pub async fn load(
-        dir: &std::path::Path,
-        client: &Client,
-        bucket: &str,
-        key: &str,
-        size: u64,
-    ) -> io::Result<Self> {
+    pub async fn load(dir: &std::path::Path, store: &impl Store, key: &str, size: u64) -> io::Result<Self> {
         let file = tempfile::tempfile_in(dir)?;
         let mut at = 0;
         while at < size {
             let end = (at + PART).min(size);
-            let data = client
-                .get_range(bucket, key, at, end)
-                .await
-                .map_err(io::Error::other)?;
+            let data = store.get_range(key, at, end).await.map_err(io::Error::other)?;
             if data.is_empty() {
                 break;
             }
@@ -216,7 +205,7 @@ impl WriteBack {
     /// `PARTS_IN_FLIGHT` parts of this file are already on their way.
     /// If sending fails the stream is given up and the file will be
     /// uploaded whole at close, which reports the error.
-    pub async fn stream_parts(&mut self, up: &Uploader, key: &str, meta: &[(String, String)]) {
+    pub async fn stream_parts<S: Store>(&mut self, up: &Uploader<S>, key: &str, meta: &[(String, String)]) {
         if let Err(e) = self.try_stream_parts(up, key, meta).await {
             tracing::debug!(error = %e, "streaming upload given up");
             self.in_order = false;
@@ -224,9 +213,9 @@ impl WriteBack {
         }
     }
 
-    async fn try_stream_parts(
+    async fn try_stream_parts<S: Store>(
         &mut self,
-        up: &Uploader,
+        up: &Uploader<S>,
         key: &str,
         meta: &[(String, String)],
     ) -> io::Result<()> {
@@ -240,8 +229,8 @@ impl WriteBack {
         if self.stream.is_none() {
             let meta: Vec<_> = meta.iter().filter(|(k, _)| k != "mtime").cloned().collect();
             let id = up
-                .client
-                .create_multipart(&up.bucket, key, &meta)
+                .store
+                .create_multipart(key, &meta)
                 .await
                 .map_err(io::Error::other)?;
             self.stream = Some(Stream {
@@ -292,7 +281,7 @@ impl WriteBack {
     }
 
     /// Aborts a stream that cannot be completed any more.
-    pub async fn abandon(&mut self, up: &Uploader, key: &str) {
+    pub async fn abandon<S: Store>(&mut self, up: &Uploader<S>, key: &str) {
         if let Some(mut s) = self.stream.take() {
             if self.released > 0 {
                 // Sent bytes were dropped: this handle cannot upload again.
@@ -300,16 +289,16 @@ impl WriteBack {
             }
             s.running.abort_all();
             while s.running.join_next().await.is_some() {}
-            let _ = up.client.abort_multipart(&up.bucket, key, &s.id).await;
+            let _ = up.store.abort_multipart(key, &s.id).await;
         }
     }
 
     /// Uploads the file as `key` with `meta`; clean afterwards.
     /// `implicit_mtime` says the file's mtime is that of its last write
     /// (not set explicitly), which a stream may leave to the server.
-    pub async fn upload(
+    pub async fn upload<S: Store>(
         &mut self,
-        up: &Uploader,
+        up: &Uploader<S>,
         key: &str,
         meta: &[(String, String)],
         implicit_mtime: bool,
@@ -337,8 +326,8 @@ impl WriteBack {
             let r = self.finish_stream(up, key).await;
             match r {
                 Ok(()) if restamp => up
-                    .client
-                    .copy_object(&up.bucket, key, key, Some(meta))
+                    .store
+                    .copy(key, key, Some(meta))
                     .await
                     .map(|_| ())
                     .map_err(io::Error::other),
@@ -346,8 +335,8 @@ impl WriteBack {
             }
         } else if self.size <= PART {
             let body = self.chunk(0)?;
-            up.client
-                .put_object(&up.bucket, key, body, meta)
+            up.store
+                .put(key, body, meta)
                 .await
                 .map(|_| ())
                 .map_err(io::Error::other)
@@ -371,7 +360,7 @@ impl WriteBack {
 
     /// Sends what the stream has not sent (the tail, and parts written
     /// again), then completes it.
-    async fn finish_stream(&mut self, up: &Uploader, key: &str) -> io::Result<()> {
+    async fn finish_stream<S: Store>(&mut self, up: &Uploader<S>, key: &str) -> io::Result<()> {
         let Some(mut s) = self.stream.take() else {
             return Ok(());
         };
@@ -397,8 +386,8 @@ impl WriteBack {
             s.sent.reverse();
             s.sent.sort_by_key(|(n, _)| *n);
             s.sent.dedup_by_key(|(n, _)| *n);
-            up.client
-                .complete_multipart(&up.bucket, key, &s.id, &s.sent)
+            up.store
+                .complete_multipart(key, &s.id, &s.sent)
                 .await
                 .map_err(io::Error::other)
         }
@@ -410,10 +399,15 @@ impl WriteBack {
     }
 
     /// A multipart upload of the whole file.
-    async fn upload_whole(&mut self, up: &Uploader, key: &str, meta: &[(String, String)]) -> io::Result<()> {
+    async fn upload_whole<S: Store>(
+        &mut self,
+        up: &Uploader<S>,
+        key: &str,
+        meta: &[(String, String)],
+    ) -> io::Result<()> {
         let id = up
-            .client
-            .create_multipart(&up.bucket, key, meta)
+            .store
+            .create_multipart(key, meta)
             .await
             .map_err(io::Error::other)?;
         self.stream = Some(Stream {
@@ -429,12 +423,12 @@ impl WriteBack {
 }
 
 /// Starts sending part `n` once a mount-wide permit is free.
-async fn spawn_part(up: &Uploader, key: &str, s: &mut Stream, n: u32, body: Bytes) {
+async fn spawn_part<S: Store>(up: &Uploader<S>, key: &str, s: &mut Stream, n: u32, body: Bytes) {
     let permit = Arc::clone(&up.permits).acquire_owned().await;
-    let (c, b, k, id) = (up.client.clone(), up.bucket.clone(), key.to_owned(), s.id.clone());
+    let (store, k, id) = (up.store.clone(), key.to_owned(), s.id.clone());
     s.running.spawn(async move {
         let _permit = permit;
-        (n, c.upload_part(&b, &k, &id, n, body).await)
+        (n, store.upload_part(&k, &id, n, body).await)
     });
 }
 

@@ -339,6 +339,24 @@ async fn a_volume_lives_from_create_to_delete_through_the_plugin_socket() {
     );
     let (total, used, abnormal) = stats(&mut node, name, &target).await;
     assert_eq!((total, used, abnormal), (8 * mib, 3 * mib, false));
+    // Stats only where the volume is published: another volume's id, an
+    // existing directory that is no target, a relative path: NotFound.
+    let elsewhere = target.parent().unwrap().to_string_lossy().into_owned();
+    let target_text = target.to_string_lossy().into_owned();
+    for (id, path) in [
+        ("pvc-other", target_text.as_str()),
+        (name, &elsewhere),
+        (name, "relative/path"),
+    ] {
+        let e = node
+            .node_get_volume_stats(NodeGetVolumeStatsRequest {
+                volume_id: id.into(),
+                volume_path: path.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "{id} at {path}: {e:?}");
+    }
 
     // The quota holds; expansion (twice, as the resizer may) raises it.
     let t = target.clone();

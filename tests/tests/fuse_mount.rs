@@ -436,6 +436,42 @@ async fn files_written_through_the_mount_are_objects_with_their_attributes() {
         strata_tests::get_object(&c, "fsw", "existing.txt").await.unwrap(),
         b"0123456789"
     );
+    // Names: 255 bytes work, 256 answer ENAMETOOLONG, as a path whose key
+    // would pass S3's 1024 bytes does (never EIO).
+    let m = tokio::task::spawn_blocking(move || {
+        const ENAMETOOLONG: i32 = 36;
+        let longest = m.path(&"n".repeat(255));
+        std::fs::write(&longest, b"255").unwrap();
+        assert_eq!(std::fs::read(&longest).unwrap(), b"255");
+        let too_long = m.path(&"n".repeat(256));
+        let err = |r: std::io::Result<()>| r.unwrap_err().raw_os_error();
+        assert_eq!(err(std::fs::write(&too_long, b"x")), Some(ENAMETOOLONG));
+        assert_eq!(err(std::fs::create_dir(&too_long)), Some(ENAMETOOLONG));
+        assert_eq!(err(std::fs::metadata(&too_long).map(|_| ())), Some(ENAMETOOLONG));
+        assert_eq!(err(std::fs::rename(&longest, &too_long)), Some(ENAMETOOLONG));
+        // "home/" and four directories of 250 bytes make 1009 bytes of key.
+        let deep = (0..4).fold(m.path(""), |p, i| p.join(format!("{i}{}", "d".repeat(249))));
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(deep.join("f".repeat(15)), b"at the limit").unwrap();
+        assert_eq!(
+            err(std::fs::write(deep.join("f".repeat(16)), b"x")),
+            Some(ENAMETOOLONG)
+        );
+        assert_eq!(
+            err(std::fs::create_dir(deep.join("d".repeat(15)))),
+            Some(ENAMETOOLONG)
+        );
+        m
+    })
+    .await
+    .unwrap();
+    let dirs: String = (0..4).map(|i| format!("{i}{}/", "d".repeat(249))).collect();
+    let deep_key = format!("home/{dirs}{}", "f".repeat(15));
+    assert_eq!(deep_key.len(), 1024);
+    assert_eq!(
+        strata_tests::get_object(&c, "fsw", &deep_key).await.unwrap(),
+        b"at the limit"
+    );
     tokio::task::spawn_blocking(move || m.stop()).await.unwrap();
 }
 

@@ -1,0 +1,258 @@
+//! Attributes and lookups: what a path is (an object, a prefix, an open
+//! writer's file, or nothing), POSIX attributes read from and written to
+//! s3fs-style object metadata, the attribute cache, and setattr.
+
+use super::file::Open;
+use super::{Caller, Fs, errno, lock, upload_errno};
+use crate::inodes::{Attrs, Kind};
+use crate::store::Store;
+use crate::writeback::WriteBack;
+use bytes::Bytes;
+use fuser::Errno;
+use std::ffi::OsStr;
+use std::time::{Duration, SystemTime};
+use strata_s3client::ObjectInfo;
+
+/// A time setattr sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetTime {
+    Now,
+    At(SystemTime),
+}
+
+/// What a setattr changes; `None` leaves it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetAttrs {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub mtime: Option<SetTime>,
+}
+
+/// The attributes of an entry `caller` creates now.
+pub(super) fn new_entry(kind: Kind, size: u64, mode: u16, caller: Caller) -> Attrs {
+    Attrs {
+        kind,
+        size,
+        mtime: SystemTime::now(),
+        mode,
+        uid: caller.uid,
+        gid: caller.gid,
+        etag: None,
+    }
+}
+
+/// POSIX attributes as the user metadata s3fs uses.
+pub(super) fn posix_meta(a: &Attrs) -> Vec<(String, String)> {
+    let kind = match a.kind {
+        Kind::File => libc::S_IFREG,
+        Kind::Dir => libc::S_IFDIR,
+        Kind::Symlink => libc::S_IFLNK,
+    };
+    let mtime = a
+        .mtime
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    vec![
+        ("mode".into(), (kind | u32::from(a.mode)).to_string()),
+        ("uid".into(), a.uid.to_string()),
+        ("gid".into(), a.gid.to_string()),
+        ("mtime".into(), mtime.to_string()),
+    ]
+}
+
+impl<S: Store> Fs<S> {
+    /// `name` in directory `parent`: its inode (counted as looked up) and
+    /// attributes.
+    pub fn lookup(&self, parent: u64, name: &OsStr) -> Result<(u64, Attrs), Errno> {
+        let path = self.child_path(parent, name, Errno::ENOENT)?;
+        let a = self.stat(&path)?.ok_or(Errno::ENOENT)?;
+        Ok((self.inodes.looked_up(&path, a.clone()), a))
+    }
+
+    /// The kernel dropped `n` lookups of `ino`.
+    pub fn forget(&self, ino: u64, n: u64) {
+        self.inodes.forget(ino, n);
+    }
+
+    /// Attributes of an inode, from the cache or afresh.
+    pub fn getattr(&self, ino: u64) -> Result<Attrs, Errno> {
+        if let Some(a) = self.inodes.cached(ino, self.opts.attr_ttl) {
+            return Ok(a);
+        }
+        let path = self.inodes.path(ino).ok_or(Errno::ENOENT)?;
+        let a = self.stat(&path)?.ok_or(Errno::ENOENT)?;
+        self.inodes.remember(&path, a.clone());
+        Ok(a)
+    }
+
+    pub(super) fn dir_attrs(&self) -> Attrs {
+        Attrs {
+            kind: Kind::Dir,
+            size: 0,
+            mtime: SystemTime::UNIX_EPOCH,
+            mode: self.opts.dir_mode,
+            uid: self.opts.uid,
+            gid: self.opts.gid,
+            etag: None,
+        }
+    }
+
+    /// What `path` is now: an object (file), a prefix (directory), or
+    /// nothing.
+    pub(super) fn stat(&self, path: &str) -> Result<Option<Attrs>, Errno> {
+        if path.is_empty() {
+            return Ok(Some(self.dir_attrs()));
+        }
+        // A file open for writing is what its writer says, uploaded or not.
+        if let Some(a) = self.writer_attrs(path) {
+            return Ok(Some(a));
+        }
+        match self.rt.block_on(self.store.head(&self.key(path))) {
+            Ok(info) => return Ok(Some(self.attrs_of(&info, Kind::File))),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(errno(&e)),
+        }
+        // A directory: any key below `path/`. One listing tells whether
+        // there is one (so a name about to be created costs two requests),
+        // and whether the first is the `path/` marker, which keeps the
+        // directory's attributes.
+        let prefix = self.dir_prefix(path);
+        let page = self
+            .rt
+            .block_on(self.store.list(&prefix, Some("/"), None, 1))
+            .map_err(|e| errno(&e))?;
+        if page.objects.is_empty() && page.prefixes.is_empty() {
+            return Ok(None);
+        }
+        if page.objects.first().is_some_and(|o| o.key == prefix) {
+            match self.rt.block_on(self.store.head(&prefix)) {
+                Ok(info) => return Ok(Some(self.attrs_of(&info, Kind::Dir))),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(errno(&e)),
+            }
+        }
+        Ok(Some(self.dir_attrs()))
+    }
+
+    /// Attributes from an object's s3fs-style metadata; `kind` is what the
+    /// object is when its mode does not say (a file, or a dir marker).
+    fn attrs_of(&self, info: &ObjectInfo, kind: Kind) -> Attrs {
+        let meta = |n: &str| info.meta(n).and_then(|v| v.parse::<u64>().ok());
+        let mode = meta("mode").map(|m| m as u32);
+        let kind = match mode.map(|m| m & libc::S_IFMT) {
+            Some(libc::S_IFLNK) => Kind::Symlink,
+            Some(libc::S_IFDIR) => Kind::Dir,
+            Some(libc::S_IFREG) if kind == Kind::File => Kind::File,
+            _ => kind,
+        };
+        let default_mode = if kind == Kind::Dir {
+            self.opts.dir_mode
+        } else {
+            self.opts.file_mode
+        };
+        Attrs {
+            kind,
+            size: if kind == Kind::Dir { 0 } else { info.size },
+            mtime: meta("mtime")
+                .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+                .unwrap_or(info.last_modified),
+            mode: mode.map_or(default_mode, |m| (m & 0o7777) as u16),
+            uid: meta("uid").map_or(self.opts.uid, |u| u as u32),
+            gid: meta("gid").map_or(self.opts.gid, |g| g as u32),
+            etag: Some(info.etag.clone()),
+        }
+    }
+
+    /// chmod, chown, utimens and truncate of `ino`, through the handle
+    /// `fh` when there is one; the attributes after.
+    pub fn setattr(&self, ino: u64, set: SetAttrs, fh: Option<u64>) -> Result<Attrs, Errno> {
+        self.writable()?;
+        let path = self.inodes.path(ino).ok_or(Errno::ENOENT)?;
+        // fchmod, fchown and futimens arrive without the file handle.
+        let open = fh
+            .and_then(|h| self.handle(h).ok())
+            .or_else(|| self.writer_handle(&path));
+        let mut a = match (self.stat(&path), &open) {
+            // An open writer knows best (it may not be uploaded yet).
+            (_, Some(o)) if lock(o).writer.is_some() => lock(o).attrs.clone(),
+            (Ok(Some(a)), _) => a,
+            (Ok(None), _) => return Err(Errno::ENOENT),
+            (Err(e), _) => return Err(e),
+        };
+        if let Some(m) = set.mode {
+            a.mode = (m & 0o7777) as u16;
+        }
+        a.uid = set.uid.unwrap_or(a.uid);
+        a.gid = set.gid.unwrap_or(a.gid);
+        match set.mtime {
+            Some(SetTime::At(t)) => a.mtime = t,
+            Some(SetTime::Now) => a.mtime = SystemTime::now(),
+            None => {}
+        }
+        self.apply_attrs(&path, &mut a, set.size, open.as_ref())?;
+        self.inodes.remember(&path, a.clone());
+        Ok(a)
+    }
+
+    /// Stores the attributes `a` of `path` (and its new `size`, when
+    /// truncated) where they live: the open writer, or the object.
+    fn apply_attrs(
+        &self,
+        path: &str,
+        a: &mut Attrs,
+        size: Option<u64>,
+        open: Option<&Open>,
+    ) -> Result<(), Errno> {
+        match (open, size) {
+            // An open writer takes everything; it uploads on close.
+            (Some(o), _) if lock(o).writer.is_some() => {
+                let mut f = lock(o);
+                if let Some(n) = size {
+                    self.charge(&mut f, n)?;
+                }
+                if let Some(w) = f.writer.as_mut() {
+                    if let Some(n) = size
+                        && w.truncate(n).is_err()
+                    {
+                        return Err(Errno::EIO);
+                    }
+                    w.dirty = true;
+                    a.size = w.size();
+                }
+                f.attrs = a.clone();
+                Ok(())
+            }
+            // Truncating a closed file: rewrite it.
+            (_, Some(n)) if a.kind == Kind::File => {
+                let key = self.key(path);
+                let meta = posix_meta(a);
+                let r = self.rt.block_on(async {
+                    let mut w =
+                        WriteBack::load(&self.opts.cache_dir, &self.store, &key, a.size.min(n)).await?;
+                    w.truncate(n)?;
+                    w.upload(&self.uploader, &key, &meta, false).await
+                });
+                a.size = n;
+                r.map_err(|e| upload_errno(&e))
+            }
+            // Attributes only: rewrite the metadata in place (a symlink's
+            // too: it is an object like a file).
+            _ if a.kind != Kind::Dir => {
+                let key = self.key(path);
+                self.rt
+                    .block_on(self.store.copy(&key, &key, Some(&posix_meta(a))))
+                    .map_err(|e| errno(&e))
+            }
+            // A directory keeps its attributes on its marker.
+            _ => {
+                let key = self.dir_prefix(path);
+                self.rt
+                    .block_on(self.store.put(&key, Bytes::new(), &posix_meta(a)))
+                    .map(|_| ())
+                    .map_err(|e| errno(&e))
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Open files: the handle table, reads through [`crate::readahead`],
+//! writes into write-back files ([`crate::writeback`]) uploaded on flush,
+//! fsync and close, and the mount's bounds on open files (EMFILE) and
+//! write-back bytes (ENOSPC).
+
+use super::attrs::{new_entry, posix_meta};
+use super::{Caller, Fs, errno, lock, upload_errno};
+use crate::inodes::{Attrs, Kind};
+use crate::readahead::Reader;
+use crate::store::Store;
+use crate::writeback::WriteBack;
+use bytes::Bytes;
+use fuser::Errno;
+use std::ffi::OsStr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+/// An open file: its size at open, the last range fetched, and for
+/// writers the write-back file and the attributes to upload with it.
+pub(super) struct OpenFile {
+    path: String,
+    size: u64,
+    reader: Reader,
+    pub(super) writer: Option<WriteBack>,
+    pub(super) attrs: Attrs,
+    /// Write-back bytes this handle holds against the cache budget.
+    charged: u64,
+}
+
+pub(super) type Open = Arc<Mutex<OpenFile>>;
+
+/// An entry of the handle table: what can be known of a handle without
+/// locking it (an upload may hold that lock for a while).
+pub(super) struct Handle {
+    path: String,
+    writes: bool,
+    file: Open,
+}
+
+/// What an open tells the kernel besides the handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    pub fh: u64,
+    /// The pages the kernel cached for the file are still the object's.
+    pub keep_cache: bool,
+}
+
+impl<S: Store> Fs<S> {
+    /// Opens file `ino` with `open(2)` `flags`.
+    pub fn open(&self, ino: u64, flags: i32) -> Result<Opened, Errno> {
+        let write = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        if write {
+            self.writable()?;
+        }
+        let path = self.inodes.path(ino).ok_or(Errno::ENOENT)?;
+        // Close-to-open: what the file is now, not what was cached.
+        let a = match self.stat(&path)? {
+            Some(a) if a.kind != Kind::Dir => a,
+            Some(_) => return Err(Errno::EISDIR),
+            None => return Err(Errno::ENOENT),
+        };
+        self.inodes.remember(&path, a.clone());
+        self.reserve_open()?;
+        let mut f = OpenFile {
+            path: path.clone(),
+            size: a.size,
+            reader: Reader::default(),
+            writer: None,
+            attrs: a.clone(),
+            charged: 0,
+        };
+        let truncating = flags & libc::O_TRUNC != 0;
+        if write && let Err(e) = self.charge(&mut f, if truncating { 0 } else { a.size }) {
+            self.release_budget(&mut f);
+            return Err(e);
+        }
+        if write {
+            let writer = if truncating {
+                WriteBack::empty(&self.opts.cache_dir)
+            } else {
+                let key = self.key(&path);
+                self.rt
+                    .block_on(WriteBack::load(&self.opts.cache_dir, &self.store, &key, a.size))
+            };
+            match writer {
+                Ok(w) => f.writer = Some(w),
+                Err(_) => {
+                    self.release_budget(&mut f);
+                    return Err(Errno::EIO);
+                }
+            }
+        }
+        // Pages the kernel cached at an earlier opening stay valid while
+        // the object is the same version (close-to-open: the HEAD above
+        // tells); a writer changes it, so its pages go.
+        let keep_cache = if write {
+            self.inodes.drop_page_cache(ino);
+            false
+        } else {
+            self.inodes.reuse_page_cache(ino, a.etag.as_deref())
+        };
+        let fh = self.new_handle(f);
+        Ok(Opened { fh, keep_cache })
+    }
+
+    /// Creates and opens file `name` in `parent`; its inode, attributes
+    /// and handle.
+    pub fn create(
+        &self,
+        caller: Caller,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+    ) -> Result<(u64, Attrs, u64), Errno> {
+        self.writable()?;
+        let path = self.parent_child(parent, name)?;
+        self.reserve_open()?;
+        let writer = match WriteBack::empty(&self.opts.cache_dir) {
+            Ok(w) => w,
+            Err(_) => {
+                self.open_files.fetch_sub(1, Ordering::Relaxed);
+                return Err(Errno::EIO);
+            }
+        };
+        let attrs = new_entry(Kind::File, 0, (mode & !umask & 0o7777) as u16, caller);
+        let ino = self.inodes.looked_up(&path, attrs.clone());
+        let fh = self.new_handle(OpenFile {
+            path,
+            size: 0,
+            reader: Reader::default(),
+            writer: Some(writer),
+            attrs: attrs.clone(),
+            charged: 0,
+        });
+        Ok((ino, attrs, fh))
+    }
+
+    /// Up to `size` bytes at `offset` of the file open as `fh`.
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, Errno> {
+        let open = self.handle(fh)?;
+        let mut f = lock(&open);
+        if let Some(w) = &f.writer {
+            return w
+                .read(offset, size as usize)
+                .map(Bytes::from)
+                .map_err(|_| Errno::EIO);
+        }
+        let (file_size, key) = (f.size, self.key(&f.path));
+        let store = &self.store;
+        // The handle stays locked while it fetches: reads of one handle
+        // take turns, so two of them never fetch the same window.
+        let got = f.reader.read(
+            &self.rt,
+            offset,
+            size,
+            file_size,
+            self.opts.read_ahead,
+            |start, end| {
+                let (store, key) = (store.clone(), key.clone());
+                async move { store.get_range(&key, start, end).await }
+            },
+        );
+        drop(f);
+        got.map_err(|e| errno(&e))
+    }
+
+    /// Writes `data` at `offset` of the file open as `fh`; the bytes
+    /// written.
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, Errno> {
+        let open = self.handle(fh)?;
+        let mut f = lock(&open);
+        let w = f.writer.as_mut().ok_or(Errno::EBADF)?;
+        let end = offset + data.len() as u64;
+        let need = w.held_after(end);
+        if let Err(e) = self.charge(&mut f, need) {
+            // Out of write-back space: a file written in order drops the
+            // parts it has sent, and goes on.
+            let w = f.writer.as_mut().ok_or(e)?;
+            if !matches!(self.rt.block_on(w.release_sent()), Ok(true)) {
+                return Err(e);
+            }
+            let need = w.held_after(end);
+            self.charge(&mut f, need)?;
+        }
+        let w = f.writer.as_mut().ok_or(Errno::EBADF)?;
+        let now = match w.write(offset, data) {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::warn!(error = %e, path = %f.path, "write failed");
+                return Err(Errno::EIO);
+            }
+        };
+        f.attrs.size = w.size();
+        f.attrs.mtime = now;
+        self.inodes.remember(&f.path, f.attrs.clone());
+        // A file written in order sends its full parts as it goes.
+        let (key, meta) = (self.key(&f.path), posix_meta(&f.attrs));
+        if let Some(w) = f.writer.as_mut() {
+            self.rt.block_on(w.stream_parts(&self.uploader, &key, &meta));
+        }
+        Ok(data.len() as u32)
+    }
+
+    /// Uploads what was written through `fh`. objd acknowledges an upload
+    /// only once it is durable, so this is also what fsync promises.
+    pub fn flush(&self, fh: u64) -> Result<(), Errno> {
+        let open = self.handle(fh)?;
+        self.upload(&mut lock(&open))
+    }
+
+    /// Closes `fh`, uploading what was written through it.
+    pub fn release(&self, fh: u64) -> Result<(), Errno> {
+        let Some(open) = lock(&self.files).get(&fh).map(|h| Arc::clone(&h.file)) else {
+            return Ok(());
+        };
+        // Upload before the handle leaves the table, so that a lookup in
+        // between still sees the file.
+        let result = {
+            let mut f = lock(&open);
+            let r = self.upload(&mut f);
+            self.release_budget(&mut f);
+            r
+        };
+        lock(&self.files).remove(&fh);
+        result
+    }
+
+    /// A handle that has `path` open for writing.
+    pub(super) fn writer_handle(&self, path: &str) -> Option<Open> {
+        lock(&self.files)
+            .values()
+            .find(|h| h.writes && h.path == path)
+            .map(|h| Arc::clone(&h.file))
+    }
+
+    /// The attributes of `path` held by a handle open for writing.
+    pub(super) fn writer_attrs(&self, path: &str) -> Option<Attrs> {
+        self.writer_handle(path).map(|h| lock(&h).attrs.clone())
+    }
+
+    pub(super) fn handle(&self, fh: u64) -> Result<Open, Errno> {
+        lock(&self.files)
+            .get(&fh)
+            .map(|h| Arc::clone(&h.file))
+            .ok_or(Errno::EBADF)
+    }
+
+    /// Takes one of the open-file slots.
+    fn reserve_open(&self) -> Result<(), Errno> {
+        let n = self.open_files.fetch_add(1, Ordering::Relaxed);
+        if n >= self.opts.max_open_files {
+            self.open_files.fetch_sub(1, Ordering::Relaxed);
+            return Err(Errno::EMFILE);
+        }
+        Ok(())
+    }
+
+    /// Adjusts the write-back bytes a handle holds to `size`; refuses
+    /// growth beyond the cache budget with ENOSPC.
+    pub(super) fn charge(&self, f: &mut OpenFile, size: u64) -> Result<(), Errno> {
+        if size > f.charged {
+            let grow = size - f.charged;
+            let before = self.cached_bytes.fetch_add(grow, Ordering::Relaxed);
+            if before + grow > self.opts.write_cache_bytes {
+                self.cached_bytes.fetch_sub(grow, Ordering::Relaxed);
+                return Err(Errno::ENOSPC);
+            }
+        } else {
+            self.cached_bytes.fetch_sub(f.charged - size, Ordering::Relaxed);
+        }
+        f.charged = size;
+        Ok(())
+    }
+
+    /// Gives back what a closed handle held.
+    fn release_budget(&self, f: &mut OpenFile) {
+        self.cached_bytes.fetch_sub(f.charged, Ordering::Relaxed);
+        f.charged = 0;
+        self.open_files.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn new_handle(&self, f: OpenFile) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        let h = Handle {
+            path: f.path.clone(),
+            writes: f.writer.is_some(),
+            file: Arc::new(Mutex::new(f)),
+        };
+        lock(&self.files).insert(fh, h);
+        fh
+    }
+
+    /// Uploads a handle's write-back file if it changed.
+    fn upload(&self, f: &mut OpenFile) -> Result<(), Errno> {
+        let Some(w) = f.writer.as_mut().filter(|w| w.dirty) else {
+            return Ok(());
+        };
+        let key = self.key(&f.path);
+        let meta = posix_meta(&f.attrs);
+        let implicit_mtime = w.last_write() == Some(f.attrs.mtime);
+        tracing::debug!(path = %f.path, size = w.size(), "uploading");
+        self.rt
+            .block_on(w.upload(&self.uploader, &key, &meta, implicit_mtime))
+            .map_err(|e| {
+                tracing::warn!(error = %e, path = %f.path, "upload failed");
+                upload_errno(&e)
+            })
+    }
+}

@@ -1,0 +1,187 @@
+//! Names created, removed and renamed: mkdir (a `dir/` marker), rmdir
+//! (refused while anything but the marker is below), unlink, rename (a
+//! copy then a delete, a directory key by key), symlinks (an object whose
+//! body is the target, as s3fs stores them), and hard links (refused).
+
+use super::attrs::{new_entry, posix_meta};
+use super::{Caller, Fs, KEY_MAX, errno};
+use crate::inodes::{Attrs, Kind};
+use crate::store::Store;
+use bytes::Bytes;
+use fuser::Errno;
+use std::ffi::OsStr;
+
+impl<S: Store> Fs<S> {
+    /// Makes directory `name` in `parent`; its inode and attributes.
+    pub fn mkdir(
+        &self,
+        caller: Caller,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+    ) -> Result<(u64, Attrs), Errno> {
+        self.writable()?;
+        let path = self.parent_child(parent, name)?;
+        if self.stat(&path)?.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let marker = self.dir_prefix(&path);
+        if marker.len() > KEY_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let a = new_entry(Kind::Dir, 0, (mode & !umask & 0o7777) as u16, caller);
+        self.rt
+            .block_on(self.store.put(&marker, Bytes::new(), &posix_meta(&a)))
+            .map_err(|e| errno(&e))?;
+        Ok((self.inodes.looked_up(&path, a.clone()), a))
+    }
+
+    /// Removes file or symlink `name` from `parent`.
+    pub fn unlink(&self, parent: u64, name: &OsStr) -> Result<(), Errno> {
+        let path = match self.existing_child(parent, name)? {
+            (_, a) if a.kind == Kind::Dir => return Err(Errno::EISDIR),
+            (p, _) => p,
+        };
+        self.rt
+            .block_on(self.store.delete(&self.key(&path)))
+            .map_err(|e| errno(&e))
+    }
+
+    /// Removes the empty directory `name` from `parent`.
+    pub fn rmdir(&self, parent: u64, name: &OsStr) -> Result<(), Errno> {
+        let path = match self.existing_child(parent, name)? {
+            (p, a) if a.kind == Kind::Dir => p,
+            _ => return Err(Errno::ENOTDIR),
+        };
+        if !self.dir_is_empty(&path)? {
+            return Err(Errno::ENOTEMPTY);
+        }
+        self.rt
+            .block_on(self.store.delete(&self.dir_prefix(&path)))
+            .map_err(|e| errno(&e))
+    }
+
+    /// Renames `name` in `parent` to `new_name` in `new_parent`.
+    pub fn rename(&self, parent: u64, name: &OsStr, new_parent: u64, new_name: &OsStr) -> Result<(), Errno> {
+        let (from, a) = self.existing_child(parent, name)?;
+        let to = self.parent_child(new_parent, new_name)?;
+        if a.kind == Kind::Dir {
+            self.rename_dir(&from, &to)
+        } else {
+            self.rename_file(&from, &to)
+        }
+    }
+
+    /// Makes symlink `name` in `parent` pointing at `target`; its inode
+    /// and attributes.
+    pub fn symlink(
+        &self,
+        caller: Caller,
+        parent: u64,
+        name: &OsStr,
+        target: &std::path::Path,
+    ) -> Result<(u64, Attrs), Errno> {
+        self.writable()?;
+        let path = self.parent_child(parent, name)?;
+        let target = target.to_str().ok_or(Errno::EINVAL)?;
+        // As s3fs stores them: the object's body is the target.
+        let a = new_entry(Kind::Symlink, target.len() as u64, 0o777, caller);
+        let body = Bytes::copy_from_slice(target.as_bytes());
+        self.rt
+            .block_on(self.store.put(&self.key(&path), body, &posix_meta(&a)))
+            .map_err(|e| errno(&e))?;
+        Ok((self.inodes.looked_up(&path, a.clone()), a))
+    }
+
+    /// The target of symlink `ino`.
+    pub fn readlink(&self, ino: u64) -> Result<Bytes, Errno> {
+        let path = self.inodes.path(ino).ok_or(Errno::ENOENT)?;
+        let a = match self.getattr(ino)? {
+            a if a.kind == Kind::Symlink => a,
+            _ => return Err(Errno::EINVAL),
+        };
+        self.rt
+            .block_on(self.store.get_range(&self.key(&path), 0, a.size.max(1)))
+            .map_err(|e| errno(&e))
+    }
+
+    /// Hard links have no S3 equivalent, whatever the mode.
+    pub fn link(&self) -> Result<(u64, Attrs), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    /// For a change to an existing entry: the mount is writable, and
+    /// `name` in `parent` exists; its path and attributes.
+    fn existing_child(&self, parent: u64, name: &OsStr) -> Result<(String, Attrs), Errno> {
+        self.writable()?;
+        let path = self.parent_child(parent, name)?;
+        let a = self.stat(&path)?.ok_or(Errno::ENOENT)?;
+        Ok((path, a))
+    }
+
+    /// A file rename: a server-side copy, then the delete of the source.
+    fn rename_file(&self, from: &str, to: &str) -> Result<(), Errno> {
+        if from == to {
+            return Ok(());
+        }
+        if self.stat(to)?.is_some_and(|a| a.kind == Kind::Dir) {
+            return Err(Errno::EISDIR);
+        }
+        let (src, dst) = (self.key(from), self.key(to));
+        self.rt
+            .block_on(async {
+                self.store.copy(&src, &dst, None).await?;
+                self.store.delete(&src).await
+            })
+            .map_err(|e| errno(&e))
+    }
+
+    /// A directory rename: every key below it is copied to the new name,
+    /// a page at a time, and the page's originals deleted after their
+    /// copies. Not atomic: until it finishes, both names hold part of the
+    /// tree, but every object is always under one of them.
+    fn rename_dir(&self, from: &str, to: &str) -> Result<(), Errno> {
+        if from == to {
+            return Ok(());
+        }
+        if to.starts_with(&format!("{from}/")) {
+            return Err(Errno::EINVAL);
+        }
+        match self.stat(to)? {
+            Some(a) if a.kind != Kind::Dir => return Err(Errno::ENOTDIR),
+            Some(_) if !self.dir_is_empty(to)? => return Err(Errno::ENOTEMPTY),
+            _ => {}
+        }
+        let (src, dst) = (self.dir_prefix(from), self.dir_prefix(to));
+        self.rt
+            .block_on(async {
+                let mut token: Option<String> = None;
+                loop {
+                    let page = self.store.list(&src, None, token.as_deref(), 1000).await?;
+                    for o in &page.objects {
+                        let target = format!("{dst}{}", &o.key[src.len()..]);
+                        self.store.copy(&o.key, &target, None).await?;
+                    }
+                    for o in &page.objects {
+                        self.store.delete(&o.key).await?;
+                    }
+                    if !page.truncated {
+                        return Ok(());
+                    }
+                    token = page.next_token;
+                }
+            })
+            .map_err(|e| errno(&e))
+    }
+
+    /// Whether a directory holds anything but its own marker.
+    fn dir_is_empty(&self, path: &str) -> Result<bool, Errno> {
+        let prefix = self.dir_prefix(path);
+        let page = self
+            .rt
+            .block_on(self.store.list(&prefix, Some("/"), None, 2))
+            .map_err(|e| errno(&e))?;
+        Ok(page.prefixes.is_empty() && page.objects.iter().all(|o| o.key == prefix))
+    }
+}

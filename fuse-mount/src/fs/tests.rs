@@ -1,0 +1,384 @@
+//! The filesystem core over an in-memory bucket ([`Memory`]): the POSIX
+//! answers of each call, what lands in the bucket, and what a failed call
+//! leaves, without a kernel or a server. The mount as a whole is tested
+//! through the kernel against objd in `tests/tests/fuse_mount.rs`.
+
+use super::{Caller, Fs, Options, SetAttrs};
+use crate::inodes::{Kind, ROOT};
+use crate::store::memory::{Call, Memory};
+use crate::writeback::PART;
+use fuser::Errno;
+use std::ffi::OsStr;
+use std::time::Duration;
+
+const ME: Caller = Caller { uid: 1000, gid: 1000 };
+const CHUNK: usize = 128 << 10;
+
+struct Mount {
+    fs: Fs<Memory>,
+    store: Memory,
+    _cache: tempfile::TempDir,
+}
+
+fn options(cache: &tempfile::TempDir) -> Options {
+    Options {
+        prefix: "pre/".into(),
+        uid: 0,
+        gid: 0,
+        file_mode: 0o644,
+        dir_mode: 0o755,
+        attr_ttl: Duration::from_secs(1),
+        read_ahead: 1 << 20,
+        list_page: 1000,
+        read_only: false,
+        cache_dir: cache.path().to_owned(),
+        max_open_files: 64,
+        write_cache_bytes: 1 << 30,
+    }
+}
+
+fn mount_with(store: Memory, change: impl FnOnce(&mut Options)) -> Mount {
+    let cache = tempfile::tempdir().unwrap();
+    let mut opts = options(&cache);
+    change(&mut opts);
+    Mount {
+        fs: Fs::new(store.clone(), opts).unwrap(),
+        store,
+        _cache: cache,
+    }
+}
+
+fn mount() -> Mount {
+    mount_with(Memory::default(), |_| {})
+}
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// Bytes that differ at every offset a bug could confuse.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 4096) as u8).collect()
+}
+
+impl Mount {
+    /// Creates `name` in `parent` and writes `data` in order; the handle,
+    /// still open.
+    fn create_written(&self, parent: u64, name: &str, data: &[u8]) -> (u64, u64) {
+        let (ino, _, fh) = self.fs.create(ME, parent, os(name), 0o666, 0o022).unwrap();
+        for (i, c) in data.chunks(CHUNK).enumerate() {
+            assert_eq!(
+                self.fs.write(fh, (i * CHUNK) as u64, c).unwrap() as usize,
+                c.len()
+            );
+        }
+        (ino, fh)
+    }
+
+    fn write_file(&self, parent: u64, name: &str, data: &[u8]) -> u64 {
+        let (ino, fh) = self.create_written(parent, name, data);
+        self.fs.release(fh).unwrap();
+        ino
+    }
+
+    fn read_file(&self, ino: u64) -> Vec<u8> {
+        let o = self.fs.open(ino, libc::O_RDONLY).unwrap();
+        let mut out = Vec::new();
+        loop {
+            let got = self.fs.read(o.fh, out.len() as u64, CHUNK as u32).unwrap();
+            out.extend_from_slice(&got);
+            if got.len() < CHUNK {
+                break;
+            }
+        }
+        self.fs.release(o.fh).unwrap();
+        out
+    }
+
+    fn mkdir(&self, parent: u64, name: &str) -> u64 {
+        self.fs.mkdir(ME, parent, os(name), 0o777, 0o022).unwrap().0
+    }
+
+    fn data(&self, key: &str) -> Option<Vec<u8>> {
+        self.store.object(key).map(|o| o.data.to_vec())
+    }
+
+    fn meta(&self, key: &str, name: &str) -> Option<String> {
+        let o = self.store.object(key)?;
+        o.meta.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    /// Every entry of directory `ino`, reading `per_call` entries per
+    /// readdir as a small reply buffer would.
+    fn list_dir(&self, ino: u64, per_call: usize) -> Vec<(String, Kind)> {
+        let fh = self.fs.opendir(ino).unwrap();
+        let (mut out, mut offset) = (Vec::new(), 0);
+        loop {
+            let before = out.len();
+            self.fs
+                .readdir(ino, fh, offset, |_, next, kind, name| {
+                    out.push((name.to_owned(), kind));
+                    offset = next;
+                    out.len() - before == per_call
+                })
+                .unwrap();
+            if out.len() == before {
+                break;
+            }
+        }
+        self.fs.releasedir(fh);
+        out
+    }
+}
+
+#[test]
+fn a_file_written_and_closed_reads_back_with_its_attributes() {
+    let m = mount();
+    let data = pattern(300 << 10);
+    let ino = m.write_file(ROOT, "f", &data);
+    assert_eq!(m.data("pre/f").as_deref(), Some(&data[..]));
+    let mode = (libc::S_IFREG | 0o644).to_string();
+    assert_eq!(m.meta("pre/f", "mode"), Some(mode));
+    assert_eq!(m.meta("pre/f", "uid").as_deref(), Some("1000"));
+    let (looked, a) = m.fs.lookup(ROOT, os("f")).unwrap();
+    assert_eq!(
+        (looked, a.kind, a.size, a.mode),
+        (ino, Kind::File, data.len() as u64, 0o644)
+    );
+    assert_eq!(m.read_file(ino), data);
+    assert_eq!(m.fs.lookup(ROOT, os("g")).unwrap_err(), Errno::ENOENT);
+}
+
+#[test]
+fn a_large_file_written_in_order_sends_its_parts_before_close() {
+    let m = mount();
+    let data = pattern(2 * PART as usize + 12345);
+    let (ino, fh) = m.create_written(ROOT, "big", &data);
+    assert!(m.store.calls(Call::Part) >= 1, "no part was sent while writing");
+    assert_eq!(
+        m.data("pre/big"),
+        None,
+        "the object appeared before it was complete"
+    );
+    m.fs.release(fh).unwrap();
+    assert_eq!(m.store.open_uploads(), 0);
+    assert_eq!(m.data("pre/big").as_deref(), Some(&data[..]));
+    assert_eq!(m.read_file(ino), data);
+}
+
+#[test]
+fn a_failed_upload_answers_eio_keeps_the_previous_object_and_is_retried_at_close() {
+    let m = mount();
+    m.store.insert("pre/f", b"old contents", &[]);
+    let (ino, _) = m.fs.lookup(ROOT, os("f")).unwrap();
+    let o = m.fs.open(ino, libc::O_WRONLY | libc::O_TRUNC).unwrap();
+    m.fs.write(o.fh, 0, b"new").unwrap();
+    m.store.fail(Call::Put, 1);
+    assert_eq!(m.fs.flush(o.fh).unwrap_err(), Errno::EIO);
+    assert_eq!(m.data("pre/f").as_deref(), Some(&b"old contents"[..]));
+    m.fs.release(o.fh).unwrap();
+    assert_eq!(m.data("pre/f").as_deref(), Some(&b"new"[..]));
+}
+
+#[test]
+fn a_failed_completion_answers_eio_and_leaves_no_upload_behind() {
+    let m = mount();
+    let data = pattern(PART as usize + 1);
+    let (_, fh) = m.create_written(ROOT, "big", &data);
+    m.store.fail(Call::Complete, 1);
+    assert_eq!(m.fs.release(fh).unwrap_err(), Errno::EIO);
+    assert_eq!(m.store.open_uploads(), 0);
+    assert_eq!(m.data("pre/big"), None);
+}
+
+#[test]
+fn a_quota_refusal_is_edquot_and_statfs_tells_the_quota() {
+    let m = mount();
+    m.store.set_quota(Some(64 << 10));
+    let (_, fh) = m.create_written(ROOT, "f", &pattern(100 << 10));
+    assert_eq!(m.fs.release(fh).unwrap_err(), Errno::EDQUOT);
+    m.write_file(ROOT, "small", &pattern(4096));
+    let s = m.fs.statfs();
+    assert_eq!((s.blocks, s.bfree), (16, 15));
+}
+
+#[test]
+fn directory_calls_answer_as_posix_says() {
+    let m = mount();
+    let d = m.mkdir(ROOT, "d");
+    assert_eq!(m.data("pre/d/").as_deref(), Some(&b""[..]));
+    let e = |r: Result<(u64, crate::inodes::Attrs), Errno>| r.map(|_| ()).unwrap_err();
+    assert_eq!(e(m.fs.mkdir(ME, ROOT, os("d"), 0o777, 0)), Errno::EEXIST);
+    m.write_file(d, "f", b"x");
+    assert_eq!(m.fs.rmdir(ROOT, os("d")).unwrap_err(), Errno::ENOTEMPTY);
+    assert_eq!(m.fs.unlink(ROOT, os("d")).unwrap_err(), Errno::EISDIR);
+    assert_eq!(m.fs.rmdir(d, os("f")).unwrap_err(), Errno::ENOTDIR);
+    assert_eq!(m.fs.rmdir(d, os("nothing")).unwrap_err(), Errno::ENOENT);
+    let sub = m.mkdir(d, "sub");
+    assert_eq!(
+        m.fs.rename(ROOT, os("d"), sub, os("x")).unwrap_err(),
+        Errno::EINVAL
+    );
+    m.fs.unlink(d, os("f")).unwrap();
+    m.fs.rmdir(d, os("sub")).unwrap();
+    m.fs.rmdir(ROOT, os("d")).unwrap();
+    assert!(m.store.keys().is_empty(), "{:?}", m.store.keys());
+    assert_eq!(m.fs.lookup(ROOT, os("d")).unwrap_err(), Errno::ENOENT);
+}
+
+#[test]
+fn a_directory_rename_moves_every_key_below_it() {
+    let m = mount();
+    let d = m.mkdir(ROOT, "d");
+    m.write_file(d, "a", b"a");
+    let s = m.mkdir(d, "s");
+    m.write_file(s, "b", b"bb");
+    m.write_file(ROOT, "file", b"f");
+    let full = m.mkdir(ROOT, "full");
+    m.write_file(full, "x", b"x");
+    assert_eq!(
+        m.fs.rename(ROOT, os("d"), ROOT, os("file")).unwrap_err(),
+        Errno::ENOTDIR
+    );
+    assert_eq!(
+        m.fs.rename(ROOT, os("d"), ROOT, os("full")).unwrap_err(),
+        Errno::ENOTEMPTY
+    );
+    m.fs.rename(ROOT, os("d"), ROOT, os("e")).unwrap();
+    let keys = m.store.keys();
+    let expect = [
+        "pre/e/",
+        "pre/e/a",
+        "pre/e/s/",
+        "pre/e/s/b",
+        "pre/file",
+        "pre/full/",
+        "pre/full/x",
+    ];
+    assert_eq!(keys, expect);
+    assert_eq!(m.data("pre/e/s/b").as_deref(), Some(&b"bb"[..]));
+    assert_eq!(
+        m.fs.rename(ROOT, os("file"), ROOT, os("e")).unwrap_err(),
+        Errno::EISDIR
+    );
+}
+
+#[test]
+fn readdir_pages_through_a_directory_in_order_and_again_after_a_rewind() {
+    let m = mount_with(Memory::default(), |o| o.list_page = 2);
+    let d = m.mkdir(ROOT, "d");
+    for i in 0..5 {
+        m.write_file(d, &format!("f{i}"), b"x");
+    }
+    m.mkdir(d, "sub");
+    let mut want = vec![(".".to_owned(), Kind::Dir), ("..".to_owned(), Kind::Dir)];
+    want.push(("sub".to_owned(), Kind::Dir));
+    want.extend((0..5).map(|i| (format!("f{i}"), Kind::File)));
+    want[2..].sort_by(|a, b| a.0.cmp(&b.0));
+    let mut got = m.list_dir(d, 2);
+    got[2..].sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got, want);
+    assert_eq!(m.list_dir(d, 100).len(), want.len());
+    assert!(
+        m.store.calls(Call::List) > 3,
+        "the directory was not read in pages"
+    );
+}
+
+#[test]
+fn a_read_only_mount_refuses_every_change_with_erofs() {
+    let store = Memory::default();
+    store.insert("pre/f", b"data", &[]);
+    let m = mount_with(store, |o| o.read_only = true);
+    let (ino, _) = m.fs.lookup(ROOT, os("f")).unwrap();
+    assert_eq!(m.read_file(ino), b"data");
+    assert_eq!(m.fs.open(ino, libc::O_WRONLY).unwrap_err(), Errno::EROFS);
+    assert_eq!(
+        m.fs.create(ME, ROOT, os("g"), 0o644, 0).map(|_| ()).unwrap_err(),
+        Errno::EROFS
+    );
+    assert_eq!(
+        m.fs.mkdir(ME, ROOT, os("d"), 0o755, 0).map(|_| ()).unwrap_err(),
+        Errno::EROFS
+    );
+    assert_eq!(m.fs.unlink(ROOT, os("f")).unwrap_err(), Errno::EROFS);
+    let chmod = SetAttrs {
+        mode: Some(0o600),
+        ..SetAttrs::default()
+    };
+    assert_eq!(m.fs.setattr(ino, chmod, None).unwrap_err(), Errno::EROFS);
+    assert_eq!(m.store.keys(), ["pre/f"]);
+}
+
+#[test]
+fn chmod_and_truncate_of_a_closed_file_rewrite_its_object() {
+    let m = mount();
+    let ino = m.write_file(ROOT, "f", b"abcdef");
+    let chmod = SetAttrs {
+        mode: Some(0o600),
+        ..SetAttrs::default()
+    };
+    assert_eq!(m.fs.setattr(ino, chmod, None).unwrap().mode, 0o600);
+    assert_eq!(m.meta("pre/f", "mode"), Some((libc::S_IFREG | 0o600).to_string()));
+    assert_eq!(m.data("pre/f").as_deref(), Some(&b"abcdef"[..]));
+    let truncate = SetAttrs {
+        size: Some(3),
+        ..SetAttrs::default()
+    };
+    assert_eq!(m.fs.setattr(ino, truncate, None).unwrap().size, 3);
+    assert_eq!(m.data("pre/f").as_deref(), Some(&b"abc"[..]));
+    assert_eq!(m.meta("pre/f", "mode"), Some((libc::S_IFREG | 0o600).to_string()));
+}
+
+#[test]
+fn symlinks_keep_their_target_and_hard_links_are_refused() {
+    let m = mount();
+    let (ino, a) = m.fs.symlink(ME, ROOT, os("l"), "../target/x".as_ref()).unwrap();
+    assert_eq!(a.kind, Kind::Symlink);
+    assert_eq!(m.fs.readlink(ino).unwrap(), &b"../target/x"[..]);
+    assert_eq!(m.meta("pre/l", "mode"), Some((libc::S_IFLNK | 0o777).to_string()));
+    let f = m.write_file(ROOT, "f", b"x");
+    assert_eq!(m.fs.readlink(f).unwrap_err(), Errno::EINVAL);
+    assert_eq!(m.fs.link().map(|_| ()).unwrap_err(), Errno::EPERM);
+}
+
+#[test]
+fn names_past_name_max_or_keys_past_the_s3_limit_answer_enametoolong() {
+    let m = mount();
+    let longest = "n".repeat(super::NAME_MAX);
+    let ino = m.write_file(ROOT, &longest, b"x");
+    assert_eq!(m.fs.lookup(ROOT, os(&longest)).unwrap().0, ino);
+    let too_long = "n".repeat(super::NAME_MAX + 1);
+    let e = |r: Result<(u64, crate::inodes::Attrs), Errno>| r.map(|_| ()).unwrap_err();
+    assert_eq!(e(m.fs.lookup(ROOT, os(&too_long))), Errno::ENAMETOOLONG);
+    assert_eq!(
+        e(m.fs.mkdir(ME, ROOT, os(&too_long), 0o755, 0)),
+        Errno::ENAMETOOLONG
+    );
+    assert_eq!(
+        e(m.fs.symlink(ME, ROOT, os(&too_long), "t".as_ref())),
+        Errno::ENAMETOOLONG
+    );
+    let create = m.fs.create(ME, ROOT, os(&too_long), 0o644, 0);
+    assert_eq!(create.map(|_| ()).unwrap_err(), Errno::ENAMETOOLONG);
+    let rename = m.fs.rename(ROOT, os(&longest), ROOT, os(&too_long));
+    assert_eq!(rename.unwrap_err(), Errno::ENAMETOOLONG);
+    // Keys: "pre/" and four directories of 250 bytes make 1008; a file
+    // can add 16 bytes, a directory 15 (its marker ends in '/').
+    let mut dir = ROOT;
+    for i in 0..4 {
+        dir = m.mkdir(dir, &format!("{i}{}", "d".repeat(249)));
+    }
+    m.write_file(dir, &"f".repeat(15), b"x");
+    let (_, fh) = m.create_written(dir, &"f".repeat(16), b"x");
+    m.fs.release(fh).unwrap();
+    assert!(m.store.keys().iter().any(|k| k.len() == 1024));
+    let create = m.fs.create(ME, dir, os(&"f".repeat(17)), 0o644, 0);
+    assert_eq!(create.map(|_| ()).unwrap_err(), Errno::ENAMETOOLONG);
+    assert_eq!(
+        e(m.fs.mkdir(ME, dir, os(&"d".repeat(16)), 0o755, 0)),
+        Errno::ENAMETOOLONG
+    );
+    m.mkdir(dir, &"d".repeat(15));
+    assert_eq!(m.fs.statfs().namelen as usize, super::NAME_MAX);
+}
