@@ -15,6 +15,11 @@ pub enum Kind {
     File,
     Dir,
     Symlink,
+    /// Special files: empty objects whose mode metadata tells the type.
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
 }
 
 /// What the mount knows of one path.
@@ -26,6 +31,8 @@ pub struct Attrs {
     pub mode: u16,
     pub uid: u32,
     pub gid: u32,
+    /// The device number of a device node, 0 otherwise.
+    pub rdev: u32,
     /// The object's ETag when read from the server: which version of the
     /// contents these attributes describe.
     pub etag: Option<String>,
@@ -215,6 +222,7 @@ mod tests {
             mode: 0o644,
             uid: 0,
             gid: 0,
+            rdev: 0,
             etag: None,
         };
         let i = t.remember("f", attrs.clone());

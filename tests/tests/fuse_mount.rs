@@ -461,6 +461,37 @@ async fn files_written_through_the_mount_are_objects_with_their_attributes() {
             err(std::fs::create_dir(deep.join("d".repeat(15)))),
             Some(ENAMETOOLONG)
         );
+        // Special files: a FIFO that carries bytes between processes, a
+        // socket a server binds, a device node; chmod, rename and unlink
+        // work on each, and each keeps its type.
+        use std::os::unix::fs::FileTypeExt;
+        sh(&format!(
+            "mkfifo {0} && mknod {1} c 1 3",
+            m.path("fifo").display(),
+            m.path("null").display()
+        ));
+        let fifo = m.path("fifo");
+        let writer = std::thread::spawn(move || std::fs::write(fifo, b"through the pipe").unwrap());
+        assert_eq!(std::fs::read(m.path("fifo")).unwrap(), b"through the pipe");
+        writer.join().unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(m.path("sock")).unwrap();
+        drop(listener);
+        for (name, is_type) in [
+            ("fifo", FileTypeExt::is_fifo as fn(&std::fs::FileType) -> bool),
+            ("sock", FileTypeExt::is_socket),
+            ("null", FileTypeExt::is_char_device),
+        ] {
+            std::fs::set_permissions(m.path(name), std::fs::Permissions::from_mode(0o600)).unwrap();
+            let moved = format!("{name}.moved");
+            std::fs::rename(m.path(name), m.path(&moved)).unwrap();
+            let meta = std::fs::symlink_metadata(m.path(&moved)).unwrap();
+            assert!(is_type(&meta.file_type()), "{name}: {:?}", meta.file_type());
+            assert_eq!(meta.permissions().mode() & 0o7777, 0o600, "{name}");
+            if name == "null" {
+                assert_eq!(meta.rdev(), 0x103);
+            }
+            std::fs::remove_file(m.path(&moved)).unwrap();
+        }
         m
     })
     .await
@@ -679,6 +710,42 @@ async fn s3fs_and_fuse_mount_read_each_others_files_and_attributes() {
                 std::fs::read(ours.path("from-s3fs/link")).unwrap(),
                 b"written by s3fs"
             );
+            // Special files and nanosecond times, each way.
+            use std::os::unix::fs::FileTypeExt;
+            sh(&format!(
+                "mkfifo -m 0640 {0} && touch -h -d @1650000000.123456789 {0}",
+                ours.path("from-ours/fifo").display()
+            ));
+            let theirs_fifo = theirs.join("from-ours/fifo");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::fs::symlink_metadata(&theirs_fifo).is_err() {
+                assert!(Instant::now() < deadline, "s3fs does not see the FIFO");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let m = std::fs::symlink_metadata(&theirs_fifo).unwrap();
+            assert!(m.file_type().is_fifo(), "{:?}", m.file_type());
+            assert_eq!(m.permissions().mode() & 0o7777, 0o640);
+            assert_eq!((m.mtime(), m.mtime_nsec()), (1_650_000_000, 123_456_789));
+            sh(&format!(
+                "mkfifo {0} && mknod {1} c 1 3 && touch -d @1700000000.5 {2}",
+                theirs.join("from-s3fs/fifo").display(),
+                theirs.join("from-s3fs/null").display(),
+                theirs.join("from-s3fs/b.txt").display()
+            ));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::fs::symlink_metadata(ours.path("from-s3fs/null")).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "fuse-mount does not see the device node"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let fifo = std::fs::symlink_metadata(ours.path("from-s3fs/fifo")).unwrap();
+            assert!(fifo.file_type().is_fifo(), "{:?}", fifo.file_type());
+            let null = std::fs::symlink_metadata(ours.path("from-s3fs/null")).unwrap();
+            assert!(null.file_type().is_char_device(), "{:?}", null.file_type());
+            let b = std::fs::metadata(ours.path("from-s3fs/b.txt")).unwrap();
+            assert_eq!((b.mtime(), b.mtime_nsec()), (1_700_000_000, 500_000_000));
         });
         let _ = Command::new("fusermount3").arg("-u").arg(&theirs).status();
         ours.stop();

@@ -42,6 +42,10 @@ fn file_type(kind: Kind) -> FileType {
         Kind::File => FileType::RegularFile,
         Kind::Dir => FileType::Directory,
         Kind::Symlink => FileType::Symlink,
+        Kind::Fifo => FileType::NamedPipe,
+        Kind::Socket => FileType::Socket,
+        Kind::CharDevice => FileType::CharDevice,
+        Kind::BlockDevice => FileType::BlockDevice,
     }
 }
 
@@ -59,7 +63,7 @@ fn file_attr(ino: u64, a: &Attrs) -> FileAttr {
         nlink: if a.kind == Kind::Dir { 2 } else { 1 },
         uid: a.uid,
         gid: a.gid,
-        rdev: 0,
+        rdev: a.rdev,
         blksize: 1 << 20,
         flags: 0,
     }
@@ -280,6 +284,22 @@ impl<S: Store> Filesystem for Adapter<S> {
         reply: ReplyEmpty,
     ) {
         empty(reply, self.fs.rename(parent.0, name, newparent.0, newname));
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        self.entry(
+            reply,
+            self.fs.mknod(caller(req), parent.0, name, mode, umask, rdev),
+        );
     }
 
     fn symlink(

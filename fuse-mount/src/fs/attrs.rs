@@ -3,6 +3,7 @@
 //! s3fs-style object metadata, the attribute cache, and setattr.
 
 use super::file::Open;
+use super::meta::{kind_of, parse_time, posix_meta};
 use super::{Caller, Fs, errno, lock, upload_errno};
 use crate::inodes::{Attrs, Kind};
 use crate::store::Store;
@@ -10,7 +11,7 @@ use crate::writeback::WriteBack;
 use bytes::Bytes;
 use fuser::Errno;
 use std::ffi::OsStr;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use strata_s3client::ObjectInfo;
 
 /// A time setattr sets.
@@ -39,27 +40,9 @@ pub(super) fn new_entry(kind: Kind, size: u64, mode: u16, caller: Caller) -> Att
         mode,
         uid: caller.uid,
         gid: caller.gid,
+        rdev: 0,
         etag: None,
     }
-}
-
-/// POSIX attributes as the user metadata s3fs uses.
-pub(super) fn posix_meta(a: &Attrs) -> Vec<(String, String)> {
-    let kind = match a.kind {
-        Kind::File => libc::S_IFREG,
-        Kind::Dir => libc::S_IFDIR,
-        Kind::Symlink => libc::S_IFLNK,
-    };
-    let mtime = a
-        .mtime
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    vec![
-        ("mode".into(), (kind | u32::from(a.mode)).to_string()),
-        ("uid".into(), a.uid.to_string()),
-        ("gid".into(), a.gid.to_string()),
-        ("mtime".into(), mtime.to_string()),
-    ]
 }
 
 impl<S: Store> Fs<S> {
@@ -95,6 +78,7 @@ impl<S: Store> Fs<S> {
             mode: self.opts.dir_mode,
             uid: self.opts.uid,
             gid: self.opts.gid,
+            rdev: 0,
             etag: None,
         }
     }
@@ -141,10 +125,10 @@ impl<S: Store> Fs<S> {
     fn attrs_of(&self, info: &ObjectInfo, kind: Kind) -> Attrs {
         let meta = |n: &str| info.meta(n).and_then(|v| v.parse::<u64>().ok());
         let mode = meta("mode").map(|m| m as u32);
-        let kind = match mode.map(|m| m & libc::S_IFMT) {
-            Some(libc::S_IFLNK) => Kind::Symlink,
-            Some(libc::S_IFDIR) => Kind::Dir,
-            Some(libc::S_IFREG) if kind == Kind::File => Kind::File,
+        // A `dir/` marker is a directory whatever its mode says; an object
+        // is what its mode says it is, a file when it says nothing.
+        let kind = match mode.and_then(kind_of) {
+            Some(k) if kind == Kind::File => k,
             _ => kind,
         };
         let default_mode = if kind == Kind::Dir {
@@ -155,12 +139,14 @@ impl<S: Store> Fs<S> {
         Attrs {
             kind,
             size: if kind == Kind::Dir { 0 } else { info.size },
-            mtime: meta("mtime")
-                .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+            mtime: info
+                .meta("mtime")
+                .and_then(parse_time)
                 .unwrap_or(info.last_modified),
             mode: mode.map_or(default_mode, |m| (m & 0o7777) as u16),
             uid: meta("uid").map_or(self.opts.uid, |u| u as u32),
             gid: meta("gid").map_or(self.opts.gid, |g| g as u32),
+            rdev: meta("rdev").map_or(0, |r| r as u32),
             etag: Some(info.etag.clone()),
         }
     }

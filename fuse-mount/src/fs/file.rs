@@ -3,7 +3,8 @@
 //! fsync and close, and the mount's bounds on open files (EMFILE) and
 //! write-back bytes (ENOSPC).
 
-use super::attrs::{new_entry, posix_meta};
+use super::attrs::new_entry;
+use super::meta::posix_meta;
 use super::{Caller, Fs, errno, lock, upload_errno};
 use crate::inodes::{Attrs, Kind};
 use crate::readahead::Reader;

@@ -21,8 +21,9 @@
 //!
 //! The layers: [`Fs`] is the filesystem, generic over the object calls it
 //! makes ([`Store`]) and free of the kernel, its calls answering values or
-//! errnos: attributes and lookups ([`attrs`]), directory reads ([`dir`]),
-//! names created, removed and renamed ([`names`]), open files ([`file`]).
+//! errnos: attributes and lookups ([`attrs`]) and their form as object
+//! metadata ([`meta`]), directory reads ([`dir`]), names created, removed
+//! and renamed ([`names`]), open files ([`file`]).
 //! [`adapter`] only translates the kernel's FUSE calls to them and their
 //! answers to replies.
 
@@ -30,6 +31,7 @@ mod adapter;
 mod attrs;
 mod dir;
 mod file;
+mod meta;
 mod names;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,12 @@
 //! Names created, removed and renamed: mkdir (a `dir/` marker), rmdir
 //! (refused while anything but the marker is below), unlink, rename (a
 //! copy then a delete, a directory key by key), symlinks (an object whose
-//! body is the target, as s3fs stores them), and hard links (refused).
+//! body is the target, as s3fs stores them), special files (FIFOs,
+//! sockets, device nodes: empty objects whose mode tells the type, as s3fs
+//! stores them), and hard links (refused).
 
-use super::attrs::{new_entry, posix_meta};
+use super::attrs::new_entry;
+use super::meta::{kind_of, posix_meta};
 use super::{Caller, Fs, KEY_MAX, errno};
 use crate::inodes::{Attrs, Kind};
 use crate::store::Store;
@@ -71,6 +74,39 @@ impl<S: Store> Fs<S> {
         } else {
             self.rename_file(&from, &to)
         }
+    }
+
+    /// Makes the file, FIFO, socket or device node `name` in `parent`,
+    /// of the type and permissions in `mode` (and device number `rdev`);
+    /// its inode and attributes.
+    pub fn mknod(
+        &self,
+        caller: Caller,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        rdev: u32,
+    ) -> Result<(u64, Attrs), Errno> {
+        self.writable()?;
+        let path = self.parent_child(parent, name)?;
+        let kind = match kind_of(mode) {
+            // mknod(2) with no type makes a regular file.
+            None if mode & libc::S_IFMT == 0 => Kind::File,
+            Some(k @ (Kind::File | Kind::Fifo | Kind::Socket | Kind::CharDevice | Kind::BlockDevice)) => k,
+            _ => return Err(Errno::EINVAL),
+        };
+        if self.stat(&path)?.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let mut a = new_entry(kind, 0, (mode & !umask & 0o7777) as u16, caller);
+        if matches!(kind, Kind::CharDevice | Kind::BlockDevice) {
+            a.rdev = rdev;
+        }
+        self.rt
+            .block_on(self.store.put(&self.key(&path), Bytes::new(), &posix_meta(&a)))
+            .map_err(|e| errno(&e))?;
+        Ok((self.inodes.looked_up(&path, a.clone()), a))
     }
 
     /// Makes symlink `name` in `parent` pointing at `target`; its inode

@@ -382,3 +382,82 @@ fn names_past_name_max_or_keys_past_the_s3_limit_answer_enametoolong() {
     m.mkdir(dir, &"d".repeat(15));
     assert_eq!(m.fs.statfs().namelen as usize, super::NAME_MAX);
 }
+
+#[test]
+fn special_files_are_empty_objects_whose_mode_tells_their_type() {
+    let m = mount();
+    let kinds = [
+        ("fifo", libc::S_IFIFO, Kind::Fifo, 0),
+        ("sock", libc::S_IFSOCK, Kind::Socket, 0),
+        ("null", libc::S_IFCHR, Kind::CharDevice, 0x103),
+        ("loop", libc::S_IFBLK, Kind::BlockDevice, 0x700),
+        ("plain", 0, Kind::File, 0),
+    ];
+    for (name, bits, kind, rdev) in kinds {
+        let (_, a) = m.fs.mknod(ME, ROOT, os(name), bits | 0o666, 0o022, rdev).unwrap();
+        assert_eq!((a.kind, a.rdev, a.mode), (kind, rdev, 0o644), "{name}");
+        let key = format!("pre/{name}");
+        assert_eq!(m.data(&key).as_deref(), Some(&b""[..]));
+        let type_bits = if bits == 0 { libc::S_IFREG } else { bits };
+        assert_eq!(m.meta(&key, "mode"), Some((type_bits | 0o644).to_string()));
+        // Seen afresh from the object, chmod, then renamed: still the same type.
+        let fresh = mount_with(m.store.clone(), |_| {});
+        let (again, seen) = fresh.fs.lookup(ROOT, os(name)).unwrap();
+        assert_eq!((seen.kind, seen.rdev), (kind, rdev), "{name}");
+        let chmod = SetAttrs {
+            mode: Some(0o600),
+            ..SetAttrs::default()
+        };
+        assert_eq!(fresh.fs.setattr(again, chmod, None).unwrap().kind, kind);
+        fresh
+            .fs
+            .rename(ROOT, os(name), ROOT, os(&format!("{name}2")))
+            .unwrap();
+        let (_, moved) = fresh.fs.lookup(ROOT, os(&format!("{name}2"))).unwrap();
+        assert_eq!(
+            (moved.kind, moved.rdev, moved.mode),
+            (kind, rdev, 0o600),
+            "{name}"
+        );
+        fresh.fs.unlink(ROOT, os(&format!("{name}2"))).unwrap();
+    }
+    assert!(m.store.keys().is_empty(), "{:?}", m.store.keys());
+    let dir = m.fs.mknod(ME, ROOT, os("d"), libc::S_IFDIR | 0o755, 0, 0);
+    assert_eq!(dir.map(|_| ()).unwrap_err(), Errno::EINVAL);
+    m.write_file(ROOT, "f", b"x");
+    let taken = m.fs.mknod(ME, ROOT, os("f"), libc::S_IFIFO | 0o644, 0, 0);
+    assert_eq!(taken.map(|_| ()).unwrap_err(), Errno::EEXIST);
+}
+
+#[test]
+fn times_are_kept_to_the_nanosecond_as_s3fs_writes_them() {
+    use super::SetTime;
+    use std::time::{Duration, SystemTime};
+    let m = mount();
+    let ino = m.write_file(ROOT, "f", b"x");
+    for t in [
+        SystemTime::UNIX_EPOCH + Duration::new(1_650_000_000, 123_456_789),
+        SystemTime::UNIX_EPOCH + Duration::new(4_102_444_800, 0),
+        SystemTime::UNIX_EPOCH - Duration::new(86_400 * 365, 250_000_000),
+    ] {
+        let set = SetAttrs {
+            mtime: Some(SetTime::At(t)),
+            ..SetAttrs::default()
+        };
+        m.fs.setattr(ino, set, None).unwrap();
+        let fresh = mount_with(m.store.clone(), |_| {});
+        assert_eq!(fresh.fs.lookup(ROOT, os("f")).unwrap().1.mtime, t);
+    }
+    // As s3fs wrote it for a FIFO whose time was set with `touch -d @1650000000.123456789`.
+    let meta = [
+        ("mode".to_owned(), "4516".to_owned()),
+        ("mtime".to_owned(), "1650000000.123456789".to_owned()),
+    ];
+    m.store.insert("pre/theirs", b"", &meta);
+    let (_, a) = m.fs.lookup(ROOT, os("theirs")).unwrap();
+    assert_eq!(a.kind, Kind::Fifo);
+    assert_eq!(
+        a.mtime,
+        SystemTime::UNIX_EPOCH + Duration::new(1_650_000_000, 123_456_789)
+    );
+}
