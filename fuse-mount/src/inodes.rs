@@ -129,6 +129,35 @@ impl Inodes {
         i
     }
 
+    /// `path` was unlinked: a new file there gets a new inode (the old one
+    /// lives on, under its last path, until the kernel forgets it).
+    pub fn unlinked(&self, path: &str) {
+        self.lock().by_path.remove(path);
+    }
+
+    /// `from` was renamed to `to`: its inode, and those of the paths
+    /// below it, have their new paths (and replace what was there).
+    pub fn renamed(&self, from: &str, to: &str) {
+        let mut t = self.lock();
+        let under = format!("{from}/");
+        let moved: Vec<(String, u64)> = t
+            .by_path
+            .iter()
+            .filter(|(p, _)| *p == from || p.starts_with(&under))
+            .map(|(p, i)| (p.clone(), *i))
+            .collect();
+        for (p, _) in &moved {
+            t.by_path.remove(p);
+        }
+        for (p, i) in moved {
+            let path = format!("{to}{}", &p[from.len()..]);
+            if let Some(n) = t.nodes.get_mut(&i) {
+                n.path = path.clone();
+            }
+            t.by_path.insert(path, i);
+        }
+    }
+
     /// The kernel forgot `n` lookups of `ino`; the entry goes with the last.
     pub fn forget(&self, ino: u64, n: u64) {
         let mut t = self.lock();

@@ -492,6 +492,39 @@ async fn files_written_through_the_mount_are_objects_with_their_attributes() {
             }
             std::fs::remove_file(m.path(&moved)).unwrap();
         }
+        // An open file outlives its name: unlinked, it keeps its bytes
+        // until closed and comes back from nowhere; renamed, it is
+        // uploaded under its new name.
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(m.path("open.txt"))
+            .unwrap();
+        f.write_all(b"kept").unwrap();
+        f.sync_all().unwrap();
+        std::fs::remove_file(m.path("open.txt")).unwrap();
+        assert!(!m.path("open.txt").exists());
+        f.write_all(b" after unlink").unwrap();
+        f.sync_all().unwrap();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        let mut text = String::new();
+        f.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "kept after unlink");
+        assert_eq!(f.metadata().unwrap().len(), 17);
+        drop(f);
+        assert!(!m.path("open.txt").exists());
+        let mut g = std::fs::File::create(m.path("moving.txt")).unwrap();
+        g.write_all(b"before").unwrap();
+        std::fs::rename(m.path("moving.txt"), m.path("moved.txt")).unwrap();
+        g.write_all(b" and after the rename").unwrap();
+        drop(g);
+        assert!(!m.path("moving.txt").exists());
+        assert_eq!(
+            std::fs::read(m.path("moved.txt")).unwrap(),
+            b"before and after the rename"
+        );
         m
     })
     .await

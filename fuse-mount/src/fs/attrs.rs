@@ -59,8 +59,12 @@ impl<S: Store> Fs<S> {
         self.inodes.forget(ino, n);
     }
 
-    /// Attributes of an inode, from the cache or afresh.
+    /// Attributes of an inode, from the cache or afresh; of an unlinked
+    /// file still open, what its handle holds (which outlives the name).
     pub fn getattr(&self, ino: u64) -> Result<Attrs, Errno> {
+        if let Some(open) = self.unlinked_handle(ino) {
+            return Ok(lock(&open).attrs.clone());
+        }
         if let Some(a) = self.inodes.cached(ino, self.opts.attr_ttl) {
             return Ok(a);
         }

@@ -19,13 +19,16 @@ use std::sync::{Arc, Mutex};
 /// An open file: its size at open, the last range fetched, and for
 /// writers the write-back file and the attributes to upload with it.
 pub(super) struct OpenFile {
-    path: String,
-    size: u64,
+    pub(super) path: String,
+    pub(super) size: u64,
     reader: Reader,
     pub(super) writer: Option<WriteBack>,
     pub(super) attrs: Attrs,
     /// Write-back bytes this handle holds against the cache budget.
     charged: u64,
+    /// Its name was unlinked (or replaced by a rename) while it was open:
+    /// it keeps its bytes until closed and uploads nothing.
+    pub(super) unlinked: bool,
 }
 
 pub(super) type Open = Arc<Mutex<OpenFile>>;
@@ -33,9 +36,11 @@ pub(super) type Open = Arc<Mutex<OpenFile>>;
 /// An entry of the handle table: what can be known of a handle without
 /// locking it (an upload may hold that lock for a while).
 pub(super) struct Handle {
-    path: String,
+    /// `None` once the file's name is gone.
+    pub(super) path: Option<String>,
+    ino: u64,
     writes: bool,
-    file: Open,
+    pub(super) file: Open,
 }
 
 /// What an open tells the kernel besides the handle.
@@ -69,6 +74,7 @@ impl<S: Store> Fs<S> {
             writer: None,
             attrs: a.clone(),
             charged: 0,
+            unlinked: false,
         };
         let truncating = flags & libc::O_TRUNC != 0;
         if write && let Err(e) = self.charge(&mut f, if truncating { 0 } else { a.size }) {
@@ -100,7 +106,7 @@ impl<S: Store> Fs<S> {
         } else {
             self.inodes.reuse_page_cache(ino, a.etag.as_deref())
         };
-        let fh = self.new_handle(f);
+        let fh = self.new_handle(ino, f);
         Ok(Opened { fh, keep_cache })
     }
 
@@ -126,14 +132,18 @@ impl<S: Store> Fs<S> {
         };
         let attrs = new_entry(Kind::File, 0, (mode & !umask & 0o7777) as u16, caller);
         let ino = self.inodes.looked_up(&path, attrs.clone());
-        let fh = self.new_handle(OpenFile {
-            path,
-            size: 0,
-            reader: Reader::default(),
-            writer: Some(writer),
-            attrs: attrs.clone(),
-            charged: 0,
-        });
+        let fh = self.new_handle(
+            ino,
+            OpenFile {
+                path,
+                size: 0,
+                reader: Reader::default(),
+                writer: Some(writer),
+                attrs: attrs.clone(),
+                charged: 0,
+                unlinked: false,
+            },
+        );
         Ok((ino, attrs, fh))
     }
 
@@ -194,6 +204,9 @@ impl<S: Store> Fs<S> {
         };
         f.attrs.size = w.size();
         f.attrs.mtime = now;
+        if f.unlinked {
+            return Ok(data.len() as u32);
+        }
         self.inodes.remember(&f.path, f.attrs.clone());
         // A file written in order sends its full parts as it goes.
         let (key, meta) = (self.key(&f.path), posix_meta(&f.attrs));
@@ -231,13 +244,23 @@ impl<S: Store> Fs<S> {
     pub(super) fn writer_handle(&self, path: &str) -> Option<Open> {
         lock(&self.files)
             .values()
-            .find(|h| h.writes && h.path == path)
+            .find(|h| h.writes && h.path.as_deref() == Some(path))
             .map(|h| Arc::clone(&h.file))
     }
 
     /// The attributes of `path` held by a handle open for writing.
     pub(super) fn writer_attrs(&self, path: &str) -> Option<Attrs> {
         self.writer_handle(path).map(|h| lock(&h).attrs.clone())
+    }
+
+    /// A handle open on inode `ino` after its name was unlinked, one
+    /// open for writing if there is one: what the inode is now.
+    pub(super) fn unlinked_handle(&self, ino: u64) -> Option<Open> {
+        lock(&self.files)
+            .values()
+            .filter(|h| h.ino == ino && h.path.is_none())
+            .max_by_key(|h| h.writes)
+            .map(|h| Arc::clone(&h.file))
     }
 
     pub(super) fn handle(&self, fh: u64) -> Result<Open, Errno> {
@@ -281,10 +304,11 @@ impl<S: Store> Fs<S> {
         self.open_files.fetch_sub(1, Ordering::Relaxed);
     }
 
-    fn new_handle(&self, f: OpenFile) -> u64 {
+    fn new_handle(&self, ino: u64, f: OpenFile) -> u64 {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         let h = Handle {
-            path: f.path.clone(),
+            path: Some(f.path.clone()),
+            ino,
             writes: f.writer.is_some(),
             file: Arc::new(Mutex::new(f)),
         };
@@ -292,12 +316,17 @@ impl<S: Store> Fs<S> {
         fh
     }
 
-    /// Uploads a handle's write-back file if it changed.
-    fn upload(&self, f: &mut OpenFile) -> Result<(), Errno> {
+    /// Uploads a handle's write-back file if it changed (and still has a
+    /// name: an unlinked file's upload in progress is given up instead).
+    pub(super) fn upload(&self, f: &mut OpenFile) -> Result<(), Errno> {
         let Some(w) = f.writer.as_mut().filter(|w| w.dirty) else {
             return Ok(());
         };
         let key = self.key(&f.path);
+        if f.unlinked {
+            self.rt.block_on(w.abandon(&self.uploader, &key));
+            return Ok(());
+        }
         let meta = posix_meta(&f.attrs);
         let implicit_mtime = w.last_write() == Some(f.attrs.mtime);
         tracing::debug!(path = %f.path, size = w.size(), "uploading");

@@ -23,12 +23,14 @@
 //! makes ([`Store`]) and free of the kernel, its calls answering values or
 //! errnos: attributes and lookups ([`attrs`]) and their form as object
 //! metadata ([`meta`]), directory reads ([`dir`]), names created, removed
-//! and renamed ([`names`]), open files ([`file`]).
+//! and renamed ([`names`]), open files ([`file`]) and what unlinks and
+//! renames do to them ([`detach`]).
 //! [`adapter`] only translates the kernel's FUSE calls to them and their
 //! answers to replies.
 
 mod adapter;
 mod attrs;
+mod detach;
 mod dir;
 mod file;
 mod meta;

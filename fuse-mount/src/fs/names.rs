@@ -40,15 +40,19 @@ impl<S: Store> Fs<S> {
         Ok((self.inodes.looked_up(&path, a.clone()), a))
     }
 
-    /// Removes file or symlink `name` from `parent`.
+    /// Removes the file, symlink or special file `name` from `parent`.
+    /// Its open handles keep its bytes until closed.
     pub fn unlink(&self, parent: u64, name: &OsStr) -> Result<(), Errno> {
         let path = match self.existing_child(parent, name)? {
             (_, a) if a.kind == Kind::Dir => return Err(Errno::EISDIR),
             (p, _) => p,
         };
+        self.keep_open_copies(&path)?;
         self.rt
             .block_on(self.store.delete(&self.key(&path)))
-            .map_err(|e| errno(&e))
+            .map_err(|e| errno(&e))?;
+        self.unlinked(&path);
+        Ok(())
     }
 
     /// Removes the empty directory `name` from `parent`.
@@ -65,15 +69,27 @@ impl<S: Store> Fs<S> {
             .map_err(|e| errno(&e))
     }
 
-    /// Renames `name` in `parent` to `new_name` in `new_parent`.
+    /// Renames `name` in `parent` to `new_name` in `new_parent`. Files
+    /// open at the old name follow it (what they hold is uploaded first,
+    /// so the copy has it); a file the rename replaces keeps its bytes for
+    /// its open handles.
     pub fn rename(&self, parent: u64, name: &OsStr, new_parent: u64, new_name: &OsStr) -> Result<(), Errno> {
         let (from, a) = self.existing_child(parent, name)?;
         let to = self.parent_child(new_parent, new_name)?;
-        if a.kind == Kind::Dir {
-            self.rename_dir(&from, &to)
-        } else {
-            self.rename_file(&from, &to)
+        if from == to {
+            return Ok(());
         }
+        let dir = a.kind == Kind::Dir;
+        self.flush_writers(&from, dir)?;
+        if dir {
+            self.rename_dir(&from, &to)?;
+        } else {
+            self.keep_open_copies(&to)?;
+            self.rename_file(&from, &to)?;
+            self.unlinked(&to);
+        }
+        self.followed(&from, &to);
+        Ok(())
     }
 
     /// Makes the file, FIFO, socket or device node `name` in `parent`,

@@ -461,3 +461,66 @@ fn times_are_kept_to_the_nanosecond_as_s3fs_writes_them() {
         SystemTime::UNIX_EPOCH + Duration::new(1_650_000_000, 123_456_789)
     );
 }
+
+#[test]
+fn an_unlinked_open_file_keeps_its_bytes_until_closed_and_its_name_is_free() {
+    let m = mount();
+    let ino = m.write_file(ROOT, "f", b"old bytes");
+    let reader = m.fs.open(ino, libc::O_RDONLY).unwrap().fh;
+    let writer = m.fs.open(ino, libc::O_RDWR).unwrap().fh;
+    m.fs.unlink(ROOT, os("f")).unwrap();
+    assert_eq!(m.data("pre/f"), None);
+    assert_eq!(m.fs.lookup(ROOT, os("f")).unwrap_err(), Errno::ENOENT);
+    assert_eq!(m.fs.read(reader, 0, 100).unwrap(), &b"old bytes"[..]);
+    m.fs.write(writer, 9, b" and more").unwrap();
+    assert_eq!(m.fs.read(writer, 0, 100).unwrap(), &b"old bytes and more"[..]);
+    assert_eq!(m.fs.getattr(ino).unwrap().size, 18);
+    m.fs.flush(writer).unwrap();
+    assert_eq!(m.data("pre/f"), None, "an unlinked file was uploaded");
+    // The name is free: a new file there is another file.
+    let new = m.write_file(ROOT, "f", b"new");
+    assert_ne!(new, ino);
+    m.fs.release(writer).unwrap();
+    m.fs.release(reader).unwrap();
+    assert_eq!(m.data("pre/f").as_deref(), Some(&b"new"[..]));
+    // A large file unlinked while it streams leaves no upload behind.
+    let (_, fh) = m.create_written(ROOT, "big", &pattern(PART as usize * 2));
+    assert!(m.store.open_uploads() > 0);
+    m.fs.unlink(ROOT, os("big")).unwrap();
+    m.fs.release(fh).unwrap();
+    assert_eq!((m.store.open_uploads(), m.data("pre/big")), (0, None));
+}
+
+#[test]
+fn a_renamed_open_file_follows_its_name_and_a_replaced_one_keeps_its_bytes() {
+    let m = mount();
+    let (ino, fh) = m.create_written(ROOT, "a", b"written before ");
+    let c = m.write_file(ROOT, "c", b"the replaced file");
+    let reader = m.fs.open(c, libc::O_RDONLY).unwrap().fh;
+    m.fs.rename(ROOT, os("a"), ROOT, os("c")).unwrap();
+    m.fs.write(fh, 15, b"and after the rename").unwrap();
+    assert_eq!(m.fs.getattr(ino).unwrap().size, 35);
+    m.fs.release(fh).unwrap();
+    assert_eq!(m.data("pre/a"), None);
+    assert_eq!(
+        m.data("pre/c").as_deref(),
+        Some(&b"written before and after the rename"[..])
+    );
+    assert_eq!(m.fs.read(reader, 0, 100).unwrap(), &b"the replaced file"[..]);
+    m.fs.release(reader).unwrap();
+    assert_eq!(
+        m.data("pre/c").as_deref(),
+        Some(&b"written before and after the rename"[..])
+    );
+    // A directory renamed while a file in it is open for writing.
+    let d = m.mkdir(ROOT, "d");
+    let (_, fh) = m.create_written(d, "x", b"in d");
+    m.fs.rename(ROOT, os("d"), ROOT, os("e")).unwrap();
+    m.fs.write(fh, 4, b", then e").unwrap();
+    m.fs.release(fh).unwrap();
+    assert_eq!(m.data("pre/e/x").as_deref(), Some(&b"in d, then e"[..]));
+    assert_eq!(
+        m.store.keys().iter().filter(|k| k.starts_with("pre/d/")).count(),
+        0
+    );
+}
