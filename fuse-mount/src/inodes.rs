@@ -28,6 +28,11 @@ pub struct Attrs {
     pub kind: Kind,
     pub size: u64,
     pub mtime: SystemTime,
+    /// Last access: set by utimens only (reads do not change it, as with
+    /// the `noatime` mount option); the mtime when never set.
+    pub atime: SystemTime,
+    /// Last change of the contents or attributes.
+    pub ctime: SystemTime,
     pub mode: u16,
     pub uid: u32,
     pub gid: u32,
@@ -248,6 +253,8 @@ mod tests {
             kind: Kind::File,
             size: 1,
             mtime: SystemTime::UNIX_EPOCH,
+            atime: SystemTime::UNIX_EPOCH,
+            ctime: SystemTime::UNIX_EPOCH,
             mode: 0o644,
             uid: 0,
             gid: 0,

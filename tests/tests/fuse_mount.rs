@@ -525,6 +525,21 @@ async fn files_written_through_the_mount_are_objects_with_their_attributes() {
             std::fs::read(m.path("moved.txt")).unwrap(),
             b"before and after the rename"
         );
+        // Times: atime set by utimens only, ctime moved by every change.
+        sh(&format!(
+            "touch -a -d @1500000000.25 {}",
+            m.path("moved.txt").display()
+        ));
+        let t = std::fs::metadata(m.path("moved.txt")).unwrap();
+        assert_eq!((t.atime(), t.atime_nsec()), (1_500_000_000, 250_000_000));
+        assert!((t.ctime(), t.ctime_nsec()) > (t.mtime(), t.mtime_nsec()));
+        std::fs::set_permissions(m.path("moved.txt"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        let c = std::fs::metadata(m.path("moved.txt")).unwrap();
+        assert!((c.ctime(), c.ctime_nsec()) > (t.ctime(), t.ctime_nsec()));
+        assert_eq!(
+            (c.atime(), c.mtime(), c.mtime_nsec()),
+            (t.atime(), t.mtime(), t.mtime_nsec())
+        );
         m
     })
     .await

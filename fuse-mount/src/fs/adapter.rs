@@ -54,9 +54,9 @@ fn file_attr(ino: u64, a: &Attrs) -> FileAttr {
         ino: INodeNo(ino),
         size: a.size,
         blocks: a.size.div_ceil(512),
-        atime: a.mtime,
+        atime: a.atime,
         mtime: a.mtime,
-        ctime: a.mtime,
+        ctime: a.ctime,
         crtime: a.mtime,
         kind: file_type(a.kind),
         perm: a.mode,
@@ -66,6 +66,13 @@ fn file_attr(ino: u64, a: &Attrs) -> FileAttr {
         rdev: a.rdev,
         blksize: 1 << 20,
         flags: 0,
+    }
+}
+
+fn set_time(t: fuser::TimeOrNow) -> SetTime {
+    match t {
+        fuser::TimeOrNow::SpecificTime(t) => SetTime::At(t),
+        fuser::TimeOrNow::Now => SetTime::Now,
     }
 }
 
@@ -235,7 +242,7 @@ impl<S: Store> Filesystem for Adapter<S> {
         uid: Option<u32>,
         gid: Option<u32>,
         size: Option<u64>,
-        _atime: Option<fuser::TimeOrNow>,
+        atime: Option<fuser::TimeOrNow>,
         mtime: Option<fuser::TimeOrNow>,
         _ctime: Option<SystemTime>,
         fh: Option<FileHandle>,
@@ -250,10 +257,8 @@ impl<S: Store> Filesystem for Adapter<S> {
             uid,
             gid,
             size,
-            mtime: mtime.map(|t| match t {
-                fuser::TimeOrNow::SpecificTime(t) => SetTime::At(t),
-                fuser::TimeOrNow::Now => SetTime::Now,
-            }),
+            atime: atime.map(set_time),
+            mtime: mtime.map(set_time),
         };
         match self.fs.setattr(ino.0, set, fh.map(|h| h.0)) {
             Ok(a) => reply.attr(&self.fs.attr_ttl(), &file_attr(ino.0, &a)),

@@ -28,15 +28,19 @@ pub struct SetAttrs {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub size: Option<u64>,
+    pub atime: Option<SetTime>,
     pub mtime: Option<SetTime>,
 }
 
 /// The attributes of an entry `caller` creates now.
 pub(super) fn new_entry(kind: Kind, size: u64, mode: u16, caller: Caller) -> Attrs {
+    let now = SystemTime::now();
     Attrs {
         kind,
         size,
-        mtime: SystemTime::now(),
+        mtime: now,
+        atime: now,
+        ctime: now,
         mode,
         uid: caller.uid,
         gid: caller.gid,
@@ -79,6 +83,8 @@ impl<S: Store> Fs<S> {
             kind: Kind::Dir,
             size: 0,
             mtime: SystemTime::UNIX_EPOCH,
+            atime: SystemTime::UNIX_EPOCH,
+            ctime: SystemTime::UNIX_EPOCH,
             mode: self.opts.dir_mode,
             uid: self.opts.uid,
             gid: self.opts.gid,
@@ -128,6 +134,8 @@ impl<S: Store> Fs<S> {
     /// object is when its mode does not say (a file, or a dir marker).
     fn attrs_of(&self, info: &ObjectInfo, kind: Kind) -> Attrs {
         let meta = |n: &str| info.meta(n).and_then(|v| v.parse::<u64>().ok());
+        let time = |n: &str| info.meta(n).and_then(parse_time);
+        let mtime = time("mtime").unwrap_or(info.last_modified);
         let mode = meta("mode").map(|m| m as u32);
         // A `dir/` marker is a directory whatever its mode says; an object
         // is what its mode says it is, a file when it says nothing.
@@ -143,10 +151,9 @@ impl<S: Store> Fs<S> {
         Attrs {
             kind,
             size: if kind == Kind::Dir { 0 } else { info.size },
-            mtime: info
-                .meta("mtime")
-                .and_then(parse_time)
-                .unwrap_or(info.last_modified),
+            mtime,
+            atime: time("atime").unwrap_or(mtime),
+            ctime: time("ctime").unwrap_or(mtime),
             mode: mode.map_or(default_mode, |m| (m & 0o7777) as u16),
             uid: meta("uid").map_or(self.opts.uid, |u| u as u32),
             gid: meta("gid").map_or(self.opts.gid, |g| g as u32),
@@ -176,11 +183,15 @@ impl<S: Store> Fs<S> {
         }
         a.uid = set.uid.unwrap_or(a.uid);
         a.gid = set.gid.unwrap_or(a.gid);
-        match set.mtime {
-            Some(SetTime::At(t)) => a.mtime = t,
-            Some(SetTime::Now) => a.mtime = SystemTime::now(),
-            None => {}
-        }
+        // Every change of attributes is a change: ctime is now.
+        let now = SystemTime::now();
+        let time = |t| match t {
+            SetTime::At(t) => t,
+            SetTime::Now => now,
+        };
+        a.atime = set.atime.map_or(a.atime, time);
+        a.mtime = set.mtime.map_or(a.mtime, time);
+        a.ctime = now;
         self.apply_attrs(&path, &mut a, set.size, open.as_ref())?;
         self.inodes.remember(&path, a.clone());
         Ok(a)

@@ -204,6 +204,7 @@ impl<S: Store> Fs<S> {
         };
         f.attrs.size = w.size();
         f.attrs.mtime = now;
+        f.attrs.ctime = now;
         if f.unlinked {
             return Ok(data.len() as u32);
         }

@@ -2,7 +2,8 @@
 //! writes, so that either mount sees the other's files alike: `mode`
 //! (decimal, with the file type bits: a FIFO is `S_IFIFO | 0644`), `uid`,
 //! `gid`, and `mtime`: seconds since the epoch, followed by `.` and nine
-//! digits when the time has nanoseconds, preceded by `-` before 1970.
+//! digits when the time has nanoseconds, preceded by `-` before 1970;
+//! `atime` and `ctime` in the same form where they differ from `mtime`.
 //! Device nodes also keep their device number in `rdev` (s3fs keeps
 //! none: its device nodes read back as 0, 0).
 
@@ -78,6 +79,11 @@ pub(super) fn posix_meta(a: &Attrs) -> Vec<(String, String)> {
         ("gid".into(), a.gid.to_string()),
         ("mtime".into(), format_time(a.mtime)),
     ];
+    for (name, t) in [("atime", a.atime), ("ctime", a.ctime)] {
+        if t != a.mtime {
+            meta.push((name.into(), format_time(t)));
+        }
+    }
     if a.rdev != 0 {
         meta.push(("rdev".into(), a.rdev.to_string()));
     }

@@ -524,3 +524,55 @@ fn a_renamed_open_file_follows_its_name_and_a_replaced_one_keeps_its_bytes() {
         0
     );
 }
+
+#[test]
+fn ctime_follows_every_change_atime_only_utimens_and_a_failed_call_changes_nothing() {
+    use super::SetTime;
+    use std::time::{Duration, SystemTime};
+    let m = mount();
+    let ino = m.write_file(ROOT, "f", b"x");
+    let fresh = || {
+        mount_with(m.store.clone(), |_| {})
+            .fs
+            .lookup(ROOT, os("f"))
+            .unwrap()
+            .1
+    };
+    let written = fresh();
+    // Created, then written: accessed at its creation, changed at its write.
+    assert!(written.atime <= written.mtime);
+    assert_eq!(written.ctime, written.mtime);
+    let past = SystemTime::UNIX_EPOCH + Duration::new(1_000_000_000, 5);
+    let set_atime = SetAttrs {
+        atime: Some(SetTime::At(past)),
+        ..SetAttrs::default()
+    };
+    m.fs.setattr(ino, set_atime, None).unwrap();
+    let a = fresh();
+    assert_eq!((a.atime, a.mtime), (past, written.mtime));
+    assert!(a.ctime > written.mtime, "utimens did not change ctime");
+    std::thread::sleep(Duration::from_millis(5));
+    let chmod = SetAttrs {
+        mode: Some(0o600),
+        ..SetAttrs::default()
+    };
+    m.store.fail(Call::Copy, 1);
+    assert_eq!(m.fs.setattr(ino, chmod, None).unwrap_err(), Errno::EIO);
+    let unchanged = fresh();
+    assert_eq!((unchanged.mode, unchanged.ctime), (0o644, a.ctime));
+    assert_eq!(m.fs.getattr(ino).unwrap().mode, 0o644);
+    let b = m.fs.setattr(ino, chmod, None).unwrap();
+    assert!(b.ctime > a.ctime);
+    assert_eq!(
+        (fresh().ctime, fresh().atime, fresh().mtime),
+        (b.ctime, past, written.mtime)
+    );
+    // A write changes mtime and ctime, not atime.
+    std::thread::sleep(Duration::from_millis(5));
+    let o = m.fs.open(ino, libc::O_WRONLY).unwrap();
+    m.fs.write(o.fh, 1, b"y").unwrap();
+    m.fs.release(o.fh).unwrap();
+    let w = fresh();
+    assert!(w.mtime > b.ctime && w.ctime == w.mtime, "{w:?}");
+    assert_eq!(w.atime, past);
+}
