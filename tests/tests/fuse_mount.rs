@@ -570,21 +570,29 @@ impl Rng {
 }
 
 /// Everything below `root`: relative path -> (is dir, permission bits, content).
-fn snapshot(root: &Path) -> std::collections::BTreeMap<String, (bool, u32, Vec<u8>)> {
+fn snapshot(root: &Path) -> std::collections::BTreeMap<String, (char, u32, Vec<u8>)> {
+    use std::os::unix::fs::FileTypeExt;
     let mut out = std::collections::BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir).unwrap() {
             let p = e.unwrap().path();
             let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            let meta = std::fs::metadata(&p).unwrap();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
             let perm = meta.permissions().mode() & 0o777;
-            if meta.is_dir() {
-                out.insert(rel, (true, perm, Vec::new()));
+            let t = meta.file_type();
+            let entry = if t.is_dir() {
                 stack.push(p);
+                ('d', perm, Vec::new())
+            } else if t.is_symlink() {
+                let target = std::fs::read_link(&p).unwrap();
+                ('l', 0, target.into_os_string().into_encoded_bytes())
+            } else if t.is_fifo() {
+                ('p', perm, Vec::new())
             } else {
-                out.insert(rel, (false, perm, std::fs::read(&p).unwrap()));
-            }
+                ('f', perm, std::fs::read(&p).unwrap())
+            };
+            out.insert(rel, entry);
         }
     }
     out
@@ -594,29 +602,38 @@ fn snapshot(root: &Path) -> std::collections::BTreeMap<String, (bool, u32, Vec<u
 /// error kind (errno) or 0.
 fn apply(root: &Path, op: u64, a: &str, b: &str, data: &[u8], at: u64) -> i32 {
     use std::os::unix::fs::FileExt;
+    use std::os::unix::fs::OpenOptionsExt;
     let p = root.join(a);
     let q = root.join(b);
+    // Opening a FIFO for writing must not wait for a reader (ENXIO).
+    const O_NONBLOCK: i32 = 0o4000;
+    let open = |o: &mut std::fs::OpenOptions| o.custom_flags(O_NONBLOCK).open(&p);
     let r: std::io::Result<()> = match op {
-        0 => std::fs::write(&p, data),
-        1 => std::fs::OpenOptions::new()
-            .write(true)
-            .open(&p)
-            .and_then(|f| f.write_all_at(data, at)),
-        2 => std::fs::OpenOptions::new()
-            .append(true)
-            .open(&p)
-            .and_then(|mut f| {
-                use std::io::Write;
-                f.write_all(data)
-            }),
-        3 => std::fs::OpenOptions::new()
-            .write(true)
-            .open(&p)
-            .and_then(|f| f.set_len(at)),
+        0 => open(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true),
+        )
+        .and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(data)
+        }),
+        1 => open(std::fs::OpenOptions::new().write(true)).and_then(|f| f.write_all_at(data, at)),
+        2 => open(std::fs::OpenOptions::new().append(true)).and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(data)
+        }),
+        3 => open(std::fs::OpenOptions::new().write(true)).and_then(|f| f.set_len(at)),
         4 => std::fs::rename(&p, &q),
         5 => std::fs::remove_file(&p),
         6 => std::fs::create_dir(&p),
         7 => std::fs::remove_dir(&p),
+        9 => {
+            use rustix::fs::{CWD, FileType, Mode, mknodat};
+            mknodat(CWD, &p, FileType::Fifo, Mode::from_raw_mode(0o644), 0).map_err(Into::into)
+        }
+        10 => std::os::unix::fs::symlink(b, &p),
         _ => std::fs::set_permissions(
             &p,
             std::fs::Permissions::from_mode(0o600 + (at as u32 % 2) * 0o44),
@@ -649,10 +666,16 @@ async fn random_operations_match_a_local_directory() {
             99,
             1234,
             31337,
+            1 << 40,
+            (1 << 40) + 1,
+            (1 << 40) + 2,
+            (1 << 40) + 3,
         ] {
             let mut rng = Rng(seed);
+            // Seeds past the first twelve also make FIFOs and symlinks.
+            let ops = if seed >= 1 << 40 { 11 } else { 9 };
             for step in 0..120 {
-                let op = rng.below(9);
+                let op = rng.below(ops);
                 let a = names[rng.below(names.len() as u64) as usize];
                 let b = names[rng.below(names.len() as u64) as usize];
                 let len = rng.below(3000) as usize;
