@@ -1339,6 +1339,70 @@ async fn default_permissions_make_the_kernel_check_owners_and_modes() {
         assert!(out.status.success(), "{out:?}");
         let meta = std::fs::metadata(m.path("open/mine.txt")).unwrap();
         assert_eq!(meta.uid(), 65534);
+        // Owners and modes for changes: only the owner changes modes and
+        // explicit times, nobody but root gives a file away, a non-root
+        // chown clears setgid, a sticky directory keeps others' files.
+        let user = |uid: u32, cmd: &str| {
+            let out = Command::new("setpriv")
+                .args([
+                    &format!("--reuid={uid}"),
+                    &format!("--regid={uid}"),
+                    "--clear-groups",
+                    "sh",
+                    "-c",
+                    cmd,
+                ])
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let private = m.path("private.txt").display().to_string();
+        let mine = m.path("open/mine.txt").display().to_string();
+        let denied = |(ok, err): (bool, String), why: &str| {
+            assert!(!ok && err.contains("Operation not permitted"), "{why}: {err}");
+        };
+        denied(
+            user(65534, &format!("chmod 666 {private}")),
+            "chmod of root's file",
+        );
+        denied(user(65534, &format!("chown 0 {mine}")), "giving a file away");
+        sh(&format!("chmod 2775 {mine}"));
+        assert_eq!(
+            user(65534, &format!("chown 65534:65534 {mine}")),
+            (true, String::new())
+        );
+        let mode = std::fs::metadata(m.path("open/mine.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o775, "setgid kept by a non-root chown");
+        sh(&format!("chmod 666 {mine}"));
+        denied(
+            user(1000, &format!("touch -d @1 {mine}")),
+            "explicit times by another user",
+        );
+        assert_eq!(user(1000, &format!("touch {mine}")), (true, String::new()));
+        denied(user(1000, &format!("chmod 600 {mine}")), "chmod by another user");
+        std::fs::create_dir(m.path("sticky")).unwrap();
+        sh(&format!("chmod 1777 {}", m.path("sticky").display()));
+        assert!(
+            user(
+                65534,
+                &format!("echo x > {}", m.path("sticky/kept.txt").display())
+            )
+            .0
+        );
+        assert!(user(65534, &format!("echo x > {}", m.path("open/gone.txt").display())).0);
+        denied(
+            user(1000, &format!("rm -f {}", m.path("sticky/kept.txt").display())),
+            "sticky",
+        );
+        assert!(m.path("sticky/kept.txt").exists());
+        assert!(user(1000, &format!("rm -f {}", m.path("open/gone.txt").display())).0);
+        assert!(!m.path("open/gone.txt").exists());
         m.stop();
         // Without the option, --allow-other lets nobody write anywhere.
         let m = Mount::start(&endpoint, "fsp", &["--allow-other", "--attr-ttl", "0"]);
