@@ -134,6 +134,7 @@ async fn objects_written_through_s3_read_back_through_the_mount() {
     put_object(&c, "fsb", "top.txt", b"HELLO MOUNT".to_vec())
         .await
         .unwrap();
+    let endpoint = s.endpoint.clone();
     tokio::task::spawn_blocking(move || {
         std::thread::sleep(Duration::from_millis(1100));
         assert_eq!(std::fs::read(m.path("top.txt")).unwrap(), b"HELLO MOUNT");
@@ -180,6 +181,21 @@ async fn objects_written_through_s3_read_back_through_the_mount() {
         // SIGTERM unmounts even while a file is open.
         let _open = std::fs::File::open(m.path("top.txt")).unwrap();
         m.stop();
+        // A missing name is remembered for the TTL like a present one: a
+        // file another client makes meanwhile shows after it; one made
+        // through the mount itself at once.
+        let cached = Mount::start(&endpoint, "fsb", &["--attr-ttl", "30"]);
+        let other = Mount::start(&endpoint, "fsb", &["--attr-ttl", "0"]);
+        assert!(std::fs::metadata(cached.path("later.txt")).is_err());
+        std::fs::write(other.path("later.txt"), b"from elsewhere").unwrap();
+        assert!(std::fs::metadata(other.path("later.txt")).is_ok());
+        let e = std::fs::metadata(cached.path("later.txt")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(2), "the missing name was asked again");
+        assert!(std::fs::metadata(cached.path("made.txt")).is_err());
+        std::fs::write(cached.path("made.txt"), b"made here").unwrap();
+        assert_eq!(std::fs::read(cached.path("made.txt")).unwrap(), b"made here");
+        other.stop();
+        cached.stop();
     })
     .await
     .unwrap();

@@ -85,7 +85,17 @@ fn empty(reply: ReplyEmpty, r: Result<(), Errno>) {
 
 impl<S: Store> Filesystem for Adapter<S> {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        self.entry(reply, self.fs.lookup(parent.0, name));
+        match self.fs.lookup(parent.0, name) {
+            // A name that is not there: the kernel keeps that answer for
+            // the TTL too (inode 0 is a negative entry), as it keeps the
+            // ones that are, so a missing name costs no request per probe.
+            // What the mount itself creates replaces it at once.
+            Err(Errno::ENOENT) => {
+                let none = file_attr(0, &self.fs.absent());
+                reply.entry(&self.fs.attr_ttl(), &none, Generation(0));
+            }
+            r => self.entry(reply, r),
+        }
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {

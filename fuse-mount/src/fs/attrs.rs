@@ -78,6 +78,15 @@ impl<S: Store> Fs<S> {
         Ok(a)
     }
 
+    /// Attributes to send with a negative lookup entry (the kernel reads
+    /// none of them).
+    pub fn absent(&self) -> Attrs {
+        Attrs {
+            kind: Kind::File,
+            ..self.dir_attrs()
+        }
+    }
+
     pub(super) fn dir_attrs(&self) -> Attrs {
         Attrs {
             kind: Kind::Dir,
