@@ -12,6 +12,7 @@ use crate::proto::volume_capability::access_mode::Mode;
 use crate::proto::*;
 use crate::volume::{VolumeId, check_capability, credentials, volume_credentials, volume_key};
 use std::path::PathBuf;
+use strata_s3client::{Client, Signer, Tls};
 use tonic::{Request, Response, Status};
 
 #[derive(Debug)]
@@ -54,6 +55,37 @@ fn mount_options(flags: &[String]) -> Result<Vec<String>, Status> {
             })
         })
         .collect()
+}
+
+fn condition(abnormal: bool, message: &str) -> Option<VolumeCondition> {
+    Some(VolumeCondition {
+        abnormal,
+        message: message.to_owned(),
+    })
+}
+
+impl NodeService {
+    /// What keeps the volume from working as objd sees it, asked with the
+    /// volume's own credentials: objd unreachable, the credentials refused,
+    /// the bucket gone.
+    async fn objd_trouble(&self, p: &Published) -> Option<String> {
+        let endpoint = &self.mounter.endpoint;
+        let tls = Tls {
+            ca_file: self.mounter.ca_file.clone(),
+        };
+        let signer = Signer::new(p.access_key.clone(), p.secret_key.clone(), "us-east-1");
+        let client = match Client::with_tls(endpoint, signer, &tls) {
+            Ok(c) => c.with_timeout(std::time::Duration::from_secs(5)),
+            Err(e) => return Some(format!("objd endpoint {endpoint}: {e}")),
+        };
+        let bucket = p.source.split('/').next().unwrap_or_default();
+        match client.bucket_exists(bucket).await {
+            Ok(true) => None,
+            Ok(false) => Some(format!("the volume's bucket {bucket} no longer exists")),
+            Err(e) if e.status() == 403 => Some("objd refuses the volume's credentials".to_owned()),
+            Err(e) => Some(format!("objd at {endpoint} cannot be reached: {e}")),
+        }
+    }
 }
 
 fn target(path: &str, field: &str) -> Result<PathBuf, Status> {
@@ -169,43 +201,33 @@ impl Node for NodeService {
         // Only where this node published the volume are there stats (a
         // relative path never is such a place).
         let path = PathBuf::from(&r.volume_path);
-        if self
-            .mounter
-            .load(&path)
-            .is_none_or(|p| p.volume_id != r.volume_id)
-        {
+        let Some(published) = self.mounter.load(&path).filter(|p| p.volume_id == r.volume_id) else {
             return Err(Status::not_found(format!(
                 "volume {} is not published at {}",
                 r.volume_id,
                 path.display()
             )));
-        }
-        let condition = |abnormal: bool, message: &str| {
-            Some(VolumeCondition {
-                abnormal,
-                message: message.to_owned(),
-            })
+        };
+        let abnormal = |message: &str| {
+            Ok(Response::new(NodeGetVolumeStatsResponse {
+                usage: vec![],
+                volume_condition: condition(true, message),
+            }))
         };
         match state(&path) {
             MountState::Absent if !path.exists() => {
                 return Err(Status::not_found(format!("{} does not exist", path.display())));
             }
-            MountState::Absent => {
-                return Ok(Response::new(NodeGetVolumeStatsResponse {
-                    usage: vec![],
-                    volume_condition: condition(true, "the volume is not mounted"),
-                }));
-            }
+            MountState::Absent => return abnormal("the volume is not mounted"),
             MountState::Dead => {
-                return Ok(Response::new(NodeGetVolumeStatsResponse {
-                    usage: vec![],
-                    volume_condition: condition(
-                        true,
-                        "the mount is not connected: its fuse-mount process ended",
-                    ),
-                }));
+                return abnormal("the mount is not connected: its fuse-mount process ended");
             }
             MountState::Live => {}
+        }
+        // objd's view first: the mount's statfs would wait out its request
+        // timeout for a server that does not answer.
+        if let Some(trouble) = self.objd_trouble(&published).await {
+            return abnormal(&trouble);
         }
         let st = tokio::task::spawn_blocking(move || rustix::fs::statvfs(&path))
             .await
@@ -227,9 +249,18 @@ impl Node for NodeService {
                 unit: volume_usage::Unit::Inodes as i32,
             },
         ];
+        // fuse-mount reports a quota's free space as what is left of it.
+        let volume_condition = if st.f_blocks > 0 && st.f_bavail == 0 {
+            condition(
+                true,
+                "the volume's quota is reached: writes fail with EDQUOT until it is expanded or data is removed",
+            )
+        } else {
+            condition(false, "mounted")
+        };
         Ok(Response::new(NodeGetVolumeStatsResponse {
             usage,
-            volume_condition: condition(false, "mounted"),
+            volume_condition,
         }))
     }
 

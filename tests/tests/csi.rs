@@ -362,6 +362,11 @@ async fn a_volume_lives_from_create_to_delete_through_the_plugin_socket() {
     let t = target.clone();
     let e = fs(move || write_synced(&t.join("big.bin"), &pattern(6 << 20, 2)).unwrap_err()).await;
     assert_eq!(e.raw_os_error(), Some(122), "{e}"); // EDQUOT
+    // Filled to its quota, the volume is reported abnormal until expanded.
+    let t = target.clone();
+    fs(move || write_synced(&t.join("fill.bin"), &pattern(5 << 20, 3)).unwrap()).await;
+    let (total, used, abnormal) = stats(&mut node, name, &target).await;
+    assert_eq!((total, used, abnormal), (8 * mib, 8 * mib, true));
     let expand = ControllerExpandVolumeRequest {
         volume_id: name.into(),
         capacity_range: Some(CapacityRange {
@@ -386,7 +391,8 @@ async fn a_volume_lives_from_create_to_delete_through_the_plugin_socket() {
     );
     let t = target.clone();
     fs(move || write_synced(&t.join("big.bin"), &pattern(6 << 20, 2)).unwrap()).await;
-    assert_eq!(stats(&mut node, name, &target).await.0, 32 * mib);
+    let (total, _, abnormal) = stats(&mut node, name, &target).await;
+    assert_eq!((total, abnormal), (32 * mib, false));
 
     // ListVolumes pages; GetCapacity reports the drives' space.
     ctrl.create_volume(create("pvc-second", mib, &[])).await.unwrap();
@@ -605,12 +611,6 @@ async fn volumes_can_be_prefixes_of_a_shared_bucket() {
         fs(move || std::fs::read(t.join("old.txt"))).await.unwrap(),
         b"from before"
     );
-    node.node_unpublish_volume(NodeUnpublishVolumeRequest {
-        volume_id: "made-by-s3".into(),
-        target_path: static_target.to_string_lossy().into_owned(),
-    })
-    .await
-    .unwrap();
     // Storage classes: STANDARD only, until objd has tiers.
     let e = ctrl
         .create_volume(create("pvc-cold", 1 << 20, &[("storageClass", "GLACIER")]))
@@ -625,11 +625,31 @@ async fn volumes_can_be_prefixes_of_a_shared_bucket() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    // Probe fails while objd cannot be reached.
+    // Probe fails while objd cannot be reached, and a published volume
+    // is reported abnormal, saying why.
     let mut identity = IdentityClient::new(plugin.channel().await);
     s.kill();
     let e = identity.probe(ProbeRequest {}).await.unwrap_err();
     assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+    let status = node
+        .node_get_volume_stats(NodeGetVolumeStatsRequest {
+            volume_id: "made-by-s3".into(),
+            volume_path: static_target.to_string_lossy().into_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let condition = status.volume_condition.unwrap();
+    assert!(
+        condition.abnormal && condition.message.contains("cannot be reached"),
+        "{condition:?}"
+    );
+    node.node_unpublish_volume(NodeUnpublishVolumeRequest {
+        volume_id: "made-by-s3".into(),
+        target_path: static_target.to_string_lossy().into_owned(),
+    })
+    .await
+    .unwrap();
 }
 
 /// With a `volumeKey`, every volume has credentials of its own: the node

@@ -84,6 +84,15 @@ fn empty(reply: ReplyEmpty, r: Result<(), Errno>) {
 }
 
 impl<S: Store> Filesystem for Adapter<S> {
+    fn init(&mut self, _req: &Request, config: &mut fuser::KernelConfig) -> std::io::Result<()> {
+        // O_TRUNC comes with the open, so that a file opened to be
+        // rewritten is not fetched first only to be truncated.
+        if let Err(missing) = config.add_capabilities(fuser::InitFlags::FUSE_ATOMIC_O_TRUNC) {
+            tracing::debug!(?missing, "the kernel truncates before opening");
+        }
+        Ok(())
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.fs.lookup(parent.0, name) {
             // A name that is not there: the kernel keeps that answer for
@@ -91,7 +100,7 @@ impl<S: Store> Filesystem for Adapter<S> {
             // ones that are, so a missing name costs no request per probe.
             // What the mount itself creates replaces it at once.
             Err(Errno::ENOENT) => {
-                let none = file_attr(0, &self.fs.absent());
+                let none = file_attr(0, &self.fs.file_defaults());
                 reply.entry(&self.fs.attr_ttl(), &none, Generation(0));
             }
             r => self.entry(reply, r),

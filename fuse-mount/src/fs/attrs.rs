@@ -78,11 +78,13 @@ impl<S: Store> Fs<S> {
         Ok(a)
     }
 
-    /// Attributes to send with a negative lookup entry (the kernel reads
-    /// none of them).
-    pub fn absent(&self) -> Attrs {
+    /// The attributes of a file without POSIX metadata: the mount's file
+    /// mode and owner (also sent with negative lookup entries, whose
+    /// attributes the kernel does not read).
+    pub fn file_defaults(&self) -> Attrs {
         Attrs {
             kind: Kind::File,
+            mode: self.opts.file_mode,
             ..self.dir_attrs()
         }
     }

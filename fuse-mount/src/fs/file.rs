@@ -5,7 +5,7 @@
 
 use super::attrs::new_entry;
 use super::meta::posix_meta;
-use super::{Caller, Fs, errno, lock, upload_errno};
+use super::{Caller, Fs, SetAttrs, errno, lock, upload_errno};
 use crate::inodes::{Attrs, Kind};
 use crate::readahead::Reader;
 use crate::store::Store;
@@ -59,12 +59,38 @@ impl<S: Store> Fs<S> {
             self.writable()?;
         }
         let path = self.inodes.path(ino).ok_or(Errno::ENOENT)?;
+        let truncating = flags & libc::O_TRUNC != 0;
         // Close-to-open: what the file is now, not what was cached.
-        let a = match self.stat(&path)? {
+        let mut a = match self.stat(&path)? {
             Some(a) if a.kind != Kind::Dir => a,
             Some(_) => return Err(Errno::EISDIR),
+            // The kernel still holds the name, but there is no object (a
+            // create whose upload failed, or a file removed elsewhere
+            // within the TTL): opened to be truncated, the file starts
+            // anew, as creating it would.
+            None if write && truncating => {
+                let known = self.inodes.cached(ino, std::time::Duration::MAX);
+                Attrs {
+                    atime: std::time::SystemTime::now(),
+                    ..known.unwrap_or_else(|| self.file_defaults())
+                }
+            }
             None => return Err(Errno::ENOENT),
         };
+        // The kernel leaves O_TRUNC to the filesystem (atomic O_TRUNC): a
+        // writer starts from an empty file, uploaded at close; a reader
+        // that truncates (Linux allows it) empties the object first.
+        if truncating && !write {
+            self.writable()?;
+            let empty = SetAttrs {
+                size: Some(0),
+                ..SetAttrs::default()
+            };
+            a = self.setattr(ino, empty, None)?;
+        } else if truncating {
+            let now = std::time::SystemTime::now();
+            (a.size, a.etag, a.mtime, a.ctime) = (0, None, now, now);
+        }
         self.inodes.remember(&path, a.clone());
         self.reserve_open()?;
         let mut f = OpenFile {
@@ -76,7 +102,6 @@ impl<S: Store> Fs<S> {
             charged: 0,
             unlinked: false,
         };
-        let truncating = flags & libc::O_TRUNC != 0;
         if write && let Err(e) = self.charge(&mut f, if truncating { 0 } else { a.size }) {
             self.release_budget(&mut f);
             return Err(e);

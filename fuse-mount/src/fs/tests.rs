@@ -195,9 +195,17 @@ fn a_failed_completion_answers_eio_and_leaves_no_upload_behind() {
 fn a_quota_refusal_is_edquot_and_statfs_tells_the_quota() {
     let m = mount();
     m.store.set_quota(Some(64 << 10));
-    let (_, fh) = m.create_written(ROOT, "f", &pattern(100 << 10));
+    let (ino, fh) = m.create_written(ROOT, "f", &pattern(100 << 10));
     assert_eq!(m.fs.release(fh).unwrap_err(), Errno::EDQUOT);
-    m.write_file(ROOT, "small", &pattern(4096));
+    // The kernel still holds the name of the file that never got stored:
+    // opened to be truncated it starts anew; opened to be read it is not.
+    assert_eq!(m.fs.open(ino, libc::O_RDONLY).unwrap_err(), Errno::ENOENT);
+    let again = m.fs.open(ino, libc::O_WRONLY | libc::O_TRUNC).unwrap().fh;
+    m.fs.write(again, 0, b"fits").unwrap();
+    m.fs.release(again).unwrap();
+    assert_eq!(m.data("pre/f").as_deref(), Some(&b"fits"[..]));
+    assert_eq!(m.meta("pre/f", "mode"), Some((libc::S_IFREG | 0o644).to_string()));
+    m.write_file(ROOT, "small", &pattern(4092));
     let s = m.fs.statfs();
     assert_eq!((s.blocks, s.bfree), (16, 15));
 }
@@ -575,4 +583,22 @@ fn ctime_follows_every_change_atime_only_utimens_and_a_failed_call_changes_nothi
     let w = fresh();
     assert!(w.mtime > b.ctime && w.ctime == w.mtime, "{w:?}");
     assert_eq!(w.atime, past);
+}
+
+#[test]
+fn opening_to_truncate_empties_the_file_without_fetching_it() {
+    let m = mount();
+    let ino = m.write_file(ROOT, "f", &pattern(1 << 20));
+    let gets = m.store.calls(Call::Get);
+    let o = m.fs.open(ino, libc::O_WRONLY | libc::O_TRUNC).unwrap();
+    assert_eq!(m.store.calls(Call::Get), gets, "the old contents were fetched");
+    assert_eq!(m.fs.getattr(ino).unwrap().size, 0);
+    m.fs.release(o.fh).unwrap();
+    assert_eq!(m.data("pre/f").as_deref(), Some(&b""[..]));
+    m.write_file(ROOT, "g", b"contents");
+    let (g, _) = m.fs.lookup(ROOT, os("g")).unwrap();
+    let o = m.fs.open(g, libc::O_RDONLY | libc::O_TRUNC).unwrap();
+    assert_eq!(m.fs.read(o.fh, 0, 100).unwrap(), &b""[..]);
+    m.fs.release(o.fh).unwrap();
+    assert_eq!(m.data("pre/g").as_deref(), Some(&b""[..]));
 }
