@@ -2,7 +2,7 @@
 //! answers it, and the answer to the reply. Nothing here decides what a
 //! call does.
 
-use super::{Caller, Fs, SetAttrs, SetTime};
+use super::{Caller, Fs, NewName, SetAttrs, SetTime};
 use crate::inodes::{Attrs, Kind};
 use crate::store::Store;
 use fuser::{
@@ -30,10 +30,18 @@ impl<S: Store> Adapter<S> {
     }
 }
 
-fn caller(req: &Request) -> Caller {
-    Caller {
+/// The name `req` makes in `parent`.
+fn new_name<'a>(req: &Request, parent: INodeNo, name: &'a OsStr, mode: u32, umask: u32) -> NewName<'a> {
+    let caller = Caller {
         uid: req.uid(),
         gid: req.gid(),
+    };
+    NewName {
+        caller,
+        parent: parent.0,
+        name,
+        mode,
+        umask,
     }
 }
 
@@ -241,7 +249,7 @@ impl<S: Store> Filesystem for Adapter<S> {
         _flags: i32,
         reply: fuser::ReplyCreate,
     ) {
-        match self.fs.create(caller(req), parent.0, name, mode, umask) {
+        match self.fs.create(new_name(req, parent, name, mode, umask)) {
             Ok((ino, a, fh)) => reply.created(
                 &self.fs.attr_ttl(),
                 &file_attr(ino, &a),
@@ -286,7 +294,7 @@ impl<S: Store> Filesystem for Adapter<S> {
     }
 
     fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
-        self.entry(reply, self.fs.mkdir(caller(req), parent.0, name, mode, umask));
+        self.entry(reply, self.fs.mkdir(new_name(req, parent, name, mode, umask)));
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -322,7 +330,7 @@ impl<S: Store> Filesystem for Adapter<S> {
     ) {
         self.entry(
             reply,
-            self.fs.mknod(caller(req), parent.0, name, mode, umask, rdev),
+            self.fs.mknod(new_name(req, parent, name, mode, umask), rdev),
         );
     }
 
@@ -334,7 +342,10 @@ impl<S: Store> Filesystem for Adapter<S> {
         target: &std::path::Path,
         reply: ReplyEntry,
     ) {
-        self.entry(reply, self.fs.symlink(caller(req), parent.0, name, target));
+        self.entry(
+            reply,
+            self.fs.symlink(new_name(req, parent, name, 0o777, 0), target),
+        );
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {

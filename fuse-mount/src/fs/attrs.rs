@@ -4,7 +4,7 @@
 
 use super::file::Open;
 use super::meta::{kind_of, parse_time, posix_meta};
-use super::{Caller, Fs, errno, lock, upload_errno};
+use super::{Fs, NewName, errno, lock, upload_errno};
 use crate::inodes::{Attrs, Kind};
 use crate::store::Store;
 use crate::writeback::WriteBack;
@@ -32,8 +32,8 @@ pub struct SetAttrs {
     pub mtime: Option<SetTime>,
 }
 
-/// The attributes of an entry `caller` creates now.
-pub(super) fn new_entry(kind: Kind, size: u64, mode: u16, caller: Caller) -> Attrs {
+/// The attributes of an entry made now as `n` asks.
+pub(super) fn new_entry(kind: Kind, size: u64, n: &NewName) -> Attrs {
     let now = SystemTime::now();
     Attrs {
         kind,
@@ -41,9 +41,9 @@ pub(super) fn new_entry(kind: Kind, size: u64, mode: u16, caller: Caller) -> Att
         mtime: now,
         atime: now,
         ctime: now,
-        mode,
-        uid: caller.uid,
-        gid: caller.gid,
+        mode: n.perm(),
+        uid: n.caller.uid,
+        gid: n.caller.gid,
         rdev: 0,
         etag: None,
     }

@@ -5,14 +5,13 @@
 
 use super::attrs::new_entry;
 use super::meta::posix_meta;
-use super::{Caller, Fs, SetAttrs, errno, lock, upload_errno};
+use super::{Fs, NewName, SetAttrs, errno, lock, upload_errno};
 use crate::inodes::{Attrs, Kind};
 use crate::readahead::Reader;
 use crate::store::Store;
 use crate::writeback::WriteBack;
 use bytes::Bytes;
 use fuser::Errno;
-use std::ffi::OsStr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -135,18 +134,9 @@ impl<S: Store> Fs<S> {
         Ok(Opened { fh, keep_cache })
     }
 
-    /// Creates and opens file `name` in `parent`; its inode, attributes
-    /// and handle.
-    pub fn create(
-        &self,
-        caller: Caller,
-        parent: u64,
-        name: &OsStr,
-        mode: u32,
-        umask: u32,
-    ) -> Result<(u64, Attrs, u64), Errno> {
-        self.writable()?;
-        let path = self.parent_child(parent, name)?;
+    /// Creates and opens file `n`; its inode, attributes and handle.
+    pub fn create(&self, n: NewName) -> Result<(u64, Attrs, u64), Errno> {
+        let path = self.new_path(&n)?;
         self.reserve_open()?;
         let writer = match WriteBack::empty(&self.opts.cache_dir) {
             Ok(w) => w,
@@ -155,7 +145,7 @@ impl<S: Store> Fs<S> {
                 return Err(Errno::EIO);
             }
         };
-        let attrs = new_entry(Kind::File, 0, (mode & !umask & 0o7777) as u16, caller);
+        let attrs = new_entry(Kind::File, 0, &n);
         let ino = self.inodes.looked_up(&path, attrs.clone());
         let fh = self.new_handle(
             ino,

@@ -83,6 +83,24 @@ pub struct Caller {
     pub gid: u32,
 }
 
+/// A name a call makes: who makes it, in which directory, and the mode
+/// and umask the kernel passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewName<'a> {
+    pub caller: Caller,
+    pub parent: u64,
+    pub name: &'a OsStr,
+    pub mode: u32,
+    pub umask: u32,
+}
+
+impl NewName<'_> {
+    /// The permission bits the new entry gets.
+    fn perm(&self) -> u16 {
+        (self.mode & !self.umask & 0o7777) as u16
+    }
+}
+
 /// Parts held in memory while they are sent, across the whole mount.
 const PARTS_IN_MEMORY: usize = 16;
 
@@ -178,6 +196,12 @@ impl<S: Store> Fs<S> {
         } else {
             format!("{}{path}/", self.opts.prefix)
         }
+    }
+
+    /// The path of a name a call makes, on a writable mount.
+    fn new_path(&self, n: &NewName) -> Result<String, Errno> {
+        self.writable()?;
+        self.parent_child(n.parent, n.name)
     }
 
     fn writable(&self) -> Result<(), Errno> {

@@ -7,7 +7,7 @@
 
 use super::attrs::new_entry;
 use super::meta::{kind_of, posix_meta};
-use super::{Caller, Fs, KEY_MAX, errno};
+use super::{Fs, KEY_MAX, NewName, errno};
 use crate::inodes::{Attrs, Kind};
 use crate::store::Store;
 use bytes::Bytes;
@@ -15,17 +15,9 @@ use fuser::Errno;
 use std::ffi::OsStr;
 
 impl<S: Store> Fs<S> {
-    /// Makes directory `name` in `parent`; its inode and attributes.
-    pub fn mkdir(
-        &self,
-        caller: Caller,
-        parent: u64,
-        name: &OsStr,
-        mode: u32,
-        umask: u32,
-    ) -> Result<(u64, Attrs), Errno> {
-        self.writable()?;
-        let path = self.parent_child(parent, name)?;
+    /// Makes directory `n`; its inode and attributes.
+    pub fn mkdir(&self, n: NewName) -> Result<(u64, Attrs), Errno> {
+        let path = self.new_path(&n)?;
         if self.stat(&path)?.is_some() {
             return Err(Errno::EEXIST);
         }
@@ -33,7 +25,7 @@ impl<S: Store> Fs<S> {
         if marker.len() > KEY_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
-        let a = new_entry(Kind::Dir, 0, (mode & !umask & 0o7777) as u16, caller);
+        let a = new_entry(Kind::Dir, 0, &n);
         self.rt
             .block_on(self.store.put(&marker, Bytes::new(), &posix_meta(&a)))
             .map_err(|e| errno(&e))?;
@@ -92,30 +84,21 @@ impl<S: Store> Fs<S> {
         Ok(())
     }
 
-    /// Makes the file, FIFO, socket or device node `name` in `parent`,
-    /// of the type and permissions in `mode` (and device number `rdev`);
-    /// its inode and attributes.
-    pub fn mknod(
-        &self,
-        caller: Caller,
-        parent: u64,
-        name: &OsStr,
-        mode: u32,
-        umask: u32,
-        rdev: u32,
-    ) -> Result<(u64, Attrs), Errno> {
-        self.writable()?;
-        let path = self.parent_child(parent, name)?;
-        let kind = match kind_of(mode) {
+    /// Makes the file, FIFO, socket or device node `n`, of the type and
+    /// permissions in its mode (and device number `rdev`); its inode and
+    /// attributes.
+    pub fn mknod(&self, n: NewName, rdev: u32) -> Result<(u64, Attrs), Errno> {
+        let path = self.new_path(&n)?;
+        let kind = match kind_of(n.mode) {
             // mknod(2) with no type makes a regular file.
-            None if mode & libc::S_IFMT == 0 => Kind::File,
+            None if n.mode & libc::S_IFMT == 0 => Kind::File,
             Some(k @ (Kind::File | Kind::Fifo | Kind::Socket | Kind::CharDevice | Kind::BlockDevice)) => k,
             _ => return Err(Errno::EINVAL),
         };
         if self.stat(&path)?.is_some() {
             return Err(Errno::EEXIST);
         }
-        let mut a = new_entry(kind, 0, (mode & !umask & 0o7777) as u16, caller);
+        let mut a = new_entry(kind, 0, &n);
         if matches!(kind, Kind::CharDevice | Kind::BlockDevice) {
             a.rdev = rdev;
         }
@@ -125,20 +108,18 @@ impl<S: Store> Fs<S> {
         Ok((self.inodes.looked_up(&path, a.clone()), a))
     }
 
-    /// Makes symlink `name` in `parent` pointing at `target`; its inode
-    /// and attributes.
-    pub fn symlink(
-        &self,
-        caller: Caller,
-        parent: u64,
-        name: &OsStr,
-        target: &std::path::Path,
-    ) -> Result<(u64, Attrs), Errno> {
-        self.writable()?;
-        let path = self.parent_child(parent, name)?;
+    /// Makes symlink `n` (its mode is ignored: symlinks are 0777)
+    /// pointing at `target`; its inode and attributes.
+    pub fn symlink(&self, n: NewName, target: &std::path::Path) -> Result<(u64, Attrs), Errno> {
+        let path = self.new_path(&n)?;
         let target = target.to_str().ok_or(Errno::EINVAL)?;
         // As s3fs stores them: the object's body is the target.
-        let a = new_entry(Kind::Symlink, target.len() as u64, 0o777, caller);
+        let full = NewName {
+            mode: 0o777,
+            umask: 0,
+            ..n
+        };
+        let a = new_entry(Kind::Symlink, target.len() as u64, &full);
         let body = Bytes::copy_from_slice(target.as_bytes());
         self.rt
             .block_on(self.store.put(&self.key(&path), body, &posix_meta(&a)))

@@ -3,7 +3,7 @@
 //! leaves, without a kernel or a server. The mount as a whole is tested
 //! through the kernel against objd in `tests/tests/fuse_mount.rs`.
 
-use super::{Caller, Fs, Options, SetAttrs};
+use super::{Caller, Fs, NewName, Options, SetAttrs};
 use crate::inodes::{Kind, ROOT};
 use crate::store::memory::{Call, Memory};
 use crate::writeback::PART;
@@ -56,6 +56,17 @@ fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
 
+/// The name `name` in `parent`, made by [`ME`] with `mode` and `umask`.
+fn at(parent: u64, name: &OsStr, mode: u32, umask: u32) -> NewName<'_> {
+    NewName {
+        caller: ME,
+        parent,
+        name,
+        mode,
+        umask,
+    }
+}
+
 /// Bytes that differ at every offset a bug could confuse.
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 4096) as u8).collect()
@@ -65,7 +76,7 @@ impl Mount {
     /// Creates `name` in `parent` and writes `data` in order; the handle,
     /// still open.
     fn create_written(&self, parent: u64, name: &str, data: &[u8]) -> (u64, u64) {
-        let (ino, _, fh) = self.fs.create(ME, parent, os(name), 0o666, 0o022).unwrap();
+        let (ino, _, fh) = self.fs.create(at(parent, os(name), 0o666, 0o022)).unwrap();
         for (i, c) in data.chunks(CHUNK).enumerate() {
             assert_eq!(
                 self.fs.write(fh, (i * CHUNK) as u64, c).unwrap() as usize,
@@ -96,7 +107,7 @@ impl Mount {
     }
 
     fn mkdir(&self, parent: u64, name: &str) -> u64 {
-        self.fs.mkdir(ME, parent, os(name), 0o777, 0o022).unwrap().0
+        self.fs.mkdir(at(parent, os(name), 0o777, 0o022)).unwrap().0
     }
 
     fn data(&self, key: &str) -> Option<Vec<u8>> {
@@ -216,7 +227,7 @@ fn directory_calls_answer_as_posix_says() {
     let d = m.mkdir(ROOT, "d");
     assert_eq!(m.data("pre/d/").as_deref(), Some(&b""[..]));
     let e = |r: Result<(u64, crate::inodes::Attrs), Errno>| r.map(|_| ()).unwrap_err();
-    assert_eq!(e(m.fs.mkdir(ME, ROOT, os("d"), 0o777, 0)), Errno::EEXIST);
+    assert_eq!(e(m.fs.mkdir(at(ROOT, os("d"), 0o777, 0))), Errno::EEXIST);
     m.write_file(d, "f", b"x");
     assert_eq!(m.fs.rmdir(ROOT, os("d")).unwrap_err(), Errno::ENOTEMPTY);
     assert_eq!(m.fs.unlink(ROOT, os("d")).unwrap_err(), Errno::EISDIR);
@@ -302,11 +313,11 @@ fn a_read_only_mount_refuses_every_change_with_erofs() {
     assert_eq!(m.read_file(ino), b"data");
     assert_eq!(m.fs.open(ino, libc::O_WRONLY).unwrap_err(), Errno::EROFS);
     assert_eq!(
-        m.fs.create(ME, ROOT, os("g"), 0o644, 0).map(|_| ()).unwrap_err(),
+        m.fs.create(at(ROOT, os("g"), 0o644, 0)).map(|_| ()).unwrap_err(),
         Errno::EROFS
     );
     assert_eq!(
-        m.fs.mkdir(ME, ROOT, os("d"), 0o755, 0).map(|_| ()).unwrap_err(),
+        m.fs.mkdir(at(ROOT, os("d"), 0o755, 0)).map(|_| ()).unwrap_err(),
         Errno::EROFS
     );
     assert_eq!(m.fs.unlink(ROOT, os("f")).unwrap_err(), Errno::EROFS);
@@ -341,7 +352,9 @@ fn chmod_and_truncate_of_a_closed_file_rewrite_its_object() {
 #[test]
 fn symlinks_keep_their_target_and_hard_links_are_refused() {
     let m = mount();
-    let (ino, a) = m.fs.symlink(ME, ROOT, os("l"), "../target/x".as_ref()).unwrap();
+    let (ino, a) =
+        m.fs.symlink(at(ROOT, os("l"), 0o777, 0), "../target/x".as_ref())
+            .unwrap();
     assert_eq!(a.kind, Kind::Symlink);
     assert_eq!(m.fs.readlink(ino).unwrap(), &b"../target/x"[..]);
     assert_eq!(m.meta("pre/l", "mode"), Some((libc::S_IFLNK | 0o777).to_string()));
@@ -360,14 +373,14 @@ fn names_past_name_max_or_keys_past_the_s3_limit_answer_enametoolong() {
     let e = |r: Result<(u64, crate::inodes::Attrs), Errno>| r.map(|_| ()).unwrap_err();
     assert_eq!(e(m.fs.lookup(ROOT, os(&too_long))), Errno::ENAMETOOLONG);
     assert_eq!(
-        e(m.fs.mkdir(ME, ROOT, os(&too_long), 0o755, 0)),
+        e(m.fs.mkdir(at(ROOT, os(&too_long), 0o755, 0))),
         Errno::ENAMETOOLONG
     );
     assert_eq!(
-        e(m.fs.symlink(ME, ROOT, os(&too_long), "t".as_ref())),
+        e(m.fs.symlink(at(ROOT, os(&too_long), 0o777, 0), "t".as_ref())),
         Errno::ENAMETOOLONG
     );
-    let create = m.fs.create(ME, ROOT, os(&too_long), 0o644, 0);
+    let create = m.fs.create(at(ROOT, os(&too_long), 0o644, 0));
     assert_eq!(create.map(|_| ()).unwrap_err(), Errno::ENAMETOOLONG);
     let rename = m.fs.rename(ROOT, os(&longest), ROOT, os(&too_long));
     assert_eq!(rename.unwrap_err(), Errno::ENAMETOOLONG);
@@ -381,10 +394,10 @@ fn names_past_name_max_or_keys_past_the_s3_limit_answer_enametoolong() {
     let (_, fh) = m.create_written(dir, &"f".repeat(16), b"x");
     m.fs.release(fh).unwrap();
     assert!(m.store.keys().iter().any(|k| k.len() == 1024));
-    let create = m.fs.create(ME, dir, os(&"f".repeat(17)), 0o644, 0);
+    let create = m.fs.create(at(dir, os(&"f".repeat(17)), 0o644, 0));
     assert_eq!(create.map(|_| ()).unwrap_err(), Errno::ENAMETOOLONG);
     assert_eq!(
-        e(m.fs.mkdir(ME, dir, os(&"d".repeat(16)), 0o755, 0)),
+        e(m.fs.mkdir(at(dir, os(&"d".repeat(16)), 0o755, 0))),
         Errno::ENAMETOOLONG
     );
     m.mkdir(dir, &"d".repeat(15));
@@ -402,7 +415,7 @@ fn special_files_are_empty_objects_whose_mode_tells_their_type() {
         ("plain", 0, Kind::File, 0),
     ];
     for (name, bits, kind, rdev) in kinds {
-        let (_, a) = m.fs.mknod(ME, ROOT, os(name), bits | 0o666, 0o022, rdev).unwrap();
+        let (_, a) = m.fs.mknod(at(ROOT, os(name), bits | 0o666, 0o022), rdev).unwrap();
         assert_eq!((a.kind, a.rdev, a.mode), (kind, rdev, 0o644), "{name}");
         let key = format!("pre/{name}");
         assert_eq!(m.data(&key).as_deref(), Some(&b""[..]));
@@ -430,10 +443,10 @@ fn special_files_are_empty_objects_whose_mode_tells_their_type() {
         fresh.fs.unlink(ROOT, os(&format!("{name}2"))).unwrap();
     }
     assert!(m.store.keys().is_empty(), "{:?}", m.store.keys());
-    let dir = m.fs.mknod(ME, ROOT, os("d"), libc::S_IFDIR | 0o755, 0, 0);
+    let dir = m.fs.mknod(at(ROOT, os("d"), libc::S_IFDIR | 0o755, 0), 0);
     assert_eq!(dir.map(|_| ()).unwrap_err(), Errno::EINVAL);
     m.write_file(ROOT, "f", b"x");
-    let taken = m.fs.mknod(ME, ROOT, os("f"), libc::S_IFIFO | 0o644, 0, 0);
+    let taken = m.fs.mknod(at(ROOT, os("f"), libc::S_IFIFO | 0o644, 0), 0);
     assert_eq!(taken.map(|_| ()).unwrap_err(), Errno::EEXIST);
 }
 
