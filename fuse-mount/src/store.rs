@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use std::future::Future;
-use strata_s3client::{BucketUsage, Client, ListPage, ObjectInfo, Result};
+use strata_s3client::{BucketUsage, Client, ListPage, ObjectInfo, Replace, Result};
 
 #[cfg(test)]
 pub mod memory;
@@ -33,9 +33,15 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<ListPage>> + Send;
     /// Writes an object whole; its ETag.
     fn put(&self, key: &str, body: Bytes, meta: &Meta) -> impl Future<Output = Result<String>> + Send;
-    /// A server-side copy; `meta` replaces the metadata when given (a copy
-    /// onto itself rewrites it).
-    fn copy(&self, src: &str, dst: &str, meta: Option<&Meta>) -> impl Future<Output = Result<()>> + Send;
+    /// A server-side copy, metadata and all.
+    fn copy(&self, src: &str, dst: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Rewrites an object's user metadata and content type in place.
+    fn set_meta(
+        &self,
+        key: &str,
+        meta: &Meta,
+        content_type: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
     /// Starts a multipart upload; its id.
     fn create_multipart(&self, key: &str, meta: &Meta) -> impl Future<Output = Result<String>> + Send;
@@ -94,8 +100,16 @@ impl Store for Bucket {
         self.client.put_object(&self.name, key, body, meta)
     }
 
-    fn copy(&self, src: &str, dst: &str, meta: Option<&Meta>) -> impl Future<Output = Result<()>> + Send {
-        self.client.copy_object(&self.name, src, dst, meta)
+    fn copy(&self, src: &str, dst: &str) -> impl Future<Output = Result<()>> + Send {
+        self.client.copy_object(&self.name, src, dst, None)
+    }
+
+    async fn set_meta(&self, key: &str, meta: &Meta, content_type: Option<&str>) -> Result<()> {
+        let replace = Replace {
+            user: meta,
+            content_type,
+        };
+        self.client.copy_object(&self.name, key, key, Some(replace)).await
     }
 
     fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send {

@@ -327,7 +327,7 @@ impl WriteBack {
             match r {
                 Ok(()) if restamp => up
                     .store
-                    .copy(key, key, Some(meta))
+                    .set_meta(key, meta, None)
                     .await
                     .map(|_| ())
                     .map_err(io::Error::other),

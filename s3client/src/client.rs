@@ -40,6 +40,15 @@ pub struct ListedObject {
     pub last_modified: String,
 }
 
+/// The metadata a copy replaces the source's with.
+#[derive(Debug, Clone, Copy)]
+pub struct Replace<'a> {
+    /// `x-amz-meta-*` values, names without the prefix.
+    pub user: &'a [(String, String)],
+    /// S3's default (binary/octet-stream) without one.
+    pub content_type: Option<&'a str>,
+}
+
 /// One page of ListObjectsV2.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListPage {
@@ -358,22 +367,26 @@ impl Client {
     }
 
     /// Server-side copy of `src_key` to `dst_key` in one bucket; with
-    /// `metadata`, the copy gets that user metadata instead of the
-    /// source's (a copy onto itself changes metadata in place).
+    /// `metadata`, the copy gets that user metadata (and the content type
+    /// given, S3's default without) instead of the source's: a copy onto
+    /// itself changes metadata in place.
     pub async fn copy_object(
         &self,
         bucket: &str,
         src_key: &str,
         dst_key: &str,
-        metadata: Option<&[(String, String)]>,
+        metadata: Option<Replace<'_>>,
     ) -> Result<()> {
         let mut headers: Vec<(String, String)> = vec![(
             "x-amz-copy-source".into(),
             uri_encode(&format!("/{bucket}/{src_key}"), true),
         )];
-        if let Some(m) = metadata {
+        if let Some(r) = metadata {
             headers.push(("x-amz-metadata-directive".into(), "REPLACE".into()));
-            headers.extend(meta_headers(m));
+            headers.extend(meta_headers(r.user));
+            if let Some(t) = r.content_type {
+                headers.push(("content-type".into(), t.to_owned()));
+            }
         }
         let h: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         self.send(Method::PUT, &Self::path(bucket, dst_key), &[], &h, Bytes::new())

@@ -15,7 +15,7 @@ mod tls;
 mod xml;
 
 pub use admin::{ADMIN_PREFIX, BucketUsage};
-pub use client::{Client, ListPage, ListedObject, ObjectInfo};
+pub use client::{Client, ListPage, ListedObject, ObjectInfo, Replace};
 pub use credentials::read_credentials_file;
 pub use error::{Error, Result};
 pub use fetch::Fetcher;

@@ -567,6 +567,34 @@ async fn files_written_through_the_mount_are_objects_with_their_attributes() {
         strata_tests::get_object(&c, "fsw", &deep_key).await.unwrap(),
         b"at the limit"
     );
+    // chmod through the mount keeps what an S3 client set beside the POSIX
+    // attributes: its metadata and the content type.
+    c.put_object()
+        .bucket("fsw")
+        .key("home/page.html")
+        .content_type("text/html")
+        .metadata("app", "cms")
+        .body(ByteStream::from_static(b"<html>"))
+        .send()
+        .await
+        .unwrap();
+    let m = tokio::task::spawn_blocking(move || {
+        std::fs::set_permissions(m.path("page.html"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        m
+    })
+    .await
+    .unwrap();
+    let h = c
+        .head_object()
+        .bucket("fsw")
+        .key("home/page.html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h.content_type(), Some("text/html"));
+    let meta = h.metadata().unwrap();
+    assert_eq!(meta.get("app").map(String::as_str), Some("cms"));
+    assert_eq!(meta.get("mode").map(String::as_str), Some("33184")); // 0o100640
     tokio::task::spawn_blocking(move || m.stop()).await.unwrap();
 }
 

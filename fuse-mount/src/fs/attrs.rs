@@ -3,7 +3,7 @@
 //! s3fs-style object metadata, the attribute cache, and setattr.
 
 use super::file::Open;
-use super::meta::{kind_of, parse_time, posix_meta};
+use super::meta::{kind_of, parse_time, posix_meta, with_posix};
 use super::{Fs, NewName, errno, lock, upload_errno};
 use crate::inodes::{Attrs, Kind};
 use crate::store::Store;
@@ -250,11 +250,18 @@ impl<S: Store> Fs<S> {
                 r.map_err(|e| upload_errno(&e))
             }
             // Attributes only: rewrite the metadata in place (a symlink's
-            // too: it is an object like a file).
+            // too: it is an object like a file), keeping what S3 clients
+            // set beside the POSIX attributes: their metadata, the
+            // content type.
             _ if a.kind != Kind::Dir => {
                 let key = self.key(path);
                 self.rt
-                    .block_on(self.store.copy(&key, &key, Some(&posix_meta(a))))
+                    .block_on(async {
+                        let info = self.store.head(&key).await?;
+                        let meta = with_posix(&info.metadata, a);
+                        let content_type = info.content_type.as_deref();
+                        self.store.set_meta(&key, &meta, content_type).await
+                    })
                     .map_err(|e| errno(&e))
             }
             // A directory keeps its attributes on its marker.

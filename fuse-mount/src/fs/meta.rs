@@ -90,6 +90,18 @@ pub(super) fn posix_meta(a: &Attrs) -> Vec<(String, String)> {
     meta
 }
 
+/// The metadata names [`posix_meta`] writes.
+const POSIX_NAMES: [&str; 7] = ["mode", "uid", "gid", "mtime", "atime", "ctime", "rdev"];
+
+/// `existing` metadata with its POSIX attributes replaced by those of `a`
+/// (what else S3 clients set stays).
+pub(super) fn with_posix(existing: &[(String, String)], a: &Attrs) -> Vec<(String, String)> {
+    let others = existing
+        .iter()
+        .filter(|(k, _)| !POSIX_NAMES.contains(&k.as_str()));
+    others.cloned().chain(posix_meta(a)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -164,7 +164,7 @@ impl<S: Store> Fs<S> {
         let (src, dst) = (self.key(from), self.key(to));
         self.rt
             .block_on(async {
-                self.store.copy(&src, &dst, None).await?;
+                self.store.copy(&src, &dst).await?;
                 self.store.delete(&src).await
             })
             .map_err(|e| errno(&e))
@@ -194,7 +194,7 @@ impl<S: Store> Fs<S> {
                     let page = self.store.list(&src, None, token.as_deref(), 1000).await?;
                     for o in &page.objects {
                         let target = format!("{dst}{}", &o.key[src.len()..]);
-                        self.store.copy(&o.key, &target, None).await?;
+                        self.store.copy(&o.key, &target).await?;
                     }
                     for o in &page.objects {
                         self.store.delete(&o.key).await?;

@@ -615,3 +615,31 @@ fn opening_to_truncate_empties_the_file_without_fetching_it() {
     m.fs.release(o.fh).unwrap();
     assert_eq!(m.data("pre/g").as_deref(), Some(&b""[..]));
 }
+
+#[test]
+fn chmod_keeps_what_s3_clients_set_beside_the_posix_attributes() {
+    let m = mount();
+    let meta = [
+        ("app".to_owned(), "cms".to_owned()),
+        ("uid".to_owned(), "7".to_owned()),
+    ];
+    m.store.insert("pre/page.html", b"<html>", &meta);
+    m.store.set_content_type("pre/page.html", "text/html");
+    let (ino, a) = m.fs.lookup(ROOT, os("page.html")).unwrap();
+    assert_eq!(a.uid, 7);
+    let chmod = SetAttrs {
+        mode: Some(0o600),
+        ..SetAttrs::default()
+    };
+    m.fs.setattr(ino, chmod, None).unwrap();
+    let o = m.store.object("pre/page.html").unwrap();
+    assert_eq!(o.content_type.as_deref(), Some("text/html"));
+    assert_eq!(m.meta("pre/page.html", "app").as_deref(), Some("cms"));
+    assert_eq!(m.meta("pre/page.html", "uid").as_deref(), Some("7"));
+    assert_eq!(
+        m.meta("pre/page.html", "mode"),
+        Some((libc::S_IFREG | 0o600).to_string())
+    );
+    assert_eq!(o.meta.iter().filter(|(k, _)| k == "uid").count(), 1);
+    assert_eq!(o.data, &b"<html>"[..]);
+}

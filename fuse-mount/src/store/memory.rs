@@ -32,6 +32,7 @@ pub enum Call {
 pub struct Object {
     pub data: Bytes,
     pub meta: Vec<(String, String)>,
+    pub content_type: Option<String>,
     pub etag: String,
 }
 
@@ -117,9 +118,17 @@ impl Memory {
         let o = Object {
             data: Bytes::copy_from_slice(data),
             meta: meta.to_vec(),
+            content_type: None,
             etag,
         };
         s.objects.insert(key.to_owned(), o);
+    }
+
+    /// Sets an object's content type, as a client's PUT would have.
+    pub fn set_content_type(&self, key: &str, content_type: &str) {
+        if let Some(o) = self.state().objects.get_mut(key) {
+            o.content_type = Some(content_type.to_owned());
+        }
     }
 }
 
@@ -130,7 +139,13 @@ impl State {
     }
 
     /// Stores an object, unless the quota refuses it.
-    fn store(&mut self, key: &str, data: Bytes, meta: Vec<(String, String)>) -> Result<String> {
+    fn store(
+        &mut self,
+        key: &str,
+        data: Bytes,
+        meta: Vec<(String, String)>,
+        content_type: Option<String>,
+    ) -> Result<String> {
         let used: u64 = self
             .objects
             .iter()
@@ -148,6 +163,7 @@ impl State {
         let o = Object {
             data,
             meta,
+            content_type,
             etag: etag.clone(),
         };
         self.objects.insert(key.to_owned(), o);
@@ -163,7 +179,7 @@ impl Store for Memory {
             size: o.data.len() as u64,
             etag: o.etag.clone(),
             last_modified: SystemTime::UNIX_EPOCH,
-            content_type: None,
+            content_type: o.content_type.clone(),
             metadata: o.meta.clone(),
         })
     }
@@ -224,14 +240,20 @@ impl Store for Memory {
     }
 
     async fn put(&self, key: &str, body: Bytes, meta: &Meta) -> Result<String> {
-        self.call(Call::Put)?.store(key, body, meta.to_vec())
+        self.call(Call::Put)?.store(key, body, meta.to_vec(), None)
     }
 
-    async fn copy(&self, src: &str, dst: &str, meta: Option<&Meta>) -> Result<()> {
+    async fn copy(&self, src: &str, dst: &str) -> Result<()> {
         let mut s = self.call(Call::Copy)?;
         let o = s.objects.get(src).cloned().ok_or_else(not_found)?;
-        s.store(dst, o.data, meta.map_or(o.meta, <[_]>::to_vec))
-            .map(|_| ())
+        s.store(dst, o.data, o.meta, o.content_type).map(|_| ())
+    }
+
+    async fn set_meta(&self, key: &str, meta: &Meta, content_type: Option<&str>) -> Result<()> {
+        let mut s = self.call(Call::Copy)?;
+        let o = s.objects.get(key).cloned().ok_or_else(not_found)?;
+        let content_type = content_type.map(str::to_owned);
+        s.store(key, o.data, meta.to_vec(), content_type).map(|_| ())
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -273,7 +295,7 @@ impl Store for Memory {
             })?;
             data.extend_from_slice(part);
         }
-        s.store(key, data.freeze(), upload.meta)?;
+        s.store(key, data.freeze(), upload.meta, None)?;
         s.uploads.remove(upload_id);
         Ok(())
     }
