@@ -35,10 +35,12 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn put(&self, key: &str, body: Bytes, meta: &Meta) -> impl Future<Output = Result<String>> + Send;
     /// A server-side copy, metadata and all.
     fn copy(&self, src: &str, dst: &str) -> impl Future<Output = Result<()>> + Send;
-    /// Rewrites an object's user metadata and content type in place.
-    fn set_meta(
+    /// A server-side copy with new user metadata and content type (S3's
+    /// default without one); onto itself, it rewrites them in place.
+    fn copy_as(
         &self,
-        key: &str,
+        src: &str,
+        dst: &str,
         meta: &Meta,
         content_type: Option<&str>,
     ) -> impl Future<Output = Result<()>> + Send;
@@ -104,12 +106,12 @@ impl Store for Bucket {
         self.client.copy_object(&self.name, src, dst, None)
     }
 
-    async fn set_meta(&self, key: &str, meta: &Meta, content_type: Option<&str>) -> Result<()> {
+    async fn copy_as(&self, src: &str, dst: &str, meta: &Meta, content_type: Option<&str>) -> Result<()> {
         let replace = Replace {
             user: meta,
             content_type,
         };
-        self.client.copy_object(&self.name, key, key, Some(replace)).await
+        self.client.copy_object(&self.name, src, dst, Some(replace)).await
     }
 
     fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send {

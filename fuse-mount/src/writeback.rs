@@ -327,7 +327,7 @@ impl WriteBack {
             match r {
                 Ok(()) if restamp => up
                     .store
-                    .set_meta(key, meta, None)
+                    .copy_as(key, key, meta, None)
                     .await
                     .map(|_| ())
                     .map_err(io::Error::other),

@@ -580,6 +580,7 @@ async fn files_written_through_the_mount_are_objects_with_their_attributes() {
         .unwrap();
     let m = tokio::task::spawn_blocking(move || {
         std::fs::set_permissions(m.path("page.html"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::fs::rename(m.path("page.html"), m.path("site.html")).unwrap();
         m
     })
     .await
@@ -587,7 +588,7 @@ async fn files_written_through_the_mount_are_objects_with_their_attributes() {
     let h = c
         .head_object()
         .bucket("fsw")
-        .key("home/page.html")
+        .key("home/site.html")
         .send()
         .await
         .unwrap();

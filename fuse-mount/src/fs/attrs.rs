@@ -260,7 +260,7 @@ impl<S: Store> Fs<S> {
                         let info = self.store.head(&key).await?;
                         let meta = with_posix(&info.metadata, a);
                         let content_type = info.content_type.as_deref();
-                        self.store.set_meta(&key, &meta, content_type).await
+                        self.store.copy_as(&key, &key, &meta, content_type).await
                     })
                     .map_err(|e| errno(&e))
             }

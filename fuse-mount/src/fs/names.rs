@@ -6,7 +6,7 @@
 //! stores them), and hard links (refused).
 
 use super::attrs::new_entry;
-use super::meta::{kind_of, posix_meta};
+use super::meta::{kind_of, posix_meta, with_posix};
 use super::{Fs, KEY_MAX, NewName, errno};
 use crate::inodes::{Attrs, Kind};
 use crate::store::Store;
@@ -77,7 +77,7 @@ impl<S: Store> Fs<S> {
             self.rename_dir(&from, &to)?;
         } else {
             self.keep_open_copies(&to)?;
-            self.rename_file(&from, &to)?;
+            self.rename_file(&from, &to, &a)?;
             self.unlinked(&to);
         }
         self.followed(&from, &to);
@@ -154,7 +154,9 @@ impl<S: Store> Fs<S> {
     }
 
     /// A file rename: a server-side copy, then the delete of the source.
-    fn rename_file(&self, from: &str, to: &str) -> Result<(), Errno> {
+    /// The copy keeps the object's metadata and content type, with its
+    /// ctime (`a` being its attributes) set to now.
+    fn rename_file(&self, from: &str, to: &str, a: &Attrs) -> Result<(), Errno> {
         if from == to {
             return Ok(());
         }
@@ -162,9 +164,16 @@ impl<S: Store> Fs<S> {
             return Err(Errno::EISDIR);
         }
         let (src, dst) = (self.key(from), self.key(to));
+        let moved = Attrs {
+            ctime: std::time::SystemTime::now(),
+            ..a.clone()
+        };
         self.rt
             .block_on(async {
-                self.store.copy(&src, &dst).await?;
+                let info = self.store.head(&src).await?;
+                let meta = with_posix(&info.metadata, &moved);
+                let content_type = info.content_type.as_deref();
+                self.store.copy_as(&src, &dst, &meta, content_type).await?;
                 self.store.delete(&src).await
             })
             .map_err(|e| errno(&e))

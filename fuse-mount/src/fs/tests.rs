@@ -642,4 +642,23 @@ fn chmod_keeps_what_s3_clients_set_beside_the_posix_attributes() {
     );
     assert_eq!(o.meta.iter().filter(|(k, _)| k == "uid").count(), 1);
     assert_eq!(o.data, &b"<html>"[..]);
+    // A rename keeps them too, and changes the ctime.
+    let before = mount_with(m.store.clone(), |_| {})
+        .fs
+        .lookup(ROOT, os("page.html"))
+        .unwrap()
+        .1;
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    m.fs.rename(ROOT, os("page.html"), ROOT, os("moved.html"))
+        .unwrap();
+    let o = m.store.object("pre/moved.html").unwrap();
+    assert_eq!(o.content_type.as_deref(), Some("text/html"));
+    assert_eq!(m.meta("pre/moved.html", "app").as_deref(), Some("cms"));
+    let after = mount_with(m.store.clone(), |_| {})
+        .fs
+        .lookup(ROOT, os("moved.html"))
+        .unwrap()
+        .1;
+    assert_eq!((after.mode, after.uid, after.mtime), (0o600, 7, before.mtime));
+    assert!(after.ctime > before.ctime, "{after:?}");
 }

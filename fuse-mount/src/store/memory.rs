@@ -249,11 +249,11 @@ impl Store for Memory {
         s.store(dst, o.data, o.meta, o.content_type).map(|_| ())
     }
 
-    async fn set_meta(&self, key: &str, meta: &Meta, content_type: Option<&str>) -> Result<()> {
+    async fn copy_as(&self, src: &str, dst: &str, meta: &Meta, content_type: Option<&str>) -> Result<()> {
         let mut s = self.call(Call::Copy)?;
-        let o = s.objects.get(key).cloned().ok_or_else(not_found)?;
+        let o = s.objects.get(src).cloned().ok_or_else(not_found)?;
         let content_type = content_type.map(str::to_owned);
-        s.store(key, o.data, meta.to_vec(), content_type).map(|_| ())
+        s.store(dst, o.data, meta.to_vec(), content_type).map(|_| ())
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
