@@ -17,7 +17,7 @@ use crate::volume::{
     volume_policy,
 };
 use std::collections::HashMap;
-use strata_s3client::Client;
+use strata_s3client::{BucketUsage, Client};
 use tonic::{Request, Response, Status};
 
 #[derive(Debug)]
@@ -104,6 +104,40 @@ async fn quota(c: &Client, bucket: &str) -> Result<Option<u64>, Status> {
         .await
         .map(|u| u.quota)
         .map_err(|e| from_s3(&format!("volume {bucket}"), &e))
+}
+
+/// A volume's condition as objd reports its bucket: abnormal when the
+/// quota is reached (writes fail until it is expanded).
+fn condition(usage: &BucketUsage) -> VolumeCondition {
+    match usage.quota {
+        Some(q) if usage.bytes >= q => VolumeCondition {
+            abnormal: true,
+            message: format!(
+                "the quota of {q} bytes is reached ({} bytes stored): writes fail until the volume is expanded or data is removed",
+                usage.bytes
+            ),
+        },
+        _ => VolumeCondition {
+            abnormal: false,
+            message: format!("{} bytes stored", usage.bytes),
+        },
+    }
+}
+
+/// A bucket's volume (size: its quota) and condition, as objd reports
+/// them; an answer from objd that is not one becomes the condition.
+async fn volume_state(c: &Client, id: &VolumeId) -> Result<(Volume, VolumeCondition), Status> {
+    match c.bucket_usage(&id.bucket).await {
+        Ok(u) => Ok((volume(id, u.quota.unwrap_or(0)), condition(&u))),
+        Err(e) if e.is_not_found() => Err(from_s3(&format!("volume {}", id.id()), &e)),
+        Err(e) => {
+            let trouble = VolumeCondition {
+                abnormal: true,
+                message: format!("objd cannot tell the volume's usage: {e}"),
+            };
+            Ok((volume(id, 0), trouble))
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -307,13 +341,20 @@ impl Controller for ControllerService {
         let page: Vec<&String> = names[start..].iter().take(max).collect();
         let mut entries = Vec::with_capacity(page.len());
         for b in &page {
-            let q = quota(&c, b).await.unwrap_or(None).unwrap_or(0);
             let id = VolumeId {
                 bucket: (*b).clone(),
                 prefix: String::new(),
             };
+            // A bucket deleted since the listing is no volume any more.
+            let Ok((v, condition)) = volume_state(&c, &id).await else {
+                continue;
+            };
             entries.push(list_volumes_response::Entry {
-                volume: Some(volume(&id, q)),
+                volume: Some(v),
+                status: Some(list_volumes_response::VolumeStatus {
+                    published_node_ids: Vec::new(),
+                    volume_condition: Some(condition),
+                }),
             });
         }
         let next_token = if start + page.len() < names.len() {
@@ -344,6 +385,8 @@ impl Controller for ControllerService {
             rpc::Type::ListVolumes,
             rpc::Type::GetCapacity,
             rpc::Type::ExpandVolume,
+            rpc::Type::VolumeCondition,
+            rpc::Type::GetVolume,
         ]
         .into_iter()
         .map(|t| ControllerServiceCapability {
@@ -351,6 +394,24 @@ impl Controller for ControllerService {
         })
         .collect();
         Ok(Response::new(ControllerGetCapabilitiesResponse { capabilities }))
+    }
+
+    /// A volume and its condition as objd sees it (NOT_FOUND once its
+    /// bucket is gone).
+    async fn controller_get_volume(
+        &self,
+        r: Request<ControllerGetVolumeRequest>,
+    ) -> Result<Response<ControllerGetVolumeResponse>, Status> {
+        let id = VolumeId::parse(&r.into_inner().volume_id)?;
+        let c = self.backend.client(&HashMap::new())?;
+        let (v, condition) = volume_state(&c, &id).await?;
+        Ok(Response::new(ControllerGetVolumeResponse {
+            volume: Some(v),
+            status: Some(controller_get_volume_response::VolumeStatus {
+                published_node_ids: Vec::new(),
+                volume_condition: Some(condition),
+            }),
+        }))
     }
 
     /// Raises the bucket's quota; a volume is never shrunk.

@@ -200,7 +200,24 @@ async fn a_volume_lives_from_create_to_delete_through_the_plugin_socket() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(ccaps.capabilities.len(), 4);
+    use strata_csi::proto::controller_service_capability::{Type as CapType, rpc::Type as Rpc};
+    let rpcs: Vec<i32> = ccaps
+        .capabilities
+        .iter()
+        .filter_map(|c| match &c.r#type {
+            Some(CapType::Rpc(r)) => Some(r.r#type),
+            _ => None,
+        })
+        .collect();
+    let want = [
+        Rpc::CreateDeleteVolume,
+        Rpc::ListVolumes,
+        Rpc::GetCapacity,
+        Rpc::ExpandVolume,
+        Rpc::VolumeCondition,
+        Rpc::GetVolume,
+    ];
+    assert_eq!(rpcs, want.map(|t| t as i32));
     let ncaps = node
         .node_get_capabilities(NodeGetCapabilitiesRequest {})
         .await
@@ -367,6 +384,17 @@ async fn a_volume_lives_from_create_to_delete_through_the_plugin_socket() {
     fs(move || write_synced(&t.join("fill.bin"), &pattern(5 << 20, 3)).unwrap()).await;
     let (total, used, abnormal) = stats(&mut node, name, &target).await;
     assert_eq!((total, used, abnormal), (8 * mib, 8 * mib, true));
+    let condition = |r: ControllerGetVolumeResponse| r.status.unwrap().volume_condition.unwrap();
+    let get = ControllerGetVolumeRequest {
+        volume_id: name.into(),
+    };
+    let c1 = condition(
+        ctrl.controller_get_volume(get.clone())
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert!(c1.abnormal && c1.message.contains("quota"), "{c1:?}");
     let expand = ControllerExpandVolumeRequest {
         volume_id: name.into(),
         capacity_range: Some(CapacityRange {
@@ -393,6 +421,14 @@ async fn a_volume_lives_from_create_to_delete_through_the_plugin_socket() {
     fs(move || write_synced(&t.join("big.bin"), &pattern(6 << 20, 2)).unwrap()).await;
     let (total, _, abnormal) = stats(&mut node, name, &target).await;
     assert_eq!((total, abnormal), (32 * mib, false));
+    let r = ctrl.controller_get_volume(get).await.unwrap().into_inner();
+    assert_eq!(r.volume.as_ref().unwrap().capacity_bytes, 32 * mib);
+    assert!(!condition(r).abnormal);
+    let missing = ControllerGetVolumeRequest {
+        volume_id: "pvc-nonexistent".into(),
+    };
+    let e = ctrl.controller_get_volume(missing).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
 
     // ListVolumes pages; GetCapacity reports the drives' space.
     ctrl.create_volume(create("pvc-second", mib, &[])).await.unwrap();
@@ -408,6 +444,10 @@ async fn a_volume_lives_from_create_to_delete_through_the_plugin_socket() {
             .unwrap()
             .into_inner();
         assert!(page.entries.len() <= 1);
+        for e in &page.entries {
+            let condition = e.status.as_ref().and_then(|s| s.volume_condition.as_ref());
+            assert!(condition.is_some_and(|c| !c.abnormal), "{e:?}");
+        }
         seen.extend(page.entries.into_iter().map(|e| e.volume.unwrap().volume_id));
         if page.next_token.is_empty() {
             break;
