@@ -52,6 +52,8 @@ struct Node {
     /// The version (ETag) whose contents the kernel's page cache may hold
     /// for this inode: the one last opened for reading.
     page_cache: Option<String>,
+    /// Its name was unlinked (it lives on while the kernel holds it).
+    unlinked: bool,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +82,7 @@ impl Inodes {
                 attrs: None,
                 lookups: 1,
                 page_cache: None,
+                unlinked: false,
             },
         );
         t.by_path.insert(String::new(), ROOT);
@@ -109,6 +112,7 @@ impl Inodes {
                 attrs: None,
                 lookups: 0,
                 page_cache: None,
+                unlinked: false,
             },
         );
         t.by_path.insert(path.to_owned(), i);
@@ -137,7 +141,17 @@ impl Inodes {
     /// `path` was unlinked: a new file there gets a new inode (the old one
     /// lives on, under its last path, until the kernel forgets it).
     pub fn unlinked(&self, path: &str) {
-        self.lock().by_path.remove(path);
+        let mut t = self.lock();
+        if let Some(i) = t.by_path.remove(path)
+            && let Some(n) = t.nodes.get_mut(&i)
+        {
+            n.unlinked = true;
+        }
+    }
+
+    /// Whether `ino`'s name was unlinked.
+    pub fn is_unlinked(&self, ino: u64) -> bool {
+        self.lock().nodes.get(&ino).is_some_and(|n| n.unlinked)
     }
 
     /// `from` was renamed to `to`: its inode, and those of the paths

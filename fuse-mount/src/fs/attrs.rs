@@ -66,7 +66,8 @@ impl<S: Store> Fs<S> {
     /// Attributes of an inode, from the cache or afresh; of an unlinked
     /// file still open, what its handle holds (which outlives the name).
     pub fn getattr(&self, ino: u64) -> Result<Attrs, Errno> {
-        if let Some(open) = self.unlinked_handle(ino) {
+        if self.inodes.is_unlinked(ino) {
+            let open = self.unlinked_handle(ino).ok_or(Errno::ENOENT)?;
             return Ok(lock(&open).attrs.clone());
         }
         if let Some(a) = self.inodes.cached(ino, self.opts.attr_ttl) {

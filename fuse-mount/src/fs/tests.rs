@@ -504,6 +504,9 @@ fn an_unlinked_open_file_keeps_its_bytes_until_closed_and_its_name_is_free() {
     m.fs.release(writer).unwrap();
     m.fs.release(reader).unwrap();
     assert_eq!(m.data("pre/f").as_deref(), Some(&b"new"[..]));
+    // Closed, the unlinked file is gone, whatever now has its old name.
+    assert_eq!(m.fs.getattr(ino).unwrap_err(), Errno::ENOENT);
+    assert_eq!(m.fs.getattr(new).unwrap().size, 3);
     // A large file unlinked while it streams leaves no upload behind.
     let (_, fh) = m.create_written(ROOT, "big", &pattern(PART as usize * 2));
     assert!(m.store.open_uploads() > 0);
