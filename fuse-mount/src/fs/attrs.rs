@@ -108,15 +108,21 @@ impl<S: Store> Fs<S> {
     /// What `path` is now: an object (file), a prefix (directory), or
     /// nothing.
     pub(super) fn stat(&self, path: &str) -> Result<Option<Attrs>, Errno> {
+        Ok(self.stat_object(path)?.map(|(a, _)| a))
+    }
+
+    /// [`Fs::stat`], with what the server said of the object when `path`
+    /// is one (its metadata and content type, for calls that rewrite it).
+    pub(super) fn stat_object(&self, path: &str) -> Result<Option<(Attrs, Option<ObjectInfo>)>, Errno> {
         if path.is_empty() {
-            return Ok(Some(self.dir_attrs()));
+            return Ok(Some((self.dir_attrs(), None)));
         }
         // A file open for writing is what its writer says, uploaded or not.
         if let Some(a) = self.writer_attrs(path) {
-            return Ok(Some(a));
+            return Ok(Some((a, None)));
         }
         match self.rt.block_on(self.store.head(&self.key(path))) {
-            Ok(info) => return Ok(Some(self.attrs_of(&info, Kind::File))),
+            Ok(info) => return Ok(Some((self.attrs_of(&info, Kind::File), Some(info)))),
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(errno(&e)),
         }
@@ -134,12 +140,12 @@ impl<S: Store> Fs<S> {
         }
         if page.objects.first().is_some_and(|o| o.key == prefix) {
             match self.rt.block_on(self.store.head(&prefix)) {
-                Ok(info) => return Ok(Some(self.attrs_of(&info, Kind::Dir))),
+                Ok(info) => return Ok(Some((self.attrs_of(&info, Kind::Dir), None))),
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(errno(&e)),
             }
         }
-        Ok(Some(self.dir_attrs()))
+        Ok(Some((self.dir_attrs(), None)))
     }
 
     /// Attributes from an object's s3fs-style metadata; `kind` is what the
@@ -183,10 +189,10 @@ impl<S: Store> Fs<S> {
         let open = fh
             .and_then(|h| self.handle(h).ok())
             .or_else(|| self.writer_handle(&path));
-        let mut a = match (self.stat(&path), &open) {
+        let (mut a, info) = match (self.stat_object(&path), &open) {
             // An open writer knows best (it may not be uploaded yet).
-            (_, Some(o)) if lock(o).writer.is_some() => lock(o).attrs.clone(),
-            (Ok(Some(a)), _) => a,
+            (_, Some(o)) if lock(o).writer.is_some() => (lock(o).attrs.clone(), None),
+            (Ok(Some(found)), _) => found,
             (Ok(None), _) => return Err(Errno::ENOENT),
             (Err(e), _) => return Err(e),
         };
@@ -204,19 +210,21 @@ impl<S: Store> Fs<S> {
         a.atime = set.atime.map_or(a.atime, time);
         a.mtime = set.mtime.map_or(a.mtime, time);
         a.ctime = now;
-        self.apply_attrs(&path, &mut a, set.size, open.as_ref())?;
+        self.apply_attrs(&path, &mut a, set.size, open.as_ref(), info)?;
         self.inodes.remember(&path, a.clone());
         Ok(a)
     }
 
     /// Stores the attributes `a` of `path` (and its new `size`, when
-    /// truncated) where they live: the open writer, or the object.
+    /// truncated) where they live: the open writer, or the object (`info`:
+    /// what the server said of it, when already asked).
     fn apply_attrs(
         &self,
         path: &str,
         a: &mut Attrs,
         size: Option<u64>,
         open: Option<&Open>,
+        info: Option<ObjectInfo>,
     ) -> Result<(), Errno> {
         match (open, size) {
             // An open writer takes everything; it uploads on close.
@@ -258,7 +266,10 @@ impl<S: Store> Fs<S> {
                 let key = self.key(path);
                 self.rt
                     .block_on(async {
-                        let info = self.store.head(&key).await?;
+                        let info = match info {
+                            Some(info) => info,
+                            None => self.store.head(&key).await?,
+                        };
                         let meta = with_posix(&info.metadata, a);
                         let content_type = info.content_type.as_deref();
                         self.store.copy_as(&key, &key, &meta, content_type).await

@@ -13,6 +13,7 @@ use crate::store::Store;
 use bytes::Bytes;
 use fuser::Errno;
 use std::ffi::OsStr;
+use strata_s3client::ObjectInfo;
 
 impl<S: Store> Fs<S> {
     /// Makes directory `n`; its inode and attributes.
@@ -66,7 +67,9 @@ impl<S: Store> Fs<S> {
     /// so the copy has it); a file the rename replaces keeps its bytes for
     /// its open handles.
     pub fn rename(&self, parent: u64, name: &OsStr, new_parent: u64, new_name: &OsStr) -> Result<(), Errno> {
-        let (from, a) = self.existing_child(parent, name)?;
+        self.writable()?;
+        let from = self.parent_child(parent, name)?;
+        let (a, info) = self.stat_object(&from)?.ok_or(Errno::ENOENT)?;
         let to = self.parent_child(new_parent, new_name)?;
         if from == to {
             return Ok(());
@@ -77,7 +80,7 @@ impl<S: Store> Fs<S> {
             self.rename_dir(&from, &to)?;
         } else {
             self.keep_open_copies(&to)?;
-            self.rename_file(&from, &to, &a)?;
+            self.rename_file(&from, &to, &a, info)?;
             self.unlinked(&to);
         }
         self.followed(&from, &to);
@@ -156,7 +159,7 @@ impl<S: Store> Fs<S> {
     /// A file rename: a server-side copy, then the delete of the source.
     /// The copy keeps the object's metadata and content type, with its
     /// ctime (`a` being its attributes) set to now.
-    fn rename_file(&self, from: &str, to: &str, a: &Attrs) -> Result<(), Errno> {
+    fn rename_file(&self, from: &str, to: &str, a: &Attrs, info: Option<ObjectInfo>) -> Result<(), Errno> {
         if from == to {
             return Ok(());
         }
@@ -170,7 +173,10 @@ impl<S: Store> Fs<S> {
         };
         self.rt
             .block_on(async {
-                let info = self.store.head(&src).await?;
+                let info = match info {
+                    Some(info) => info,
+                    None => self.store.head(&src).await?,
+                };
                 let meta = with_posix(&info.metadata, &moved);
                 let content_type = info.content_type.as_deref();
                 self.store.copy_as(&src, &dst, &meta, content_type).await?;

@@ -634,7 +634,11 @@ fn chmod_keeps_what_s3_clients_set_beside_the_posix_attributes() {
         mode: Some(0o600),
         ..SetAttrs::default()
     };
+    let (heads, copies) = (m.store.calls(Call::Head), m.store.calls(Call::Copy));
     m.fs.setattr(ino, chmod, None).unwrap();
+    // One HEAD tells both the attributes and what else to keep.
+    assert_eq!(m.store.calls(Call::Head) - heads, 1);
+    assert_eq!(m.store.calls(Call::Copy) - copies, 1);
     let o = m.store.object("pre/page.html").unwrap();
     assert_eq!(o.content_type.as_deref(), Some("text/html"));
     assert_eq!(m.meta("pre/page.html", "app").as_deref(), Some("cms"));
