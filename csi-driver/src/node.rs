@@ -5,14 +5,16 @@
 //! stats come from the mount's statfs, which fuse-mount answers from the
 //! bucket's usage and quota, and a dead mount is reported abnormal.
 
+use crate::backend::Backend;
 use crate::mounts::{MountState, Mounter, Published, state, unmount};
 use crate::proto::node_server::Node;
 use crate::proto::node_service_capability::{Rpc, Type, rpc};
 use crate::proto::volume_capability::access_mode::Mode;
 use crate::proto::*;
 use crate::volume::{VolumeId, check_capability, credentials, volume_credentials, volume_key};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use strata_s3client::{Client, Signer, Tls};
+use strata_s3client::Tls;
 use tonic::{Request, Response, Status};
 
 #[derive(Debug)]
@@ -70,13 +72,16 @@ impl NodeService {
     /// the bucket gone.
     async fn objd_trouble(&self, p: &Published) -> Option<String> {
         let endpoint = &self.mounter.endpoint;
-        let tls = Tls {
-            ca_file: self.mounter.ca_file.clone(),
+        let volume = Backend {
+            endpoint: endpoint.clone(),
+            tls: Tls {
+                ca_file: self.mounter.ca_file.clone(),
+            },
+            credentials: Some((p.access_key.clone(), p.secret_key.clone())),
         };
-        let signer = Signer::new(p.access_key.clone(), p.secret_key.clone(), "us-east-1");
-        let client = match Client::with_tls(endpoint, signer, &tls) {
+        let client = match volume.client(&HashMap::new()) {
             Ok(c) => c.with_timeout(std::time::Duration::from_secs(5)),
-            Err(e) => return Some(format!("objd endpoint {endpoint}: {e}")),
+            Err(e) => return Some(e.message().to_owned()),
         };
         let bucket = p.source.split('/').next().unwrap_or_default();
         match client.bucket_exists(bucket).await {

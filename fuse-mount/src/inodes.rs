@@ -158,18 +158,15 @@ impl Inodes {
     /// below it, have their new paths (and replace what was there).
     pub fn renamed(&self, from: &str, to: &str) {
         let mut t = self.lock();
-        let under = format!("{from}/");
-        let moved: Vec<(String, u64)> = t
+        let moved: Vec<(String, String, u64)> = t
             .by_path
             .iter()
-            .filter(|(p, _)| *p == from || p.starts_with(&under))
-            .map(|(p, i)| (p.clone(), *i))
+            .filter_map(|(p, i)| Some((p.clone(), moved_path(p, from, to)?, *i)))
             .collect();
-        for (p, _) in &moved {
-            t.by_path.remove(p);
+        for (old, ..) in &moved {
+            t.by_path.remove(old);
         }
-        for (p, i) in moved {
-            let path = format!("{to}{}", &p[from.len()..]);
+        for (_, path, i) in moved {
             if let Some(n) = t.nodes.get_mut(&i) {
                 n.path = path.clone();
             }
@@ -238,6 +235,13 @@ impl Inodes {
         let (a, at) = t.nodes.get(&ino)?.attrs.as_ref()?;
         (at.elapsed() < ttl).then(|| a.clone())
     }
+}
+
+/// The path `path` has once `from` is renamed to `to`, if it is `from` or
+/// a path below it.
+pub fn moved_path(path: &str, from: &str, to: &str) -> Option<String> {
+    let rest = path.strip_prefix(from)?;
+    (rest.is_empty() || rest.starts_with('/')).then(|| format!("{to}{rest}"))
 }
 
 /// The path of `name` in the directory at `parent`.

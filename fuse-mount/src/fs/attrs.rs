@@ -186,15 +186,14 @@ impl<S: Store> Fs<S> {
         self.writable()?;
         let path = self.inodes.path(ino).ok_or(Errno::ENOENT)?;
         // fchmod, fchown and futimens arrive without the file handle.
-        let open = fh
+        let writer = fh
             .and_then(|h| self.handle(h).ok())
-            .or_else(|| self.writer_handle(&path));
-        let (mut a, info) = match (self.stat_object(&path), &open) {
-            // An open writer knows best (it may not be uploaded yet).
-            (_, Some(o)) if lock(o).writer.is_some() => (lock(o).attrs.clone(), None),
-            (Ok(Some(found)), _) => found,
-            (Ok(None), _) => return Err(Errno::ENOENT),
-            (Err(e), _) => return Err(e),
+            .or_else(|| self.writer_handle(&path))
+            .filter(|o| lock(o).writer.is_some());
+        // An open writer knows best (it may not be uploaded yet).
+        let (mut a, info) = match &writer {
+            Some(o) => (lock(o).attrs.clone(), None),
+            None => self.stat_object(&path)?.ok_or(Errno::ENOENT)?,
         };
         if let Some(m) = set.mode {
             a.mode = (m & 0o7777) as u16;
@@ -210,25 +209,25 @@ impl<S: Store> Fs<S> {
         a.atime = set.atime.map_or(a.atime, time);
         a.mtime = set.mtime.map_or(a.mtime, time);
         a.ctime = now;
-        self.apply_attrs(&path, &mut a, set.size, open.as_ref(), info)?;
+        self.apply_attrs(&path, &mut a, set.size, writer.as_ref(), info)?;
         self.inodes.remember(&path, a.clone());
         Ok(a)
     }
 
     /// Stores the attributes `a` of `path` (and its new `size`, when
-    /// truncated) where they live: the open writer, or the object (`info`:
-    /// what the server said of it, when already asked).
+    /// truncated) where they live: the open `writer`, or the object
+    /// (`info`: what the server said of it, when already asked).
     fn apply_attrs(
         &self,
         path: &str,
         a: &mut Attrs,
         size: Option<u64>,
-        open: Option<&Open>,
+        writer: Option<&Open>,
         info: Option<ObjectInfo>,
     ) -> Result<(), Errno> {
-        match (open, size) {
+        match (writer, size) {
             // An open writer takes everything; it uploads on close.
-            (Some(o), _) if lock(o).writer.is_some() => {
+            (Some(o), _) => {
                 let mut f = lock(o);
                 if let Some(n) = size {
                     self.charge(&mut f, n)?;
@@ -264,17 +263,7 @@ impl<S: Store> Fs<S> {
             // content type.
             _ if a.kind != Kind::Dir => {
                 let key = self.key(path);
-                self.rt
-                    .block_on(async {
-                        let info = match info {
-                            Some(info) => info,
-                            None => self.store.head(&key).await?,
-                        };
-                        let meta = with_posix(&info.metadata, a);
-                        let content_type = info.content_type.as_deref();
-                        self.store.copy_as(&key, &key, &meta, content_type).await
-                    })
-                    .map_err(|e| errno(&e))
+                self.copy_with_attrs(&key, &key, a, info)
             }
             // A directory keeps its attributes on its marker.
             _ => {
@@ -285,5 +274,29 @@ impl<S: Store> Fs<S> {
                     .map_err(|e| errno(&e))
             }
         }
+    }
+
+    /// Copies object `src` to `dst` (onto itself: rewrites it) with the
+    /// POSIX attributes `a`, keeping what S3 clients set beside them:
+    /// their metadata, the content type (`info`: what the server said of
+    /// `src`, when already asked).
+    pub(super) fn copy_with_attrs(
+        &self,
+        src: &str,
+        dst: &str,
+        a: &Attrs,
+        info: Option<ObjectInfo>,
+    ) -> Result<(), Errno> {
+        self.rt
+            .block_on(async {
+                let info = match info {
+                    Some(info) => info,
+                    None => self.store.head(src).await?,
+                };
+                let meta = with_posix(&info.metadata, a);
+                let content_type = info.content_type.as_deref();
+                self.store.copy_as(src, dst, &meta, content_type).await
+            })
+            .map_err(|e| errno(&e))
     }
 }

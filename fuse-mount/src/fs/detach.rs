@@ -6,6 +6,7 @@
 
 use super::file::Open;
 use super::{Fs, lock};
+use crate::inodes::moved_path;
 use crate::store::Store;
 use crate::writeback::WriteBack;
 use fuser::Errno;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 /// Whether `path` is `at`, or with `below`, a path under it.
 fn at_or_below(path: &str, at: &str, below: bool) -> bool {
-    path == at || below && path.strip_prefix(at).is_some_and(|rest| rest.starts_with('/'))
+    path == at || below && moved_path(path, at, at).is_some()
 }
 
 impl<S: Store> Fs<S> {
@@ -70,18 +71,17 @@ impl<S: Store> Fs<S> {
     /// After `from` was renamed to `to`: the files open at or under it,
     /// and its inodes, have their new paths.
     pub(super) fn followed(&self, from: &str, to: &str) {
-        let renamed = |p: &str| format!("{to}{}", &p[from.len()..]);
         let mut moved = Vec::new();
         for h in lock(&self.files).values_mut() {
-            if let Some(p) = h.path.as_mut().filter(|p| at_or_below(p, from, true)) {
-                *p = renamed(p);
+            if let Some(new) = h.path.as_deref().and_then(|p| moved_path(p, from, to)) {
+                h.path = Some(new);
                 moved.push(Arc::clone(&h.file));
             }
         }
         for open in moved {
             let mut f = lock(&open);
-            if at_or_below(&f.path, from, true) {
-                f.path = renamed(&f.path);
+            if let Some(new) = moved_path(&f.path, from, to) {
+                f.path = new;
             }
         }
         self.inodes.renamed(from, to);

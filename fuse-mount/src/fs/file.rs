@@ -30,6 +30,20 @@ pub(super) struct OpenFile {
     pub(super) unlinked: bool,
 }
 
+impl OpenFile {
+    fn new(path: String, attrs: Attrs, writer: Option<WriteBack>) -> Self {
+        Self {
+            path,
+            size: attrs.size,
+            reader: Reader::default(),
+            writer,
+            attrs,
+            charged: 0,
+            unlinked: false,
+        }
+    }
+}
+
 pub(super) type Open = Arc<Mutex<OpenFile>>;
 
 /// An entry of the handle table: what can be known of a handle without
@@ -80,7 +94,6 @@ impl<S: Store> Fs<S> {
         // writer starts from an empty file, uploaded at close; a reader
         // that truncates (Linux allows it) empties the object first.
         if truncating && !write {
-            self.writable()?;
             let empty = SetAttrs {
                 size: Some(0),
                 ..SetAttrs::default()
@@ -92,15 +105,7 @@ impl<S: Store> Fs<S> {
         }
         self.inodes.remember(&path, a.clone());
         self.reserve_open()?;
-        let mut f = OpenFile {
-            path: path.clone(),
-            size: a.size,
-            reader: Reader::default(),
-            writer: None,
-            attrs: a.clone(),
-            charged: 0,
-            unlinked: false,
-        };
+        let mut f = OpenFile::new(path.clone(), a.clone(), None);
         if write && let Err(e) = self.charge(&mut f, if truncating { 0 } else { a.size }) {
             self.release_budget(&mut f);
             return Err(e);
@@ -147,18 +152,7 @@ impl<S: Store> Fs<S> {
         };
         let attrs = new_entry(Kind::File, 0, &n);
         let ino = self.inodes.looked_up(&path, attrs.clone());
-        let fh = self.new_handle(
-            ino,
-            OpenFile {
-                path,
-                size: 0,
-                reader: Reader::default(),
-                writer: Some(writer),
-                attrs: attrs.clone(),
-                charged: 0,
-                unlinked: false,
-            },
-        );
+        let fh = self.new_handle(ino, OpenFile::new(path, attrs.clone(), Some(writer)));
         Ok((ino, attrs, fh))
     }
 
@@ -241,7 +235,7 @@ impl<S: Store> Fs<S> {
 
     /// Closes `fh`, uploading what was written through it.
     pub fn release(&self, fh: u64) -> Result<(), Errno> {
-        let Some(open) = lock(&self.files).get(&fh).map(|h| Arc::clone(&h.file)) else {
+        let Ok(open) = self.handle(fh) else {
             return Ok(());
         };
         // Upload before the handle leaves the table, so that a lookup in

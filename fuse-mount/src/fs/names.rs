@@ -6,7 +6,7 @@
 //! stores them), and hard links (refused).
 
 use super::attrs::new_entry;
-use super::meta::{kind_of, posix_meta, with_posix};
+use super::meta::{kind_of, posix_meta};
 use super::{Fs, KEY_MAX, NewName, errno};
 use crate::inodes::{Attrs, Kind};
 use crate::store::Store;
@@ -26,19 +26,15 @@ impl<S: Store> Fs<S> {
         if marker.len() > KEY_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
-        let a = new_entry(Kind::Dir, 0, &n);
-        self.rt
-            .block_on(self.store.put(&marker, Bytes::new(), &posix_meta(&a)))
-            .map_err(|e| errno(&e))?;
-        Ok((self.inodes.looked_up(&path, a.clone()), a))
+        self.put_entry(&path, &marker, Bytes::new(), new_entry(Kind::Dir, 0, &n))
     }
 
     /// Removes the file, symlink or special file `name` from `parent`.
     /// Its open handles keep its bytes until closed.
     pub fn unlink(&self, parent: u64, name: &OsStr) -> Result<(), Errno> {
         let path = match self.existing_child(parent, name)? {
-            (_, a) if a.kind == Kind::Dir => return Err(Errno::EISDIR),
-            (p, _) => p,
+            (_, a, _) if a.kind == Kind::Dir => return Err(Errno::EISDIR),
+            (p, ..) => p,
         };
         self.keep_open_copies(&path)?;
         self.rt
@@ -51,7 +47,7 @@ impl<S: Store> Fs<S> {
     /// Removes the empty directory `name` from `parent`.
     pub fn rmdir(&self, parent: u64, name: &OsStr) -> Result<(), Errno> {
         let path = match self.existing_child(parent, name)? {
-            (p, a) if a.kind == Kind::Dir => p,
+            (p, a, _) if a.kind == Kind::Dir => p,
             _ => return Err(Errno::ENOTDIR),
         };
         if !self.dir_is_empty(&path)? {
@@ -67,9 +63,7 @@ impl<S: Store> Fs<S> {
     /// so the copy has it); a file the rename replaces keeps its bytes for
     /// its open handles.
     pub fn rename(&self, parent: u64, name: &OsStr, new_parent: u64, new_name: &OsStr) -> Result<(), Errno> {
-        self.writable()?;
-        let from = self.parent_child(parent, name)?;
-        let (a, info) = self.stat_object(&from)?.ok_or(Errno::ENOENT)?;
+        let (from, a, info) = self.existing_child(parent, name)?;
         let to = self.parent_child(new_parent, new_name)?;
         if from == to {
             return Ok(());
@@ -105,10 +99,7 @@ impl<S: Store> Fs<S> {
         if matches!(kind, Kind::CharDevice | Kind::BlockDevice) {
             a.rdev = rdev;
         }
-        self.rt
-            .block_on(self.store.put(&self.key(&path), Bytes::new(), &posix_meta(&a)))
-            .map_err(|e| errno(&e))?;
-        Ok((self.inodes.looked_up(&path, a.clone()), a))
+        self.put_entry(&path, &self.key(&path), Bytes::new(), a)
     }
 
     /// Makes symlink `n` (its mode is ignored: symlinks are 0777)
@@ -124,10 +115,7 @@ impl<S: Store> Fs<S> {
         };
         let a = new_entry(Kind::Symlink, target.len() as u64, &full);
         let body = Bytes::copy_from_slice(target.as_bytes());
-        self.rt
-            .block_on(self.store.put(&self.key(&path), body, &posix_meta(&a)))
-            .map_err(|e| errno(&e))?;
-        Ok((self.inodes.looked_up(&path, a.clone()), a))
+        self.put_entry(&path, &self.key(&path), body, a)
     }
 
     /// The target of symlink `ino`.
@@ -147,22 +135,33 @@ impl<S: Store> Fs<S> {
         Err(Errno::EPERM)
     }
 
+    /// Stores the new entry `a` of `path` as object `key` with `body`;
+    /// its inode (counted as looked up) and attributes.
+    fn put_entry(&self, path: &str, key: &str, body: Bytes, a: Attrs) -> Result<(u64, Attrs), Errno> {
+        self.rt
+            .block_on(self.store.put(key, body, &posix_meta(&a)))
+            .map_err(|e| errno(&e))?;
+        Ok((self.inodes.looked_up(path, a.clone()), a))
+    }
+
     /// For a change to an existing entry: the mount is writable, and
-    /// `name` in `parent` exists; its path and attributes.
-    fn existing_child(&self, parent: u64, name: &OsStr) -> Result<(String, Attrs), Errno> {
+    /// `name` in `parent` exists; its path and attributes, and what the
+    /// server said of its object.
+    fn existing_child(
+        &self,
+        parent: u64,
+        name: &OsStr,
+    ) -> Result<(String, Attrs, Option<ObjectInfo>), Errno> {
         self.writable()?;
         let path = self.parent_child(parent, name)?;
-        let a = self.stat(&path)?.ok_or(Errno::ENOENT)?;
-        Ok((path, a))
+        let (a, info) = self.stat_object(&path)?.ok_or(Errno::ENOENT)?;
+        Ok((path, a, info))
     }
 
     /// A file rename: a server-side copy, then the delete of the source.
     /// The copy keeps the object's metadata and content type, with its
     /// ctime (`a` being its attributes) set to now.
     fn rename_file(&self, from: &str, to: &str, a: &Attrs, info: Option<ObjectInfo>) -> Result<(), Errno> {
-        if from == to {
-            return Ok(());
-        }
         if self.stat(to)?.is_some_and(|a| a.kind == Kind::Dir) {
             return Err(Errno::EISDIR);
         }
@@ -171,18 +170,8 @@ impl<S: Store> Fs<S> {
             ctime: std::time::SystemTime::now(),
             ..a.clone()
         };
-        self.rt
-            .block_on(async {
-                let info = match info {
-                    Some(info) => info,
-                    None => self.store.head(&src).await?,
-                };
-                let meta = with_posix(&info.metadata, &moved);
-                let content_type = info.content_type.as_deref();
-                self.store.copy_as(&src, &dst, &meta, content_type).await?;
-                self.store.delete(&src).await
-            })
-            .map_err(|e| errno(&e))
+        self.copy_with_attrs(&src, &dst, &moved, info)?;
+        self.rt.block_on(self.store.delete(&src)).map_err(|e| errno(&e))
     }
 
     /// A directory rename: every key below it is copied to the new name,
@@ -190,9 +179,6 @@ impl<S: Store> Fs<S> {
     /// copies. Not atomic: until it finishes, both names hold part of the
     /// tree, but every object is always under one of them.
     fn rename_dir(&self, from: &str, to: &str) -> Result<(), Errno> {
-        if from == to {
-            return Ok(());
-        }
         if to.starts_with(&format!("{from}/")) {
             return Err(Errno::EINVAL);
         }
