@@ -127,10 +127,15 @@ pub struct Fs<S: Store> {
 
 /// The errno for a failed S3 call.
 fn errno(e: &Error) -> Errno {
-    match (e.status(), e) {
+    let code = match e {
+        Error::S3 { code, .. } => code.as_str(),
+        _ => "",
+    };
+    match (e.status(), code) {
+        (_, "QuotaExceeded") => Errno::EDQUOT,
+        (_, "KeyTooLongError") => Errno::ENAMETOOLONG,
         (404, _) => Errno::ENOENT,
         (403, _) => Errno::EACCES,
-        (_, Error::S3 { code, .. }) if code == "KeyTooLongError" => Errno::ENAMETOOLONG,
         _ => {
             tracing::warn!(error = %e, "S3 request failed");
             Errno::EIO
@@ -138,12 +143,12 @@ fn errno(e: &Error) -> Errno {
     }
 }
 
-/// The errno for a failed upload: EDQUOT when the bucket's quota refused
-/// it, EIO otherwise.
+/// The errno for a failed upload: as [`errno`] says for what the server
+/// refused, but EIO for a missing object or upload (the file is there:
+/// its upload went wrong) and for local failures.
 fn upload_errno(e: &std::io::Error) -> Errno {
-    let s3 = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>());
-    match s3 {
-        Some(Error::S3 { code, .. }) if code == "QuotaExceeded" => Errno::EDQUOT,
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+        Some(s3) if !s3.is_not_found() => errno(s3),
         _ => Errno::EIO,
     }
 }

@@ -219,6 +219,11 @@ fn a_quota_refusal_is_edquot_and_statfs_tells_the_quota() {
     m.write_file(ROOT, "small", &pattern(4092));
     let s = m.fs.statfs();
     assert_eq!((s.blocks, s.bfree), (16, 15));
+    // Whatever call the quota refuses answers EDQUOT, not only uploads.
+    m.write_file(ROOT, "fill", &pattern((64 << 10) - 4092 - 4));
+    let link =
+        m.fs.symlink(at(ROOT, os("l"), 0o777, 0), "a-long-target".as_ref());
+    assert_eq!(link.map(|_| ()).unwrap_err(), Errno::EDQUOT);
 }
 
 #[test]
