@@ -34,6 +34,22 @@ enum AdminCommand {
         /// Only this bucket.
         bucket: Option<String>,
     },
+    /// Clone the objects under a prefix of a bucket as they are now, under
+    /// another prefix or in another bucket (which must exist), sharing
+    /// their data rather than copying it: a snapshot. Later writes to
+    /// either side do not change the other.
+    Clone {
+        /// The bucket to clone from.
+        bucket: String,
+        /// The bucket to clone into.
+        target: String,
+        /// Only the objects under this prefix.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Put the prefix given by --prefix in the clones' names instead.
+        #[arg(long, default_value = "")]
+        target_prefix: String,
+    },
     /// Show drives, erasure sets and the heal queue.
     Info,
     /// Show a bucket's stored bytes and versions, and its quota.
@@ -370,6 +386,22 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
             let b: Vec<(&str, &str)> = bucket.iter().map(|b| ("bucket", b.as_str())).collect();
             ("POST", "heal", q(&b), none)
         }
+        AdminCommand::Clone {
+            bucket,
+            target,
+            prefix,
+            target_prefix,
+        } => (
+            "POST",
+            "clone",
+            q(&[
+                ("bucket", bucket),
+                ("prefix", prefix),
+                ("target-bucket", target),
+                ("target-prefix", target_prefix),
+            ]),
+            none,
+        ),
         AdminCommand::Info => ("GET", "info", vec![], none),
         AdminCommand::Usage { bucket } => ("GET", "bucket-usage", q(&[("bucket", bucket)]), none),
         AdminCommand::Quota { bucket, size } => match size {

@@ -74,6 +74,59 @@ impl Client {
         parse_usage(&r)
     }
 
+    /// Clones every object under `prefix` of `bucket` under
+    /// `target_prefix` of `target` (objd shares their data instead of
+    /// copying it); returns the number of objects and bytes cloned. The
+    /// answer streams progress lines, then the outcome.
+    pub async fn clone_objects(
+        &self,
+        (bucket, prefix): (&str, &str),
+        (target, target_prefix): (&str, &str),
+    ) -> Result<(u64, u64)> {
+        use http_body_util::BodyExt;
+        let path = format!("{ADMIN_PREFIX}clone");
+        let query = [
+            ("bucket", bucket),
+            ("prefix", prefix),
+            ("target-bucket", target),
+            ("target-prefix", target_prefix),
+        ];
+        let (status, body) = self
+            .stream(Method::POST, &path, &query, bytes::Bytes::new())
+            .await?;
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| Error::Transport(e.to_string()))?
+            .to_bytes();
+        if !status.is_success() {
+            let (code, message) = crate::xml::error(&body);
+            return Err(Error::S3 {
+                status: status.as_u16(),
+                code,
+                message,
+            });
+        }
+        let last = body
+            .split(|b| *b == b'\n')
+            .rfind(|l| !l.is_empty())
+            .unwrap_or_default();
+        let v: serde_json::Value =
+            serde_json::from_slice(last).map_err(|e| Error::Protocol(format!("clone: {e}")))?;
+        if let Some(e) = v["error"].as_str() {
+            return Err(Error::S3 {
+                status: 500,
+                code: "InternalError".into(),
+                message: format!("the clone stopped: {e}"),
+            });
+        }
+        let s = &v["summary"];
+        match (s["objects"].as_u64(), s["bytes"].as_u64()) {
+            (Some(objects), Some(bytes)) => Ok((objects, bytes)),
+            _ => Err(Error::Protocol("clone: no summary".into())),
+        }
+    }
+
     /// Sets (or with `None` removes) a bucket's quota in bytes.
     pub async fn set_bucket_quota(&self, bucket: &str, quota: Option<u64>) -> Result<BucketUsage> {
         let path = format!("{ADMIN_PREFIX}bucket-quota");

@@ -94,14 +94,60 @@ async fn every_mode_round_trips_and_survives_a_restart_under_its_root_key() {
         .unwrap();
     let whole = parts.concat();
 
+    // A clone shares the encrypted data: each mode opens under the new
+    // names with the keys of the old (the data keys stay bound to the
+    // names they were sealed for), and stays readable after the origin
+    // is gone.
+    c.create_bucket().bucket("enc-copy").send().await.unwrap();
+    let out = s.admin(&["clone", "enc", "enc-copy"]);
+    assert!(out.contains(r#""objects":4"#), "{out}");
+    let origin_c = c.head_object().bucket("enc").key("kms").send().await.unwrap();
+    let clone_c = c
+        .head_object()
+        .bucket("enc-copy")
+        .key("kms")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(origin_c.e_tag(), clone_c.e_tag());
+    assert_eq!(clone_c.ssekms_key_id(), Some("tenant-a/app"));
+    c.put_object()
+        .bucket("enc")
+        .key("s3")
+        .body(ByteStream::from(b"overwritten".to_vec()))
+        .send()
+        .await
+        .unwrap();
+
     for round in 0..2 {
         for key in ["s3", "kms"] {
             assert_eq!(
-                read(c.get_object().bucket("enc").key(key)).await,
+                read(c.get_object().bucket("enc-copy").key(key)).await,
                 data,
-                "{key} round {round}"
+                "clone of {key} round {round}"
             );
         }
+        assert_eq!(
+            read(c.get_object().bucket("enc").key("kms")).await,
+            data,
+            "round {round}"
+        );
+        let got = read(
+            c.get_object()
+                .bucket("enc-copy")
+                .key("c")
+                .range("bytes=65000-130999")
+                .sse_customer_algorithm("AES256")
+                .sse_customer_key(&ck)
+                .sse_customer_key_md5(&cmd5),
+        )
+        .await;
+        assert_eq!(got, &data[65_000..131_000], "round {round}");
+        assert_eq!(
+            read(c.get_object().bucket("enc-copy").key("mp")).await,
+            whole,
+            "round {round}"
+        );
         let got = read(
             c.get_object()
                 .bucket("enc")

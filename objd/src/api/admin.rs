@@ -56,6 +56,37 @@ impl AdminRoute {
     }
 }
 
+type LineSender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// One JSON line of a streamed answer; dropped when the client reads too
+/// slowly (progress lines only: the last line is sent with waiting).
+fn line(tx: &LineSender, v: serde_json::Value) {
+    let mut l = v.to_string().into_bytes();
+    l.push(b'\n');
+    let _ = tx.try_send(Ok(Bytes::from(l)));
+}
+
+/// An answer of JSON lines: what `work` sends as it runs, then its result
+/// as `{"summary": ...}` or `{"error": "..."}`.
+fn stream_lines<T: serde::Serialize + Send + 'static>(
+    work: impl FnOnce(LineSender) -> futures::future::BoxFuture<'static, crate::object::ObjectResult<T>>,
+) -> S3Response<Body> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let work = work(tx.clone());
+    tokio::spawn(async move {
+        let r = work.await;
+        let summary = match r {
+            Ok(t) => serde_json::json!({ "summary": t }),
+            Err(e) => serde_json::json!({ "error": e.to_string() }),
+        };
+        let mut l = summary.to_string().into_bytes();
+        l.push(b'\n');
+        let _ = tx.send(Ok(Bytes::from(l))).await;
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) });
+    json_response(StatusCode::OK, Body::from(s3s::dto::StreamingBlob::wrap(stream)))
+}
+
 /// A query parameter's value, percent-decoded.
 pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
     uri.query()?.split('&').find_map(|kv| {
@@ -112,6 +143,7 @@ pub fn admin_action(method: &Method, op: &str) -> String {
         "metrics/token" => "Prometheus".to_owned(),
         "bucket-usage" => "GetBucketUsage".to_owned(),
         "bucket-quota" => "SetBucketQuota".to_owned(),
+        "clone" => "CloneObjects".to_owned(),
         "iam" => "ListIdentities".to_owned(),
         "iam/simulate" => "SimulatePolicy".to_owned(),
         op if op.starts_with("kms/") => super::kms_admin::action(method, &op[4..]).to_owned(),
@@ -168,6 +200,36 @@ impl AdminRoute {
     }
 
     /// `{"bucket", "bytes", "versions", "quota"}` of the `bucket` parameter.
+    /// `POST clone?bucket=B&prefix=P&target-bucket=T&target-prefix=Q`:
+    /// every current object under `P` of `B` cloned under `Q` of `T`
+    /// ([`ObjectLayer::clone_prefix`]). Refusals come as S3 errors; once
+    /// it runs, the answer streams a progress line per thousand keys, then
+    /// `{"summary": ...}` or `{"error": ...}`.
+    fn clone_objects(&self, uri: &Uri) -> S3Result<S3Response<Body>> {
+        let arg = |name: &str| query_param(uri, name).unwrap_or_default();
+        let (src, src_prefix, dst, dst_prefix) = (
+            arg("bucket"),
+            arg("prefix"),
+            arg("target-bucket"),
+            arg("target-prefix"),
+        );
+        self.layer
+            .check_clone((&src, &src_prefix), (&dst, &dst_prefix))
+            .map_err(super::error::to_s3)?;
+        let layer = Arc::clone(&self.layer);
+        let keys: Arc<dyn crate::object::KeySource> =
+            Arc::new(super::s3::sse::RequestKeys::server(self.kms.clone()));
+        Ok(stream_lines(move |tx| {
+            Box::pin(async move {
+                layer
+                    .clone_prefix((&src, &src_prefix), (&dst, &dst_prefix), keys, |p| {
+                        line(&tx, serde_json::json!({ "progress": p }))
+                    })
+                    .await
+            })
+        }))
+    }
+
     fn bucket_usage(&self, uri: &Uri) -> S3Result<S3Response<Body>> {
         let bucket = query_param(uri, "bucket").unwrap_or_default();
         let u = self.layer.usage(&bucket).map_err(super::error::to_s3)?;
@@ -239,32 +301,18 @@ impl S3Route for AdminRoute {
                 if let Some(b) = &bucket {
                     self.layer.bucket(b).map_err(super::error::to_s3)?;
                 }
-                let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
                 let layer = Arc::clone(&self.layer);
-                tokio::spawn(async move {
-                    let progress_tx = tx.clone();
-                    let r = layer
-                        .heal_all(bucket.as_deref(), 0.0, |p| {
-                            let mut line = serde_json::to_vec(p).unwrap_or_default();
-                            line.push(b'\n');
-                            let _ = progress_tx.try_send(Ok(Bytes::from(line)));
-                        })
-                        .await;
-                    let summary = match r {
-                        Ok(t) => serde_json::json!({ "summary": t }),
-                        Err(e) => serde_json::json!({ "error": e.to_string() }),
-                    };
-                    let mut line = summary.to_string().into_bytes();
-                    line.push(b'\n');
-                    let _ = tx.send(Ok(Bytes::from(line))).await;
-                });
-                let stream =
-                    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) });
-                Ok(json_response(
-                    StatusCode::OK,
-                    Body::from(s3s::dto::StreamingBlob::wrap(stream)),
-                ))
+                Ok(stream_lines(move |tx| {
+                    Box::pin(async move {
+                        layer
+                            .heal_all(bucket.as_deref(), 0.0, |p| {
+                                line(&tx, serde_json::to_value(p).unwrap_or_default())
+                            })
+                            .await
+                    })
+                }))
             }
+            (Method::POST, "clone") => self.clone_objects(&req.uri),
             (Method::GET, "info") => {
                 let mut sets = Vec::new();
                 for set in self.layer.sets() {

@@ -26,6 +26,8 @@ pub enum Event {
     RemovePart,
     RemoveDir,
     RemoveFile,
+    /// A clone's data directory linked to its origin's files.
+    LinkData,
     WriteFormat,
 }
 
@@ -199,6 +201,10 @@ impl Drive for FaultDrive {
     fn remove_data_dir(&self, dir: &[u8; 16]) -> DriveResult<()> {
         self.shared.event(Event::RemoveDir)?;
         self.inner.remove_data_dir(dir)
+    }
+    fn link_data(&self, src: &[u8; 16], dst: &[u8; 16], files: &[ShardFile]) -> DriveResult<()> {
+        self.shared.event(Event::LinkData)?;
+        self.inner.link_data(src, dst, files)
     }
     fn data_dirs(&self, prefix: u8) -> DriveResult<Vec<DataDir>> {
         self.inner.data_dirs(prefix)

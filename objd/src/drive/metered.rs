@@ -187,6 +187,12 @@ impl Drive for Metered {
         r
     }
 
+    fn link_data(&self, src: &[u8; 16], dst: &[u8; 16], files: &[ShardFile]) -> DriveResult<()> {
+        let r = self.inner.link_data(src, dst, files);
+        self.stats.count(&r);
+        r
+    }
+
     fn data_dirs(&self, prefix: u8) -> DriveResult<Vec<DataDir>> {
         self.inner.data_dirs(prefix)
     }

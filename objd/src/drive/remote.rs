@@ -484,6 +484,18 @@ impl Drive for RemoteDrive {
             .map(|_| ())
     }
 
+    fn link_data(&self, src: &[u8; 16], dst: &[u8; 16], files: &[ShardFile]) -> DriveResult<()> {
+        let args = self.args(|w| {
+            w.raw(src);
+            w.raw(dst);
+            w.u32(files.len() as u32);
+            for f in files {
+                rpc::put_file(w, *f);
+            }
+        });
+        self.call(Op::LinkData, args, None).map(|_| ())
+    }
+
     fn data_dirs(&self, prefix: u8) -> DriveResult<Vec<DataDir>> {
         let b = self.call(Op::DataDirs, self.args(|w| w.u8(prefix)), None)?;
         decode(rpc::decode_dirs(&b))

@@ -50,6 +50,10 @@ pub mod ext {
     pub const LEGAL_HOLD: u16 = 4;
     /// Server-side encryption of the version's data (format 4 only).
     pub const ENCRYPTION: u16 = 5;
+    /// The name (bucket and key) an encrypted version's data key is bound
+    /// to, when it is not the version's own: a version cloned from another
+    /// keeps the data, and so the key, of its origin (format 4 only).
+    pub const BOUND_NAME: u16 = 6;
 }
 
 /// Bytes a sealed package adds to its payload: a 96-bit nonce and a
@@ -74,6 +78,9 @@ pub struct EncryptionRecord {
     /// The SSE-KMS encryption context the client gave (JSON), if any.
     pub context: String,
     pub bucket_key: bool,
+    /// The bucket and key the data key is sealed for, when not the
+    /// version's own (a clone's: [`ext::BOUND_NAME`]).
+    pub bound: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for EncryptionRecord {
@@ -83,11 +90,21 @@ impl std::fmt::Debug for EncryptionRecord {
             .field("algo", &self.algo)
             .field("package", &self.package)
             .field("key_id", &self.key_id)
+            .field("bound", &self.bound)
             .finish_non_exhaustive()
     }
 }
 
 impl EncryptionRecord {
+    /// The bucket and key the data key is bound to: the origin's for a
+    /// clone, else the version's own `bucket` and `key`.
+    pub fn bound_name<'a>(&'a self, bucket: &'a str, key: &'a str) -> (&'a str, &'a str) {
+        match &self.bound {
+            Some((b, k)) => (b, k),
+            None => (bucket, key),
+        }
+    }
+
     /// Plain bytes a package carries.
     pub fn payload(&self) -> u64 {
         u64::from(self.package - PACKAGE_OVERHEAD)
@@ -134,6 +151,7 @@ impl EncryptionRecord {
                 1 => true,
                 _ => return Err(DecodeError::Invalid("bucket key")),
             },
+            bound: None,
         };
         if !(1..=3).contains(&rec.mode) || !(1..=2).contains(&rec.algo) || rec.package <= PACKAGE_OVERHEAD {
             return Err(DecodeError::Invalid("encryption"));
@@ -213,6 +231,12 @@ impl Extras {
             let mut t = Writer::default();
             e.encode(&mut t);
             entries.push((ext::ENCRYPTION, t.buf));
+            if let Some((bucket, key)) = &e.bound {
+                let mut t = Writer::default();
+                t.str(bucket);
+                t.str(key);
+                entries.push((ext::BOUND_NAME, t.buf));
+            }
         }
         entries.extend(self.unknown.iter().cloned());
         w.u32(entries.len() as u32);
@@ -224,6 +248,7 @@ impl Extras {
 
     fn decode(r: &mut Reader<'_>, format: u16) -> Result<Self, DecodeError> {
         let mut out = Self::default();
+        let mut bound = None;
         let n = r.count(6)?;
         for _ in 0..n {
             let id = r.u16()?;
@@ -259,8 +284,21 @@ impl Extras {
                     }
                 }
                 ext::ENCRYPTION => return Err(DecodeError::Invalid("encryption before format 4")),
+                ext::BOUND_NAME if format >= FORMAT_VERSION_4 => {
+                    let mut t = Reader::new(body);
+                    bound = Some((t.string()?, t.string()?));
+                    if !t.is_empty() {
+                        return Err(DecodeError::Invalid("bound name"));
+                    }
+                }
+                ext::BOUND_NAME => return Err(DecodeError::Invalid("bound name before format 4")),
                 _ => out.unknown.push((id, body.to_vec())),
             }
+        }
+        match (&mut out.encryption, bound) {
+            (Some(e), b) => e.bound = b,
+            (None, Some(_)) => return Err(DecodeError::Invalid("bound name without encryption")),
+            (None, None) => {}
         }
         Ok(out)
     }

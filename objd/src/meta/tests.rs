@@ -145,6 +145,7 @@ fn sample_encryption() -> EncryptionRecord {
         sealed_key: (0..64).collect(),
         context: r#"{"team":"storage"}"#.into(),
         bucket_key: true,
+        bound: None,
     }
 }
 
@@ -173,6 +174,38 @@ fn version_4_fixture_decodes_encryption() {
     let mut bytes = r.encode();
     bytes.truncate(bytes.len() - 4);
     bytes[4] = 3;
+    let mut w = codec::Writer { buf: bytes };
+    codec::seal(&mut w);
+    assert!(matches!(
+        ObjectRecord::decode(&w.buf),
+        Err(DecodeError::Invalid(_))
+    ));
+}
+
+#[test]
+fn a_clone_keeps_the_name_its_data_key_is_bound_to() {
+    let mut r = sample_v4();
+    let e = r.versions[1].extras.encryption.as_mut().unwrap();
+    assert_eq!(e.bound_name("b", "k"), ("b", "k"));
+    e.bound = Some(("origin".into(), "dir/file".into()));
+    let back = ObjectRecord::decode(&r.encode()).unwrap();
+    assert_eq!(back, r);
+    let e = back.versions[1].extras.encryption.as_ref().unwrap();
+    assert_eq!(e.bound_name("b", "k"), ("origin", "dir/file"));
+    // A bound name without encryption is refused, not taken for data.
+    let mut plain = r.clone();
+    plain.versions[1].extras.encryption = None;
+    plain.versions[1].extras.unknown.push((ext::BOUND_NAME, {
+        let mut t = codec::Writer::default();
+        t.str("origin");
+        t.str("k");
+        t.buf
+    }));
+    let mut bytes = plain.encode();
+    // Written as version 3 without encryption; claim version 4 so only
+    // the missing encryption extension is wrong.
+    bytes.truncate(bytes.len() - 4);
+    bytes[4] = 4;
     let mut w = codec::Writer { buf: bytes };
     codec::seal(&mut w);
     assert!(matches!(

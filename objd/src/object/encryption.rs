@@ -34,7 +34,8 @@ pub(super) fn etag_for(rec: &EncryptionRecord, key: &DataKey, md5: &[u8; 16]) ->
 /// Yields the data keys of encrypted versions and uploads.
 #[async_trait::async_trait]
 pub trait KeySource: Send + Sync {
-    /// The data key `rec` seals for the object `bucket`/`key`.
+    /// The data key `rec` seals for the object `bucket`/`key` (or for the
+    /// name `rec` is bound to, [`EncryptionRecord::bound_name`]).
     async fn data_key(&self, bucket: &str, key: &str, rec: &EncryptionRecord) -> ObjectResult<DataKey>;
 }
 

@@ -59,6 +59,42 @@ impl std::ops::AddAssign for HealReport {
     }
 }
 
+/// Which shard each target drive is rebuilt with: one that no good copy
+/// holds, its own in rotation order when that one is missing (a clone's
+/// shards keep its origin's rotation, so the key's own can be held
+/// elsewhere). A target left without a missing shard gets none.
+fn missing_shards(
+    good: &[Option<Version>],
+    targets: &[usize],
+    rotated: impl Fn(usize) -> usize,
+) -> Vec<(usize, usize)> {
+    let n = good.len();
+    let mut missing: Vec<bool> = vec![true; n];
+    for c in good.iter().flatten() {
+        if let Some(m) = missing.get_mut(usize::from(c.erasure.shard_index)) {
+            *m = false;
+        }
+    }
+    let mut out = Vec::with_capacity(targets.len());
+    let mut rest = Vec::new();
+    for &p in targets {
+        let own = rotated(p);
+        if missing[own] {
+            missing[own] = false;
+            out.push((p, own));
+        } else {
+            rest.push(p);
+        }
+    }
+    for p in rest {
+        if let Some(s) = missing.iter().position(|m| *m) {
+            missing[s] = false;
+            out.push((p, s));
+        }
+    }
+    out
+}
+
 impl ErasureSet {
     /// Finds drive positions whose shards of `res` are missing or corrupt.
     async fn damaged_copies(self: &Arc<Self>, res: &Resolved, layout: &Layout) -> ObjectResult<Vec<usize>> {
@@ -234,8 +270,7 @@ impl ErasureSet {
                     .map(|(p, c)| if targets.contains(&p) { None } else { c.clone() })
                     .collect(),
             };
-            let with_shards: Vec<(usize, usize)> =
-                targets.iter().map(|&p| (p, self.shard_of(p, rotation))).collect();
+            let with_shards = missing_shards(&good_copies.copies, &targets, |p| self.shard_of(p, rotation));
             match self.rebuild(&good_copies, &layout, &with_shards).await {
                 Ok(new) => {
                     for (pos, c) in new {

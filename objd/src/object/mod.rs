@@ -10,6 +10,7 @@
 mod buckets;
 pub mod budget;
 pub mod checksum;
+mod clone;
 mod compact;
 pub mod conditions;
 pub mod config;
@@ -32,6 +33,7 @@ mod tagging;
 pub mod usage;
 
 pub use budget::{Budget, Credit};
+pub use clone::CloneReport;
 pub use conditions::{EtagMatch, ReadConditions, WriteCondition};
 pub use copy::{CopySource, MAX_COPY_SIZE};
 pub use encryption::{KeySource, NoKeys, Sealing};
@@ -834,6 +836,8 @@ pub(crate) fn placement_hash(seed: u64, bucket: &str, key: &str) -> u64 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_clone;
 #[cfg(test)]
 mod tests_list;
 #[cfg(test)]

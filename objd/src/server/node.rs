@@ -183,6 +183,16 @@ fn run(op: Op, d: &dyn Drive, args: &[u8], payload: &[u8]) -> DriveResult<Bytes>
             d.remove_data_dir(&decode(r.array::<16>())?)?;
             none()
         }
+        Op::LinkData => {
+            let src = decode(r.array::<16>())?;
+            let dst = decode(r.array::<16>())?;
+            let n = decode(r.count(12))?;
+            let files = (0..n)
+                .map(|_| decode(rpc::read_file(&mut r)))
+                .collect::<DriveResult<Vec<_>>>()?;
+            d.link_data(&src, &dst, &files)?;
+            none()
+        }
         Op::DataDirs => Ok(rpc::encode_dirs(&d.data_dirs(decode(r.u8())?)?).into()),
         Op::RemoveFile => {
             let dir = decode(r.array::<16>())?;

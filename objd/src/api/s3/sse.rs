@@ -322,6 +322,7 @@ impl Encryption {
             kms: self.kms.clone(),
             customer,
             who: cx.who.clone(),
+            server: false,
         })
     }
 }
@@ -332,18 +333,37 @@ pub struct RequestKeys {
     kms: Option<Arc<dyn Kms>>,
     customer: Option<CustomerKey>,
     who: Option<Authorized>,
+    /// The server's own reads (an admin operation already authorized):
+    /// no caller's KMS permissions to check.
+    server: bool,
+}
+
+impl RequestKeys {
+    /// Keys for an operation the server runs for an authorized admin
+    /// call (a clone copying encrypted versions): KMS keys open without a
+    /// caller's `kms:Decrypt`, SSE-C versions do not open.
+    pub fn server(kms: Option<Arc<dyn Kms>>) -> Self {
+        Self {
+            kms,
+            customer: None,
+            who: None,
+            server: true,
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl KeySource for RequestKeys {
     async fn data_key(&self, bucket: &str, key: &str, rec: &EncryptionRecord) -> ObjectResult<DataKey> {
+        // A clone's data key stays bound to the name of its origin.
+        let (bucket, key) = rec.bound_name(bucket, key);
         match Mode::from_u8(rec.mode).ok_or(SseError::Unknown)? {
             Mode::Customer => {
                 let c = self.customer.as_ref().ok_or(SseError::MissingCustomerKey)?;
                 Ok(c.open(&rec.sealed_key, &bound(bucket, key))?)
             }
             Mode::S3 | Mode::Kms => {
-                if rec.mode == Mode::Kms as u8 {
+                if rec.mode == Mode::Kms as u8 && !self.server {
                     kms_allowed(self.who.as_ref(), "kms:Decrypt", &rec.key_id)?;
                 }
                 let kms = self.kms.as_ref().ok_or(SseError::Kms(KmsError::NotConfigured))?;
