@@ -11,10 +11,11 @@ use crate::backend::Backend;
 use crate::proto::controller_server::Controller;
 use crate::proto::controller_service_capability::{Rpc, Type, rpc};
 use crate::proto::*;
+use crate::snapshot::{Source, is_reserved};
 use crate::status::from_s3;
 use crate::volume::{
-    VolumeId, bucket_for, capacity, check_capabilities, encryption, volume_credentials, volume_key,
-    volume_policy,
+    VolumeId, bucket_for, capacity, check_capabilities, encryption, policy_kms_keys, volume_credentials,
+    volume_key, volume_policy, volume_policy_keys,
 };
 use std::collections::HashMap;
 use strata_s3client::{BucketUsage, Client};
@@ -28,7 +29,7 @@ pub struct ControllerService {
 /// Deletes every object under `prefix` of `bucket`, a page at a time,
 /// and aborts the multipart uploads left there (a writer that died
 /// mid-upload leaves one, and it would keep the bucket from going).
-async fn delete_all(c: &Client, bucket: &str, prefix: &str) -> Result<(), Status> {
+pub(crate) async fn delete_all(c: &Client, bucket: &str, prefix: &str) -> Result<(), Status> {
     loop {
         let uploads = c
             .list_uploads(bucket, prefix)
@@ -64,6 +65,11 @@ async fn delete_all(c: &Client, bucket: &str, prefix: &str) -> Result<(), Status
 }
 
 fn volume(id: &VolumeId, capacity: u64) -> Volume {
+    volume_from(id, capacity, None)
+}
+
+/// A volume filled from `source` (returned as its content source).
+fn volume_from(id: &VolumeId, capacity: u64, source: Option<&Source>) -> Volume {
     let mut ctx = HashMap::new();
     ctx.insert("bucket".to_owned(), id.bucket.clone());
     if !id.prefix.is_empty() {
@@ -73,6 +79,7 @@ fn volume(id: &VolumeId, capacity: u64) -> Volume {
         capacity_bytes: capacity as i64,
         volume_id: id.id(),
         volume_context: ctx,
+        content_source: source.map(|s| s.content.clone()),
     }
 }
 
@@ -140,6 +147,17 @@ async fn volume_state(c: &Client, id: &VolumeId) -> Result<(Volume, VolumeCondit
     }
 }
 
+/// objd stores every object in its one pool (STANDARD); other classes
+/// come with tiering and are refused until then.
+fn check_class(params: &HashMap<String, String>) -> Result<(), Status> {
+    match params.get("storageClass") {
+        Some(class) if class != "STANDARD" => Err(Status::invalid_argument(format!(
+            "storageClass {class} is not offered: this objd has the STANDARD class only"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 #[tonic::async_trait]
 impl Controller for ControllerService {
     async fn create_volume(
@@ -152,16 +170,20 @@ impl Controller for ControllerService {
         }
         check_capabilities(&r.volume_capabilities)?;
         let size = capacity(r.capacity_range.as_ref())?;
-        // objd stores every object in its one pool (STANDARD); other
-        // classes come with tiering and are refused until then.
-        if let Some(class) = r.parameters.get("storageClass")
-            && class != "STANDARD"
+        check_class(&r.parameters)?;
+        let c = self.backend.client(&r.secrets)?;
+        let source = match &r.volume_content_source {
+            Some(s) => Some(crate::snapshot::source(&c, s).await?),
+            None => None,
+        };
+        if let Some(s) = &source
+            && s.size > size
         {
-            return Err(Status::invalid_argument(format!(
-                "storageClass {class} is not offered: this objd has the STANDARD class only"
+            return Err(Status::out_of_range(format!(
+                "the source holds {} bytes, more than the {size} bytes asked for",
+                s.size
             )));
         }
-        let c = self.backend.client(&r.secrets)?;
         let name = bucket_for(&r.name);
         let sealed = encryption(&r.parameters)?;
         let kms_key = sealed.as_ref().and_then(|(_, k)| k.as_deref());
@@ -188,9 +210,12 @@ impl Controller for ControllerService {
             c.put_object(&id.bucket, &id.prefix, Default::default(), &[])
                 .await
                 .map_err(|e| from_s3("creating the volume's directory", &e))?;
+            if let Some(s) = &source {
+                s.fill(&c, &id).await?;
+            }
             volume_account(&c, &r.secrets, &id, false, kms_key).await?;
             return Ok(Response::new(CreateVolumeResponse {
-                volume: Some(volume(&id, size)),
+                volume: Some(volume_from(&id, size, source.as_ref())),
             }));
         }
         if let Some(p) = r.parameters.keys().find(|k| {
@@ -213,11 +238,13 @@ impl Controller for ControllerService {
         if !created {
             // The same request again (or a retry after a partial failure)
             // gets the same volume; another capacity is another volume.
+            // The quota is set last: a bucket without one is a volume whose
+            // creation did not finish.
             match quota(&c, &id.bucket).await? {
                 Some(q) if q == size => {
                     volume_account(&c, &r.secrets, &id, false, kms_key).await?;
                     return Ok(Response::new(CreateVolumeResponse {
-                        volume: Some(volume(&id, size)),
+                        volume: Some(volume_from(&id, size, source.as_ref())),
                     }));
                 }
                 Some(q) => {
@@ -226,8 +253,12 @@ impl Controller for ControllerService {
                         id.id()
                     )));
                 }
+                None if source.is_some() => delete_all(&c, &id.bucket, "").await?,
                 None => {}
             }
+        }
+        if let Some(s) = &source {
+            s.fill(&c, &id).await?;
         }
         c.set_bucket_quota(&id.bucket, Some(size))
             .await
@@ -235,7 +266,7 @@ impl Controller for ControllerService {
         volume_account(&c, &r.secrets, &id, false, kms_key).await?;
         tracing::info!(volume = %id.id(), capacity = size, "volume created");
         Ok(Response::new(CreateVolumeResponse {
-            volume: Some(volume(&id, size)),
+            volume: Some(volume_from(&id, size, source.as_ref())),
         }))
     }
 
@@ -320,6 +351,8 @@ impl Controller for ControllerService {
             .list_buckets()
             .await
             .map_err(|e| from_s3("listing buckets", &e))?;
+        // The snapshots' bucket is not a volume.
+        let names: Vec<String> = names.into_iter().filter(|b| !is_reserved(b)).collect();
         let start = if r.starting_token.is_empty() {
             0
         } else {
@@ -387,6 +420,10 @@ impl Controller for ControllerService {
             rpc::Type::ExpandVolume,
             rpc::Type::VolumeCondition,
             rpc::Type::GetVolume,
+            rpc::Type::CreateDeleteSnapshot,
+            rpc::Type::ListSnapshots,
+            rpc::Type::CloneVolume,
+            rpc::Type::ModifyVolume,
         ]
         .into_iter()
         .map(|t| ControllerServiceCapability {
@@ -445,5 +482,96 @@ impl Controller for ControllerService {
             capacity_bytes: size as i64,
             node_expansion_required: false,
         }))
+    }
+
+    async fn create_snapshot(
+        &self,
+        r: Request<CreateSnapshotRequest>,
+    ) -> Result<Response<CreateSnapshotResponse>, Status> {
+        let r = r.into_inner();
+        let c = self.backend.client(&r.secrets)?;
+        let snapshot = crate::snapshot::create(&c, r).await?;
+        Ok(Response::new(CreateSnapshotResponse {
+            snapshot: Some(snapshot),
+        }))
+    }
+
+    async fn delete_snapshot(
+        &self,
+        r: Request<DeleteSnapshotRequest>,
+    ) -> Result<Response<DeleteSnapshotResponse>, Status> {
+        let r = r.into_inner();
+        let c = self.backend.client(&r.secrets)?;
+        crate::snapshot::delete(&c, &r.snapshot_id).await?;
+        Ok(Response::new(DeleteSnapshotResponse {}))
+    }
+
+    async fn list_snapshots(
+        &self,
+        r: Request<ListSnapshotsRequest>,
+    ) -> Result<Response<ListSnapshotsResponse>, Status> {
+        let r = r.into_inner();
+        let c = self.backend.client(&r.secrets)?;
+        Ok(Response::new(crate::snapshot::list(&c, r).await?))
+    }
+
+    /// Applies a VolumeAttributesClass: `storageClass` (STANDARD only, as
+    /// at creation) and the bucket's default encryption (`encryption`,
+    /// `kmsKeyId`), which seals what is written from then on; the
+    /// volume's own credentials are granted the new KMS key in place.
+    async fn controller_modify_volume(
+        &self,
+        r: Request<ControllerModifyVolumeRequest>,
+    ) -> Result<Response<ControllerModifyVolumeResponse>, Status> {
+        let r = r.into_inner();
+        let id = VolumeId::parse(&r.volume_id)?;
+        let params = &r.mutable_parameters;
+        if let Some(p) = params
+            .keys()
+            .find(|k| !["storageClass", "encryption", "kmsKeyId"].contains(&k.as_str()))
+        {
+            return Err(Status::invalid_argument(format!(
+                "{p} cannot be changed: a VolumeAttributesClass may set storageClass, encryption and kmsKeyId"
+            )));
+        }
+        check_class(params)?;
+        let sealed = encryption(params)?;
+        let c = self.backend.client(&r.secrets)?;
+        if !c
+            .bucket_exists(&id.bucket)
+            .await
+            .map_err(|e| from_s3("volume", &e))?
+        {
+            return Err(Status::not_found(format!("no volume {}", id.id())));
+        }
+        if let Some((algorithm, key)) = &sealed {
+            if !id.prefix.is_empty() {
+                return Err(Status::invalid_argument(
+                    "a volume in a shared bucket is encrypted as its bucket is: change the bucket's encryption instead",
+                ));
+            }
+            // The credentials first, so no write is refused the new key;
+            // they keep opening what the keys before sealed.
+            if let Some(vk) = volume_key(&r.secrets)? {
+                let (access_key, secret_key) = volume_credentials(vk, &id.id());
+                let before = c
+                    .service_account_policy(&access_key)
+                    .await
+                    .map_err(|e| from_s3("the volume's service account", &e))?;
+                let older = before.as_deref().map(policy_kms_keys).unwrap_or_default();
+                c.ensure_service_account(
+                    &access_key,
+                    &secret_key,
+                    &volume_policy_keys(&id, key.as_deref(), &older),
+                )
+                .await
+                .map_err(|e| from_s3("the volume's service account", &e))?;
+            }
+            c.put_bucket_encryption(&id.bucket, algorithm, key.as_deref())
+                .await
+                .map_err(|e| from_s3("setting the bucket's default encryption", &e))?;
+            tracing::info!(volume = %id.id(), %algorithm, "volume encryption changed");
+        }
+        Ok(Response::new(ControllerModifyVolumeResponse {}))
     }
 }

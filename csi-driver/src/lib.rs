@@ -8,6 +8,7 @@ pub mod controller;
 pub mod identity;
 pub mod mounts;
 pub mod node;
+pub mod snapshot;
 pub mod status;
 pub mod volume;
 

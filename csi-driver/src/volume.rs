@@ -235,6 +235,12 @@ pub fn encryption(params: &HashMap<String, String>) -> Result<Option<(String, Op
 }
 
 pub fn volume_policy(id: &VolumeId, kms_key: Option<&str>) -> String {
+    volume_policy_keys(id, kms_key, &[])
+}
+
+/// [`volume_policy`] that also lets the volume open data sealed under
+/// `older` KMS keys (the keys of its encryption before a change).
+pub fn volume_policy_keys(id: &VolumeId, kms_key: Option<&str>, older: &[String]) -> String {
     let bucket = format!("arn:aws:s3:::{}", id.bucket);
     let statements = if id.prefix.is_empty() {
         serde_json::json!([
@@ -253,10 +259,40 @@ pub fn volume_policy(id: &VolumeId, kms_key: Option<&str>) -> String {
     if let Some(k) = kms_key {
         statements.push(
             serde_json::json!({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-            "Resource": format!("arn:aws:kms:::key/{k}")}),
+            "Resource": format!("{KMS_KEY_ARN}{k}")}),
         );
     }
+    let older: Vec<String> = older
+        .iter()
+        .filter(|k| Some(k.as_str()) != kms_key)
+        .map(|k| format!("{KMS_KEY_ARN}{k}"))
+        .collect();
+    if !older.is_empty() {
+        statements.push(serde_json::json!({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": older}));
+    }
     serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
+
+const KMS_KEY_ARN: &str = "arn:aws:kms:::key/";
+
+/// The KMS keys a volume policy lets the volume open data with.
+pub fn policy_kms_keys(policy: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(policy) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<String> = v["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|st| match &st["Resource"] {
+            serde_json::Value::Array(a) => a.clone(),
+            r => vec![r.clone()],
+        })
+        .filter_map(|r| r.as_str()?.strip_prefix(KMS_KEY_ARN).map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// Access and secret key from CSI secrets (`accessKey`, `secretKey`).
@@ -293,6 +329,33 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), buckets.len(), "{buckets:?}");
+    }
+
+    #[test]
+    fn a_changed_kms_key_keeps_the_older_ones_for_reading() {
+        let id = VolumeId::parse("vol").unwrap();
+        let first = volume_policy(&id, Some("tenant/a"));
+        assert_eq!(policy_kms_keys(&first), vec!["tenant/a".to_owned()]);
+        let second = volume_policy_keys(&id, Some("tenant/b"), &policy_kms_keys(&first));
+        assert_eq!(
+            policy_kms_keys(&second),
+            vec!["tenant/a".to_owned(), "tenant/b".to_owned()]
+        );
+        let v: serde_json::Value = serde_json::from_str(&second).unwrap();
+        let a = v["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Resource"][0] == "arn:aws:kms:::key/tenant/a")
+            .unwrap();
+        assert_eq!(a["Action"], "kms:Decrypt", "an older key only opens");
+        // To SSE-S3: both keys still open what they sealed.
+        let third = volume_policy_keys(&id, None, &policy_kms_keys(&second));
+        assert_eq!(
+            policy_kms_keys(&third),
+            vec!["tenant/a".to_owned(), "tenant/b".to_owned()]
+        );
+        assert!(policy_kms_keys(&volume_policy(&id, None)).is_empty());
     }
 
     #[test]

@@ -165,6 +165,21 @@ impl Client {
         Ok(())
     }
 
+    /// The narrowing policy of a service account: `None` when it has none
+    /// or does not exist.
+    pub async fn service_account_policy(&self, access_key: &str) -> Result<Option<String>> {
+        let r = self.call(Method::GET, &format!("{ADMIN_PREFIX}iam"), &[]).await?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&r).map_err(|e| Error::Protocol(format!("identities: {e}")))?;
+        Ok(v["service_accounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["access_key"].as_str() == Some(access_key))
+            .and_then(|a| a["policy"].as_str())
+            .map(str::to_owned))
+    }
+
     /// Deletes a service account; one that is gone is not an error.
     pub async fn delete_service_account(&self, access_key: &str) -> Result<()> {
         let path = format!("{ADMIN_PREFIX}iam/svcacct");

@@ -4,168 +4,20 @@
 //! lifecycle, idempotency of every call, the status codes of bad requests,
 //! quotas as capacity, and mounts that survive a restart of the plugin.
 
+mod csi_support;
+
+use csi_support::*;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use strata_csi::proto::controller_client::ControllerClient;
 use strata_csi::proto::identity_client::IdentityClient;
 use strata_csi::proto::node_client::NodeClient;
 use strata_csi::proto::volume_capability::access_mode::Mode;
-use strata_csi::proto::volume_capability::{AccessMode, AccessType, BlockVolume, MountVolume};
+use strata_csi::proto::volume_capability::{AccessMode, AccessType, MountVolume};
 use strata_csi::proto::*;
-use strata_tests::{ACCESS_KEY, SECRET_KEY, Server, pattern, s3_client, workspace_bin};
+use strata_tests::{SECRET_KEY, Server, pattern, s3_client, workspace_bin};
 use tonic::Code;
-use tonic::transport::Channel;
-
-/// A running csi-driver process serving on a socket.
-struct Plugin {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Plugin {
-    fn start(objd: &str, dir: &Path) -> Plugin {
-        Self::start_with(objd, dir, "")
-    }
-
-    /// With `--mount-launcher` (a command that execs fuse-mount in place).
-    fn start_with(objd: &str, dir: &Path, launcher: &str) -> Plugin {
-        let socket = dir.join("csi.sock");
-        let _ = std::fs::remove_file(&socket);
-        let child = Command::new(workspace_bin("csi-driver"))
-            .args(["--endpoint", &format!("unix://{}", socket.display())])
-            .args(["--node-id", "node-1", "--mode", "all", "--objd-endpoint", objd])
-            .arg("--state-dir")
-            .arg(dir.join("state"))
-            .arg("--fuse-mount")
-            .arg(workspace_bin("fuse-mount"))
-            .args(["--mount-launcher", launcher])
-            .env("STRATA_ACCESS_KEY", ACCESS_KEY)
-            .env("STRATA_SECRET_KEY", SECRET_KEY)
-            .spawn()
-            .expect("csi-driver starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "csi-driver did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Plugin { child, socket }
-    }
-
-    async fn channel(&self) -> Channel {
-        let socket = self.socket.clone();
-        tonic::transport::Endpoint::try_from("http://[::]:50051")
-            .unwrap()
-            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                let s = socket.clone();
-                async move {
-                    let stream = tokio::net::UnixStream::connect(s).await?;
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-                }
-            }))
-            .await
-            .expect("connect to the plugin socket")
-    }
-
-    /// SIGKILL: the plugin dies without cleaning anything up.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Plugin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn secrets() -> HashMap<String, String> {
-    HashMap::from([
-        ("accessKey".to_owned(), ACCESS_KEY.to_owned()),
-        ("secretKey".to_owned(), SECRET_KEY.to_owned()),
-    ])
-}
-
-fn mount_cap(mode: Mode) -> VolumeCapability {
-    VolumeCapability {
-        access_type: Some(AccessType::Mount(MountVolume::default())),
-        access_mode: Some(AccessMode { mode: mode as i32 }),
-    }
-}
-
-fn block_cap() -> VolumeCapability {
-    VolumeCapability {
-        access_type: Some(AccessType::Block(BlockVolume {})),
-        access_mode: Some(AccessMode {
-            mode: Mode::SingleNodeWriter as i32,
-        }),
-    }
-}
-
-fn create(name: &str, bytes: i64, params: &[(&str, &str)]) -> CreateVolumeRequest {
-    CreateVolumeRequest {
-        name: name.into(),
-        capacity_range: Some(CapacityRange {
-            required_bytes: bytes,
-            limit_bytes: 0,
-        }),
-        volume_capabilities: vec![mount_cap(Mode::MultiNodeMultiWriter)],
-        parameters: params.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
-        secrets: HashMap::new(),
-    }
-}
-
-fn publish(volume_id: &str, target: &Path, readonly: bool) -> NodePublishVolumeRequest {
-    NodePublishVolumeRequest {
-        volume_id: volume_id.into(),
-        target_path: target.to_string_lossy().into_owned(),
-        volume_capability: Some(mount_cap(Mode::SingleNodeWriter)),
-        readonly,
-        secrets: secrets(),
-        ..Default::default()
-    }
-}
-
-fn mounted(dir: &Path) -> bool {
-    let d = dir.to_string_lossy();
-    std::fs::read_to_string("/proc/mounts")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(1) == Some(&*d))
-}
-
-/// Bytes (total, used) of a volume's stats, and its condition.
-async fn stats(node: &mut NodeClient<Channel>, id: &str, path: &Path) -> (i64, i64, bool) {
-    let s = node
-        .node_get_volume_stats(NodeGetVolumeStatsRequest {
-            volume_id: id.into(),
-            volume_path: path.to_string_lossy().into_owned(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let abnormal = s.volume_condition.map(|c| c.abnormal).unwrap_or(true);
-    let bytes = s
-        .usage
-        .iter()
-        .find(|u| u.unit == volume_usage::Unit::Bytes as i32);
-    bytes.map_or((0, 0, abnormal), |u| (u.total, u.used, abnormal))
-}
-
-/// Runs blocking file work off the async test's threads.
-async fn fs<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
-
-fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(data)?;
-    f.sync_all()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_volume_lives_from_create_to_delete_through_the_plugin_socket() {
@@ -216,6 +68,10 @@ async fn a_volume_lives_from_create_to_delete_through_the_plugin_socket() {
         Rpc::ExpandVolume,
         Rpc::VolumeCondition,
         Rpc::GetVolume,
+        Rpc::CreateDeleteSnapshot,
+        Rpc::ListSnapshots,
+        Rpc::CloneVolume,
+        Rpc::ModifyVolume,
     ];
     assert_eq!(rpcs, want.map(|t| t as i32));
     let ncaps = node
@@ -905,6 +761,81 @@ async fn encrypted_storage_classes_seal_their_volumes() {
         .await
         .unwrap_err();
     assert_eq!(strata_tests::client::err_code(&e), "AccessDenied");
+
+    // A VolumeAttributesClass moves the volume to another key: what is
+    // written from then on is sealed under it, and the volume's own
+    // credentials still open what the first key sealed.
+    let modify = |id: &str, params: &[(&str, &str)]| ControllerModifyVolumeRequest {
+        volume_id: id.into(),
+        secrets: HashMap::from([("volumeKey".to_owned(), key.to_owned())]),
+        mutable_parameters: params.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+    };
+    ctrl.controller_modify_volume(modify(
+        "pvc-kms",
+        &[("encryption", "aws:kms"), ("kmsKeyId", "other-key")],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        rule("pvc-kms").await,
+        (ServerSideEncryption::AwsKms, Some("other-key".into()))
+    );
+    strata_tests::put_object(&vol, "pvc-kms", "after", b"resealed".to_vec())
+        .await
+        .unwrap();
+    let head = vol
+        .head_object()
+        .bucket("pvc-kms")
+        .key("after")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.ssekms_key_id(), Some("other-key"));
+    assert_eq!(
+        strata_tests::get_object(&vol, "pvc-kms", "f").await.unwrap(),
+        b"sealed"
+    );
+    // Then to SSE-S3: both keys' data still open.
+    ctrl.controller_modify_volume(modify("pvc-kms", &[("encryption", "AES256")]))
+        .await
+        .unwrap();
+    strata_tests::put_object(&vol, "pvc-kms", "s3", b"plain key".to_vec())
+        .await
+        .unwrap();
+    for (k, v) in [
+        ("f", &b"sealed"[..]),
+        ("after", b"resealed"),
+        ("s3", b"plain key"),
+    ] {
+        assert_eq!(
+            strata_tests::get_object(&vol, "pvc-kms", k).await.unwrap(),
+            v,
+            "{k}"
+        );
+    }
+    for (params, code, why) in [
+        (
+            &[("storageClass", "GOLD")][..],
+            Code::InvalidArgument,
+            "unknown class",
+        ),
+        (&[("quota", "5")][..], Code::InvalidArgument, "not mutable"),
+        (&[("encryption", "aws:kms")][..], Code::InvalidArgument, "no key"),
+    ] {
+        let e = ctrl
+            .controller_modify_volume(modify("pvc-kms", params))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), code, "{why}: {e:?}");
+    }
+    let e = ctrl
+        .controller_modify_volume(modify("pvc-gone", &[("storageClass", "STANDARD")]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    ctrl.controller_modify_volume(modify("pvc-sse-s3", &[("storageClass", "STANDARD")]))
+        .await
+        .unwrap();
 }
 
 #[test]

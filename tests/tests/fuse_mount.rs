@@ -910,6 +910,45 @@ fn help_and_missing_credentials_are_clear() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_started_mid_write_does_not_upload_the_file_half_written() {
+    use std::io::Write;
+    let s = Server::start(4, &[]);
+    let c = s3_client(&s.endpoint);
+    c.create_bucket().bucket("forks").send().await.unwrap();
+    let endpoint = s.endpoint.clone();
+    let (m, f) = tokio::task::spawn_blocking(move || {
+        let m = Mount::start(&endpoint, "forks", &[]);
+        let mut f = std::fs::File::create(m.path("log.txt")).unwrap();
+        f.write_all(b"first half").unwrap();
+        // The child gets a copy of the descriptor and closes it when it
+        // execs (close-on-exec): the kernel sends the mount a flush.
+        let st = std::process::Command::new("true").status().unwrap();
+        assert!(st.success());
+        (m, f)
+    })
+    .await
+    .unwrap();
+    let head = c.head_object().bucket("forks").key("log.txt").send().await;
+    assert!(
+        head.is_err() || head.as_ref().unwrap().content_length() == Some(0),
+        "a half-written file was uploaded: {head:?}"
+    );
+    let m = tokio::task::spawn_blocking(move || {
+        let mut f = f;
+        f.write_all(b", second half").unwrap();
+        drop(f);
+        m
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        strata_tests::get_object(&c, "forks", "log.txt").await.unwrap(),
+        b"first half, second half"
+    );
+    drop(m);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_or_interrupted_writes_leave_the_previous_version() {
     use std::io::Write;
     let mut s = Server::start(4, &[]);
@@ -917,9 +956,7 @@ async fn failed_or_interrupted_writes_leave_the_previous_version() {
     c.create_bucket().bucket("fsf").send().await.unwrap();
     let endpoint = s.endpoint.clone();
     // objd dies while a file is being written: fsync fails with EIO, and
-    // the stored object is the previous version. (objd is killed from this
-    // thread: a fork while the file is open would close a copy of its
-    // descriptor, and that close uploads.)
+    // the stored object is the previous version.
     let (written_tx, written_rx) = std::sync::mpsc::channel::<()>();
     let (killed_tx, killed_rx) = std::sync::mpsc::channel::<()>();
     let writer = tokio::task::spawn_blocking(move || {

@@ -30,6 +30,23 @@ impl<S: Store> Adapter<S> {
     }
 }
 
+/// The thread group (process) of the task `pid` as the kernel names it in
+/// requests (a thread's own id), read from `/proc`; 0 when it cannot be
+/// told (a caller in a pid namespace the mount does not see is 0).
+fn process_of(pid: u32) -> u32 {
+    if pid == 0 {
+        return 0;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// The name `req` makes in `parent`.
 fn new_name<'a>(req: &Request, parent: INodeNo, name: &'a OsStr, mode: u32, umask: u32) -> NewName<'a> {
     let caller = Caller {
@@ -126,9 +143,10 @@ impl<S: Store> Filesystem for Adapter<S> {
         }
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         match self.fs.open(ino.0, flags.0) {
             Ok(o) => {
+                self.fs.opened_by(o.fh, process_of(req.pid()));
                 let flags = if o.keep_cache {
                     FopenFlags::FOPEN_KEEP_CACHE
                 } else {
@@ -188,8 +206,8 @@ impl<S: Store> Filesystem for Adapter<S> {
         }
     }
 
-    fn flush(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _lo: fuser::LockOwner, reply: ReplyEmpty) {
-        empty(reply, self.fs.flush(fh.0));
+    fn flush(&self, req: &Request, _ino: INodeNo, fh: FileHandle, _lo: fuser::LockOwner, reply: ReplyEmpty) {
+        empty(reply, self.fs.close(fh.0, process_of(req.pid())));
     }
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
@@ -250,13 +268,16 @@ impl<S: Store> Filesystem for Adapter<S> {
         reply: fuser::ReplyCreate,
     ) {
         match self.fs.create(new_name(req, parent, name, mode, umask)) {
-            Ok((ino, a, fh)) => reply.created(
-                &self.fs.attr_ttl(),
-                &file_attr(ino, &a),
-                Generation(0),
-                FileHandle(fh),
-                FopenFlags::empty(),
-            ),
+            Ok((ino, a, fh)) => {
+                self.fs.opened_by(fh, process_of(req.pid()));
+                reply.created(
+                    &self.fs.attr_ttl(),
+                    &file_attr(ino, &a),
+                    Generation(0),
+                    FileHandle(fh),
+                    FopenFlags::empty(),
+                );
+            }
             Err(e) => reply.error(e),
         }
     }

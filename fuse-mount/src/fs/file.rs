@@ -28,6 +28,8 @@ pub(super) struct OpenFile {
     /// Its name was unlinked (or replaced by a rename) while it was open:
     /// it keeps its bytes until closed and uploads nothing.
     pub(super) unlinked: bool,
+    /// The process (thread group) that opened it; 0 when not known.
+    opener: u32,
 }
 
 impl OpenFile {
@@ -40,6 +42,7 @@ impl OpenFile {
             attrs,
             charged: 0,
             unlinked: false,
+            opener: 0,
         }
     }
 }
@@ -231,6 +234,30 @@ impl<S: Store> Fs<S> {
     pub fn flush(&self, fh: u64) -> Result<(), Errno> {
         let open = self.handle(fh)?;
         self.upload(&mut lock(&open))
+    }
+
+    /// Records the process (thread group id) that opened `fh`.
+    pub fn opened_by(&self, fh: u64, process: u32) {
+        if let Ok(open) = self.handle(fh) {
+            lock(&open).opener = process;
+        }
+    }
+
+    /// A close of a descriptor of `fh` by `process`: uploads like
+    /// [`Fs::flush`], unless another process than the one that opened it
+    /// closes it. Such a close is a copy of the descriptor going away (a
+    /// child forked while the file was being written closes its copy when
+    /// it execs), and uploading then would store the file half written;
+    /// the opener's own close, or the release of the last descriptor,
+    /// uploads it. A process not known (0) uploads.
+    pub fn close(&self, fh: u64, process: u32) -> Result<(), Errno> {
+        let open = self.handle(fh)?;
+        let mut f = lock(&open);
+        if f.opener != 0 && process != 0 && process != f.opener {
+            tracing::debug!(path = %f.path, process, opener = f.opener, "close of a copy of the descriptor: no upload");
+            return Ok(());
+        }
+        self.upload(&mut f)
     }
 
     /// Closes `fh`, uploading what was written through it.

@@ -192,6 +192,29 @@ fn a_failed_upload_answers_eio_keeps_the_previous_object_and_is_retried_at_close
 }
 
 #[test]
+fn a_close_by_another_process_than_the_opener_does_not_upload_a_half_written_file() {
+    let m = mount();
+    let (_, fh) = m.create_written(ROOT, "f", b"first half");
+    m.fs.opened_by(fh, 100);
+    // A child forked meanwhile closes its copy of the descriptor.
+    m.fs.close(fh, 200).unwrap();
+    assert_eq!(m.data("pre/f"), None, "nothing uploaded");
+    m.fs.write(fh, 10, b", second half").unwrap();
+    // The opener's close uploads.
+    m.fs.close(fh, 100).unwrap();
+    assert_eq!(m.data("pre/f").as_deref(), Some(&b"first half, second half"[..]));
+    // Not knowing who closes (a pid the mount cannot see) uploads too.
+    m.fs.write(fh, 0, b"FIRST").unwrap();
+    m.fs.close(fh, 0).unwrap();
+    assert_eq!(m.data("pre/f").as_deref(), Some(&b"FIRST half, second half"[..]));
+    // And the last release uploads what the copies' closes left.
+    m.fs.write(fh, 0, b"first").unwrap();
+    m.fs.close(fh, 300).unwrap();
+    m.fs.release(fh).unwrap();
+    assert_eq!(m.data("pre/f").as_deref(), Some(&b"first half, second half"[..]));
+}
+
+#[test]
 fn a_failed_completion_answers_eio_and_leaves_no_upload_behind() {
     let m = mount();
     let data = pattern(PART as usize + 1);

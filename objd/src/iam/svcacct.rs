@@ -17,7 +17,9 @@ impl Iam {
     /// A new service account of `parent` (`""`: the root account),
     /// narrowed by `policy` if given: `(access key, secret)`. With
     /// `chosen` credentials, asking again for the same account (same key,
-    /// secret, parent and policy) succeeds and changes nothing.
+    /// secret and parent) succeeds: it changes nothing, or only the
+    /// account's policy when another is given (so a holder of the secret
+    /// can narrow or widen its account without a moment without it).
     pub async fn add_svcacct(
         &self,
         parent: &str,
@@ -60,15 +62,19 @@ impl Iam {
                 }
                 if let Some(old) = d.svcaccts.get(&ak) {
                     let same = old.parent == doc.parent
-                        && old.policy == doc.policy
                         && self.sealer.open(&ak, &old.sealed_secret).is_ok_and(|s| s == sk);
-                    return if same {
-                        Ok(false)
-                    } else {
-                        Err(IamError::EntityAlreadyExists(format!(
+                    if !same {
+                        return Err(IamError::EntityAlreadyExists(format!(
                             "access key {ak} is in use"
-                        )))
-                    };
+                        )));
+                    }
+                    if old.policy == doc.policy {
+                        return Ok(false);
+                    }
+                    let mut changed = old.clone();
+                    changed.policy = doc.policy.clone();
+                    d.writes.push((format!("{SVCACCT_PREFIX}{ak}"), encode(&changed)));
+                    return Ok(true);
                 }
                 if d.users
                     .values()

@@ -58,7 +58,8 @@ impl ObjectLayer {
     /// the same name with `dst_prefix` in its place in `dst_bucket`.
     /// `keys` opens encrypted versions that must be copied. Objects already
     /// under the target names are replaced. The prefixes of one bucket may
-    /// not overlap.
+    /// not overlap. An object named exactly `src_prefix` (the marker of a
+    /// directory) is cloned only under a non-empty `dst_prefix`.
     /// `progress` hears the figures so far after every page of keys.
     pub async fn clone_prefix(
         &self,
@@ -82,9 +83,12 @@ impl ObjectLayer {
                     },
                 )
                 .await?;
+            // The object named by the source prefix itself (a directory
+            // marker) has no name under an empty target prefix: it stays.
             let work: Vec<_> = page
                 .objects
                 .iter()
+                .filter(|o| !(dst_prefix.is_empty() && o.key.len() == src_prefix.len()))
                 .map(|o| {
                     let from = o.key.clone();
                     let to = format!("{dst_prefix}{}", &o.key[src_prefix.len()..]);

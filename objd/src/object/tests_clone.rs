@@ -47,6 +47,8 @@ async fn a_clone_shares_files_and_later_writes_change_neither_side() {
         put(l, "src", k, pattern(len, i as u8)).await;
     }
     put(l, "src", "other/outside", pattern(100_000, 99)).await;
+    // The directory marker of the prefix itself.
+    put(l, "src", "vol/", vec![]).await;
     let before: u64 = keys
         .iter()
         .enumerate()
@@ -60,27 +62,33 @@ async fn a_clone_shares_files_and_later_writes_change_neither_side() {
         .sum();
 
     let r = clone(l, ("src", "vol/"), ("dst", "copy/")).await.unwrap();
-    assert_eq!(r.objects, 12);
-    assert_eq!(r.linked, 12);
+    assert_eq!(r.objects, 13);
+    assert_eq!(r.linked, 13);
     assert_eq!(r.copied, 0);
     assert_eq!(r.bytes, before);
     assert_eq!(l.usage("dst").unwrap().bytes, before);
-    assert_eq!(l.usage("dst").unwrap().versions, 12);
+    assert_eq!(l.usage("dst").unwrap().versions, 13);
+    assert_eq!(read_all(l, "dst", "copy/").await.unwrap(), Vec::<u8>::new());
+    // Under an empty target prefix the marker has no name and stays out.
+    l.make_bucket("whole").await.unwrap();
+    let r = clone(l, ("src", "vol/"), ("whole", "")).await.unwrap();
+    assert_eq!(r.objects, 12);
+    assert_eq!(read_all(l, "whole", "d2/f5").await.unwrap(), pattern(505, 5));
 
     // No bytes were copied: each of the 6 streamed objects has one shard
-    // file per drive, and each now has two names.
+    // file per drive, and each now has three names (two clones).
     let mut shared = 0;
     for p in &f.paths {
         for file in files(&p.join("data")) {
-            if std::fs::metadata(&file).unwrap().nlink() == 2 {
+            if std::fs::metadata(&file).unwrap().nlink() == 3 {
                 shared += 1;
             }
         }
     }
     assert_eq!(
         shared,
-        2 * 6 * 6,
-        "each streamed object's 6 shard files have two names"
+        3 * 6 * 6,
+        "each streamed object's 6 shard files have three names"
     );
 
     for (i, k) in keys.iter().enumerate() {
