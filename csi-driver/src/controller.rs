@@ -147,6 +147,18 @@ async fn volume_state(c: &Client, id: &VolumeId) -> Result<(Volume, VolumeCondit
     }
 }
 
+/// NOT_FOUND unless the volume's bucket exists.
+pub(crate) async fn require_volume(c: &Client, id: &VolumeId) -> Result<(), Status> {
+    if c.bucket_exists(&id.bucket)
+        .await
+        .map_err(|e| from_s3("volume", &e))?
+    {
+        Ok(())
+    } else {
+        Err(Status::not_found(format!("no volume {}", id.id())))
+    }
+}
+
 /// objd stores every object in its one pool (STANDARD); other classes
 /// come with tiering and are refused until then.
 fn check_class(params: &HashMap<String, String>) -> Result<(), Status> {
@@ -313,13 +325,7 @@ impl Controller for ControllerService {
             return Err(Status::invalid_argument("volume_capabilities are required"));
         }
         let c = self.backend.client(&r.secrets)?;
-        if !c
-            .bucket_exists(&id.bucket)
-            .await
-            .map_err(|e| from_s3("volume", &e))?
-        {
-            return Err(Status::not_found(format!("no volume {}", id.id())));
-        }
+        require_volume(&c, &id).await?;
         Ok(Response::new(match check_capabilities(&r.volume_capabilities) {
             Ok(()) => ValidateVolumeCapabilitiesResponse {
                 confirmed: Some(validate_volume_capabilities_response::Confirmed {
@@ -537,13 +543,7 @@ impl Controller for ControllerService {
         check_class(params)?;
         let sealed = encryption(params)?;
         let c = self.backend.client(&r.secrets)?;
-        if !c
-            .bucket_exists(&id.bucket)
-            .await
-            .map_err(|e| from_s3("volume", &e))?
-        {
-            return Err(Status::not_found(format!("no volume {}", id.id())));
-        }
+        require_volume(&c, &id).await?;
         if let Some((algorithm, key)) = &sealed {
             if !id.prefix.is_empty() {
                 return Err(Status::invalid_argument(

@@ -115,13 +115,7 @@ pub async fn create(c: &Client, r: CreateSnapshotRequest) -> Result<Snapshot, St
             source.id()
         )));
     }
-    if !c
-        .bucket_exists(&source.bucket)
-        .await
-        .map_err(|e| from_s3("volume", &e))?
-    {
-        return Err(Status::not_found(format!("no volume {}", source.id())));
-    }
+    crate::controller::require_volume(c, &source).await?;
     c.create_bucket(SNAPSHOT_BUCKET)
         .await
         .map_err(|e| from_s3("creating the snapshot bucket", &e))?;

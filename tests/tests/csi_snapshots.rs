@@ -56,6 +56,16 @@ async fn list(
     (ids, page.next_token)
 }
 
+/// The snapshot CreateSnapshot answers.
+async fn take(ctrl: &mut ControllerClient<tonic::transport::Channel>, r: CreateSnapshotRequest) -> Snapshot {
+    ctrl.create_snapshot(r)
+        .await
+        .unwrap()
+        .into_inner()
+        .snapshot
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_keep_a_volume_as_it_was_and_restores_and_clones_are_independent() {
     let s = Server::start(4, &[]);
@@ -90,24 +100,12 @@ async fn snapshots_keep_a_volume_as_it_was_and_restores_and_clones_are_independe
     .await;
 
     // CreateSnapshot: ready at once, the same answer when repeated.
-    let first = ctrl
-        .create_snapshot(snap("snapshot-1", "pvc-src"))
-        .await
-        .unwrap()
-        .into_inner()
-        .snapshot
-        .unwrap();
+    let first = take(&mut ctrl, snap("snapshot-1", "pvc-src")).await;
     assert!(first.ready_to_use);
     assert_eq!(first.source_volume_id, "pvc-src");
     let stored = (3 << 20) + 10 + 26 + 7;
     assert!(first.size_bytes >= stored, "{first:?}");
-    let again = ctrl
-        .create_snapshot(snap("snapshot-1", "pvc-src"))
-        .await
-        .unwrap()
-        .into_inner()
-        .snapshot
-        .unwrap();
+    let again = take(&mut ctrl, snap("snapshot-1", "pvc-src")).await;
     assert_eq!(again, first);
     ctrl.create_volume(create("pvc-other", mib, &[])).await.unwrap();
     for (r, code, why) in [

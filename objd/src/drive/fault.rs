@@ -206,6 +206,9 @@ impl Drive for FaultDrive {
         self.shared.event(Event::LinkData)?;
         self.inner.link_data(src, dst, files)
     }
+    fn sync_data(&self) -> DriveResult<()> {
+        self.inner.sync_data()
+    }
     fn data_dirs(&self, prefix: u8) -> DriveResult<Vec<DataDir>> {
         self.inner.data_dirs(prefix)
     }

@@ -515,24 +515,21 @@ impl Drive for LocalDrive {
     fn link_data(&self, src: &[u8; 16], dst: &[u8; 16], files: &[ShardFile]) -> DriveResult<()> {
         let d = self.dir_path(dst);
         let parent = d.parent().map(Path::to_path_buf).unwrap_or_default();
-        let created_parent = ensure_dir(&parent)?;
+        ensure_dir(&parent)?;
         fs::create_dir(&d)?;
         let linked = files
             .iter()
-            .try_for_each(|f| fs::hard_link(self.part_path(src, *f), self.part_path(dst, *f)))
-            .and_then(|()| sync_dir(&d))
-            .and_then(|()| sync_dir(&parent))
-            .and_then(|()| {
-                if created_parent {
-                    sync_dir(&self.root.join("data"))
-                } else {
-                    Ok(())
-                }
-            });
+            .try_for_each(|f| fs::hard_link(self.part_path(src, *f), self.part_path(dst, *f)));
         if let Err(e) = linked {
             let _ = fs::remove_dir_all(&d);
             return Err(e.into());
         }
+        Ok(())
+    }
+
+    fn sync_data(&self) -> DriveResult<()> {
+        let root = File::open(&self.root)?;
+        rustix::fs::syncfs(&root).map_err(io::Error::from)?;
         Ok(())
     }
 

@@ -193,6 +193,12 @@ impl Drive for Metered {
         r
     }
 
+    fn sync_data(&self) -> DriveResult<()> {
+        let r = self.inner.sync_data();
+        self.stats.count(&r);
+        r
+    }
+
     fn data_dirs(&self, prefix: u8) -> DriveResult<Vec<DataDir>> {
         self.inner.data_dirs(prefix)
     }

@@ -331,11 +331,15 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
     fn remove_part(&self, dir: &[u8; 16], file: ShardFile) -> DriveResult<()>;
     fn remove_data_dir(&self, dir: &[u8; 16]) -> DriveResult<()>;
     /// Makes the new data directory `dst` hold `files` of `src` without
-    /// copying their bytes, durably (directory entries fsynced): a clone
-    /// shares the shard files of its origin. Shard files are never changed
-    /// once written (a rewrite is a new file renamed into place), so either
-    /// name can go without touching the other. On failure `dst` is gone.
+    /// copying their bytes: a clone shares the shard files of its origin.
+    /// Shard files are never changed once written (a rewrite is a new file
+    /// renamed into place), so either name can go without touching the
+    /// other. Not durable until [`Drive::sync_data`] returns; on failure
+    /// `dst` is gone.
     fn link_data(&self, src: &[u8; 16], dst: &[u8; 16], files: &[ShardFile]) -> DriveResult<()>;
+    /// Makes every data directory and link made so far durable (one flush
+    /// of the drive's filesystem for a batch of [`Drive::link_data`]).
+    fn sync_data(&self) -> DriveResult<()>;
     /// The data directories whose id starts with byte `prefix`.
     fn data_dirs(&self, prefix: u8) -> DriveResult<Vec<DataDir>>;
     /// Removes a file that [`Drive::data_dirs`] listed (a temporary file,

@@ -496,6 +496,10 @@ impl Drive for RemoteDrive {
         self.call(Op::LinkData, args, None).map(|_| ())
     }
 
+    fn sync_data(&self) -> DriveResult<()> {
+        self.call(Op::SyncData, self.args(|_| {}), None).map(|_| ())
+    }
+
     fn data_dirs(&self, prefix: u8) -> DriveResult<Vec<DataDir>> {
         let b = self.call(Op::DataDirs, self.args(|w| w.u8(prefix)), None)?;
         decode(rpc::decode_dirs(&b))

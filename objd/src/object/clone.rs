@@ -28,8 +28,11 @@ use crate::meta::{DataLoc, Version, VersionId, Versioning};
 use futures::StreamExt;
 use std::sync::Arc;
 
-/// Keys cloned at once.
-const CLONE_CONCURRENCY: usize = 16;
+/// Keys whose files are linked (or which are copied) at once.
+const STAGE_CONCURRENCY: usize = 32;
+/// Clone records committed at once: the drives fold the commits waiting
+/// at one moment into one transaction, so many at once share an fsync.
+const COMMIT_CONCURRENCY: usize = 256;
 
 /// What a clone did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -85,22 +88,71 @@ impl ObjectLayer {
                 .await?;
             // The object named by the source prefix itself (a directory
             // marker) has no name under an empty target prefix: it stays.
-            let work: Vec<_> = page
+            let names: Vec<(String, String)> = page
                 .objects
                 .iter()
                 .filter(|o| !(dst_prefix.is_empty() && o.key.len() == src_prefix.len()))
                 .map(|o| {
-                    let from = o.key.clone();
-                    let to = format!("{dst_prefix}{}", &o.key[src_prefix.len()..]);
-                    let keys = Arc::clone(&keys);
+                    (
+                        o.key.clone(),
+                        format!("{dst_prefix}{}", &o.key[src_prefix.len()..]),
+                    )
+                })
+                .collect();
+            // Shard files linked (or objects copied), key by key...
+            let work: Vec<_> = names
+                .iter()
+                .map(|(from, to)| {
+                    let (from, to, keys) = (from.clone(), to.clone(), Arc::clone(&keys));
                     async move {
-                        self.clone_key((src_bucket, &from), (dst_bucket, &to), versioning, keys)
+                        self.stage_key((src_bucket, &from), (dst_bucket, &to), versioning, keys)
                             .await
                     }
                 })
                 .collect();
+            let staged: Vec<ObjectResult<Staged>> = futures::stream::iter(work)
+                .buffered(STAGE_CONCURRENCY)
+                .collect()
+                .await;
+            // ...the links made durable, once per drive for the page...
+            let mut synced: Vec<Vec<bool>> = Vec::new();
+            if staged.iter().any(|s| matches!(s, Ok(Staged::Linked { .. }))) {
+                for set in self.sets() {
+                    synced.push(set.sync_links().await);
+                }
+            }
+            let synced = &synced;
+            // ...then the records that name them committed.
+            let work: Vec<_> = staged
+                .into_iter()
+                .zip(names)
+                .map(|(s, (_, to))| async move {
+                    match s? {
+                        Staged::Linked {
+                            set,
+                            dir,
+                            mut copies,
+                            size,
+                        } => {
+                            // A drive whose links may not be durable takes
+                            // no record naming them.
+                            for (p, c) in copies.iter_mut().enumerate() {
+                                if !synced[set.index][p] {
+                                    *c = None;
+                                }
+                            }
+                            let r = set.commit_clone(dst_bucket, &to, copies).await;
+                            if r.is_err() {
+                                set.discard_unreferenced(dst_bucket, &to, dir).await;
+                            }
+                            r.map(|()| Cloned::Linked(size))
+                        }
+                        Staged::Done(c) => Ok(c),
+                    }
+                })
+                .collect();
             let done: Vec<ObjectResult<Cloned>> = futures::stream::iter(work)
-                .buffered(CLONE_CONCURRENCY)
+                .buffered(COMMIT_CONCURRENCY)
                 .collect()
                 .await;
             for d in done {
@@ -145,22 +197,25 @@ impl ObjectLayer {
         Ok(versioning)
     }
 
-    async fn clone_key(
+    /// The first step of cloning one key: its shard files linked under a
+    /// new directory where the new name lives in the same set (committed
+    /// once the links are durable), else the object copied.
+    async fn stage_key(
         &self,
         (src_bucket, src_key): (&str, &str),
         (dst_bucket, dst_key): (&str, &str),
         versioning: Versioning,
         keys: Arc<dyn KeySource>,
-    ) -> ObjectResult<Cloned> {
+    ) -> ObjectResult<Staged> {
         super::check_key(dst_key)?;
         let set = self.set_for(src_bucket, src_key);
         if !Arc::ptr_eq(set, self.set_for(dst_bucket, dst_key)) {
             return self
                 .clone_by_copy((src_bucket, src_key), (dst_bucket, dst_key), keys)
-                .await;
+                .await
+                .map(Staged::Done);
         }
-        set.clone_linked((src_bucket, src_key), (dst_bucket, dst_key), versioning)
-            .await
+        set.link_clone((src_bucket, src_key), versioning).await
     }
 
     /// Copies the current version of a key whose new name lives in
@@ -204,15 +259,27 @@ impl ObjectLayer {
     }
 }
 
+/// A key half cloned: its shard files linked (not yet durably) under
+/// `dir` on each drive with a copy, or done already.
+enum Staged {
+    Linked {
+        set: Arc<ErasureSet>,
+        dir: [u8; 16],
+        copies: Vec<Option<Version>>,
+        size: u64,
+    },
+    Done(Cloned),
+}
+
 impl ErasureSet {
-    /// Clones the current version of a key to a name in this same set by
-    /// linking its shard files.
-    async fn clone_linked(
-        &self,
+    /// Links the shard files of the current version of a key under a new
+    /// data directory on each drive, and returns each drive's copy of the
+    /// version as the clone's record will hold it.
+    async fn link_clone(
+        self: &Arc<Self>,
         (src_bucket, src_key): (&str, &str),
-        (dst_bucket, dst_key): (&str, &str),
         versioning: Versioning,
-    ) -> ObjectResult<Cloned> {
+    ) -> ObjectResult<Staged> {
         let dir = *uuid::Uuid::new_v4().as_bytes();
         // Under the origin's lock, so its files stay until they are linked.
         let (version, mut copies) = {
@@ -220,7 +287,7 @@ impl ErasureSet {
             let records = self.read_records(src_bucket, src_key).await;
             let res = match self.resolve(&records, None) {
                 Ok(r) if !r.version.is_delete_marker() => r,
-                Ok(_) | Err(ObjectError::NoSuchKey) => return Ok(Cloned::Skipped),
+                Ok(_) | Err(ObjectError::NoSuchKey) => return Ok(Staged::Done(Cloned::Skipped)),
                 Err(e) => return Err(e),
             };
             let files: Vec<ShardFile> = res.version.parts.iter().map(|p| p.file()).collect();
@@ -264,15 +331,31 @@ impl ErasureSet {
                 c.id = VersionId::NULL;
             }
         }
-        let committed = self.commit_clone(dst_bucket, dst_key, copies).await;
-        if committed.is_err() {
-            self.discard_unreferenced(dst_bucket, dst_key, dir).await;
-        }
-        committed.map(|()| Cloned::Linked(version.size))
+        Ok(Staged::Linked {
+            set: Arc::clone(self),
+            dir,
+            copies,
+            size: version.size,
+        })
+    }
+
+    /// Makes the links of the clones staged so far durable on every
+    /// drive; which drives did.
+    async fn sync_links(&self) -> Vec<bool> {
+        let synced = self.on_drives(|_, d| d.sync_data()).await;
+        synced
+            .into_iter()
+            .map(|r| {
+                if let Err(e) = &r {
+                    tracing::warn!(error = %e, "a drive could not make a clone's links durable");
+                }
+                r.is_ok()
+            })
+            .collect()
     }
 
     /// Commits each drive's copy of a cloned version as the newest entry
-    /// of `bucket/key`.
+    /// of `bucket/key` (its links durable).
     async fn commit_clone(&self, bucket: &str, key: &str, copies: Vec<Option<Version>>) -> ObjectResult<()> {
         let _guard = self.locks.lock(bucket, key).await;
         let (records, hashes) = self.read_records_hashed(bucket, key).await;

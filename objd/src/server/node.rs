@@ -193,6 +193,10 @@ fn run(op: Op, d: &dyn Drive, args: &[u8], payload: &[u8]) -> DriveResult<Bytes>
             d.link_data(&src, &dst, &files)?;
             none()
         }
+        Op::SyncData => {
+            d.sync_data()?;
+            none()
+        }
         Op::DataDirs => Ok(rpc::encode_dirs(&d.data_dirs(decode(r.u8())?)?).into()),
         Op::RemoveFile => {
             let dir = decode(r.array::<16>())?;
