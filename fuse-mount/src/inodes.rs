@@ -54,6 +54,10 @@ struct Node {
     page_cache: Option<String>,
     /// Its name was unlinked (it lives on while the kernel holds it).
     unlinked: bool,
+    /// For a directory: when an entry in it was last made, removed or
+    /// renamed through the mount. Its mtime and ctime are at least this,
+    /// whatever its marker says, while the kernel holds it.
+    changed: Option<SystemTime>,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +87,7 @@ impl Inodes {
                 lookups: 1,
                 page_cache: None,
                 unlinked: false,
+                changed: None,
             },
         );
         t.by_path.insert(String::new(), ROOT);
@@ -113,6 +118,7 @@ impl Inodes {
                 lookups: 0,
                 page_cache: None,
                 unlinked: false,
+                changed: None,
             },
         );
         t.by_path.insert(path.to_owned(), i);
@@ -126,6 +132,42 @@ impl Inodes {
             n.attrs = Some((attrs, Instant::now()));
         }
         i
+    }
+
+    /// Directory `path`'s attributes as the server tells them, with the
+    /// times of the entry changes made through the mount since.
+    pub fn with_changes(&self, path: &str, attrs: &mut Attrs) {
+        let t = self.lock();
+        let changed = t.by_path.get(path).and_then(|i| t.nodes.get(i)?.changed);
+        if let Some(at) = changed.filter(|_| attrs.kind == Kind::Dir) {
+            attrs.mtime = attrs.mtime.max(at);
+            attrs.ctime = attrs.ctime.max(at);
+        }
+    }
+
+    /// An entry of directory `path` was made, removed or renamed at `at`:
+    /// its mtime and ctime become `at` (in this mount's memory: what a
+    /// directory marker stores changes only with chmod, chown or utimens).
+    pub fn dir_changed(&self, path: &str, at: SystemTime) {
+        let mut t = self.lock();
+        let Some(i) = t.by_path.get(path).copied() else {
+            return;
+        };
+        if let Some(n) = t.nodes.get_mut(&i) {
+            n.changed = Some(at);
+            if let Some((a, _)) = n.attrs.as_mut().filter(|(a, _)| a.kind == Kind::Dir) {
+                a.mtime = a.mtime.max(at);
+                a.ctime = a.ctime.max(at);
+            }
+        }
+    }
+
+    /// The kind last seen for `path`, however long ago (what a directory
+    /// listing, which tells no kinds, reports for an entry).
+    pub fn known_kind(&self, path: &str) -> Option<Kind> {
+        let t = self.lock();
+        let i = t.by_path.get(path)?;
+        t.nodes.get(i)?.attrs.as_ref().map(|(a, _)| a.kind)
     }
 
     /// Records the attributes of `path` for an entry the kernel is told of

@@ -309,6 +309,55 @@ async fn files_written_through_the_mount_are_objects_with_their_attributes() {
         // A large file goes up in parts; truncation; attributes.
         std::fs::write(m.path("big.bin"), &big2).unwrap();
         assert_eq!(std::fs::read(m.path("big.bin")).unwrap(), big2);
+        // A directory's mtime and ctime change with its entries, as in a
+        // local directory, and not with a write to a file in it.
+        let local = tempfile::tempdir().unwrap();
+        for root in [m.path(""), local.path().to_path_buf()] {
+            let dir = root.join("times");
+            std::fs::create_dir(&dir).unwrap();
+            let stamp = || {
+                use std::os::unix::fs::MetadataExt;
+                let md = std::fs::metadata(&dir).unwrap();
+                (
+                    md.mtime_nsec() + md.mtime() * 1_000_000_000,
+                    md.ctime_nsec() + md.ctime() * 1_000_000_000,
+                )
+            };
+            let mut last = stamp();
+            let mut step = |what: &str, want: bool| {
+                let now = stamp();
+                assert_eq!(
+                    now.0 > last.0 && now.1 > last.1,
+                    want,
+                    "{what} in {}",
+                    root.display()
+                );
+                last = now;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            };
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::fs::write(dir.join("a"), b"x").unwrap();
+            step("create", true);
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join("a"))
+                .unwrap()
+                .write_all(b"y")
+                .unwrap();
+            step("append", false);
+            std::os::unix::fs::symlink("a", dir.join("l")).unwrap();
+            step("symlink", true);
+            std::fs::rename(dir.join("l"), dir.join("m")).unwrap();
+            step("rename", true);
+            assert!(std::fs::create_dir(dir.join("a")).is_err());
+            step("a failed mkdir", false);
+            std::fs::remove_file(dir.join("m")).unwrap();
+            step("unlink", true);
+            std::fs::create_dir(dir.join("s")).unwrap();
+            step("mkdir", true);
+            std::fs::remove_dir(dir.join("s")).unwrap();
+            step("rmdir", true);
+        }
         // Parts sent while writing in order, then written again, or cut
         // off by a truncation, or sent before a chmod: the object is what
         // was written last.

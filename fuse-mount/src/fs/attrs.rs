@@ -114,6 +114,15 @@ impl<S: Store> Fs<S> {
     /// [`Fs::stat`], with what the server said of the object when `path`
     /// is one (its metadata and content type, for calls that rewrite it).
     pub(super) fn stat_object(&self, path: &str) -> Result<Option<(Attrs, Option<ObjectInfo>)>, Errno> {
+        let mut found = self.stat_server(path)?;
+        if let Some((a, _)) = &mut found {
+            self.inodes.with_changes(path, a);
+        }
+        Ok(found)
+    }
+
+    /// [`Fs::stat_object`] as the server tells it.
+    fn stat_server(&self, path: &str) -> Result<Option<(Attrs, Option<ObjectInfo>)>, Errno> {
         if path.is_empty() {
             return Ok(Some((self.dir_attrs(), None)));
         }

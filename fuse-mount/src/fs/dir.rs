@@ -87,9 +87,20 @@ impl<S: Store> Fs<S> {
                 }
                 self.fill(d, index)?;
             }
-            let (name, kind) = &d.entries[(index - d.base) as usize];
-            let ino = self.inodes.listed(&child(&d.path, name));
-            if add(ino, index + 3, *kind, name) {
+            let (name, listed) = &d.entries[(index - d.base) as usize];
+            let path = child(&d.path, name);
+            let ino = self.inodes.listed(&path);
+            // A listing tells files from directories only; a symlink or
+            // special file the mount has seen gets its own type.
+            let kind = match listed {
+                Kind::File => self
+                    .inodes
+                    .known_kind(&path)
+                    .filter(|k| *k != Kind::Dir)
+                    .unwrap_or(Kind::File),
+                k => *k,
+            };
+            if add(ino, index + 3, kind, name) {
                 return Ok(());
             }
             index += 1;

@@ -154,6 +154,7 @@ impl<S: Store> Fs<S> {
             }
         };
         let attrs = new_entry(Kind::File, 0, &n);
+        self.entry_changed(&path);
         let ino = self.inodes.looked_up(&path, attrs.clone());
         let fh = self.new_handle(ino, OpenFile::new(path, attrs.clone(), Some(writer)));
         Ok((ino, attrs, fh))

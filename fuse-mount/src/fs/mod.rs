@@ -204,6 +204,13 @@ impl<S: Store> Fs<S> {
     }
 
     /// The path of a name a call makes, on a writable mount.
+    /// An entry `path` was made, removed or renamed: its directory's
+    /// mtime and ctime are now.
+    fn entry_changed(&self, path: &str) {
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+        self.inodes.dir_changed(dir, std::time::SystemTime::now());
+    }
+
     fn new_path(&self, n: &NewName) -> Result<String, Errno> {
         self.writable()?;
         self.parent_child(n.parent, n.name)

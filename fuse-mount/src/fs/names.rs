@@ -41,6 +41,7 @@ impl<S: Store> Fs<S> {
             .block_on(self.store.delete(&self.key(&path)))
             .map_err(|e| errno(&e))?;
         self.unlinked(&path);
+        self.entry_changed(&path);
         Ok(())
     }
 
@@ -55,7 +56,9 @@ impl<S: Store> Fs<S> {
         }
         self.rt
             .block_on(self.store.delete(&self.dir_prefix(&path)))
-            .map_err(|e| errno(&e))
+            .map_err(|e| errno(&e))?;
+        self.entry_changed(&path);
+        Ok(())
     }
 
     /// Renames `name` in `parent` to `new_name` in `new_parent`. Files
@@ -78,6 +81,8 @@ impl<S: Store> Fs<S> {
             self.unlinked(&to);
         }
         self.followed(&from, &to);
+        self.entry_changed(&from);
+        self.entry_changed(&to);
         Ok(())
     }
 
@@ -141,6 +146,7 @@ impl<S: Store> Fs<S> {
         self.rt
             .block_on(self.store.put(key, body, &posix_meta(&a)))
             .map_err(|e| errno(&e))?;
+        self.entry_changed(path);
         Ok((self.inodes.looked_up(path, a.clone()), a))
     }
 

@@ -697,3 +697,70 @@ fn chmod_keeps_what_s3_clients_set_beside_the_posix_attributes() {
     assert_eq!((after.mode, after.uid, after.mtime), (0o600, 7, before.mtime));
     assert!(after.ctime > before.ctime, "{after:?}");
 }
+
+#[test]
+fn a_directory_s_times_change_with_its_entries_and_not_when_a_call_fails() {
+    let m = mount();
+    let d = m.mkdir(ROOT, "d");
+    let e = m.mkdir(ROOT, "e");
+    let times = |ino| {
+        let a = m.fs.getattr(ino).unwrap();
+        (a.mtime, a.ctime)
+    };
+    let tick = || std::thread::sleep(Duration::from_millis(5));
+    let mut last = times(d);
+    let mut changed = |what: &str, ino: u64, want: bool| {
+        let now = times(ino);
+        assert_eq!(now != last, want, "{what}: {last:?} -> {now:?}");
+        if want {
+            assert_eq!(now.0, now.1, "{what}: mtime and ctime together");
+        }
+        last = now;
+        tick();
+    };
+    tick();
+    let (_, fh) = m.create_written(d, "f", b"x");
+    m.fs.release(fh).unwrap();
+    changed("create", d, true);
+    assert_eq!(m.fs.mkdir(at(d, os("f"), 0o755, 0)).unwrap_err(), Errno::EEXIST);
+    changed("a failed mkdir", d, false);
+    m.fs.symlink(at(d, os("l"), 0o777, 0), "f".as_ref()).unwrap();
+    changed("symlink", d, true);
+    m.fs.mknod(at(d, os("p"), libc::S_IFIFO | 0o644, 0), 0).unwrap();
+    changed("mknod", d, true);
+    m.mkdir(d, "sub");
+    changed("mkdir", d, true);
+    assert_eq!(m.fs.rmdir(ROOT, os("d")).unwrap_err(), Errno::ENOTEMPTY);
+    changed("a failed rmdir", d, false);
+    m.fs.unlink(d, os("l")).unwrap();
+    changed("unlink", d, true);
+    m.fs.rmdir(d, os("sub")).unwrap();
+    changed("rmdir", d, true);
+    // Writing a file changes the file, not its directory.
+    let (ino, _) = m.fs.lookup(d, os("f")).unwrap();
+    let o = m.fs.open(ino, libc::O_WRONLY).unwrap();
+    m.fs.write(o.fh, 1, b"more").unwrap();
+    m.fs.release(o.fh).unwrap();
+    changed("a write", d, false);
+    // A rename changes both directories.
+    let before_e = times(e);
+    m.fs.rename(d, os("f"), e, os("g")).unwrap();
+    changed("rename out", d, true);
+    assert!(times(e) > before_e, "rename in");
+}
+
+#[test]
+fn listings_give_the_types_the_mount_has_seen() {
+    let m = mount();
+    m.write_file(ROOT, "f", b"x");
+    m.fs.symlink(at(ROOT, os("l"), 0o777, 0), "f".as_ref()).unwrap();
+    m.fs.mknod(at(ROOT, os("p"), libc::S_IFIFO | 0o644, 0), 0)
+        .unwrap();
+    m.mkdir(ROOT, "d");
+    let got = m.list_dir(ROOT, 100);
+    let kind = |n: &str| got.iter().find(|(name, _)| name == n).map(|(_, k)| *k);
+    assert_eq!(kind("f"), Some(Kind::File));
+    assert_eq!(kind("l"), Some(Kind::Symlink));
+    assert_eq!(kind("p"), Some(Kind::Fifo));
+    assert_eq!(kind("d"), Some(Kind::Dir));
+}
