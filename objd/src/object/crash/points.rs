@@ -266,6 +266,19 @@ fn heal(l: &ObjectLayer) -> Fut<'_> {
     })
 }
 
+fn clone_to_other(l: &ObjectLayer) -> Fut<'_> {
+    Box::pin(async move {
+        l.clone_prefix(
+            (BUCKET, "k"),
+            (BUCKET, "c"),
+            Arc::new(crate::object::NoKeys),
+            |_| {},
+        )
+        .await
+        .map(|_| ())
+    })
+}
+
 const ENABLED: Option<Versioning> = Some(Versioning::Enabled);
 const SUSPENDED: Option<Versioning> = Some(Versioning::Suspended);
 
@@ -316,6 +329,8 @@ fn scenarios() -> Vec<Scenario> {
         s("tag a version", ENABLED, put_files, tag),
         s("set quota", None, put_files, set_quota),
         s("heal a missing copy", None, put_files_missing_on_drive_0, heal),
+        s("clone files to another key", None, put_files, clone_to_other),
+        s("clone inline to another key", None, put_inline, clone_to_other),
     ]
 }
 
