@@ -331,6 +331,17 @@ impl ObjectReader {
         }
         let bs = u64::from(layout.block_size);
         let count = (cur.last - cur.block).min(READ_BATCH);
+        if count == 1 {
+            // A range inside one block reads only the data shards it
+            // overlaps (a small ranged GET: one shard of k).
+            let bstart = cur.block * bs;
+            let lo = cur.from.max(bstart) - bstart;
+            let hi = cur.to.min(bstart + bs) - bstart;
+            if let Some(data) = self.read_block_part(layout, part, cur.block, lo, hi).await {
+                cur.block += 1;
+                return Ok(Some(vec![Bytes::from(data)]));
+            }
+        }
         let mut out = Vec::with_capacity(count as usize);
         for (i, data) in self
             .read_block_run(layout, part, cur.block, count)
@@ -363,47 +374,8 @@ impl ObjectReader {
         let framed = |b: u64| layout.shard_len(layout.block_len(part.size, b)) + bitrot::HASH_LEN;
         let span_start = layout.shard_offset(first);
         let span_len = (layout.shard_offset(last) - span_start) as usize + framed(last);
-        let copies = &self.resolved.copies;
-        let holder = |idx: usize| {
-            copies.iter().position(|c| {
-                c.as_ref()
-                    .is_some_and(|c| usize::from(c.erasure.shard_index) == idx)
-            })
-        };
         let reads: Vec<_> = (0..k)
-            .map(|idx| {
-                let pos = holder(idx);
-                let copy = pos.and_then(|p| copies[p].clone());
-                let drive = pos.and_then(|p| self.set.drives[p].clone());
-                let number = part.file();
-                let set = &self.set;
-                async move {
-                    let (Some(copy), Some(drive), Some(pos)) = (copy, drive, pos) else {
-                        return None;
-                    };
-                    match copy.data {
-                        DataLoc::Inline(bytes) => {
-                            let o = span_start as usize;
-                            bytes.get(o..o + span_len).map(<[u8]>::to_vec)
-                        }
-                        DataLoc::Dir(dir) => set
-                            .drive_task(pos, move || {
-                                drive
-                                    .read_shard(
-                                        &dir,
-                                        number,
-                                        erasure::SHARD_HEADER_LEN + span_start,
-                                        span_len,
-                                    )
-                                    .ok()
-                            })
-                            .await
-                            .ok()
-                            .flatten(),
-                        DataLoc::None => None,
-                    }
-                }
-            })
+            .map(|idx| self.shard_span(idx, part, span_start, span_len))
             .collect();
         let spans: Vec<Option<Vec<u8>>> = futures::future::join_all(reads).await;
         let mut out = Vec::with_capacity(count as usize);
@@ -433,6 +405,71 @@ impl ObjectReader {
             }
         }
         Ok(out)
+    }
+
+    /// `len` stored bytes from `start` of the stream of data shard `idx`
+    /// of a part (framing included); `None` when its holder is missing or
+    /// the read fails.
+    async fn shard_span(&self, idx: usize, part: &PartInfo, start: u64, len: usize) -> Option<Vec<u8>> {
+        let copies = &self.resolved.copies;
+        let pos = copies.iter().position(|c| {
+            c.as_ref()
+                .is_some_and(|c| usize::from(c.erasure.shard_index) == idx)
+        })?;
+        let copy = copies[pos].clone()?;
+        let drive = self.set.drives[pos].clone()?;
+        let number = part.file();
+        match copy.data {
+            DataLoc::Inline(bytes) => {
+                let o = start as usize;
+                bytes.get(o..o + len).map(<[u8]>::to_vec)
+            }
+            DataLoc::Dir(dir) => self
+                .set
+                .drive_task(pos, move || {
+                    drive
+                        .read_shard(&dir, number, erasure::SHARD_HEADER_LEN + start, len)
+                        .ok()
+                })
+                .await
+                .ok()
+                .flatten(),
+            DataLoc::None => None,
+        }
+    }
+
+    /// Bytes `[lo, hi)` of one block, from the data shards that hold them
+    /// only, each checked against its checksum; `None` when the range
+    /// spans the whole block or any of those shards is missing or bad (the
+    /// caller then reads the block whole, with parity if need be).
+    async fn read_block_part(
+        &self,
+        layout: &Layout,
+        part: &PartInfo,
+        block: u64,
+        lo: u64,
+        hi: u64,
+    ) -> Option<Vec<u8>> {
+        let block_len = layout.block_len(part.size, block);
+        let sl = layout.shard_len(block_len) as u64;
+        let (first, last) = (lo / sl, (hi.max(lo + 1) - 1) / sl);
+        if hi <= lo || (first == 0 && last + 1 >= layout.data as u64) {
+            return None;
+        }
+        let framed = sl as usize + bitrot::HASH_LEN;
+        let at = layout.shard_offset(block);
+        let reads: Vec<_> = (first..=last)
+            .map(|idx| self.shard_span(idx as usize, part, at, framed))
+            .collect();
+        let mut out = Vec::with_capacity((hi - lo) as usize);
+        for (idx, span) in (first..=last).zip(futures::future::join_all(reads).await) {
+            let payload = bitrot::open(&span?)?.to_vec();
+            let s0 = idx * sl;
+            let from = lo.max(s0) - s0;
+            let to = hi.min(s0 + sl) - s0;
+            out.extend_from_slice(payload.get(from as usize..to as usize)?);
+        }
+        Some(out)
     }
 
     /// Reads and, if needed, rebuilds one block of a part.
