@@ -5,6 +5,7 @@
 //! unmount it cleanly. Linked as `/sbin/mount.fuse.strata` it is the mount
 //! helper of `mount -t fuse.strata` and `/etc/fstab` ([`helper`]).
 
+mod blockcache;
 mod fs;
 mod helper;
 mod inodes;
@@ -86,6 +87,11 @@ struct Args {
     /// writes beyond fail with ENOSPC until files are closed.
     #[arg(long, default_value_t = 4096)]
     write_cache_mib: u64,
+    /// MiB of object bytes read through the mount kept on disk under
+    /// --cache-dir (per version of each object, the least recently used
+    /// dropped first; removed at unmount); 0 turns the cache off.
+    #[arg(long, default_value_t = 1024)]
+    block_cache_mib: u64,
     /// Entries per directory listing request.
     #[arg(long, default_value_t = 1000)]
     list_page: usize,
@@ -220,6 +226,7 @@ fn run(args: Args) -> Result<()> {
         cache_dir: args.cache_dir.clone(),
         max_open_files: args.max_open_files.max(1),
         write_cache_bytes: args.write_cache_mib.saturating_mul(1 << 20),
+        block_cache_bytes: args.block_cache_mib.saturating_mul(1 << 20),
     };
     let filesystem = fs::Fs::new(store::Bucket::new(client, bucket.clone()), opts)?;
     // Endpoint, certificates, credentials and bucket, checked once before

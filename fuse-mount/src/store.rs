@@ -23,6 +23,15 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn head(&self, key: &str) -> impl Future<Output = Result<ObjectInfo>> + Send;
     /// Bytes `[start, end)` of an object (fewer at its end).
     fn get_range(&self, key: &str, start: u64, end: u64) -> impl Future<Output = Result<Bytes>> + Send;
+    /// [`Store::get_range`] of the version with ETag `etag` only (status
+    /// 412 when the object is another one now).
+    fn get_range_of(
+        &self,
+        key: &str,
+        start: u64,
+        end: u64,
+        etag: &str,
+    ) -> impl Future<Output = Result<Bytes>> + Send;
     /// A page of the keys under `prefix`, grouped at `delimiter`.
     fn list(
         &self,
@@ -86,6 +95,16 @@ impl Store for Bucket {
 
     fn get_range(&self, key: &str, start: u64, end: u64) -> impl Future<Output = Result<Bytes>> + Send {
         self.client.get_range(&self.name, key, start, end)
+    }
+
+    fn get_range_of(
+        &self,
+        key: &str,
+        start: u64,
+        end: u64,
+        etag: &str,
+    ) -> impl Future<Output = Result<Bytes>> + Send {
+        self.client.get_range_if(&self.name, key, start, end, Some(etag))
     }
 
     fn list(

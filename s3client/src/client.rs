@@ -306,18 +306,28 @@ impl Client {
 
     /// Bytes `[start, end)` of an object (fewer at its end).
     pub async fn get_range(&self, bucket: &str, key: &str, start: u64, end: u64) -> Result<Bytes> {
+        self.get_range_if(bucket, key, start, end, None).await
+    }
+
+    /// [`Client::get_range`] of the version whose ETag is `etag` only
+    /// (`If-Match`: another one fails with status 412).
+    pub async fn get_range_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        start: u64,
+        end: u64,
+        etag: Option<&str>,
+    ) -> Result<Bytes> {
         if end <= start {
             return Ok(Bytes::new());
         }
-        let range = format!("bytes={}-{}", start, end - 1);
+        let mut headers = vec![("range", format!("bytes={}-{}", start, end - 1))];
+        if let Some(e) = etag {
+            headers.push(("if-match", format!("\"{}\"", e.trim_matches('"'))));
+        }
         match self
-            .send(
-                Method::GET,
-                &Self::path(bucket, key),
-                &[],
-                &[("range", range)],
-                Bytes::new(),
-            )
+            .send(Method::GET, &Self::path(bucket, key), &[], &headers, Bytes::new())
             .await
         {
             Ok(r) => Ok(r.body),

@@ -35,6 +35,18 @@ async fn the_client_speaks_s3_to_objd() {
     assert_eq!(&part[..], &data[1000..2000]);
     let tail = c.get_range("clb", keys[2], 299_990, 400_000).await.unwrap();
     assert_eq!(&tail[..], &data[299_990..]);
+    // A range of one version only (what fuse-mount's block cache keeps).
+    let etag = c.head_object("clb", keys[2]).await.unwrap().etag;
+    let of = c
+        .get_range_if("clb", keys[2], 65_536, 131_072, Some(&etag))
+        .await
+        .unwrap();
+    assert_eq!(&of[..], &data[65_536..131_072]);
+    let e = c
+        .get_range_if("clb", keys[2], 0, 10, Some("0123456789abcdef0123456789abcdef"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 412, "{e}");
     assert!(
         c.get_range("clb", keys[2], 300_000, 300_010)
             .await

@@ -6,6 +6,7 @@
 use super::attrs::new_entry;
 use super::meta::posix_meta;
 use super::{Fs, NewName, SetAttrs, errno, lock, upload_errno};
+use crate::blockcache::{BLOCK, BlockCache};
 use crate::inodes::{Attrs, Kind};
 use crate::readahead::Reader;
 use crate::store::Store;
@@ -171,6 +172,8 @@ impl<S: Store> Fs<S> {
                 .map_err(|_| Errno::EIO);
         }
         let (file_size, key) = (f.size, self.key(&f.path));
+        // The block cache holds versions known by their ETag only.
+        let blocks = self.blocks.clone().zip(f.attrs.etag.clone());
         let store = &self.store;
         // The handle stays locked while it fetches: reads of one handle
         // take turns, so two of them never fetch the same window.
@@ -181,8 +184,15 @@ impl<S: Store> Fs<S> {
             file_size,
             self.opts.read_ahead,
             |start, end| {
-                let (store, key) = (store.clone(), key.clone());
-                async move { store.get_range(&key, start, end).await }
+                let (store, key, blocks) = (store.clone(), key.clone(), blocks.clone());
+                async move {
+                    match blocks {
+                        Some((cache, etag)) => {
+                            fetch_cached(&store, &cache, &key, &etag, file_size, start, end).await
+                        }
+                        None => store.get_range(&key, start, end).await,
+                    }
+                }
             },
         );
         drop(f);
@@ -375,4 +385,35 @@ impl<S: Store> Fs<S> {
                 upload_errno(&e)
             })
     }
+}
+
+/// Bytes `[start, end)` of version `etag` of `key` (`size` bytes): from
+/// the block cache when it holds them, else fetched from the server
+/// widened to whole blocks, which the cache keeps.
+async fn fetch_cached<S: Store>(
+    store: &S,
+    cache: &BlockCache,
+    key: &str,
+    etag: &str,
+    size: u64,
+    start: u64,
+    end: u64,
+) -> Result<Bytes, strata_s3client::Error> {
+    if let Some(hit) = cache.get(key, etag, start, end) {
+        return Ok(hit);
+    }
+    let from = start / BLOCK * BLOCK;
+    let to = end.div_ceil(BLOCK).saturating_mul(BLOCK).min(size);
+    // Only bytes of the version the cache files them under are kept.
+    let data = match store.get_range_of(key, from, to, etag).await {
+        Ok(d) if d.len() as u64 == to - from => d,
+        Ok(_) | Err(strata_s3client::Error::S3 { status: 412, .. }) => {
+            // The object changed on the server since it was opened: read
+            // on as without the cache.
+            return store.get_range(key, start, end).await;
+        }
+        Err(e) => return Err(e),
+    };
+    cache.put(key, etag, size, from, &data);
+    Ok(data.slice((start - from) as usize..(end - from) as usize))
 }

@@ -41,14 +41,15 @@ mod tests;
 pub use adapter::Adapter;
 pub use attrs::{SetAttrs, SetTime};
 
+use crate::blockcache::BlockCache;
 use crate::inodes::{Inodes, child};
 use crate::store::Store;
 use crate::writeback::Uploader;
 use fuser::Errno;
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strata_s3client::Error;
 
@@ -74,6 +75,8 @@ pub struct Options {
     pub max_open_files: usize,
     /// Most bytes held in write-back files at once (ENOSPC beyond).
     pub write_cache_bytes: u64,
+    /// Most bytes of the block cache of what was read (0: none).
+    pub block_cache_bytes: u64,
 }
 
 /// Who makes a call: the owner of what it creates.
@@ -123,6 +126,8 @@ pub struct Fs<S: Store> {
     /// Files open now, and write-back bytes held now.
     open_files: AtomicUsize,
     cached_bytes: AtomicU64,
+    /// What was read, kept for reads the kernel's page cache misses.
+    blocks: Option<Arc<BlockCache>>,
 }
 
 /// The errno for a failed S3 call.
@@ -163,7 +168,9 @@ impl<S: Store> Fs<S> {
             .worker_threads(2)
             .enable_all()
             .build()?;
+        let blocks = BlockCache::new(&opts.cache_dir, opts.block_cache_bytes)?.map(Arc::new);
         Ok(Self {
+            blocks,
             uploader: Uploader::new(store.clone(), PARTS_IN_MEMORY),
             store,
             rt,

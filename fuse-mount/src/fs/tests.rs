@@ -34,6 +34,7 @@ fn options(cache: &tempfile::TempDir) -> Options {
         cache_dir: cache.path().to_owned(),
         max_open_files: 64,
         write_cache_bytes: 1 << 30,
+        block_cache_bytes: 0,
     }
 }
 
@@ -763,4 +764,60 @@ fn listings_give_the_types_the_mount_has_seen() {
     assert_eq!(kind("l"), Some(Kind::Symlink));
     assert_eq!(kind("p"), Some(Kind::Fifo));
     assert_eq!(kind("d"), Some(Kind::Dir));
+}
+
+/// Reads `[at, at + len)` of `ino` through a handle of its own.
+fn read_at(m: &Mount, ino: u64, at: u64, len: u32) -> Vec<u8> {
+    let o = m.fs.open(ino, libc::O_RDONLY).unwrap();
+    let got = m.fs.read(o.fh, at, len).unwrap().to_vec();
+    m.fs.release(o.fh).unwrap();
+    got
+}
+
+#[test]
+fn what_was_read_is_read_again_from_the_block_cache_until_the_object_changes() {
+    let m = mount_with(Memory::default(), |o| o.block_cache_bytes = 64 << 20);
+    let data = pattern(3 << 20);
+    m.store.insert("pre/f", &data, &[]);
+    let (ino, _) = m.fs.lookup(ROOT, os("f")).unwrap();
+    assert_eq!(m.read_file(ino), data);
+    let gets = m.store.calls(Call::Get);
+    // Opened again (the kernel's pages gone): random reads ask nothing.
+    for at in [5u64, 1 << 20, (3 << 20) - 4096, 777_777] {
+        assert_eq!(read_at(&m, ino, at, 4096), &data[at as usize..at as usize + 4096]);
+    }
+    assert_eq!(m.store.calls(Call::Get), gets, "served from the cache");
+    // Changed on the server: the new version is fetched, never the old
+    // bytes.
+    let new = pattern(3 << 20).iter().map(|b| b ^ 0xff).collect::<Vec<u8>>();
+    m.store.insert("pre/f", &new, &[]);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(read_at(&m, ino, 1 << 20, 4096), &new[1 << 20..(1 << 20) + 4096]);
+    assert!(m.store.calls(Call::Get) > gets);
+    // A cold random read fetches its whole 64 KiB block once.
+    let gets = m.store.calls(Call::Get);
+    assert_eq!(read_at(&m, ino, 2_000_100, 100), &new[2_000_100..2_000_200]);
+    assert_eq!(read_at(&m, ino, 2_000_300, 100), &new[2_000_300..2_000_400]);
+    assert_eq!(m.store.calls(Call::Get), gets + 1);
+}
+
+#[test]
+fn an_object_changed_under_an_open_reader_is_not_cached_as_the_old_version() {
+    let m = mount_with(Memory::default(), |o| o.block_cache_bytes = 64 << 20);
+    let old = pattern(1 << 20);
+    m.store.insert("pre/f", &old, &[]);
+    let (ino, a) = m.fs.lookup(ROOT, os("f")).unwrap();
+    let old_etag = a.etag.unwrap();
+    let o = m.fs.open(ino, libc::O_RDONLY).unwrap();
+    // Same size, other bytes, while the handle is open.
+    let new: Vec<u8> = old.iter().map(|b| b.wrapping_add(1)).collect();
+    m.store.insert("pre/f", &new, &[]);
+    let got = m.fs.read(o.fh, 0, 4096).unwrap();
+    assert_eq!(got, &new[..4096], "what the server has now, as without a cache");
+    m.fs.release(o.fh).unwrap();
+    // Nothing of `new` was filed under the old version, which a reader
+    // of the old version (were it put back) would be served.
+    let cache = m.fs.blocks.as_ref().unwrap();
+    assert!(cache.get("pre/f", &old_etag, 0, 4096).is_none());
+    assert_eq!(read_at(&m, ino, 0, 4096), &new[..4096]);
 }

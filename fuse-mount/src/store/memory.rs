@@ -191,6 +191,20 @@ impl Store for Memory {
         Ok(o.data.slice(start.min(len) as usize..end.min(len) as usize))
     }
 
+    async fn get_range_of(&self, key: &str, start: u64, end: u64, etag: &str) -> Result<Bytes> {
+        let s = self.call(Call::Get)?;
+        let o = s.objects.get(key).ok_or_else(not_found)?;
+        if o.etag != etag {
+            return Err(Error::S3 {
+                status: 412,
+                code: "PreconditionFailed".into(),
+                message: "At least one of the pre-conditions you specified did not hold".into(),
+            });
+        }
+        let len = o.data.len() as u64;
+        Ok(o.data.slice(start.min(len) as usize..end.min(len) as usize))
+    }
+
     async fn list(
         &self,
         prefix: &str,
