@@ -25,8 +25,8 @@ pub struct NodeService {
 
 /// Mount flags (a PV's or StorageClass's `mountOptions`) fuse-mount
 /// takes: ownership and modes of objects without POSIX metadata, the
-/// attribute TTL, permission checks by the kernel, read-only. Anything
-/// else is refused.
+/// attribute TTL, permission checks by the kernel, read-only, the block
+/// cache's size and the read-ahead. Anything else is refused.
 fn mount_options(flags: &[String]) -> Result<Vec<String>, Status> {
     const ALLOWED: &[&str] = &[
         "uid",
@@ -37,6 +37,8 @@ fn mount_options(flags: &[String]) -> Result<Vec<String>, Status> {
         "default-permissions",
         "read-only",
         "ro",
+        "block-cache-mib",
+        "read-ahead-kib",
     ];
     flags
         .iter()
@@ -303,10 +305,17 @@ mod tests {
             "uid=1000,gid=1000".to_owned(),
             "dir_mode=0775".to_owned(),
             "ro".to_owned(),
+            "block_cache_mib=64".to_owned(),
         ];
         assert_eq!(
             mount_options(&flags).unwrap(),
-            ["--uid=1000", "--gid=1000", "--dir-mode=0775", "--read-only"]
+            [
+                "--uid=1000",
+                "--gid=1000",
+                "--dir-mode=0775",
+                "--read-only",
+                "--block-cache-mib=64"
+            ]
         );
         let e = mount_options(&["allow-other".to_owned()]).unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
