@@ -56,6 +56,11 @@ async fn list(
     (ids, page.next_token)
 }
 
+/// The volume CreateVolume answers.
+async fn created(ctrl: &mut ControllerClient<tonic::transport::Channel>, r: CreateVolumeRequest) -> Volume {
+    ctrl.create_volume(r).await.unwrap().into_inner().volume.unwrap()
+}
+
 /// The snapshot CreateSnapshot answers.
 async fn take(ctrl: &mut ControllerClient<tonic::transport::Channel>, r: CreateSnapshotRequest) -> Snapshot {
     ctrl.create_snapshot(r)
@@ -214,25 +219,13 @@ async fn snapshots_keep_a_volume_as_it_was_and_restores_and_clones_are_independe
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
-    let restored = ctrl
-        .create_volume(from_snapshot("pvc-restored", 64 * mib, "snapshot-1"))
-        .await
-        .unwrap()
-        .into_inner()
-        .volume
-        .unwrap();
+    let restored = created(&mut ctrl, from_snapshot("pvc-restored", 64 * mib, "snapshot-1")).await;
     assert!(matches!(
         restored.content_source.as_ref().and_then(|s| s.r#type.as_ref()),
         Some(Source::Snapshot(s)) if s.snapshot_id == "snapshot-1"
     ));
     // Again: the same volume.
-    let again = ctrl
-        .create_volume(from_snapshot("pvc-restored", 64 * mib, "snapshot-1"))
-        .await
-        .unwrap()
-        .into_inner()
-        .volume
-        .unwrap();
+    let again = created(&mut ctrl, from_snapshot("pvc-restored", 64 * mib, "snapshot-1")).await;
     assert_eq!(again, restored);
 
     // It mounts with the attributes and contents of then.
@@ -354,14 +347,7 @@ async fn volumes_in_a_shared_bucket_snapshot_and_restore_too() {
     let mut ctrl = ControllerClient::new(plugin.channel().await);
     let mib = 1 << 20;
     let shared = [("bucket", "team-volumes")];
-    let id = ctrl
-        .create_volume(create("pvc-a", mib, &shared))
-        .await
-        .unwrap()
-        .into_inner()
-        .volume
-        .unwrap()
-        .volume_id;
+    let id = created(&mut ctrl, create("pvc-a", mib, &shared)).await.volume_id;
     assert_eq!(id, "team-volumes/pvc-a");
     put_object(&c, "team-volumes", "pvc-a/data/one", b"one".to_vec())
         .await

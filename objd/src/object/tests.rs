@@ -253,7 +253,7 @@ async fn reads_survive_m_lost_drives_and_corrupt_shards_then_heal_restores_redun
     assert_eq!(read_all(&layer, "bkt", "small").await.unwrap(), small);
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub(super) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();

@@ -1,25 +1,10 @@
 //! Clones over real local drives: shared files, independence from later
 //! writes on either side, usage, heal of a clone, several sets.
 
-use super::tests::{body, fixture, open, pattern, read_all, small_blocks};
+use super::tests::{body, fixture, open, pattern, read_all, small_blocks, walk};
 use super::*;
 use crate::drive::local::LocalDrive;
 use std::os::unix::fs::MetadataExt;
-
-fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
 
 async fn put(layer: &ObjectLayer, bucket: &str, key: &str, data: Vec<u8>) {
     let opts = PutOptions {
@@ -79,7 +64,7 @@ async fn a_clone_shares_files_and_later_writes_change_neither_side() {
     // file per drive, and each now has three names (two clones).
     let mut shared = 0;
     for p in &f.paths {
-        for file in files(&p.join("data")) {
+        for file in walk(&p.join("data")) {
             if std::fs::metadata(&file).unwrap().nlink() == 3 {
                 shared += 1;
             }
