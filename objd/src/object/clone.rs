@@ -30,6 +30,10 @@ use std::sync::Arc;
 
 /// Keys whose files are linked (or which are copied) at once.
 const STAGE_CONCURRENCY: usize = 32;
+/// Keys staged before their links are made durable and their records
+/// committed: what a staged key holds (each drive's copy of its record,
+/// with the data of an inline object) stays bounded, a few MiB.
+const STAGED_AT_ONCE: usize = 128;
 /// Clone records committed at once: the drives fold the commits waiting
 /// at one moment into one transaction, so many at once share an fsync.
 const COMMIT_CONCURRENCY: usize = 256;
@@ -99,74 +103,76 @@ impl ObjectLayer {
                     )
                 })
                 .collect();
-            // Shard files linked (or objects copied), key by key...
-            let work: Vec<_> = names
-                .iter()
-                .map(|(from, to)| {
-                    let (from, to, keys) = (from.clone(), to.clone(), Arc::clone(&keys));
-                    async move {
-                        self.stage_key((src_bucket, &from), (dst_bucket, &to), versioning, keys)
-                            .await
-                    }
-                })
-                .collect();
-            let staged: Vec<ObjectResult<Staged>> = futures::stream::iter(work)
-                .buffered(STAGE_CONCURRENCY)
-                .collect()
-                .await;
-            // ...the links made durable, once per drive for the page...
-            let mut synced: Vec<Vec<bool>> = Vec::new();
-            if staged.iter().any(|s| matches!(s, Ok(Staged::Linked { .. }))) {
-                for set in self.sets() {
-                    synced.push(set.sync_links().await);
-                }
-            }
-            let synced = &synced;
-            // ...then the records that name them committed.
-            let work: Vec<_> = staged
-                .into_iter()
-                .zip(names)
-                .map(|(s, (_, to))| async move {
-                    match s? {
-                        Staged::Linked {
-                            set,
-                            dir,
-                            mut copies,
-                            size,
-                        } => {
-                            // A drive whose links may not be durable takes
-                            // no record naming them.
-                            for (p, c) in copies.iter_mut().enumerate() {
-                                if !synced[set.index][p] {
-                                    *c = None;
-                                }
-                            }
-                            let r = set.commit_clone(dst_bucket, &to, copies).await;
-                            if r.is_err() {
-                                set.discard_unreferenced(dst_bucket, &to, dir).await;
-                            }
-                            r.map(|()| Cloned::Linked(size))
+            for chunk in names.chunks(STAGED_AT_ONCE) {
+                // Shard files linked (or objects copied), key by key...
+                let work: Vec<_> = chunk
+                    .iter()
+                    .map(|(from, to)| {
+                        let (from, to, keys) = (from.clone(), to.clone(), Arc::clone(&keys));
+                        async move {
+                            self.stage_key((src_bucket, &from), (dst_bucket, &to), versioning, keys)
+                                .await
                         }
-                        Staged::Done(c) => Ok(c),
+                    })
+                    .collect();
+                let staged: Vec<ObjectResult<Staged>> = futures::stream::iter(work)
+                    .buffered(STAGE_CONCURRENCY)
+                    .collect()
+                    .await;
+                // ...the links made durable, once per drive for the chunk...
+                let mut synced: Vec<Vec<bool>> = Vec::new();
+                if staged.iter().any(|s| matches!(s, Ok(Staged::Linked { .. }))) {
+                    for set in self.sets() {
+                        synced.push(set.sync_links().await);
                     }
-                })
-                .collect();
-            let done: Vec<ObjectResult<Cloned>> = futures::stream::iter(work)
-                .buffered(COMMIT_CONCURRENCY)
-                .collect()
-                .await;
-            for d in done {
-                match d? {
-                    Cloned::Skipped => {}
-                    Cloned::Linked(size) => {
-                        report.objects += 1;
-                        report.linked += 1;
-                        report.bytes += size;
-                    }
-                    Cloned::Copied(size) => {
-                        report.objects += 1;
-                        report.copied += 1;
-                        report.bytes += size;
+                }
+                let synced = &synced;
+                // ...then the records that name them committed.
+                let work: Vec<_> = staged
+                    .into_iter()
+                    .zip(chunk)
+                    .map(|(s, (_, to))| async move {
+                        match s? {
+                            Staged::Linked {
+                                set,
+                                dir,
+                                mut copies,
+                                size,
+                            } => {
+                                // A drive whose links may not be durable takes
+                                // no record naming them.
+                                for (p, c) in copies.iter_mut().enumerate() {
+                                    if !synced[set.index][p] {
+                                        *c = None;
+                                    }
+                                }
+                                let r = set.commit_clone(dst_bucket, &to, copies).await;
+                                if r.is_err() {
+                                    set.discard_unreferenced(dst_bucket, &to, dir).await;
+                                }
+                                r.map(|()| Cloned::Linked(size))
+                            }
+                            Staged::Done(c) => Ok(c),
+                        }
+                    })
+                    .collect();
+                let done: Vec<ObjectResult<Cloned>> = futures::stream::iter(work)
+                    .buffered(COMMIT_CONCURRENCY)
+                    .collect()
+                    .await;
+                for d in done {
+                    match d? {
+                        Cloned::Skipped => {}
+                        Cloned::Linked(size) => {
+                            report.objects += 1;
+                            report.linked += 1;
+                            report.bytes += size;
+                        }
+                        Cloned::Copied(size) => {
+                            report.objects += 1;
+                            report.copied += 1;
+                            report.bytes += size;
+                        }
                     }
                 }
             }

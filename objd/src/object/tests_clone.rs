@@ -244,3 +244,38 @@ async fn a_clone_respects_the_targets_quota() {
     assert_eq!(r.objects, 4);
     assert_eq!(l.usage("dst").unwrap().bytes, 400_000);
 }
+
+#[tokio::test]
+async fn a_clone_of_more_keys_than_a_batch_takes_every_one_once() {
+    let f = fixture(4, 2, small_blocks()).await;
+    let l = &f.layer;
+    l.make_bucket("src").await.unwrap();
+    l.make_bucket("dst").await.unwrap();
+    // Past a batch of staged keys and a listing page: inline and in files.
+    let n = 1100;
+    for i in 0..n {
+        let len = if i % 100 == 0 { 40_000 } else { 100 + i % 7 };
+        put(l, "src", &format!("k{i:05}"), pattern(len, (i % 251) as u8)).await;
+    }
+    let r = clone(l, ("src", ""), ("dst", "c/")).await.unwrap();
+    assert_eq!(r.objects, n as u64);
+    assert_eq!(l.usage("dst").unwrap(), l.usage("src").unwrap());
+    for i in (0..n).step_by(97).chain([n - 1]) {
+        let len = if i % 100 == 0 { 40_000 } else { 100 + i % 7 };
+        assert_eq!(
+            read_all(l, "dst", &format!("c/k{i:05}")).await.unwrap(),
+            pattern(len, (i % 251) as u8)
+        );
+    }
+    let listed = l
+        .list_objects(
+            "dst",
+            ListOptions {
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(listed.truncated && listed.objects.len() == 1000);
+}
