@@ -146,9 +146,9 @@ impl ObjectLayer {
                                         *c = None;
                                     }
                                 }
-                                let r = set.commit_clone(dst_bucket, &to, copies).await;
+                                let r = set.commit_clone(dst_bucket, to, copies).await;
                                 if r.is_err() {
-                                    set.discard_unreferenced(dst_bucket, &to, dir).await;
+                                    set.discard_unreferenced(dst_bucket, to, dir).await;
                                 }
                                 r.map(|()| Cloned::Linked(size))
                             }
