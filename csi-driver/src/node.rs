@@ -27,7 +27,20 @@ pub struct NodeService {
 /// takes: ownership and modes of objects without POSIX metadata, the
 /// attribute TTL, permission checks by the kernel, read-only, the block
 /// cache's size and the read-ahead. Anything else is refused.
+/// MiB of the block cache of each mount the node makes, unless its mount
+/// flags say otherwise: a node mounts many volumes, each with a cache of
+/// its own on the node's disk.
+const BLOCK_CACHE_MIB: u64 = 256;
+
 fn mount_options(flags: &[String]) -> Result<Vec<String>, Status> {
+    let mut options = flag_options(flags)?;
+    if !options.iter().any(|o| o.starts_with("--block-cache-mib")) {
+        options.push(format!("--block-cache-mib={BLOCK_CACHE_MIB}"));
+    }
+    Ok(options)
+}
+
+fn flag_options(flags: &[String]) -> Result<Vec<String>, Status> {
     const ALLOWED: &[&str] = &[
         "uid",
         "gid",
@@ -316,6 +329,10 @@ mod tests {
                 "--read-only",
                 "--block-cache-mib=64"
             ]
+        );
+        assert_eq!(
+            mount_options(&["uid=7".to_owned()]).unwrap(),
+            ["--uid=7", "--block-cache-mib=256"]
         );
         let e = mount_options(&["allow-other".to_owned()]).unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
