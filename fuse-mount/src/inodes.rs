@@ -60,6 +60,29 @@ struct Node {
     changed: Option<SystemTime>,
 }
 
+impl Node {
+    fn new(path: String) -> Self {
+        Node {
+            path,
+            attrs: None,
+            lookups: 0,
+            page_cache: None,
+            unlinked: false,
+            changed: None,
+        }
+    }
+}
+
+impl Attrs {
+    /// A directory's times after an entry change at `at`.
+    fn entry_changed(&mut self, at: SystemTime) {
+        if self.kind == Kind::Dir {
+            self.mtime = self.mtime.max(at);
+            self.ctime = self.ctime.max(at);
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Table {
     nodes: HashMap<u64, Node>,
@@ -82,12 +105,8 @@ impl Inodes {
         t.nodes.insert(
             ROOT,
             Node {
-                path: String::new(),
-                attrs: None,
                 lookups: 1,
-                page_cache: None,
-                unlinked: false,
-                changed: None,
+                ..Node::new(String::new())
             },
         );
         t.by_path.insert(String::new(), ROOT);
@@ -110,17 +129,7 @@ impl Inodes {
         }
         let i = t.next;
         t.next += 1;
-        t.nodes.insert(
-            i,
-            Node {
-                path: path.to_owned(),
-                attrs: None,
-                lookups: 0,
-                page_cache: None,
-                unlinked: false,
-                changed: None,
-            },
-        );
+        t.nodes.insert(i, Node::new(path.to_owned()));
         t.by_path.insert(path.to_owned(), i);
         i
     }
@@ -138,10 +147,8 @@ impl Inodes {
     /// times of the entry changes made through the mount since.
     pub fn with_changes(&self, path: &str, attrs: &mut Attrs) {
         let t = self.lock();
-        let changed = t.by_path.get(path).and_then(|i| t.nodes.get(i)?.changed);
-        if let Some(at) = changed.filter(|_| attrs.kind == Kind::Dir) {
-            attrs.mtime = attrs.mtime.max(at);
-            attrs.ctime = attrs.ctime.max(at);
+        if let Some(at) = t.by_path.get(path).and_then(|i| t.nodes.get(i)?.changed) {
+            attrs.entry_changed(at);
         }
     }
 
@@ -155,9 +162,8 @@ impl Inodes {
         };
         if let Some(n) = t.nodes.get_mut(&i) {
             n.changed = Some(at);
-            if let Some((a, _)) = n.attrs.as_mut().filter(|(a, _)| a.kind == Kind::Dir) {
-                a.mtime = a.mtime.max(at);
-                a.ctime = a.ctime.max(at);
+            if let Some((a, _)) = n.attrs.as_mut() {
+                a.entry_changed(at);
             }
         }
     }

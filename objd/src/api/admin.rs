@@ -58,12 +58,17 @@ impl AdminRoute {
 
 type LineSender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
 
-/// One JSON line of a streamed answer; dropped when the client reads too
-/// slowly (progress lines only: the last line is sent with waiting).
-fn line(tx: &LineSender, v: serde_json::Value) {
+/// `v` as one line of a streamed answer.
+fn json_line(v: &serde_json::Value) -> Bytes {
     let mut l = v.to_string().into_bytes();
     l.push(b'\n');
-    let _ = tx.try_send(Ok(Bytes::from(l)));
+    Bytes::from(l)
+}
+
+/// A progress line of a streamed answer; dropped when the client reads
+/// too slowly (the last line is sent with waiting).
+fn line(tx: &LineSender, v: serde_json::Value) {
+    let _ = tx.try_send(Ok(json_line(&v)));
 }
 
 /// An answer of JSON lines: what `work` sends as it runs, then its result
@@ -79,9 +84,7 @@ fn stream_lines<T: serde::Serialize + Send + 'static>(
             Ok(t) => serde_json::json!({ "summary": t }),
             Err(e) => serde_json::json!({ "error": e.to_string() }),
         };
-        let mut l = summary.to_string().into_bytes();
-        l.push(b'\n');
-        let _ = tx.send(Ok(Bytes::from(l))).await;
+        let _ = tx.send(Ok(json_line(&summary))).await;
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) });
     json_response(StatusCode::OK, Body::from(s3s::dto::StreamingBlob::wrap(stream)))
@@ -199,11 +202,10 @@ impl AdminRoute {
         "arn:strata:admin:::*".to_owned()
     }
 
-    /// `{"bucket", "bytes", "versions", "quota"}` of the `bucket` parameter.
     /// `POST clone?bucket=B&prefix=P&target-bucket=T&target-prefix=Q`:
     /// every current object under `P` of `B` cloned under `Q` of `T`
     /// ([`ObjectLayer::clone_prefix`]). Refusals come as S3 errors; once
-    /// it runs, the answer streams a progress line per thousand keys, then
+    /// it runs, the answer streams a progress line per page of keys, then
     /// `{"summary": ...}` or `{"error": ...}`.
     fn clone_objects(&self, uri: &Uri) -> S3Result<S3Response<Body>> {
         let arg = |name: &str| query_param(uri, name).unwrap_or_default();
@@ -230,6 +232,7 @@ impl AdminRoute {
         }))
     }
 
+    /// `{"bucket", "bytes", "versions", "quota"}` of the `bucket` parameter.
     fn bucket_usage(&self, uri: &Uri) -> S3Result<S3Response<Body>> {
         let bucket = query_param(uri, "bucket").unwrap_or_default();
         let u = self.layer.usage(&bucket).map_err(super::error::to_s3)?;

@@ -52,6 +52,24 @@ pub struct CloneReport {
     pub copied: u64,
 }
 
+impl CloneReport {
+    fn count(&mut self, c: Cloned) {
+        let size = match c {
+            Cloned::Skipped => return,
+            Cloned::Linked(size) => {
+                self.linked += 1;
+                size
+            }
+            Cloned::Copied(size) => {
+                self.copied += 1;
+                size
+            }
+        };
+        self.objects += 1;
+        self.bytes += size;
+    }
+}
+
 /// How one key was cloned.
 enum Cloned {
     /// Gone, or a delete marker, by the time it was read.
@@ -161,19 +179,7 @@ impl ObjectLayer {
                     .collect()
                     .await;
                 for d in done {
-                    match d? {
-                        Cloned::Skipped => {}
-                        Cloned::Linked(size) => {
-                            report.objects += 1;
-                            report.linked += 1;
-                            report.bytes += size;
-                        }
-                        Cloned::Copied(size) => {
-                            report.objects += 1;
-                            report.copied += 1;
-                            report.bytes += size;
-                        }
-                    }
+                    report.count(d?);
                 }
             }
             progress(&report);

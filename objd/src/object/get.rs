@@ -450,10 +450,12 @@ impl ObjectReader {
         lo: u64,
         hi: u64,
     ) -> Option<Vec<u8>> {
-        let block_len = layout.block_len(part.size, block);
-        let sl = layout.shard_len(block_len) as u64;
-        let (first, last) = (lo / sl, (hi.max(lo + 1) - 1) / sl);
-        if hi <= lo || (first == 0 && last + 1 >= layout.data as u64) {
+        if hi <= lo {
+            return None;
+        }
+        let sl = layout.shard_len(layout.block_len(part.size, block)) as u64;
+        let (first, last) = (lo / sl, (hi - 1) / sl);
+        if first == 0 && last + 1 >= layout.data as u64 {
             return None;
         }
         let framed = sl as usize + bitrot::HASH_LEN;
@@ -463,7 +465,8 @@ impl ObjectReader {
             .collect();
         let mut out = Vec::with_capacity((hi - lo) as usize);
         for (idx, span) in (first..=last).zip(futures::future::join_all(reads).await) {
-            let payload = bitrot::open(&span?)?.to_vec();
+            let span = span?;
+            let payload = bitrot::open(&span)?;
             let s0 = idx * sl;
             let from = lo.max(s0) - s0;
             let to = hi.min(s0 + sl) - s0;
