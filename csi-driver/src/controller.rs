@@ -89,20 +89,35 @@ async fn volume_account(
     c: &Client,
     secrets: &HashMap<String, String>,
     id: &VolumeId,
-    remove: bool,
-    kms_key: Option<&str>,
+    change: Account<'_>,
 ) -> Result<(), Status> {
     let Some(key) = volume_key(secrets)? else {
         return Ok(());
     };
     let (access_key, secret_key) = volume_credentials(key, &id.id());
-    let done = if remove {
-        c.delete_service_account(&access_key).await
-    } else {
-        c.ensure_service_account(&access_key, &secret_key, &volume_policy(id, kms_key))
-            .await
+    let failed = |e| from_s3("the volume's service account", &e);
+    let policy = match change {
+        Account::Remove => return c.delete_service_account(&access_key).await.map_err(failed),
+        Account::Grant(kms_key) => volume_policy(id, kms_key),
+        Account::Regrant(kms_key) => {
+            let before = c.service_account_policy(&access_key).await.map_err(failed)?;
+            let older = before.as_deref().map(policy_kms_keys).unwrap_or_default();
+            volume_policy_keys(id, kms_key, &older)
+        }
     };
-    done.map_err(|e| from_s3("the volume's service account", &e))
+    c.ensure_service_account(&access_key, &secret_key, &policy)
+        .await
+        .map_err(failed)
+}
+
+/// What becomes of a volume's own service account.
+enum Account<'a> {
+    /// It exists, with the KMS key of the volume's encryption (if any).
+    Grant(Option<&'a str>),
+    /// It takes a new KMS key (or none) and keeps opening what the keys
+    /// it had sealed.
+    Regrant(Option<&'a str>),
+    Remove,
 }
 
 /// The quota of a bucket (its capacity), `NOT_FOUND` if it does not exist.
@@ -225,7 +240,7 @@ impl Controller for ControllerService {
             if let Some(s) = &source {
                 s.fill(&c, &id).await?;
             }
-            volume_account(&c, &r.secrets, &id, false, kms_key).await?;
+            volume_account(&c, &r.secrets, &id, Account::Grant(kms_key)).await?;
             return Ok(Response::new(CreateVolumeResponse {
                 volume: Some(volume_from(&id, size, source.as_ref())),
             }));
@@ -254,7 +269,7 @@ impl Controller for ControllerService {
             // creation did not finish.
             match quota(&c, &id.bucket).await? {
                 Some(q) if q == size => {
-                    volume_account(&c, &r.secrets, &id, false, kms_key).await?;
+                    volume_account(&c, &r.secrets, &id, Account::Grant(kms_key)).await?;
                     return Ok(Response::new(CreateVolumeResponse {
                         volume: Some(volume_from(&id, size, source.as_ref())),
                     }));
@@ -275,7 +290,7 @@ impl Controller for ControllerService {
         c.set_bucket_quota(&id.bucket, Some(size))
             .await
             .map_err(|e| from_s3("setting the volume's quota", &e))?;
-        volume_account(&c, &r.secrets, &id, false, kms_key).await?;
+        volume_account(&c, &r.secrets, &id, Account::Grant(kms_key)).await?;
         tracing::info!(volume = %id.id(), capacity = size, "volume created");
         Ok(Response::new(CreateVolumeResponse {
             volume: Some(volume_from(&id, size, source.as_ref())),
@@ -295,7 +310,7 @@ impl Controller for ControllerService {
         };
         let c = self.backend.client(&r.secrets)?;
         // The account first: a volume being deleted takes no more writes.
-        volume_account(&c, &r.secrets, &id, true, None).await?;
+        volume_account(&c, &r.secrets, &id, Account::Remove).await?;
         if !c
             .bucket_exists(&id.bucket)
             .await
@@ -552,21 +567,7 @@ impl Controller for ControllerService {
             }
             // The credentials first, so no write is refused the new key;
             // they keep opening what the keys before sealed.
-            if let Some(vk) = volume_key(&r.secrets)? {
-                let (access_key, secret_key) = volume_credentials(vk, &id.id());
-                let before = c
-                    .service_account_policy(&access_key)
-                    .await
-                    .map_err(|e| from_s3("the volume's service account", &e))?;
-                let older = before.as_deref().map(policy_kms_keys).unwrap_or_default();
-                c.ensure_service_account(
-                    &access_key,
-                    &secret_key,
-                    &volume_policy_keys(&id, key.as_deref(), &older),
-                )
-                .await
-                .map_err(|e| from_s3("the volume's service account", &e))?;
-            }
+            volume_account(&c, &r.secrets, &id, Account::Regrant(key.as_deref())).await?;
             c.put_bucket_encryption(&id.bucket, algorithm, key.as_deref())
                 .await
                 .map_err(|e| from_s3("setting the bucket's default encryption", &e))?;
