@@ -168,6 +168,17 @@ impl Inodes {
         }
     }
 
+    /// Directory `path`'s times were stored on its marker (chmod, chown,
+    /// utimens): they supersede the entry changes remembered before.
+    pub fn dir_times_stored(&self, path: &str) {
+        let mut t = self.lock();
+        if let Some(i) = t.by_path.get(path).copied()
+            && let Some(n) = t.nodes.get_mut(&i)
+        {
+            n.changed = None;
+        }
+    }
+
     /// The kind last seen for `path`, however long ago (what a directory
     /// listing, which tells no kinds, reports for an entry).
     pub fn known_kind(&self, path: &str) -> Option<Kind> {

@@ -274,13 +274,15 @@ impl<S: Store> Fs<S> {
                 let key = self.key(path);
                 self.copy_with_attrs(&key, &key, a, info)
             }
-            // A directory keeps its attributes on its marker.
+            // A directory keeps its attributes on its marker, times
+            // included: they replace the entry changes remembered so far.
             _ => {
                 let key = self.dir_prefix(path);
                 self.rt
                     .block_on(self.store.put(&key, Bytes::new(), &posix_meta(a)))
-                    .map(|_| ())
-                    .map_err(|e| errno(&e))
+                    .map_err(|e| errno(&e))?;
+                self.inodes.dir_times_stored(path);
+                Ok(())
             }
         }
     }

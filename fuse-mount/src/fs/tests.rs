@@ -701,7 +701,8 @@ fn chmod_keeps_what_s3_clients_set_beside_the_posix_attributes() {
 
 #[test]
 fn a_directory_s_times_change_with_its_entries_and_not_when_a_call_fails() {
-    let m = mount();
+    // Every getattr asks the server, as with --attr-ttl 0.
+    let m = mount_with(Memory::default(), |o| o.attr_ttl = Duration::ZERO);
     let d = m.mkdir(ROOT, "d");
     let e = m.mkdir(ROOT, "e");
     let times = |ino| {
@@ -748,6 +749,19 @@ fn a_directory_s_times_change_with_its_entries_and_not_when_a_call_fails() {
     m.fs.rename(d, os("f"), e, os("g")).unwrap();
     changed("rename out", d, true);
     assert!(times(e) > before_e, "rename in");
+    // Times set explicitly after entry changes are what the directory
+    // keeps (rsync -a sets a directory's times after filling it); a later
+    // entry change moves them on again.
+    let past = std::time::UNIX_EPOCH + Duration::new(1_500_000_000, 7);
+    let set = SetAttrs {
+        mtime: Some(super::SetTime::At(past)),
+        ..Default::default()
+    };
+    m.fs.setattr(e, set, None).unwrap();
+    assert_eq!(m.fs.getattr(e).unwrap().mtime, past);
+    tick();
+    m.fs.mknod(at(e, os("q"), libc::S_IFIFO | 0o644, 0), 0).unwrap();
+    assert!(m.fs.getattr(e).unwrap().mtime > past, "an entry change after utimens");
 }
 
 #[test]
