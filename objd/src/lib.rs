@@ -5,6 +5,7 @@
 //! authorization and start-up) with [`tls`] (its certificates), [`metrics`]
 //! and [`audit`] (what the server reports of the requests it serves).
 
+pub mod acl;
 pub mod api;
 pub mod audit;
 pub mod cluster;

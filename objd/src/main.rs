@@ -128,6 +128,13 @@ struct ServerArgs {
     /// session expiry.
     #[arg(long, env = "OBJD_STS_MIN_DURATION", default_value_t = objd::iam::sts::MIN_DURATION)]
     sts_min_duration: u64,
+    /// Object ownership of buckets created without `x-amz-object-ownership`:
+    /// BucketOwnerPreferred (the default) and ObjectWriter honour the
+    /// ACLs applications send (`x-amz-acl: public-read`);
+    /// BucketOwnerEnforced, S3's default, refuses them. See docs/acl.md.
+    #[arg(long, env = "OBJD_DEFAULT_OBJECT_OWNERSHIP", default_value = "BucketOwnerPreferred",
+          value_parser = ["BucketOwnerPreferred", "ObjectWriter", "BucketOwnerEnforced"])]
+    default_object_ownership: String,
     /// Memory for object data in flight: every upload, download and copy
     /// takes its working set (about 4.4 MiB for a large upload and 11 MiB
     /// for a large download with 1 MiB blocks in 4+2; less for small
@@ -416,6 +423,8 @@ async fn serve(args: ServerArgs) -> Result<()> {
         metrics_public: args.metrics_public,
         audit: None,
         certs: None,
+        default_ownership: objd::acl::Ownership::parse(&args.default_object_ownership)
+            .unwrap_or(objd::acl::Ownership::BucketOwnerPreferred),
     };
     let outbound = strata_s3client::Tls {
         ca_file: args.ca_file.clone(),

@@ -761,7 +761,10 @@ fn a_directory_s_times_change_with_its_entries_and_not_when_a_call_fails() {
     assert_eq!(m.fs.getattr(e).unwrap().mtime, past);
     tick();
     m.fs.mknod(at(e, os("q"), libc::S_IFIFO | 0o644, 0), 0).unwrap();
-    assert!(m.fs.getattr(e).unwrap().mtime > past, "an entry change after utimens");
+    assert!(
+        m.fs.getattr(e).unwrap().mtime > past,
+        "an entry change after utimens"
+    );
 }
 
 #[test]

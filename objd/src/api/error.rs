@@ -3,6 +3,7 @@
 //! `InternalError` with a generic message, and the detail goes to the log
 //! only (paths and per-drive failures never reach a client).
 
+use crate::acl::AclError;
 use crate::kms::KmsError;
 use crate::object::ObjectError;
 use crate::policy::PolicyError;
@@ -226,6 +227,22 @@ pub fn sse_to_s3(e: SseError) -> S3Error {
 }
 
 /// A refused bucket policy.
+/// The S3 answer to an ACL or access setting that cannot be taken.
+pub fn acl_to_s3(e: AclError) -> S3Error {
+    use S3ErrorCode as C;
+    let code = match &e {
+        AclError::InvalidArgument(_) => C::InvalidArgument,
+        AclError::UnresolvableEmail => C::UnresolvableGrantByEmailAddress,
+        AclError::Malformed => C::MalformedACLError,
+        AclError::Conflicting(_) => C::InvalidRequest,
+        AclError::NotSupported => C::AccessControlListNotSupported,
+        AclError::InvalidWithOwnership => C::InvalidBucketAclWithObjectOwnership,
+        AclError::Blocked => C::AccessDenied,
+        AclError::InvalidSetting(_) => C::MalformedXML,
+    };
+    S3Error::with_message(code, e.to_string())
+}
+
 pub fn policy_to_s3(e: PolicyError) -> S3Error {
     S3Error::with_message(S3ErrorCode::MalformedPolicy, e.to_string())
 }

@@ -54,6 +54,10 @@ pub mod ext {
     /// to, when it is not the version's own: a version cloned from another
     /// keeps the data, and so the key, of its origin (format 4 only).
     pub const BOUND_NAME: u16 = 6;
+    /// The version's access control list, when not the default (only the
+    /// owner, with full control): `(grantee, permission)` codes of
+    /// [`crate::acl`].
+    pub const ACL: u16 = 7;
 }
 
 /// Bytes a sealed package adds to its payload: a 96-bit nonce and a
@@ -201,6 +205,9 @@ pub struct Extras {
     pub legal_hold: bool,
     /// Set when the data is encrypted (format 4).
     pub encryption: Option<EncryptionRecord>,
+    /// The access control list as `(grantee, permission)` codes of
+    /// [`crate::acl`]; empty: the default, the owner's full control.
+    pub acl: Vec<(u8, u8)>,
     /// Extensions of a newer format, preserved as they were read.
     pub unknown: Vec<(u16, Vec<u8>)>,
 }
@@ -237,6 +244,15 @@ impl Extras {
                 t.str(key);
                 entries.push((ext::BOUND_NAME, t.buf));
             }
+        }
+        if !self.acl.is_empty() {
+            let mut t = Writer::default();
+            t.u32(self.acl.len() as u32);
+            for (grantee, permission) in &self.acl {
+                t.u8(*grantee);
+                t.u8(*permission);
+            }
+            entries.push((ext::ACL, t.buf));
         }
         entries.extend(self.unknown.iter().cloned());
         w.u32(entries.len() as u32);
@@ -292,6 +308,16 @@ impl Extras {
                     }
                 }
                 ext::BOUND_NAME => return Err(DecodeError::Invalid("bound name before format 4")),
+                ext::ACL => {
+                    let mut t = Reader::new(body);
+                    let n = t.count(2)?;
+                    out.acl = (0..n)
+                        .map(|_| Ok((t.u8()?, t.u8()?)))
+                        .collect::<Result<_, DecodeError>>()?;
+                    if !t.is_empty() || out.acl.is_empty() {
+                        return Err(DecodeError::Invalid("acl"));
+                    }
+                }
                 _ => out.unknown.push((id, body.to_vec())),
             }
         }

@@ -72,6 +72,7 @@ mod tests {
                 retention: Some((1, 5)),
                 legal_hold: true,
                 encryption: None,
+                acl: vec![(2, 1)],
                 unknown: vec![(99, vec![7])],
             },
         }

@@ -340,6 +340,7 @@ fn upload_and_part_records_round_trip() {
             retention: Some((1, 5)),
             legal_hold: false,
             encryption: None,
+            acl: vec![(1, 5), (2, 1)],
             unknown: vec![],
         },
         completed: true,

@@ -257,6 +257,7 @@ impl ObjectLayer {
         }
         opts.retention = super::lock::Retention::of(&v.extras);
         opts.legal_hold = v.extras.legal_hold;
+        opts.acl = v.extras.acl.clone();
         let src = super::CopySource {
             bucket: src_bucket.to_owned(),
             key: src_key.to_owned(),

@@ -149,8 +149,8 @@ impl ObjectLayer {
     }
 
     /// Creates a bucket with Object Lock (and so versioning) enabled.
-    pub async fn make_locked_bucket(&self, name: &str) -> ObjectResult<()> {
-        self.make_bucket(name).await?;
+    pub async fn make_locked_bucket(&self, name: &str, settings: Vec<(String, Vec<u8>)>) -> ObjectResult<()> {
+        self.make_bucket_with(name, settings).await?;
         self.set_versioning(name, Versioning::Enabled).await?;
         self.set_lock_config(name, LockConfig::default()).await
     }

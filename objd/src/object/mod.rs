@@ -590,6 +590,12 @@ impl ObjectLayer {
     }
 
     pub async fn make_bucket(&self, name: &str) -> ObjectResult<()> {
+        self.make_bucket_with(name, Vec::new()).await
+    }
+
+    /// Makes a bucket with its first settings (ownership, ACL), in one
+    /// record: a bucket never exists without them.
+    pub async fn make_bucket_with(&self, name: &str, settings: Vec<(String, Vec<u8>)>) -> ObjectResult<()> {
         if !valid_bucket_name(name) {
             return Err(ObjectError::InvalidBucketName);
         }
@@ -599,6 +605,7 @@ impl ObjectLayer {
             }
             let rec = BucketRecord {
                 created_ns: now_ns(),
+                settings: settings.into_iter().collect(),
                 ..Default::default()
             };
             self.store_bucket(name, rec).await

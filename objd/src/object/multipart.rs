@@ -343,6 +343,7 @@ impl ObjectLayer {
                 retention: retention.map(|r| (r.mode as u8, r.until_ns)),
                 legal_hold,
                 encryption: opts.encryption.map(|s| s.record),
+                acl: opts.acl,
                 ..Default::default()
             },
             completed: false,

@@ -47,6 +47,9 @@ pub struct PutOptions {
     pub legal_hold: bool,
     /// Encrypt the new version (or upload) so.
     pub encryption: Option<super::Sealing>,
+    /// The access control list of the new version, as stored codes
+    /// ([`crate::acl::Acl::to_codes`]; empty: the default).
+    pub acl: Vec<(u8, u8)>,
 }
 
 impl PutOptions {
@@ -602,6 +605,7 @@ impl ErasureSet {
                 retention: opts.retention.map(|r| (r.mode as u8, r.until_ns)),
                 legal_hold: opts.legal_hold,
                 encryption: opts.encryption.map(|s| s.record),
+                acl: opts.acl,
                 ..Default::default()
             },
         };

@@ -1,5 +1,6 @@
-//! Object tags: stored with each version (in the record's extension list)
-//! and changed in place under the key lock, without touching the data.
+//! Object tags (and access control lists): stored with each version (in
+//! the record's extension list) and changed in place under the key lock,
+//! without touching the data.
 //! Also the tag rules S3 enforces, shared by object and bucket tagging.
 
 use super::{ObjectError, ObjectLayer, ObjectResult, check_key, parse_version};
@@ -60,6 +61,25 @@ impl ObjectLayer {
         let vid = parse_version(version)?;
         self.set_for(bucket, key)
             .update_extras(bucket, key, vid, |_| Ok(()), move |x| x.tags = tags.clone())
+            .await
+    }
+}
+
+impl ObjectLayer {
+    /// Replaces the access control list of a version (as stored codes,
+    /// [`crate::acl::Acl::to_codes`]); returns the version changed.
+    pub async fn put_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        acl: Vec<(u8, u8)>,
+    ) -> ObjectResult<Version> {
+        self.bucket(bucket)?;
+        check_key(key)?;
+        let vid = parse_version(version)?;
+        self.set_for(bucket, key)
+            .update_extras(bucket, key, vid, |_| Ok(()), move |x| x.acl = acl.clone())
             .await
     }
 }

@@ -9,7 +9,8 @@
 //! (DeleteObjects on many keys, copies reading a source) are checked again
 //! with their parsed input.
 
-use super::caller::{Caller, resolve, security_token};
+use super::caller::{Caller, Grant, resolve, security_token};
+use crate::acl::{self, Acl, BucketAccess, Requester};
 use crate::api::admin::query_param;
 use crate::iam::Iam;
 use crate::object::ObjectLayer;
@@ -136,31 +137,67 @@ impl Access {
         .map_err(|e| e.to_s3())
     }
 
-    /// The decision for `action` on `resource` with the request's condition
-    /// keys and its bucket's policy (read once per request,
-    /// [`crate::iam::bucket_policy`]).
-    fn allowed(
+    /// The decision for `action` on `bucket` (or `key` in it, at
+    /// `version`) with the request's condition keys and its bucket's
+    /// policy (read once per request, [`Access::bucket_policy`]). When no
+    /// policy says anything, the bucket's or the object's ACL may grant
+    /// it ([`crate::acl`]); reading them costs a bucket lookup, or a
+    /// metadata read for an object, so only then.
+    async fn authorize(
         &self,
         caller: &Caller,
         ctx: &Context,
         bucket_policy: Option<&Policy>,
         action: &str,
-        resource: &str,
+        (bucket, key, version): (&str, Option<&str>, Option<&str>),
     ) -> S3Result<()> {
-        if caller.allows(bucket_policy, action, resource, ctx) {
-            Ok(())
-        } else {
-            Err(denied())
+        let resource = resource_arn(bucket, key);
+        match caller.decide(bucket_policy, action, &resource, ctx) {
+            Grant::Allowed => return Ok(()),
+            Grant::Denied => return Err(denied()),
+            Grant::Unmatched => {}
         }
+        let who = match caller {
+            Caller::Anonymous => Requester::Anonymous,
+            _ => Requester::Authenticated,
+        };
+        let Ok(b) = self.layer.bucket(bucket) else {
+            return Err(denied());
+        };
+        let access = BucketAccess::of(&b.settings);
+        let granted = match (
+            key,
+            acl::object_permission(action),
+            acl::bucket_permission(action),
+        ) {
+            (Some(key), Some(wanted), _) => match self.layer.head_object(bucket, key, version).await {
+                Ok(r) => access.grants(&Acl::from_codes(&r.version().extras.acl), who, wanted),
+                Err(_) => false,
+            },
+            (_, _, Some(wanted)) => access.grants(&access.acl, who, wanted),
+            _ => false,
+        };
+        if granted { Ok(()) } else { Err(denied()) }
     }
 
     /// The policy of `bucket`, unless the root account asks (it is never
-    /// consulted for the root).
+    /// consulted for the root), or the bucket's public access block
+    /// restricts a public policy to the account's own callers and an
+    /// anonymous one asks.
     fn bucket_policy(&self, caller: &Caller, bucket: &str) -> Option<Policy> {
         if matches!(caller, Caller::Root) {
             return None;
         }
-        crate::iam::bucket_policy(&self.layer, bucket)
+        let policy = crate::iam::bucket_policy(&self.layer, bucket)?;
+        let restricted = || {
+            self.layer
+                .bucket(bucket)
+                .is_ok_and(|b| BucketAccess::of(&b.settings).block().restrict_public_buckets)
+        };
+        if matches!(caller, Caller::Anonymous) && policy.is_public() && restricted() {
+            return None;
+        }
+        Some(policy)
     }
 
     /// Adds the tags of the object a request names, as
@@ -217,9 +254,14 @@ impl Access {
                 } else {
                     "s3:GetObject"
                 };
+                expected_owner(
+                    &req.headers,
+                    "x-amz-source-expected-bucket-owner",
+                    self.iam.account(),
+                )?;
                 let policy = self.bucket_policy(&caller, bucket);
-                let resource = resource_arn(bucket, Some(key));
-                self.allowed(&caller, &ctx, policy.as_ref(), action, &resource)
+                let at = (&bucket[..], Some(&key[..]), version_id.as_deref());
+                self.authorize(&caller, &ctx, policy.as_ref(), action, at).await
             }
             _ => Err(denied()),
         }
@@ -230,6 +272,16 @@ fn denied() -> S3Error {
     S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied")
 }
 
+/// Refuses a request whose `header` (`x-amz-expected-bucket-owner`, or
+/// the copy source's) names another account than `account`, which owns
+/// every bucket here.
+fn expected_owner(headers: &HeaderMap, header: &str, account: &str) -> S3Result<()> {
+    match headers.get(header) {
+        Some(v) if v.as_bytes() != account.as_bytes() => Err(denied()),
+        _ => Ok(()),
+    }
+}
+
 /// The IAM action of an S3 operation. `versioned` is true when the request
 /// names a version id.
 pub fn action_for(op: &str, versioned: bool) -> String {
@@ -238,6 +290,11 @@ pub fn action_for(op: &str, versioned: bool) -> String {
         ("GetObject" | "HeadObject", true) => "GetObjectVersion",
         ("DeleteObject", true) => "DeleteObjectVersion",
         ("GetObjectTagging", true) => "GetObjectVersionTagging",
+        ("GetObjectAcl", true) => "GetObjectVersionAcl",
+        ("PutObjectAcl", true) => "PutObjectVersionAcl",
+        ("GetPublicAccessBlock", _) => "GetBucketPublicAccessBlock",
+        ("PutPublicAccessBlock" | "DeletePublicAccessBlock", _) => "PutBucketPublicAccessBlock",
+        ("DeleteBucketOwnershipControls", _) => "PutBucketOwnershipControls",
         ("PutObjectTagging", true) => "PutObjectVersionTagging",
         ("DeleteObjectTagging", true) => "DeleteObjectVersionTagging",
         (
@@ -293,22 +350,26 @@ impl S3Access for Access {
         let (bucket, key) = match cx.s3_path() {
             // Anonymous callers never list buckets; users with the grant do.
             S3Path::Root if matches!(caller, Caller::Anonymous) => return Err(denied()),
-            S3Path::Root => return self.allowed(&caller, &ctx, None, &action, "arn:aws:s3:::*"),
+            S3Path::Root if caller.allows(None, &action, "arn:aws:s3:::*", &ctx) => return Ok(()),
+            S3Path::Root => return Err(denied()),
             S3Path::Bucket { bucket } => (&bucket[..], None),
             S3Path::Object { bucket, key } => (&bucket[..], Some(&key[..])),
         };
+        expected_owner(cx.headers(), "x-amz-expected-bucket-owner", self.iam.account())?;
         let policy = self.bucket_policy(&caller, bucket);
         if let Some(key) = key {
             self.existing_tags(&caller, &mut ctx, policy.as_ref(), (bucket, key), cx.uri())
                 .await;
         }
-        self.allowed(
+        let version = query_param(cx.uri(), "versionId");
+        self.authorize(
             &caller,
             &ctx,
             policy.as_ref(),
             &action,
-            &resource_arn(bucket, key),
-        )?;
+            (bucket, key, version.as_deref()),
+        )
+        .await?;
         cx.extensions_mut()
             .insert(super::caller::Authorized(Arc::new((caller, ctx))));
         Ok(())
@@ -328,13 +389,8 @@ impl S3Access for Access {
             } else {
                 "s3:DeleteObject"
             };
-            self.allowed(
-                &caller,
-                &ctx,
-                policy.as_ref(),
-                action,
-                &resource_arn(b, Some(&o.key)),
-            )?;
+            self.authorize(&caller, &ctx, policy.as_ref(), action, (b, Some(&o.key), None))
+                .await?;
         }
         Ok(())
     }
@@ -359,6 +415,11 @@ mod tests {
         assert_eq!(action_for("UploadPart", false), "s3:PutObject");
         assert_eq!(action_for("ListObjectsV2", false), "s3:ListBucket");
         assert_eq!(action_for("GetBucketPolicy", false), "s3:GetBucketPolicy");
+        assert_eq!(action_for("PutObjectAcl", true), "s3:PutObjectVersionAcl");
+        assert_eq!(
+            action_for("DeletePublicAccessBlock", false),
+            "s3:PutBucketPublicAccessBlock"
+        );
         assert!(has_version_id(&"/b/k?versionId=abc".parse().unwrap()));
         assert!(!has_version_id(&"/b/k?x=versionId=abc".parse().unwrap()));
     }

@@ -26,12 +26,8 @@ pub enum Caller {
 pub struct Authorized(pub Arc<(Caller, Context)>);
 
 impl Caller {
-    /// Whether the caller may do `action` on `resource`, as IAM decides:
-    /// the root account may do anything; otherwise an explicit deny in the
-    /// caller's policies or the bucket's policy (if given) refuses,
-    /// else an allow in either grants, and the policies that narrow the
-    /// caller (a service account's, a session's) must each allow too.
-    /// Anonymous callers have only the bucket policy's grants.
+    /// Whether the caller may do `action` on `resource`, as IAM decides
+    /// ([`Caller::decide`]).
     pub fn allows(
         &self,
         bucket_policy: Option<&Policy>,
@@ -39,8 +35,24 @@ impl Caller {
         resource: &str,
         ctx: &Context,
     ) -> bool {
+        self.decide(bucket_policy, action, resource, ctx) == Grant::Allowed
+    }
+
+    /// How IAM decides whether the caller may do `action` on `resource`:
+    /// the root account may do anything; otherwise an explicit deny in the
+    /// caller's policies or the bucket's policy (if given) refuses, else
+    /// an allow in either grants, and the policies that narrow the caller
+    /// (a service account's, a session's) must each allow too. Anonymous
+    /// callers have only the bucket policy's grants.
+    pub fn decide(
+        &self,
+        bucket_policy: Option<&Policy>,
+        action: &str,
+        resource: &str,
+        ctx: &Context,
+    ) -> Grant {
         let (principal, identity) = match self {
-            Caller::Root => return true,
+            Caller::Root => return Grant::Allowed,
             Caller::User(who, policies) => {
                 let principal = Principal::Arn(&who.arn);
                 if who
@@ -48,13 +60,18 @@ impl Caller {
                     .iter()
                     .any(|n| n.evaluate_in(principal, action, resource, ctx) != Decision::Allow)
                 {
-                    return false;
+                    return Grant::Denied;
                 }
                 (principal, policies.as_slice())
             }
             Caller::Anonymous => (Principal::Anonymous, &[][..]),
         };
-        crate::iam::decide_with_bucket(identity, bucket_policy, principal, action, resource, ctx).allowed
+        let v = crate::iam::decide_with_bucket(identity, bucket_policy, principal, action, resource, ctx);
+        match (v.allowed, v.decided_by) {
+            (true, _) => Grant::Allowed,
+            (false, Some(_)) => Grant::Denied,
+            (false, None) => Grant::Unmatched,
+        }
     }
 
     /// The ARN the caller acts as (the session's, for temporary
@@ -66,6 +83,16 @@ impl Caller {
             Caller::Anonymous => "anonymous".into(),
         }
     }
+}
+
+/// What policies say of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    Allowed,
+    /// An explicit deny, or a narrowing policy that does not allow.
+    Denied,
+    /// No policy says anything: an ACL may still grant it.
+    Unmatched,
 }
 
 /// Why a request signed with a valid signature has no caller.

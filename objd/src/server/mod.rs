@@ -113,6 +113,8 @@ pub struct ServiceOptions {
     pub audit: Option<Arc<crate::audit::Auditor>>,
     /// The certificates served (for their expiry in the metrics).
     pub certs: Option<Arc<crate::tls::Certs>>,
+    /// The ownership control of buckets created without one.
+    pub default_ownership: crate::acl::Ownership,
 }
 
 impl Default for ServiceOptions {
@@ -125,6 +127,7 @@ impl Default for ServiceOptions {
             metrics_public: false,
             audit: None,
             certs: None,
+            default_ownership: crate::acl::Ownership::BucketOwnerPreferred,
         }
     }
 }
@@ -142,7 +145,13 @@ pub fn build_service(
     options: ServiceOptions,
 ) -> Service {
     let token = scrape::metrics_token(&creds.secret_key);
-    let mut b = S3ServiceBuilder::new(StrataS3::new(Arc::clone(&layer), options.encryption.clone()));
+    let owner = crate::acl::Owner::of_account(iam.account());
+    let mut b = S3ServiceBuilder::new(StrataS3::new(
+        Arc::clone(&layer),
+        options.encryption.clone(),
+        owner,
+        options.default_ownership,
+    ));
     b.set_validation(Names);
     let mut config = s3s::config::S3Config::default();
     config.xml_max_body_size = XML_MAX_BODY;

@@ -24,10 +24,7 @@ pub async fn list_buckets(
         .collect();
     Ok(S3Response::new(ListBucketsOutput {
         buckets: Some(buckets),
-        owner: Some(Owner {
-            display_name: Some("strata".into()),
-            id: Some("strata".into()),
-        }),
+        owner: Some(super::acl::dto_owner(&s3.owner)),
         ..Default::default()
     }))
 }
@@ -38,23 +35,23 @@ pub async fn create_bucket(
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let rid = rid(&req);
     let i = req.input;
-    if i.acl
-        .as_ref()
-        .is_some_and(|a| a.as_str() != BucketCannedACL::PRIVATE)
-        || i.grant_full_control.is_some()
-        || i.grant_read.is_some()
-        || i.grant_write.is_some()
-    {
-        return Err(invalid(
-            S3ErrorCode::NotImplemented,
-            "Access control lists are not supported; use bucket policies",
-        ));
-    }
+    let settings = super::acl::new_bucket_settings(
+        s3,
+        i.object_ownership.as_ref(),
+        i.acl.as_ref().map(BucketCannedACL::as_str),
+        super::acl::grant_headers!(i),
+    )?;
     let name = i.bucket;
     if i.object_lock_enabled_for_bucket == Some(true) {
-        s3.layer.make_locked_bucket(&name).await.map_err(fail(&rid))?;
+        s3.layer
+            .make_locked_bucket(&name, settings)
+            .await
+            .map_err(fail(&rid))?;
     } else {
-        s3.layer.make_bucket(&name).await.map_err(fail(&rid))?;
+        s3.layer
+            .make_bucket_with(&name, settings)
+            .await
+            .map_err(fail(&rid))?;
     }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{name}")),

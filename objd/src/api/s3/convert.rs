@@ -374,28 +374,11 @@ pub fn check_storage_class(sc: Option<&StorageClass>) -> S3Result<()> {
     }
 }
 
-/// Refuses request features that would change what is stored or how it
-/// is protected and that objd does not implement yet, so that a client
-/// never believes it got them (ACL grants other than private, storage
-/// classes other than STANDARD).
+/// Refuses request features that would change what is stored and that
+/// objd does not implement yet, so that a client never believes it got
+/// them (storage classes other than STANDARD).
 macro_rules! refuse_unsupported {
     ($i:expr) => {{
-        use s3s::S3ErrorCode as C;
-        use $crate::api::s3::convert::invalid;
-        if $i
-            .acl
-            .as_ref()
-            .is_some_and(|a| a.as_str() != s3s::dto::ObjectCannedACL::PRIVATE)
-            || $i.grant_full_control.is_some()
-            || $i.grant_read.is_some()
-            || $i.grant_read_acp.is_some()
-            || $i.grant_write_acp.is_some()
-        {
-            return Err(invalid(
-                C::NotImplemented,
-                "Access control lists are not supported; use bucket policies",
-            ));
-        }
         $crate::api::s3::convert::check_storage_class($i.storage_class.as_ref())?;
     }};
 }

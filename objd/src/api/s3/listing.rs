@@ -1,6 +1,7 @@
 //! Listing operations: ListObjects (v1), ListObjectsV2 and
 //! ListObjectVersions, over one object-layer listing with markers.
 
+use super::acl::dto_owner;
 use super::convert::{etag, ts};
 use super::{StrataS3, fail, rid};
 use crate::meta::VersionId;
@@ -43,18 +44,17 @@ fn max_keys(v: Option<i32>) -> S3Result<usize> {
     }
 }
 
-fn owner() -> Owner {
-    Owner {
-        display_name: Some("strata".into()),
-        id: Some("strata".into()),
-    }
-}
-
 fn standard() -> ObjectStorageClass {
     ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)
 }
 
-fn listed(page: &ListPage, enc: fn(&str) -> String) -> (Vec<Object>, Vec<CommonPrefix>) {
+/// The entries of a page, each with `owner` when the listing shows owners
+/// (v1 always, v2 with `fetch-owner`).
+fn listed(
+    page: &ListPage,
+    enc: fn(&str) -> String,
+    owner: Option<Owner>,
+) -> (Vec<Object>, Vec<CommonPrefix>) {
     let objects = page
         .objects
         .iter()
@@ -64,6 +64,7 @@ fn listed(page: &ListPage, enc: fn(&str) -> String) -> (Vec<Object>, Vec<CommonP
             e_tag: Some(etag(&o.version.etag)),
             last_modified: Some(ts(o.version.mod_time_ns)),
             storage_class: Some(standard()),
+            owner: owner.clone(),
             ..Default::default()
         })
         .collect();
@@ -124,7 +125,8 @@ pub async fn list_objects_v2(
     };
     let opts = options(i.prefix.as_deref(), i.delimiter.as_deref(), after, i.max_keys)?;
     let page = s3.layer.list_objects(&i.bucket, opts).await.map_err(fail(&rid))?;
-    let (contents, prefixes) = listed(&page, enc);
+    let owner = (i.fetch_owner == Some(true)).then(|| dto_owner(&s3.owner));
+    let (contents, prefixes) = listed(&page, enc, owner);
     Ok(S3Response::new(ListObjectsV2Output {
         name: Some(i.bucket),
         prefix: Some(i.prefix.as_deref().map(enc).unwrap_or_default()),
@@ -156,7 +158,7 @@ pub async fn list_objects(
     let after = i.marker.clone().unwrap_or_default();
     let opts = options(i.prefix.as_deref(), i.delimiter.as_deref(), after, i.max_keys)?;
     let page = s3.layer.list_objects(&i.bucket, opts).await.map_err(fail(&rid))?;
-    let (contents, prefixes) = listed(&page, enc);
+    let (contents, prefixes) = listed(&page, enc, Some(dto_owner(&s3.owner)));
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(i.bucket),
         prefix: Some(i.prefix.as_deref().map(enc).unwrap_or_default()),
@@ -210,7 +212,7 @@ pub async fn list_object_versions(
                 version_id: Some(v.id.to_api()),
                 is_latest: Some(o.is_latest),
                 last_modified: Some(ts(v.mod_time_ns)),
-                owner: Some(owner()),
+                owner: Some(dto_owner(&s3.owner)),
             });
         } else {
             versions.push(ObjectVersion {
@@ -223,7 +225,7 @@ pub async fn list_object_versions(
                 storage_class: Some(ObjectVersionStorageClass::from_static(
                     ObjectVersionStorageClass::STANDARD,
                 )),
-                owner: Some(owner()),
+                owner: Some(dto_owner(&s3.owner)),
                 ..Default::default()
             });
         }

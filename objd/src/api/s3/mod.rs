@@ -31,11 +31,26 @@ pub struct RequestId(pub String);
 pub struct StrataS3 {
     layer: Arc<ObjectLayer>,
     sse: sse::Encryption,
+    /// The account that owns every bucket and object, as ACLs and
+    /// listings name it.
+    owner: crate::acl::Owner,
+    /// The ownership control of buckets made without one.
+    default_ownership: crate::acl::Ownership,
 }
 
 impl StrataS3 {
-    pub fn new(layer: Arc<ObjectLayer>, sse: sse::Encryption) -> Self {
-        Self { layer, sse }
+    pub fn new(
+        layer: Arc<ObjectLayer>,
+        sse: sse::Encryption,
+        owner: crate::acl::Owner,
+        default_ownership: crate::acl::Ownership,
+    ) -> Self {
+        Self {
+            layer,
+            sse,
+            owner,
+            default_ownership,
+        }
     }
 }
 
@@ -103,6 +118,12 @@ operations! {
     put_bucket_acl: PutBucketAclInput -> PutBucketAclOutput = acl::put_bucket_acl;
     get_object_acl: GetObjectAclInput -> GetObjectAclOutput = acl::get_object_acl;
     put_object_acl: PutObjectAclInput -> PutObjectAclOutput = acl::put_object_acl;
+    put_bucket_ownership_controls: PutBucketOwnershipControlsInput -> PutBucketOwnershipControlsOutput = acl::put_bucket_ownership_controls;
+    get_bucket_ownership_controls: GetBucketOwnershipControlsInput -> GetBucketOwnershipControlsOutput = acl::get_bucket_ownership_controls;
+    delete_bucket_ownership_controls: DeleteBucketOwnershipControlsInput -> DeleteBucketOwnershipControlsOutput = acl::delete_bucket_ownership_controls;
+    put_public_access_block: PutPublicAccessBlockInput -> PutPublicAccessBlockOutput = acl::put_public_access_block;
+    get_public_access_block: GetPublicAccessBlockInput -> GetPublicAccessBlockOutput = acl::get_public_access_block;
+    delete_public_access_block: DeletePublicAccessBlockInput -> DeletePublicAccessBlockOutput = acl::delete_public_access_block;
     get_bucket_policy: GetBucketPolicyInput -> GetBucketPolicyOutput = policy::get_bucket_policy;
     put_bucket_policy: PutBucketPolicyInput -> PutBucketPolicyOutput = policy::put_bucket_policy;
     delete_bucket_policy: DeleteBucketPolicyInput -> DeleteBucketPolicyOutput = policy::delete_bucket_policy;

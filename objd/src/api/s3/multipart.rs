@@ -36,6 +36,7 @@ pub async fn create_multipart_upload(
     let opts = PutOptions {
         checksum_kind,
         encryption,
+        acl: super::acl::object_acl!(s3, rid, i),
         ..write_options!(i)
     };
     let id = s3
@@ -226,6 +227,8 @@ pub async fn list_parts(
                 })
                 .collect(),
         ),
+        owner: Some(super::acl::dto_owner(&s3.owner)),
+        initiator: Some(initiator(&s3.owner)),
         ..Default::default()
     }))
 }
@@ -269,10 +272,20 @@ pub async fn list_multipart_uploads(
                     key: Some(u.key),
                     upload_id: Some(u.upload_id),
                     initiated: Some(ts(u.initiated_ns)),
+                    owner: Some(super::acl::dto_owner(&s3.owner)),
+                    initiator: Some(initiator(&s3.owner)),
                     ..Default::default()
                 })
                 .collect(),
         ),
         ..Default::default()
     }))
+}
+
+/// Who started an upload, as listings name it: the account.
+fn initiator(owner: &crate::acl::Owner) -> Initiator {
+    Initiator {
+        display_name: Some(owner.display_name.clone()),
+        id: Some(owner.id.clone()),
+    }
 }

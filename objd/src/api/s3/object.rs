@@ -33,6 +33,7 @@ pub async fn put_object(
         content_md5: content_md5(i.content_md5.as_deref())?,
         condition: write_condition(i.if_match, i.if_none_match)?,
         checksum,
+        acl: super::acl::object_acl!(s3, rid, i),
         ..write_options!(i)
     };
     let v = s3
@@ -333,7 +334,10 @@ pub async fn copy_object(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let mut opts = write_options!(i);
+    let mut opts = PutOptions {
+        acl: super::acl::object_acl!(s3, rid, i),
+        ..write_options!(i)
+    };
     opts.encryption = s3
         .sse
         .sealing(s3, &i.bucket, &i.key, asked, &cx)

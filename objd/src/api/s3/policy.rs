@@ -32,7 +32,8 @@ pub async fn put_bucket_policy(
     let rid = rid(&req);
     let i = req.input;
     s3.layer.bucket(&i.bucket).map_err(fail(&rid))?;
-    Policy::parse(&i.policy, &i.bucket).map_err(policy_to_s3)?;
+    let policy = Policy::parse(&i.policy, &i.bucket).map_err(policy_to_s3)?;
+    super::acl::check_policy(s3, &rid, &i.bucket, policy.is_public())?;
     s3.layer
         .set_bucket_setting(&i.bucket, POLICY_SETTING, Some(i.policy.into_bytes()))
         .await
@@ -67,8 +68,14 @@ pub async fn get_bucket_policy_status(
 ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
     let rid = rid(&req);
     let bucket = &req.input.bucket;
-    let text = stored(s3, &rid, bucket)?.ok_or_else(no_policy)?;
-    let public = Policy::parse(&text, bucket).is_ok_and(|p| p.is_public());
+    // Public by its policy or by its ACL; a bucket with neither a policy
+    // nor a public ACL has no policy status, as in S3.
+    let by_acl = super::acl::acl_is_public(s3, &rid, bucket)?;
+    let public = match stored(s3, &rid, bucket)? {
+        Some(text) => by_acl || Policy::parse(&text, bucket).is_ok_and(|p| p.is_public()),
+        None if by_acl => true,
+        None => return Err(no_policy()),
+    };
     Ok(S3Response::new(GetBucketPolicyStatusOutput {
         policy_status: Some(PolicyStatus {
             is_public: Some(public),
