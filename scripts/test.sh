@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 missing=()
 for pair in curl:curl s3cmd:s3cmd rclone:rclone fusermount3:fuse3 s3fs:s3fs rsync:rsync \
   sqlite3:sqlite3 git:git nginx:nginx openssl:openssl etcd:etcd-server ip:iproute2 \
-  slapd:slapd samba-tool:samba-ad-dc promtool:prometheus; do
+  slapd:slapd samba-tool:samba-ad-dc promtool:prometheus chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then

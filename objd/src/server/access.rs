@@ -10,6 +10,7 @@
 //! with their parsed input.
 
 use super::caller::{Caller, Grant, resolve, security_token};
+use super::form::FormUpload;
 use crate::acl::{self, Acl, BucketAccess, Requester};
 use crate::api::admin::query_param;
 use crate::iam::Iam;
@@ -125,8 +126,21 @@ impl Access {
         }
     }
 
-    async fn caller(&self, creds: Option<&Credentials>, headers: &HeaderMap, uri: &Uri) -> S3Result<Caller> {
-        let token = creds.and_then(|_| security_token(headers, uri));
+    /// The caller of a request with `creds`; its session token comes from
+    /// its headers or query, or for a form upload from the form's
+    /// `x-amz-security-token` field.
+    async fn caller(
+        &self,
+        creds: Option<&Credentials>,
+        headers: &HeaderMap,
+        uri: &Uri,
+        form: Option<&FormUpload>,
+    ) -> S3Result<Caller> {
+        let from_form = || {
+            let fields = form?.fields()?;
+            fields.get("x-amz-security-token").map(str::to_owned)
+        };
+        let token = creds.and_then(|_| security_token(headers, uri).or_else(from_form));
         resolve(
             &self.iam,
             &self.root,
@@ -240,7 +254,12 @@ impl Access {
     async fn source<T>(&self, req: &S3Request<T>, source: &CopySource) -> S3Result<()> {
         self.ensure_source(source).await;
         let caller = self
-            .caller(req.credentials.as_ref(), &req.headers, &req.uri)
+            .caller(
+                req.credentials.as_ref(),
+                &req.headers,
+                &req.uri,
+                req.extensions.get(),
+            )
             .await?;
         let ctx = context(&caller, &req.headers, &req.uri, req.extensions.get());
         match source {
@@ -302,7 +321,8 @@ pub fn action_for(op: &str, versioned: bool) -> String {
             | "CreateMultipartUpload"
             | "UploadPart"
             | "UploadPartCopy"
-            | "CompleteMultipartUpload",
+            | "CompleteMultipartUpload"
+            | "PostObject",
             _,
         ) => "PutObject",
         ("DeleteObjects", _) => "DeleteObject",
@@ -342,7 +362,10 @@ impl S3Access for Access {
         if let S3Path::Object { key, .. } = cx.s3_path() {
             let _ = facts.0.key.set(key.to_string());
         }
-        let caller = self.caller(cx.credentials(), cx.headers(), cx.uri()).await?;
+        let form = cx.extensions_mut().get::<FormUpload>().cloned();
+        let caller = self
+            .caller(cx.credentials(), cx.headers(), cx.uri(), form.as_ref())
+            .await?;
         let _ = facts.0.principal.set(caller.arn(self.iam.account()));
         let action = action_for(cx.s3_op().name(), has_version_id(cx.uri()));
         let peer = cx.extensions_mut().get::<super::Peer>().copied();
@@ -361,15 +384,14 @@ impl S3Access for Access {
             self.existing_tags(&caller, &mut ctx, policy.as_ref(), (bucket, key), cx.uri())
                 .await;
         }
-        let version = query_param(cx.uri(), "versionId");
-        self.authorize(
-            &caller,
-            &ctx,
-            policy.as_ref(),
-            &action,
-            (bucket, key, version.as_deref()),
-        )
-        .await?;
+        // A form upload names its key in the form, which is read after
+        // this: it is authorized then ([`Access::put_object`]).
+        if cx.s3_op().name() != "PostObject" {
+            let version = query_param(cx.uri(), "versionId");
+            let at = (bucket, key, version.as_deref());
+            self.authorize(&caller, &ctx, policy.as_ref(), &action, at)
+                .await?;
+        }
         cx.extensions_mut()
             .insert(super::caller::Authorized(Arc::new((caller, ctx))));
         Ok(())
@@ -377,7 +399,12 @@ impl S3Access for Access {
 
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
         let caller = self
-            .caller(req.credentials.as_ref(), &req.headers, &req.uri)
+            .caller(
+                req.credentials.as_ref(),
+                &req.headers,
+                &req.uri,
+                req.extensions.get(),
+            )
             .await?;
         let ctx = context(&caller, &req.headers, &req.uri, req.extensions.get());
         let b = &req.input.bucket;
@@ -393,6 +420,38 @@ impl S3Access for Access {
                 .await?;
         }
         Ok(())
+    }
+
+    /// PutObject requests passed [`S3Access::check`] already; the
+    /// PutObject a form upload becomes gets its key here, from the form
+    /// (`${filename}` resolved), and is authorized for it.
+    async fn put_object(&self, req: &mut S3Request<PutObjectInput>) -> S3Result<()> {
+        let Some(form) = req.extensions.get::<FormUpload>().cloned() else {
+            return Ok(());
+        };
+        req.input.key = form.key(&req.input.key);
+        if let Some(facts) = req.extensions.get::<super::track::Facts>() {
+            let _ = facts.0.key.set(req.input.key.clone());
+        }
+        let caller = self
+            .caller(
+                req.credentials.as_ref(),
+                &req.headers,
+                &req.uri,
+                req.extensions.get(),
+            )
+            .await?;
+        let ctx = context(&caller, &req.headers, &req.uri, req.extensions.get());
+        let (bucket, key) = (&req.input.bucket, &req.input.key);
+        let policy = self.bucket_policy(&caller, bucket);
+        self.authorize(
+            &caller,
+            &ctx,
+            policy.as_ref(),
+            "s3:PutObject",
+            (bucket, Some(key), None),
+        )
+        .await
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {

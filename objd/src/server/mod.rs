@@ -12,6 +12,7 @@ pub mod auth;
 pub mod caller;
 mod cors;
 pub mod ellipsis;
+pub mod form;
 mod idle;
 pub mod node;
 pub mod scrape;
@@ -155,6 +156,7 @@ pub fn build_service(
     b.set_validation(Names);
     let mut config = s3s::config::S3Config::default();
     config.xml_max_body_size = XML_MAX_BODY;
+    config.post_object_max_file_size = form_max(&layer);
     b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(config))));
     b.set_auth(auth::Auth::new(creds.clone(), Arc::clone(&iam)));
     b.set_access(access::Access::new(
@@ -329,8 +331,32 @@ impl Pipeline {
         let flag = Arc::clone(&timed_out);
         let received = track.received();
         let read = Arc::clone(&received);
-        let req = req.map(|b| s3s::Body::http_body(idle::IdleBody::new(b, idle, flag, read)));
-        let mut resp = svc.s3.call(req).await?;
+        // A form upload is held in memory whole before it is stored: it
+        // pays for that first, and its file name is picked up on the way.
+        let boundary = form::boundary(&req);
+        let form = boundary.as_ref().map(|_| form::FormUpload::default());
+        let form_cost = form::cost(&req, form_max(&svc.layer));
+        if let Some(f) = &form {
+            req.extensions_mut().insert(f.clone());
+        }
+        let req = req.map(|b| {
+            let body = idle::IdleBody::new(b, idle, flag, read);
+            match &form {
+                Some(f) => s3s::Body::http_body(form::FileNameBody::new(
+                    body,
+                    boundary.as_deref().unwrap_or_default(),
+                    f,
+                )),
+                None => s3s::Body::http_body(body),
+            }
+        });
+        let mut resp = match &form {
+            None => svc.s3.call(req).await?,
+            Some(f) => match svc.layer.budget().paid(form_cost, svc.s3.call(req)).await {
+                Ok(r) => form::as_s3(r?, f).await,
+                Err(_) => busy(&id),
+            },
+        };
         if timed_out.load(Ordering::Relaxed) {
             resp = idle::timeout_response(&id);
         }
@@ -349,6 +375,26 @@ impl Pipeline {
         }
         Ok(track.respond(with_id(resp, &id)))
     }
+}
+
+/// The answer to a form upload that waited too long for buffer memory.
+fn busy(request_id: &str) -> Response<s3s::Body> {
+    let mut r = xml_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SlowDown",
+        "Please reduce your request rate.",
+        Some(request_id),
+    );
+    r.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+/// The largest form upload (POST object) taken: the buffer budget, since
+/// a form's file is held in memory whole, and at most S3's 5 GiB.
+pub fn form_max(layer: &ObjectLayer) -> u64 {
+    const S3_MAX: u64 = 5 << 30;
+    layer.budget().total().unwrap_or(S3_MAX).min(S3_MAX)
 }
 
 /// The answer to a request held back because an audit queue stayed full

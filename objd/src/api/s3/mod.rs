@@ -138,6 +138,7 @@ operations! {
     get_object_legal_hold: GetObjectLegalHoldInput -> GetObjectLegalHoldOutput = lock::get_object_legal_hold;
     put_object_legal_hold: PutObjectLegalHoldInput -> PutObjectLegalHoldOutput = lock::put_object_legal_hold;
     put_object: PutObjectInput -> PutObjectOutput = object::put_object;
+    post_object: PostObjectInput -> PostObjectOutput = object::post_object;
     get_object: GetObjectInput -> GetObjectOutput = object::get_object;
     head_object: HeadObjectInput -> HeadObjectOutput = object::head_object;
     delete_object: DeleteObjectInput -> DeleteObjectOutput = object::delete_object;

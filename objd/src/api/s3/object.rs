@@ -1,5 +1,5 @@
-//! Object operations: PUT, GET, HEAD, DELETE (one or many), CopyObject and
-//! object tagging.
+//! Object operations: PUT, browser form uploads (POST), GET, HEAD, DELETE
+//! (one or many), CopyObject and object tagging.
 
 use super::convert::*;
 use super::sse::{
@@ -471,4 +471,93 @@ pub async fn get_object_attributes(
         });
     }
     Ok(S3Response::new(out))
+}
+
+/// A browser form upload: the PutObject its fields describe (the key with
+/// `${filename}` resolved by authorization, [`crate::server::form`]).
+pub async fn post_object(
+    s3: &StrataS3,
+    req: S3Request<PostObjectInput>,
+) -> S3Result<S3Response<PostObjectOutput>> {
+    // S3's form field names for the ACL and tags (`s3s` reads the header
+    // names `x-amz-acl` and `x-amz-tagging`).
+    let form = req.extensions.get::<crate::server::form::FormUpload>().cloned();
+    let fields = form.as_ref().and_then(|f| f.fields());
+    let acl = fields
+        .and_then(|f| f.get("acl"))
+        .map(|a| ObjectCannedACL::from(a.to_owned()));
+    let tagging = fields.and_then(|f| f.tagging_header());
+    let put = put_object(
+        s3,
+        req.map_input(|f| {
+            let mut put = form_to_put(f);
+            put.acl = put.acl.or(acl);
+            put.tagging = put.tagging.or(tagging);
+            put
+        }),
+    )
+    .await?;
+    Ok(put.map_output(|o| PostObjectOutput {
+        bucket_key_enabled: o.bucket_key_enabled,
+        checksum_crc32: o.checksum_crc32,
+        checksum_crc32c: o.checksum_crc32c,
+        checksum_crc64nvme: o.checksum_crc64nvme,
+        checksum_sha1: o.checksum_sha1,
+        checksum_sha256: o.checksum_sha256,
+        checksum_type: o.checksum_type,
+        e_tag: o.e_tag,
+        sse_customer_algorithm: o.sse_customer_algorithm,
+        sse_customer_key_md5: o.sse_customer_key_md5,
+        ssekms_key_id: o.ssekms_key_id,
+        server_side_encryption: o.server_side_encryption,
+        size: o.size,
+        version_id: o.version_id,
+        ..Default::default()
+    }))
+}
+
+/// The PutObject a form's fields describe.
+fn form_to_put(f: PostObjectInput) -> PutObjectInput {
+    PutObjectInput {
+        acl: f.acl,
+        body: f.body,
+        bucket: f.bucket,
+        bucket_key_enabled: f.bucket_key_enabled,
+        cache_control: f.cache_control,
+        checksum_algorithm: f.checksum_algorithm,
+        checksum_crc32: f.checksum_crc32,
+        checksum_crc32c: f.checksum_crc32c,
+        checksum_crc64nvme: f.checksum_crc64nvme,
+        checksum_sha1: f.checksum_sha1,
+        checksum_sha256: f.checksum_sha256,
+        content_disposition: f.content_disposition,
+        content_encoding: f.content_encoding,
+        content_language: f.content_language,
+        content_length: f.content_length,
+        content_md5: f.content_md5,
+        content_type: f.content_type,
+        expires: f.expires,
+        grant_full_control: f.grant_full_control,
+        grant_read: f.grant_read,
+        grant_read_acp: f.grant_read_acp,
+        grant_write_acp: f.grant_write_acp,
+        if_match: f.if_match,
+        if_none_match: f.if_none_match,
+        key: f.key,
+        metadata: f.metadata,
+        object_lock_legal_hold_status: f.object_lock_legal_hold_status,
+        object_lock_mode: f.object_lock_mode,
+        object_lock_retain_until_date: f.object_lock_retain_until_date,
+        sse_customer_algorithm: f.sse_customer_algorithm,
+        sse_customer_key: f.sse_customer_key,
+        sse_customer_key_md5: f.sse_customer_key_md5,
+        ssekms_encryption_context: f.ssekms_encryption_context,
+        ssekms_key_id: f.ssekms_key_id,
+        server_side_encryption: f.server_side_encryption,
+        storage_class: f.storage_class,
+        tagging: f.tagging,
+        website_redirect_location: f.website_redirect_location,
+        write_offset_bytes: f.write_offset_bytes,
+        ..Default::default()
+    }
 }
