@@ -231,8 +231,13 @@ impl Client {
         format!("/{bucket}/{key}")
     }
 
-    /// Creates a bucket; `false` if this account already owns it.
+    /// Creates a bucket; `false` if this account already owns it. Asked
+    /// first: a server answering as S3's us-east-1 (objd does) says `200`
+    /// to creating a bucket one owns, which would not tell the two apart.
     pub async fn create_bucket(&self, bucket: &str) -> Result<bool> {
+        if self.bucket_exists(bucket).await? {
+            return Ok(false);
+        }
         match self
             .send(Method::PUT, &format!("/{bucket}"), &[], &[], Bytes::new())
             .await

@@ -30,9 +30,14 @@ def test_bucket_and_object_round_trip(s3):
         s3.get_object(Bucket="py-bucket", Key="nope")
     assert error_code(e) == "NoSuchKey"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    # As S3's us-east-1: creating a bucket one owns again succeeds;
+    # naming another region answers BucketAlreadyOwnedByYou.
+    s3.create_bucket(Bucket="py-bucket")
+    assert s3.get_object(Bucket="py-bucket", Key="hello.txt")["Body"].read() == b"hello"
     with pytest.raises(ClientError) as e:
-        s3.create_bucket(Bucket="py-bucket")
+        s3.create_bucket(Bucket="py-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     assert error_code(e) == "BucketAlreadyOwnedByYou"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
 
 
 def test_multipart_upload_and_download_of_a_large_file(s3, tmp_path):

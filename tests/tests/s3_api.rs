@@ -23,7 +23,19 @@ async fn bucket_lifecycle_and_errors() {
     let c = s3_client(&s.endpoint);
     c.create_bucket().bucket("alpha").send().await.unwrap();
     c.head_bucket().bucket("alpha").send().await.unwrap();
-    let e = c.create_bucket().bucket("alpha").send().await.unwrap_err();
+    // S3's us-east-1 answers: 200 to creating one's own bucket again,
+    // BucketAlreadyOwnedByYou when the request names another region.
+    c.create_bucket().bucket("alpha").send().await.unwrap();
+    let elsewhere = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+        .build();
+    let e = c
+        .create_bucket()
+        .bucket("alpha")
+        .create_bucket_configuration(elsewhere)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "BucketAlreadyOwnedByYou");
     assert_eq!(status(&e), 409);
     let e = c.create_bucket().bucket("Not_Valid").send().await.unwrap_err();

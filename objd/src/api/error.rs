@@ -49,7 +49,21 @@ pub fn to_s3(e: ObjectError) -> S3Error {
             C::PreconditionFailed,
             "At least one of the pre-conditions you specified did not hold".into(),
         ),
-        ObjectError::NotModified => (C::NotModified, "Not Modified".into()),
+        ObjectError::NotModified { etag, modified_ns } => {
+            // The answer names what the client has, as S3's does.
+            let mut err = S3Error::with_message(C::NotModified, "Not Modified");
+            let mut h = http::HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+                h.insert(http::header::ETAG, v);
+            }
+            if let Some(v) = crate::api::s3::convert::http_date(&crate::api::s3::convert::ts(modified_ns))
+                .and_then(|d| http::HeaderValue::from_str(&d).ok())
+            {
+                h.insert(http::header::LAST_MODIFIED, v);
+            }
+            err.set_headers(h);
+            return err;
+        }
         ObjectError::ObjectLocked => (
             C::AccessDenied,
             "Access Denied because object protected by object lock.".into(),

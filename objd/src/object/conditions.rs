@@ -1,6 +1,6 @@
 //! Conditional requests: the preconditions a read (`If-Match`,
 //! `If-None-Match`, `If-Modified-Since`, `If-Unmodified-Since`) or a write
-//! (`If-Match`, `If-None-Match: *`) puts on the version it acts on, with
+//! (`If-Match`, `If-None-Match`) puts on the version it acts on, with
 //! the precedence S3 gives them. Writes are checked under the key's commit
 //! lock, so two conditional writers cannot both win.
 
@@ -50,11 +50,11 @@ impl ReadConditions {
             }
         }
         match &self.if_none_match {
-            Some(m) if m.matches(v) => return Err(ObjectError::NotModified),
+            Some(m) if m.matches(v) => return Err(not_modified(v)),
             Some(_) => {}
             None => {
                 if self.if_modified_since.is_some_and(|t| secs <= t) {
-                    return Err(ObjectError::NotModified);
+                    return Err(not_modified(v));
                 }
             }
         }
@@ -65,9 +65,16 @@ impl ReadConditions {
     /// 304, a copy fails with 412.
     pub fn check_source(&self, v: &Version) -> ObjectResult<()> {
         self.check(v).map_err(|e| match e {
-            ObjectError::NotModified => ObjectError::PreconditionFailed,
+            ObjectError::NotModified { .. } => ObjectError::PreconditionFailed,
             e => e,
         })
+    }
+}
+
+fn not_modified(v: &Version) -> ObjectError {
+    ObjectError::NotModified {
+        etag: v.etag.clone(),
+        modified_ns: v.mod_time_ns,
     }
 }
 
@@ -76,19 +83,22 @@ impl ReadConditions {
 pub struct WriteCondition {
     /// Write only if the current object has this ETag (`*`: if it exists).
     pub if_match: Option<EtagMatch>,
-    /// Write only if no current object exists (`If-None-Match: *`).
-    pub if_none_match: bool,
+    /// Write only if no current object exists (`*`), or the current one
+    /// has another ETag.
+    pub if_none_match: Option<EtagMatch>,
 }
 
 impl WriteCondition {
     pub fn is_empty(&self) -> bool {
-        self.if_match.is_none() && !self.if_none_match
+        self.if_match.is_none() && self.if_none_match.is_none()
     }
 
     /// Checks the condition against the key's current version (`None` when
     /// the key does not exist or its latest version is a delete marker).
     pub fn check(&self, current: Option<&Version>) -> ObjectResult<()> {
-        if self.if_none_match && current.is_some() {
+        if let (Some(m), Some(v)) = (&self.if_none_match, current)
+            && m.matches(v)
+        {
             return Err(ObjectError::PreconditionFailed);
         }
         match (&self.if_match, current) {
@@ -156,14 +166,14 @@ mod tests {
                 if_none_match: etag("abc"),
                 ..Default::default()
             }),
-            Err(ObjectError::NotModified)
+            Err(ObjectError::NotModified { .. })
         ));
         assert!(matches!(
             ok(ReadConditions {
                 if_none_match: Some(EtagMatch::Any),
                 ..Default::default()
             }),
-            Err(ObjectError::NotModified)
+            Err(ObjectError::NotModified { .. })
         ));
         // Modified in second 1000: not modified since 1000, modified since 999.
         assert!(matches!(
@@ -171,7 +181,7 @@ mod tests {
                 if_modified_since: Some(1000),
                 ..Default::default()
             }),
-            Err(ObjectError::NotModified)
+            Err(ObjectError::NotModified { .. })
         ));
         assert!(
             ok(ReadConditions {
@@ -203,7 +213,7 @@ mod tests {
                 if_modified_since: Some(999),
                 ..Default::default()
             }),
-            Err(ObjectError::NotModified)
+            Err(ObjectError::NotModified { .. })
         ));
         // If-None-Match true overrides a failing If-Modified-Since.
         assert!(
@@ -228,7 +238,7 @@ mod tests {
     fn write_conditions() {
         let v = version("abc", 1);
         let none_match = WriteCondition {
-            if_none_match: true,
+            if_none_match: Some(EtagMatch::Any),
             ..Default::default()
         };
         assert!(none_match.check(None).is_ok());
@@ -236,6 +246,17 @@ mod tests {
             none_match.check(Some(&v)),
             Err(ObjectError::PreconditionFailed)
         ));
+        // An ETag: refused only while the current object has it.
+        let not_this = WriteCondition {
+            if_none_match: etag("\"abc\""),
+            ..Default::default()
+        };
+        assert!(matches!(
+            not_this.check(Some(&v)),
+            Err(ObjectError::PreconditionFailed)
+        ));
+        assert!(not_this.check(Some(&version("def", 1))).is_ok());
+        assert!(not_this.check(None).is_ok());
         let if_match = WriteCondition {
             if_match: etag("abc"),
             ..Default::default()

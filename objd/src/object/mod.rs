@@ -84,8 +84,10 @@ pub enum ObjectError {
     ObjectLocked,
     #[error("{0}")]
     InvalidBucketState(String),
+    /// A read's condition says the client has this version already: its
+    /// ETag and modification time, which the 304 answer carries.
     #[error("not modified")]
-    NotModified,
+    NotModified { etag: String, modified_ns: i64 },
     #[error("invalid tag: {0}")]
     InvalidTag(String),
     #[error("{0}")]
@@ -847,6 +849,8 @@ mod tests;
 mod tests_clone;
 #[cfg(test)]
 mod tests_list;
+#[cfg(test)]
+mod tests_parts;
 #[cfg(test)]
 mod tests_sse;
 

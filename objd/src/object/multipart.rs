@@ -408,6 +408,9 @@ impl ObjectLayer {
         // Each upload of a part has a file of its own: a part uploaded again
         // never overwrites the file the drives' records name until then.
         let tag = rand::random::<u64>().max(1);
+        // Of several uploads of one part number, the one that started last
+        // wins, whichever finishes last (as S3): records carry the start.
+        let started = super::now_ns();
         // An encrypted upload seals every part with its data key.
         let data_key = match &upload.extras.encryption {
             Some(rec) => Some((keys.data_key(bucket, key, rec).await?, rec)),
@@ -464,7 +467,7 @@ impl ObjectLayer {
             number,
             size: written.size,
             etag: etag.clone(),
-            mod_time_ns: super::now_ns(),
+            mod_time_ns: started,
             checksum: part_sum,
             tag,
         };
@@ -482,13 +485,21 @@ impl ObjectLayer {
             let errs: Vec<DriveError> = results.into_iter().filter_map(Result::err).collect();
             return Err(super::quorum_error(&errs, committed, set.write_quorum()));
         }
-        // On quorum: earlier uploads of the part go, rows then files.
+        // On quorum: the uploads of the part that started earlier go, rows
+        // then files; or this one, if one that started later is there.
+        let ours = (started, tag);
         set.on_drives(move |_, d| {
-            let rows = part_rows(d, &id, number, number + 1)?;
-            let old: Vec<(Vec<u8>, ShardFile)> = rows
+            let rows: Vec<(Vec<u8>, PartRecord)> = part_rows(d, &id, number, number + 1)?
                 .into_iter()
                 .filter_map(|(k, v)| PartRecord::decode(&v).ok().map(|p| (k, p)))
-                .filter(|(_, p)| p.tag != tag)
+                .collect();
+            let lost = rows.iter().any(|(_, p)| (p.mod_time_ns, p.tag) > ours);
+            let old: Vec<(Vec<u8>, ShardFile)> = rows
+                .into_iter()
+                .filter(|(_, p)| {
+                    let theirs = (p.mod_time_ns, p.tag);
+                    if lost { theirs == ours } else { theirs < ours }
+                })
                 .map(|(k, p)| (k, ShardFile::new(p.number, p.tag)))
                 .collect();
             if old.is_empty() {

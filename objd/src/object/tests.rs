@@ -533,6 +533,20 @@ async fn multipart_assembles_parts_without_copying() {
     for p in &f.paths {
         assert_eq!(walk(&p.join("data")).len(), 2, "the unused part's file is gone");
     }
+    // The completion asked again (its answer lost) answers the same
+    // version, while it is the key's; an unknown upload stays unknown.
+    let again = f
+        .layer
+        .complete_multipart("bkt", "mp", &id, vec![], &WriteCondition::default(), None)
+        .await
+        .unwrap();
+    assert_eq!((again.id, again.etag.clone()), (v.id, v.etag.clone()));
+    let other = hex::encode([7u8; 16]);
+    let gone = f
+        .layer
+        .complete_multipart("bkt", "mp", &other, vec![], &WriteCondition::default(), None)
+        .await;
+    assert!(matches!(gone, Err(ObjectError::NoSuchUpload)), "{gone:?}");
 }
 
 #[tokio::test]

@@ -62,7 +62,11 @@ fn apply(h: &mut HeaderMap, g: &CorsGrant) {
     if g.allow_origin != "*" {
         set(h, "access-control-allow-credentials", "true");
     }
-    h.append(http::header::VARY, HeaderValue::from_static("Origin"));
+    // What a cached answer depends on, as S3 names it.
+    h.append(
+        http::header::VARY,
+        HeaderValue::from_static("Origin, Access-Control-Request-Headers, Access-Control-Request-Method"),
+    );
 }
 
 fn forbidden() -> Response<s3s::Body> {

@@ -311,7 +311,7 @@ impl Pipeline {
             (false, false) => "Other",
         };
         let track = Track::begin(&svc.metrics, audit, &mut req, &id, &peer, fallback);
-        if let Some(resp) = oversized_xml(&req) {
+        if let Some(resp) = oversized_xml(&req).or_else(|| presign_out_of_range(&req)) {
             return Ok(track.respond(with_id(resp, &id)));
         }
         let domains = &svc.options.domains;
@@ -409,6 +409,29 @@ fn audit_full(request_id: &str) -> Response<s3s::Body> {
     r.headers_mut()
         .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
     r
+}
+
+/// Longest validity of a SigV4 presigned URL: a week.
+const PRESIGN_MAX_SECS: i64 = 604_800;
+
+/// Refuses a SigV4 presigned URL whose `X-Amz-Expires` is not a count of
+/// seconds up to a week, with S3's answers.
+fn presign_out_of_range<B>(req: &Request<B>) -> Option<Response<s3s::Body>> {
+    let uri = req.uri();
+    crate::api::admin::query_param(uri, "X-Amz-Algorithm")?;
+    let expires = crate::api::admin::query_param(uri, "X-Amz-Expires")?;
+    let message = match expires.parse::<i64>() {
+        Ok(n) if n > PRESIGN_MAX_SECS => "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+        Ok(n) if n >= 0 => return None,
+        Ok(_) => "X-Amz-Expires must be non-negative",
+        Err(_) => "X-Amz-Expires should be a number",
+    };
+    Some(xml_error(
+        StatusCode::BAD_REQUEST,
+        "AuthorizationQueryParametersError",
+        message,
+        None,
+    ))
 }
 
 /// Query parameters that make a request's body an XML (or JSON) document

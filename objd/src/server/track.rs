@@ -78,6 +78,9 @@ struct Finish {
     entry: Option<Entry>,
     /// Looking for the error code in the body's first frame.
     want_code: bool,
+    request_id: String,
+    /// The error code of an error answer, once its body showed it.
+    code: Option<String>,
 }
 
 impl Track {
@@ -140,6 +143,8 @@ impl Track {
                 sent: 0,
                 entry,
                 want_code: false,
+                request_id: request_id.to_owned(),
+                code: None,
             }),
         }
     }
@@ -184,6 +189,22 @@ fn error_code(body: &[u8]) -> Option<String> {
 }
 
 impl Finish {
+    /// One line per failed request: a server error at ERROR (something
+    /// here went wrong), a client error at DEBUG (the client asked for
+    /// something refused; the audit log has every request).
+    fn log(&self, api: &str) {
+        let facts = &self.facts.0;
+        let text = |v: &OnceLock<String>| v.get().cloned().unwrap_or_default();
+        let (bucket, key) = (text(&facts.bucket), text(&facts.key));
+        let code = self.code.as_deref().unwrap_or_default();
+        let id = &self.request_id;
+        if self.status >= 500 {
+            tracing::error!(request_id = %id, api, status = self.status, code, bucket, key, "request failed");
+        } else if self.status >= 400 {
+            tracing::debug!(request_id = %id, api, status = self.status, code, bucket, key, "request refused");
+        }
+    }
+
     fn done(mut self) {
         let facts = &self.facts.0;
         let api = facts.api.get().map_or(self.fallback, String::as_str);
@@ -195,6 +216,7 @@ impl Finish {
         };
         self.metrics
             .record(api, self.status, self.first_byte, received, self.sent);
+        self.log(api);
         let (Some(audit), Some(mut e)) = (self.audit.take(), self.entry.take()) else {
             return;
         };
@@ -251,8 +273,9 @@ impl Body for Tracked {
                     f.sent += data.len() as u64;
                     if f.want_code {
                         f.want_code = false;
+                        f.code = error_code(data);
                         if let Some(e) = f.entry.as_mut() {
-                            e.error_code = error_code(data);
+                            e.error_code = f.code.clone();
                         }
                     }
                 }

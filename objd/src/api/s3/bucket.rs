@@ -5,6 +5,7 @@ use super::convert::{invalid, tags_from_dto, tags_to_dto, ts};
 use super::{StrataS3, fail, rid};
 use crate::cors::{self, CorsConfig, CorsRule};
 use crate::meta::Versioning;
+use crate::object::ObjectError;
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 
@@ -42,16 +43,22 @@ pub async fn create_bucket(
         super::acl::grant_headers!(i),
     )?;
     let name = i.bucket;
-    if i.object_lock_enabled_for_bucket == Some(true) {
-        s3.layer
-            .make_locked_bucket(&name, settings)
-            .await
-            .map_err(fail(&rid))?;
+    // objd answers as S3's us-east-1: creating a bucket one owns already
+    // succeeds and changes nothing, unless the request names a region.
+    let region = i
+        .create_bucket_configuration
+        .as_ref()
+        .and_then(|c| c.location_constraint.as_ref())
+        .map(|l| l.as_str().to_owned())
+        .filter(|l| !l.is_empty() && l != "us-east-1");
+    let made = if i.object_lock_enabled_for_bucket == Some(true) {
+        s3.layer.make_locked_bucket(&name, settings).await
     } else {
-        s3.layer
-            .make_bucket_with(&name, settings)
-            .await
-            .map_err(fail(&rid))?;
+        s3.layer.make_bucket_with(&name, settings).await
+    };
+    match made {
+        Err(ObjectError::BucketExists) if region.is_none() => {}
+        r => r.map_err(fail(&rid))?,
     }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{name}")),

@@ -150,7 +150,7 @@ pub struct StoredHeaders {
     pub expires: Option<Timestamp>,
 }
 
-fn http_date(t: &Timestamp) -> Option<String> {
+pub fn http_date(t: &Timestamp) -> Option<String> {
     let mut b = Vec::new();
     t.format(TimestampFormat::HttpDate, &mut b).ok()?;
     String::from_utf8(b).ok()
@@ -297,19 +297,9 @@ pub fn write_condition(
     if_match: Option<ETagCondition>,
     if_none_match: Option<ETagCondition>,
 ) -> S3Result<WriteCondition> {
-    let if_none_match = match if_none_match {
-        None => false,
-        Some(ETagCondition::Any) => true,
-        Some(_) => {
-            return Err(invalid(
-                S3ErrorCode::NotImplemented,
-                "If-None-Match on a write supports only the value *",
-            ));
-        }
-    };
     Ok(WriteCondition {
         if_match: if_match.map(etag_match),
-        if_none_match,
+        if_none_match: if_none_match.map(etag_match),
     })
 }
 

@@ -33,6 +33,32 @@ pub async fn put_object_lock_configuration(
         ));
     }
     let d = c.rule.and_then(|r| r.default_retention);
+    if let Some(d) = &d {
+        // What S3's schema refuses is malformed; a period it takes but
+        // cannot honour is an invalid argument.
+        let malformed = || {
+            invalid(
+                S3ErrorCode::MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema",
+            )
+        };
+        let mode_ok = d.mode.as_ref().is_some_and(|m| {
+            [
+                ObjectLockRetentionMode::GOVERNANCE,
+                ObjectLockRetentionMode::COMPLIANCE,
+            ]
+            .contains(&m.as_str())
+        });
+        if !mode_ok || d.days.is_some() == d.years.is_some() {
+            return Err(malformed());
+        }
+        if d.days.or(d.years).is_some_and(|n| n <= 0) {
+            return Err(invalid(
+                S3ErrorCode::InvalidArgument,
+                "Default retention period must be a positive integer value",
+            ));
+        }
+    }
     let config = LockConfig {
         default_mode: d
             .as_ref()

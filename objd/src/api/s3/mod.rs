@@ -7,7 +7,7 @@
 
 mod acl;
 mod bucket;
-mod convert;
+pub(crate) mod convert;
 mod listing;
 mod lock;
 mod multipart;

@@ -5,7 +5,7 @@ use super::parse::copy_source_range;
 use super::sse::{Headers, RequestCx, copy_source_key, customer_key, set_sse, write_sealing};
 use super::{StrataS3, fail, rid};
 use crate::object::checksum::ChecksumKind;
-use crate::object::{CompletePart, PutOptions};
+use crate::object::{CompletePart, ObjectError, PutOptions};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
@@ -135,11 +135,16 @@ pub async fn complete_multipart_upload(
     let condition = write_condition(i.if_match, i.if_none_match)?;
     // The client's whole-object checksum, checked against the combined one.
     let whole = checksum_check(sent_checksums!(i), &http::HeaderMap::new(), None)?;
-    let upload_algo = s3
+    // An upload already completed has no record left: the completion
+    // below answers it (the same version again, or NoSuchUpload).
+    let upload_algo = match s3
         .layer
         .upload_checksum_algo(&i.bucket, &i.key, &i.upload_id)
         .await
-        .map_err(fail(&rid))?;
+    {
+        Err(ObjectError::NoSuchUpload) => None,
+        r => r.map_err(fail(&rid))?,
+    };
     let parts = i
         .multipart_upload
         .and_then(|m| m.parts)

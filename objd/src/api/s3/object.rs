@@ -210,7 +210,14 @@ pub async fn head_object(
     {
         set_checksum!(out, &c, typed);
     }
-    Ok(S3Response::new(out))
+    let mut resp = S3Response::new(out);
+    // HeadObject's output has no field for it; GET's has.
+    let tags = v.extras.tags.len();
+    if tags > 0 {
+        resp.headers
+            .insert("x-amz-tagging-count", http::HeaderValue::from(tags));
+    }
+    Ok(resp)
 }
 
 pub async fn delete_object(
@@ -426,7 +433,13 @@ pub async fn get_object_attributes(
     let i = req.input;
     let (versioning, reader) = s3.open(&rid, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let v = reader.version();
-    let wants = |a: &str| i.object_attributes.iter().any(|x| x.as_str() == a);
+    // One header may list several attributes, comma-separated.
+    let wants = |a: &str| {
+        i.object_attributes
+            .iter()
+            .flat_map(|x| x.as_str().split(','))
+            .any(|x| x.trim() == a)
+    };
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(ts(v.mod_time_ns)),
         version_id: version_id_out(v, versioning),
