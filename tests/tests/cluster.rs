@@ -482,11 +482,16 @@ async fn bucket_changes_reach_every_node_and_survive_the_etcd_leader_cut_off() {
     for c in &clients {
         assert_eq!(versioning(c, "conf").await.as_deref(), Some("Enabled"));
     }
-    // Two nodes create the same bucket at once: exactly one succeeds.
-    let (a, b) = tokio::join!(
-        clients[0].create_bucket().bucket("race").send(),
-        clients[2].create_bucket().bucket("race").send()
-    );
+    // Two nodes create the same bucket at once: exactly one creates it
+    // (named with a region, the other is told BucketAlreadyOwnedByYou;
+    // without, it would answer 200 as S3's us-east-1 does).
+    let create = |c: &aws_sdk_s3::Client| {
+        let region = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+            .build();
+        c.create_bucket().bucket("race").create_bucket_configuration(region).send()
+    };
+    let (a, b) = tokio::join!(create(&clients[0]), create(&clients[2]));
     assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
     // A quota holds across nodes: what one node wrote counts on the others
     // once they read the drives' counters again (every few seconds).
