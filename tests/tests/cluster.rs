@@ -489,7 +489,10 @@ async fn bucket_changes_reach_every_node_and_survive_the_etcd_leader_cut_off() {
         let region = aws_sdk_s3::types::CreateBucketConfiguration::builder()
             .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
             .build();
-        c.create_bucket().bucket("race").create_bucket_configuration(region).send()
+        c.create_bucket()
+            .bucket("race")
+            .create_bucket_configuration(region)
+            .send()
     };
     let (a, b) = tokio::join!(create(&clients[0]), create(&clients[2]));
     assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");

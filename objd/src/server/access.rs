@@ -151,6 +151,21 @@ impl Access {
         .map_err(|e| e.to_s3())
     }
 
+    /// The caller of an S3 request after its operation was parsed, with
+    /// the request's condition keys.
+    async fn request_caller<T>(&self, req: &S3Request<T>) -> S3Result<(Caller, Context)> {
+        let caller = self
+            .caller(
+                req.credentials.as_ref(),
+                &req.headers,
+                &req.uri,
+                req.extensions.get(),
+            )
+            .await?;
+        let ctx = context(&caller, &req.headers, &req.uri, req.extensions.get());
+        Ok((caller, ctx))
+    }
+
     /// The decision for `action` on `bucket` (or `key` in it, at
     /// `version`) with the request's condition keys and its bucket's
     /// policy (read once per request, [`Access::bucket_policy`]). When no
@@ -253,15 +268,7 @@ impl Access {
     /// Read access of a copy to its source.
     async fn source<T>(&self, req: &S3Request<T>, source: &CopySource) -> S3Result<()> {
         self.ensure_source(source).await;
-        let caller = self
-            .caller(
-                req.credentials.as_ref(),
-                &req.headers,
-                &req.uri,
-                req.extensions.get(),
-            )
-            .await?;
-        let ctx = context(&caller, &req.headers, &req.uri, req.extensions.get());
+        let (caller, ctx) = self.request_caller(req).await?;
         match source {
             CopySource::Bucket {
                 bucket,
@@ -398,15 +405,7 @@ impl S3Access for Access {
     }
 
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
-        let caller = self
-            .caller(
-                req.credentials.as_ref(),
-                &req.headers,
-                &req.uri,
-                req.extensions.get(),
-            )
-            .await?;
-        let ctx = context(&caller, &req.headers, &req.uri, req.extensions.get());
+        let (caller, ctx) = self.request_caller(req).await?;
         let b = &req.input.bucket;
         // One read of the bucket's policy for every key.
         let policy = self.bucket_policy(&caller, b);
@@ -433,15 +432,7 @@ impl S3Access for Access {
         if let Some(facts) = req.extensions.get::<super::track::Facts>() {
             let _ = facts.0.key.set(req.input.key.clone());
         }
-        let caller = self
-            .caller(
-                req.credentials.as_ref(),
-                &req.headers,
-                &req.uri,
-                req.extensions.get(),
-            )
-            .await?;
-        let ctx = context(&caller, &req.headers, &req.uri, req.extensions.get());
+        let (caller, ctx) = self.request_caller(req).await?;
         let (bucket, key) = (&req.input.bucket, &req.input.key);
         let policy = self.bucket_policy(&caller, bucket);
         self.authorize(

@@ -220,6 +220,21 @@ pub fn new_bucket_settings(
     Ok(settings)
 }
 
+/// [`to_set`] of a Put*Acl input (`$on_bucket`: PutBucketAcl).
+macro_rules! acl_to_set {
+    ($s3:expr, $rid:expr, $i:expr, $on_bucket:expr) => {
+        to_set(
+            $s3,
+            &$rid,
+            &$i.bucket,
+            $i.acl.as_ref().map(|a| a.as_str()),
+            grant_headers!($i),
+            $i.access_control_policy.as_ref(),
+            $on_bucket,
+        )?
+    };
+}
+
 /// The list a Put*Acl request sets, checked against the bucket's settings.
 fn to_set(
     s3: &StrataS3,
@@ -263,16 +278,7 @@ pub async fn put_bucket_acl(
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
     let rid = rid(&req);
     let i = req.input;
-    let canned = i.acl.as_ref().map(BucketCannedACL::as_str);
-    let acl = to_set(
-        s3,
-        &rid,
-        &i.bucket,
-        canned,
-        grant_headers!(i),
-        i.access_control_policy.as_ref(),
-        true,
-    )?;
+    let acl = acl_to_set!(s3, rid, i, true);
     let stored = (acl != Acl::default()).then(|| acl.encode());
     s3.layer
         .set_bucket_setting(&i.bucket, ACL_SETTING, stored)
@@ -308,21 +314,21 @@ pub async fn put_object_acl(
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let rid = rid(&req);
     let i = req.input;
-    let canned = i.acl.as_ref().map(ObjectCannedACL::as_str);
-    let acl = to_set(
-        s3,
-        &rid,
-        &i.bucket,
-        canned,
-        grant_headers!(i),
-        i.access_control_policy.as_ref(),
-        false,
-    )?;
+    let acl = acl_to_set!(s3, rid, i, false);
     s3.layer
         .put_object_acl(&i.bucket, &i.key, i.version_id.as_deref(), acl.to_codes())
         .await
         .map_err(fail(&rid))?;
     Ok(S3Response::new(PutObjectAclOutput::default()))
+}
+
+/// Removes a bucket setting (a Delete* operation).
+async fn clear<T>(s3: &StrataS3, req: &S3Request<T>, bucket: &str, setting: &str) -> S3Result<()> {
+    let rid = rid(req);
+    s3.layer
+        .set_bucket_setting(bucket, setting, None)
+        .await
+        .map_err(fail(&rid))
 }
 
 fn not_found(code: &str, message: &str) -> S3Error {
@@ -382,11 +388,7 @@ pub async fn delete_bucket_ownership_controls(
     s3: &StrataS3,
     req: S3Request<DeleteBucketOwnershipControlsInput>,
 ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
-    let rid = rid(&req);
-    s3.layer
-        .set_bucket_setting(&req.input.bucket, OWNERSHIP_SETTING, None)
-        .await
-        .map_err(fail(&rid))?;
+    clear(s3, &req, &req.input.bucket, OWNERSHIP_SETTING).await?;
     Ok(S3Response::new(DeleteBucketOwnershipControlsOutput::default()))
 }
 
@@ -435,11 +437,7 @@ pub async fn delete_public_access_block(
     s3: &StrataS3,
     req: S3Request<DeletePublicAccessBlockInput>,
 ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
-    let rid = rid(&req);
-    s3.layer
-        .set_bucket_setting(&req.input.bucket, PUBLIC_ACCESS_BLOCK_SETTING, None)
-        .await
-        .map_err(fail(&rid))?;
+    clear(s3, &req, &req.input.bucket, PUBLIC_ACCESS_BLOCK_SETTING).await?;
     Ok(S3Response::new(DeletePublicAccessBlockOutput::default()))
 }
 
