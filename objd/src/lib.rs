@@ -15,6 +15,7 @@ pub mod drive;
 pub mod erasure;
 pub mod iam;
 pub mod kms;
+pub mod lifecycle;
 pub mod meta;
 pub mod metrics;
 pub mod object;

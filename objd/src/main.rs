@@ -135,6 +135,11 @@ struct ServerArgs {
     #[arg(long, env = "OBJD_DEFAULT_OBJECT_OWNERSHIP", default_value = "BucketOwnerPreferred",
           value_parser = ["BucketOwnerPreferred", "ObjectWriter", "BucketOwnerEnforced"])]
     default_object_ownership: String,
+    /// Seconds in a lifecycle day: lifecycle rules count days of this
+    /// length. For tests only (a rule of 1 day then expires objects within
+    /// seconds); deployments keep 86400.
+    #[arg(long, env = "OBJD_LIFECYCLE_DAY_SECONDS", default_value_t = 86_400)]
+    lifecycle_day_seconds: u64,
     /// Memory for object data in flight: every upload, download and copy
     /// takes its working set (about 4.4 MiB for a large upload and 11 MiB
     /// for a large download with 1 MiB blocks in 4+2; less for small
@@ -404,6 +409,10 @@ async fn serve(args: ServerArgs) -> Result<()> {
     if args.scanner_interval > 0 {
         layer.start_scanner(Duration::from_secs(args.scanner_interval), args.scanner_pace);
     }
+    let lifecycle_clock = objd::lifecycle::Clock {
+        day_secs: args.lifecycle_day_seconds.max(1),
+    };
+    objd::lifecycle::scan::start(Arc::clone(&layer), lifecycle_clock);
     if replaced {
         let l = Arc::clone(&layer);
         tokio::spawn(async move {
@@ -425,6 +434,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
         certs: None,
         default_ownership: objd::acl::Ownership::parse(&args.default_object_ownership)
             .unwrap_or(objd::acl::Ownership::BucketOwnerPreferred),
+        lifecycle_clock,
     };
     let outbound = strata_s3client::Tls {
         ca_file: args.ca_file.clone(),

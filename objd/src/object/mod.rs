@@ -777,8 +777,29 @@ impl ObjectLayer {
         check_key(key)?;
         let vid = parse_version(version)?;
         self.set_for(bucket, key)
-            .delete_object(bucket, key, vid, b.versioning, bypass_governance)
+            .delete_object(bucket, key, vid, b.versioning, bypass_governance, None)
             .await
+    }
+
+    /// Removes `v` of `key` as a lifecycle rule decided: as the key's
+    /// current version (`current`: deleted, or hidden behind a delete
+    /// marker in a versioned bucket), or as that version. Only while `v`
+    /// is still what it was (`PreconditionFailed` once a write changed
+    /// it); Object Lock refuses as it refuses clients (no bypass).
+    pub async fn expire(&self, bucket: &str, key: &str, v: &Version, current: bool) -> ObjectResult<()> {
+        let b = self.bucket(bucket)?;
+        let version = (!current).then_some(v.id);
+        self.set_for(bucket, key)
+            .delete_object(
+                bucket,
+                key,
+                version,
+                b.versioning,
+                false,
+                Some((v.id, v.mod_time_ns)),
+            )
+            .await
+            .map(|_| ())
     }
 }
 
@@ -847,6 +868,8 @@ pub(crate) fn placement_hash(seed: u64, bucket: &str, key: &str) -> u64 {
 mod tests;
 #[cfg(test)]
 mod tests_clone;
+#[cfg(test)]
+mod tests_expire;
 #[cfg(test)]
 mod tests_list;
 #[cfg(test)]

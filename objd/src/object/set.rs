@@ -526,6 +526,11 @@ impl ErasureSet {
         Ok(())
     }
 
+    /// Deletes `version` of `key` (`None`: the key, as DELETE without a
+    /// version id does in the bucket's versioning state). With `expect`,
+    /// only while the version acted on (the latest, for `None`) is still
+    /// that version id with that modification time: `PreconditionFailed`
+    /// otherwise.
     pub(super) async fn delete_object(
         &self,
         bucket: &str,
@@ -533,10 +538,20 @@ impl ErasureSet {
         version: Option<VersionId>,
         versioning: Versioning,
         bypass_governance: bool,
+        expect: Option<(VersionId, i64)>,
     ) -> ObjectResult<(Option<String>, bool)> {
         let _guard = self.locks.lock(bucket, key).await;
         let (records, hashes) = self.read_records_hashed(bucket, key).await;
         let view = self.view(&records);
+        if let Some((id, modified)) = expect {
+            let now = view.resolve(version).map_err(|e| match e {
+                ObjectError::NoSuchKey | ObjectError::NoSuchVersion => ObjectError::PreconditionFailed,
+                e => e,
+            })?;
+            if (now.version.id, now.version.mod_time_ns) != (id, modified) {
+                return Err(ObjectError::PreconditionFailed);
+            }
+        }
         let stamp = next_mod_time(&view);
         let layout = self.layout;
         let erasure = crate::meta::ErasureInfo {

@@ -116,6 +116,8 @@ pub struct ServiceOptions {
     pub certs: Option<Arc<crate::tls::Certs>>,
     /// The ownership control of buckets created without one.
     pub default_ownership: crate::acl::Ownership,
+    /// The length of a lifecycle day.
+    pub lifecycle_clock: crate::lifecycle::Clock,
 }
 
 impl Default for ServiceOptions {
@@ -129,6 +131,7 @@ impl Default for ServiceOptions {
             audit: None,
             certs: None,
             default_ownership: crate::acl::Ownership::BucketOwnerPreferred,
+            lifecycle_clock: Default::default(),
         }
     }
 }
@@ -146,12 +149,15 @@ pub fn build_service(
     options: ServiceOptions,
 ) -> Service {
     let token = scrape::metrics_token(&creds.secret_key);
-    let owner = crate::acl::Owner::of_account(iam.account());
+    let settings = crate::api::s3::Settings {
+        owner: crate::acl::Owner::of_account(iam.account()),
+        default_ownership: options.default_ownership,
+        lifecycle_clock: options.lifecycle_clock,
+    };
     let mut b = S3ServiceBuilder::new(StrataS3::new(
         Arc::clone(&layer),
         options.encryption.clone(),
-        owner,
-        options.default_ownership,
+        settings,
     ));
     b.set_validation(Names);
     let mut config = s3s::config::S3Config::default();

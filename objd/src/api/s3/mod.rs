@@ -8,6 +8,7 @@
 mod acl;
 mod bucket;
 pub(crate) mod convert;
+mod lifecycle;
 mod listing;
 mod lock;
 mod multipart;
@@ -36,20 +37,26 @@ pub struct StrataS3 {
     owner: crate::acl::Owner,
     /// The ownership control of buckets made without one.
     default_ownership: crate::acl::Ownership,
+    /// The length of a lifecycle day, for the expiry dates answered.
+    clock: crate::lifecycle::Clock,
+}
+
+/// The deployment's settings the S3 handlers answer by.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub owner: crate::acl::Owner,
+    pub default_ownership: crate::acl::Ownership,
+    pub lifecycle_clock: crate::lifecycle::Clock,
 }
 
 impl StrataS3 {
-    pub fn new(
-        layer: Arc<ObjectLayer>,
-        sse: sse::Encryption,
-        owner: crate::acl::Owner,
-        default_ownership: crate::acl::Ownership,
-    ) -> Self {
+    pub fn new(layer: Arc<ObjectLayer>, sse: sse::Encryption, settings: Settings) -> Self {
         Self {
             layer,
             sse,
-            owner,
-            default_ownership,
+            owner: settings.owner,
+            default_ownership: settings.default_ownership,
+            clock: settings.lifecycle_clock,
         }
     }
 }
@@ -158,6 +165,9 @@ operations! {
     abort_multipart_upload: AbortMultipartUploadInput -> AbortMultipartUploadOutput = multipart::abort_multipart_upload;
     list_parts: ListPartsInput -> ListPartsOutput = multipart::list_parts;
     list_multipart_uploads: ListMultipartUploadsInput -> ListMultipartUploadsOutput = multipart::list_multipart_uploads;
+    put_bucket_lifecycle_configuration: PutBucketLifecycleConfigurationInput -> PutBucketLifecycleConfigurationOutput = lifecycle::put_bucket_lifecycle_configuration;
+    get_bucket_lifecycle_configuration: GetBucketLifecycleConfigurationInput -> GetBucketLifecycleConfigurationOutput = lifecycle::get_bucket_lifecycle_configuration;
+    delete_bucket_lifecycle: DeleteBucketLifecycleInput -> DeleteBucketLifecycleOutput = lifecycle::delete_bucket_lifecycle;
     put_bucket_encryption: PutBucketEncryptionInput -> PutBucketEncryptionOutput = sse::put_bucket_encryption;
     get_bucket_encryption: GetBucketEncryptionInput -> GetBucketEncryptionOutput = sse::get_bucket_encryption;
     delete_bucket_encryption: DeleteBucketEncryptionInput -> DeleteBucketEncryptionOutput = sse::delete_bucket_encryption;

@@ -165,6 +165,7 @@ pub async fn complete_multipart_upload(
         .await
         .map_err(fail(&rid))?;
     let mut out = CompleteMultipartUploadOutput {
+        expiration: super::object::expiration_of(s3, &i.bucket, &i.key, &v),
         bucket: Some(i.bucket.clone()),
         key: Some(i.key.clone()),
         e_tag: Some(etag(&v.etag)),

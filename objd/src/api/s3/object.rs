@@ -42,6 +42,7 @@ pub async fn put_object(
         .await
         .map_err(fail(&rid))?;
     let mut out = PutObjectOutput {
+        expiration: expiration_of(s3, &i.bucket, &i.key, &v),
         e_tag: Some(etag(&v.etag)),
         version_id: (!v.id.is_null()).then(|| v.id.to_api()),
         ..Default::default()
@@ -51,6 +52,12 @@ pub async fn put_object(
     }
     set_sse!(out, Headers::of(v.extras.encryption.as_ref(), customer.as_ref()));
     Ok(S3Response::new(out))
+}
+
+/// When the bucket's lifecycle rules expire `v`, the current version of
+/// `key` (`x-amz-expiration`).
+pub(super) fn expiration_of(s3: &StrataS3, bucket: &str, key: &str, v: &Version) -> Option<String> {
+    super::lifecycle::expiration(s3, bucket, key, v.size, &v.extras.tags, v.mod_time_ns)
 }
 
 /// Whether the client asked for checksums (`x-amz-checksum-mode: ENABLED`).
@@ -165,6 +172,9 @@ pub async fn get_object(
         tag_count: (tags > 0).then_some(tags as i32),
     });
     set_lock_fields!(out, v);
+    if i.version_id.is_none() {
+        out.expiration = expiration_of(s3, &i.bucket, &i.key, &v);
+    }
     set_sse!(out, Headers::of(v.extras.encryption.as_ref(), customer.as_ref()));
     if whole
         && checksum_mode(i.checksum_mode.as_ref())
@@ -203,6 +213,9 @@ pub async fn head_object(
     let whole = range.is_none();
     let mut out = object_output!(HeadObjectOutput, v, versioning, h, end - start, range, {});
     set_lock_fields!(out, v);
+    if i.version_id.is_none() {
+        out.expiration = expiration_of(s3, &i.bucket, &i.key, v);
+    }
     set_sse!(out, Headers::of(rec.as_ref(), customer.as_ref()));
     if whole
         && checksum_mode(i.checksum_mode.as_ref())
