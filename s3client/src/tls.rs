@@ -17,6 +17,9 @@ use std::sync::Arc;
 pub struct Tls {
     /// PEM file of CA certificates trusted besides the system's.
     pub ca_file: Option<PathBuf>,
+    /// PEM text of CA certificates trusted besides the system's (a
+    /// configuration that travels between nodes, where a file would not).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Tls {
@@ -38,6 +41,18 @@ impl Tls {
             }
             if added == 0 {
                 return Err(bad("no certificates in it".into()));
+            }
+        }
+        if let Some(pem) = &self.ca_pem {
+            let bad = |e: String| Error::Endpoint(format!("CA certificates: {e}"));
+            let mut added = 0;
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| bad(e.to_string()))?;
+                roots.add(cert).map_err(|e| bad(e.to_string()))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(bad("no certificates in them".into()));
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());

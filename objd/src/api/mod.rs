@@ -11,3 +11,4 @@ pub mod iam_admin;
 pub mod kms_admin;
 pub mod query;
 pub mod s3;
+pub mod tier_admin;

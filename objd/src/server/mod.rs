@@ -170,10 +170,12 @@ pub fn build_service(
         Arc::clone(&iam),
         &creds.access_key,
     ));
+    let tiers = Arc::new(crate::tier::Tiers::new(Arc::clone(&layer), &creds.secret_key));
     b.set_route(AdminRoute::new(
         Arc::clone(&layer),
         Arc::clone(&iam),
         options.encryption.kms.clone(),
+        tiers,
         &creds.access_key,
         token.clone(),
     ));
