@@ -3,9 +3,12 @@
 //! and its rules applied: current versions expire (deleted, or in a
 //! versioned bucket hidden behind a delete marker), noncurrent versions
 //! and lone delete markers go, abandoned multipart uploads are aborted.
-//! Each change is conditional on the version it was decided for still
-//! being what it was (a write in between wins), so passes on several
-//! nodes, or a pass racing a client, change nothing twice. Object Lock
+//! Nodes take turns through a claim kept on the drives: one pass per
+//! period runs in the deployment, on the node holding the claim, and
+//! another takes over when it stops renewing it. Each change is
+//! conditional on the version it was decided for still being what it was
+//! (a write in between wins), so a pass racing a client, or two passes
+//! when a claim changed hands mid-pass, change nothing twice. Object Lock
 //! keeps what it protects. A bucket without rules costs nothing but
 //! looking at its settings; one with rules is walked at half speed at
 //! most (a pass rests as long as each page took).
@@ -41,11 +44,56 @@ pub fn period(clock: &Clock) -> Duration {
     Duration::from_secs((clock.day_secs / 24).clamp(1, 3600))
 }
 
-/// Runs passes forever, one per [`period`].
+/// The configuration topic and document through which nodes take turns.
+const TOPIC: &str = "lifecycle";
+const CLAIM: &str = "lifecycle/claim";
+
+/// Whether `node` may run the pass of the period starting at `now_ns`:
+/// a claim (node, until) kept on the drives names the node that runs the
+/// passes; another node takes over once it has not renewed its claim for
+/// a whole period (it stopped, or lost the drives). So a cluster runs one
+/// pass per period, whichever nodes are up.
+pub async fn claim(layer: &ObjectLayer, node: &str, now_ns: i64, period: Duration) -> bool {
+    let until = now_ns.saturating_add(period.as_nanos() as i64);
+    let taken = layer
+        .change_config(TOPIC, "lifecycle/", |docs| {
+            let held = docs
+                .get(CLAIM)
+                .and_then(|d| serde_json::from_slice::<(String, i64)>(d).ok());
+            if let Some((holder, valid_until)) = held
+                && holder != node
+                && valid_until > now_ns
+            {
+                return Ok((Vec::new(), false));
+            }
+            let doc = serde_json::to_vec(&(node, until)).unwrap_or_default();
+            Ok((vec![(CLAIM.to_owned(), Some(doc))], true))
+        })
+        .await;
+    taken.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "lifecycle: cannot take this period's turn");
+        false
+    })
+}
+
+/// Runs passes forever, one per [`period`] across the deployment: each
+/// node asks every period, and the one holding the claim runs it.
 pub fn start(layer: Arc<ObjectLayer>, clock: Clock) {
+    let node = uuid::Uuid::new_v4().to_string();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(period(&clock)).await;
+            // A claim outlives the period a little, so the holder's next
+            // turn renews it before another node sees it lapse.
+            let hold = period(&clock) + period(&clock) / 2;
+            let any_rules = layer.list_buckets().iter().any(|b| {
+                layer
+                    .bucket_setting(&b.name, BUCKET_SETTING)
+                    .is_ok_and(|s| s.is_some())
+            });
+            if !any_rules || !claim(&layer, &node, crate::object::now_ns(), hold).await {
+                continue;
+            }
             let r = pass(&layer, &clock, crate::object::now_ns()).await;
             if r != Report::default() {
                 tracing::info!(

@@ -112,3 +112,26 @@ async fn a_pass_applies_the_rules_as_of_its_clock() {
     let r = scan::pass(&f.layer, &clock, now + 5 * DAY).await;
     assert_eq!((r.expired, r.removed), (0, 1));
 }
+
+#[tokio::test]
+async fn one_node_holds_the_turn_until_it_stops_renewing_it() {
+    let f = fixture(4, 2, small_blocks()).await;
+    let period = std::time::Duration::from_secs(60);
+    let t = now_ns();
+    let secs = |n: i64| n * 1_000_000_000;
+    assert!(scan::claim(&f.layer, "a", t, period).await);
+    assert!(
+        !scan::claim(&f.layer, "b", t + secs(30), period).await,
+        "a holds it"
+    );
+    assert!(scan::claim(&f.layer, "a", t + secs(59), period).await, "a renews");
+    assert!(
+        !scan::claim(&f.layer, "b", t + secs(100), period).await,
+        "renewed until 119 s"
+    );
+    assert!(
+        scan::claim(&f.layer, "b", t + secs(120), period).await,
+        "lapsed: b takes over"
+    );
+    assert!(!scan::claim(&f.layer, "a", t + secs(121), period).await);
+}
