@@ -322,15 +322,6 @@ pub async fn put_object_acl(
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }
 
-/// Removes a bucket setting (a Delete* operation).
-async fn clear<T>(s3: &StrataS3, req: &S3Request<T>, bucket: &str, setting: &str) -> S3Result<()> {
-    let rid = rid(req);
-    s3.layer
-        .set_bucket_setting(bucket, setting, None)
-        .await
-        .map_err(fail(&rid))
-}
-
 fn not_found(code: &str, message: &str) -> S3Error {
     let mut e = S3Error::with_message(S3ErrorCode::Custom(code.to_owned().into()), message.to_owned());
     e.set_status_code(http::StatusCode::NOT_FOUND);
@@ -388,8 +379,7 @@ pub async fn delete_bucket_ownership_controls(
     s3: &StrataS3,
     req: S3Request<DeleteBucketOwnershipControlsInput>,
 ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
-    clear(s3, &req, &req.input.bucket, OWNERSHIP_SETTING).await?;
-    Ok(S3Response::new(DeleteBucketOwnershipControlsOutput::default()))
+    super::delete_setting(s3, &req, &req.input.bucket, OWNERSHIP_SETTING).await
 }
 
 pub async fn put_public_access_block(
@@ -437,8 +427,7 @@ pub async fn delete_public_access_block(
     s3: &StrataS3,
     req: S3Request<DeletePublicAccessBlockInput>,
 ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
-    clear(s3, &req, &req.input.bucket, PUBLIC_ACCESS_BLOCK_SETTING).await?;
-    Ok(S3Response::new(DeletePublicAccessBlockOutput::default()))
+    super::delete_setting(s3, &req, &req.input.bucket, PUBLIC_ACCESS_BLOCK_SETTING).await
 }
 
 /// Whether the bucket's ACL makes it public (what GetBucketPolicyStatus

@@ -257,10 +257,5 @@ pub async fn delete_bucket_cors(
     s3: &StrataS3,
     req: S3Request<DeleteBucketCorsInput>,
 ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
-    let rid = rid(&req);
-    s3.layer
-        .set_bucket_setting(&req.input.bucket, cors::BUCKET_SETTING, None)
-        .await
-        .map_err(fail(&rid))?;
-    Ok(S3Response::new(DeleteBucketCorsOutput::default()))
+    super::delete_setting(s3, &req, &req.input.bucket, cors::BUCKET_SETTING).await
 }

@@ -280,10 +280,5 @@ pub async fn delete_bucket_lifecycle(
     s3: &StrataS3,
     req: S3Request<DeleteBucketLifecycleInput>,
 ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
-    let rid = rid(&req);
-    s3.layer
-        .set_bucket_setting(&req.input.bucket, BUCKET_SETTING, None)
-        .await
-        .map_err(fail(&rid))?;
-    Ok(S3Response::new(DeleteBucketLifecycleOutput::default()))
+    super::delete_setting(s3, &req, &req.input.bucket, BUCKET_SETTING).await
 }

@@ -96,6 +96,20 @@ impl StrataS3 {
     }
 }
 
+/// A Delete* of a bucket setting: removes it, answers the empty output.
+async fn delete_setting<T, O: Default>(
+    s3: &StrataS3,
+    req: &S3Request<T>,
+    bucket: &str,
+    setting: &str,
+) -> S3Result<S3Response<O>> {
+    s3.layer
+        .set_bucket_setting(bucket, setting, None)
+        .await
+        .map_err(fail(&rid(req)))?;
+    Ok(S3Response::new(O::default()))
+}
+
 /// Implements `S3` by handing each listed operation to its handler.
 macro_rules! operations {
     ($($op:ident: $input:ident -> $output:ident = $handler:path;)*) => {

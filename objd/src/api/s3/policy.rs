@@ -54,12 +54,7 @@ pub async fn delete_bucket_policy(
     s3: &StrataS3,
     req: S3Request<DeleteBucketPolicyInput>,
 ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-    let rid = rid(&req);
-    s3.layer
-        .set_bucket_setting(&req.input.bucket, POLICY_SETTING, None)
-        .await
-        .map_err(fail(&rid))?;
-    Ok(S3Response::new(DeleteBucketPolicyOutput::default()))
+    super::delete_setting(s3, &req, &req.input.bucket, POLICY_SETTING).await
 }
 
 pub async fn get_bucket_policy_status(

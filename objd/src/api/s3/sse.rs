@@ -538,12 +538,7 @@ pub async fn delete_bucket_encryption(
     s3: &StrataS3,
     req: S3Request<DeleteBucketEncryptionInput>,
 ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
-    let rid = rid(&req);
-    s3.layer
-        .set_bucket_setting(&req.input.bucket, BUCKET_SETTING, None)
-        .await
-        .map_err(fail(&rid))?;
-    Ok(S3Response::new(DeleteBucketEncryptionOutput::default()))
+    super::delete_setting(s3, &req, &req.input.bucket, BUCKET_SETTING).await
 }
 
 #[cfg(test)]
