@@ -143,6 +143,7 @@ impl Metrics {
             c.inc_by(v.load(std::sync::atomic::Ordering::Relaxed));
             reg.register(name, help, c);
         }
+        lifecycle(&mut reg);
         budget(&mut reg, layer.budget());
         process(&mut reg);
         if let Some(a) = audit {
@@ -226,6 +227,38 @@ fn budget(reg: &mut Registry, budget: &crate::object::Budget) {
         "Requests that had to wait for buffer memory",
         waits,
     );
+}
+
+/// What this node's lifecycle passes did.
+fn lifecycle(reg: &mut Registry) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &crate::lifecycle::scan::COUNTS;
+    for (name, help, v) in [
+        (
+            "strata_lifecycle_passes",
+            "Lifecycle passes this node ran",
+            &c.passes,
+        ),
+        (
+            "strata_lifecycle_versions_expired",
+            "Current versions lifecycle rules expired (deleted, or hidden behind a delete marker)",
+            &c.expired,
+        ),
+        (
+            "strata_lifecycle_versions_removed",
+            "Noncurrent versions and lone delete markers lifecycle rules removed",
+            &c.removed,
+        ),
+        (
+            "strata_lifecycle_uploads_aborted",
+            "Unfinished multipart uploads lifecycle rules aborted",
+            &c.aborted,
+        ),
+    ] {
+        let counter = Counter::<u64>::default();
+        counter.inc_by(v.load(Relaxed));
+        reg.register(name, help, counter);
+    }
 }
 
 fn gauge_family() -> Family<Labels, Gauge> {

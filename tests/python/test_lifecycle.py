@@ -6,7 +6,9 @@ background scanner (prefix, tag and size filters, versioned buckets,
 delete markers, unfinished uploads, Object Lock)."""
 
 import datetime
+import json
 import time
+import urllib.request
 
 import boto3
 import pytest
@@ -87,7 +89,7 @@ def test_configurations_round_trip_and_bad_ones_are_refused(s3):
         == "NoSuchLifecycleConfiguration"
 
 
-def test_objects_expire_by_prefix_tag_and_size_and_say_when(s3):
+def test_objects_expire_by_prefix_tag_and_size_and_say_when(server, s3):
     s3.create_bucket(Bucket="lc-expire")
     s3.put_bucket_lifecycle_configuration(Bucket="lc-expire", LifecycleConfiguration={"Rules": [
         {"ID": "tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 1}},
@@ -109,6 +111,15 @@ def test_objects_expire_by_prefix_tag_and_size_and_say_when(s3):
     # Nothing else goes on later passes.
     time.sleep(2 * DAY)
     assert keys(s3, "lc-expire") == ["keep/other-tag", "keep/plain"]
+    # The passes are counted in the metrics.
+    token = json.loads(server.admin("metrics", "token"))["token"]
+    req = urllib.request.Request(f"{server.endpoint}/_strata/metrics", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req) as r:
+        text = r.read().decode()
+    counts = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith("strata_lifecycle_")}
+    assert counts["strata_lifecycle_passes_total"] >= 2, counts
+    assert counts["strata_lifecycle_versions_expired_total"] >= 3, counts
 
 
 def test_versioned_buckets_hide_expire_noncurrent_and_tidy_markers(s3):

@@ -17,7 +17,25 @@ use super::{BUCKET_SETTING, Clock, Lifecycle};
 use crate::meta::Version;
 use crate::object::{ListOptions, ListedObject, ObjectError, ObjectLayer};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// What the passes of this process did, for the metrics.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub passes: AtomicU64,
+    pub expired: AtomicU64,
+    pub removed: AtomicU64,
+    pub aborted: AtomicU64,
+}
+
+/// The counts of this process's passes.
+pub static COUNTS: Counts = Counts {
+    passes: AtomicU64::new(0),
+    expired: AtomicU64::new(0),
+    removed: AtomicU64::new(0),
+    aborted: AtomicU64::new(0),
+};
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -95,6 +113,10 @@ pub fn start(layer: Arc<ObjectLayer>, clock: Clock) {
                 continue;
             }
             let r = pass(&layer, &clock, crate::object::now_ns()).await;
+            COUNTS.passes.fetch_add(1, Ordering::Relaxed);
+            COUNTS.expired.fetch_add(r.expired, Ordering::Relaxed);
+            COUNTS.removed.fetch_add(r.removed, Ordering::Relaxed);
+            COUNTS.aborted.fetch_add(r.aborted, Ordering::Relaxed);
             if r != Report::default() {
                 tracing::info!(
                     expired = r.expired,
