@@ -116,9 +116,10 @@ enum TierCommand {
         /// The region requests are signed for.
         #[arg(long, default_value = "us-east-1")]
         region: String,
-        /// A file with the tier's credentials: `aws_access_key_id = ...`
-        /// and `aws_secret_access_key = ...` lines (AWS credentials file
-        /// style). They are stored sealed, never printed.
+        /// A file with the tier's credentials: `access_key=...` and
+        /// `secret_key=...` lines, or an AWS credentials file's
+        /// `aws_access_key_id` and `aws_secret_access_key`. They are stored
+        /// sealed, never printed.
         #[arg(long)]
         credentials_file: PathBuf,
         /// PEM file of CA certificates to trust for the tier's https://
@@ -132,29 +133,6 @@ enum TierCommand {
     Verify { name: String },
     /// Remove a tier.
     Remove { name: String },
-}
-
-/// The access key and secret of an AWS-style credentials file.
-fn tier_credentials(path: &std::path::Path) -> Result<(String, String)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let (mut key, mut secret) = (None, None);
-    for line in text.lines().map(str::trim) {
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        match k.trim() {
-            "aws_access_key_id" | "access_key" => key = Some(v.trim().to_owned()),
-            "aws_secret_access_key" | "secret_key" => secret = Some(v.trim().to_owned()),
-            _ => {}
-        }
-    }
-    match (key, secret) {
-        (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => Ok((k, s)),
-        _ => bail!(
-            "{}: needs aws_access_key_id = ... and aws_secret_access_key = ... lines",
-            path.display()
-        ),
-    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -550,7 +528,8 @@ fn admin_request(cmd: &AdminCommand) -> Result<AdminRequest> {
                 credentials_file,
                 tier_ca_file,
             } => {
-                let (access_key, secret_key) = tier_credentials(credentials_file)?;
+                let (access_key, secret_key) =
+                    strata_s3client::read_credentials_file(credentials_file).map_err(anyhow::Error::msg)?;
                 let ca_pem = tier_ca_file
                     .as_ref()
                     .map(|f| std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display())))

@@ -55,12 +55,24 @@ impl ObjectLayer {
         version: Option<&str>,
         tags: Vec<(String, String)>,
     ) -> ObjectResult<Version> {
+        validate_tags(&tags, MAX_OBJECT_TAGS)?;
+        self.change_extras(bucket, key, version, move |x| x.tags = tags.clone())
+            .await
+    }
+
+    /// Changes what `apply` changes of a version's extensions, in place.
+    async fn change_extras(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        apply: impl Fn(&mut crate::meta::Extras),
+    ) -> ObjectResult<Version> {
         self.bucket(bucket)?;
         check_key(key)?;
-        validate_tags(&tags, MAX_OBJECT_TAGS)?;
         let vid = parse_version(version)?;
         self.set_for(bucket, key)
-            .update_extras(bucket, key, vid, |_| Ok(()), move |x| x.tags = tags.clone())
+            .update_extras(bucket, key, vid, |_| Ok(()), apply)
             .await
     }
 }
@@ -75,11 +87,7 @@ impl ObjectLayer {
         version: Option<&str>,
         acl: Vec<(u8, u8)>,
     ) -> ObjectResult<Version> {
-        self.bucket(bucket)?;
-        check_key(key)?;
-        let vid = parse_version(version)?;
-        self.set_for(bucket, key)
-            .update_extras(bucket, key, vid, |_| Ok(()), move |x| x.acl = acl.clone())
+        self.change_extras(bucket, key, version, move |x| x.acl = acl.clone())
             .await
     }
 }

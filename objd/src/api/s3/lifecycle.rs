@@ -2,7 +2,7 @@
 //! and from [`crate::lifecycle`]'s rules, and the `x-amz-expiration`
 //! header writes and reads answer with.
 
-use super::convert::{http_date, ts};
+use super::convert::{http_date, tags_to_dto, ts};
 use super::{StrataS3, fail, rid};
 use crate::lifecycle::{BUCKET_SETTING, Filter, FilterForm, Lifecycle, LifecycleError, Rule, When};
 use s3s::dto::*;
@@ -138,13 +138,6 @@ fn rule_of(r: LifecycleRule) -> Result<Rule, LifecycleError> {
     })
 }
 
-fn dto_tag((k, v): &(String, String)) -> Tag {
-    Tag {
-        key: Some(k.clone()),
-        value: Some(v.clone()),
-    }
-}
-
 /// A rule as S3 answers it, its filter in the form it was given.
 fn dto_rule(r: &Rule) -> LifecycleRule {
     let f = &r.filter;
@@ -154,7 +147,7 @@ fn dto_rule(r: &Rule) -> LifecycleRule {
             Some(LifecycleRuleFilter {
                 and: Some(LifecycleRuleAndOperator {
                     prefix: Some(f.prefix.clone()).filter(|p| !p.is_empty()),
-                    tags: Some(f.tags.iter().map(dto_tag).collect()).filter(|t: &Vec<Tag>| !t.is_empty()),
+                    tags: Some(tags_to_dto(&f.tags)).filter(|t| !t.is_empty()),
                     object_size_greater_than: f.size_greater_than.map(|n| n as i64),
                     object_size_less_than: f.size_less_than.map(|n| n as i64),
                 }),
@@ -168,7 +161,7 @@ fn dto_rule(r: &Rule) -> LifecycleRule {
                     !p.is_empty()
                         || f.tags.is_empty() && f.size_greater_than.is_none() && f.size_less_than.is_none()
                 }),
-                tag: f.tags.first().map(dto_tag),
+                tag: tags_to_dto(&f.tags).into_iter().next(),
                 object_size_greater_than: f.size_greater_than.map(|n| n as i64),
                 object_size_less_than: f.size_less_than.map(|n| n as i64),
                 ..Default::default()
