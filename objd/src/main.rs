@@ -400,6 +400,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
         layer.heal_on_return(peer.subscribe(), 1.0);
     }
     layer.start_compactor();
+    layer.start_cold_sweeper();
     // What a crash left behind: no write of this process is older than now.
     let started = std::time::SystemTime::now();
     let sweeper = Arc::clone(&layer);

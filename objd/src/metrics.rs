@@ -240,6 +240,16 @@ fn lifecycle(reg: &mut Registry) {
             &c.passes,
         ),
         (
+            "strata_lifecycle_versions_transitioned",
+            "Versions whose data lifecycle rules moved to a remote tier",
+            &c.transitioned,
+        ),
+        (
+            "strata_lifecycle_transition_failures",
+            "Transitions that failed (the object stayed where it was, to be tried again)",
+            &c.transition_failures,
+        ),
+        (
             "strata_lifecycle_versions_expired",
             "Current versions lifecycle rules expired (deleted, or hidden behind a delete marker)",
             &c.expired,

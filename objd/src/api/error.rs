@@ -118,6 +118,13 @@ pub fn to_s3(e: ObjectError) -> S3Error {
                 "The cluster cannot coordinate this change now; retry later".into(),
             )
         }
+        ObjectError::TierUnavailable(_) => {
+            tracing::warn!(error = %e, "remote tier did not serve the request");
+            (
+                C::ServiceUnavailable,
+                "The storage tier holding the object's data is unavailable; retry later".into(),
+            )
+        }
         ObjectError::SlowDown(_) => {
             tracing::debug!(error = %e, "request refused: buffer budget spent");
             (C::SlowDown, "Please reduce your request rate.".into())

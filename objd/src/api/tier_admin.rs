@@ -29,6 +29,7 @@ fn to_s3(e: TierError) -> S3Error {
         TierError::Invalid(_) => (S3ErrorCode::InvalidArgument, StatusCode::BAD_REQUEST),
         TierError::Exists(_) => (S3ErrorCode::Custom("TierExists".into()), StatusCode::CONFLICT),
         TierError::NotFound(_) => (S3ErrorCode::Custom("NoSuchTier".into()), StatusCode::NOT_FOUND),
+        TierError::InUse(_) => (S3ErrorCode::Custom("TierInUse".into()), StatusCode::CONFLICT),
         TierError::Unreachable(_) | TierError::Refused(_) => (
             S3ErrorCode::Custom("TierUnusable".into()),
             StatusCode::BAD_GATEWAY,

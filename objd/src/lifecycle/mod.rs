@@ -6,8 +6,10 @@
 //! lifecycle day last seconds. [`scan`] applies the rules in the
 //! background.
 //!
-//! Transitions (to other storage classes or tiers) are refused until this
-//! deployment has a class other than STANDARD to move objects to.
+//! Transitions move data to a remote tier, named as the storage class
+//! (the tier's name in any case: `COLD` is tier `cold`). As S3 does, a
+//! transition leaves objects under 128 KiB where they are unless its
+//! rule's filter names a size.
 
 pub mod scan;
 #[cfg(test)]
@@ -19,6 +21,9 @@ use serde::{Deserialize, Serialize};
 pub const BUCKET_SETTING: &str = "lifecycle";
 /// Most rules in one configuration.
 pub const MAX_RULES: usize = 1000;
+/// Objects smaller than this do not transition unless a rule's filter
+/// has a size condition (S3's default since 2024).
+pub const MIN_TRANSITION_SIZE: u64 = 128 * 1024;
 const NS: i64 = 1_000_000_000;
 
 /// Why a configuration cannot be taken, in S3's terms.
@@ -30,9 +35,6 @@ pub enum LifecycleError {
     /// A value S3 refuses.
     #[error("{0}")]
     InvalidArgument(String),
-    /// A transition: no storage class to move objects to exists yet.
-    #[error("The storage class you specified is not valid")]
-    InvalidStorageClass,
 }
 
 pub type LifecycleResult<T> = Result<T, LifecycleError>;
@@ -140,6 +142,42 @@ pub struct Rule {
     pub newer_noncurrent: Option<u32>,
     /// Abandoning unfinished multipart uploads, days after they began.
     pub abort_incomplete_days: Option<u32>,
+    /// Moves of current versions to other storage classes.
+    #[serde(default)]
+    pub transitions: Vec<Transition>,
+    /// Moves of noncurrent versions, days after they became noncurrent.
+    #[serde(default)]
+    pub noncurrent_transitions: Vec<NoncurrentTransition>,
+}
+
+/// A move of current versions' data to storage class `class`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub when: When,
+    pub class: String,
+}
+
+/// A move of noncurrent versions' data, `days` after they became
+/// noncurrent, keeping the newest `newer` of them where they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoncurrentTransition {
+    pub days: u32,
+    pub newer: Option<u32>,
+    pub class: String,
+}
+
+impl Rule {
+    /// Whether objects of `size` bytes may transition under this rule.
+    fn moves_size(&self, size: u64) -> bool {
+        self.filter.size_greater_than.is_some()
+            || self.filter.size_less_than.is_some()
+            || size >= MIN_TRANSITION_SIZE
+    }
+}
+
+/// The remote tier a storage class names (tier names are lower case).
+pub fn tier_of(class: &str) -> String {
+    class.to_ascii_lowercase()
 }
 
 /// A bucket's lifecycle configuration.
@@ -176,7 +214,9 @@ impl Lifecycle {
             let acts = r.expiration.is_some()
                 || r.expired_object_delete_marker
                 || r.noncurrent_days.is_some()
-                || r.abort_incomplete_days.is_some();
+                || r.abort_incomplete_days.is_some()
+                || !r.transitions.is_empty()
+                || !r.noncurrent_transitions.is_empty();
             if !acts {
                 return invalid("At least one action needs to be specified in a rule");
             }
@@ -200,6 +240,7 @@ impl Lifecycle {
             {
                 return invalid("'Date' must be at midnight GMT");
             }
+            r.validate_transitions()?;
             if r.abort_incomplete_days.is_some() && !r.filter.tags.is_empty() {
                 return invalid("AbortIncompleteMultipartUpload cannot be specified with Tags");
             }
@@ -210,6 +251,16 @@ impl Lifecycle {
             }
         }
         Ok(())
+    }
+
+    /// Every storage class the rules move data to.
+    pub fn classes(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().flat_map(|r| {
+            r.transitions
+                .iter()
+                .map(|t| t.class.as_str())
+                .chain(r.noncurrent_transitions.iter().map(|t| t.class.as_str()))
+        })
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -272,6 +323,45 @@ impl Lifecycle {
             })
     }
 
+    /// The storage class the current version of `key` belongs in at
+    /// `now_ns` by the transitions due: the one that came due last.
+    pub fn transition_due(
+        &self,
+        clock: &Clock,
+        (key, size, tags): (&str, u64, &[(String, String)]),
+        modified_ns: i64,
+        now_ns: i64,
+    ) -> Option<&str> {
+        self.enabled()
+            .filter(|r| r.filter.matches(key, size, tags) && r.moves_size(size))
+            .flat_map(|r| &r.transitions)
+            .map(|t| (t.when.at(clock, modified_ns), t.class.as_str()))
+            .filter(|(at, _)| now_ns >= *at)
+            .max_by_key(|(at, _)| *at)
+            .map(|(_, c)| c)
+    }
+
+    /// The storage class a noncurrent version belongs in at `now_ns`: it
+    /// became noncurrent at `since_ns` and `newer` noncurrent versions are
+    /// newer.
+    pub fn noncurrent_transition_due(
+        &self,
+        clock: &Clock,
+        (key, size, tags): (&str, u64, &[(String, String)]),
+        since_ns: i64,
+        newer: usize,
+        now_ns: i64,
+    ) -> Option<&str> {
+        self.enabled()
+            .filter(|r| r.filter.matches(key, size, tags) && r.moves_size(size))
+            .flat_map(|r| &r.noncurrent_transitions)
+            .filter(|t| newer >= t.newer.unwrap_or(0) as usize)
+            .map(|t| (clock.after_days(since_ns, t.days), t.class.as_str()))
+            .filter(|(at, _)| now_ns >= *at)
+            .max_by_key(|(at, _)| *at)
+            .map(|(_, c)| c)
+    }
+
     /// Whether a delete marker of `key` left with no version behind it may
     /// go.
     pub fn removes_lone_marker(&self, key: &str) -> bool {
@@ -288,5 +378,55 @@ impl Lifecycle {
                 key.starts_with(&r.filter.prefix) && now_ns >= clock.after_days(initiated_ns, d)
             })
         })
+    }
+}
+
+impl Rule {
+    /// S3's checks of a rule's transitions.
+    fn validate_transitions(&self) -> LifecycleResult<()> {
+        let invalid = |m: &str| Err(LifecycleError::InvalidArgument(m.to_owned()));
+        let classes: Vec<&str> = self.transitions.iter().map(|t| t.class.as_str()).collect();
+        if classes.iter().any(|c| c.is_empty())
+            || self.noncurrent_transitions.iter().any(|t| t.class.is_empty())
+        {
+            return Err(LifecycleError::Malformed("A transition needs a StorageClass".into()));
+        }
+        if classes.iter().enumerate().any(|(i, c)| classes[..i].contains(c)) {
+            return invalid("'StorageClass' must be different for 'Transition' actions in same 'Rule'");
+        }
+        let nc: Vec<&str> = self.noncurrent_transitions.iter().map(|t| t.class.as_str()).collect();
+        if nc.iter().enumerate().any(|(i, c)| nc[..i].contains(c)) {
+            return invalid(
+                "'StorageClass' must be different for 'NoncurrentVersionTransition' actions in same 'Rule'",
+            );
+        }
+        for t in &self.transitions {
+            match t.when {
+                When::Date(secs) if secs.rem_euclid(86_400) != 0 => {
+                    return invalid("'Date' must be at midnight GMT");
+                }
+                When::Days(d) if matches!(self.expiration, Some(When::Days(e)) if e <= d) => {
+                    return invalid(
+                        "'Days' in the Expiration action must be greater than 'Days' in the Transition action",
+                    );
+                }
+                _ => {}
+            }
+        }
+        if let Some(e) = self.noncurrent_days
+            && self.noncurrent_transitions.iter().any(|t| t.days >= e)
+        {
+            return invalid(
+                "'NoncurrentDays' in the NoncurrentVersionExpiration action must be greater than 'NoncurrentDays' in the NoncurrentVersionTransition action",
+            );
+        }
+        if self
+            .noncurrent_transitions
+            .iter()
+            .any(|t| t.newer.is_some_and(|n| n == 0 || n > 100))
+        {
+            return invalid("NewerNoncurrentVersions must be between 1 and 100");
+        }
+        Ok(())
     }
 }

@@ -1,8 +1,11 @@
 //! The lifecycle scanner: in the background, every bucket with a
 //! lifecycle configuration is listed (every version, a page at a time)
 //! and its rules applied: current versions expire (deleted, or in a
-//! versioned bucket hidden behind a delete marker), noncurrent versions
-//! and lone delete markers go, abandoned multipart uploads are aborted.
+//! versioned bucket hidden behind a delete marker) or move to a remote
+//! tier, noncurrent versions move or go, lone delete markers go,
+//! abandoned multipart uploads are aborted. A transition that fails (the
+//! tier is down, say) leaves the object where it was, to be tried again
+//! the next pass.
 //! Nodes take turns through a claim kept on the drives: one pass per
 //! period runs in the deployment, on the node holding the claim, and
 //! another takes over when it stops renewing it. Each change is
@@ -15,6 +18,7 @@
 
 use super::{BUCKET_SETTING, Clock, Lifecycle};
 use crate::meta::Version;
+use crate::object::cold::Moved;
 use crate::object::{ListOptions, ListedObject, ObjectError, ObjectLayer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +28,8 @@ use std::time::Duration;
 #[derive(Debug, Default)]
 pub struct Counts {
     pub passes: AtomicU64,
+    pub transitioned: AtomicU64,
+    pub transition_failures: AtomicU64,
     pub expired: AtomicU64,
     pub removed: AtomicU64,
     pub aborted: AtomicU64,
@@ -32,6 +38,8 @@ pub struct Counts {
 /// The counts of this process's passes.
 pub static COUNTS: Counts = Counts {
     passes: AtomicU64::new(0),
+    transitioned: AtomicU64::new(0),
+    transition_failures: AtomicU64::new(0),
     expired: AtomicU64::new(0),
     removed: AtomicU64::new(0),
     aborted: AtomicU64::new(0),
@@ -40,6 +48,11 @@ pub static COUNTS: Counts = Counts {
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Report {
+    /// Versions whose data moved to a remote tier, and their bytes.
+    pub transitioned: u64,
+    pub transitioned_bytes: u64,
+    /// Transitions that failed (tried again the next pass).
+    pub transition_failures: u64,
     /// Current versions expired.
     pub expired: u64,
     /// Noncurrent versions and lone delete markers removed.
@@ -50,6 +63,9 @@ pub struct Report {
 
 impl std::ops::AddAssign for Report {
     fn add_assign(&mut self, o: Report) {
+        self.transitioned += o.transitioned;
+        self.transitioned_bytes += o.transitioned_bytes;
+        self.transition_failures += o.transition_failures;
         self.expired += o.expired;
         self.removed += o.removed;
         self.aborted += o.aborted;
@@ -114,11 +130,18 @@ pub fn start(layer: Arc<ObjectLayer>, clock: Clock) {
             }
             let r = pass(&layer, &clock, crate::object::now_ns()).await;
             COUNTS.passes.fetch_add(1, Ordering::Relaxed);
+            COUNTS.transitioned.fetch_add(r.transitioned, Ordering::Relaxed);
+            COUNTS
+                .transition_failures
+                .fetch_add(r.transition_failures, Ordering::Relaxed);
             COUNTS.expired.fetch_add(r.expired, Ordering::Relaxed);
             COUNTS.removed.fetch_add(r.removed, Ordering::Relaxed);
             COUNTS.aborted.fetch_add(r.aborted, Ordering::Relaxed);
             if r != Report::default() {
                 tracing::info!(
+                    transitioned = r.transitioned,
+                    transitioned_bytes = r.transitioned_bytes,
+                    transition_failures = r.transition_failures,
                     expired = r.expired,
                     removed = r.removed,
                     aborted = r.aborted,
@@ -239,11 +262,17 @@ async fn apply(
     for pair in k.versions.windows(2) {
         let (above, v) = (&pair[0], &pair[1]);
         let tags = tags_of(layer, bucket, key, v, rules).await;
-        let due = rules.noncurrent_due(clock, (key, v.size, &tags), above.mod_time_ns, newer, now_ns);
+        let facts = (key, v.size, tags.as_slice());
+        let due = rules.noncurrent_due(clock, facts, above.mod_time_ns, newer, now_ns);
         if due && layer.expire(bucket, key, v, false).await.is_ok() {
             r.removed += 1;
         } else {
             kept += 1;
+            if !v.is_delete_marker()
+                && let Some(class) = rules.noncurrent_transition_due(clock, facts, above.mod_time_ns, newer, now_ns)
+            {
+                r += transition(layer, (bucket, key), v, class).await;
+            }
         }
         if !v.is_delete_marker() {
             newer += 1;
@@ -262,9 +291,36 @@ async fn apply(
     let tags = tags_of(layer, bucket, key, latest, rules).await;
     if let Some(e) = rules.expiry(clock, key, latest.size, &tags, latest.mod_time_ns)
         && now_ns >= e.at_ns
-        && layer.expire(bucket, key, latest, true).await.is_ok()
     {
-        r.expired += 1;
+        if layer.expire(bucket, key, latest, true).await.is_ok() {
+            r.expired += 1;
+        }
+        return r;
+    }
+    let facts = (key, latest.size, tags.as_slice());
+    if let Some(class) = rules.transition_due(clock, facts, latest.mod_time_ns, now_ns) {
+        r += transition(layer, (bucket, key), latest, class).await;
+    }
+    r
+}
+
+/// Moves a version's data to the tier `class` names, unless it is in a
+/// tier already (moves between tiers are not made).
+async fn transition(layer: &ObjectLayer, (bucket, key): (&str, &str), v: &Version, class: &str) -> Report {
+    let mut r = Report::default();
+    if v.remote().is_some() {
+        return r;
+    }
+    match layer.transition(bucket, key, v, &super::tier_of(class)).await {
+        Ok(Moved::Done { bytes }) => {
+            r.transitioned += 1;
+            r.transitioned_bytes += bytes;
+        }
+        Ok(Moved::Skipped) => {}
+        Err(e) => {
+            tracing::warn!(bucket, key, class, error = %e, "lifecycle transition failed; the object stays where it is");
+            r.transition_failures += 1;
+        }
     }
     r
 }

@@ -12,6 +12,8 @@ fn rule(id: &str) -> Rule {
         noncurrent_days: None,
         newer_noncurrent: None,
         abort_incomplete_days: None,
+        transitions: vec![],
+        noncurrent_transitions: vec![],
     }
 }
 
@@ -135,4 +137,71 @@ fn configurations_are_validated_as_s3_validates_them() {
     ));
     let l = Lifecycle { rules: vec![r] };
     assert_eq!(Lifecycle::decode(&l.encode()), Some(l));
+}
+
+fn to(class: &str, when: When) -> Transition {
+    Transition {
+        when,
+        class: class.into(),
+    }
+}
+
+#[test]
+fn transitions_are_checked_as_s3_checks_them() {
+    let ok = |r: Rule| Lifecycle { rules: vec![r] }.validate();
+    let mut r = rule("t");
+    r.transitions = vec![to("COLD", When::Days(0))];
+    assert_eq!(ok(r.clone()), Ok(()), "a transition alone is an action; 0 days allowed");
+    r.transitions.push(to("COLD", When::Days(30)));
+    assert!(matches!(ok(r.clone()), Err(LifecycleError::InvalidArgument(_))), "one class twice");
+    r.transitions = vec![to("", When::Days(3))];
+    assert!(matches!(ok(r.clone()), Err(LifecycleError::Malformed(_))), "no class");
+    r.transitions = vec![to("COLD", When::Days(30))];
+    r.expiration = Some(When::Days(30));
+    assert!(matches!(ok(r.clone()), Err(LifecycleError::InvalidArgument(_))), "expiry not after");
+    r.expiration = Some(When::Days(31));
+    assert_eq!(ok(r.clone()), Ok(()));
+    r.transitions = vec![to("COLD", When::Date(86_400 * 3 + 5))];
+    assert!(matches!(ok(r.clone()), Err(LifecycleError::InvalidArgument(_))), "date not at midnight");
+    let mut n = rule("n");
+    n.noncurrent_transitions = vec![NoncurrentTransition {
+        days: 5,
+        newer: None,
+        class: "COLD".into(),
+    }];
+    n.noncurrent_days = Some(5);
+    assert!(matches!(ok(n.clone()), Err(LifecycleError::InvalidArgument(_))));
+    n.noncurrent_days = Some(6);
+    assert_eq!(ok(n), Ok(()));
+}
+
+#[test]
+fn the_last_transition_due_decides_and_small_objects_stay() {
+    let c = Clock::default();
+    let mut r = rule("t");
+    r.transitions = vec![to("WARM", When::Days(30)), to("COLD", When::Days(180))];
+    let l = Lifecycle { rules: vec![r] };
+    let big = ("k", MIN_TRANSITION_SIZE, &[][..]);
+    assert_eq!(l.transition_due(&c, big, 0, 29 * DAY), None);
+    assert_eq!(l.transition_due(&c, big, 0, 30 * DAY), Some("WARM"));
+    assert_eq!(l.transition_due(&c, big, 0, 200 * DAY), Some("COLD"));
+    let small = ("k", MIN_TRANSITION_SIZE - 1, &[][..]);
+    assert_eq!(l.transition_due(&c, small, 0, 200 * DAY), None, "S3's 128 KiB floor");
+    // A size condition in the filter lifts the floor.
+    let mut r = rule("t");
+    r.filter.size_greater_than = Some(0);
+    r.transitions = vec![to("COLD", When::Days(1))];
+    let l = Lifecycle { rules: vec![r] };
+    assert_eq!(l.transition_due(&c, small, 0, 2 * DAY), Some("COLD"));
+    // Noncurrent: days since it became noncurrent, keeping the newest.
+    let mut r = rule("n");
+    r.noncurrent_transitions = vec![NoncurrentTransition {
+        days: 2,
+        newer: Some(1),
+        class: "COLD".into(),
+    }];
+    let l = Lifecycle { rules: vec![r] };
+    assert_eq!(l.noncurrent_transition_due(&c, big, 10 * DAY, 1, 12 * DAY), Some("COLD"));
+    assert_eq!(l.noncurrent_transition_due(&c, big, 10 * DAY, 0, 12 * DAY), None, "kept as newest");
+    assert_eq!(l.noncurrent_transition_due(&c, big, 10 * DAY, 1, 11 * DAY), None, "not yet");
 }

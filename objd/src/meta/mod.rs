@@ -36,6 +36,11 @@ pub const FORMAT_VERSION_3: u16 = 3;
 /// that cannot decrypt refuses the record rather than serve ciphertext.
 /// The layout is that of version 3; the encryption extension is allowed.
 pub const FORMAT_VERSION_4: u16 = 4;
+/// Version 5 of object records: written only for a record holding a
+/// version whose data lives in a remote tier (data location 3), so that a
+/// build that does not know remote tiers refuses the record rather than
+/// take the version for one without data. Otherwise the layout of 4.
+pub const FORMAT_VERSION_5: u16 = 5;
 
 /// Extension ids of version 2 records. Entries with an id this build does
 /// not know are kept and written back unchanged.
@@ -400,6 +405,18 @@ pub enum DataLoc {
     Inline(Vec<u8>),
     /// A data directory `data/<xx>/<uuid>/` holding one file per part.
     Dir([u8; 16]),
+    /// An object of a remote tier (format 5): the version's stored bytes,
+    /// framed block by block (see `object::cold`), under an opaque name.
+    Remote(RemoteLoc),
+}
+
+/// Where in a remote tier a version's data lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RemoteLoc {
+    /// The tier's name (`tier::Tiers`).
+    pub tier: String,
+    /// The object's id there; its name is derived from it.
+    pub id: [u8; 16],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -470,6 +487,13 @@ impl Version {
             _ => None,
         }
     }
+    /// The remote tier object holding this version's data, if any.
+    pub fn remote(&self) -> Option<&RemoteLoc> {
+        match &self.data {
+            DataLoc::Remote(r) => Some(r),
+            _ => None,
+        }
+    }
     /// Plain size of a part of this version (stored sizes of encrypted
     /// versions are their sealed sizes).
     pub fn plain_part_size(&self, part: &PartInfo) -> u64 {
@@ -497,6 +521,7 @@ impl Version {
             && std::mem::discriminant(&self.data) == std::mem::discriminant(&other.data)
             && match (&self.data, &other.data) {
                 (DataLoc::Dir(a), DataLoc::Dir(b)) => a == b,
+                (DataLoc::Remote(a), DataLoc::Remote(b)) => a == b,
                 _ => true,
             }
     }
@@ -526,7 +551,10 @@ impl ObjectRecord {
         let mut w = Writer::default();
         w.raw(&OBJECT_MAGIC);
         let sealed = self.versions.iter().any(|v| v.extras.encryption.is_some());
-        w.u16(if sealed {
+        let remote = self.versions.iter().any(|v| v.remote().is_some());
+        w.u16(if remote {
+            FORMAT_VERSION_5
+        } else if sealed {
             FORMAT_VERSION_4
         } else {
             FORMAT_VERSION_3
@@ -542,7 +570,7 @@ impl ObjectRecord {
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         let body = codec::unseal(buf)?;
         let mut r = Reader::new(body);
-        let format = header(&mut r, OBJECT_MAGIC, FORMAT_VERSION_4)?;
+        let format = header(&mut r, OBJECT_MAGIC, FORMAT_VERSION_5)?;
         let n = r.count(40)?;
         let mut versions = Vec::with_capacity(n);
         for _ in 0..n {
@@ -653,6 +681,11 @@ fn encode_version(w: &mut Writer, v: &Version) {
             w.u8(2);
             w.raw(d);
         }
+        DataLoc::Remote(loc) => {
+            w.u8(3);
+            w.str(&loc.tier);
+            w.raw(&loc.id);
+        }
     }
     v.extras.encode(w);
 }
@@ -687,6 +720,10 @@ fn decode_version(r: &mut Reader<'_>, format: u16) -> Result<Version, DecodeErro
         0 => DataLoc::None,
         1 => DataLoc::Inline(r.bytes()?.to_vec()),
         2 => DataLoc::Dir(r.array()?),
+        3 if format >= FORMAT_VERSION_5 => DataLoc::Remote(RemoteLoc {
+            tier: r.string()?,
+            id: r.array()?,
+        }),
         _ => return Err(DecodeError::Invalid("data location")),
     };
     let extras = if format >= 2 {

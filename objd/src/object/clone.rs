@@ -227,7 +227,14 @@ impl ObjectLayer {
                 .await
                 .map(Staged::Done);
         }
-        set.link_clone((src_bucket, src_key), versioning).await
+        match set.link_clone((src_bucket, src_key), versioning).await? {
+            Some(staged) => Ok(staged),
+            // Data in a remote tier is not shared: the clone gets a copy.
+            None => self
+                .clone_by_copy((src_bucket, src_key), (dst_bucket, dst_key), keys)
+                .await
+                .map(Staged::Done),
+        }
     }
 
     /// Copies the current version of a key whose new name lives in
@@ -287,12 +294,13 @@ enum Staged {
 impl ErasureSet {
     /// Links the shard files of the current version of a key under a new
     /// data directory on each drive, and returns each drive's copy of the
-    /// version as the clone's record will hold it.
+    /// version as the clone's record will hold it. `None` when the
+    /// version's data lives in a remote tier (nothing to link).
     async fn link_clone(
         self: &Arc<Self>,
         (src_bucket, src_key): (&str, &str),
         versioning: Versioning,
-    ) -> ObjectResult<Staged> {
+    ) -> ObjectResult<Option<Staged>> {
         let dir = *uuid::Uuid::new_v4().as_bytes();
         // Under the origin's lock, so its files stay until they are linked.
         let (version, mut copies) = {
@@ -300,9 +308,12 @@ impl ErasureSet {
             let records = self.read_records(src_bucket, src_key).await;
             let res = match self.resolve(&records, None) {
                 Ok(r) if !r.version.is_delete_marker() => r,
-                Ok(_) | Err(ObjectError::NoSuchKey) => return Ok(Staged::Done(Cloned::Skipped)),
+                Ok(_) | Err(ObjectError::NoSuchKey) => return Ok(Some(Staged::Done(Cloned::Skipped))),
                 Err(e) => return Err(e),
             };
+            if res.version.remote().is_some() {
+                return Ok(None);
+            }
             let files: Vec<ShardFile> = res.version.parts.iter().map(|p| p.file()).collect();
             let with_files: Vec<(usize, [u8; 16])> = res
                 .copies
@@ -344,12 +355,12 @@ impl ErasureSet {
                 c.id = VersionId::NULL;
             }
         }
-        Ok(Staged::Linked {
+        Ok(Some(Staged::Linked {
             set: Arc::clone(self),
             dir,
             copies,
             size: version.size,
-        })
+        }))
     }
 
     /// Makes the links of the clones staged so far durable on every

@@ -62,9 +62,13 @@ impl ErasureSet {
                     plans
                         .iter()
                         .zip(&hashes)
-                        .map(|(p, h)| {
-                            p.as_ref()
-                                .map(|(old, new)| record_ops(bucket, &k, *h, Weight::of(old), new))
+                        .zip(&drops)
+                        .map(|((p, h), dropped)| {
+                            p.as_ref().map(|(old, new)| {
+                                let mut ops = record_ops(bucket, &k, *h, Weight::of(old), new);
+                                ops.extend(super::cold::drop_rows(bucket, key, dropped, new));
+                                ops
+                            })
                         })
                         .collect(),
                 )
@@ -113,6 +117,15 @@ impl ErasureSet {
                 dirs
             })
             .collect();
+        let remote_dropped = committed.iter().flatten().any(|(dropped, rec)| {
+            dropped
+                .iter()
+                .filter_map(Version::remote)
+                .any(|l| !rec.versions.iter().any(|v| v.remote() == Some(l)))
+        });
+        if remote_dropped {
+            self.wake_cold_sweep();
+        }
         if per_drive.iter().all(Vec::is_empty) {
             return;
         }

@@ -7,12 +7,13 @@
 //! data key is in hand ([`ObjectReader::unlock`]); its range maps to the
 //! packages that hold it, and only those are read and opened.
 
+use super::cold;
 use super::encryption::KeySource;
 use super::set::Resolved;
 use super::{ByteStream, ErasureSet, ObjectError, ObjectResult};
 use crate::drive::DriveError;
 use crate::erasure::{self, Layout, bitrot};
-use crate::meta::{DataLoc, PartInfo, Version, VersionId};
+use crate::meta::{DataLoc, PartInfo, RemoteLoc, Version, VersionId};
 use crate::sse::{DataKey, package::Opener};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -211,7 +212,23 @@ impl ObjectReader {
     /// read its working set; the stream holds the credit until dropped.
     pub async fn stream_charged(self, start: u64, end: u64) -> ObjectResult<ByteStream> {
         let credit = self.set.config.budget.take(self.read_cost(start, end)).await?;
-        Ok(self.stream_paid(start, end, credit))
+        if self.resolved.version.remote().is_none() {
+            return Ok(self.stream_paid(start, end, credit));
+        }
+        // A tier that does not serve the first bytes fails the request
+        // before it is answered (503), not part-way through the body.
+        let mut s = self.stream_paid(start, end, credit);
+        match futures::StreamExt::next(&mut s).await {
+            None => Ok(Box::pin(futures::stream::empty())),
+            Some(Ok(first)) => Ok(Box::pin(futures::StreamExt::chain(
+                futures::stream::iter([Ok(first)]),
+                s,
+            ))),
+            Some(Err(e)) => Err(match e.downcast::<ObjectError>() {
+                Ok(e) => e,
+                Err(e) => ObjectError::TierUnavailable(e.to_string()),
+            }),
+        }
     }
 
     /// Streams plain bytes `[start, end)` of the object (an encrypted one
@@ -228,7 +245,7 @@ impl ObjectReader {
             tokio::spawn(async move {
                 if let Err(e) = self.produce(start, end, &tx).await {
                     tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e, "read failed mid-stream");
-                    let _ = tx.send(Err(std::io::Error::other("object read failed"))).await;
+                    let _ = tx.send(Err(std::io::Error::other(e))).await;
                 }
             });
         };
@@ -329,6 +346,9 @@ impl ObjectReader {
         if cur.block >= cur.last {
             return Ok(None);
         }
+        if let Some(loc) = self.resolved.version.remote() {
+            return self.remote_chunks(loc, layout, part, cur).await.map(Some);
+        }
         let bs = u64::from(layout.block_size);
         let count = (cur.last - cur.block).min(READ_BATCH);
         if count == 1 {
@@ -356,6 +376,102 @@ impl ObjectReader {
         }
         cur.block += count;
         Ok(Some(out))
+    }
+
+    /// The next few blocks of a part range from the remote tier holding
+    /// the version's data, in one ranged read, each checked.
+    async fn remote_chunks(
+        &self,
+        loc: &RemoteLoc,
+        layout: &Layout,
+        part: &PartInfo,
+        cur: &mut Cursor,
+    ) -> ObjectResult<Vec<Bytes>> {
+        let store = self.set.cold.get()?;
+        let bs = u64::from(layout.block_size);
+        let framed = bs + bitrot::HASH_LEN as u64;
+        let count = (cur.last - cur.block).min(READ_BATCH);
+        let base = cold::part_base(&self.resolved.version, part.number);
+        let lens: Vec<usize> = (cur.block..cur.block + count)
+            .map(|b| layout.block_len(part.size, b) + bitrot::HASH_LEN)
+            .collect();
+        let start = base + cur.block * framed;
+        let end = start + lens.iter().sum::<usize>() as u64;
+        let raw = store.read(&loc.tier, loc.id, start, end).await?;
+        if raw.len() as u64 != end - start {
+            return Err(ObjectError::TierUnavailable(format!(
+                "tier {} answered {} bytes of {}",
+                loc.tier,
+                raw.len(),
+                end - start
+            )));
+        }
+        let mut out = Vec::with_capacity(lens.len());
+        let mut off = 0usize;
+        for (i, len) in lens.into_iter().enumerate() {
+            if bitrot::open(&raw[off..off + len]).is_none() {
+                return Err(ObjectError::TierUnavailable(format!(
+                    "tier {} answered bytes that fail their checksum",
+                    loc.tier
+                )));
+            }
+            let bstart = (cur.block + i as u64) * bs;
+            let payload = (len - bitrot::HASH_LEN) as u64;
+            let lo = cur.from.max(bstart) - bstart;
+            let hi = cur.to.min(bstart + payload) - bstart;
+            let at = off + bitrot::HASH_LEN;
+            out.push(raw.slice(at + lo as usize..at + hi as usize));
+            off += len;
+        }
+        cur.block += count;
+        Ok(out)
+    }
+
+    /// The version's stored bytes (sealed, for an encrypted one) framed
+    /// block by block for a remote tier ([`cold`]), part after part.
+    /// Nothing is read until the stream is first polled.
+    pub fn framed(self) -> ByteStream {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(READ_QUEUE as usize - 1);
+        let produce = move || {
+            tokio::spawn(async move {
+                if let Err(e) = self.produce_framed(&tx).await {
+                    let _ = tx.send(Err(std::io::Error::other(e))).await;
+                }
+            });
+        };
+        Box::pin(futures::stream::unfold((rx, Some(produce)), |(mut rx, produce)| async move {
+            if let Some(start) = produce {
+                start();
+            }
+            let item = rx.recv().await?;
+            Some((item, (rx, None)))
+        }))
+    }
+
+    async fn produce_framed(&self, tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) -> ObjectResult<()> {
+        let e = self.resolved.version.erasure;
+        let layout = Layout::new(e.data.into(), e.parity.into(), e.block_size)?;
+        let bs = e.block_size as usize;
+        for part in &self.resolved.version.parts {
+            let mut cur = Cursor::new(&layout, 0, part.size);
+            let mut pending = bytes::BytesMut::new();
+            while let Some(chunks) = self.next_chunks(&layout, part, &mut cur).await? {
+                let mut framed = Vec::new();
+                for c in chunks {
+                    pending.extend_from_slice(&c);
+                    while pending.len() >= bs {
+                        framed.push(cold::frame(&pending.split_to(bs)));
+                    }
+                }
+                if !send_all(tx, framed).await {
+                    return Ok(());
+                }
+            }
+            if !pending.is_empty() && !send_all(tx, vec![cold::frame(&pending)]).await {
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
     /// Reads `count` consecutive blocks of a part with one read per data
@@ -434,7 +550,7 @@ impl ObjectReader {
                 .await
                 .ok()
                 .flatten(),
-            DataLoc::None => None,
+            DataLoc::None | DataLoc::Remote(_) => None,
         }
     }
 
@@ -557,7 +673,7 @@ pub(super) async fn read_shards(
                             })
                             .await
                             .unwrap_or(Err(DriveError::Offline)),
-                        DataLoc::None => Err(DriveError::NotFound),
+                        DataLoc::None | DataLoc::Remote(_) => Err(DriveError::NotFound),
                     };
                     (idx, r)
                 }

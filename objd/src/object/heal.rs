@@ -139,7 +139,8 @@ impl ErasureSet {
                 (pos, c)
             })
             .collect();
-        if v.is_delete_marker() {
+        // A delete marker has no data, a version in a remote tier none here.
+        if v.is_delete_marker() || v.remote().is_some() {
             return Ok(copies);
         }
         let dir = match &v.data {
@@ -241,7 +242,7 @@ impl ErasureSet {
                 version: v.clone(),
                 copies: w.copies.clone(),
             };
-            if deep && !v.is_delete_marker() {
+            if deep && !v.is_delete_marker() && v.remote().is_none() {
                 match self.damaged_copies(&res, &layout).await {
                     Ok(bad) => {
                         for p in bad {

@@ -11,6 +11,7 @@ mod buckets;
 pub mod budget;
 pub mod checksum;
 mod clone;
+pub mod cold;
 mod compact;
 pub mod conditions;
 pub mod config;
@@ -138,6 +139,11 @@ pub enum ObjectError {
     /// Encryption refused the request or failed (see `sse::SseError`).
     #[error("encryption: {0}")]
     Encryption(crate::sse::SseError),
+    /// A remote tier holding the version's data did not serve it (down,
+    /// refusing, or answering bytes that fail their checksums). The
+    /// message names the tier and the cause, never a credential.
+    #[error("remote tier: {0}")]
+    TierUnavailable(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -282,6 +288,8 @@ pub struct ObjectLayer {
     usage: Arc<usage::Usage>,
     /// What to reload when another node changes a configuration topic.
     hooks: config::Hooks,
+    /// The remote tiers' store and the sweep of what they may hold in vain.
+    cold: cold::ColdSlot,
 }
 
 impl ObjectLayer {
@@ -303,6 +311,7 @@ impl ObjectLayer {
         let compact = queue::KeyQueue::new();
         let usage = Arc::new(usage::Usage::default());
         let bucket_cache = Arc::new(buckets::BucketCache::default());
+        let cold = cold::ColdSlot::default();
         let sets: Vec<Arc<ErasureSet>> = drives
             .into_iter()
             .enumerate()
@@ -312,6 +321,7 @@ impl ObjectLayer {
                     compact: compact.sender(),
                     usage: Arc::clone(&usage),
                     buckets: Arc::clone(&bucket_cache),
+                    cold: cold.clone(),
                 };
                 ErasureSet::new(i, d, parity, config.clone(), seed, parts).map(Arc::new)
             })
@@ -328,6 +338,7 @@ impl ObjectLayer {
             compact,
             usage,
             hooks: config::Hooks::default(),
+            cold,
         });
         layer.load_buckets().await?;
         layer.load_usage().await?;
@@ -868,6 +879,8 @@ pub(crate) fn placement_hash(seed: u64, bucket: &str, key: &str) -> u64 {
 mod tests;
 #[cfg(test)]
 mod tests_clone;
+#[cfg(test)]
+mod tests_cold;
 #[cfg(test)]
 mod tests_expire;
 #[cfg(test)]

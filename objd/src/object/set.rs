@@ -26,6 +26,8 @@ pub struct ErasureSet {
     pub(super) compact: KeySender,
     usage: Arc<Usage>,
     pub(super) buckets: Arc<super::buckets::BucketCache>,
+    /// The remote tiers' store, for versions whose data lives there.
+    pub(super) cold: super::cold::ColdSlot,
     /// Some drives are other nodes'.
     has_remote: bool,
     /// Per drive position, the I/O calls it may run at once.
@@ -46,6 +48,7 @@ pub struct SetParts {
     pub compact: KeySender,
     pub usage: Arc<Usage>,
     pub buckets: Arc<super::buckets::BucketCache>,
+    pub cold: super::cold::ColdSlot,
 }
 
 /// What each drive holds for one key.
@@ -94,6 +97,7 @@ impl ErasureSet {
             compact: parts.compact,
             usage: parts.usage,
             buckets: parts.buckets,
+            cold: parts.cold,
             has_remote,
             slots,
         })
@@ -452,10 +456,12 @@ impl ErasureSet {
             .iter()
             .zip(&olds)
             .zip(&hashes)
-            .map(|((p, old), hash)| {
+            .zip(&drops)
+            .map(|(((p, old), hash), dropped)| {
                 p.as_ref().map(|rec| {
                     let mut all = record_ops(bucket, &k, *hash, *old, rec);
                     all.extend(change.extra_ops.iter().cloned());
+                    all.extend(super::cold::drop_rows(bucket, key, dropped, rec));
                     all
                 })
             })

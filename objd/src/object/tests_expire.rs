@@ -66,6 +66,8 @@ async fn a_pass_applies_the_rules_as_of_its_clock() {
         noncurrent_days: Some(1),
         newer_noncurrent: None,
         abort_incomplete_days: None,
+        transitions: vec![],
+        noncurrent_transitions: vec![],
     };
     let rules = Lifecycle { rules: vec![rule] };
     f.layer

@@ -170,7 +170,7 @@ pub fn build_service(
         Arc::clone(&iam),
         &creds.access_key,
     ));
-    let tiers = Arc::new(crate::tier::Tiers::new(Arc::clone(&layer), &creds.secret_key));
+    let tiers = crate::tier::Tiers::open(Arc::clone(&layer), &creds.secret_key);
     b.set_route(AdminRoute::new(
         Arc::clone(&layer),
         Arc::clone(&iam),

@@ -8,14 +8,22 @@
 //! usable credential. A tier is verified (a probe object written, read
 //! back and deleted under its prefix) before it is added, and on demand.
 //! Nothing here ever prints or returns a secret.
+//!
+//! [`Tiers`] is also the object layer's [`ColdStore`]: the data of
+//! versions moved to a tier lives there as `PREFIX/data/ID` (an opaque id;
+//! no bucket or key name reaches the tier), written with a single PUT or,
+//! past [`PART`], a multipart upload.
 
 #[cfg(test)]
 mod tests;
 
 use crate::iam::seal::Sealer;
-use crate::object::{ObjectError, ObjectLayer};
+use crate::object::cold::ColdStore;
+use crate::object::{ByteStream, ObjectError, ObjectLayer, ObjectResult};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strata_s3client::{Client, Signer, Tls};
 
@@ -24,6 +32,11 @@ const TOPIC: &str = "tiers";
 const PREFIX: &str = "tiers/";
 /// How long a verification may take, each request.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one request moving data may take.
+const DATA_TIMEOUT: Duration = Duration::from_secs(120);
+/// Objects up to this size go in one PUT; larger ones in parts of this
+/// size (more for objects past 10,000 parts' worth).
+pub const PART: u64 = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TierError {
@@ -33,6 +46,9 @@ pub enum TierError {
     Exists(String),
     #[error("no tier named {0}")]
     NotFound(String),
+    /// Objects live in the tier (or may: it could not be asked).
+    #[error("{0}")]
+    InUse(String),
     /// The endpoint does not answer (network, TLS, timeouts).
     #[error("tier endpoint unreachable: {0}")]
     Unreachable(String),
@@ -131,6 +147,22 @@ pub struct Verified {
 pub struct Tiers {
     layer: Arc<ObjectLayer>,
     sealer: Sealer,
+    /// Data clients by tier name, made on first use; dropped when the
+    /// tiers change (here or on another node).
+    clients: Mutex<HashMap<String, Arc<Remote>>>,
+}
+
+/// A tier's data client, and where its objects go.
+struct Remote {
+    client: Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl Remote {
+    fn name(&self, id: [u8; 16]) -> String {
+        format!("{}data/{}", self.prefix, hex::encode(id))
+    }
 }
 
 impl std::fmt::Debug for Tiers {
@@ -156,10 +188,64 @@ fn check_name(name: &str) -> TierResult<()> {
 }
 
 impl Tiers {
-    pub fn new(layer: Arc<ObjectLayer>, root_secret: &str) -> Self {
-        Tiers {
-            layer,
+    /// The tiers of `layer`, also made its cold store.
+    pub fn open(layer: Arc<ObjectLayer>, root_secret: &str) -> Arc<Self> {
+        let tiers = Arc::new(Tiers {
+            layer: Arc::clone(&layer),
             sealer: Sealer::labelled(root_secret, "strata tier credentials v1"),
+            clients: Mutex::default(),
+        });
+        let weak = Arc::downgrade(&tiers);
+        layer.on_config_change(
+            TOPIC,
+            Arc::new(move || {
+                if let Some(t) = weak.upgrade() {
+                    t.forget_clients();
+                }
+                Box::pin(async {})
+            }),
+        );
+        layer.set_cold_store(Arc::clone(&tiers) as Arc<dyn ColdStore>);
+        tiers
+    }
+
+    fn forget_clients(&self) {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// The data client of a tier.
+    async fn remote(&self, name: &str) -> TierResult<Arc<Remote>> {
+        if let Some(r) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(Arc::clone(r));
+        }
+        let stored = self.find(name).await?;
+        let secret = self
+            .sealer
+            .open(&stored.name, &stored.sealed_secret)
+            .map_err(|_| TierError::Unsealable)?;
+        let remote = Arc::new(Remote {
+            client: self.connect(&stored, &secret)?.with_timeout(DATA_TIMEOUT),
+            bucket: stored.bucket,
+            prefix: stored.prefix,
+        });
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), Arc::clone(&remote));
+        Ok(remote)
+    }
+
+    /// Whether a tier of this name is registered.
+    pub async fn exists(&self, name: &str) -> TierResult<bool> {
+        match self.find(name).await {
+            Ok(_) => Ok(true),
+            Err(TierError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -228,14 +314,28 @@ impl Tiers {
         Ok(TierInfo::from(&stored))
     }
 
-    /// Removes a tier. (Objects that live in a tier will keep it from
-    /// going, once objects can move there.)
+    /// Removes a tier in which no object of this deployment lives: its
+    /// `data/` prefix must be empty (versions moved there, and remote
+    /// objects waiting to be removed, keep it; so does a tier that cannot
+    /// be asked).
     pub async fn remove(&self, name: &str) -> TierResult<()> {
-        self.find(name).await?;
+        let remote = self.remote(name).await?;
+        let data = format!("{}data/", remote.prefix);
+        let page = remote
+            .client
+            .list(&remote.bucket, &data, None, None, 1)
+            .await
+            .map_err(|e| TierError::InUse(format!("cannot tell whether objects live in tier {name}: {}", failure(e))))?;
+        if !page.objects.is_empty() {
+            return Err(TierError::InUse(format!(
+                "objects live in tier {name}: expire them or move them back first"
+            )));
+        }
         let doc = format!("{PREFIX}{name}");
         self.layer
             .change_config(TOPIC, PREFIX, |_| Ok((vec![(doc.clone(), None)], ())))
             .await?;
+        self.forget_clients();
         Ok(())
     }
 
@@ -264,6 +364,102 @@ impl Tiers {
             .map(|c| c.with_timeout(PROBE_TIMEOUT))
             .map_err(|e| TierError::Invalid(e.to_string()))
     }
+}
+
+/// A tier failure as the object layer reports it.
+fn unavailable(tier: &str, e: TierError) -> ObjectError {
+    match e {
+        TierError::Store(e) => e,
+        e => ObjectError::TierUnavailable(format!("tier {tier}: {e}")),
+    }
+}
+
+#[async_trait::async_trait]
+impl ColdStore for Tiers {
+    async fn upload(&self, tier: &str, id: [u8; 16], body: ByteStream, len: u64) -> ObjectResult<()> {
+        let r = self.remote(tier).await.map_err(|e| unavailable(tier, e))?;
+        let name = r.name(id);
+        let fail = |e| unavailable(tier, failure(e));
+        let mut body = body;
+        if len <= PART {
+            let all = take(&mut body, len as usize).await?;
+            r.client.put_object(&r.bucket, &name, all, &[]).await.map_err(fail)?;
+            return Ok(());
+        }
+        let part = PART.max(len.div_ceil(9_000));
+        let upload = r.client.create_multipart(&r.bucket, &name, &[]).await.map_err(fail)?;
+        let sent = async {
+            let mut parts = Vec::new();
+            let mut left = len;
+            while left > 0 {
+                let n = part.min(left);
+                let chunk = take(&mut body, n as usize).await?;
+                let number = parts.len() as u32 + 1;
+                let etag = r
+                    .client
+                    .upload_part(&r.bucket, &name, &upload, number, chunk)
+                    .await
+                    .map_err(fail)?;
+                parts.push((number, etag));
+                left -= n;
+            }
+            r.client
+                .complete_multipart(&r.bucket, &name, &upload, &parts)
+                .await
+                .map_err(fail)
+        }
+        .await;
+        if sent.is_err() {
+            let _ = r.client.abort_multipart(&r.bucket, &name, &upload).await;
+        }
+        sent
+    }
+
+    async fn read(&self, tier: &str, id: [u8; 16], start: u64, end: u64) -> ObjectResult<Bytes> {
+        let r = self.remote(tier).await.map_err(|e| unavailable(tier, e))?;
+        r.client
+            .get_range(&r.bucket, &r.name(id), start, end)
+            .await
+            .map_err(|e| unavailable(tier, failure(e)))
+    }
+
+    async fn delete(&self, tier: &str, id: [u8; 16]) -> ObjectResult<()> {
+        let r = self.remote(tier).await.map_err(|e| unavailable(tier, e))?;
+        match r.client.delete_object(&r.bucket, &r.name(id)).await {
+            Err(e) if !e.is_not_found() => Err(unavailable(tier, failure(e))),
+            _ => Ok(()),
+        }
+    }
+
+    async fn has_tier(&self, tier: &str) -> ObjectResult<bool> {
+        self.exists(tier).await.map_err(|e| unavailable(tier, e))
+    }
+}
+
+/// The first `n` bytes of a stream, in one buffer.
+async fn take(body: &mut ByteStream, n: usize) -> ObjectResult<Bytes> {
+    use futures::StreamExt;
+    let mut out = bytes::BytesMut::with_capacity(n);
+    let mut rest: Option<Bytes> = None;
+    while out.len() < n {
+        let Some(c) = body.next().await else {
+            return Err(ObjectError::Internal("the data to move ended early".into()));
+        };
+        let c = c.map_err(ObjectError::Body)?;
+        let want = n - out.len();
+        if c.len() > want {
+            out.extend_from_slice(&c[..want]);
+            rest = Some(c.slice(want..));
+        } else {
+            out.extend_from_slice(&c);
+        }
+    }
+    if let Some(r) = rest {
+        // Put back what belongs to the next part.
+        let tail = std::mem::replace(body, Box::pin(futures::stream::empty()));
+        *body = Box::pin(futures::StreamExt::chain(futures::stream::iter([Ok(r)]), tail));
+    }
+    Ok(out.freeze())
 }
 
 /// A probe object's round trip through a tier.

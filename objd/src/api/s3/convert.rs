@@ -354,6 +354,13 @@ pub fn tags_to_dto(tags: &[(String, String)]) -> TagSet {
 }
 
 /// Refuses a write that asks for a storage class objd does not offer.
+/// The storage class of a version stored elsewhere than in the
+/// deployment's own pool (STANDARD, left out of GET and HEAD as S3 does):
+/// the name of the remote tier holding its data, in upper case.
+pub fn storage_class(v: &crate::meta::Version) -> Option<String> {
+    v.remote().map(|r| r.tier.to_ascii_uppercase())
+}
+
 pub fn check_storage_class(sc: Option<&StorageClass>) -> S3Result<()> {
     match sc.map(StorageClass::as_str) {
         None | Some(StorageClass::STANDARD) => Ok(()),

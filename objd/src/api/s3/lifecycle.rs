@@ -4,7 +4,10 @@
 
 use super::convert::{http_date, tags_to_dto, ts};
 use super::{StrataS3, fail, rid};
-use crate::lifecycle::{BUCKET_SETTING, Filter, FilterForm, Lifecycle, LifecycleError, Rule, When};
+use crate::lifecycle::{
+    BUCKET_SETTING, Filter, FilterForm, Lifecycle, LifecycleError, NoncurrentTransition, Rule, Transition, When,
+    tier_of,
+};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
@@ -12,7 +15,6 @@ fn to_s3(e: LifecycleError) -> S3Error {
     let code = match &e {
         LifecycleError::Malformed(_) => S3ErrorCode::MalformedXML,
         LifecycleError::InvalidArgument(_) => S3ErrorCode::InvalidArgument,
-        LifecycleError::InvalidStorageClass => S3ErrorCode::InvalidStorageClass,
     };
     S3Error::with_message(code, e.to_string())
 }
@@ -75,14 +77,37 @@ fn filter(r: &LifecycleRule) -> Result<Filter, LifecycleError> {
     }
 }
 
+fn class(c: &Option<TransitionStorageClass>) -> String {
+    c.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default()
+}
+
+fn transition(t: &s3s::dto::Transition) -> Result<Transition, LifecycleError> {
+    let when = match (t.days, &t.date) {
+        (Some(d), None) => When::Days(days(d)?),
+        (None, Some(d)) => When::Date(super::convert::secs(d.clone())),
+        _ => {
+            return Err(LifecycleError::Malformed(
+                "A Transition takes Days or Date".into(),
+            ));
+        }
+    };
+    Ok(Transition {
+        when,
+        class: class(&t.storage_class),
+    })
+}
+
+fn noncurrent_transition(t: &NoncurrentVersionTransition) -> Result<NoncurrentTransition, LifecycleError> {
+    Ok(NoncurrentTransition {
+        days: days(t.noncurrent_days.ok_or_else(|| {
+            LifecycleError::Malformed("A NoncurrentVersionTransition needs NoncurrentDays".into())
+        })?)?,
+        newer: t.newer_noncurrent_versions.map(days).transpose()?,
+        class: class(&t.storage_class),
+    })
+}
+
 fn rule_of(r: LifecycleRule) -> Result<Rule, LifecycleError> {
-    if r.transitions.as_ref().is_some_and(|t| !t.is_empty())
-        || r.noncurrent_version_transitions
-            .as_ref()
-            .is_some_and(|t| !t.is_empty())
-    {
-        return Err(LifecycleError::InvalidStorageClass);
-    }
     let enabled = match r.status.as_str() {
         ExpirationStatus::ENABLED => true,
         ExpirationStatus::DISABLED => false,
@@ -135,6 +160,18 @@ fn rule_of(r: LifecycleRule) -> Result<Rule, LifecycleError> {
                     .and_then(days)
             })
             .transpose()?,
+        transitions: r
+            .transitions
+            .iter()
+            .flatten()
+            .map(transition)
+            .collect::<Result<_, _>>()?,
+        noncurrent_transitions: r
+            .noncurrent_version_transitions
+            .iter()
+            .flatten()
+            .map(noncurrent_transition)
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -198,8 +235,34 @@ fn dto_rule(r: &Rule) -> LifecycleRule {
         abort_incomplete_multipart_upload: r.abort_incomplete_days.map(|d| AbortIncompleteMultipartUpload {
             days_after_initiation: Some(d as i32),
         }),
-        transitions: None,
-        noncurrent_version_transitions: None,
+        transitions: Some(
+            r.transitions
+                .iter()
+                .map(|t| s3s::dto::Transition {
+                    days: match t.when {
+                        When::Days(d) => Some(d as i32),
+                        When::Date(_) => None,
+                    },
+                    date: match t.when {
+                        When::Date(s) => Some(ts(s.saturating_mul(1_000_000_000))),
+                        When::Days(_) => None,
+                    },
+                    storage_class: Some(TransitionStorageClass::from(t.class.clone())),
+                })
+                .collect(),
+        )
+        .filter(|t: &Vec<_>| !t.is_empty()),
+        noncurrent_version_transitions: Some(
+            r.noncurrent_transitions
+                .iter()
+                .map(|t| NoncurrentVersionTransition {
+                    noncurrent_days: Some(t.days as i32),
+                    newer_noncurrent_versions: t.newer.map(|n| n as i32),
+                    storage_class: Some(TransitionStorageClass::from(t.class.clone())),
+                })
+                .collect(),
+        )
+        .filter(|t: &Vec<_>| !t.is_empty()),
     }
 }
 
@@ -244,6 +307,14 @@ pub async fn put_bucket_lifecycle_configuration(
         .map_err(to_s3)?;
     let lifecycle = Lifecycle { rules };
     lifecycle.validate().map_err(to_s3)?;
+    for c in lifecycle.classes() {
+        if !s3.layer.tier_exists(&tier_of(c)).await.map_err(fail(&rid))? {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidStorageClass,
+                format!("The storage class you specified is not valid: {c} names no remote tier of this deployment"),
+            ));
+        }
+    }
     s3.layer
         .set_bucket_setting(&i.bucket, BUCKET_SETTING, Some(lifecycle.encode()))
         .await

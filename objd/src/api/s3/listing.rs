@@ -44,8 +44,9 @@ fn max_keys(v: Option<i32>) -> S3Result<usize> {
     }
 }
 
-fn standard() -> ObjectStorageClass {
-    ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)
+/// The storage class a listing shows for a version.
+fn class_name(v: &crate::meta::Version) -> String {
+    super::convert::storage_class(v).unwrap_or_else(|| ObjectStorageClass::STANDARD.to_owned())
 }
 
 /// The entries of a page, each with `owner` when the listing shows owners
@@ -63,7 +64,7 @@ fn listed(
             size: Some(o.version.size as i64),
             e_tag: Some(etag(&o.version.etag)),
             last_modified: Some(ts(o.version.mod_time_ns)),
-            storage_class: Some(standard()),
+            storage_class: Some(ObjectStorageClass::from(class_name(&o.version))),
             owner: owner.clone(),
             ..Default::default()
         })
@@ -222,9 +223,7 @@ pub async fn list_object_versions(
                 last_modified: Some(ts(v.mod_time_ns)),
                 e_tag: Some(etag(&v.etag)),
                 size: Some(v.size as i64),
-                storage_class: Some(ObjectVersionStorageClass::from_static(
-                    ObjectVersionStorageClass::STANDARD,
-                )),
+                storage_class: Some(ObjectVersionStorageClass::from(class_name(v))),
                 owner: Some(dto_owner(&s3.owner)),
                 ..Default::default()
             });

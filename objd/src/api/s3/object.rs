@@ -136,6 +136,7 @@ macro_rules! object_output {
             metadata: meta_map(&$v),
             version_id: version_id_out(&$v, $versioning),
             parts_count: ($v.parts.len() > 1).then_some($v.parts.len() as i32),
+            storage_class: $crate::api::s3::convert::storage_class(&$v).map(StorageClass::from),
             $($extra)*
             ..Default::default()
         }
@@ -465,7 +466,9 @@ pub async fn get_object_attributes(
         out.object_size = Some(v.size as i64);
     }
     if wants(ObjectAttributes::STORAGE_CLASS) {
-        out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
+        out.storage_class = Some(StorageClass::from(
+            super::convert::storage_class(v).unwrap_or_else(|| StorageClass::STANDARD.to_owned()),
+        ));
     }
     if wants(ObjectAttributes::CHECKSUM)
         && let Some(c) = stored_checksum(v)
