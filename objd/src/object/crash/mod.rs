@@ -10,6 +10,7 @@
 //! [`points`] runs each operation kind at every crash point; [`model`] runs
 //! random sequences against a reference model with crashes at random.
 
+mod cold;
 mod errors;
 mod model;
 mod points;

@@ -336,7 +336,7 @@ fn scenarios() -> Vec<Scenario> {
 
 /// The crash points for drives that make `events[d]` events each: budgets
 /// per drive.
-fn cuts(events: &[u64]) -> Vec<Vec<u64>> {
+pub(super) fn cuts(events: &[u64]) -> Vec<Vec<u64>> {
     let n = events.len();
     let product = events
         .iter()
