@@ -41,9 +41,10 @@ def objd_bin():
 
 
 class Objd:
-    def __init__(self, root, drives=6, extra=(), env=None, log=None):
+    def __init__(self, root, drives=6, extra=(), env=None, log=None, address="127.0.0.1:0"):
         """`env`: extra environment; `log`: a file for the server's log
-        (else it goes to the test's stderr)."""
+        (else it goes to the test's stderr); `address`: where to listen
+        (a fixed port lets a stopped server come back at the same place)."""
         self.root = root
         self.drives = drives
         self.extra = list(extra)
@@ -51,7 +52,7 @@ class Objd:
                **(env or {})}
         self.log = open(log, "w") if log else None
         self.proc = subprocess.Popen(
-            [objd_bin(), "server", f"{root}/d{{1...{drives}}}", "--address", "127.0.0.1:0", *self.extra],
+            [objd_bin(), "server", f"{root}/d{{1...{drives}}}", "--address", address, *self.extra],
             env=env,
             stdout=subprocess.PIPE,
             stderr=self.log,

@@ -389,12 +389,18 @@ impl Rule {
         if classes.iter().any(|c| c.is_empty())
             || self.noncurrent_transitions.iter().any(|t| t.class.is_empty())
         {
-            return Err(LifecycleError::Malformed("A transition needs a StorageClass".into()));
+            return Err(LifecycleError::Malformed(
+                "A transition needs a StorageClass".into(),
+            ));
         }
         if classes.iter().enumerate().any(|(i, c)| classes[..i].contains(c)) {
             return invalid("'StorageClass' must be different for 'Transition' actions in same 'Rule'");
         }
-        let nc: Vec<&str> = self.noncurrent_transitions.iter().map(|t| t.class.as_str()).collect();
+        let nc: Vec<&str> = self
+            .noncurrent_transitions
+            .iter()
+            .map(|t| t.class.as_str())
+            .collect();
         if nc.iter().enumerate().any(|(i, c)| nc[..i].contains(c)) {
             return invalid(
                 "'StorageClass' must be different for 'NoncurrentVersionTransition' actions in same 'Rule'",

@@ -269,7 +269,8 @@ async fn apply(
         } else {
             kept += 1;
             if !v.is_delete_marker()
-                && let Some(class) = rules.noncurrent_transition_due(clock, facts, above.mod_time_ns, newer, now_ns)
+                && let Some(class) =
+                    rules.noncurrent_transition_due(clock, facts, above.mod_time_ns, newer, now_ns)
             {
                 r += transition(layer, (bucket, key), v, class).await;
             }

@@ -151,18 +151,34 @@ fn transitions_are_checked_as_s3_checks_them() {
     let ok = |r: Rule| Lifecycle { rules: vec![r] }.validate();
     let mut r = rule("t");
     r.transitions = vec![to("COLD", When::Days(0))];
-    assert_eq!(ok(r.clone()), Ok(()), "a transition alone is an action; 0 days allowed");
+    assert_eq!(
+        ok(r.clone()),
+        Ok(()),
+        "a transition alone is an action; 0 days allowed"
+    );
     r.transitions.push(to("COLD", When::Days(30)));
-    assert!(matches!(ok(r.clone()), Err(LifecycleError::InvalidArgument(_))), "one class twice");
+    assert!(
+        matches!(ok(r.clone()), Err(LifecycleError::InvalidArgument(_))),
+        "one class twice"
+    );
     r.transitions = vec![to("", When::Days(3))];
-    assert!(matches!(ok(r.clone()), Err(LifecycleError::Malformed(_))), "no class");
+    assert!(
+        matches!(ok(r.clone()), Err(LifecycleError::Malformed(_))),
+        "no class"
+    );
     r.transitions = vec![to("COLD", When::Days(30))];
     r.expiration = Some(When::Days(30));
-    assert!(matches!(ok(r.clone()), Err(LifecycleError::InvalidArgument(_))), "expiry not after");
+    assert!(
+        matches!(ok(r.clone()), Err(LifecycleError::InvalidArgument(_))),
+        "expiry not after"
+    );
     r.expiration = Some(When::Days(31));
     assert_eq!(ok(r.clone()), Ok(()));
     r.transitions = vec![to("COLD", When::Date(86_400 * 3 + 5))];
-    assert!(matches!(ok(r.clone()), Err(LifecycleError::InvalidArgument(_))), "date not at midnight");
+    assert!(
+        matches!(ok(r.clone()), Err(LifecycleError::InvalidArgument(_))),
+        "date not at midnight"
+    );
     let mut n = rule("n");
     n.noncurrent_transitions = vec![NoncurrentTransition {
         days: 5,
@@ -186,7 +202,11 @@ fn the_last_transition_due_decides_and_small_objects_stay() {
     assert_eq!(l.transition_due(&c, big, 0, 30 * DAY), Some("WARM"));
     assert_eq!(l.transition_due(&c, big, 0, 200 * DAY), Some("COLD"));
     let small = ("k", MIN_TRANSITION_SIZE - 1, &[][..]);
-    assert_eq!(l.transition_due(&c, small, 0, 200 * DAY), None, "S3's 128 KiB floor");
+    assert_eq!(
+        l.transition_due(&c, small, 0, 200 * DAY),
+        None,
+        "S3's 128 KiB floor"
+    );
     // A size condition in the filter lifts the floor.
     let mut r = rule("t");
     r.filter.size_greater_than = Some(0);
@@ -201,7 +221,18 @@ fn the_last_transition_due_decides_and_small_objects_stay() {
         class: "COLD".into(),
     }];
     let l = Lifecycle { rules: vec![r] };
-    assert_eq!(l.noncurrent_transition_due(&c, big, 10 * DAY, 1, 12 * DAY), Some("COLD"));
-    assert_eq!(l.noncurrent_transition_due(&c, big, 10 * DAY, 0, 12 * DAY), None, "kept as newest");
-    assert_eq!(l.noncurrent_transition_due(&c, big, 10 * DAY, 1, 11 * DAY), None, "not yet");
+    assert_eq!(
+        l.noncurrent_transition_due(&c, big, 10 * DAY, 1, 12 * DAY),
+        Some("COLD")
+    );
+    assert_eq!(
+        l.noncurrent_transition_due(&c, big, 10 * DAY, 0, 12 * DAY),
+        None,
+        "kept as newest"
+    );
+    assert_eq!(
+        l.noncurrent_transition_due(&c, big, 10 * DAY, 1, 11 * DAY),
+        None,
+        "not yet"
+    );
 }

@@ -204,7 +204,13 @@ impl ObjectLayer {
     /// Moves the data of version `expect` of `bucket/key` to tier `tier`,
     /// if the version still holds the data it held when `expect` was
     /// read and is not in a tier already.
-    pub async fn transition(&self, bucket: &str, key: &str, expect: &Version, tier: &str) -> ObjectResult<Moved> {
+    pub async fn transition(
+        &self,
+        bucket: &str,
+        key: &str,
+        expect: &Version,
+        tier: &str,
+    ) -> ObjectResult<Moved> {
         let store = Arc::clone(self.cold.get()?);
         let set = Arc::clone(self.set_for(bucket, key));
         let reader = match set.open_object(bucket, key, Some(expect.id)).await {
@@ -227,9 +233,7 @@ impl ObjectLayer {
             set.forget(&store, &loc).await;
             return Err(e);
         }
-        let committed = set
-            .relocate(bucket, key, &v, &loc, deadline)
-            .await;
+        let committed = set.relocate(bucket, key, &v, &loc, deadline).await;
         match committed {
             Ok(true) => Ok(Moved::Done { bytes: v.size }),
             Ok(false) => {
@@ -257,8 +261,8 @@ impl ObjectLayer {
     }
 
     /// Sweeps the journal whenever a change dropped a remote object, at
-    /// start, and again while rows wait or fail (backing off to five
-    /// minutes); until the process ends.
+    /// start, and again while rows wait or fail (backing off to a
+    /// minute); until the process ends.
     pub fn start_cold_sweeper(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         let wake = Arc::clone(&self.cold.wake);
@@ -269,10 +273,14 @@ impl ObjectLayer {
                 let r = layer.sweep_cold(now_ns()).await;
                 drop(layer);
                 if r.removed > 0 || r.failed > 0 {
-                    tracing::info!(removed = r.removed, failed = r.failed, "remote tier objects swept");
+                    tracing::info!(
+                        removed = r.removed,
+                        failed = r.failed,
+                        "remote tier objects swept"
+                    );
                 }
                 let wait = if r.failed > 0 {
-                    backoff = (backoff * 2).min(Duration::from_secs(300));
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
                     Some(backoff)
                 } else {
                     backoff = Duration::from_secs(1);
@@ -292,9 +300,7 @@ impl ObjectLayer {
 impl ErasureSet {
     /// Commits a journal row on a write quorum of the set's drives.
     async fn journal(&self, row: RecordOp) -> ObjectResult<()> {
-        let results = self
-            .on_drives(move |_, d| d.commit(vec![row.clone()]))
-            .await;
+        let results = self.on_drives(move |_, d| d.commit(vec![row.clone()])).await;
         let ok = results.iter().filter(|r| r.is_ok()).count();
         if ok < self.write_quorum() {
             let errs: Vec<_> = results.into_iter().filter_map(Result::err).collect();
@@ -392,7 +398,9 @@ impl ErasureSet {
             match (id, serde_json::from_slice::<Pending>(&v)) {
                 (Some(id), Ok(p)) if !rows.iter().any(|(i, _)| *i == id) => rows.push((id, p)),
                 (Some(_), Ok(_)) => {}
-                _ => tracing::error!(row = %String::from_utf8_lossy(&k), "unreadable remote tier journal row"),
+                _ => {
+                    tracing::error!(row = %String::from_utf8_lossy(&k), "unreadable remote tier journal row")
+                }
             }
         }
         rows
@@ -460,13 +468,18 @@ pub(crate) mod memory {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 
+    /// Objects by tier and id.
+    type Objects = Mutex<BTreeMap<(String, [u8; 16]), Vec<u8>>>;
+    /// Told when an upload starts; waited for before it ends.
+    type Gate = Mutex<Option<(Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>)>>;
+
     #[derive(Default)]
     pub struct MemoryStore {
-        pub objects: Mutex<BTreeMap<(String, [u8; 16]), Vec<u8>>>,
+        pub objects: Objects,
         pub down: AtomicBool,
         pub damaged: AtomicBool,
         /// When set, the next upload says it started and waits to be let go.
-        pub gate: Mutex<Option<(Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>)>>,
+        pub gate: Gate,
     }
 
     impl MemoryStore {

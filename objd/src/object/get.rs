@@ -439,16 +439,22 @@ impl ObjectReader {
                 }
             });
         };
-        Box::pin(futures::stream::unfold((rx, Some(produce)), |(mut rx, produce)| async move {
-            if let Some(start) = produce {
-                start();
-            }
-            let item = rx.recv().await?;
-            Some((item, (rx, None)))
-        }))
+        Box::pin(futures::stream::unfold(
+            (rx, Some(produce)),
+            |(mut rx, produce)| async move {
+                if let Some(start) = produce {
+                    start();
+                }
+                let item = rx.recv().await?;
+                Some((item, (rx, None)))
+            },
+        ))
     }
 
-    async fn produce_framed(&self, tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) -> ObjectResult<()> {
+    async fn produce_framed(
+        &self,
+        tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    ) -> ObjectResult<()> {
         let e = self.resolved.version.erasure;
         let layout = Layout::new(e.data.into(), e.parity.into(), e.block_size)?;
         let bs = e.block_size as usize;

@@ -28,7 +28,12 @@ async fn put(layer: &ObjectLayer, key: &str, data: &[u8]) -> Version {
 }
 
 async fn current(layer: &ObjectLayer, key: &str) -> Version {
-    layer.head_object("bkt", key, None).await.unwrap().version().clone()
+    layer
+        .head_object("bkt", key, None)
+        .await
+        .unwrap()
+        .version()
+        .clone()
 }
 
 async fn range(layer: &ObjectLayer, key: &str, start: u64, end: u64) -> ObjectResult<Vec<u8>> {
@@ -81,38 +86,79 @@ async fn a_moved_version_reads_the_same_from_the_tier_and_its_local_data_goes() 
         assert_eq!(moved, Moved::Done { bytes: v.size });
     }
     f.layer.compact_queued().await;
-    assert_eq!(data_files(&f), 0, "the local shards went with the entry they belonged to");
+    assert_eq!(
+        data_files(&f),
+        0,
+        "the local shards went with the entry they belonged to"
+    );
     assert_eq!(store.count(), 2);
     assert_eq!(rows(&f.layer).await, 0, "no journal row once committed");
     let after = current(&f.layer, "big").await;
     assert_eq!(after.remote().unwrap().tier, "cold");
     assert_eq!(
-        (after.id, after.mod_time_ns, &after.etag, after.size, &after.extras.tags),
-        (before.id, before.mod_time_ns, &before.etag, before.size, &before.extras.tags),
+        (
+            after.id,
+            after.mod_time_ns,
+            &after.etag,
+            after.size,
+            &after.extras.tags
+        ),
+        (
+            before.id,
+            before.mod_time_ns,
+            &before.etag,
+            before.size,
+            &before.extras.tags
+        ),
         "the version is the same but for where its bytes are"
     );
     assert_eq!(read_all(&f.layer, "bkt", "big").await.unwrap(), big);
     assert_eq!(read_all(&f.layer, "bkt", "small").await.unwrap(), small);
-    for (s, e) in [(0, 1), (65_535, 65_537), (131_072, 196_608), (299_000, 300_000), (10, 299_990)] {
-        assert_eq!(range(&f.layer, "big", s, e).await.unwrap(), big[s as usize..e as usize]);
+    for (s, e) in [
+        (0, 1),
+        (65_535, 65_537),
+        (131_072, 196_608),
+        (299_000, 300_000),
+        (10, 299_990),
+    ] {
+        assert_eq!(
+            range(&f.layer, "big", s, e).await.unwrap(),
+            big[s as usize..e as usize]
+        );
     }
     // Listings know where it is.
     let page = f.layer.list_objects("bkt", ListOptions::default()).await.unwrap();
     assert!(page.objects.iter().all(|o| o.version.remote().is_some()));
     // In a tier already: nothing to do.
-    assert_eq!(f.layer.transition("bkt", "big", &after, "cold").await.unwrap(), Moved::Skipped);
+    assert_eq!(
+        f.layer.transition("bkt", "big", &after, "cold").await.unwrap(),
+        Moved::Skipped
+    );
     // Heal (deep) has no shards to check and changes nothing.
-    f.layer.set_for("bkt", "big").heal_object("bkt", "big", true).await.unwrap();
+    f.layer
+        .set_for("bkt", "big")
+        .heal_object("bkt", "big", true)
+        .await
+        .unwrap();
     assert_eq!(read_all(&f.layer, "bkt", "big").await.unwrap(), big);
 
     // A tier that is down, or answers damaged bytes: an error before any
     // byte, never wrong bytes.
     store.down.store(true, Ordering::SeqCst);
-    assert!(matches!(range(&f.layer, "big", 0, 10).await, Err(ObjectError::TierUnavailable(_))));
+    assert!(matches!(
+        range(&f.layer, "big", 0, 10).await,
+        Err(ObjectError::TierUnavailable(_))
+    ));
     store.down.store(false, Ordering::SeqCst);
     store.damaged.store(true, Ordering::SeqCst);
-    assert!(matches!(range(&f.layer, "big", 0, 300_000).await, Err(ObjectError::TierUnavailable(_))));
-    assert!(matches!(range(&f.layer, "small", 5, 6).await, Err(ObjectError::TierUnavailable(_))));
+    assert!(matches!(
+        range(&f.layer, "big", 0, 300_000).await,
+        Err(ObjectError::TierUnavailable(_))
+    ));
+    assert!(matches!(
+        range(&f.layer, "small", 5, 6).await,
+        Err(ObjectError::TierUnavailable(_))
+    ));
     store.damaged.store(false, Ordering::SeqCst);
 
     // Deleted: its remote object goes at the next sweep.
@@ -131,7 +177,13 @@ async fn a_moved_version_reads_the_same_from_the_tier_and_its_local_data_goes() 
     assert_eq!((store.count(), rows(&f.layer).await), (1, 1));
     store.down.store(false, Ordering::SeqCst);
     let r = f.layer.sweep_cold(now_ns()).await;
-    assert_eq!(r, ColdSweep { removed: 1, ..Default::default() });
+    assert_eq!(
+        r,
+        ColdSweep {
+            removed: 1,
+            ..Default::default()
+        }
+    );
     assert_eq!((store.count(), rows(&f.layer).await), (0, 0));
 }
 
@@ -152,7 +204,13 @@ async fn a_transition_that_fails_or_loses_a_race_leaves_the_object_where_it_was(
     let r = f.layer.sweep_cold(now_ns()).await;
     assert_eq!(r.waiting, 1);
     let r = f.layer.sweep_cold(now_ns() + 2 * 3_600_000_000_000).await;
-    assert_eq!(r, ColdSweep { removed: 1, ..Default::default() });
+    assert_eq!(
+        r,
+        ColdSweep {
+            removed: 1,
+            ..Default::default()
+        }
+    );
     assert_eq!((store.count(), rows(&f.layer).await), (0, 0));
 
     // Overwritten while its bytes were on their way: the new object stays
@@ -212,9 +270,17 @@ async fn lifecycle_moves_current_and_noncurrent_versions_by_their_own_rules() {
     let now = now_ns();
     const DAY: i64 = 86_400 * 1_000_000_000;
     let r = scan::pass(&f.layer, &clock, now + 2 * DAY).await;
-    assert_eq!((r.transitioned, r.transitioned_bytes), (1, 140_000), "the noncurrent version only");
+    assert_eq!(
+        (r.transitioned, r.transitioned_bytes),
+        (1, 140_000),
+        "the noncurrent version only"
+    );
     let r = scan::pass(&f.layer, &clock, now + 5 * DAY).await;
-    assert_eq!((r.transitioned, r.transition_failures), (1, 0), "then the current one");
+    assert_eq!(
+        (r.transitioned, r.transition_failures),
+        (1, 0),
+        "then the current one"
+    );
     assert_eq!(store.count(), 2);
     let page = f
         .layer

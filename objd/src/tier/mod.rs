@@ -215,12 +215,7 @@ impl Tiers {
 
     /// The data client of a tier.
     async fn remote(&self, name: &str) -> TierResult<Arc<Remote>> {
-        if let Some(r) = self
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-        {
+        if let Some(r) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
             return Ok(Arc::clone(r));
         }
         let stored = self.find(name).await?;
@@ -325,7 +320,12 @@ impl Tiers {
             .client
             .list(&remote.bucket, &data, None, None, 1)
             .await
-            .map_err(|e| TierError::InUse(format!("cannot tell whether objects live in tier {name}: {}", failure(e))))?;
+            .map_err(|e| {
+                TierError::InUse(format!(
+                    "cannot tell whether objects live in tier {name}: {}",
+                    failure(e)
+                ))
+            })?;
         if !page.objects.is_empty() {
             return Err(TierError::InUse(format!(
                 "objects live in tier {name}: expire them or move them back first"
@@ -383,11 +383,18 @@ impl ColdStore for Tiers {
         let mut body = body;
         if len <= PART {
             let all = take(&mut body, len as usize).await?;
-            r.client.put_object(&r.bucket, &name, all, &[]).await.map_err(fail)?;
+            r.client
+                .put_object(&r.bucket, &name, all, &[])
+                .await
+                .map_err(fail)?;
             return Ok(());
         }
         let part = PART.max(len.div_ceil(9_000));
-        let upload = r.client.create_multipart(&r.bucket, &name, &[]).await.map_err(fail)?;
+        let upload = r
+            .client
+            .create_multipart(&r.bucket, &name, &[])
+            .await
+            .map_err(fail)?;
         let sent = async {
             let mut parts = Vec::new();
             let mut left = len;

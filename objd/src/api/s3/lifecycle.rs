@@ -5,8 +5,8 @@
 use super::convert::{http_date, tags_to_dto, ts};
 use super::{StrataS3, fail, rid};
 use crate::lifecycle::{
-    BUCKET_SETTING, Filter, FilterForm, Lifecycle, LifecycleError, NoncurrentTransition, Rule, Transition, When,
-    tier_of,
+    BUCKET_SETTING, Filter, FilterForm, Lifecycle, LifecycleError, NoncurrentTransition, Rule, Transition,
+    When, tier_of,
 };
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
@@ -311,7 +311,9 @@ pub async fn put_bucket_lifecycle_configuration(
         if !s3.layer.tier_exists(&tier_of(c)).await.map_err(fail(&rid))? {
             return Err(S3Error::with_message(
                 S3ErrorCode::InvalidStorageClass,
-                format!("The storage class you specified is not valid: {c} names no remote tier of this deployment"),
+                format!(
+                    "The storage class you specified is not valid: {c} names no remote tier of this deployment"
+                ),
             ));
         }
     }

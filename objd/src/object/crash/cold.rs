@@ -56,7 +56,11 @@ enum Op {
     Delete(&'static str),
 }
 
-async fn prepared(rig: &Rig, store: &Arc<MemoryStore>, op: Op) -> (Arc<ObjectLayer>, Vec<Weak<dyn Drive>>, Arc<Crash>) {
+async fn prepared(
+    rig: &Rig,
+    store: &Arc<MemoryStore>,
+    op: Op,
+) -> (Arc<ObjectLayer>, Vec<Weak<dyn Drive>>, Arc<Crash>) {
     let plan = crash_plan(rig.n());
     let faults: Arc<dyn Faults> = plan.clone();
     let (layer, weak) = rig.open(Some(faults)).await;
@@ -107,7 +111,10 @@ async fn run(op: Op, name: &str) -> usize {
         if acked {
             assert_eq!(seen, after, "{ctx}: acknowledged, but not what was done");
         } else {
-            assert!(seen == before || seen == after, "{ctx}: neither before nor after: {seen:?}");
+            assert!(
+                seen == before || seen == after,
+                "{ctx}: neither before nor after: {seen:?}"
+            );
         }
         check_heal(&layer, &seen, &ctx).await;
         // Once the journal is swept (a transition's row waits out its
@@ -115,7 +122,11 @@ async fn run(op: Op, name: &str) -> usize {
         let r = layer.sweep_cold(crate::object::now_ns() + LATER).await;
         assert_eq!(r.failed, 0, "{ctx}: sweep {r:?}");
         let held: BTreeSet<[u8; 16]> = store.objects.lock().unwrap().keys().map(|(_, id)| *id).collect();
-        assert_eq!(held, referenced(&layer), "{ctx}: the tier holds other than what is referenced");
+        assert_eq!(
+            held,
+            referenced(&layer),
+            "{ctx}: the tier holds other than what is referenced"
+        );
         for s in layer.sets() {
             assert!(s.rows().await.is_empty(), "{ctx}: journal rows left");
         }
