@@ -128,6 +128,7 @@ pub fn start(layer: Arc<ObjectLayer>, clock: Clock) {
             if !any_rules || !claim(&layer, &node, crate::object::now_ns(), hold).await {
                 continue;
             }
+            let started = std::time::Instant::now();
             let r = pass(&layer, &clock, crate::object::now_ns()).await;
             COUNTS.passes.fetch_add(1, Ordering::Relaxed);
             COUNTS.transitioned.fetch_add(r.transitioned, Ordering::Relaxed);
@@ -145,6 +146,7 @@ pub fn start(layer: Arc<ObjectLayer>, clock: Clock) {
                     expired = r.expired,
                     removed = r.removed,
                     aborted = r.aborted,
+                    seconds = started.elapsed().as_secs_f64(),
                     "lifecycle pass"
                 );
             }

@@ -7,10 +7,10 @@
 //!
 //! The remote object holds the version's stored bytes (for an encrypted
 //! version its sealed packages: data leaves encrypted), part after part,
-//! each erasure block framed as on a drive: an XXH3-64 checksum in front
-//! of its payload. A ranged read fetches the blocks that hold the range,
-//! one request per few blocks, and checks each: bytes the tier damaged
-//! are an error, never an answer.
+//! in frames of 64 KiB, each behind an XXH3-64 checksum as shard blocks
+//! are on a drive. A ranged read fetches the frames that hold the range,
+//! up to 4 MiB per request with the next request under way, and checks
+//! each: bytes the tier damaged are an error, never an answer.
 //!
 //! A transition writes the remote object first and then commits the new
 //! location as a metadata change of the version, only if its data is still
@@ -124,25 +124,159 @@ pub(super) fn drop_rows(bucket: &str, key: &str, dropped: &[Version], kept: &Obj
     locs.into_iter().map(|l| row_put(l, bucket, key, now)).collect()
 }
 
-/// Length of a part's stored bytes once framed block by block.
-fn framed_len(size: u64, block: u64) -> u64 {
-    size + size.div_ceil(block) * HASH_LEN as u64
+/// Payload bytes of a frame of a remote object (the last of a part is
+/// shorter): small, so a small range costs a small read.
+pub const FRAME: u64 = 64 * 1024;
+/// A frame's length with its checksum.
+const FRAMED: u64 = FRAME + HASH_LEN as u64;
+/// Frames fetched by one ranged read (2 MiB of payload).
+const FRAMES_PER_READ: u64 = 32;
+/// Ranged reads under way at once for one stream.
+const READS_AHEAD: usize = 3;
+
+/// Length of a part's stored bytes once framed.
+fn framed_len(size: u64) -> u64 {
+    size + size.div_ceil(FRAME) * HASH_LEN as u64
 }
 
 /// Where part `number` of `v` starts in its remote object.
-pub(super) fn part_base(v: &Version, number: u32) -> u64 {
-    let block = u64::from(v.erasure.block_size);
+fn part_base(v: &Version, number: u32) -> u64 {
     v.parts
         .iter()
         .take_while(|p| p.number != number)
-        .map(|p| framed_len(p.size, block))
+        .map(|p| framed_len(p.size))
         .sum()
 }
 
 /// Length of the remote object of `v`.
 pub fn remote_len(v: &Version) -> u64 {
-    let block = u64::from(v.erasure.block_size);
-    v.parts.iter().map(|p| framed_len(p.size, block)).sum()
+    v.parts.iter().map(|p| framed_len(p.size)).sum()
+}
+
+/// A read of stored bytes `[from, to)` of one part of a version whose data
+/// is in a tier: a few frames per request, each checked, the next request
+/// under way while the bytes of the last one are used.
+pub(super) struct RemoteRead {
+    store: Arc<dyn ColdStore>,
+    loc: RemoteLoc,
+    /// Where the part starts in the remote object, and its stored size.
+    base: u64,
+    size: u64,
+    /// Where the range starts, where the read is, where the range ends.
+    start: u64,
+    pos: u64,
+    to: u64,
+    /// Reads under way: the first frame each starts at, in order.
+    ahead: std::collections::VecDeque<(u64, tokio::task::JoinHandle<ObjectResult<Bytes>>)>,
+}
+
+impl Drop for RemoteRead {
+    fn drop(&mut self) {
+        for (_, h) in self.ahead.drain(..) {
+            h.abort();
+        }
+    }
+}
+
+impl RemoteRead {
+    pub(super) fn new(
+        store: &Arc<dyn ColdStore>,
+        loc: &RemoteLoc,
+        v: &Version,
+        part: &crate::meta::PartInfo,
+        (from, to): (u64, u64),
+    ) -> Self {
+        RemoteRead {
+            store: Arc::clone(store),
+            loc: loc.clone(),
+            base: part_base(v, part.number),
+            size: part.size,
+            start: from,
+            pos: from,
+            to,
+            ahead: Default::default(),
+        }
+    }
+
+    /// The frames `[first, first + FRAMES_PER_READ)` that hold bytes
+    /// before `to` (the last frame of the part shorter).
+    fn span(&self, first: u64) -> (u64, u64, u64) {
+        // The first read of a range is small, so its first bytes come soon.
+        let frames = if first * FRAME <= self.start {
+            FRAMES_PER_READ / 4
+        } else {
+            FRAMES_PER_READ
+        };
+        let last = (first + frames).min(self.to.div_ceil(FRAME));
+        let start = self.base + first * FRAMED;
+        let payload_end = (last * FRAME).min(self.size);
+        let end = self.base + payload_end + last * HASH_LEN as u64;
+        (last, start, end)
+    }
+
+    fn fetch(&self, first: u64) -> tokio::task::JoinHandle<ObjectResult<Bytes>> {
+        let (_, start, end) = self.span(first);
+        let (store, loc) = (Arc::clone(&self.store), self.loc.clone());
+        tokio::spawn(async move {
+            let raw = store.read(&loc.tier, loc.id, start, end).await?;
+            if raw.len() as u64 != end - start {
+                return Err(ObjectError::TierUnavailable(format!(
+                    "tier {} answered {} bytes of {}",
+                    loc.tier,
+                    raw.len(),
+                    end - start
+                )));
+            }
+            Ok(raw)
+        })
+    }
+
+    /// The next bytes of the range, in order; `None` once it is read.
+    pub(super) async fn next(&mut self) -> ObjectResult<Option<Vec<Bytes>>> {
+        if self.pos >= self.to {
+            return Ok(None);
+        }
+        let first = self.pos / FRAME;
+        if self.ahead.front().is_none_or(|(f, _)| *f != first) {
+            for (_, h) in self.ahead.drain(..) {
+                h.abort();
+            }
+            self.ahead.push_back((first, self.fetch(first)));
+        }
+        // Keep the next reads under way while this one's bytes are used.
+        while self.ahead.len() < READS_AHEAD {
+            let (at, _, _) = self.ahead.back().map(|(f, _)| self.span(*f)).unwrap_or_default();
+            if at * FRAME >= self.to {
+                break;
+            }
+            self.ahead.push_back((at, self.fetch(at)));
+        }
+        let (_, handle) = self.ahead.pop_front().unwrap_or_else(|| (first, self.fetch(first)));
+        let raw = handle
+            .await
+            .map_err(|e| ObjectError::Internal(format!("remote read task: {e}")))??;
+        let (last, _, _) = self.span(first);
+        let mut out = Vec::with_capacity((last - first) as usize);
+        let mut off = 0usize;
+        for f in first..last {
+            let payload = FRAME.min(self.size - f * FRAME);
+            let len = payload as usize + HASH_LEN;
+            if crate::erasure::bitrot::open(&raw[off..off + len]).is_none() {
+                return Err(ObjectError::TierUnavailable(format!(
+                    "tier {} answered bytes that fail their checksum",
+                    self.loc.tier
+                )));
+            }
+            let fstart = f * FRAME;
+            let lo = self.pos.max(fstart) - fstart;
+            let hi = self.to.min(fstart + payload) - fstart;
+            let at = off + HASH_LEN;
+            out.push(raw.slice(at + lo as usize..at + hi as usize));
+            off += len;
+        }
+        self.pos = (last * FRAME).min(self.to);
+        Ok(Some(out))
+    }
 }
 
 /// Frames one block's payload for a tier.

@@ -7,13 +7,13 @@
 //! data key is in hand ([`ObjectReader::unlock`]); its range maps to the
 //! packages that hold it, and only those are read and opened.
 
-use super::cold;
+use super::cold::{self, RemoteRead};
 use super::encryption::KeySource;
 use super::set::Resolved;
 use super::{ByteStream, ErasureSet, ObjectError, ObjectResult};
 use crate::drive::DriveError;
 use crate::erasure::{self, Layout, bitrot};
-use crate::meta::{DataLoc, PartInfo, RemoteLoc, Version, VersionId};
+use crate::meta::{DataLoc, PartInfo, Version, VersionId};
 use crate::sse::{DataKey, package::Opener};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -72,6 +72,12 @@ impl Cursor {
             last: to.div_ceil(bs),
         }
     }
+}
+
+/// A source of a part's stored bytes.
+enum Source {
+    Local(Cursor),
+    Remote(RemoteRead),
 }
 
 /// Sends chunks to the reader; false once it went away.
@@ -294,9 +300,9 @@ impl ObjectReader {
             let to = end.min(part_end) - part_start;
             let more = match sealed {
                 None => {
-                    let mut cur = Cursor::new(&layout, from, to);
+                    let mut src = self.source(&layout, part, from, to)?;
                     let mut more = true;
-                    while more && let Some(chunks) = self.next_chunks(&layout, part, &mut cur).await? {
+                    while more && let Some(chunks) = self.next_from(&layout, part, &mut src).await? {
                         more = send_all(tx, chunks).await;
                     }
                     more
@@ -312,9 +318,9 @@ impl ObjectReader {
                         from,
                         to,
                     };
-                    let mut cur = Cursor::new(&layout, s, e);
+                    let mut src = self.source(&layout, part, s, e)?;
                     let mut more = true;
-                    while more && let Some(chunks) = self.next_chunks(&layout, part, &mut cur).await? {
+                    while more && let Some(chunks) = self.next_from(&layout, part, &mut src).await? {
                         let mut plain = Vec::with_capacity(chunks.len());
                         for c in chunks {
                             // Opened block by block, so each block read
@@ -335,6 +341,28 @@ impl ObjectReader {
         Ok(())
     }
 
+    /// Where stored bytes `[from, to)` of a part come from: the drives, or
+    /// the remote tier holding the version's data.
+    fn source(&self, layout: &Layout, part: &PartInfo, from: u64, to: u64) -> ObjectResult<Source> {
+        Ok(match self.resolved.version.remote() {
+            Some(loc) => Source::Remote(RemoteRead::new(
+                self.set.cold.get()?,
+                loc,
+                &self.resolved.version,
+                part,
+                (from, to),
+            )),
+            None => Source::Local(Cursor::new(layout, from, to)),
+        })
+    }
+
+    async fn next_from(&self, layout: &Layout, part: &PartInfo, src: &mut Source) -> ObjectResult<Option<Vec<Bytes>>> {
+        match src {
+            Source::Local(cur) => self.next_chunks(layout, part, cur).await,
+            Source::Remote(r) => r.next().await,
+        }
+    }
+
     /// The next batch of stored bytes of a part range, in order; `None`
     /// once the range is read.
     async fn next_chunks(
@@ -345,9 +373,6 @@ impl ObjectReader {
     ) -> ObjectResult<Option<Vec<Bytes>>> {
         if cur.block >= cur.last {
             return Ok(None);
-        }
-        if let Some(loc) = self.resolved.version.remote() {
-            return self.remote_chunks(loc, layout, part, cur).await.map(Some);
         }
         let bs = u64::from(layout.block_size);
         let count = (cur.last - cur.block).min(READ_BATCH);
@@ -378,57 +403,8 @@ impl ObjectReader {
         Ok(Some(out))
     }
 
-    /// The next few blocks of a part range from the remote tier holding
-    /// the version's data, in one ranged read, each checked.
-    async fn remote_chunks(
-        &self,
-        loc: &RemoteLoc,
-        layout: &Layout,
-        part: &PartInfo,
-        cur: &mut Cursor,
-    ) -> ObjectResult<Vec<Bytes>> {
-        let store = self.set.cold.get()?;
-        let bs = u64::from(layout.block_size);
-        let framed = bs + bitrot::HASH_LEN as u64;
-        let count = (cur.last - cur.block).min(READ_BATCH);
-        let base = cold::part_base(&self.resolved.version, part.number);
-        let lens: Vec<usize> = (cur.block..cur.block + count)
-            .map(|b| layout.block_len(part.size, b) + bitrot::HASH_LEN)
-            .collect();
-        let start = base + cur.block * framed;
-        let end = start + lens.iter().sum::<usize>() as u64;
-        let raw = store.read(&loc.tier, loc.id, start, end).await?;
-        if raw.len() as u64 != end - start {
-            return Err(ObjectError::TierUnavailable(format!(
-                "tier {} answered {} bytes of {}",
-                loc.tier,
-                raw.len(),
-                end - start
-            )));
-        }
-        let mut out = Vec::with_capacity(lens.len());
-        let mut off = 0usize;
-        for (i, len) in lens.into_iter().enumerate() {
-            if bitrot::open(&raw[off..off + len]).is_none() {
-                return Err(ObjectError::TierUnavailable(format!(
-                    "tier {} answered bytes that fail their checksum",
-                    loc.tier
-                )));
-            }
-            let bstart = (cur.block + i as u64) * bs;
-            let payload = (len - bitrot::HASH_LEN) as u64;
-            let lo = cur.from.max(bstart) - bstart;
-            let hi = cur.to.min(bstart + payload) - bstart;
-            let at = off + bitrot::HASH_LEN;
-            out.push(raw.slice(at + lo as usize..at + hi as usize));
-            off += len;
-        }
-        cur.block += count;
-        Ok(out)
-    }
-
     /// The version's stored bytes (sealed, for an encrypted one) framed
-    /// block by block for a remote tier ([`cold`]), part after part.
+    /// for a remote tier ([`cold`]), part after part.
     /// Nothing is read until the stream is first polled.
     pub fn framed(self) -> ByteStream {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(READ_QUEUE as usize - 1);
@@ -457,7 +433,7 @@ impl ObjectReader {
     ) -> ObjectResult<()> {
         let e = self.resolved.version.erasure;
         let layout = Layout::new(e.data.into(), e.parity.into(), e.block_size)?;
-        let bs = e.block_size as usize;
+        let frame = cold::FRAME as usize;
         for part in &self.resolved.version.parts {
             let mut cur = Cursor::new(&layout, 0, part.size);
             let mut pending = bytes::BytesMut::new();
@@ -465,8 +441,8 @@ impl ObjectReader {
                 let mut framed = Vec::new();
                 for c in chunks {
                     pending.extend_from_slice(&c);
-                    while pending.len() >= bs {
-                        framed.push(cold::frame(&pending.split_to(bs)));
+                    while pending.len() >= frame {
+                        framed.push(cold::frame(&pending.split_to(frame)));
                     }
                 }
                 if !send_all(tx, framed).await {
