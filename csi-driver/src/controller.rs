@@ -14,8 +14,8 @@ use crate::proto::*;
 use crate::snapshot::{Source, is_reserved};
 use crate::status::from_s3;
 use crate::volume::{
-    VolumeId, bucket_for, capacity, check_capabilities, encryption, policy_kms_keys, volume_credentials,
-    volume_key, volume_policy, volume_policy_keys,
+    Tiering, VolumeId, bucket_for, capacity, check_capabilities, encryption, policy_kms_keys,
+    volume_credentials, volume_key, volume_policy, volume_policy_keys,
 };
 use std::collections::HashMap;
 use strata_s3client::{BucketUsage, Client};
@@ -174,15 +174,38 @@ pub(crate) async fn require_volume(c: &Client, id: &VolumeId) -> Result<(), Stat
     }
 }
 
-/// objd stores every object in its one pool (STANDARD); other classes
-/// come with tiering and are refused until then.
+/// objd writes every object to its one pool (STANDARD); data reaches
+/// remote tiers as it ages (`tierAfterDays`, `tierClass`).
 fn check_class(params: &HashMap<String, String>) -> Result<(), Status> {
     match params.get("storageClass") {
         Some(class) if class != "STANDARD" => Err(Status::invalid_argument(format!(
-            "storageClass {class} is not offered: this objd has the STANDARD class only"
+            "storageClass {class} is not offered: objects are written to STANDARD; \
+             use tierAfterDays and tierClass to move them to a remote tier as they age"
         ))),
         _ => Ok(()),
     }
+}
+
+/// Parameters a StorageClass may give a volume with a bucket of its own.
+const BUCKET_PARAMS: [&str; 5] = [
+    "storageClass",
+    "encryption",
+    "kmsKeyId",
+    "tierAfterDays",
+    "tierClass",
+];
+
+/// Sets (or, with `None`, removes) the bucket lifecycle that tiers a
+/// volume's data.
+async fn set_tiering(c: &Client, bucket: &str, tiering: Option<&Tiering>) -> Result<(), Status> {
+    c.put_bucket_lifecycle(bucket, tiering.map(Tiering::lifecycle_xml))
+        .await
+        .map_err(|e| {
+            from_s3(
+                "setting the volume's tiering (is tierClass a remote tier of objd?)",
+                &e,
+            )
+        })
 }
 
 #[tonic::async_trait]
@@ -213,6 +236,7 @@ impl Controller for ControllerService {
         }
         let name = bucket_for(&r.name);
         let sealed = encryption(&r.parameters)?;
+        let tiering = Tiering::of(&r.parameters)?;
         let kms_key = sealed.as_ref().and_then(|(_, k)| k.as_deref());
         // The bucket's default encryption, set before any data lands.
         let seal = async |bucket: &str| -> Result<(), Status> {
@@ -225,6 +249,11 @@ impl Controller for ControllerService {
         };
         if let Some(shared) = r.parameters.get("bucket") {
             // A prefix of a shared bucket.
+            if tiering.is_some() {
+                return Err(Status::invalid_argument(
+                    "tierAfterDays and tierClass apply to volumes with a bucket of their own, not prefixes of a shared bucket",
+                ));
+            }
             let id = VolumeId::parse(&format!("{shared}/{name}")).map_err(|_| {
                 Status::invalid_argument(format!("parameter bucket={shared} is not a bucket name"))
             })?;
@@ -245,10 +274,11 @@ impl Controller for ControllerService {
                 volume: Some(volume_from(&id, size, source.as_ref())),
             }));
         }
-        if let Some(p) = r.parameters.keys().find(|k| {
-            !k.starts_with("csi.storage.k8s.io/")
-                && !["storageClass", "encryption", "kmsKeyId"].contains(&k.as_str())
-        }) {
+        if let Some(p) = r
+            .parameters
+            .keys()
+            .find(|k| !k.starts_with("csi.storage.k8s.io/") && !BUCKET_PARAMS.contains(&k.as_str()))
+        {
             return Err(Status::invalid_argument(format!(
                 "unknown StorageClass parameter {p}"
             )));
@@ -262,6 +292,16 @@ impl Controller for ControllerService {
             .await
             .map_err(|e| from_s3("creating the bucket", &e))?;
         seal(&id.bucket).await?;
+        if tiering.is_some()
+            && let Err(e) = set_tiering(&c, &id.bucket, tiering.as_ref()).await
+        {
+            if created {
+                // Refused (a class that names no tier): no volume, and no
+                // empty bucket left behind.
+                let _ = c.delete_bucket(&id.bucket).await;
+            }
+            return Err(e);
+        }
         if !created {
             // The same request again (or a retry after a partial failure)
             // gets the same volume; another capacity is another volume.
@@ -547,18 +587,26 @@ impl Controller for ControllerService {
         let r = r.into_inner();
         let id = VolumeId::parse(&r.volume_id)?;
         let params = &r.mutable_parameters;
-        if let Some(p) = params
-            .keys()
-            .find(|k| !["storageClass", "encryption", "kmsKeyId"].contains(&k.as_str()))
-        {
+        if let Some(p) = params.keys().find(|k| !BUCKET_PARAMS.contains(&k.as_str())) {
             return Err(Status::invalid_argument(format!(
-                "{p} cannot be changed: a VolumeAttributesClass may set storageClass, encryption and kmsKeyId"
+                "{p} cannot be changed: a VolumeAttributesClass may set {}",
+                BUCKET_PARAMS.join(", ")
             )));
         }
         check_class(params)?;
         let sealed = encryption(params)?;
+        let tiering = Tiering::of(params)?;
         let c = self.backend.client(&r.secrets)?;
         require_volume(&c, &id).await?;
+        if let Some(t) = &tiering {
+            if !id.prefix.is_empty() {
+                return Err(Status::invalid_argument(
+                    "a volume in a shared bucket is tiered as its bucket is: change the bucket's lifecycle instead",
+                ));
+            }
+            set_tiering(&c, &id.bucket, Some(t)).await?;
+            tracing::info!(volume = %id.id(), days = t.days, class = %t.class, "volume tiering changed");
+        }
         if let Some((algorithm, key)) = &sealed {
             if !id.prefix.is_empty() {
                 return Err(Status::invalid_argument(

@@ -234,6 +234,52 @@ pub fn encryption(params: &HashMap<String, String>) -> Result<Option<(String, Op
     }
 }
 
+/// Where a StorageClass sends its volumes' data as it ages:
+/// `tierAfterDays` days after an object is written (or overwritten, for
+/// the version it replaced), its data moves to the remote tier named by
+/// `tierClass` (objd's storage class for the tier).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tiering {
+    pub days: u32,
+    pub class: String,
+}
+
+impl Tiering {
+    /// The parameters' tiering; `None` when they ask for none.
+    pub fn of(params: &HashMap<String, String>) -> Result<Option<Self>, Status> {
+        match (params.get("tierAfterDays"), params.get("tierClass")) {
+            (None, None) => Ok(None),
+            (Some(d), Some(c)) if !c.is_empty() => {
+                let days = d.parse::<u32>().map_err(|_| {
+                    Status::invalid_argument(format!("tierAfterDays {d:?} is not a number of days"))
+                })?;
+                Ok(Some(Tiering {
+                    days,
+                    class: c.clone(),
+                }))
+            }
+            _ => Err(Status::invalid_argument(
+                "tierAfterDays and tierClass go together: the days after which data moves, and the tier it moves to",
+            )),
+        }
+    }
+
+    /// The bucket lifecycle configuration that does it (every object of
+    /// the bucket, whatever its size).
+    pub fn lifecycle_xml(&self) -> String {
+        let class = strata_s3client::xml_escape(&self.class);
+        format!(
+            "<LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule>\
+             <ID>strata-csi-tiering</ID><Status>Enabled</Status>\
+             <Filter><ObjectSizeGreaterThan>0</ObjectSizeGreaterThan></Filter>\
+             <Transition><Days>{days}</Days><StorageClass>{class}</StorageClass></Transition>\
+             <NoncurrentVersionTransition><NoncurrentDays>{days}</NoncurrentDays>\
+             <StorageClass>{class}</StorageClass></NoncurrentVersionTransition></Rule></LifecycleConfiguration>",
+            days = self.days
+        )
+    }
+}
+
 pub fn volume_policy(id: &VolumeId, kms_key: Option<&str>) -> String {
     volume_policy_keys(id, kms_key, &[])
 }

@@ -276,6 +276,18 @@ impl Client {
         Ok(())
     }
 
+    /// Sets a bucket's lifecycle configuration (S3's XML document), or
+    /// removes it with `None`.
+    pub async fn put_bucket_lifecycle(&self, bucket: &str, xml: Option<String>) -> Result<()> {
+        let path = format!("/{bucket}");
+        let q = [("lifecycle", "")];
+        match xml {
+            Some(x) => self.send(Method::PUT, &path, &q, &[], Bytes::from(x)).await?,
+            None => self.send(Method::DELETE, &path, &q, &[], Bytes::new()).await?,
+        };
+        Ok(())
+    }
+
     /// Whether a bucket exists (and these credentials may see it).
     pub async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
         match self

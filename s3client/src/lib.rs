@@ -21,3 +21,4 @@ pub use error::{Error, Result};
 pub use fetch::Fetcher;
 pub use sigv4::Signer;
 pub use tls::Tls;
+pub use xml::escape as xml_escape;

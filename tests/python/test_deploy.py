@@ -219,3 +219,22 @@ def test_snapshots_and_volume_attributes_are_wired(tmp_path):
     for name, c in changed.items():
         if name != "csi-resizer":
             assert c == sidecars[name], name
+
+
+def test_the_remote_tier_component_registers_a_tier_without_secrets_in_manifests(tmp_path):
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in build(DEPLOY / "components" / "remote-tier", tmp_path)}
+    job = docs[("Job", "strata-tier-add-cold")]["spec"]["template"]["spec"]
+    (c,) = job["containers"]
+    assert c["args"][:4] == ["admin", "tier", "add", "cold"]
+    creds = c["args"][c["args"].index("--credentials-file") + 1]
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v["secret"]["secretName"] for v in job["volumes"]}
+    assert volumes[mounts[str(pathlib.PurePosixPath(creds).parent)]] == "strata-remote-tier"
+    env = {e["name"]: e for e in c["env"]}
+    assert "value" not in env.get("OBJD_SECRET_KEY", {}) and env["OBJD_SECRET_KEY_FILE"]["value"].startswith(
+        "/etc/strata/root/")
+    # The StorageClass asks for the tier by the name the Job gives it, with
+    # parameters the CSI driver takes.
+    sc = docs[("StorageClass", "strata-tiered")]
+    assert sc["provisioner"] == "csi.strata.dev"
+    assert sc["parameters"]["tierClass"].lower() == "cold" and int(sc["parameters"]["tierAfterDays"]) > 0

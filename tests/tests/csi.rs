@@ -838,6 +838,145 @@ async fn encrypted_storage_classes_seal_their_volumes() {
         .unwrap();
 }
 
+/// `tierAfterDays`/`tierClass` give a volume's bucket a lifecycle that
+/// moves its data to a remote tier (here a second objd) as it ages; the
+/// volume reads the same. A class that names no tier fails the volume and
+/// leaves no bucket; prefixes of a shared bucket are refused; a
+/// VolumeAttributesClass changes the days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiering_storage_classes_move_a_volume_s_data_to_a_remote_tier() {
+    use aws_sdk_s3::types::StorageClass;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(4, &["--lifecycle-day-seconds", "1"]);
+    let tier = Server::start(4, &[]);
+    let tier_s3 = s3_client(&tier.endpoint);
+    tier_s3.create_bucket().bucket("cold").send().await.unwrap();
+    let creds = dir.path().join("tier.creds");
+    std::fs::write(
+        &creds,
+        format!(
+            "access_key={}\nsecret_key={SECRET_KEY}\n",
+            strata_tests::ACCESS_KEY
+        ),
+    )
+    .unwrap();
+    s.admin(&[
+        "tier",
+        "add",
+        "cold",
+        "--tier-endpoint",
+        &tier.endpoint,
+        "--bucket",
+        "cold",
+        "--credentials-file",
+        creds.to_str().unwrap(),
+    ]);
+    let root = s3_client(&s.endpoint);
+    let plugin = Plugin::start(&s.endpoint, dir.path());
+    let mut ctrl = ControllerClient::new(plugin.channel().await);
+    let tiered = [("tierAfterDays", "0"), ("tierClass", "COLD")];
+    ctrl.create_volume(create("pvc-tiered", 1 << 30, &tiered))
+        .await
+        .unwrap();
+    let rules = root
+        .get_bucket_lifecycle_configuration()
+        .bucket("pvc-tiered")
+        .send()
+        .await
+        .unwrap();
+    let rule = &rules.rules()[0];
+    assert_eq!(rule.transitions()[0].days(), Some(0));
+    assert_eq!(
+        rule.noncurrent_version_transitions()[0].noncurrent_days(),
+        Some(0)
+    );
+    // Small files too: the rule's size filter lifts S3's 128 KiB floor.
+    let data = pattern(300_000, 4);
+    strata_tests::put_object(&root, "pvc-tiered", "f", data.clone())
+        .await
+        .unwrap();
+    strata_tests::put_object(&root, "pvc-tiered", "small", b"tiny".to_vec())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut cold = 0;
+        for k in ["f", "small"] {
+            let h = root
+                .head_object()
+                .bucket("pvc-tiered")
+                .key(k)
+                .send()
+                .await
+                .unwrap();
+            cold += usize::from(h.storage_class() == Some(&StorageClass::from("COLD")));
+        }
+        if cold == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the volume's data did not move");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        strata_tests::get_object(&root, "pvc-tiered", "f").await.unwrap(),
+        data
+    );
+    let held = tier_s3.list_objects_v2().bucket("cold").send().await.unwrap();
+    assert_eq!(held.key_count(), Some(2));
+
+    // A class that names no tier: refused, and no bucket is left behind.
+    let e = ctrl
+        .create_volume(create(
+            "pvc-nowhere",
+            1 << 30,
+            &[("tierAfterDays", "3"), ("tierClass", "NEARLINE")],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(root.head_bucket().bucket("pvc-nowhere").send().await.is_err());
+    for (params, why) in [
+        (&[("tierAfterDays", "3")][..], "days without a class"),
+        (
+            &[("tierAfterDays", "soon"), ("tierClass", "COLD")][..],
+            "not a number",
+        ),
+        (
+            &[
+                ("bucket", "shared-tiered"),
+                ("tierAfterDays", "3"),
+                ("tierClass", "COLD"),
+            ][..],
+            "a prefix of a shared bucket",
+        ),
+    ] {
+        let e = ctrl
+            .create_volume(create("pvc-bad", 1 << 30, params))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{why}: {e:?}");
+    }
+
+    // A VolumeAttributesClass changes when data moves.
+    ctrl.controller_modify_volume(ControllerModifyVolumeRequest {
+        volume_id: "pvc-tiered".into(),
+        mutable_parameters: HashMap::from([
+            ("tierAfterDays".to_owned(), "30".to_owned()),
+            ("tierClass".to_owned(), "COLD".to_owned()),
+        ]),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let rules = root
+        .get_bucket_lifecycle_configuration()
+        .bucket("pvc-tiered")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rules.rules()[0].transitions()[0].days(), Some(30));
+}
+
 #[test]
 fn help_and_bad_configuration_are_clear() {
     let out = Command::new(workspace_bin("csi-driver"))

@@ -251,7 +251,10 @@ impl RemoteRead {
             }
             self.ahead.push_back((at, self.fetch(at)));
         }
-        let (_, handle) = self.ahead.pop_front().unwrap_or_else(|| (first, self.fetch(first)));
+        let (_, handle) = self
+            .ahead
+            .pop_front()
+            .unwrap_or_else(|| (first, self.fetch(first)));
         let raw = handle
             .await
             .map_err(|e| ObjectError::Internal(format!("remote read task: {e}")))??;

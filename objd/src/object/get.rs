@@ -356,7 +356,12 @@ impl ObjectReader {
         })
     }
 
-    async fn next_from(&self, layout: &Layout, part: &PartInfo, src: &mut Source) -> ObjectResult<Option<Vec<Bytes>>> {
+    async fn next_from(
+        &self,
+        layout: &Layout,
+        part: &PartInfo,
+        src: &mut Source,
+    ) -> ObjectResult<Option<Vec<Bytes>>> {
         match src {
             Source::Local(cur) => self.next_chunks(layout, part, cur).await,
             Source::Remote(r) => r.next().await,

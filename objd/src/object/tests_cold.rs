@@ -328,8 +328,15 @@ async fn reads_of_many_frames_cross_request_boundaries_byte_exact() {
     );
     assert_eq!(read_all(&f.layer, "bkt", "huge").await.unwrap(), data);
     let mib = 1024 * 1024;
-    for (s, e) in [(4 * mib - 3, 4 * mib + 3), (5 * mib, 9 * mib + 1), (8 * mib + 7, data.len() as u64)] {
-        assert_eq!(range(&f.layer, "huge", s, e).await.unwrap(), data[s as usize..e as usize]);
+    for (s, e) in [
+        (4 * mib - 3, 4 * mib + 3),
+        (5 * mib, 9 * mib + 1),
+        (8 * mib + 7, data.len() as u64),
+    ] {
+        assert_eq!(
+            range(&f.layer, "huge", s, e).await.unwrap(),
+            data[s as usize..e as usize]
+        );
     }
     // A damaged frame in the second request fails the read part-way: the
     // bytes before it are right, and nothing wrong follows.
