@@ -6,6 +6,7 @@ import os
 import pathlib
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -24,6 +25,17 @@ def outcome(call):
         return "ok"
     except ClientError as e:
         return e.response["Error"]["Code"] or str(e.response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def eventually(check, seconds=30):
+    """Waits for background work (a scanner, a sweep): `check()` true
+    within `seconds`."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if check():
+            return True
+        time.sleep(0.25)
+    return check()
 
 
 def free_port():

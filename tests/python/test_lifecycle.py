@@ -13,7 +13,7 @@ import urllib.request
 import boto3
 import pytest
 from botocore.config import Config
-from conftest import ACCESS_KEY, SECRET_KEY, Objd, outcome
+from conftest import ACCESS_KEY, SECRET_KEY, Objd, eventually, outcome
 
 DAY = 2  # seconds in a lifecycle day of the test server
 
@@ -34,16 +34,6 @@ def s3(server):
 
 def keys(s3, bucket):
     return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
-
-
-def eventually(check, seconds=15):
-    """Waits for the scanner: `check()` true within `seconds`."""
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if check():
-            return True
-        time.sleep(0.25)
-    return check()
 
 
 def test_configurations_round_trip_and_bad_ones_are_refused(s3):

@@ -15,7 +15,7 @@ import time
 import boto3
 import pytest
 from botocore.config import Config
-from conftest import ACCESS_KEY, SECRET_KEY, Objd, Seaweed, free_port, make_client, objd_bin, outcome
+from conftest import eventually, ACCESS_KEY, SECRET_KEY, Objd, Seaweed, free_port, make_client, objd_bin, outcome
 
 DAY = 2  # seconds in a lifecycle day of the test server
 ROOT_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # 32 bytes, base64
@@ -36,15 +36,6 @@ def add_tier(main, tmp, name, endpoint, bucket, key, secret, prefix=""):
         args += ["--prefix", prefix]
     rc, out = admin(main, *args)
     assert rc == 0, out
-
-
-def eventually(check, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if check():
-            return True
-        time.sleep(0.25)
-    return check()
 
 
 def rule(prefix, days, storage_class, **extra):

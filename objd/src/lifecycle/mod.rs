@@ -175,6 +175,14 @@ impl Rule {
     }
 }
 
+/// Of transitions `(when, class)`, the class of the one due last by
+/// `now_ns`.
+fn last_due<'a>(due: impl Iterator<Item = (i64, &'a str)>, now_ns: i64) -> Option<&'a str> {
+    due.filter(|(at, _)| now_ns >= *at)
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, c)| c)
+}
+
 /// The remote tier a storage class names (tier names are lower case).
 pub fn tier_of(class: &str) -> String {
     class.to_ascii_lowercase()
@@ -332,13 +340,12 @@ impl Lifecycle {
         modified_ns: i64,
         now_ns: i64,
     ) -> Option<&str> {
-        self.enabled()
+        let due = self
+            .enabled()
             .filter(|r| r.filter.matches(key, size, tags) && r.moves_size(size))
             .flat_map(|r| &r.transitions)
-            .map(|t| (t.when.at(clock, modified_ns), t.class.as_str()))
-            .filter(|(at, _)| now_ns >= *at)
-            .max_by_key(|(at, _)| *at)
-            .map(|(_, c)| c)
+            .map(|t| (t.when.at(clock, modified_ns), t.class.as_str()));
+        last_due(due, now_ns)
     }
 
     /// The storage class a noncurrent version belongs in at `now_ns`: it
@@ -352,14 +359,13 @@ impl Lifecycle {
         newer: usize,
         now_ns: i64,
     ) -> Option<&str> {
-        self.enabled()
+        let due = self
+            .enabled()
             .filter(|r| r.filter.matches(key, size, tags) && r.moves_size(size))
             .flat_map(|r| &r.noncurrent_transitions)
             .filter(|t| newer >= t.newer.unwrap_or(0) as usize)
-            .map(|t| (clock.after_days(since_ns, t.days), t.class.as_str()))
-            .filter(|(at, _)| now_ns >= *at)
-            .max_by_key(|(at, _)| *at)
-            .map(|(_, c)| c)
+            .map(|t| (clock.after_days(since_ns, t.days), t.class.as_str()));
+        last_due(due, now_ns)
     }
 
     /// Whether a delete marker of `key` left with no version behind it may

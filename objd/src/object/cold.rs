@@ -27,7 +27,6 @@
 //! cannot be read, and a transition's row waits out the time the
 //! transition may take.
 
-use super::set::{Change, next_mod_time};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectLayer, ObjectResult, now_ns};
 use crate::drive::{KeyRange, RecordOp, Table};
 use crate::erasure::bitrot::HASH_LEN;
@@ -468,7 +467,7 @@ impl ErasureSet {
     /// Commits `loc` as where version `v` keeps its data, only while its
     /// data is still what was copied and the transition's time has not
     /// run out; the journal row goes in the same commit. False when the
-    /// version changed meanwhile.
+    /// version changed (or went) meanwhile.
     async fn relocate(
         self: &Arc<Self>,
         bucket: &str,
@@ -477,45 +476,38 @@ impl ErasureSet {
         loc: &RemoteLoc,
         deadline: i64,
     ) -> ObjectResult<bool> {
-        let _guard = self.locks.lock(bucket, key).await;
-        let (records, hashes) = self.read_records_hashed(bucket, key).await;
-        let view = self.view(&records);
-        let target = match view.resolve(Some(v.id)) {
-            Ok(t) => t,
-            Err(ObjectError::NoSuchKey | ObjectError::NoSuchVersion) => return Ok(false),
-            Err(e) => return Err(e),
+        let unchanged = |now: &Version| {
+            // A minute's margin for clocks of other nodes that sweep.
+            if same_data(now, v) && now_ns() < deadline - 60_000_000_000 {
+                Ok(())
+            } else {
+                Err(ObjectError::PreconditionFailed)
+            }
         };
-        // A minute's margin for clocks of other nodes that sweep.
-        if !same_data(&target.version, v) || now_ns() > deadline - 60_000_000_000 {
-            return Ok(false);
-        }
-        if target.copies.iter().flatten().count() < self.write_quorum() {
-            return Err(ObjectError::WriteQuorum {
-                ok: target.copies.iter().flatten().count(),
-                need: self.write_quorum(),
-            });
-        }
-        let stamp = next_mod_time(&view);
-        let adds = target
-            .copies
-            .iter()
-            .map(|c| {
-                c.as_ref().map(|c| {
-                    let mut c = c.clone();
-                    c.stamp = stamp;
-                    c.data = DataLoc::Remote(loc.clone());
-                    vec![c]
-                })
-            })
-            .collect();
-        let mut change = Change::new(adds);
-        change.extra_ops.push(RecordOp::Delete {
+        let row = RecordOp::Delete {
             table: Table::Config,
             key: row_key(&loc.id),
-        });
-        self.apply_change(bucket, key, (records, hashes), &view, change)
-            .await?;
-        Ok(true)
+        };
+        let moved = self
+            .update_entry(
+                bucket,
+                key,
+                Some(v.id),
+                unchanged,
+                |c| c.data = DataLoc::Remote(loc.clone()),
+                vec![row],
+            )
+            .await;
+        match moved {
+            Ok(_) => Ok(true),
+            Err(
+                ObjectError::PreconditionFailed
+                | ObjectError::NoSuchKey
+                | ObjectError::NoSuchVersion
+                | ObjectError::DeleteMarker { .. },
+            ) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The journal rows any drive of the set holds.

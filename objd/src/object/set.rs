@@ -354,6 +354,26 @@ impl ErasureSet {
         C: FnOnce(&Version) -> ObjectResult<()>,
         A: Fn(&mut Extras),
     {
+        self.update_entry(bucket, key, version, check, |v| apply(&mut v.extras), vec![])
+            .await
+    }
+
+    /// [`ErasureSet::update_extras`] for any change of a version's entry
+    /// that keeps its id and times (its extras, where its data lives),
+    /// with `extra_ops` in each drive's commit.
+    pub(super) async fn update_entry<C, A>(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+        check: C,
+        apply: A,
+        extra_ops: Vec<RecordOp>,
+    ) -> ObjectResult<Version>
+    where
+        C: FnOnce(&Version) -> ObjectResult<()>,
+        A: Fn(&mut Version),
+    {
         let mut guard = self.locks.lock(bucket, key).await;
         let (mut records, mut hashes) = self.read_records_hashed(bucket, key).await;
         let mut view = self.view(&records);
@@ -384,16 +404,18 @@ impl ErasureSet {
                 c.as_ref().map(|c| {
                     let mut c = c.clone();
                     c.stamp = stamp;
-                    apply(&mut c.extras);
+                    apply(&mut c);
                     vec![c]
                 })
             })
             .collect();
-        self.apply_change(bucket, key, (records, hashes), &view, Change::new(adds))
+        let mut change = Change::new(adds);
+        change.extra_ops = extra_ops;
+        self.apply_change(bucket, key, (records, hashes), &view, change)
             .await?;
         let mut changed = target.version;
         changed.stamp = stamp;
-        apply(&mut changed.extras);
+        apply(&mut changed);
         Ok(changed)
     }
 
