@@ -232,3 +232,35 @@ def test_a_tier_that_is_down_fails_reads_with_503_and_delays_moves_and_deletes(e
     log = env["log"].read_text()
     assert "lifecycle transition failed" in log
     assert SECRET_KEY not in log and Seaweed.SECRET_KEY not in log
+
+
+def test_revoked_tier_credentials_fail_reads_and_moves_clearly_and_lose_nothing(env, s3, tmp_path):
+    remote = env["remote"]
+    make_client(remote).create_bucket(Bucket="revocable")
+    user = json.loads(remote.admin("user", "add", "tier-writer"))
+    policy = tmp_path / "revocable.json"
+    policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::revocable", "arn:aws:s3:::revocable/*"]}]}))
+    remote.admin("policy", "add", "revocable-rw", str(policy))
+    remote.admin("policy", "attach", "revocable-rw", "--user", "tier-writer")
+    add_tier(env["main"], tmp_path, "revocable", remote.endpoint, "revocable", user["access_key"], user["secret_key"])
+    s3.create_bucket(Bucket="trusting")
+    first, second = os.urandom(200_000), os.urandom(300_000)
+    s3.put_object(Bucket="trusting", Key="first", Body=first)
+    s3.put_bucket_lifecycle_configuration(Bucket="trusting",
+                                          LifecycleConfiguration={"Rules": [rule("", 1, "REVOCABLE")]})
+    assert eventually(lambda: storage_class(s3, "trusting", "first") == "REVOCABLE")
+    remote.admin("user", "remove", "tier-writer")
+    # Reads: 503, the tier's copy untouched.
+    assert outcome(lambda: s3.get_object(Bucket="trusting", Key="first")) == "ServiceUnavailable"
+    assert len(remote_keys(make_client(remote), "revocable")) == 1
+    # Moves: refused by the tier, the object stays and reads from here.
+    s3.put_object(Bucket="trusting", Key="second", Body=second)
+    time.sleep(3 * DAY)
+    assert storage_class(s3, "trusting", "second") == "STANDARD"
+    assert s3.get_object(Bucket="trusting", Key="second")["Body"].read() == second
+    rc, out = admin(env["main"], "tier", "verify", "revocable")
+    assert rc != 0 and "InvalidAccessKeyId" in out and "check the credentials given for the tier" in out, out
+    failures = [line for line in env["log"].read_text().splitlines() if "lifecycle transition failed" in line]
+    assert any("second" in line and "InvalidAccessKeyId" in line for line in failures), failures[-3:]
+    assert user["secret_key"] not in env["log"].read_text()
