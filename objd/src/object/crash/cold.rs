@@ -105,18 +105,7 @@ async fn run(op: Op, name: &str) -> usize {
         let ctx = format!("{name}, crash after {cut:?} of {events:?} events");
         let (layer, weak) = rig.open(None).await;
         layer.set_cold_store(store.clone());
-        let seen = observe(&layer)
-            .await
-            .unwrap_or_else(|e| panic!("{ctx}: after restart: {e}"));
-        if acked {
-            assert_eq!(seen, after, "{ctx}: acknowledged, but not what was done");
-        } else {
-            assert!(
-                seen == before || seen == after,
-                "{ctx}: neither before nor after: {seen:?}"
-            );
-        }
-        check_heal(&layer, &seen, &ctx).await;
+        check_restarted(&layer, acked, (&before, &after), &ctx).await;
         // Once the journal is swept (a transition's row waits out its
         // deadline), the tier holds what the drives reference, no more.
         let r = layer.sweep_cold(crate::object::now_ns() + LATER).await;

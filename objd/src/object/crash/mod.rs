@@ -358,6 +358,29 @@ pub(super) async fn check_tidy(layer: &ObjectLayer) -> Result<(), String> {
     Ok(())
 }
 
+/// What clients see of a layer reopened after a crash during an operation:
+/// what it did when it was acknowledged, else what was there before or
+/// what it would have done; then heal and the sweep change none of it.
+pub(super) async fn check_restarted(
+    layer: &ObjectLayer,
+    acked: bool,
+    (before, after): (&Seen, &Seen),
+    ctx: &str,
+) {
+    let seen = observe(layer)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: after restart: {e}"));
+    if acked {
+        assert_eq!(&seen, after, "{ctx}: acknowledged, but not what was done");
+    } else {
+        assert!(
+            &seen == before || &seen == after,
+            "{ctx}: neither the old state nor the new one:\n{seen:?}\nbefore {before:?}\nafter {after:?}"
+        );
+    }
+    check_heal(layer, &seen, ctx).await;
+}
+
 /// Heals and tidies a reopened layer and checks that clients see what they
 /// saw before (`seen`), and that the drives hold nothing stray.
 pub(super) async fn check_heal(layer: &ObjectLayer, seen: &Seen, ctx: &str) {

@@ -415,18 +415,7 @@ async fn run(s: &Scenario, n: usize, parity: usize) -> usize {
             s.name
         );
         let (layer, weak) = rig.open(None).await;
-        let seen = observe(&layer)
-            .await
-            .unwrap_or_else(|e| panic!("{ctx}: after restart: {e}"));
-        if acked {
-            assert_eq!(seen, after, "{ctx}: acknowledged, but not what was written");
-        } else {
-            assert!(
-                seen == before || seen == after,
-                "{ctx}: neither the old state nor the new one:\n{seen:?}\nbefore {before:?}\nafter {after:?}"
-            );
-        }
-        check_heal(&layer, &seen, &ctx).await;
+        check_restarted(&layer, acked, (&before, &after), &ctx).await;
         close(layer, weak).await;
     }
     cuts.len()
