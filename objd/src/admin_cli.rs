@@ -131,7 +131,7 @@ enum TierCommand {
     Ls,
     /// Write, read back and delete a probe object through a tier.
     Verify { name: String },
-    /// Remove a tier.
+    /// Remove a tier; refused (TierInUse) while objects live in it, or while it cannot be asked.
     Remove { name: String },
 }
 

@@ -126,6 +126,28 @@ impl ErasureSet {
         if remote_dropped {
             self.wake_cold_sweep();
         }
+        // Directories being streamed go when their last reader is done.
+        let mut per_drive = per_drive;
+        let mut all: Vec<[u8; 16]> = per_drive.iter().flatten().copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        for dir in all {
+            let at: Vec<usize> = (0..per_drive.len())
+                .filter(|p| per_drive[*p].contains(&dir))
+                .collect();
+            if self.leases.defer(dir, bucket, key, &at) {
+                for dirs in &mut per_drive {
+                    dirs.retain(|d| *d != dir);
+                }
+            }
+        }
+        self.remove_dirs(bucket, key, per_drive).await;
+    }
+
+    /// Removes data directories of `bucket/key` (`per_drive[position]`),
+    /// but not the directory of an upload of this key a drive still
+    /// records.
+    pub(super) async fn remove_dirs(&self, bucket: &str, key: &str, per_drive: Vec<Vec<[u8; 16]>>) {
         if per_drive.iter().all(Vec::is_empty) {
             return;
         }

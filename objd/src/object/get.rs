@@ -9,6 +9,7 @@
 
 use super::cold::{self, RemoteRead};
 use super::encryption::KeySource;
+use super::leases::Lease;
 use super::set::Resolved;
 use super::{ByteStream, ErasureSet, ObjectError, ObjectResult};
 use crate::drive::DriveError;
@@ -149,6 +150,8 @@ pub struct ObjectReader {
     resolved: Resolved,
     /// The data key of an encrypted version, once unlocked.
     data_key: Option<DataKey>,
+    /// The hold on the version's data directory while it is read.
+    _lease: Option<Arc<Lease>>,
 }
 
 impl ErasureSet {
@@ -171,12 +174,14 @@ impl ErasureSet {
         if view.has_garbage() {
             self.compact.queue(bucket, key);
         }
+        let lease = resolved.version.dir().map(|d| Arc::new(Lease::take(self, d)));
         Ok(ObjectReader {
             set: Arc::clone(self),
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             resolved,
             data_key: None,
+            _lease: lease,
         })
     }
 }
@@ -253,6 +258,10 @@ impl ObjectReader {
                     tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e, "read failed mid-stream");
                     let _ = tx.send(Err(std::io::Error::other(e))).await;
                 }
+                // The data directory's lease goes before the reader sees
+                // the end of the stream.
+                drop(self);
+                drop(tx);
             });
         };
         Box::pin(futures::stream::unfold(
@@ -418,6 +427,8 @@ impl ObjectReader {
                 if let Err(e) = self.produce_framed(&tx).await {
                     let _ = tx.send(Err(std::io::Error::other(e))).await;
                 }
+                drop(self);
+                drop(tx);
             });
         };
         Box::pin(futures::stream::unfold(

@@ -21,6 +21,7 @@ pub mod encryption;
 mod get;
 pub mod heal;
 mod hints;
+mod leases;
 mod list;
 pub mod lock;
 mod locks;

@@ -81,10 +81,11 @@ fn upload_of(k: &[u8], v: &[u8]) -> Option<(String, String, [u8; 16])> {
     })
 }
 
-/// One drive's part of a sweep, after uploads were settled.
-fn sweep_drive(d: &dyn Drive, cutoff: SystemTime) -> DriveResult<SweepReport> {
+/// One drive's part of a sweep, after uploads were settled; directories
+/// in `leased` are being read (their removal waits for the readers).
+fn sweep_drive(d: &dyn Drive, cutoff: SystemTime, leased: HashSet<[u8; 16]>) -> DriveResult<SweepReport> {
     let mut report = SweepReport::default();
-    let mut named: HashSet<[u8; 16]> = HashSet::new();
+    let mut named: HashSet<[u8; 16]> = leased;
     let mut named_files: HashSet<([u8; 16], ShardFile)> = HashSet::new();
     scan_all(d, Table::Objects, |_, v| {
         if let Ok(rec) = ObjectRecord::decode(v) {
@@ -197,7 +198,8 @@ impl ErasureSet {
         }
         for d in self.online_drives() {
             let name = d.name().to_owned();
-            match blocking(move || sweep_drive(d.as_ref(), cutoff)).await {
+            let leased = self.leases.held();
+            match blocking(move || sweep_drive(d.as_ref(), cutoff, leased)).await {
                 Ok(Ok(r)) => report += r,
                 Ok(Err(e)) => tracing::warn!(drive = %name, error = %e, "orphan sweep failed"),
                 Err(e) => tracing::warn!(drive = %name, error = %e, "orphan sweep failed"),

@@ -28,6 +28,8 @@ pub struct ErasureSet {
     pub(super) buckets: Arc<super::buckets::BucketCache>,
     /// The remote tiers' store, for versions whose data lives there.
     pub(super) cold: super::cold::ColdSlot,
+    /// Data directories readers are streaming.
+    pub(super) leases: super::leases::Leases,
     /// Some drives are other nodes'.
     has_remote: bool,
     /// Per drive position, the I/O calls it may run at once.
@@ -98,6 +100,7 @@ impl ErasureSet {
             usage: parts.usage,
             buckets: parts.buckets,
             cold: parts.cold,
+            leases: Default::default(),
             has_remote,
             slots,
         })
