@@ -26,6 +26,14 @@ pub fn seal(framed: &mut [u8]) {
     framed[..HASH_LEN].copy_from_slice(&h);
 }
 
+/// A payload framed with its checksum (`hash || payload`).
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut framed = vec![0u8; HASH_LEN];
+    framed.extend_from_slice(payload);
+    seal(&mut framed);
+    framed
+}
+
 /// Returns the payload of a framed shard if its checksum matches.
 pub fn open(framed: &[u8]) -> Option<&[u8]> {
     if framed.len() < HASH_LEN {
@@ -41,9 +49,7 @@ mod tests {
 
     #[test]
     fn detects_a_flipped_bit() {
-        let mut f = vec![0u8; HASH_LEN];
-        f.extend_from_slice(b"hello shard");
-        seal(&mut f);
+        let mut f = frame(b"hello shard");
         assert_eq!(open(&f), Some(&b"hello shard"[..]));
         f[HASH_LEN + 3] ^= 0x10;
         assert_eq!(open(&f), None);

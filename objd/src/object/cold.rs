@@ -9,8 +9,8 @@
 //! version its sealed packages: data leaves encrypted), part after part,
 //! in frames of 64 KiB, each behind an XXH3-64 checksum as shard blocks
 //! are on a drive. A ranged read fetches the frames that hold the range,
-//! up to 4 MiB per request with the next request under way, and checks
-//! each: bytes the tier damaged are an error, never an answer.
+//! up to 2 MiB per request with three requests under way, and checks each:
+//! bytes the tier damaged are an error, never an answer.
 //!
 //! A transition writes the remote object first and then commits the new
 //! location as a metadata change of the version, only if its data is still
@@ -28,11 +28,12 @@
 //! transition may take.
 
 use super::{ByteStream, ErasureSet, ObjectError, ObjectLayer, ObjectResult, now_ns};
-use crate::drive::{KeyRange, RecordOp, Table};
+use crate::drive::{KeyRange, RecordOp, Table, prefix_end};
 use crate::erasure::bitrot::HASH_LEN;
 use crate::meta::{DataLoc, ObjectRecord, RemoteLoc, Version};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -112,15 +113,23 @@ fn row_put(loc: &RemoteLoc, bucket: &str, key: &str, not_before_ns: i64) -> Reco
 /// and no entry of `kept` (a drive's record after the commit) does: added
 /// to that drive's commit.
 pub(super) fn drop_rows(bucket: &str, key: &str, dropped: &[Version], kept: &ObjectRecord) -> Vec<RecordOp> {
-    let mut locs: Vec<&RemoteLoc> = dropped
-        .iter()
-        .filter_map(Version::remote)
-        .filter(|l| !kept.versions.iter().any(|v| v.remote() == Some(*l)))
-        .collect();
+    let mut locs: Vec<&RemoteLoc> = orphaned(dropped, kept).collect();
     locs.sort();
     locs.dedup();
     let now = now_ns();
     locs.into_iter().map(|l| row_put(l, bucket, key, now)).collect()
+}
+
+/// The remote objects `dropped` entries reference and no entry of `kept`
+/// does.
+pub(super) fn orphaned<'a>(
+    dropped: &'a [Version],
+    kept: &'a ObjectRecord,
+) -> impl Iterator<Item = &'a RemoteLoc> {
+    dropped
+        .iter()
+        .filter_map(Version::remote)
+        .filter(|l| !kept.versions.iter().any(|v| v.remote() == Some(*l)))
 }
 
 /// Payload bytes of a frame of a remote object (the last of a part is
@@ -281,14 +290,6 @@ impl RemoteRead {
     }
 }
 
-/// Frames one block's payload for a tier.
-pub(super) fn frame(payload: &[u8]) -> Bytes {
-    let mut framed = vec![0u8; HASH_LEN];
-    framed.extend_from_slice(payload);
-    crate::erasure::bitrot::seal(&mut framed);
-    Bytes::from(framed)
-}
-
 /// What a transition did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Moved {
@@ -436,13 +437,8 @@ impl ObjectLayer {
 impl ErasureSet {
     /// Commits a journal row on a write quorum of the set's drives.
     async fn journal(&self, row: RecordOp) -> ObjectResult<()> {
-        let results = self.on_drives(move |_, d| d.commit(vec![row.clone()])).await;
-        let ok = results.iter().filter(|r| r.is_ok()).count();
-        if ok < self.write_quorum() {
-            let errs: Vec<_> = results.into_iter().filter_map(Result::err).collect();
-            return Err(super::quorum_error(&errs, ok, self.write_quorum()));
-        }
-        Ok(())
+        self.commit_quorum(vec![Some(vec![row]); self.drive_count()])
+            .await
     }
 
     /// Removes a remote object nothing references yet, then its row (both
@@ -454,14 +450,11 @@ impl ErasureSet {
     }
 
     async fn drop_row(&self, id: &[u8; 16]) {
-        let key = row_key(id);
-        self.on_drives(move |_, d| {
-            d.commit(vec![RecordOp::Delete {
-                table: Table::Config,
-                key: key.clone(),
-            }])
-        })
-        .await;
+        let op = RecordOp::Delete {
+            table: Table::Config,
+            key: row_key(id),
+        };
+        self.commit_each(vec![Some(vec![op]); self.drive_count()]).await;
     }
 
     /// Commits `loc` as where version `v` keeps its data, only while its
@@ -511,22 +504,22 @@ impl ErasureSet {
     }
 
     /// The journal rows any drive of the set holds.
-    pub(super) async fn rows(&self) -> Vec<([u8; 16], Pending)> {
+    pub(super) async fn rows(&self) -> BTreeMap<[u8; 16], Pending> {
         let start = JOURNAL.as_bytes().to_vec();
-        let mut end = start.clone();
-        end.push(0xff);
+        let end = prefix_end(&start).unwrap_or_default();
         let lists = self
             .on_drives(move |_, d| d.scan(Table::Config, KeyRange::new(&start, &end, usize::MAX)))
             .await;
-        let mut rows: Vec<([u8; 16], Pending)> = Vec::new();
+        let mut rows = BTreeMap::new();
         for (k, v) in lists.into_iter().flatten().flatten() {
             let id = std::str::from_utf8(&k[JOURNAL.len()..])
                 .ok()
                 .and_then(|h| hex::decode(h).ok())
                 .and_then(|b| <[u8; 16]>::try_from(b).ok());
             match (id, serde_json::from_slice::<Pending>(&v)) {
-                (Some(id), Ok(p)) if !rows.iter().any(|(i, _)| *i == id) => rows.push((id, p)),
-                (Some(_), Ok(_)) => {}
+                (Some(id), Ok(p)) => {
+                    rows.entry(id).or_insert(p);
+                }
                 _ => {
                     tracing::error!(row = %String::from_utf8_lossy(&k), "unreadable remote tier journal row")
                 }

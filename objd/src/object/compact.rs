@@ -117,13 +117,11 @@ impl ErasureSet {
                 dirs
             })
             .collect();
-        let remote_dropped = committed.iter().flatten().any(|(dropped, rec)| {
-            dropped
-                .iter()
-                .filter_map(Version::remote)
-                .any(|l| !rec.versions.iter().any(|v| v.remote() == Some(l)))
-        });
-        if remote_dropped {
+        if committed
+            .iter()
+            .flatten()
+            .any(|(dropped, rec)| super::cold::orphaned(dropped, rec).next().is_some())
+        {
             self.wake_cold_sweep();
         }
         // Directories being streamed go when their last reader is done.

@@ -81,8 +81,28 @@ enum Source {
     Remote(RemoteRead),
 }
 
+/// Where a producer sends a stream's chunks.
+type Chunks = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// A stream of what `start` (called at the first poll, to start a
+/// producer) sends; `credit` is held as long as the stream.
+fn produced(credit: Credit, start: impl FnOnce(Chunks) + Send + Sync + 'static) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(READ_QUEUE as usize - 1);
+    let start = move || start(tx);
+    Box::pin(futures::stream::unfold(
+        (rx, Some(start), credit),
+        |(mut rx, start, credit)| async move {
+            if let Some(start) = start {
+                start();
+            }
+            let item = rx.recv().await?;
+            Some((item, (rx, None, credit)))
+        },
+    ))
+}
+
 /// Sends chunks to the reader; false once it went away.
-async fn send_all(tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>, chunks: Vec<Bytes>) -> bool {
+async fn send_all(tx: &Chunks, chunks: Vec<Bytes>) -> bool {
     for c in chunks {
         if !c.is_empty() && tx.send(Ok(c)).await.is_err() {
             return false;
@@ -251,8 +271,7 @@ impl ObjectReader {
     }
 
     fn stream_paid(self, start: u64, end: u64, credit: Credit) -> ByteStream {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(READ_QUEUE as usize - 1);
-        let produce = move || {
+        produced(credit, move |tx| {
             tokio::spawn(async move {
                 if let Err(e) = self.produce(start, end, &tx).await {
                     tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e, "read failed mid-stream");
@@ -263,25 +282,10 @@ impl ObjectReader {
                 drop(self);
                 drop(tx);
             });
-        };
-        Box::pin(futures::stream::unfold(
-            (rx, Some(produce), credit),
-            |(mut rx, produce, credit)| async move {
-                if let Some(start) = produce {
-                    start();
-                }
-                let item = rx.recv().await?;
-                Some((item, (rx, None, credit)))
-            },
-        ))
+        })
     }
 
-    async fn produce(
-        &self,
-        start: u64,
-        end: u64,
-        tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
-    ) -> ObjectResult<()> {
+    async fn produce(&self, start: u64, end: u64, tx: &Chunks) -> ObjectResult<()> {
         let v = &self.resolved.version;
         let e = v.erasure;
         let layout = Layout::new(e.data.into(), e.parity.into(), e.block_size)?;
@@ -421,8 +425,7 @@ impl ObjectReader {
     /// for a remote tier ([`cold`]), part after part.
     /// Nothing is read until the stream is first polled.
     pub fn framed(self) -> ByteStream {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(READ_QUEUE as usize - 1);
-        let produce = move || {
+        produced(Credit::none(), move |tx| {
             tokio::spawn(async move {
                 if let Err(e) = self.produce_framed(&tx).await {
                     let _ = tx.send(Err(std::io::Error::other(e))).await;
@@ -430,23 +433,10 @@ impl ObjectReader {
                 drop(self);
                 drop(tx);
             });
-        };
-        Box::pin(futures::stream::unfold(
-            (rx, Some(produce)),
-            |(mut rx, produce)| async move {
-                if let Some(start) = produce {
-                    start();
-                }
-                let item = rx.recv().await?;
-                Some((item, (rx, None)))
-            },
-        ))
+        })
     }
 
-    async fn produce_framed(
-        &self,
-        tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
-    ) -> ObjectResult<()> {
+    async fn produce_framed(&self, tx: &Chunks) -> ObjectResult<()> {
         let e = self.resolved.version.erasure;
         let layout = Layout::new(e.data.into(), e.parity.into(), e.block_size)?;
         let frame = cold::FRAME as usize;
@@ -458,14 +448,14 @@ impl ObjectReader {
                 for c in chunks {
                     pending.extend_from_slice(&c);
                     while pending.len() >= frame {
-                        framed.push(cold::frame(&pending.split_to(frame)));
+                        framed.push(Bytes::from(bitrot::frame(&pending.split_to(frame))));
                     }
                 }
                 if !send_all(tx, framed).await {
                     return Ok(());
                 }
             }
-            if !pending.is_empty() && !send_all(tx, vec![cold::frame(&pending)]).await {
+            if !pending.is_empty() && !send_all(tx, vec![Bytes::from(bitrot::frame(&pending))]).await {
                 return Ok(());
             }
         }

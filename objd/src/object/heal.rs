@@ -173,9 +173,7 @@ impl ErasureSet {
                 erasure::reconstruct(layout, &mut shards, true)?;
                 for (t, &(_, shard)) in targets.iter().enumerate() {
                     let payload = shards[shard].as_deref().unwrap_or_default();
-                    let mut framed = vec![0u8; bitrot::HASH_LEN];
-                    framed.extend_from_slice(payload);
-                    bitrot::seal(&mut framed);
+                    let framed = bitrot::frame(payload);
                     match writers.get_mut(t) {
                         Some(slot) => {
                             let mut w = slot.take().ok_or(DriveError::Offline).map_err(drive_err)?;
