@@ -118,13 +118,15 @@ def test_objects_move_to_another_objd_and_read_back_the_same(env, s3):
                             Body=p)["ETag"] for i, p in enumerate(parts)]
     s3.complete_multipart_upload(Bucket="hot", Key="logs/multi", UploadId=up["UploadId"], MultipartUpload={
         "Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]})
+    # Past 16 MiB stored: sent to the tier as a multipart upload.
+    huge = os.urandom(17 * 1024 * 1024 + 5)
+    s3.put_object(Bucket="hot", Key="logs/huge", Body=huge)
     s3.put_object(Bucket="hot", Key="logs/small", Body=b"small objects stay where they are")
     s3.put_object(Bucket="hot", Key="data/other", Body=os.urandom(200_000))
     before = s3.head_object(Bucket="hot", Key="logs/big")
     s3.put_bucket_lifecycle_configuration(Bucket="hot", LifecycleConfiguration={"Rules": [rule("logs/", 1, "WARM")]})
 
-    assert eventually(lambda: storage_class(s3, "hot", "logs/big") == "WARM"
-                      and storage_class(s3, "hot", "logs/multi") == "WARM")
+    assert eventually(lambda: all(storage_class(s3, "hot", k) == "WARM" for k in ("logs/big", "logs/multi", "logs/huge")))
     time.sleep(2 * DAY)
     assert storage_class(s3, "hot", "logs/small") == "STANDARD", "under 128 KiB"
     assert storage_class(s3, "hot", "data/other") == "STANDARD", "no rule"
@@ -141,8 +143,12 @@ def test_objects_move_to_another_objd_and_read_back_the_same(env, s3):
     assert s3.get_object(Bucket="hot", Key="logs/big", Range="bytes=-100")["Body"].read() == big[-100:]
     assert s3.get_object(Bucket="hot", Key="logs/multi")["Body"].read() == parts[0] + parts[1]
     assert s3.get_object(Bucket="hot", Key="logs/multi", PartNumber=2)["Body"].read() == parts[1]
+    assert s3.get_object(Bucket="hot", Key="logs/huge")["Body"].read() == huge
+    r = s3.get_object(Bucket="hot", Key="logs/huge", Range="bytes=16777000-16777999")["Body"].read()
+    assert r == huge[16777000:16778000]
     listed = {o["Key"]: o["StorageClass"] for o in s3.list_objects_v2(Bucket="hot")["Contents"]}
-    assert listed == {"data/other": "STANDARD", "logs/big": "WARM", "logs/multi": "WARM", "logs/small": "STANDARD"}
+    assert listed == {"data/other": "STANDARD", "logs/big": "WARM", "logs/huge": "WARM", "logs/multi": "WARM",
+                      "logs/small": "STANDARD"}
     versions = {v["Key"]: v["StorageClass"] for v in s3.list_object_versions(Bucket="hot")["Versions"]}
     assert versions["logs/big"] == "WARM"
     attrs = s3.get_object_attributes(Bucket="hot", Key="logs/big", ObjectAttributes=["StorageClass"])
@@ -151,8 +157,10 @@ def test_objects_move_to_another_objd_and_read_back_the_same(env, s3):
     # In the tier: opaque names under the tier's prefix, nothing that
     # names the bucket or the keys.
     held = remote_keys(remote, "cold")
-    assert len(held) == 2 and all(k.startswith("strata/data/") for k in held), held
-    assert not any(word in k for k in held for word in ("hot", "logs", "big", "multi"))
+    assert len(held) == 3 and all(k.startswith("strata/data/") for k in held), held
+    assert not any(word in k for k in held for word in ("hot", "logs", "big", "multi", "huge"))
+    etags = sorted(remote.head_object(Bucket="cold", Key=k)["ETag"] for k in held)
+    assert sum("-" in e for e in etags) == 1, f"the 17 MiB object alone went as a multipart upload: {etags}"
 
     # A copy of a moved object is an ordinary local object.
     s3.copy_object(Bucket="hot", Key="copied", CopySource={"Bucket": "hot", "Key": "logs/big"})
@@ -165,6 +173,8 @@ def test_objects_move_to_another_objd_and_read_back_the_same(env, s3):
     # Deleted objects' data leaves the tier; then the tier may go.
     s3.put_bucket_lifecycle_configuration(Bucket="hot", LifecycleConfiguration={"Rules": [rule("none/", 1, "WARM")]})
     s3.delete_object(Bucket="hot", Key="logs/big")
+    assert eventually(lambda: len(remote_keys(remote, "cold")) == 2)
+    s3.delete_object(Bucket="hot", Key="logs/huge")
     assert eventually(lambda: len(remote_keys(remote, "cold")) == 1)
     s3.delete_object(Bucket="hot", Key="logs/multi")
     assert eventually(lambda: remote_keys(remote, "cold") == [])

@@ -219,12 +219,8 @@ impl Tiers {
             return Ok(Arc::clone(r));
         }
         let stored = self.find(name).await?;
-        let secret = self
-            .sealer
-            .open(&stored.name, &stored.sealed_secret)
-            .map_err(|_| TierError::Unsealable)?;
         let remote = Arc::new(Remote {
-            client: self.connect(&stored, &secret)?.with_timeout(DATA_TIMEOUT),
+            client: self.client_of(&stored)?.with_timeout(DATA_TIMEOUT),
             bucket: stored.bucket,
             prefix: stored.prefix,
         });
@@ -342,16 +338,22 @@ impl Tiers {
     /// Writes, reads back and deletes a probe object through the tier.
     pub async fn verify(&self, name: &str) -> TierResult<Verified> {
         let stored = self.find(name).await?;
-        let secret = self
-            .sealer
-            .open(&stored.name, &stored.sealed_secret)
-            .map_err(|_| TierError::Unsealable)?;
+        let client = self.client_of(&stored)?;
         let started = std::time::Instant::now();
-        probe(&self.connect(&stored, &secret)?, &stored).await?;
+        probe(&client, &stored).await?;
         Ok(Verified {
             name: stored.name,
             round_trip_ms: started.elapsed().as_millis() as u64,
         })
+    }
+
+    /// A client of a registered tier, its secret opened.
+    fn client_of(&self, s: &Stored) -> TierResult<Client> {
+        let secret = self
+            .sealer
+            .open(&s.name, &s.sealed_secret)
+            .map_err(|_| TierError::Unsealable)?;
+        self.connect(s, &secret)
     }
 
     fn connect(&self, s: &Stored, secret: &str) -> TierResult<Client> {
@@ -380,9 +382,9 @@ impl ColdStore for Tiers {
         let r = self.remote(tier).await.map_err(|e| unavailable(tier, e))?;
         let name = r.name(id);
         let fail = |e| unavailable(tier, failure(e));
-        let mut body = body;
+        let mut body = Pieces { body, rest: None };
         if len <= PART {
-            let all = take(&mut body, len as usize).await?;
+            let all = body.take(len as usize).await?;
             r.client
                 .put_object(&r.bucket, &name, all, &[])
                 .await
@@ -400,7 +402,7 @@ impl ColdStore for Tiers {
             let mut left = len;
             while left > 0 {
                 let n = part.min(left);
-                let chunk = take(&mut body, n as usize).await?;
+                let chunk = body.take(n as usize).await?;
                 let number = parts.len() as u32 + 1;
                 let etag = r
                     .client
@@ -443,30 +445,37 @@ impl ColdStore for Tiers {
     }
 }
 
-/// The first `n` bytes of a stream, in one buffer.
-async fn take(body: &mut ByteStream, n: usize) -> ObjectResult<Bytes> {
-    use futures::StreamExt;
-    let mut out = bytes::BytesMut::with_capacity(n);
-    let mut rest: Option<Bytes> = None;
-    while out.len() < n {
-        let Some(c) = body.next().await else {
-            return Err(ObjectError::Internal("the data to move ended early".into()));
-        };
-        let c = c.map_err(ObjectError::Body)?;
-        let want = n - out.len();
-        if c.len() > want {
-            out.extend_from_slice(&c[..want]);
-            rest = Some(c.slice(want..));
-        } else {
-            out.extend_from_slice(&c);
+/// A body handed on in pieces of chosen sizes (a PUT, or the parts of a
+/// multipart upload).
+struct Pieces {
+    body: ByteStream,
+    /// What the last piece read beyond its end.
+    rest: Option<Bytes>,
+}
+
+impl Pieces {
+    /// The next `n` bytes, in one buffer.
+    async fn take(&mut self, n: usize) -> ObjectResult<Bytes> {
+        use futures::StreamExt;
+        let mut out = bytes::BytesMut::with_capacity(n);
+        while out.len() < n {
+            let c = match self.rest.take() {
+                Some(c) => c,
+                None => match self.body.next().await {
+                    Some(c) => c.map_err(ObjectError::Body)?,
+                    None => return Err(ObjectError::Internal("the data to move ended early".into())),
+                },
+            };
+            let want = n - out.len();
+            if c.len() > want {
+                out.extend_from_slice(&c[..want]);
+                self.rest = Some(c.slice(want..));
+            } else {
+                out.extend_from_slice(&c);
+            }
         }
+        Ok(out.freeze())
     }
-    if let Some(r) = rest {
-        // Put back what belongs to the next part.
-        let tail = std::mem::replace(body, Box::pin(futures::stream::empty()));
-        *body = Box::pin(futures::StreamExt::chain(futures::stream::iter([Ok(r)]), tail));
-    }
-    Ok(out.freeze())
 }
 
 /// A probe object's round trip through a tier.
