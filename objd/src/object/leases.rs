@@ -108,7 +108,7 @@ impl Drop for Lease {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{body, fixture, pattern, small_blocks, walk};
+    use super::super::tests::{body, data_files, fixture, pattern, small_blocks};
     use super::super::{ObjectError, PutOptions};
     use futures::StreamExt;
 
@@ -119,17 +119,6 @@ mod tests {
         let f = fixture(4, 2, small_blocks()).await;
         f.layer.make_bucket("bkt").await.unwrap();
         let data = pattern(3_000_000, 5);
-        let files = || -> usize {
-            f.paths
-                .iter()
-                .map(|p| {
-                    walk(p)
-                        .iter()
-                        .filter(|f| f.to_string_lossy().contains("/data/"))
-                        .count()
-                })
-                .sum()
-        };
         for (i, change) in ["delete", "overwrite"].into_iter().enumerate() {
             f.layer
                 .put_object("bkt", "k", body(data.clone()), PutOptions::default())
@@ -159,12 +148,12 @@ mod tests {
             // The last reader gone, the old data goes (in the background).
             let left = if i == 0 { 0 } else { 4 };
             for _ in 0..200 {
-                if files() == left {
+                if data_files(&f) == left {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
-            assert_eq!(files(), left, "{change}: the old data stayed");
+            assert_eq!(data_files(&f), left, "{change}: the old data stayed");
             if i == 0 {
                 continue;
             }

@@ -253,6 +253,19 @@ async fn reads_survive_m_lost_drives_and_corrupt_shards_then_heal_restores_redun
     assert_eq!(read_all(&layer, "bkt", "small").await.unwrap(), small);
 }
 
+/// Shard files on the fixture's drives.
+pub(super) fn data_files(f: &Fixture) -> usize {
+    f.paths
+        .iter()
+        .map(|p| {
+            walk(p)
+                .iter()
+                .filter(|f| f.to_string_lossy().contains("/data/"))
+                .count()
+        })
+        .sum()
+}
+
 pub(super) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {

@@ -6,7 +6,7 @@
 
 use super::cold::memory::MemoryStore;
 use super::cold::{ColdSweep, Moved};
-use super::tests::{Fixture, body, fixture, pattern, read_all, small_blocks, walk};
+use super::tests::{Fixture, body, data_files, fixture, pattern, read_all, small_blocks};
 use super::*;
 use crate::lifecycle::{Clock, Lifecycle, NoncurrentTransition, Rule, Transition, When, scan};
 use futures::StreamExt;
@@ -44,19 +44,6 @@ async fn range(layer: &ObjectLayer, key: &str, start: u64, end: u64) -> ObjectRe
         out.extend_from_slice(&c.map_err(ObjectError::Body)?);
     }
     Ok(out)
-}
-
-/// Shard files on the drives.
-fn data_files(f: &Fixture) -> usize {
-    f.paths
-        .iter()
-        .map(|p| {
-            walk(p)
-                .iter()
-                .filter(|f| f.to_string_lossy().contains("/data/"))
-                .count()
-        })
-        .sum()
 }
 
 async fn rows(layer: &ObjectLayer) -> usize {
