@@ -89,9 +89,28 @@ struct ServerArgs {
     /// Drive directories; `{A...B}` expands (`/data/d{1...6}` is six drives).
     /// For a cluster, every node's drives as URLs, the same on every node
     /// (`http://objd-{0...3}.objd:9000/data/d{1...4}`); see docs/cluster.md.
-    /// Give the same drives in the same order at every start.
-    #[arg(required = true, env = "OBJD_DRIVES", value_delimiter = ' ')]
+    /// Give the same drives in the same order at every start. Without
+    /// them, the first --pool is the namespace pool.
+    #[arg(required_unless_present = "pools", env = "OBJD_DRIVES", value_delimiter = ' ')]
     drives: Vec<String>,
+    /// A pool of drives, `NAME=DRIVES` (`capacity=/hdd/d{1...8}`; several
+    /// patterns separated by commas), each with its own erasure sets and
+    /// parity; repeat for more. The first pool (the positional drives,
+    /// called `standard`, or else the first --pool) holds every object's
+    /// record and the data of STANDARD objects; each other pool holds the
+    /// data of objects written or moved to its class, its name in upper
+    /// case (CAPACITY). One-node deployments; see docs/tiering.md.
+    #[arg(long = "pool", env = "OBJD_POOLS", value_delimiter = ';')]
+    pools: Vec<String>,
+    /// Parity of a pool besides the first, `NAME=EC:N` (default as for
+    /// --parity); fixed at the pool's first start.
+    #[arg(long = "pool-parity", env = "OBJD_POOL_PARITY", value_delimiter = ';')]
+    pool_parity: Vec<String>,
+    /// A further name for a storage class, `CLASS=PLACE`: a pool's or a
+    /// remote tier's name (`STANDARD_IA=capacity`, `GLACIER=cold`).
+    /// Objects in a place are reported with its first such name.
+    #[arg(long = "storage-class", env = "OBJD_STORAGE_CLASSES", value_delimiter = ';')]
+    storage_classes: Vec<String>,
     /// Address to listen on for S3, admin and health requests.
     #[arg(long, env = "OBJD_ADDRESS", default_value = "0.0.0.0:9000")]
     address: String,
@@ -309,7 +328,14 @@ async fn serve(args: ServerArgs) -> Result<()> {
     }
     let creds = args.credentials.resolve()?;
     let me = layout::SelfId::from_listen_address(&args.address)?;
-    let layout = layout::layout(&args.drives, &me)?;
+    let mut pool_specs =
+        server::pools::parse(&args.drives, &args.pools, &args.pool_parity).map_err(anyhow::Error::msg)?;
+    let classes = server::pools::parse_classes(&args.storage_classes).map_err(anyhow::Error::msg)?;
+    let home = pool_specs.remove(0);
+    let layout = layout::layout(&home.drives, &me)?;
+    if layout.is_cluster() && !pool_specs.is_empty() {
+        bail!("pools besides the first are for one-node deployments; a cluster keeps one pool");
+    }
     let parity = args
         .parity
         .as_deref()
@@ -387,7 +413,16 @@ async fn serve(args: ServerArgs) -> Result<()> {
         })
         .collect();
     let deployment_id = deployment.deployment_id.clone();
+    let mut opened = Vec::new();
+    for spec in &pool_specs {
+        let budget = objd::object::Budget::new(
+            args.buffer_budget,
+            Some(Duration::from_secs(args.buffer_wait.max(1))),
+        );
+        opened.push(server::pools::open(spec, &config, budget).await?);
+    }
     let layer = ObjectLayer::open(&deployment.deployment_id, drives, deployment.parity, config).await?;
+    let pool_layers = server::pools::place(&layer, &home.name, opened, classes).await?;
     start_trimmer();
     if let Some(node) = &layout.this_node {
         let etcd = cluster::etcd::Etcd::new(args.etcd.clone());
@@ -403,12 +438,18 @@ async fn serve(args: ServerArgs) -> Result<()> {
     layer.start_cold_sweeper();
     // What a crash left behind: no write of this process is older than now.
     let started = std::time::SystemTime::now();
-    let sweeper = Arc::clone(&layer);
-    tokio::spawn(async move {
-        sweeper.sweep_orphans(started).await;
-    });
-    if args.scanner_interval > 0 {
-        layer.start_scanner(Duration::from_secs(args.scanner_interval), args.scanner_pace);
+    for l in std::iter::once(&layer).chain(&pool_layers) {
+        if !Arc::ptr_eq(l, &layer) {
+            l.start_healer();
+            l.start_compactor();
+        }
+        let sweeper = Arc::clone(l);
+        tokio::spawn(async move {
+            sweeper.sweep_orphans(started).await;
+        });
+        if args.scanner_interval > 0 {
+            l.start_scanner(Duration::from_secs(args.scanner_interval), args.scanner_pace);
+        }
     }
     let lifecycle_clock = objd::lifecycle::Clock {
         day_secs: args.lifecycle_day_seconds.max(1),

@@ -183,11 +183,6 @@ fn last_due<'a>(due: impl Iterator<Item = (i64, &'a str)>, now_ns: i64) -> Optio
         .map(|(_, c)| c)
 }
 
-/// The remote tier a storage class names (tier names are lower case).
-pub fn tier_of(class: &str) -> String {
-    class.to_ascii_lowercase()
-}
-
 /// A bucket's lifecycle configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lifecycle {

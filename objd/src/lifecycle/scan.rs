@@ -19,6 +19,7 @@
 use super::{BUCKET_SETTING, Clock, Lifecycle};
 use crate::meta::Version;
 use crate::object::cold::Moved;
+use crate::object::placement::Place;
 use crate::object::{ListOptions, ListedObject, ObjectError, ObjectLayer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -307,14 +308,25 @@ async fn apply(
     r
 }
 
-/// Moves a version's data to the tier `class` names, unless it is in a
-/// tier already (moves between tiers are not made).
+/// Moves a version's data to the pool or remote tier `class` names, if
+/// that is colder than where it is (lifecycle rules move data only to
+/// colder places: never back, nor from one remote tier to another).
 async fn transition(layer: &ObjectLayer, (bucket, key): (&str, &str), v: &Version, class: &str) -> Report {
     let mut r = Report::default();
-    if v.remote().is_some() {
+    let place = match layer.place_of(class).await {
+        Ok(Some(Place::Store(p))) => p,
+        Ok(_) => return r,
+        Err(e) => {
+            tracing::warn!(bucket, key, class, error = %e, "lifecycle transition failed; the object stays where it is");
+            r.transition_failures += 1;
+            return r;
+        }
+    };
+    let placement = layer.placement();
+    if placement.rank(Some(&place)) <= placement.rank(v.remote().map(|l| l.tier.as_str())) {
         return r;
     }
-    match layer.transition(bucket, key, v, &super::tier_of(class)).await {
+    match layer.transition(bucket, key, v, &place).await {
         Ok(Moved::Done { bytes }) => {
             r.transitioned += 1;
             r.transitioned_bytes += bytes;

@@ -63,6 +63,9 @@ pub mod ext {
     /// owner, with full control): `(grantee, permission)` codes of
     /// [`crate::acl`].
     pub const ACL: u16 = 7;
+    /// On a multipart upload: the pool or remote tier (by name) its
+    /// object goes to when it completes, as its storage class asked.
+    pub const PLACE: u16 = 8;
 }
 
 /// Bytes a sealed package adds to its payload: a 96-bit nonce and a
@@ -213,6 +216,9 @@ pub struct Extras {
     /// The access control list as `(grantee, permission)` codes of
     /// [`crate::acl`]; empty: the default, the owner's full control.
     pub acl: Vec<(u8, u8)>,
+    /// On an upload record: where the completed object's data goes (a
+    /// pool's or remote tier's name); `None`: the namespace pool.
+    pub place: Option<String>,
     /// Extensions of a newer format, preserved as they were read.
     pub unknown: Vec<(u16, Vec<u8>)>,
 }
@@ -258,6 +264,9 @@ impl Extras {
                 t.u8(*permission);
             }
             entries.push((ext::ACL, t.buf));
+        }
+        if let Some(p) = &self.place {
+            entries.push((ext::PLACE, p.as_bytes().to_vec()));
         }
         entries.extend(self.unknown.iter().cloned());
         w.u32(entries.len() as u32);
@@ -322,6 +331,10 @@ impl Extras {
                     if !t.is_empty() || out.acl.is_empty() {
                         return Err(DecodeError::Invalid("acl"));
                     }
+                }
+                ext::PLACE => {
+                    let p = std::str::from_utf8(body).map_err(|_| DecodeError::Invalid("place"))?;
+                    out.place = Some(p.to_owned());
                 }
                 _ => out.unknown.push((id, body.to_vec())),
             }

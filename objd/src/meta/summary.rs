@@ -73,6 +73,7 @@ mod tests {
                 legal_hold: true,
                 encryption: None,
                 acl: vec![(2, 1)],
+                place: None,
                 unknown: vec![(99, vec![7])],
             },
         }

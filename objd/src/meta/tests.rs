@@ -341,6 +341,7 @@ fn upload_and_part_records_round_trip() {
             legal_hold: false,
             encryption: None,
             acl: vec![(1, 5), (2, 1)],
+            place: Some("capacity".into()),
             unknown: vec![],
         },
         completed: true,

@@ -51,10 +51,14 @@ pub trait ColdStore: Send + Sync {
     async fn has_tier(&self, tier: &str) -> ObjectResult<bool>;
 }
 
-/// The cold store, once the tiers are loaded, and what wakes the sweep.
+/// The stores of data kept outside the namespace pool: the other pools'
+/// (from start) and the remote tiers' (once they are loaded), and what
+/// wakes the sweep. As a [`ColdStore`] it hands each call to the store of
+/// the place it names.
 #[derive(Clone, Default)]
 pub struct ColdSlot {
-    store: Arc<OnceLock<Arc<dyn ColdStore>>>,
+    tiers: Arc<OnceLock<Arc<dyn ColdStore>>>,
+    pub(super) placement: Arc<OnceLock<super::placement::Placement>>,
     wake: Arc<tokio::sync::Notify>,
 }
 
@@ -65,10 +69,44 @@ impl std::fmt::Debug for ColdSlot {
 }
 
 impl ColdSlot {
-    pub(super) fn get(&self) -> ObjectResult<&Arc<dyn ColdStore>> {
-        self.store
+    pub(super) fn get(&self) -> ObjectResult<Arc<dyn ColdStore>> {
+        Ok(Arc::new(self.clone()))
+    }
+
+    pub(super) fn placement(&self) -> &super::placement::Placement {
+        static DEFAULT: OnceLock<super::placement::Placement> = OnceLock::new();
+        self.placement
+            .get()
+            .unwrap_or_else(|| DEFAULT.get_or_init(Default::default))
+    }
+
+    /// The store holding place `name`'s objects.
+    fn store(&self, name: &str) -> ObjectResult<&Arc<dyn ColdStore>> {
+        if let Some(p) = self.placement().pool(name) {
+            return Ok(p);
+        }
+        self.tiers
             .get()
             .ok_or_else(|| ObjectError::TierUnavailable("no remote tier store is configured".into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl ColdStore for ColdSlot {
+    async fn upload(&self, tier: &str, id: [u8; 16], body: ByteStream, len: u64) -> ObjectResult<()> {
+        self.store(tier)?.upload(tier, id, body, len).await
+    }
+    async fn read(&self, tier: &str, id: [u8; 16], start: u64, end: u64) -> ObjectResult<Bytes> {
+        self.store(tier)?.read(tier, id, start, end).await
+    }
+    async fn delete(&self, tier: &str, id: [u8; 16]) -> ObjectResult<()> {
+        self.store(tier)?.delete(tier, id).await
+    }
+    async fn has_tier(&self, tier: &str) -> ObjectResult<bool> {
+        match self.store(tier) {
+            Ok(s) => s.has_tier(tier).await,
+            Err(_) => Ok(false),
+        }
     }
 }
 
@@ -77,7 +115,7 @@ const JOURNAL: &str = "cold-journal/";
 
 /// The longest a transition may take before its journal row is settled
 /// (and its commit refused): an hour, plus a second per 10 MiB.
-fn transfer_limit(len: u64) -> Duration {
+pub(super) fn transfer_limit(len: u64) -> Duration {
     Duration::from_secs(3600 + len / (10 << 20))
 }
 
@@ -91,11 +129,11 @@ pub(super) struct Pending {
     not_before_ns: i64,
 }
 
-fn row_key(id: &[u8; 16]) -> Vec<u8> {
+pub(super) fn row_key(id: &[u8; 16]) -> Vec<u8> {
     format!("{JOURNAL}{}", hex::encode(id)).into_bytes()
 }
 
-fn row_put(loc: &RemoteLoc, bucket: &str, key: &str, not_before_ns: i64) -> RecordOp {
+pub(super) fn row_put(loc: &RemoteLoc, bucket: &str, key: &str, not_before_ns: i64) -> RecordOp {
     let p = Pending {
         tier: loc.tier.clone(),
         bucket: bucket.to_owned(),
@@ -143,7 +181,7 @@ const FRAMES_PER_READ: u64 = 32;
 const READS_AHEAD: usize = 3;
 
 /// Length of a part's stored bytes once framed.
-fn framed_len(size: u64) -> u64 {
+pub(super) fn framed_len(size: u64) -> u64 {
     size + size.div_ceil(FRAME) * HASH_LEN as u64
 }
 
@@ -295,7 +333,7 @@ impl RemoteRead {
 pub enum Moved {
     /// The data now lives in the tier.
     Done { bytes: u64 },
-    /// The version changed (or went) meanwhile, or is in a tier already:
+    /// The version changed (or went) meanwhile, or is there already:
     /// nothing moved.
     Skipped,
 }
@@ -326,21 +364,18 @@ impl ObjectLayer {
     /// Makes `store` the remote tiers' store (once; later calls change
     /// nothing).
     pub fn set_cold_store(&self, store: Arc<dyn ColdStore>) {
-        let _ = self.cold.store.set(store);
+        let _ = self.cold.tiers.set(store);
         self.cold.wake.notify_one();
     }
 
     /// Whether remote tier `tier` exists (none does without a store).
     pub async fn tier_exists(&self, tier: &str) -> ObjectResult<bool> {
-        match self.cold.get() {
-            Ok(store) => store.has_tier(tier).await,
-            Err(_) => Ok(false),
-        }
+        self.cold.has_tier(tier).await
     }
 
-    /// Moves the data of version `expect` of `bucket/key` to tier `tier`,
-    /// if the version still holds the data it held when `expect` was
-    /// read and is not in a tier already.
+    /// Moves the data of version `expect` of `bucket/key` to the store of
+    /// `tier` (a pool's or a remote tier's), if the version still holds
+    /// the data it held when `expect` was read and is not there already.
     pub async fn transition(
         &self,
         bucket: &str,
@@ -348,7 +383,7 @@ impl ObjectLayer {
         expect: &Version,
         tier: &str,
     ) -> ObjectResult<Moved> {
-        let store = Arc::clone(self.cold.get()?);
+        let store = self.cold.get()?;
         let set = Arc::clone(self.set_for(bucket, key));
         let reader = match set.open_object(bucket, key, Some(expect.id)).await {
             Ok(r) => r,
@@ -356,7 +391,8 @@ impl ObjectLayer {
             Err(e) => return Err(e),
         };
         let v = reader.version().clone();
-        if v.is_delete_marker() || v.remote().is_some() || !same_data(&v, expect) {
+        let there = v.remote().is_some_and(|r| r.tier == tier);
+        if v.is_delete_marker() || there || !same_data(&v, expect) {
             return Ok(Moved::Skipped);
         }
         let loc = RemoteLoc {
@@ -388,7 +424,7 @@ impl ObjectLayer {
     /// their tiers.
     pub async fn sweep_cold(&self, now_ns: i64) -> ColdSweep {
         let mut report = ColdSweep::default();
-        let Ok(store) = self.cold.get().map(Arc::clone) else {
+        let Ok(store) = self.cold.get() else {
             return report;
         };
         for set in &self.sets {
@@ -436,14 +472,14 @@ impl ObjectLayer {
 
 impl ErasureSet {
     /// Commits a journal row on a write quorum of the set's drives.
-    async fn journal(&self, row: RecordOp) -> ObjectResult<()> {
+    pub(super) async fn journal(&self, row: RecordOp) -> ObjectResult<()> {
         self.commit_quorum(vec![Some(vec![row]); self.drive_count()])
             .await
     }
 
     /// Removes a remote object nothing references yet, then its row (both
     /// left for the sweep should either fail).
-    async fn forget(&self, store: &Arc<dyn ColdStore>, loc: &RemoteLoc) {
+    pub(super) async fn forget(&self, store: &Arc<dyn ColdStore>, loc: &RemoteLoc) {
         if store.delete(&loc.tier, loc.id).await.is_ok() {
             self.drop_row(&loc.id).await;
         }

@@ -359,7 +359,7 @@ impl ObjectReader {
     fn source(&self, layout: &Layout, part: &PartInfo, from: u64, to: u64) -> ObjectResult<Source> {
         Ok(match self.resolved.version.remote() {
             Some(loc) => Source::Remote(RemoteRead::new(
-                self.set.cold.get()?,
+                &self.set.cold.get()?,
                 loc,
                 &self.resolved.version,
                 part,
@@ -441,9 +441,9 @@ impl ObjectReader {
         let layout = Layout::new(e.data.into(), e.parity.into(), e.block_size)?;
         let frame = cold::FRAME as usize;
         for part in &self.resolved.version.parts {
-            let mut cur = Cursor::new(&layout, 0, part.size);
+            let mut src = self.source(&layout, part, 0, part.size)?;
             let mut pending = bytes::BytesMut::new();
-            while let Some(chunks) = self.next_chunks(&layout, part, &mut cur).await? {
+            while let Some(chunks) = self.next_from(&layout, part, &mut src).await? {
                 let mut framed = Vec::new();
                 for c in chunks {
                     pending.extend_from_slice(&c);

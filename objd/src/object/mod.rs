@@ -27,6 +27,8 @@ pub mod lock;
 mod locks;
 mod multipart;
 mod orphans;
+mod placed;
+pub mod placement;
 mod put;
 pub mod queue;
 mod resolve;
@@ -888,6 +890,8 @@ mod tests_expire;
 mod tests_list;
 #[cfg(test)]
 mod tests_parts;
+#[cfg(test)]
+mod tests_pools;
 #[cfg(test)]
 mod tests_sse;
 

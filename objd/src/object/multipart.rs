@@ -344,6 +344,7 @@ impl ObjectLayer {
                 legal_hold,
                 encryption: opts.encryption.map(|s| s.record),
                 acl: opts.acl,
+                place: opts.place,
                 ..Default::default()
             },
             completed: false,
@@ -545,6 +546,7 @@ impl ObjectLayer {
             }
             other => other?,
         };
+        let upload_place = upload.extras.place.clone();
         if parts.is_empty() {
             return Err(ObjectError::InvalidArgument(
                 "the list of parts must not be empty".into(),
@@ -651,6 +653,7 @@ impl ObjectLayer {
                     digest: c.digest,
                     parts: c.parts,
                 }),
+                place: None,
                 ..upload.extras.clone()
             },
         };
@@ -660,6 +663,7 @@ impl ObjectLayer {
             rotation,
             stored: Stored::Files(ok),
             dir: id,
+            deadline: None,
         };
         // The upload's records go only once its version is on write quorum,
         // so that a completion cut short can be asked again; the version's
@@ -687,7 +691,18 @@ impl ObjectLayer {
         if let Err(e) = forgotten {
             tracing::warn!(%bucket, %key, error = %e, "completed upload left records behind");
         }
-        Ok(v)
+        // The parts were written to the namespace pool; an upload meant
+        // for another place moves there before the answer.
+        let Some(place) = &upload_place else {
+            return Ok(v);
+        };
+        match self.transition(bucket, key, &v, place).await {
+            Ok(_) => Ok(v),
+            Err(e) => {
+                tracing::warn!(%bucket, %key, place = %place, error = %e, "a completed upload stays in the namespace pool: moving it to its storage class failed");
+                Ok(v)
+            }
+        }
     }
 
     pub async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> ObjectResult<()> {

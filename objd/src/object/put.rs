@@ -50,9 +50,29 @@ pub struct PutOptions {
     /// The access control list of the new version, as stored codes
     /// ([`crate::acl::Acl::to_codes`]; empty: the default).
     pub acl: Vec<(u8, u8)>,
+    /// The pool or remote tier (by name) to keep the data in, when the
+    /// storage class asked for is not the namespace pool's.
+    pub place: Option<String>,
 }
 
 impl PutOptions {
+    /// The options without the conditions and digests a write checks:
+    /// what goes into the version.
+    fn take_version_parts(&mut self) -> PutOptions {
+        PutOptions {
+            headers: std::mem::take(&mut self.headers),
+            user_meta: std::mem::take(&mut self.user_meta),
+            tags: std::mem::take(&mut self.tags),
+            checksum_algo: self.checksum_algo,
+            checksum_kind: self.checksum_kind,
+            retention: self.retention.take(),
+            legal_hold: self.legal_hold,
+            encryption: self.encryption.take(),
+            acl: std::mem::take(&mut self.acl),
+            ..Default::default()
+        }
+    }
+
     /// The algorithm of the object's stored checksum.
     pub fn stored_algo(&self) -> ChecksumAlgo {
         self.checksum
@@ -71,6 +91,9 @@ pub(super) struct Pending {
     pub stored: Stored,
     /// Data directory of `stored` when it is files.
     pub dir: [u8; 16],
+    /// For data in a pool's or tier's store: the time (ns since the
+    /// epoch) after which the commit is refused, as its journal row says.
+    pub deadline: Option<i64>,
 }
 
 /// Where a written part's shards ended up.
@@ -79,6 +102,30 @@ pub(super) enum Stored {
     Inline(Vec<Option<Vec<u8>>>),
     /// Shard files in the data directory; `true` where the drive has it.
     Files(Vec<bool>),
+    /// One object in a pool's or remote tier's store.
+    Remote(crate::meta::RemoteLoc),
+}
+
+/// What a single PUT's body came to.
+pub(super) struct WrittenBody {
+    /// Plain size.
+    pub size: u64,
+    /// Bytes stored (the sealed size when encrypted).
+    pub stored_size: u64,
+    pub md5: [u8; 16],
+    /// The object's stored checksum: its algorithm and digest.
+    pub algo: ChecksumAlgo,
+    pub digest: Vec<u8>,
+}
+
+impl WrittenBody {
+    /// Checks the body against the digests the client sent.
+    pub(super) fn verify(&self, opts: &mut PutOptions) -> ObjectResult<()> {
+        if opts.content_md5.is_some_and(|m| m != self.md5) {
+            return Err(ObjectError::BadDigest);
+        }
+        opts.checksum.take().map_or(Ok(()), |c| c.verify(&self.digest))
+    }
 }
 
 pub(super) struct WrittenPart {
@@ -94,20 +141,20 @@ pub(super) struct WrittenPart {
 
 /// The digests a write computes over the body as it streams: the MD5 of
 /// the ETag and the checksums asked for.
-struct BodyDigests {
+pub(super) struct BodyDigests {
     md5: Md5,
     sums: Vec<Hasher>,
 }
 
 impl BodyDigests {
-    fn new(algos: &[ChecksumAlgo]) -> Self {
+    pub(super) fn new(algos: &[ChecksumAlgo]) -> Self {
         Self {
             md5: Md5::new(),
             sums: algos.iter().map(|a| Hasher::new(*a)).collect(),
         }
     }
 
-    fn update(&mut self, data: &[u8]) {
+    pub(super) fn update(&mut self, data: &[u8]) {
         self.md5.update(data);
         self.update_sums(data);
     }
@@ -118,7 +165,7 @@ impl BodyDigests {
         }
     }
 
-    fn finish(self) -> ([u8; 16], Vec<Vec<u8>>) {
+    pub(super) fn finish(self) -> ([u8; 16], Vec<Vec<u8>>) {
         (
             self.md5.finish(),
             self.sums.into_iter().map(Hasher::finish).collect(),
@@ -145,13 +192,13 @@ pub(super) struct PartSpec {
 /// A request body read block by block. A chunk that reaches past the block
 /// being filled is split and its rest kept for the next block, so each
 /// block's buffer is allocated once, at its size, and never grows.
-struct BodyReader {
+pub(super) struct BodyReader {
     body: ByteStream,
     carry: bytes::Bytes,
 }
 
 impl BodyReader {
-    fn new(body: ByteStream) -> Self {
+    pub(super) fn new(body: ByteStream) -> Self {
         Self {
             body,
             carry: bytes::Bytes::new(),
@@ -160,7 +207,7 @@ impl BodyReader {
 
     /// Reads until `buf` holds `want` bytes or the body ends; returns true
     /// at the end of the body.
-    async fn fill(&mut self, buf: &mut BytesMut, want: usize) -> ObjectResult<bool> {
+    pub(super) async fn fill(&mut self, buf: &mut BytesMut, want: usize) -> ObjectResult<bool> {
         buf.reserve(want.saturating_sub(buf.len()));
         while buf.len() < want {
             if self.carry.is_empty() {
@@ -534,6 +581,9 @@ impl ErasureSet {
             let records = self.read_records(bucket, key).await;
             opts.condition.check(self.current(&records)?.as_ref())?;
         }
+        if let Some(place) = opts.place.take() {
+            return self.put_placed(bucket, key, body, opts, versioning, place).await;
+        }
         let rotation = self.rotation(bucket, key);
         let dir = VersionId::random().0;
         let algo = opts.stored_algo();
@@ -556,40 +606,61 @@ impl ErasureSet {
             )
             .await?;
         let is_files = matches!(written.stored, Stored::Files(_));
-        let digest = written.checksums.pop().unwrap_or_default();
-        let verified = if opts.content_md5.is_some_and(|m| m != written.md5) {
-            Err(ObjectError::BadDigest)
-        } else {
-            opts.checksum.take().map_or(Ok(()), |c| c.verify(&digest))
+        let body = WrittenBody {
+            size: written.size,
+            stored_size: written.stored_size,
+            md5: written.md5,
+            algo,
+            digest: written.checksums.pop().unwrap_or_default(),
         };
-        if let Err(e) = verified {
+        if let Err(e) = body.verify(&mut opts) {
             if is_files {
                 discard_dir(self, dir).await;
             }
             return Err(e);
         }
+        let pending = Pending {
+            template: self.put_version(opts.take_version_parts(), versioning, body),
+            rotation,
+            stored: written.stored,
+            dir,
+            deadline: None,
+        };
+        let r = self
+            .commit_version(bucket, key, pending, vec![], &opts.condition)
+            .await;
+        if r.is_err() && is_files {
+            self.discard_unreferenced(bucket, key, dir).await;
+        }
+        r
+    }
+
+    /// The version a single PUT of `body` makes (its data location is set
+    /// at commit).
+    pub(super) fn put_version(&self, opts: PutOptions, versioning: Versioning, body: WrittenBody) -> Version {
+        let algo = body.algo;
         let etag = match &opts.encryption {
-            Some(s) => s.etag(&written.md5),
-            None => hex::encode(written.md5),
+            Some(s) => s.etag(&body.md5),
+            None => hex::encode(body.md5),
         };
         let id = if versioning == Versioning::Enabled {
             VersionId::random()
         } else {
             VersionId::NULL
         };
-        let template = Version {
+        Version {
             id,
             mod_time_ns: 0,
             stamp: 0,
             kind: VersionKind::Object,
-            size: written.size,
+            size: body.size,
             etag: etag.clone(),
             headers: opts.headers,
             user_meta: opts.user_meta,
             erasure: self.erasure_info(0),
             parts: vec![PartInfo {
                 number: 1,
-                size: written.stored_size,
+                size: body.stored_size,
                 etag,
                 tag: 0,
             }],
@@ -599,7 +670,7 @@ impl ErasureSet {
                 checksum: Some(crate::meta::ChecksumRecord {
                     algo: algo as u8,
                     kind: ChecksumKind::FullObject as u8,
-                    digest,
+                    digest: body.digest,
                     parts: 0,
                 }),
                 retention: opts.retention.map(|r| (r.mode as u8, r.until_ns)),
@@ -608,20 +679,7 @@ impl ErasureSet {
                 acl: opts.acl,
                 ..Default::default()
             },
-        };
-        let pending = Pending {
-            template,
-            rotation,
-            stored: written.stored,
-            dir,
-        };
-        let r = self
-            .commit_version(bucket, key, pending, vec![], &opts.condition)
-            .await;
-        if r.is_err() && is_files {
-            self.discard_unreferenced(bucket, key, dir).await;
         }
-        r
     }
 
     /// Commits a new version whose shards are stored (inline streams or
@@ -642,8 +700,16 @@ impl ErasureSet {
             rotation,
             stored,
             dir,
+            deadline,
         } = pending;
         let _guard = self.locks.lock(bucket, key).await;
+        // A minute's margin for clocks of other nodes that sweep the
+        // journal row of the stored data.
+        if deadline.is_some_and(|d| super::now_ns() >= d - 60_000_000_000) {
+            return Err(ObjectError::Internal(
+                "the write took longer than its data may wait for its commit".into(),
+            ));
+        }
         let (records, hashes): (Records, _) = self.read_records_hashed(bucket, key).await;
         let view = self.view(&records);
         if !condition.is_empty() {
@@ -658,6 +724,7 @@ impl ErasureSet {
                 v.data = match &stored {
                     Stored::Inline(streams) => DataLoc::Inline(streams[pos].clone()?),
                     Stored::Files(ok) if ok[pos] => DataLoc::Dir(dir),
+                    Stored::Remote(loc) => DataLoc::Remote(loc.clone()),
                     // The drive missed the write: it cannot take the version.
                     Stored::Files(_) => return None,
                 };
@@ -667,7 +734,10 @@ impl ErasureSet {
         let change = Change { adds, extra_ops };
         self.apply_change(bucket, key, (records, hashes), &view, change)
             .await?;
-        template.data = DataLoc::Dir(dir);
+        template.data = match stored {
+            Stored::Remote(loc) => DataLoc::Remote(loc),
+            _ => DataLoc::Dir(dir),
+        };
         Ok(template)
     }
 }

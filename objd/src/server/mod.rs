@@ -15,6 +15,7 @@ pub mod ellipsis;
 pub mod form;
 mod idle;
 pub mod node;
+pub mod pools;
 pub mod scrape;
 pub mod startup;
 pub mod track;

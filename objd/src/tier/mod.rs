@@ -14,6 +14,7 @@
 //! no bucket or key name reaches the tier), written with a single PUT or,
 //! past [`PART`], a multipart upload.
 
+pub mod pool;
 #[cfg(test)]
 mod tests;
 
@@ -173,12 +174,7 @@ impl std::fmt::Debug for Tiers {
 
 /// A tier's name: 1-63 of a-z, 0-9 and `-`, as storage class names go.
 fn check_name(name: &str) -> TierResult<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
+    if crate::object::placement::valid_place_name(name) {
         Ok(())
     } else {
         Err(TierError::Invalid(format!(
@@ -269,6 +265,12 @@ impl Tiers {
     /// Adds a tier once a probe through it worked.
     pub async fn add(&self, spec: TierSpec) -> TierResult<TierInfo> {
         check_name(&spec.name)?;
+        if self.layer.placement().is_taken(&spec.name) {
+            return Err(TierError::Invalid(format!(
+                "{} names a pool or storage class of this deployment; choose another tier name",
+                spec.name
+            )));
+        }
         if !(spec.endpoint.starts_with("http://") || spec.endpoint.starts_with("https://")) {
             return Err(TierError::Invalid(
                 "the endpoint must start with http:// or https://".into(),

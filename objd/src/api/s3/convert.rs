@@ -230,12 +230,12 @@ macro_rules! copy_source {
 pub(crate) use copy_source;
 
 /// The options every write shares (PutObject, CreateMultipartUpload,
-/// CopyObject) from its input: refuses what objd does not implement, then
-/// takes the stored headers, user metadata, tags, Object Lock headers and
-/// checksum algorithm. Callers add what is particular to them.
+/// CopyObject) from its input: the stored headers, user metadata, tags,
+/// Object Lock headers and checksum algorithm. Callers add what is
+/// particular to them (the storage class's place, through
+/// `StrataS3::place`).
 macro_rules! write_options {
     ($i:expr) => {{
-        $crate::api::s3::convert::refuse_unsupported!($i);
         let user_meta = $crate::api::s3::convert::user_meta($i.metadata);
         $crate::api::s3::convert::check_user_meta(&user_meta)?;
         let (retention, legal_hold) = $crate::api::s3::convert::lock_headers!($i);
@@ -352,34 +352,6 @@ pub fn tags_to_dto(tags: &[(String, String)]) -> TagSet {
         })
         .collect()
 }
-
-/// Refuses a write that asks for a storage class objd does not offer.
-/// The storage class of a version stored elsewhere than in the
-/// deployment's own pool (STANDARD, left out of GET and HEAD as S3 does):
-/// the name of the remote tier holding its data, in upper case.
-pub fn storage_class(v: &crate::meta::Version) -> Option<String> {
-    v.remote().map(|r| r.tier.to_ascii_uppercase())
-}
-
-pub fn check_storage_class(sc: Option<&StorageClass>) -> S3Result<()> {
-    match sc.map(StorageClass::as_str) {
-        None | Some(StorageClass::STANDARD) => Ok(()),
-        Some(_) => Err(invalid(
-            S3ErrorCode::InvalidStorageClass,
-            "The storage class you specified is not valid; this server offers STANDARD",
-        )),
-    }
-}
-
-/// Refuses request features that would change what is stored and that
-/// objd does not implement yet, so that a client never believes it got
-/// them (storage classes other than STANDARD).
-macro_rules! refuse_unsupported {
-    ($i:expr) => {{
-        $crate::api::s3::convert::check_storage_class($i.storage_class.as_ref())?;
-    }};
-}
-pub(crate) use refuse_unsupported;
 
 /// The `x-amz-checksum-*` values of an input, by algorithm.
 macro_rules! sent_checksums {

@@ -6,8 +6,9 @@ use super::convert::{http_date, tags_to_dto, ts};
 use super::{StrataS3, fail, rid};
 use crate::lifecycle::{
     BUCKET_SETTING, Filter, FilterForm, Lifecycle, LifecycleError, NoncurrentTransition, Rule, Transition,
-    When, tier_of,
+    When,
 };
+use crate::object::placement::Place;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
@@ -308,11 +309,12 @@ pub async fn put_bucket_lifecycle_configuration(
     let lifecycle = Lifecycle { rules };
     lifecycle.validate().map_err(to_s3)?;
     for c in lifecycle.classes() {
-        if !s3.layer.tier_exists(&tier_of(c)).await.map_err(fail(&rid))? {
+        let place = s3.layer.place_of(c).await.map_err(fail(&rid))?;
+        if !matches!(place, Some(Place::Store(_))) {
             return Err(S3Error::with_message(
                 S3ErrorCode::InvalidStorageClass,
                 format!(
-                    "The storage class you specified is not valid: {c} names no remote tier of this deployment"
+                    "The storage class you specified is not valid: {c} names no pool or remote tier data can move to"
                 ),
             ));
         }

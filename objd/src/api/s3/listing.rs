@@ -45,13 +45,16 @@ fn max_keys(v: Option<i32>) -> S3Result<usize> {
 }
 
 /// The storage class a listing shows for a version.
-fn class_name(v: &crate::meta::Version) -> String {
-    super::convert::storage_class(v).unwrap_or_else(|| ObjectStorageClass::STANDARD.to_owned())
+fn class_name(layer: &crate::object::ObjectLayer, v: &crate::meta::Version) -> String {
+    layer
+        .class_of(v)
+        .unwrap_or_else(|| ObjectStorageClass::STANDARD.to_owned())
 }
 
 /// The entries of a page, each with `owner` when the listing shows owners
 /// (v1 always, v2 with `fetch-owner`).
 fn listed(
+    layer: &crate::object::ObjectLayer,
     page: &ListPage,
     enc: fn(&str) -> String,
     owner: Option<Owner>,
@@ -64,7 +67,7 @@ fn listed(
             size: Some(o.version.size as i64),
             e_tag: Some(etag(&o.version.etag)),
             last_modified: Some(ts(o.version.mod_time_ns)),
-            storage_class: Some(ObjectStorageClass::from(class_name(&o.version))),
+            storage_class: Some(ObjectStorageClass::from(class_name(layer, &o.version))),
             owner: owner.clone(),
             ..Default::default()
         })
@@ -127,7 +130,7 @@ pub async fn list_objects_v2(
     let opts = options(i.prefix.as_deref(), i.delimiter.as_deref(), after, i.max_keys)?;
     let page = s3.layer.list_objects(&i.bucket, opts).await.map_err(fail(&rid))?;
     let owner = (i.fetch_owner == Some(true)).then(|| dto_owner(&s3.owner));
-    let (contents, prefixes) = listed(&page, enc, owner);
+    let (contents, prefixes) = listed(&s3.layer, &page, enc, owner);
     Ok(S3Response::new(ListObjectsV2Output {
         name: Some(i.bucket),
         prefix: Some(i.prefix.as_deref().map(enc).unwrap_or_default()),
@@ -159,7 +162,7 @@ pub async fn list_objects(
     let after = i.marker.clone().unwrap_or_default();
     let opts = options(i.prefix.as_deref(), i.delimiter.as_deref(), after, i.max_keys)?;
     let page = s3.layer.list_objects(&i.bucket, opts).await.map_err(fail(&rid))?;
-    let (contents, prefixes) = listed(&page, enc, Some(dto_owner(&s3.owner)));
+    let (contents, prefixes) = listed(&s3.layer, &page, enc, Some(dto_owner(&s3.owner)));
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(i.bucket),
         prefix: Some(i.prefix.as_deref().map(enc).unwrap_or_default()),
@@ -223,7 +226,7 @@ pub async fn list_object_versions(
                 last_modified: Some(ts(v.mod_time_ns)),
                 e_tag: Some(etag(&v.etag)),
                 size: Some(v.size as i64),
-                storage_class: Some(ObjectVersionStorageClass::from(class_name(v))),
+                storage_class: Some(ObjectVersionStorageClass::from(class_name(&s3.layer, v))),
                 owner: Some(dto_owner(&s3.owner)),
                 ..Default::default()
             });

@@ -94,6 +94,25 @@ impl StrataS3 {
             .map_err(fail(rid))?;
         Ok((versioning, reader))
     }
+
+    /// The pool or remote tier a write's storage class puts its data in
+    /// (`None`: the namespace pool); InvalidStorageClass for a class
+    /// nothing here offers.
+    async fn place(&self, rid: &str, class: Option<&s3s::dto::StorageClass>) -> S3Result<Option<String>> {
+        let Some(class) = class else { return Ok(None) };
+        match self.layer.place_of(class.as_str()).await.map_err(fail(rid))? {
+            Some(crate::object::placement::Place::Home) => Ok(None),
+            Some(crate::object::placement::Place::Store(p)) => Ok(Some(p)),
+            None => {
+                let mut e = S3Error::with_message(
+                    s3s::S3ErrorCode::InvalidStorageClass,
+                    "The storage class you specified is not valid",
+                );
+                e.set_request_id(rid);
+                Err(e)
+            }
+        }
+    }
 }
 
 /// A Delete* of a bucket setting: removes it, answers the empty output.

@@ -37,6 +37,7 @@ pub async fn create_multipart_upload(
         checksum_kind,
         encryption,
         acl: super::acl::object_acl!(s3, rid, i),
+        place: s3.place(&rid, i.storage_class.as_ref()).await?,
         ..write_options!(i)
     };
     let id = s3

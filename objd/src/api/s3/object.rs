@@ -34,6 +34,7 @@ pub async fn put_object(
         condition: write_condition(i.if_match, i.if_none_match)?,
         checksum,
         acl: super::acl::object_acl!(s3, rid, i),
+        place: s3.place(&rid, i.storage_class.as_ref()).await?,
         ..write_options!(i)
     };
     let v = s3
@@ -120,7 +121,7 @@ macro_rules! apply_overrides {
 
 /// The headers GET and HEAD share, as an output struct literal.
 macro_rules! object_output {
-    ($ty:ident, $v:expr, $versioning:expr, $h:expr, $len:expr, $range:expr, { $($extra:tt)* }) => {
+    ($ty:ident, $layer:expr, $v:expr, $versioning:expr, $h:expr, $len:expr, $range:expr, { $($extra:tt)* }) => {
         $ty {
             content_length: Some($len as i64),
             content_range: $range,
@@ -136,7 +137,7 @@ macro_rules! object_output {
             metadata: meta_map(&$v),
             version_id: version_id_out(&$v, $versioning),
             parts_count: ($v.parts.len() > 1).then_some($v.parts.len() as i32),
-            storage_class: $crate::api::s3::convert::storage_class(&$v).map(StorageClass::from),
+            storage_class: $layer.class_of(&$v).map(StorageClass::from),
             $($extra)*
             ..Default::default()
         }
@@ -168,7 +169,7 @@ pub async fn get_object(
     let whole = range.is_none();
     // The read's working set comes from the buffer budget first.
     let body = reader.stream_charged(start, end).await.map_err(fail(&rid))?;
-    let mut out = object_output!(GetObjectOutput, v, versioning, h, end - start, range, {
+    let mut out = object_output!(GetObjectOutput, s3.layer, v, versioning, h, end - start, range, {
         body: Some(StreamingBlob::wrap(body)),
         tag_count: (tags > 0).then_some(tags as i32),
     });
@@ -212,7 +213,16 @@ pub async fn head_object(
     let mut h = StoredHeaders::from_version(v);
     apply_overrides!(h, i);
     let whole = range.is_none();
-    let mut out = object_output!(HeadObjectOutput, v, versioning, h, end - start, range, {});
+    let mut out = object_output!(
+        HeadObjectOutput,
+        s3.layer,
+        v,
+        versioning,
+        h,
+        end - start,
+        range,
+        {}
+    );
     set_lock_fields!(out, v);
     if i.version_id.is_none() {
         out.expiration = expiration_of(s3, &i.bucket, &i.key, v);
@@ -349,6 +359,7 @@ pub async fn copy_object(
         && !replace_meta
         && !replace_tags
         && !reencrypt
+        && i.storage_class.is_none()
     {
         return Err(invalid(
             S3ErrorCode::InvalidRequest,
@@ -357,6 +368,7 @@ pub async fn copy_object(
     }
     let mut opts = PutOptions {
         acl: super::acl::object_acl!(s3, rid, i),
+        place: s3.place(&rid, i.storage_class.as_ref()).await?,
         ..write_options!(i)
     };
     opts.encryption = s3
@@ -467,7 +479,9 @@ pub async fn get_object_attributes(
     }
     if wants(ObjectAttributes::STORAGE_CLASS) {
         out.storage_class = Some(StorageClass::from(
-            super::convert::storage_class(v).unwrap_or_else(|| StorageClass::STANDARD.to_owned()),
+            s3.layer
+                .class_of(v)
+                .unwrap_or_else(|| StorageClass::STANDARD.to_owned()),
         ));
     }
     if wants(ObjectAttributes::CHECKSUM)

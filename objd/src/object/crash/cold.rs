@@ -1,5 +1,6 @@
-//! Crashes while data moves to a remote tier, and while a version whose
-//! data lives there is deleted: at every crash point of the drives (the
+//! Crashes while data moves to a remote tier, while a PUT writes straight
+//! into one (its storage class names it), and while a version whose data
+//! lives there is deleted: at every crash point of the drives (the
 //! tier, a store in memory, keeps what it was sent), the object reads back
 //! as before (a transition never changes what clients see) or, for a
 //! delete, as before or after; and once the journal is swept, the tier
@@ -54,6 +55,8 @@ enum Op {
     Transition(&'static str),
     /// Delete a key whose data is in the tier.
     Delete(&'static str),
+    /// Overwrite a key with a PUT whose data goes straight to the tier.
+    Placed(&'static str),
 }
 
 async fn prepared(
@@ -79,6 +82,17 @@ async fn run_op(layer: &ObjectLayer, op: Op) -> ObjectResult<()> {
     match op {
         Op::Transition(k) => transition(layer, k).await,
         Op::Delete(k) => layer.delete_object(BUCKET, k, None, false).await.map(|_| ()),
+        Op::Placed(k) => {
+            let opts = PutOptions {
+                size: Some(150_000),
+                place: Some("cold".into()),
+                ..Default::default()
+            };
+            layer
+                .put_object(BUCKET, k, body(pattern(150_000, 3)), opts)
+                .await
+                .map(|_| ())
+        }
     }
 }
 
@@ -131,6 +145,7 @@ async fn every_crash_point_of_moving_data_to_a_tier_and_deleting_it_there() {
         (Op::Transition("files"), "transition of a files object"),
         (Op::Transition("inline"), "transition of an inline object"),
         (Op::Delete("files"), "delete of an object in a tier"),
+        (Op::Placed("inline"), "PUT straight into a tier"),
     ] {
         let t0 = std::time::Instant::now();
         let n = run(op, name).await;
