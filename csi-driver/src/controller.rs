@@ -174,16 +174,49 @@ pub(crate) async fn require_volume(c: &Client, id: &VolumeId) -> Result<(), Stat
     }
 }
 
-/// objd writes every object to its one pool (STANDARD); data reaches
-/// remote tiers as it ages (`tierAfterDays`, `tierClass`).
-fn check_class(params: &HashMap<String, String>) -> Result<(), Status> {
-    match params.get("storageClass") {
-        Some(class) if class != "STANDARD" => Err(Status::invalid_argument(format!(
-            "storageClass {class} is not offered: objects are written to STANDARD; \
-             use tierAfterDays and tierClass to move them to a remote tier as they age"
+/// The storage class a volume's writes ask for (`storageClass`: one of
+/// objd's, such as a pool's `CAPACITY`); `None` for STANDARD.
+fn class_of(params: &HashMap<String, String>) -> Result<Option<String>, Status> {
+    match params.get("storageClass").map(String::as_str) {
+        None | Some("STANDARD") => Ok(None),
+        Some(c)
+            if !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
+            Ok(Some(c.to_owned()))
+        }
+        Some(c) => Err(Status::invalid_argument(format!(
+            "storageClass {c:?} is not a class name"
         ))),
-        _ => Ok(()),
     }
+}
+
+/// Checks with objd that `class` is one it offers: a write of an empty
+/// object in that class to the volume's place, removed again.
+async fn check_class(c: &Client, id: &VolumeId, class: &str) -> Result<(), Status> {
+    let probe = format!("{}.strata-storage-class-check", id.prefix);
+    c.clone()
+        .with_storage_class(Some(class.to_owned()))
+        .put_object(&id.bucket, &probe, Default::default(), &[])
+        .await
+        .map_err(|e| {
+            from_s3(
+                &format!("writing in storageClass {class} (is it a pool or tier of objd?)"),
+                &e,
+            )
+        })?;
+    c.delete_object(&id.bucket, &probe)
+        .await
+        .map_err(|e| from_s3("removing the storage class check", &e))
+}
+
+/// The volume, with the storage class its mounts write in.
+fn classed(mut v: Volume, class: Option<&String>) -> Volume {
+    if let Some(c) = class {
+        v.volume_context.insert("storageClass".to_owned(), c.clone());
+    }
+    v
 }
 
 /// Parameters a StorageClass may give a volume with a bucket of its own.
@@ -220,7 +253,7 @@ impl Controller for ControllerService {
         }
         check_capabilities(&r.volume_capabilities)?;
         let size = capacity(r.capacity_range.as_ref())?;
-        check_class(&r.parameters)?;
+        let class = class_of(&r.parameters)?;
         let c = self.backend.client(&r.secrets)?;
         let source = match &r.volume_content_source {
             Some(s) => Some(crate::snapshot::source(&c, s).await?),
@@ -266,12 +299,15 @@ impl Controller for ControllerService {
             c.put_object(&id.bucket, &id.prefix, Default::default(), &[])
                 .await
                 .map_err(|e| from_s3("creating the volume's directory", &e))?;
+            if let Some(class) = &class {
+                check_class(&c, &id, class).await?;
+            }
             if let Some(s) = &source {
                 s.fill(&c, &id).await?;
             }
             volume_account(&c, &r.secrets, &id, Account::Grant(kms_key)).await?;
             return Ok(Response::new(CreateVolumeResponse {
-                volume: Some(volume_from(&id, size, source.as_ref())),
+                volume: Some(classed(volume_from(&id, size, source.as_ref()), class.as_ref())),
             }));
         }
         if let Some(p) = r
@@ -292,6 +328,16 @@ impl Controller for ControllerService {
             .await
             .map_err(|e| from_s3("creating the bucket", &e))?;
         seal(&id.bucket).await?;
+        let placed = match &class {
+            Some(class) => check_class(&c, &id, class).await,
+            None => Ok(()),
+        };
+        if let Err(e) = placed {
+            if created {
+                let _ = c.delete_bucket(&id.bucket).await;
+            }
+            return Err(e);
+        }
         if tiering.is_some()
             && let Err(e) = set_tiering(&c, &id.bucket, tiering.as_ref()).await
         {
@@ -311,7 +357,7 @@ impl Controller for ControllerService {
                 Some(q) if q == size => {
                     volume_account(&c, &r.secrets, &id, Account::Grant(kms_key)).await?;
                     return Ok(Response::new(CreateVolumeResponse {
-                        volume: Some(volume_from(&id, size, source.as_ref())),
+                        volume: Some(classed(volume_from(&id, size, source.as_ref()), class.as_ref())),
                     }));
                 }
                 Some(q) => {
@@ -333,7 +379,7 @@ impl Controller for ControllerService {
         volume_account(&c, &r.secrets, &id, Account::Grant(kms_key)).await?;
         tracing::info!(volume = %id.id(), capacity = size, "volume created");
         Ok(Response::new(CreateVolumeResponse {
-            volume: Some(volume_from(&id, size, source.as_ref())),
+            volume: Some(classed(volume_from(&id, size, source.as_ref()), class.as_ref())),
         }))
     }
 
@@ -576,8 +622,9 @@ impl Controller for ControllerService {
         Ok(Response::new(crate::snapshot::list(&c, r).await?))
     }
 
-    /// Applies a VolumeAttributesClass: `storageClass` (STANDARD only, as
-    /// at creation) and the bucket's default encryption (`encryption`,
+    /// Applies a VolumeAttributesClass: `storageClass` (only as at
+    /// creation: the mounts write in the class the volume was made with)
+    /// and the bucket's default encryption (`encryption`,
     /// `kmsKeyId`), which seals what is written from then on; the
     /// volume's own credentials are granted the new KMS key in place.
     async fn controller_modify_volume(
@@ -593,7 +640,12 @@ impl Controller for ControllerService {
                 BUCKET_PARAMS.join(", ")
             )));
         }
-        check_class(params)?;
+        if class_of(params)?.is_some() {
+            return Err(Status::invalid_argument(
+                "storageClass is fixed when the volume is created (its mounts write in it); \
+                 use tierAfterDays and tierClass to move the volume's data as it ages",
+            ));
+        }
         let sealed = encryption(params)?;
         let tiering = Tiering::of(params)?;
         let c = self.backend.client(&r.secrets)?;

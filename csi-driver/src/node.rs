@@ -156,7 +156,14 @@ impl Node for NodeService {
             target: target.clone(),
             source: id.mount_source(),
             read_only: r.readonly || reads_only,
-            options: mount_options(&flags)?,
+            options: {
+                let mut o = mount_options(&flags)?;
+                // The storage class the volume's writes ask for.
+                if let Some(c) = r.volume_context.get("storageClass") {
+                    o.push(format!("--storage-class={c}"));
+                }
+                o
+            },
             access_key,
             secret_key,
         };

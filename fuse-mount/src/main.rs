@@ -49,6 +49,11 @@ struct Args {
     /// Mount read-only: every change fails with EROFS.
     #[arg(long)]
     read_only: bool,
+    /// Storage class of the objects this mount writes (`x-amz-storage-class`:
+    /// one of the server's, such as a pool's `CAPACITY`); default: the
+    /// server's STANDARD.
+    #[arg(long, env = "STRATA_STORAGE_CLASS")]
+    storage_class: Option<String>,
     /// Directory for the write-back files of files open for writing (they
     /// are removed when closed; size it for the largest files written).
     #[arg(long, env = "STRATA_CACHE_DIR", default_value = "/tmp")]
@@ -213,7 +218,8 @@ fn run(args: Args) -> Result<()> {
         &tls,
     )
     .map_err(anyhow::Error::msg)?
-    .with_timeout(Duration::from_secs(args.request_timeout.max(1)));
+    .with_timeout(Duration::from_secs(args.request_timeout.max(1)))
+    .with_storage_class(args.storage_class.clone());
     let opts = fs::Options {
         prefix,
         uid: args.uid.unwrap_or_else(|| caller_ids().0),

@@ -73,6 +73,8 @@ pub struct Client {
     host: String,
     signer: Signer,
     timeout: Duration,
+    /// Sent as `x-amz-storage-class` with every write.
+    storage_class: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -113,6 +115,7 @@ impl Client {
             host,
             signer,
             timeout: Duration::from_secs(60),
+            storage_class: None,
         })
     }
 
@@ -120,6 +123,21 @@ impl Client {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// Writes (PUT, copy, multipart upload) ask for this storage class.
+    pub fn with_storage_class(mut self, class: Option<String>) -> Self {
+        self.storage_class = class;
+        self
+    }
+
+    /// The headers of a write: user metadata and the storage class.
+    fn write_headers(&self, metadata: &[(String, String)]) -> Vec<(String, String)> {
+        let mut h = meta_headers(metadata);
+        if let Some(c) = &self.storage_class {
+            h.push(("x-amz-storage-class".into(), c.clone()));
+        }
+        h
     }
 
     /// A request signed with the client's credentials.
@@ -385,7 +403,7 @@ impl Client {
         body: Bytes,
         metadata: &[(String, String)],
     ) -> Result<String> {
-        let headers = meta_headers(metadata);
+        let headers = self.write_headers(metadata);
         let h: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         let r = self
             .send(Method::PUT, &Self::path(bucket, key), &[], &h, body)
@@ -408,6 +426,9 @@ impl Client {
             "x-amz-copy-source".into(),
             uri_encode(&format!("/{bucket}/{src_key}"), true),
         )];
+        if let Some(c) = &self.storage_class {
+            headers.push(("x-amz-storage-class".into(), c.clone()));
+        }
         if let Some(r) = metadata {
             headers.push(("x-amz-metadata-directive".into(), "REPLACE".into()));
             headers.extend(meta_headers(r.user));
@@ -428,7 +449,7 @@ impl Client {
         key: &str,
         metadata: &[(String, String)],
     ) -> Result<String> {
-        let headers = meta_headers(metadata);
+        let headers = self.write_headers(metadata);
         let h: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         let r = self
             .send(

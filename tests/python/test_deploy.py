@@ -238,3 +238,45 @@ def test_the_remote_tier_component_registers_a_tier_without_secrets_in_manifests
     sc = docs[("StorageClass", "strata-tiered")]
     assert sc["provisioner"] == "csi.strata.dev"
     assert sc["parameters"]["tierClass"].lower() == "cold" and int(sc["parameters"]["tierAfterDays"]) > 0
+
+
+def test_the_capacity_pool_component_gives_objd_a_pool_it_starts_with(tmp_path):
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in build(DEPLOY / "components" / "capacity-pool", tmp_path)}
+    sts = docs[("StatefulSet", "objd")]["spec"]
+    (c,) = [c for c in sts["template"]["spec"]["containers"] if c["name"] == "objd"]
+    args = c["args"]
+    pool = args[args.index("--pool") + 1]
+    assert pool == "capacity=/data/h{1...4}"
+    claims = {t["metadata"]["name"]: t["spec"]["storageClassName"] for t in sts["volumeClaimTemplates"]}
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    for i in range(1, 5):
+        assert claims[f"h{i}"] == "strata-drive-capacity" and mounts[f"/data/h{i}"] == f"h{i}"
+        assert claims[f"d{i}"] == "strata-drive-fast"
+    assert docs[("StorageClass", "strata-drive-capacity")]["provisioner"] == "kubernetes.io/no-provisioner"
+    sc = docs[("StorageClass", "strata-capacity")]
+    assert sc["provisioner"] == "csi.strata.dev" and sc["parameters"]["storageClass"] == "CAPACITY"
+    # objd takes the manifest's arguments as they are (drives moved under
+    # a temporary directory), and writes CAPACITY objects to the pool.
+    from conftest import ACCESS_KEY, SECRET_KEY, make_client, objd_bin
+
+    local = [a.replace("/data/", f"{tmp_path}/data/") if "/data/" in a else a for a in args]
+    local[local.index("--address") + 1] = "127.0.0.1:0"
+    proc = subprocess.Popen([objd_bin(), *local], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "OBJD_ACCESS_KEY": ACCESS_KEY, "OBJD_SECRET_KEY": SECRET_KEY,
+                                 "OBJD_LOG": "warn"})
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("objd listening on "), line
+
+        class Endpoint:
+            endpoint = line.strip().split(" on ")[1]
+
+        s3 = make_client(Endpoint())
+        s3.create_bucket(Bucket="vol")
+        s3.put_object(Bucket="vol", Key="k", Body=b"x" * 300_000, StorageClass="CAPACITY")
+        assert s3.head_object(Bucket="vol", Key="k")["StorageClass"] == "STANDARD_IA"
+        pool_files = [f for d in (tmp_path / "data").glob("h*") for f in d.rglob("*") if "/data/" in str(f.relative_to(tmp_path / "data"))]
+        assert pool_files, "the object's data is on the pool's drives"
+    finally:
+        proc.kill()
+        proc.wait()

@@ -507,7 +507,7 @@ async fn volumes_can_be_prefixes_of_a_shared_bucket() {
         fs(move || std::fs::read(t.join("old.txt"))).await.unwrap(),
         b"from before"
     );
-    // Storage classes: STANDARD only, until objd has tiers.
+    // A storage class objd does not offer fails the volume.
     let e = ctrl
         .create_volume(create("pvc-cold", 1 << 20, &[("storageClass", "GLACIER")]))
         .await

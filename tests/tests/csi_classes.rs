@@ -1,7 +1,8 @@
 //! StorageClass (and VolumeAttributesClass) parameters that shape a
 //! volume's bucket, driven over the plugin's UNIX socket against a real
-//! objd: default encryption with a KMS key of the volume's own, and
-//! tiering to a remote tier (a second objd) as data ages.
+//! objd: default encryption with a KMS key of the volume's own, tiering
+//! to a remote tier (a second objd) as data ages, and writes in a pool's
+//! storage class.
 
 mod csi_support;
 
@@ -156,7 +157,7 @@ async fn encrypted_storage_classes_seal_their_volumes() {
         (
             &[("storageClass", "GOLD")][..],
             Code::InvalidArgument,
-            "unknown class",
+            "fixed at creation",
         ),
         (&[("quota", "5")][..], Code::InvalidArgument, "not mutable"),
         (&[("encryption", "aws:kms")][..], Code::InvalidArgument, "no key"),
@@ -314,4 +315,92 @@ async fn tiering_storage_classes_move_a_volume_s_data_to_a_remote_tier() {
         .await
         .unwrap();
     assert_eq!(rules.rules()[0].transitions()[0].days(), Some(30));
+}
+
+/// `storageClass` puts a volume's writes in one of objd's classes (here
+/// a capacity pool of its own drives): the volume context carries it, the
+/// mount writes every file in it, and a class objd does not offer fails
+/// the volume and leaves no bucket. It is fixed at creation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_class_parameter_puts_a_volume_s_writes_in_a_pool() {
+    use aws_sdk_s3::types::StorageClass;
+    use strata_csi::proto::node_client::NodeClient;
+    let dir = tempfile::tempdir().unwrap();
+    let pool = format!("capacity={}/hdd/h{{1...4}}", dir.path().display());
+    let s = Server::start(4, &["--pool", &pool]);
+    let root = s3_client(&s.endpoint);
+    let plugin = Plugin::start(&s.endpoint, dir.path());
+    let mut ctrl = ControllerClient::new(plugin.channel().await);
+    let mut node = NodeClient::new(plugin.channel().await);
+    let v = ctrl
+        .create_volume(create("pvc-capacity", 1 << 30, &[("storageClass", "CAPACITY")]))
+        .await
+        .unwrap()
+        .into_inner()
+        .volume
+        .unwrap();
+    assert_eq!(
+        v.volume_context.get("storageClass").map(String::as_str),
+        Some("CAPACITY")
+    );
+    // The check left nothing in the bucket.
+    let listed = root
+        .list_objects_v2()
+        .bucket("pvc-capacity")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.key_count(), Some(0));
+    let target = dir.path().join("mnt");
+    let mut req = publish("pvc-capacity", &target, false);
+    req.volume_context = v.volume_context.clone();
+    node.node_publish_volume(req).await.unwrap();
+    let data = pattern(3_000_000, 6);
+    let (t, d) = (target.clone(), data.clone());
+    fs(move || {
+        std::fs::create_dir(t.join("sub")).unwrap();
+        std::fs::write(t.join("sub/big"), &d).unwrap();
+        std::fs::write(t.join("small"), b"tiny").unwrap();
+    })
+    .await;
+    for k in ["sub/big", "small"] {
+        let h = root
+            .head_object()
+            .bucket("pvc-capacity")
+            .key(k)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(h.storage_class(), Some(&StorageClass::from("CAPACITY")), "{k}");
+    }
+    assert_eq!(
+        strata_tests::get_object(&root, "pvc-capacity", "sub/big")
+            .await
+            .unwrap(),
+        data
+    );
+    let t = target.clone();
+    assert_eq!(fs(move || std::fs::read(t.join("sub/big"))).await.unwrap(), data);
+    node.node_unpublish_volume(NodeUnpublishVolumeRequest {
+        volume_id: "pvc-capacity".into(),
+        target_path: target.to_string_lossy().into_owned(),
+    })
+    .await
+    .unwrap();
+
+    let e = ctrl
+        .create_volume(create("pvc-gold", 1 << 30, &[("storageClass", "GOLD")]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(root.head_bucket().bucket("pvc-gold").send().await.is_err());
+    let e = ctrl
+        .controller_modify_volume(ControllerModifyVolumeRequest {
+            volume_id: "pvc-capacity".into(),
+            mutable_parameters: HashMap::from([("storageClass".to_owned(), "CAPACITY".to_owned())]),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
 }

@@ -752,7 +752,18 @@ impl ObjectLayer {
         (opts.retention, opts.legal_hold) = self.lock_for_write(bucket, opts.retention, opts.legal_hold)?;
         let set = self.set_for(bucket, key);
         set.fit_sealing(&mut opts);
-        set.put_object(bucket, key, body, opts, b.versioning).await
+        // A body of unknown length cannot be framed for a store as it
+        // streams: it is written here first, then moved.
+        let later = if opts.size.is_none() {
+            opts.place.take()
+        } else {
+            None
+        };
+        let v = set.put_object(bucket, key, body, opts, b.versioning).await?;
+        Ok(match later {
+            Some(place) => self.place_written(bucket, key, v, &place).await,
+            None => v,
+        })
     }
 
     /// Resolves the version a GET or HEAD would return: the latest, or the

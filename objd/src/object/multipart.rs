@@ -431,6 +431,7 @@ impl ObjectLayer {
                     rotation,
                     allow_inline: false,
                     checksums: algos.clone(),
+                    md5: true,
                     seal,
                 },
             )
@@ -693,16 +694,10 @@ impl ObjectLayer {
         }
         // The parts were written to the namespace pool; an upload meant
         // for another place moves there before the answer.
-        let Some(place) = &upload_place else {
-            return Ok(v);
-        };
-        match self.transition(bucket, key, &v, place).await {
-            Ok(_) => Ok(v),
-            Err(e) => {
-                tracing::warn!(%bucket, %key, place = %place, error = %e, "a completed upload stays in the namespace pool: moving it to its storage class failed");
-                Ok(v)
-            }
-        }
+        Ok(match &upload_place {
+            Some(place) => self.place_written(bucket, key, v, place).await,
+            None => v,
+        })
     }
 
     pub async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> ObjectResult<()> {

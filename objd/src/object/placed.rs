@@ -14,7 +14,7 @@
 
 use super::cold::{framed_len, row_key, row_put, transfer_limit};
 use super::put::{BodyDigests, BodyReader, Pending, Stored, WrittenBody};
-use super::{ByteStream, ErasureSet, ObjectError, ObjectResult, PutOptions, blocking, now_ns};
+use super::{ByteStream, ErasureSet, ObjectError, ObjectLayer, ObjectResult, PutOptions, blocking, now_ns};
 use crate::drive::{RecordOp, Table};
 use crate::erasure::bitrot;
 use crate::meta::{RemoteLoc, Version, Versioning};
@@ -27,9 +27,22 @@ const QUEUE: usize = 4;
 /// How the body's stream ended: its digests and sizes, or why it failed.
 type Outcome = tokio::task::JoinHandle<ObjectResult<WrittenBody>>;
 
+impl ObjectLayer {
+    /// Moves a version just written to the namespace pool to `place`,
+    /// where its storage class asked for it to be (a completed multipart
+    /// upload, or a body of unknown length). A move that fails leaves the
+    /// object where it is, durable and reported STANDARD, and is logged.
+    pub(super) async fn place_written(&self, bucket: &str, key: &str, v: Version, place: &str) -> Version {
+        if let Err(e) = self.transition(bucket, key, &v, place).await {
+            tracing::warn!(%bucket, %key, %place, error = %e, "a new object stays in the namespace pool: moving it to its storage class failed");
+        }
+        v
+    }
+}
+
 impl ErasureSet {
     /// [`ErasureSet::put_object`] for a version whose data goes to the
-    /// store of `place`.
+    /// store of `place` (the body's length known).
     pub(super) async fn put_placed(
         &self,
         bucket: &str,
@@ -40,9 +53,7 @@ impl ErasureSet {
         place: String,
     ) -> ObjectResult<Version> {
         let Some(size) = opts.size else {
-            return Err(ObjectError::InvalidRequest(
-                "a write to a storage class other than STANDARD needs a Content-Length".into(),
-            ));
+            return Err(ObjectError::Internal("a placed write without a length".into()));
         };
         if size > super::put::MAX_PUT_SIZE {
             return Err(ObjectError::EntityTooLarge);
@@ -156,7 +167,7 @@ async fn produce(
 ) -> ObjectResult<WrittenBody> {
     let frame = super::cold::FRAME as usize;
     let mut body = BodyReader::new(body);
-    let mut digests = Some(BodyDigests::new(&[algo]));
+    let mut digests = Some(BodyDigests::new(&[algo], true));
     let mut pending = BytesMut::new();
     let mut buf = BytesMut::new();
     let (mut total, mut stored) = (0u64, 0u64);
@@ -173,7 +184,7 @@ async fn produce(
         if total > size {
             return Err(ObjectError::IncompleteBody);
         }
-        let mut d = digests.take().unwrap_or_else(|| BodyDigests::new(&[algo]));
+        let mut d = digests.take().unwrap_or_else(|| BodyDigests::new(&[algo], true));
         let (d, s, out) = blocking(move || {
             d.update(&block);
             let out = match seal.as_mut() {

@@ -53,6 +53,10 @@ pub struct PutOptions {
     /// The pool or remote tier (by name) to keep the data in, when the
     /// storage class asked for is not the namespace pool's.
     pub place: Option<String>,
+    /// Compute neither the MD5 (the ETag is zeroes) nor a checksum: for
+    /// the objects of a pool's store, whose framed bytes carry checksums
+    /// of their own and whose ETag nobody sees.
+    pub undigested: bool,
 }
 
 impl PutOptions {
@@ -142,20 +146,23 @@ pub(super) struct WrittenPart {
 /// The digests a write computes over the body as it streams: the MD5 of
 /// the ETag and the checksums asked for.
 pub(super) struct BodyDigests {
-    md5: Md5,
+    /// `None` for a write that needs no ETag (a pool's internal object).
+    md5: Option<Md5>,
     sums: Vec<Hasher>,
 }
 
 impl BodyDigests {
-    pub(super) fn new(algos: &[ChecksumAlgo]) -> Self {
+    pub(super) fn new(algos: &[ChecksumAlgo], md5: bool) -> Self {
         Self {
-            md5: Md5::new(),
+            md5: md5.then(Md5::new),
             sums: algos.iter().map(|a| Hasher::new(*a)).collect(),
         }
     }
 
     pub(super) fn update(&mut self, data: &[u8]) {
-        self.md5.update(data);
+        if let Some(m) = &mut self.md5 {
+            m.update(data);
+        }
         self.update_sums(data);
     }
 
@@ -167,7 +174,7 @@ impl BodyDigests {
 
     pub(super) fn finish(self) -> ([u8; 16], Vec<Vec<u8>>) {
         (
-            self.md5.finish(),
+            self.md5.map_or([0; 16], Md5::finish),
             self.sums.into_iter().map(Hasher::finish).collect(),
         )
     }
@@ -185,6 +192,8 @@ pub(super) struct PartSpec {
     pub allow_inline: bool,
     /// Checksums to compute over the body.
     pub checksums: Vec<ChecksumAlgo>,
+    /// Compute the body's MD5 (the ETag).
+    pub md5: bool,
     /// Seals the body in packages before it is erasure-coded.
     pub seal: Option<Sealer>,
 }
@@ -379,6 +388,7 @@ impl ErasureSet {
             rotation,
             allow_inline,
             checksums,
+            md5: want_md5,
             seal,
         } = spec;
         let max_size = MAX_PUT_SIZE;
@@ -408,7 +418,7 @@ impl ErasureSet {
             let online: Vec<bool> = self.drives.iter().map(Option::is_some).collect();
             let (digests, stored_size, streams) = blocking(move || -> ObjectResult<_> {
                 let mut encoder = encoder;
-                let mut digests = BodyDigests::new(&checksums);
+                let mut digests = BodyDigests::new(&checksums, want_md5);
                 digests.update(&data);
                 let data = match seal {
                     Some(mut s) => bytes::Bytes::from(s.seal(&data, true)),
@@ -446,7 +456,7 @@ impl ErasureSet {
         let mut stored_size: u64 = 0;
         let mut seal = seal;
         let result: ObjectResult<BodyDigests> = async {
-            let mut md5 = BodyDigests::new(&checksums);
+            let mut md5 = BodyDigests::new(&checksums, want_md5);
             // An encrypted part has at least one package, even when empty.
             let mut sealed_any = seal.is_none();
             loop {
@@ -462,8 +472,16 @@ impl ErasureSet {
                 }
                 // The MD5 goes to the hashing lanes, beside the encoding,
                 // where the CPU has them.
-                let lanes = (self.config.md5_lanes.then(crate::digest::pool).flatten())
-                    .map(|p| p.update(std::mem::take(&mut md5.md5), block.clone()));
+                let lanes = match (
+                    self.config.md5_lanes.then(crate::digest::pool).flatten(),
+                    md5.md5.take(),
+                ) {
+                    (Some(p), Some(m)) => Some(p.update(m, block.clone())),
+                    (_, m) => {
+                        md5.md5 = m;
+                        None
+                    }
+                };
                 let here = lanes.is_none();
                 let (enc, md, sl, len, shards) = blocking(move || {
                     if here {
@@ -501,9 +519,11 @@ impl ErasureSet {
                 }
                 // The block's buffer is let go before the next is read.
                 if let Some(hashed) = lanes {
-                    md5.md5 = hashed
-                        .await
-                        .ok_or_else(|| ObjectError::Internal("md5 lanes stopped".into()))?;
+                    md5.md5 = Some(
+                        hashed
+                            .await
+                            .ok_or_else(|| ObjectError::Internal("md5 lanes stopped".into()))?,
+                    );
                 }
                 if !eof && buf.len() <= take {
                     eof = body.fill(&mut buf, take + 1).await?;
@@ -596,7 +616,8 @@ impl ErasureSet {
                     file: ShardFile::new(1, 0),
                     rotation,
                     allow_inline: true,
-                    checksums: vec![algo],
+                    checksums: if opts.undigested { vec![] } else { vec![algo] },
+                    md5: !opts.undigested,
                     seal: opts
                         .encryption
                         .as_ref()

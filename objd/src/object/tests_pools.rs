@@ -132,6 +132,18 @@ async fn a_put_to_a_pool_s_class_keeps_its_data_on_that_pool_only() {
     }
     let head = l.head_object("bkt", "k", None).await.unwrap();
     assert_eq!(l.class_of(head.version()).as_deref(), Some("STANDARD_IA"));
+    // A body of unknown length is written here, then moved.
+    let opts = PutOptions {
+        size: None,
+        ..placed(0, "capacity")
+    };
+    l.put_object("bkt", "unsized", body(data.clone()), opts)
+        .await
+        .unwrap();
+    let head = l.head_object("bkt", "unsized", None).await.unwrap();
+    assert_eq!(l.class_of(head.version()).as_deref(), Some("STANDARD_IA"));
+    assert_eq!(read_all(l, "bkt", "unsized").await.unwrap(), data);
+    l.delete_object("bkt", "unsized", None, false).await.unwrap();
     // An overwrite into the namespace pool; the pool's copy goes.
     l.put_object("bkt", "k", body(b"small".to_vec()), PutOptions::default())
         .await

@@ -114,6 +114,7 @@ impl ColdStore for PoolStore {
     async fn upload(&self, _: &str, id: [u8; 16], body: ByteStream, len: u64) -> ObjectResult<()> {
         let opts = PutOptions {
             size: Some(len),
+            undigested: true,
             ..Default::default()
         };
         self.layer
