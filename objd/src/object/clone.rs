@@ -229,7 +229,8 @@ impl ObjectLayer {
         }
         match set.link_clone((src_bucket, src_key), versioning).await? {
             Some(staged) => Ok(staged),
-            // Data in a remote tier is not shared: the clone gets a copy.
+            // Data in a pool or remote tier is not shared: the clone gets
+            // a copy, in the same place.
             None => self
                 .clone_by_copy((src_bucket, src_key), (dst_bucket, dst_key), keys)
                 .await
@@ -265,6 +266,8 @@ impl ObjectLayer {
         opts.retention = super::lock::Retention::of(&v.extras);
         opts.legal_hold = v.extras.legal_hold;
         opts.acl = v.extras.acl.clone();
+        // A copy of data kept in a pool or tier goes to the same place.
+        opts.place = v.remote().map(|r| r.tier.clone());
         let src = super::CopySource {
             bucket: src_bucket.to_owned(),
             key: src_key.to_owned(),

@@ -222,3 +222,27 @@ async fn a_put_to_a_pool_that_fails_leaves_nothing_behind() {
         assert!(s.rows().await.is_empty(), "journal rows left");
     }
 }
+
+#[tokio::test]
+async fn a_clone_of_an_object_in_a_pool_is_a_copy_in_the_same_pool() {
+    let p = setup().await;
+    let l = &p.home.layer;
+    l.make_bucket("snap").await.unwrap();
+    let data = pattern(250_000, 4);
+    l.put_object("bkt", "k", body(data.clone()), placed(data.len(), "capacity"))
+        .await
+        .unwrap();
+    l.clone_prefix(("bkt", ""), ("snap", ""), Arc::new(NoKeys), |_| {})
+        .await
+        .unwrap();
+    let c = l.head_object("snap", "k", None).await.unwrap();
+    assert_eq!(c.version().remote().map(|r| r.tier.as_str()), Some("capacity"));
+    assert_eq!(pool_objects(&p).await, 2, "a copy of its own");
+    assert_eq!(read_all(l, "snap", "k").await.unwrap(), data);
+    assert_eq!(data_files(&p.home), 0);
+    // Independent: the source's removal leaves the clone whole.
+    l.delete_object("bkt", "k", None, false).await.unwrap();
+    settle(&p).await;
+    assert_eq!(pool_objects(&p).await, 1);
+    assert_eq!(read_all(l, "snap", "k").await.unwrap(), data);
+}
