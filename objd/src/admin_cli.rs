@@ -50,7 +50,7 @@ enum AdminCommand {
         #[arg(long, default_value = "")]
         target_prefix: String,
     },
-    /// Show drives, erasure sets and the heal queue.
+    /// Show drives, erasure sets (of every pool) and the heal queue.
     Info,
     /// Show a bucket's stored bytes and versions, and its quota.
     Usage { bucket: String },

@@ -93,6 +93,39 @@ fn stream_lines<T: serde::Serialize + Send + 'static>(
     json_response(StatusCode::OK, Body::from(s3s::dto::StreamingBlob::wrap(stream)))
 }
 
+/// The erasure sets of a layer and the state of each drive, as `info`
+/// shows them.
+async fn sets_info(layer: &ObjectLayer) -> Vec<serde_json::Value> {
+    let mut sets = Vec::new();
+    for set in layer.sets() {
+        let mut drives = Vec::new();
+        for d in set.drives() {
+            drives.push(match d {
+                Some(d) => {
+                    let d = Arc::clone(d);
+                    let space = tokio::task::spawn_blocking(move || (d.name().to_owned(), d.space()))
+                        .await
+                        .ok();
+                    match space {
+                        Some((name, Err(DriveError::Offline))) => {
+                            serde_json::json!({ "drive": name, "state": "offline" })
+                        }
+                        Some((name, Ok(s))) => serde_json::json!({
+                            "drive": name, "state": "online", "total": s.total, "free": s.free }),
+                        Some((name, Err(_))) => serde_json::json!({ "drive": name, "state": "faulty" }),
+                        None => serde_json::json!({ "state": "faulty" }),
+                    }
+                }
+                None => serde_json::json!({ "state": "offline" }),
+            });
+        }
+        sets.push(serde_json::json!({
+            "set": set.index, "data": set.drive_count() - set.parity(), "parity": set.parity(), "drives": drives
+        }));
+    }
+    sets
+}
+
 /// A query parameter's value, percent-decoded.
 pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
     uri.query()?.split('&').find_map(|kv| {
@@ -312,50 +345,41 @@ impl S3Route for AdminRoute {
                     self.layer.bucket(b).map_err(super::error::to_s3)?;
                 }
                 let layer = Arc::clone(&self.layer);
+                // Every pool's drives too, unless one bucket is asked for
+                // (a pool's objects are not sorted by bucket).
+                let pools: Vec<(String, Arc<ObjectLayer>)> = match bucket {
+                    None => layer.placement().pool_layers().to_vec(),
+                    Some(_) => vec![],
+                };
                 Ok(stream_lines(move |tx| {
                     Box::pin(async move {
-                        layer
+                        let mut total = layer
                             .heal_all(bucket.as_deref(), 0.0, |p| {
                                 line(&tx, serde_json::to_value(p).unwrap_or_default())
                             })
-                            .await
+                            .await?;
+                        for (name, pool) in pools {
+                            total += pool
+                                .heal_all(None, 0.0, |p| {
+                                    let mut v = serde_json::to_value(p).unwrap_or_default();
+                                    v["pool"] = serde_json::Value::from(name.as_str());
+                                    line(&tx, v)
+                                })
+                                .await?;
+                        }
+                        Ok(total)
                     })
                 }))
             }
             (Method::POST, "clone") => self.clone_objects(&req.uri),
             (Method::GET, "info") => {
-                let mut sets = Vec::new();
-                for set in self.layer.sets() {
-                    let mut drives = Vec::new();
-                    for d in set.drives() {
-                        drives.push(match d {
-                            Some(d) => {
-                                let d = Arc::clone(d);
-                                let space =
-                                    tokio::task::spawn_blocking(move || (d.name().to_owned(), d.space()))
-                                        .await
-                                        .ok();
-                                match space {
-                                    Some((name, Err(DriveError::Offline))) => {
-                                        serde_json::json!({ "drive": name, "state": "offline" })
-                                    }
-                                    Some((name, Ok(s))) => serde_json::json!({
-                                        "drive": name, "state": "online", "total": s.total, "free": s.free }),
-                                    Some((name, Err(_))) => {
-                                        serde_json::json!({ "drive": name, "state": "faulty" })
-                                    }
-                                    None => serde_json::json!({ "state": "faulty" }),
-                                }
-                            }
-                            None => serde_json::json!({ "state": "offline" }),
-                        });
-                    }
-                    sets.push(serde_json::json!({
-                        "set": set.index, "data": set.drive_count() - set.parity(), "parity": set.parity(), "drives": drives
-                    }));
+                let mut pools = Vec::new();
+                for (name, pool) in self.layer.placement().pool_layers() {
+                    pools.push(serde_json::json!({ "pool": name, "sets": sets_info(pool).await }));
                 }
                 let body = serde_json::json!({
-                    "sets": sets,
+                    "sets": sets_info(&self.layer).await,
+                    "pools": pools,
                     "buckets": self.layer.list_buckets().len(),
                     "heal_queue": self.layer.heal.pending(),
                     "hinted_heals": self.layer.hinted(),

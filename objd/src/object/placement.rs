@@ -36,6 +36,8 @@ pub struct Placement {
     pools: Vec<(String, Arc<dyn ColdStore>)>,
     /// Class (upper case) -> place name (lower case), in the order given.
     aliases: Vec<(String, String)>,
+    /// The pools' own layers, for their administration (status, heal).
+    layers: Vec<(String, Arc<ObjectLayer>)>,
 }
 
 impl std::fmt::Debug for Placement {
@@ -54,6 +56,7 @@ impl Default for Placement {
             home: DEFAULT_POOL.into(),
             pools: vec![],
             aliases: vec![],
+            layers: vec![],
         }
     }
 }
@@ -127,7 +130,19 @@ impl Placement {
             home: home.to_owned(),
             pools,
             aliases: out,
+            layers: vec![],
         })
+    }
+
+    /// The placement with the pools' own layers, by pool name.
+    pub fn with_layers(mut self, layers: Vec<(String, Arc<ObjectLayer>)>) -> Self {
+        self.layers = layers;
+        self
+    }
+
+    /// The pools' own layers (besides the namespace pool's), by name.
+    pub fn pool_layers(&self) -> &[(String, Arc<ObjectLayer>)] {
+        &self.layers
     }
 
     /// The namespace pool's name.

@@ -167,12 +167,14 @@ pub async fn place(
         let store = PoolStore::open(&p.name, Arc::clone(&p.layer))
             .await
             .map_err(anyhow::Error::msg)?;
-        stores.push((p.name, Arc::new(store)));
-        layers.push(p.layer);
+        stores.push((p.name.clone(), Arc::new(store)));
+        layers.push((p.name, p.layer));
     }
-    let placement = Placement::new(home, stores, classes).map_err(anyhow::Error::msg)?;
+    let placement = Placement::new(home, stores, classes)
+        .map_err(anyhow::Error::msg)?
+        .with_layers(layers.clone());
     layer.set_placement(placement);
-    Ok(layers)
+    Ok(layers.into_iter().map(|(_, l)| l).collect())
 }
 
 #[cfg(test)]
