@@ -96,16 +96,19 @@ time.sleep(2)
 main.put_bucket_lifecycle_configuration(Bucket="hot", LifecycleConfiguration={"Rules": [
     {"ID": "cold", "Status": "Enabled", "Filter": {"Prefix": "t/"},
      "Transitions": [{"Days": 0, "StorageClass": "WARM"}]}]})
-deadline = time.time() + 180
-passes = []
-while time.time() < deadline:
-    passes = [json.loads(l) for l in open(log) if '"lifecycle pass"' in l]
-    if sum(p.get("transitioned", 0) for p in passes) >= n:
-        break
-    time.sleep(0.5)
-moved = sum(p.get("transitioned", 0) for p in passes)
-secs = sum(p["seconds"] for p in passes if p.get("transitioned", 0))
-assert moved == n, f"moved {moved} of {n}"
+def passes_moving(seen, where):
+    """Waits for the lifecycle passes after the first `seen` to move n
+    objects; their count and the seconds they took."""
+    deadline = time.time() + 180
+    while True:
+        passes = [json.loads(l) for l in open(log) if '"lifecycle pass"' in l][seen:]
+        moved = sum(p.get("transitioned", 0) for p in passes)
+        if moved >= n or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert moved == n, f"moved {moved} of {n} to {where}"
+    return seen + len(passes), sum(p["seconds"] for p in passes if p.get("transitioned", 0))
+seen, secs = passes_moving(0, "the tier")
 print(f"transition (lifecycle passes moving them): {secs:.2f} s, {total / secs:.1f} MiB/s, "
       f"{copy_s / secs:.2f}x the plain copy")
 
@@ -116,21 +119,12 @@ for i in range(n):
     data = main.get_object(Bucket="hot", Key=f"p/{i}")["Body"].read()
     main.put_object(Bucket="hot", Key=f"x/{i}", Body=data, StorageClass="CAPACITY")
 pcopy_s = time.time() - t0
-seen = len(passes)
 main.put_bucket_lifecycle_configuration(Bucket="hot", LifecycleConfiguration={"Rules": [
     {"ID": "cold", "Status": "Enabled", "Filter": {"Prefix": "t/"},
      "Transitions": [{"Days": 0, "StorageClass": "WARM"}]},
     {"ID": "capacity", "Status": "Enabled", "Filter": {"Prefix": "p/"},
      "Transitions": [{"Days": 0, "StorageClass": "CAPACITY"}]}]})
-deadline = time.time() + 180
-while time.time() < deadline:
-    passes = [json.loads(l) for l in open(log) if '"lifecycle pass"' in l][seen:]
-    if sum(p.get("transitioned", 0) for p in passes) >= n:
-        break
-    time.sleep(0.5)
-moved = sum(p.get("transitioned", 0) for p in passes)
-psecs = sum(p["seconds"] for p in passes if p.get("transitioned", 0))
-assert moved == n, f"moved {moved} of {n} to the pool"
+_, psecs = passes_moving(seen, "the pool")
 print(f"plain copy into the pool (GET, PUT with class CAPACITY): {pcopy_s:.2f} s, {total / pcopy_s:.1f} MiB/s")
 print(f"transition to the pool (lifecycle passes moving them): {psecs:.2f} s, {total / psecs:.1f} MiB/s, "
       f"{pcopy_s / psecs:.2f}x the plain copy")

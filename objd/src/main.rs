@@ -403,15 +403,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
         ..LayerConfig::default()
     };
     let replaced = !deployment.replaced.is_empty();
-    let drives = deployment
-        .drives
-        .into_iter()
-        .map(|set| {
-            set.into_iter()
-                .map(|d| d.map(objd::drive::metered::Metered::wrap))
-                .collect()
-        })
-        .collect();
+    let drives = server::pools::metered(deployment.drives);
     let deployment_id = deployment.deployment_id.clone();
     let mut opened = Vec::new();
     for spec in &pool_specs {

@@ -6,6 +6,7 @@
 
 use super::ellipsis;
 use super::startup::{self, StartupError};
+use crate::drive::Drive;
 use crate::object::cold::ColdStore;
 use crate::object::placement::{DEFAULT_POOL, Placement, valid_place_name};
 use crate::object::{LayerConfig, ObjectLayer};
@@ -91,6 +92,18 @@ pub fn parse_classes(args: &[String]) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
+/// The drives of a layout, each counted in the drive metrics.
+pub fn metered(drives: Vec<Vec<Option<Arc<dyn Drive>>>>) -> Vec<Vec<Option<Arc<dyn Drive>>>> {
+    drives
+        .into_iter()
+        .map(|set| {
+            set.into_iter()
+                .map(|d| d.map(crate::drive::metered::Metered::wrap))
+                .collect()
+        })
+        .collect()
+}
+
 /// A pool, opened.
 pub struct OpenPool {
     pub name: String,
@@ -112,15 +125,7 @@ pub async fn open(
     let d = tokio::task::spawn_blocking(move || startup::open_deployment(&paths, None, parity))
         .await?
         .map_err(|e: StartupError| anyhow::anyhow!("pool {}: {e}", spec.name))?;
-    let drives = d
-        .drives
-        .into_iter()
-        .map(|set| {
-            set.into_iter()
-                .map(|d| d.map(crate::drive::metered::Metered::wrap))
-                .collect()
-        })
-        .collect();
+    let drives = metered(d.drives);
     let config = LayerConfig {
         budget,
         ..config.clone()

@@ -65,7 +65,7 @@ impl PoolStore {
 
     fn failed(&self, e: ObjectError) -> ObjectError {
         match e {
-            ObjectError::SlowDown(_) => e,
+            ObjectError::SlowDown(_) | ObjectError::DiskFull => e,
             other => ObjectError::TierUnavailable(format!("pool {}: {other}", self.name)),
         }
     }
