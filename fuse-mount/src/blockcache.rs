@@ -60,7 +60,13 @@ pub struct BlockCache {
     /// Most blocks held.
     capacity: usize,
     state: Mutex<State>,
+    /// Writes handed to the background and not done yet.
+    pending: std::sync::atomic::AtomicUsize,
 }
+
+/// Background writes of fetched bytes waiting at most; past it, fetched
+/// bytes are not cached (a slow cache disk costs hits, not memory).
+const PENDING: usize = 4;
 
 /// The block range `[first, last]` of the bytes `[start, end)`.
 fn blocks(start: u64, end: u64) -> (u64, u64) {
@@ -82,6 +88,7 @@ impl BlockCache {
             dir,
             capacity,
             state: Mutex::new(State::default()),
+            pending: Default::default(),
         }))
     }
 
@@ -120,6 +127,36 @@ impl BlockCache {
     /// Keeps the whole blocks that `data`, bytes `[start, ..)` of version
     /// `etag` of `key` (an object of `size` bytes), holds: every block it
     /// covers from its start to the block's end (or the object's).
+    /// [`BlockCache::put`] on a blocking thread, so the reader does not
+    /// wait for the cache's disk; skipped while [`PENDING`] writes wait.
+    pub fn put_later(
+        self: &std::sync::Arc<Self>,
+        key: &str,
+        etag: &str,
+        size: u64,
+        start: u64,
+        data: bytes::Bytes,
+    ) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.pending.fetch_add(1, SeqCst) >= PENDING {
+            self.pending.fetch_sub(1, SeqCst);
+            return;
+        }
+        let (c, k, e) = (std::sync::Arc::clone(self), key.to_owned(), etag.to_owned());
+        tokio::task::spawn_blocking(move || {
+            c.put(&k, &e, size, start, &data);
+            c.pending.fetch_sub(1, SeqCst);
+        });
+    }
+
+    /// Waits until the background writes are done (tests).
+    #[cfg(test)]
+    pub fn settle(&self) {
+        while self.pending.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     pub fn put(&self, key: &str, etag: &str, size: u64, start: u64, data: &[u8]) {
         let end = start + data.len() as u64;
         let first = start.div_ceil(BLOCK);

@@ -1,14 +1,20 @@
-//! What an open file holds of its object for reading: the window of bytes
-//! fetched last and, while the file is read in order, the next window,
-//! fetched in the background while the reader consumes this one, so a
-//! streaming reader waits for the network only when it outruns it. A
-//! handle holds at most two windows (`2 x --read-ahead-kib`).
+//! What an open file holds of its object for reading: a short queue of
+//! windows of its bytes. While the file is read in order, the windows
+//! after the one being read ([`AHEAD`] of them, `--read-ahead-kib` each)
+//! are fetched in the background while the reader consumes this one, so
+//! a streaming reader waits for the network only when it outruns it. The
+//! kernel's reads of a file read in order may arrive out of order (it
+//! reads ahead itself, on several threads); any read inside the windows
+//! held or under way is served from them, and the window before the one
+//! being read is kept for reads that arrive late. A handle holds at most
+//! `2 + AHEAD` windows (`4 x --read-ahead-kib`).
 //!
-//! A read that does not continue the previous one is random: it fetches a
-//! little more than asked ([`RANDOM_READ`]) and cancels the window being
-//! fetched ahead.
+//! A read outside them that does not continue the previous one is random:
+//! it fetches a little more than asked ([`RANDOM_READ`]) and drops the
+//! windows fetched ahead.
 
 use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
 use std::future::Future;
 use strata_s3client::Error;
 use tokio::runtime::Runtime;
@@ -17,15 +23,37 @@ use tokio::task::JoinHandle;
 /// Bytes fetched for a read that does not continue the previous one.
 pub const RANDOM_READ: u64 = 64 << 10;
 
+/// Windows fetched ahead of a reader reading in order: two, so that one
+/// request is always under way while the reader waits for the other.
+pub const AHEAD: usize = 2;
+
+/// How far a read may start from where the last one ended and still
+/// count as reading in order: the kernel answers its own read-ahead on
+/// several threads, so reads of a stream arrive a little out of order.
+const SLACK: u64 = 256 << 10;
+
+/// A window's bytes: fetched, or being fetched.
+enum Held {
+    Ready(Bytes),
+    Fetching(JoinHandle<Result<Bytes, Error>>),
+}
+
+/// `[start, end)` of the object, and its bytes.
+struct Window {
+    start: u64,
+    end: u64,
+    bytes: Held,
+    /// Fetched for a reader reading in order (not a random read's).
+    streaming: bool,
+}
+
 /// The read state of one open file.
 #[derive(Default)]
 pub struct Reader {
-    /// Start offset and bytes of the last window fetched.
-    window: Option<(u64, Bytes)>,
+    /// Contiguous windows in order.
+    windows: VecDeque<Window>,
     /// Where the last read ended: a read starting there is sequential.
     next_seq: u64,
-    /// The window after `window`, being fetched.
-    ahead: Option<(u64, JoinHandle<Result<Bytes, Error>>)>,
 }
 
 impl Reader {
@@ -47,82 +75,137 @@ impl Reader {
         Fut: Future<Output = Result<Bytes, Error>> + Send + 'static,
     {
         let end = (offset + u64::from(size)).min(file_size);
-        let sequential = offset == self.next_seq;
+        let sequential = offset.abs_diff(self.next_seq) <= SLACK;
         self.next_seq = end;
         if offset >= file_size {
             return Ok(Bytes::new());
         }
-        if let Some(hit) = self.held(offset, end) {
-            return Ok(hit);
+        let span = self
+            .windows
+            .front()
+            .map(|f| f.start)
+            .zip(self.windows.back().map(|b| b.end));
+        let mut inside = span.is_some_and(|(s, e)| offset >= s && end <= e);
+        // A read of the stream that arrived after the reads past it:
+        // fetch what comes before the windows, and keep them.
+        if let Some((s, e)) = span
+            && !inside
+            && sequential
+            && offset < s
+            && end <= e
+        {
+            let data = rt.block_on(fetch(offset, s))?;
+            if data.len() as u64 == s - offset {
+                self.windows.push_front(Window {
+                    start: offset,
+                    end: s,
+                    bytes: Held::Ready(data),
+                    streaming: true,
+                });
+                inside = true;
+            }
         }
-        let ahead = self.ahead.take();
-        if !sequential {
-            if let Some((_, task)) = ahead {
-                task.abort();
-            }
-            let want = u64::from(size).max(RANDOM_READ);
-            let data = rt.block_on(fetch(offset, (offset + want).min(file_size)))?;
-            self.window = Some((offset, data));
-            return Ok(self.held(offset, end).unwrap_or_default());
+        if !inside {
+            self.cancel();
+            let want = if sequential {
+                u64::from(size).max(read_ahead)
+            } else {
+                u64::from(size).max(RANDOM_READ)
+            };
+            let to = (offset + want).min(file_size);
+            let data = rt.block_on(fetch(offset, to))?;
+            let to = offset + data.len() as u64;
+            self.windows.push_back(Window {
+                start: offset,
+                end: to,
+                bytes: Held::Ready(data),
+                streaming: sequential,
+            });
         }
-        self.window = Some(match ahead {
-            // The window fetched ahead starts where this read starts or
-            // where it crosses into.
-            Some((start, task)) if start < end => {
-                let next = rt.block_on(task).map_err(|e| Error::Transport(e.to_string()))??;
-                match &self.window {
-                    Some((w, data)) if start > offset && *w <= offset => {
-                        let mut joined = BytesMut::with_capacity((start - offset) as usize + next.len());
-                        joined.extend_from_slice(&data[(offset - w) as usize..]);
-                        joined.extend_from_slice(&next);
-                        (offset, joined.freeze())
-                    }
-                    _ => (start, next),
-                }
+        // Wait for the windows the read covers.
+        let mut streaming = false;
+        for w in self
+            .windows
+            .iter_mut()
+            .filter(|w| w.start < end && w.end > offset)
+        {
+            streaming |= w.streaming;
+            if let Held::Fetching(task) = &mut w.bytes {
+                let data = rt.block_on(task).map_err(|e| Error::Transport(e.to_string()))??;
+                w.bytes = Held::Ready(data);
             }
-            other => {
-                if let Some((_, task)) = other {
-                    task.abort();
-                }
-                let want = u64::from(size).max(read_ahead);
-                (
-                    offset,
-                    rt.block_on(fetch(offset, (offset + want).min(file_size)))?,
-                )
-            }
-        });
+        }
         let Some(hit) = self.held(offset, end) else {
-            // The window fetched ahead does not cover this read (it was
-            // fetched for an older size of the file): fetch it now.
-            let want = u64::from(size).max(read_ahead);
-            let data = rt.block_on(fetch(offset, (offset + want).min(file_size)))?;
-            self.window = Some((offset, data));
-            return Ok(self.held(offset, end).unwrap_or_default());
+            // A window came back short (the object is shorter than it was
+            // when opened): fetch this read alone.
+            self.cancel();
+            return rt.block_on(fetch(offset, end));
         };
-        // Start fetching the next window.
-        if let Some((w, data)) = &self.window {
-            let next = w + data.len() as u64;
-            if next < file_size {
-                let fut = fetch(next, (next + read_ahead).min(file_size));
-                self.ahead = Some((next, rt.spawn(fut)));
+        if streaming {
+            // Drop what lies before the window before this read's, and
+            // keep the next windows under way.
+            while self.windows.len() > 1 && self.windows[1].end <= offset {
+                self.windows.pop_front();
+            }
+            let ahead = self.windows.iter().filter(|w| w.start >= end).count();
+            let mut next = self.windows.back().map_or(end, |b| b.end);
+            for _ in ahead..AHEAD {
+                if next >= file_size {
+                    break;
+                }
+                let to = (next + read_ahead).min(file_size);
+                self.windows.push_back(Window {
+                    start: next,
+                    end: to,
+                    bytes: Held::Fetching(rt.spawn(fetch(next, to))),
+                    streaming: true,
+                });
+                next = to;
             }
         }
         Ok(hit)
     }
 
-    /// `[offset, end)` if the current window holds all of it.
+    /// `[offset, end)` from the windows that hold all of it (fetched).
     fn held(&self, offset: u64, end: u64) -> Option<Bytes> {
-        let (start, data) = self.window.as_ref()?;
-        (offset >= *start && end <= start + data.len() as u64)
-            .then(|| data.slice((offset - start) as usize..(end - start) as usize))
+        let mut parts = self.windows.iter().filter(|w| w.start < end && w.end > offset);
+        let first = parts.next()?;
+        let Held::Ready(data) = &first.bytes else {
+            return None;
+        };
+        if first.start > offset || data.len() as u64 != first.end - first.start {
+            return None;
+        }
+        if end <= first.end {
+            return Some(data.slice((offset - first.start) as usize..(end - first.start) as usize));
+        }
+        let mut out = BytesMut::with_capacity((end - offset) as usize);
+        out.extend_from_slice(&data[(offset - first.start) as usize..]);
+        let mut at = first.end;
+        for w in parts {
+            let Held::Ready(d) = &w.bytes else { return None };
+            if w.start != at || d.len() as u64 != w.end - w.start {
+                return None;
+            }
+            out.extend_from_slice(&d[..(end.min(w.end) - w.start) as usize]);
+            at = w.end;
+        }
+        (at >= end).then(|| out.freeze())
+    }
+
+    /// Drops every window, stopping the fetches under way.
+    fn cancel(&mut self) {
+        for w in self.windows.drain(..) {
+            if let Held::Fetching(task) = w.bytes {
+                task.abort();
+            }
+        }
     }
 }
 
 impl Drop for Reader {
     fn drop(&mut self) {
-        if let Some((_, task)) = self.ahead.take() {
-            task.abort();
-        }
+        self.cancel();
     }
 }
 
@@ -194,5 +277,23 @@ mod tests {
         };
         read_all(&data, &odd, 64 << 10);
         read_all(&data, &odd, 1 << 20);
+    }
+
+    #[test]
+    fn reads_of_a_stream_arriving_out_of_order_stay_on_the_windows() {
+        let data: Arc<Vec<u8>> = Arc::new((0..4_000_000u32).map(|i| (i * 13 % 241) as u8).collect());
+        // The kernel's 128 KiB reads in pairs, the second of each pair
+        // first (two threads answering them), then a late one.
+        let mut reads = Vec::new();
+        for pair in 0..(4_000_000u64 / (256 << 10)) {
+            let at = pair * (256 << 10);
+            reads.push((at + (128 << 10), 128 << 10));
+            reads.push((at, 128 << 10));
+        }
+        reads.push((3_900_000, 100_000));
+        reads.push((1_000_000, 4096));
+        let n = read_all(&data, &reads, 1 << 20);
+        // One fetch per 1 MiB window, give or take the late reads.
+        assert!(n <= 4_000_000usize.div_ceil(1 << 20) + 3, "{n} fetches");
     }
 }

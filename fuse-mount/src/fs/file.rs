@@ -389,10 +389,11 @@ impl<S: Store> Fs<S> {
 
 /// Bytes `[start, end)` of version `etag` of `key` (`size` bytes): from
 /// the block cache when it holds them, else fetched from the server
-/// widened to whole blocks, which the cache keeps.
+/// widened to whole blocks, which the cache keeps (written to it in the
+/// background: a reader does not wait for the cache's disk).
 async fn fetch_cached<S: Store>(
     store: &S,
-    cache: &BlockCache,
+    cache: &Arc<BlockCache>,
     key: &str,
     etag: &str,
     size: u64,
@@ -414,6 +415,6 @@ async fn fetch_cached<S: Store>(
         }
         Err(e) => return Err(e),
     };
-    cache.put(key, etag, size, from, &data);
+    cache.put_later(key, etag, size, from, data.clone());
     Ok(data.slice((start - from) as usize..(end - from) as usize))
 }

@@ -788,7 +788,15 @@ fn read_at(m: &Mount, ino: u64, at: u64, len: u32) -> Vec<u8> {
     let o = m.fs.open(ino, libc::O_RDONLY).unwrap();
     let got = m.fs.read(o.fh, at, len).unwrap().to_vec();
     m.fs.release(o.fh).unwrap();
+    settle(m);
     got
+}
+
+/// Waits for the block cache's background writes of what was fetched.
+fn settle(m: &Mount) {
+    if let Some(c) = &m.fs.blocks {
+        c.settle();
+    }
 }
 
 #[test]
@@ -798,6 +806,7 @@ fn what_was_read_is_read_again_from_the_block_cache_until_the_object_changes() {
     m.store.insert("pre/f", &data, &[]);
     let (ino, _) = m.fs.lookup(ROOT, os("f")).unwrap();
     assert_eq!(m.read_file(ino), data);
+    settle(&m);
     let gets = m.store.calls(Call::Get);
     // Opened again (the kernel's pages gone): random reads ask nothing.
     for at in [5u64, 1 << 20, (3 << 20) - 4096, 777_777] {
@@ -832,6 +841,7 @@ fn an_object_changed_under_an_open_reader_is_not_cached_as_the_old_version() {
     let got = m.fs.read(o.fh, 0, 4096).unwrap();
     assert_eq!(got, &new[..4096], "what the server has now, as without a cache");
     m.fs.release(o.fh).unwrap();
+    settle(&m);
     // Nothing of `new` was filed under the old version, which a reader
     // of the old version (were it put back) would be served.
     let cache = m.fs.blocks.as_ref().unwrap();
