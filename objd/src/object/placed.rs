@@ -12,7 +12,7 @@
 //! at any point leaves the key as it was or with the new version, and no
 //! stored object that nothing references outlives the sweep.
 
-use super::cold::{framed_len, row_key, row_put, transfer_limit};
+use super::cold::{framed_len, row_key, row_put};
 use super::put::{BodyDigests, BodyReader, Pending, Stored, WrittenBody};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectLayer, ObjectResult, PutOptions, blocking, now_ns};
 use crate::drive::{RecordOp, Table};
@@ -20,6 +20,14 @@ use crate::erasure::bitrot;
 use crate::meta::{RemoteLoc, Version, Versioning};
 use crate::sse::package::Sealer;
 use bytes::{Bytes, BytesMut};
+
+/// The longest a client's write into a store may take before its journal
+/// row is settled (and its commit refused): a day, plus a second per MiB,
+/// since the client sets the pace. A crashed write's object waits that
+/// long before the sweep removes it.
+fn upload_limit(len: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(24 * 3600 + len / (1 << 20))
+}
 
 /// Framed chunks queued for the store's upload, at most.
 const QUEUE: usize = 4;
@@ -79,7 +87,7 @@ impl ErasureSet {
             .budget
             .take(self.write_cost(Some(size), seal.is_some()))
             .await?;
-        let deadline = now_ns() + transfer_limit(len).as_nanos() as i64;
+        let deadline = now_ns() + upload_limit(len).as_nanos() as i64;
         self.journal(row_put(&loc, bucket, key, deadline)).await?;
         let take = seal.as_ref().map_or(self.layout.block_size as usize, |s| {
             s.plain_per(self.layout.block_size as usize)

@@ -76,7 +76,7 @@ async fn pool_objects(p: &Pools) -> usize {
 async fn settle(p: &Pools) {
     p.home.layer.compact_queued().await;
     p.capacity.layer.compact_queued().await;
-    p.home.layer.sweep_cold(now_ns() + 3 * 3_600_000_000_000).await;
+    p.home.layer.sweep_cold(now_ns() + 48 * 3_600_000_000_000).await;
     p.capacity.layer.compact_queued().await;
 }
 

@@ -13,8 +13,9 @@ use crate::object::PutOptions;
 use crate::object::cold::memory::MemoryStore;
 use std::collections::BTreeSet;
 
-/// Hours past which every transition's journal row may be settled.
-const LATER: i64 = 3 * 3_600_000_000_000;
+/// Time past which every journal row (of a transition, or of a write
+/// straight into a store) may be settled.
+const LATER: i64 = 48 * 3_600_000_000_000;
 
 async fn put(l: &ObjectLayer, key: &str, size: usize, seed: u64) {
     let opts = PutOptions {
