@@ -300,34 +300,48 @@ async fn drives(reg: &mut Registry, layer: &ObjectLayer) {
     let (online, total, free) = (gauge_family(), gauge_family(), gauge_family());
     let (set_drives, set_online, set_read, set_write) =
         (gauge_family(), gauge_family(), gauge_family(), gauge_family());
-    for set in layer.sets() {
-        let sl = vec![("set", set.index.to_string())];
-        let mut up = 0;
-        for (pos, d) in set.drives().iter().enumerate() {
-            let mut l = vec![("set", set.index.to_string()), ("position", pos.to_string())];
-            let Some(d) = d else {
-                online.get_or_create(&l).set(0);
-                continue;
-            };
-            let drive = Arc::clone(d);
-            let space = tokio::task::spawn_blocking(move || (drive.name().to_owned(), drive.space())).await;
-            let Ok((name, space)) = space else {
-                online.get_or_create(&l).set(0);
-                continue;
-            };
-            l.push(("drive", name));
-            let answers = space.is_ok() && d.is_online();
-            online.get_or_create(&l).set(i64::from(answers));
-            up += i64::from(answers);
-            if let Ok(s) = space {
-                total.get_or_create(&l).set(s.total as i64);
-                free.get_or_create(&l).set(s.free as i64);
+    let placement = layer.placement();
+    let pools = std::iter::once((placement.home(), layer)).chain(
+        placement
+            .pool_layers()
+            .iter()
+            .map(|(n, l)| (n.as_str(), l.as_ref())),
+    );
+    for (pool, layer) in pools {
+        for set in layer.sets() {
+            let sl = vec![("pool", pool.to_owned()), ("set", set.index.to_string())];
+            let mut up = 0;
+            for (pos, d) in set.drives().iter().enumerate() {
+                let mut l = vec![
+                    ("pool", pool.to_owned()),
+                    ("set", set.index.to_string()),
+                    ("position", pos.to_string()),
+                ];
+                let Some(d) = d else {
+                    online.get_or_create(&l).set(0);
+                    continue;
+                };
+                let drive = Arc::clone(d);
+                let space =
+                    tokio::task::spawn_blocking(move || (drive.name().to_owned(), drive.space())).await;
+                let Ok((name, space)) = space else {
+                    online.get_or_create(&l).set(0);
+                    continue;
+                };
+                l.push(("drive", name));
+                let answers = space.is_ok() && d.is_online();
+                online.get_or_create(&l).set(i64::from(answers));
+                up += i64::from(answers);
+                if let Ok(s) = space {
+                    total.get_or_create(&l).set(s.total as i64);
+                    free.get_or_create(&l).set(s.free as i64);
+                }
             }
+            set_drives.get_or_create(&sl).set(set.drives().len() as i64);
+            set_online.get_or_create(&sl).set(up);
+            set_read.get_or_create(&sl).set(set.read_quorum() as i64);
+            set_write.get_or_create(&sl).set(set.write_quorum() as i64);
         }
-        set_drives.get_or_create(&sl).set(set.drives().len() as i64);
-        set_online.get_or_create(&sl).set(up);
-        set_read.get_or_create(&sl).set(set.read_quorum() as i64);
-        set_write.get_or_create(&sl).set(set.write_quorum() as i64);
     }
     reg.register(
         "strata_drive_online",

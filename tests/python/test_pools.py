@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.request
 
 import pytest
 from conftest import eventually, ACCESS_KEY, SECRET_KEY, Objd, make_client, objd_bin, outcome
@@ -193,6 +194,17 @@ def test_a_pool_keeps_serving_with_drives_lost_up_to_its_parity(env, s3):
     (pool,) = info["pools"]
     assert pool["pool"] == "capacity" and len(pool["sets"][0]["drives"]) == 6
     assert pool["sets"][0]["parity"] == 2
+    # The pool's drives and sets are in the metrics, by pool.
+    token = json.loads(env["main"].admin("metrics", "token"))["token"]
+    req = urllib.request.Request(f"{env['main'].endpoint}/_strata/metrics",
+                                 headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req) as r:
+        text = r.read().decode()
+    online = [line for line in text.splitlines()
+              if line.startswith("strata_drive_online{") and 'pool="capacity"' in line and line.endswith(" 1")]
+    assert len(online) == 6, text
+    assert 'strata_erasure_set_write_quorum{pool="capacity",set="0"} 4' in text, text
+    assert 'strata_erasure_set_drives{pool="standard",set="0"} 4' in text
     rc, out = admin(env["main"], "heal")
     assert rc == 0, out
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]

@@ -98,17 +98,29 @@ async fn metrics_need_the_token_and_count_what_was_asked() {
     assert_eq!(online, 4, "{text}");
     assert!(sample(&text, "strata_process_resident_memory_bytes").unwrap() > 1e6);
     // One erasure set of 4 drives, EC:2 by default: reads need 2, writes 3.
-    assert_eq!(sample(&text, r#"strata_erasure_set_drives{set="0"}"#), Some(4.0));
     assert_eq!(
-        sample(&text, r#"strata_erasure_set_drives_online{set="0"}"#),
+        sample(&text, r#"strata_erasure_set_drives{pool="standard",set="0"}"#),
         Some(4.0)
     );
     assert_eq!(
-        sample(&text, r#"strata_erasure_set_read_quorum{set="0"}"#),
+        sample(
+            &text,
+            r#"strata_erasure_set_drives_online{pool="standard",set="0"}"#
+        ),
+        Some(4.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"strata_erasure_set_read_quorum{pool="standard",set="0"}"#
+        ),
         Some(2.0)
     );
     assert_eq!(
-        sample(&text, r#"strata_erasure_set_write_quorum{set="0"}"#),
+        sample(
+            &text,
+            r#"strata_erasure_set_write_quorum{pool="standard",set="0"}"#
+        ),
         Some(3.0)
     );
     // Every drive committed the three PUTs' records and read them back.

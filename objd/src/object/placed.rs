@@ -128,7 +128,10 @@ impl ErasureSet {
         let r = self
             .commit_version(bucket, key, pending, vec![row], &condition)
             .await;
-        if matches!(r, Err(ObjectError::PreconditionFailed | ObjectError::ObjectLocked)) {
+        if matches!(
+            r,
+            Err(ObjectError::PreconditionFailed | ObjectError::ObjectLocked)
+        ) {
             // Refused before anything was committed. Any other failure
             // may have reached some drives: the row stays, and the sweep
             // settles it by what the drives reference.
