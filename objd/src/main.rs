@@ -405,15 +405,19 @@ async fn serve(args: ServerArgs) -> Result<()> {
     let replaced = !deployment.replaced.is_empty();
     let drives = server::pools::metered(deployment.drives);
     let deployment_id = deployment.deployment_id.clone();
+    let pool_config = config.clone();
+    let layer = ObjectLayer::open(&deployment.deployment_id, drives, deployment.parity, config).await?;
+    let recorded = objd::tier::pool::recorded(&layer)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let mut opened = Vec::new();
     for spec in &pool_specs {
         let budget = objd::object::Budget::new(
             args.buffer_budget,
             Some(Duration::from_secs(args.buffer_wait.max(1))),
         );
-        opened.push(server::pools::open(spec, &config, budget).await?);
+        opened.push(server::pools::open(spec, &pool_config, budget, recorded.get(&spec.name)).await?);
     }
-    let layer = ObjectLayer::open(&deployment.deployment_id, drives, deployment.parity, config).await?;
     let pool_layers = server::pools::place(&layer, &home.name, opened, classes).await?;
     start_trimmer();
     if let Some(node) = &layout.this_node {

@@ -270,6 +270,11 @@ def test_pools_are_checked_at_every_start(env, tmp_path):
     out = start()
     assert out.returncode != 0 and "--pool capacity=" in out.stderr, out.stderr
     out = start("--pool", f"capacity={tmp_path}/other/o{{1...6}}")
+    assert out.returncode != 0 and "holds its format" in out.stderr, out.stderr
+    assert not list((tmp_path / "other").rglob("format.json")), "nothing written to the drives refused"
+    foreign = Objd(tmp_path / "foreign", drives=6)
+    foreign.stop()
+    out = start("--pool", f"capacity={tmp_path}/foreign/d{{1...6}}")
     assert out.returncode != 0 and "belong to another pool" in out.stderr, out.stderr
     # The same pool again: the object reads back.
     again = Objd(root, drives=4, extra=pool_args(root))

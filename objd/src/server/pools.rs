@@ -111,15 +111,48 @@ pub struct OpenPool {
     pub layer: Arc<ObjectLayer>,
 }
 
+/// Refuses the drives of a pool recorded as deployment `expected` when
+/// none of them holds a format, or one holds another deployment's: checked
+/// before anything is written to them.
+fn check_recorded(spec: &PoolSpec, expected: &str) -> anyhow::Result<()> {
+    let mut formatted = 0;
+    for d in &spec.drives {
+        let Ok(text) = std::fs::read(std::path::Path::new(d).join(crate::drive::format::FORMAT_FILE)) else {
+            continue;
+        };
+        let f: crate::drive::format::DriveFormat = serde_json::from_slice(&text)
+            .map_err(|e| anyhow::anyhow!("pool {}: drive {d}: unreadable format: {e}", spec.name))?;
+        if f.deployment_id != expected {
+            anyhow::bail!(
+                "the drives given for pool {} belong to another pool or deployment (drive {d}); give the drives it was formatted with",
+                spec.name
+            );
+        }
+        formatted += 1;
+    }
+    if formatted == 0 {
+        anyhow::bail!(
+            "none of the drives given for pool {} holds its format: give the drives it was formatted with",
+            spec.name
+        );
+    }
+    Ok(())
+}
+
 /// Opens (formatting on first start) the drives of `spec` as a pool, over
 /// a layer configured as `config` with a buffer budget of its own (a
 /// request to the namespace pool that waits on the pool must not wait on
-/// credits it holds itself).
+/// credits it holds itself). `expected` is the deployment id the
+/// namespace pool records for it, if any.
 pub async fn open(
     spec: &PoolSpec,
     config: &LayerConfig,
     budget: crate::object::Budget,
+    expected: Option<&String>,
 ) -> anyhow::Result<OpenPool> {
+    if let Some(id) = expected {
+        check_recorded(spec, id)?;
+    }
     let paths: Vec<PathBuf> = spec.drives.iter().map(PathBuf::from).collect();
     let parity = spec.parity;
     let d = tokio::task::spawn_blocking(move || startup::open_deployment(&paths, None, parity))

@@ -71,23 +71,37 @@ impl PoolStore {
     }
 }
 
-/// Checks that pool `name` of the namespace `layer` is the deployment
-/// `pool_id` its drives were formatted as, recording it on first start;
-/// and that every pool recorded is given.
-pub async fn register(layer: &ObjectLayer, pools: &[(String, String)]) -> Result<(), String> {
-    let known = layer
+/// The pools the namespace `layer` records: name -> the deployment id
+/// of the pool's drives.
+pub async fn recorded(layer: &ObjectLayer) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let docs = layer
         .config_documents(PREFIX)
         .await
         .map_err(|e| format!("reading the pools: {e}"))?;
-    for (doc, id) in &known {
-        let name = &doc[PREFIX.len()..];
+    Ok(docs
+        .into_iter()
+        .map(|(doc, id)| {
+            (
+                doc[PREFIX.len()..].to_owned(),
+                String::from_utf8_lossy(&id).into_owned(),
+            )
+        })
+        .collect())
+}
+
+/// Checks that each pool `(name, pool_id)` given is the deployment its
+/// drives were formatted as, recording it on first start; and that every
+/// pool recorded is given.
+pub async fn register(layer: &ObjectLayer, pools: &[(String, String)]) -> Result<(), String> {
+    let known = recorded(layer).await?;
+    for (name, id) in &known {
         match pools.iter().find(|(n, _)| n == name) {
             None => {
                 return Err(format!(
                     "pool {name} is part of this deployment but was not given: add --pool {name}=DRIVES"
                 ));
             }
-            Some((_, given)) if given.as_bytes() != id.as_slice() => {
+            Some((_, given)) if given != id => {
                 return Err(format!(
                     "the drives given for pool {name} belong to another pool or deployment; give the drives it was formatted with"
                 ));
@@ -97,7 +111,7 @@ pub async fn register(layer: &ObjectLayer, pools: &[(String, String)]) -> Result
     }
     let new: Vec<(String, Option<Vec<u8>>)> = pools
         .iter()
-        .filter(|(n, _)| !known.contains_key(&format!("{PREFIX}{n}")))
+        .filter(|(n, _)| !known.contains_key(n))
         .map(|(n, id)| (format!("{PREFIX}{n}"), Some(id.as_bytes().to_vec())))
         .collect();
     if new.is_empty() {
