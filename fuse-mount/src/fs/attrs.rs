@@ -11,7 +11,12 @@ use crate::writeback::WriteBack;
 use bytes::Bytes;
 use fuser::Errno;
 use std::ffi::OsStr;
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
+
+/// Lookups in a row that found nothing after which a lookup asks for the
+/// object and the directory below its name at once.
+const EAGER_AFTER: u64 = 2;
 use strata_s3client::ObjectInfo;
 
 /// A time setattr sets.
@@ -130,23 +135,43 @@ impl<S: Store> Fs<S> {
         if let Some(a) = self.writer_attrs(path) {
             return Ok(Some((a, None)));
         }
-        match self.rt.block_on(self.store.head(&self.key(path))) {
-            Ok(info) => return Ok(Some((self.attrs_of(&info, Kind::File), Some(info)))),
+        // A directory: any key below `path/`. One listing tells whether
+        // there is one, and whether the first is the `path/` marker, which
+        // keeps the directory's attributes. While lookups keep finding
+        // nothing (names about to be created: `tar x`, a build), the
+        // listing is asked beside the HEAD, so a miss costs one round
+        // trip, not two.
+        let (key, prefix) = (self.key(path), self.dir_prefix(path));
+        let eager = self.misses.load(Ordering::Relaxed) >= EAGER_AFTER;
+        let (head, listed) = if eager {
+            let (h, l) = self.rt.block_on(async {
+                tokio::join!(
+                    self.store.head(&key),
+                    self.store.list(&prefix, Some("/"), None, 1)
+                )
+            });
+            (h, Some(l))
+        } else {
+            (self.rt.block_on(self.store.head(&key)), None)
+        };
+        match head {
+            Ok(info) => {
+                self.misses.store(0, Ordering::Relaxed);
+                return Ok(Some((self.attrs_of(&info, Kind::File), Some(info))));
+            }
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(errno(&e)),
         }
-        // A directory: any key below `path/`. One listing tells whether
-        // there is one (so a name about to be created costs two requests),
-        // and whether the first is the `path/` marker, which keeps the
-        // directory's attributes.
-        let prefix = self.dir_prefix(path);
-        let page = self
-            .rt
-            .block_on(self.store.list(&prefix, Some("/"), None, 1))
-            .map_err(|e| errno(&e))?;
+        let page = match listed {
+            Some(l) => l,
+            None => self.rt.block_on(self.store.list(&prefix, Some("/"), None, 1)),
+        }
+        .map_err(|e| errno(&e))?;
         if page.objects.is_empty() && page.prefixes.is_empty() {
+            self.misses.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         }
+        self.misses.store(0, Ordering::Relaxed);
         if page.objects.first().is_some_and(|o| o.key == prefix) {
             match self.rt.block_on(self.store.head(&prefix)) {
                 Ok(info) => return Ok(Some((self.attrs_of(&info, Kind::Dir), None))),

@@ -128,6 +128,8 @@ pub struct Fs<S: Store> {
     cached_bytes: AtomicU64,
     /// What was read, kept for reads the kernel's page cache misses.
     blocks: Option<Arc<BlockCache>>,
+    /// Lookups in a row that found nothing (see `Fs::stat_server`).
+    misses: AtomicU64,
 }
 
 /// The errno for a failed S3 call.
@@ -181,6 +183,7 @@ impl<S: Store> Fs<S> {
             next_fh: AtomicU64::new(1),
             open_files: AtomicUsize::new(0),
             cached_bytes: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         })
     }
 

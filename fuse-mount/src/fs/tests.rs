@@ -848,3 +848,30 @@ fn an_object_changed_under_an_open_reader_is_not_cached_as_the_old_version() {
     assert!(cache.get("pre/f", &old_etag, 0, 4096).is_none());
     assert_eq!(read_at(&m, ino, 0, 4096), &new[..4096]);
 }
+
+#[test]
+fn lookups_that_keep_missing_ask_for_object_and_directory_at_once() {
+    let m = mount();
+    m.store.insert("pre/file", b"x", &[]);
+    m.store.insert("pre/dir/inner", b"y", &[]);
+    let calls = |m: &Mount| (m.store.calls(Call::Head), m.store.calls(Call::List));
+    // A hit asks one HEAD.
+    let before = calls(&m);
+    assert!(m.fs.lookup(ROOT, os("file")).is_ok());
+    assert_eq!(calls(&m), (before.0 + 1, before.1));
+    // Misses: a HEAD, then a listing.
+    for name in ["new1", "new2"] {
+        assert_eq!(m.fs.lookup(ROOT, os(name)).unwrap_err(), Errno::ENOENT);
+    }
+    // After two misses in a row, both at once, with the same answers.
+    let before = calls(&m);
+    assert_eq!(m.fs.lookup(ROOT, os("new3")).unwrap_err(), Errno::ENOENT);
+    assert_eq!(calls(&m), (before.0 + 1, before.1 + 1));
+    let (_, a) = m.fs.lookup(ROOT, os("dir")).unwrap();
+    assert_eq!(a.kind, Kind::Dir);
+    // Found something: back to one request for a hit.
+    let before = calls(&m);
+    let (_, a) = m.fs.lookup(ROOT, os("file")).unwrap();
+    assert_eq!((a.kind, a.size), (Kind::File, 1));
+    assert_eq!(calls(&m), (before.0 + 1, before.1));
+}
