@@ -418,7 +418,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
         );
         opened.push(server::pools::open(spec, &pool_config, budget, recorded.get(&spec.name)).await?);
     }
-    let pool_layers = server::pools::place(&layer, &home.name, opened, classes).await?;
+    let pool_layers = server::pools::place(&layer, &home.name, (&recorded, opened), classes).await?;
     start_trimmer();
     if let Some(node) = &layout.this_node {
         let etcd = cluster::etcd::Etcd::new(args.etcd.clone());

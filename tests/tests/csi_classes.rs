@@ -14,6 +14,33 @@ use strata_csi::proto::*;
 use strata_tests::{SECRET_KEY, Server, pattern, s3_client};
 use tonic::Code;
 
+/// A ControllerModifyVolume of volume `id` to VolumeAttributesClass
+/// parameters `params`.
+fn modify(id: &str, params: &[(&str, &str)]) -> ControllerModifyVolumeRequest {
+    ControllerModifyVolumeRequest {
+        volume_id: id.into(),
+        mutable_parameters: params.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+        ..Default::default()
+    }
+}
+
+/// The transition days of the first rule of `bucket`'s lifecycle.
+async fn transition_days(s3: &aws_sdk_s3::Client, bucket: &str) -> (Option<i32>, Option<i32>) {
+    let rules = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    let rule = &rules.rules()[0];
+    (
+        rule.transitions()[0].days(),
+        rule.noncurrent_version_transitions()
+            .first()
+            .and_then(|t| t.noncurrent_days()),
+    )
+}
+
 /// A StorageClass's `encryption`/`kmsKeyId` give each volume's bucket a
 /// default encryption before any data lands, and the volume's own
 /// credentials the grant of that KMS key (and of no other).
@@ -106,9 +133,8 @@ async fn encrypted_storage_classes_seal_their_volumes() {
     // written from then on is sealed under it, and the volume's own
     // credentials still open what the first key sealed.
     let modify = |id: &str, params: &[(&str, &str)]| ControllerModifyVolumeRequest {
-        volume_id: id.into(),
         secrets: HashMap::from([("volumeKey".to_owned(), key.to_owned())]),
-        mutable_parameters: params.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+        ..modify(id, params)
     };
     ctrl.controller_modify_volume(modify(
         "pvc-kms",
@@ -218,18 +244,7 @@ async fn tiering_storage_classes_move_a_volume_s_data_to_a_remote_tier() {
     ctrl.create_volume(create("pvc-tiered", 1 << 30, &tiered))
         .await
         .unwrap();
-    let rules = root
-        .get_bucket_lifecycle_configuration()
-        .bucket("pvc-tiered")
-        .send()
-        .await
-        .unwrap();
-    let rule = &rules.rules()[0];
-    assert_eq!(rule.transitions()[0].days(), Some(0));
-    assert_eq!(
-        rule.noncurrent_version_transitions()[0].noncurrent_days(),
-        Some(0)
-    );
+    assert_eq!(transition_days(&root, "pvc-tiered").await, (Some(0), Some(0)));
     // Small files too: the rule's size filter lifts S3's 128 KiB floor.
     let data = pattern(300_000, 4);
     strata_tests::put_object(&root, "pvc-tiered", "f", data.clone())
@@ -298,23 +313,13 @@ async fn tiering_storage_classes_move_a_volume_s_data_to_a_remote_tier() {
     }
 
     // A VolumeAttributesClass changes when data moves.
-    ctrl.controller_modify_volume(ControllerModifyVolumeRequest {
-        volume_id: "pvc-tiered".into(),
-        mutable_parameters: HashMap::from([
-            ("tierAfterDays".to_owned(), "30".to_owned()),
-            ("tierClass".to_owned(), "COLD".to_owned()),
-        ]),
-        ..Default::default()
-    })
+    ctrl.controller_modify_volume(modify(
+        "pvc-tiered",
+        &[("tierAfterDays", "30"), ("tierClass", "COLD")],
+    ))
     .await
     .unwrap();
-    let rules = root
-        .get_bucket_lifecycle_configuration()
-        .bucket("pvc-tiered")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(rules.rules()[0].transitions()[0].days(), Some(30));
+    assert_eq!(transition_days(&root, "pvc-tiered").await.0, Some(30));
 }
 
 /// `storageClass` puts a volume's writes in one of objd's classes (here
@@ -395,11 +400,7 @@ async fn a_storage_class_parameter_puts_a_volume_s_writes_in_a_pool() {
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(root.head_bucket().bucket("pvc-gold").send().await.is_err());
     let e = ctrl
-        .controller_modify_volume(ControllerModifyVolumeRequest {
-            volume_id: "pvc-capacity".into(),
-            mutable_parameters: HashMap::from([("storageClass".to_owned(), "CAPACITY".to_owned())]),
-            ..Default::default()
-        })
+        .controller_modify_volume(modify("pvc-capacity", &[("storageClass", "CAPACITY")]))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");

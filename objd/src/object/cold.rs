@@ -69,8 +69,9 @@ impl std::fmt::Debug for ColdSlot {
 }
 
 impl ColdSlot {
-    pub(super) fn get(&self) -> ObjectResult<Arc<dyn ColdStore>> {
-        Ok(Arc::new(self.clone()))
+    /// The stores as one, each call handed to its place's.
+    pub(super) fn get(&self) -> Arc<dyn ColdStore> {
+        Arc::new(self.clone())
     }
 
     pub(super) fn placement(&self) -> &super::placement::Placement {
@@ -383,7 +384,7 @@ impl ObjectLayer {
         expect: &Version,
         tier: &str,
     ) -> ObjectResult<Moved> {
-        let store = self.cold.get()?;
+        let store = self.cold.get();
         let set = Arc::clone(self.set_for(bucket, key));
         let reader = match set.open_object(bucket, key, Some(expect.id)).await {
             Ok(r) => r,
@@ -424,9 +425,7 @@ impl ObjectLayer {
     /// their tiers.
     pub async fn sweep_cold(&self, now_ns: i64) -> ColdSweep {
         let mut report = ColdSweep::default();
-        let Ok(store) = self.cold.get() else {
-            return report;
-        };
+        let store = self.cold.get();
         for set in &self.sets {
             set.sweep_rows(&store, now_ns, &mut report).await;
         }

@@ -359,7 +359,7 @@ impl ObjectReader {
     fn source(&self, layout: &Layout, part: &PartInfo, from: u64, to: u64) -> ObjectResult<Source> {
         Ok(match self.resolved.version.remote() {
             Some(loc) => Source::Remote(RemoteRead::new(
-                &self.set.cold.get()?,
+                &self.set.cold.get(),
                 loc,
                 &self.resolved.version,
                 part,

@@ -66,7 +66,7 @@ impl ErasureSet {
         if size > super::put::MAX_PUT_SIZE {
             return Err(ObjectError::EntityTooLarge);
         }
-        let store = self.cold.get()?;
+        let store = self.cold.get();
         let stored_len = opts
             .encryption
             .as_ref()

@@ -172,12 +172,8 @@ impl Placement {
     /// Where `class` puts data, as far as the pools and aliases tell;
     /// `None` for a class that may name a remote tier.
     fn known(&self, class: &str) -> Option<Place> {
-        let upper = class.to_ascii_uppercase();
-        let target = match self.aliases.iter().find(|(c, _)| *c == upper) {
-            Some((_, p)) => p.clone(),
-            None => upper.to_ascii_lowercase(),
-        };
-        if upper == "STANDARD" || target == self.home {
+        let target = self.target(class);
+        if class.eq_ignore_ascii_case("STANDARD") || target == self.home {
             Some(Place::Home)
         } else if self.pool(&target).is_some() {
             Some(Place::Store(target))
@@ -186,8 +182,9 @@ impl Placement {
         }
     }
 
-    /// The place name `class` would name a remote tier by.
-    fn tier_name(&self, class: &str) -> String {
+    /// The place `class` names: its alias's, else its own name in lower
+    /// case.
+    fn target(&self, class: &str) -> String {
         let upper = class.to_ascii_uppercase();
         match self.aliases.iter().find(|(c, _)| *c == upper) {
             Some((_, p)) => p.clone(),
@@ -241,7 +238,7 @@ impl ObjectLayer {
         if let Some(known) = p.known(class) {
             return Ok(Some(known));
         }
-        let tier = p.tier_name(class);
+        let tier = p.target(class);
         Ok(self.tier_exists(&tier).await?.then_some(Place::Store(tier)))
     }
 

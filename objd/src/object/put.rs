@@ -60,23 +60,6 @@ pub struct PutOptions {
 }
 
 impl PutOptions {
-    /// The options without the conditions and digests a write checks:
-    /// what goes into the version.
-    fn take_version_parts(&mut self) -> PutOptions {
-        PutOptions {
-            headers: std::mem::take(&mut self.headers),
-            user_meta: std::mem::take(&mut self.user_meta),
-            tags: std::mem::take(&mut self.tags),
-            checksum_algo: self.checksum_algo,
-            checksum_kind: self.checksum_kind,
-            retention: self.retention.take(),
-            legal_hold: self.legal_hold,
-            encryption: self.encryption.take(),
-            acl: std::mem::take(&mut self.acl),
-            ..Default::default()
-        }
-    }
-
     /// The algorithm of the object's stored checksum.
     pub fn stored_algo(&self) -> ChecksumAlgo {
         self.checksum
@@ -640,15 +623,16 @@ impl ErasureSet {
             }
             return Err(e);
         }
+        let condition = std::mem::take(&mut opts.condition);
         let pending = Pending {
-            template: self.put_version(opts.take_version_parts(), versioning, body),
+            template: self.put_version(opts, versioning, body),
             rotation,
             stored: written.stored,
             dir,
             deadline: None,
         };
         let r = self
-            .commit_version(bucket, key, pending, vec![], &opts.condition)
+            .commit_version(bucket, key, pending, vec![], &condition)
             .await;
         if r.is_err() && is_files {
             self.discard_unreferenced(bucket, key, dir).await;

@@ -183,20 +183,21 @@ pub async fn open(
     })
 }
 
-/// Records and checks the pools in the namespace `layer`, and gives it
-/// the placement they and `classes` make. Returns the pools' layers, for
+/// Records and checks the pools in the namespace `layer` (against what it
+/// `recorded` at start), and gives it the placement they and `classes`
+/// make. Returns the pools' layers, for
 /// their background work.
 pub async fn place(
     layer: &ObjectLayer,
     home: &str,
-    pools: Vec<OpenPool>,
+    (recorded, pools): (&std::collections::BTreeMap<String, String>, Vec<OpenPool>),
     classes: Vec<(String, String)>,
 ) -> anyhow::Result<Vec<Arc<ObjectLayer>>> {
     let ids: Vec<(String, String)> = pools
         .iter()
         .map(|p| (p.name.clone(), p.deployment_id.clone()))
         .collect();
-    crate::tier::pool::register(layer, &ids)
+    crate::tier::pool::register(layer, recorded, &ids)
         .await
         .map_err(anyhow::Error::msg)?;
     let mut stores: Vec<(String, Arc<dyn ColdStore>)> = Vec::new();

@@ -91,10 +91,13 @@ pub async fn recorded(layer: &ObjectLayer) -> Result<std::collections::BTreeMap<
 
 /// Checks that each pool `(name, pool_id)` given is the deployment its
 /// drives were formatted as, recording it on first start; and that every
-/// pool recorded is given.
-pub async fn register(layer: &ObjectLayer, pools: &[(String, String)]) -> Result<(), String> {
-    let known = recorded(layer).await?;
-    for (name, id) in &known {
+/// pool `known` records (as [`recorded`] read them) is given.
+pub async fn register(
+    layer: &ObjectLayer,
+    known: &std::collections::BTreeMap<String, String>,
+    pools: &[(String, String)],
+) -> Result<(), String> {
+    for (name, id) in known {
         match pools.iter().find(|(n, _)| n == name) {
             None => {
                 return Err(format!(
