@@ -190,11 +190,27 @@ impl Inodes {
     /// Records the attributes of `path` for an entry the kernel is told of
     /// (lookup, create, mkdir, symlink), which it will forget later.
     pub fn looked_up(&self, path: &str, attrs: Attrs) -> u64 {
-        let i = self.remember(path, attrs);
+        self.remember(path, attrs);
+        self.entered(path)
+    }
+
+    /// Counts a lookup of `path` for an entry the kernel is told of
+    /// without attributes to keep (a directory listed with its attributes
+    /// unknown: the kernel asks for them).
+    pub fn entered(&self, path: &str) -> u64 {
+        let i = self.ino(path);
         if let Some(n) = self.lock().nodes.get_mut(&i) {
             n.lookups += 1;
         }
         i
+    }
+
+    /// The kernel did not take the entry just counted as looked up (its
+    /// reply was full).
+    pub fn not_taken(&self, ino: u64) {
+        if let Some(n) = self.lock().nodes.get_mut(&ino) {
+            n.lookups = n.lookups.saturating_sub(1);
+        }
     }
 
     /// `path` was unlinked: a new file there gets a new inode (the old one

@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use std::future::Future;
-use strata_s3client::{BucketUsage, Client, ListPage, ObjectInfo, Replace, Result};
+use strata_s3client::{BucketUsage, Client, DetailedPage, ListPage, ObjectInfo, Replace, Result};
 
 #[cfg(test)]
 pub mod memory;
@@ -40,6 +40,15 @@ pub trait Store: Clone + Send + Sync + 'static {
         token: Option<&str>,
         max_keys: usize,
     ) -> impl Future<Output = Result<ListPage>> + Send;
+    /// [`Store::list`] with each key's size, ETag, time and user metadata
+    /// (objd's listing with metadata; another server fails it).
+    fn list_detailed(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        token: Option<&str>,
+        max_keys: usize,
+    ) -> impl Future<Output = Result<DetailedPage>> + Send;
     /// Writes an object whole; its ETag.
     fn put(&self, key: &str, body: Bytes, meta: &Meta) -> impl Future<Output = Result<String>> + Send;
     /// A server-side copy, metadata and all.
@@ -115,6 +124,17 @@ impl Store for Bucket {
         max_keys: usize,
     ) -> impl Future<Output = Result<ListPage>> + Send {
         self.client.list(&self.name, prefix, delimiter, token, max_keys)
+    }
+
+    fn list_detailed(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        token: Option<&str>,
+        max_keys: usize,
+    ) -> impl Future<Output = Result<DetailedPage>> + Send {
+        self.client
+            .list_detailed(&self.name, prefix, delimiter, token, max_keys)
     }
 
     fn put(&self, key: &str, body: Bytes, meta: &Meta) -> impl Future<Output = Result<String>> + Send {

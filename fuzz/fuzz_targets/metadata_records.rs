@@ -21,6 +21,11 @@ fn decode_all(data: &[u8]) {
                 (a.id, a.stamp, a.kind, a.size, &a.etag),
                 (b.id, b.stamp, b.kind, b.size, &b.etag)
             );
+            // User metadata too, unless a customer's key seals the data.
+            let customer = b.sealed_for_customer();
+            assert_eq!(a.sealed_for_customer(), customer);
+            let kept: &[(String, String)] = if customer { &[] } else { &b.user_meta };
+            assert_eq!(a.user_meta, kept);
         }
     } else {
         assert!(objd::meta::summary::summarize(data).is_err());

@@ -115,6 +115,14 @@ impl<S: Store> Filesystem for Adapter<S> {
         if let Err(missing) = config.add_capabilities(fuser::InitFlags::FUSE_ATOMIC_O_TRUNC) {
             tracing::debug!(?missing, "the kernel truncates before opening");
         }
+        // Every directory read with attributes, when the server lists them
+        // (as cheap as a plain listing from objd): `ls -l`, `find -type`
+        // and the like need no lookup per entry.
+        if self.fs.lists_attributes()
+            && let Err(missing) = config.add_capabilities(fuser::InitFlags::FUSE_DO_READDIRPLUS)
+        {
+            tracing::debug!(?missing, "the kernel reads directories without attributes");
+        }
         Ok(())
     }
 
@@ -231,6 +239,24 @@ impl<S: Store> Filesystem for Adapter<S> {
     ) {
         let r = self.fs.readdir(ino.0, fh.0, offset, |ino, next, kind, name| {
             reply.add(INodeNo(ino), next, file_type(kind), name)
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: fuser::ReplyDirectoryPlus,
+    ) {
+        let r = self.fs.readdirplus(ino.0, fh.0, offset, |e| {
+            let attr = file_attr(e.ino, &e.attrs);
+            reply.add(INodeNo(e.ino), e.next, e.name, &e.ttl, &attr, Generation(0))
         });
         match r {
             Ok(()) => reply.ok(),

@@ -184,7 +184,7 @@ impl<S: Store> Fs<S> {
 
     /// Attributes from an object's s3fs-style metadata; `kind` is what the
     /// object is when its mode does not say (a file, or a dir marker).
-    fn attrs_of(&self, info: &ObjectInfo, kind: Kind) -> Attrs {
+    pub(super) fn attrs_of(&self, info: &ObjectInfo, kind: Kind) -> Attrs {
         let meta = |n: &str| info.meta(n).and_then(|v| v.parse::<u64>().ok());
         let time = |n: &str| info.meta(n).and_then(parse_time);
         let mtime = time("mtime").unwrap_or(info.last_modified);

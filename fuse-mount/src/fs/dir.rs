@@ -1,19 +1,33 @@
 //! Directory reads: a directory handle holds a window of its entries,
 //! fetched a listing page at a time, so a directory's entries are never
-//! all held at once; and statfs, from the bucket's usage and quota.
+//! all held at once. From a server that lists metadata (objd), each file
+//! comes with its attributes, so readdirplus gives the kernel every
+//! entry's attributes and `ls -l` costs one listing per page, not a
+//! lookup per entry. And statfs, from the bucket's usage and quota.
 
 use super::{Fs, NAME_MAX, errno, lock};
-use crate::inodes::{Kind, ROOT, child};
+use crate::inodes::{Attrs, Kind, ROOT, child};
 use crate::store::Store;
 use fuser::Errno;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// One entry of a directory window: its name, its kind and, from a
+/// listing with metadata, its attributes (`None` for a directory, whose
+/// marker the listing folds away, or a file whose metadata the server
+/// left out).
+struct Entry {
+    name: String,
+    kind: Kind,
+    attrs: Option<Attrs>,
+}
 
 /// A directory being read: a window of its entries, fetched page by page.
 pub(super) struct DirHandle {
     path: String,
     /// Index (readdir offset) of `entries[0]`.
     base: u64,
-    entries: Vec<(String, Kind)>,
+    entries: Vec<Entry>,
     token: Option<String>,
     done: bool,
 }
@@ -29,6 +43,16 @@ pub struct Statfs {
     pub bsize: u32,
     pub namelen: u32,
     pub frsize: u32,
+}
+
+/// An entry readdirplus hands the kernel: attributes and how long they
+/// hold (zero: the kernel asks for them afresh before it uses them).
+pub struct PlusEntry<'a> {
+    pub ino: u64,
+    pub next: u64,
+    pub name: &'a str,
+    pub attrs: Attrs,
+    pub ttl: Duration,
 }
 
 impl<S: Store> Fs<S> {
@@ -47,6 +71,21 @@ impl<S: Store> Fs<S> {
         Ok(fh)
     }
 
+    /// Whether the server lists keys with their metadata, so that
+    /// [`Fs::readdirplus`] tells the kernel every entry's attributes
+    /// without a request per entry (asked once, when the mount starts).
+    pub fn lists_attributes(&self) -> bool {
+        let prefix = self.opts.prefix.clone();
+        let r = self
+            .rt
+            .block_on(self.store.list_detailed(&prefix, Some("/"), None, 1));
+        if let Err(e) = &r {
+            tracing::info!(error = %e, "the server lists no metadata: directory entries are looked up one by one");
+        }
+        self.detailed.store(r.is_ok(), Ordering::Relaxed);
+        r.is_ok()
+    }
+
     /// Passes the entries of directory `ino` from readdir offset `offset`
     /// on to `add(ino, next offset, kind, name)` until it says it is full.
     /// Offsets 0 and 1 are "." and ".."; entry i of the listing is i + 2.
@@ -57,22 +96,113 @@ impl<S: Store> Fs<S> {
         offset: u64,
         mut add: impl FnMut(u64, u64, Kind, &str) -> bool,
     ) -> Result<(), Errno> {
-        let mut off = offset;
-        if off == 0 {
-            if add(ino, 1, Kind::Dir, ".") {
+        let dots = [(ino, "."), (ROOT, "..")];
+        for (i, (dot, name)) in dots.into_iter().enumerate().skip(offset as usize) {
+            if add(dot, i as u64 + 1, Kind::Dir, name) {
                 return Ok(());
             }
-            off = 1;
         }
-        if off == 1 {
-            if add(ROOT, 2, Kind::Dir, "..") {
+        self.entries_from(fh, offset.max(2), |next, path, e| {
+            // A plain listing tells files from directories only; a symlink
+            // or special file the mount has seen gets its own type.
+            let kind = match (&e.attrs, e.kind) {
+                (Some(a), _) => a.kind,
+                (None, Kind::File) => self
+                    .inodes
+                    .known_kind(path)
+                    .filter(|k| *k != Kind::Dir)
+                    .unwrap_or(Kind::File),
+                (None, k) => k,
+            };
+            add(self.inodes.listed(path), next, kind, &e.name)
+        })
+    }
+
+    /// Like [`Fs::readdir`], each entry with its attributes, which the
+    /// kernel keeps as if it had looked the entry up (each entry passed
+    /// counts as a lookup; `add` says whether the reply was full, and
+    /// then the entry was not taken).
+    pub fn readdirplus(
+        &self,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        mut add: impl FnMut(PlusEntry) -> bool,
+    ) -> Result<(), Errno> {
+        for (i, name) in [".", ".."].into_iter().enumerate().skip(offset as usize) {
+            // The kernel takes no lookup of these.
+            let attrs = self.dir_attrs();
+            let dot = if i == 0 { ino } else { ROOT };
+            let next = i as u64 + 1;
+            if add(PlusEntry {
+                ino: dot,
+                next,
+                name,
+                attrs,
+                ttl: Duration::ZERO,
+            }) {
                 return Ok(());
             }
-            off = 2;
         }
+        self.entries_from(fh, offset.max(2), |next, path, e| {
+            let Some((attrs, ttl)) = self.entry_attrs(path, e) else {
+                // Gone since it was listed: left out.
+                return false;
+            };
+            let ino = if ttl.is_zero() {
+                self.inodes.entered(path)
+            } else {
+                self.inodes.looked_up(path, attrs.clone())
+            };
+            let name = &e.name;
+            let full = add(PlusEntry {
+                ino,
+                next,
+                name,
+                attrs,
+                ttl,
+            });
+            if full {
+                self.inodes.not_taken(ino);
+            }
+            full
+        })
+    }
+
+    /// The attributes readdirplus gives for entry `e` at `path`, and how
+    /// long they hold: an open writer's, the listing's, the mount's for a
+    /// directory (asked afresh before use), else what a lookup finds now
+    /// (`None`: nothing is there any more).
+    fn entry_attrs(&self, path: &str, e: &Entry) -> Option<(Attrs, Duration)> {
+        let ttl = self.opts.attr_ttl;
+        if let Some(a) = self.writer_attrs(path) {
+            return Some((a, ttl));
+        }
+        match (&e.attrs, e.kind) {
+            (Some(a), _) => Some((a.clone(), ttl)),
+            (None, Kind::Dir) => {
+                let ino = self.inodes.listed(path);
+                match self.inodes.cached(ino, ttl) {
+                    Some(a) if a.kind == Kind::Dir => Some((a, ttl)),
+                    _ => Some((self.dir_attrs(), Duration::ZERO)),
+                }
+            }
+            (None, _) => self.stat(path).ok().flatten().map(|a| (a, ttl)),
+        }
+    }
+
+    /// Passes the listing's entries of handle `fh` from readdir offset
+    /// `offset` (at least 2) on to `each(next offset, path, entry)` until
+    /// it says it is full.
+    fn entries_from(
+        &self,
+        fh: u64,
+        offset: u64,
+        mut each: impl FnMut(u64, &str, &Entry) -> bool,
+    ) -> Result<(), Errno> {
         let mut dirs = lock(&self.dirs);
         let d = dirs.get_mut(&fh).ok_or(Errno::EBADF)?;
-        let mut index = off - 2;
+        let mut index = offset - 2;
         if index < d.base {
             // Read again from the start (rewinddir).
             d.base = 0;
@@ -87,20 +217,9 @@ impl<S: Store> Fs<S> {
                 }
                 self.fill(d, index)?;
             }
-            let (name, listed) = &d.entries[(index - d.base) as usize];
-            let path = child(&d.path, name);
-            let ino = self.inodes.listed(&path);
-            // A listing tells files from directories only; a symlink or
-            // special file the mount has seen gets its own type.
-            let kind = match listed {
-                Kind::File => self
-                    .inodes
-                    .known_kind(&path)
-                    .filter(|k| *k != Kind::Dir)
-                    .unwrap_or(Kind::File),
-                k => *k,
-            };
-            if add(ino, index + 3, kind, name) {
+            let e = &d.entries[(index - d.base) as usize];
+            let path = child(&d.path, &e.name);
+            if each(index + 3, &path, e) {
                 return Ok(());
             }
             index += 1;
@@ -112,34 +231,57 @@ impl<S: Store> Fs<S> {
     }
 
     /// Fetches the next page of a directory into its window, dropping what
-    /// was before `keep_from`.
+    /// was before `keep_from`: with each file's attributes when the server
+    /// lists metadata.
     fn fill(&self, d: &mut DirHandle, keep_from: u64) -> Result<(), Errno> {
         let drop = (keep_from.saturating_sub(d.base) as usize).min(d.entries.len());
         d.entries.drain(..drop);
         d.base += drop as u64;
         let prefix = self.dir_prefix(&d.path);
-        let page = self
-            .rt
-            .block_on(
-                self.store
-                    .list(&prefix, Some("/"), d.token.as_deref(), self.opts.list_page),
-            )
-            .map_err(|e| errno(&e))?;
-        for p in page.prefixes {
+        let (token, max) = (d.token.as_deref(), self.opts.list_page);
+        let (prefixes, files, truncated, next) = if self.detailed.load(Ordering::Relaxed) {
+            let page = self
+                .rt
+                .block_on(self.store.list_detailed(&prefix, Some("/"), token, max))
+                .map_err(|e| errno(&e))?;
+            let files: Vec<(String, Option<Attrs>)> = page
+                .objects
+                .into_iter()
+                .map(|o| {
+                    let attrs = o.has_metadata.then(|| self.attrs_of(&o.info, Kind::File));
+                    (o.key, attrs)
+                })
+                .collect();
+            (page.prefixes, files, page.truncated, page.next_token)
+        } else {
+            let page = self
+                .rt
+                .block_on(self.store.list(&prefix, Some("/"), token, max))
+                .map_err(|e| errno(&e))?;
+            let files = page.objects.into_iter().map(|o| (o.key, None)).collect();
+            (page.prefixes, files, page.truncated, page.next_token)
+        };
+        for p in prefixes {
             let name = p[prefix.len()..].trim_end_matches('/');
             if !name.is_empty() {
-                d.entries.push((name.to_owned(), Kind::Dir));
+                let (name, kind, attrs) = (name.to_owned(), Kind::Dir, None);
+                d.entries.push(Entry { name, kind, attrs });
             }
         }
-        for o in page.objects {
-            let name = &o.key[prefix.len()..];
+        for (key, attrs) in files {
+            let name = &key[prefix.len()..];
             // The directory's own marker is not an entry.
             if !name.is_empty() {
-                d.entries.push((name.to_owned(), Kind::File));
+                let kind = attrs.as_ref().map_or(Kind::File, |a| a.kind);
+                d.entries.push(Entry {
+                    name: name.to_owned(),
+                    kind,
+                    attrs,
+                });
             }
         }
-        d.done = !page.truncated;
-        d.token = page.next_token;
+        d.done = !truncated;
+        d.token = next;
         Ok(())
     }
 

@@ -5,7 +5,8 @@
 //!
 //! Reads: lookups (HEAD, then a one-key listing for directories),
 //! attributes cached for `attr_ttl`, directory listings in pages (a
-//! directory's entries are never all held at once), ranged GETs through
+//! directory's entries are never all held at once; from objd with each
+//! file's metadata, so readdirplus answers `ls -l`), ranged GETs through
 //! [`crate::readahead`]. Opening a file fetches its attributes afresh
 //! (close-to-open consistency), and the kernel keeps the pages it cached
 //! for the file only if its ETag is unchanged.
@@ -48,7 +49,7 @@ use crate::writeback::Uploader;
 use fuser::Errno;
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strata_s3client::Error;
@@ -130,6 +131,8 @@ pub struct Fs<S: Store> {
     blocks: Option<Arc<BlockCache>>,
     /// Lookups in a row that found nothing (see `Fs::stat_server`).
     misses: AtomicU64,
+    /// The server lists metadata ([`Fs::lists_attributes`]).
+    detailed: AtomicBool,
 }
 
 /// The errno for a failed S3 call.
@@ -184,6 +187,7 @@ impl<S: Store> Fs<S> {
             open_files: AtomicUsize::new(0),
             cached_bytes: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            detailed: AtomicBool::new(false),
         })
     }
 

@@ -333,6 +333,121 @@ fn readdir_pages_through_a_directory_in_order_and_again_after_a_rewind() {
     );
 }
 
+impl Mount {
+    /// Every entry of directory `ino` as readdirplus gives them, with
+    /// `per_call` entries per reply (the next one is refused as past a
+    /// full reply): name, inode, attributes and how long they hold.
+    fn list_plus(&self, ino: u64, per_call: usize) -> Vec<(String, u64, crate::inodes::Attrs, Duration)> {
+        let fh = self.fs.opendir(ino).unwrap();
+        let (mut out, mut offset) = (Vec::new(), 0);
+        loop {
+            let before = out.len();
+            self.fs
+                .readdirplus(ino, fh, offset, |e| {
+                    if out.len() - before == per_call {
+                        return true;
+                    }
+                    out.push((e.name.to_owned(), e.ino, e.attrs, e.ttl));
+                    offset = e.next;
+                    false
+                })
+                .unwrap();
+            if out.len() == before {
+                break;
+            }
+        }
+        self.fs.releasedir(fh);
+        out
+    }
+}
+
+#[test]
+fn readdirplus_gives_every_entry_its_attributes_from_the_listing_alone() {
+    let store = Memory::default();
+    let mode = |bits: u32| {
+        vec![
+            ("mode".to_owned(), bits.to_string()),
+            ("uid".to_owned(), "42".to_owned()),
+        ]
+    };
+    store.insert("pre/d/file", b"12345", &mode(libc::S_IFREG | 0o600));
+    store.insert("pre/d/link", b"target", &mode(libc::S_IFLNK | 0o777));
+    store.insert("pre/d/fifo", b"", &mode(libc::S_IFIFO | 0o640));
+    store.insert("pre/d/plain", b"from another client", &[]);
+    store.insert("pre/d/hidden", b"abc", &mode(libc::S_IFLNK | 0o777));
+    store.insert("pre/d/sub/x", b"x", &[]);
+    store.withhold_metadata("pre/d/hidden");
+    let m = mount_with(store, |o| o.list_page = 2);
+    assert!(m.fs.lists_attributes());
+    let (d, _) = m.fs.lookup(ROOT, os("d")).unwrap();
+    let heads = m.store.calls(Call::Head);
+    let got = m.list_plus(d, 3);
+    let mut names: Vec<&str> = got.iter().map(|e| e.0.as_str()).collect();
+    names[2..].sort();
+    assert_eq!(
+        names,
+        [".", "..", "fifo", "file", "hidden", "link", "plain", "sub"]
+    );
+    let by = |name: &str| got.iter().find(|e| e.0 == name).unwrap();
+    let ttl = Duration::from_secs(1);
+    let file = &by("file").2;
+    assert_eq!(
+        (file.kind, file.mode, file.uid, file.size),
+        (Kind::File, 0o600, 42, 5)
+    );
+    assert_eq!((by("link").2.kind, by("link").3), (Kind::Symlink, ttl));
+    assert_eq!((by("fifo").2.kind, by("fifo").2.mode), (Kind::Fifo, 0o640));
+    // Without metadata: the mount's defaults and the object's size.
+    let plain = &by("plain").2;
+    assert_eq!(
+        (plain.kind, plain.mode, plain.uid, plain.size),
+        (Kind::File, 0o644, 0, 19)
+    );
+    // Withheld by the server: looked up, and a symlink by its HEAD.
+    assert_eq!(by("hidden").2.kind, Kind::Symlink);
+    assert_eq!(
+        m.store.calls(Call::Head) - heads,
+        1,
+        "one HEAD, for the withheld entry"
+    );
+    // A directory's marker is not listed: the kernel asks for its attributes.
+    assert_eq!((by("sub").2.kind, by("sub").3), (Kind::Dir, Duration::ZERO));
+    // Each entry the kernel took is an entry it looked up: cached, and
+    // gone once forgotten as often as it was given.
+    assert_eq!(m.fs.getattr(by("file").1).unwrap().mode, 0o600);
+    assert_eq!(m.store.calls(Call::Head) - heads, 1);
+    for (name, ino, _, _) in &got[2..] {
+        assert_eq!(m.fs.inodes.path(*ino).as_deref(), Some(&*format!("d/{name}")));
+        m.fs.forget(*ino, 1);
+    }
+    m.fs.forget(d, 1);
+    assert_eq!(m.fs.inodes.len(), 1, "lookups were counted for entries not taken");
+}
+
+#[test]
+fn plain_listings_give_file_types_from_metadata_or_none_from_other_servers() {
+    let store = Memory::default();
+    let link = [("mode".to_owned(), (libc::S_IFLNK | 0o777).to_string())];
+    store.insert("pre/link", b"t", &link);
+    store.insert("pre/file", b"f", &[]);
+    let m = mount_with(store.clone(), |_| {});
+    assert!(m.fs.lists_attributes());
+    let kinds = m.list_dir(ROOT, 100);
+    assert!(kinds.contains(&("link".to_owned(), Kind::Symlink)), "{kinds:?}");
+    assert!(kinds.contains(&("file".to_owned(), Kind::File)), "{kinds:?}");
+    // A server that lists no metadata: entries are files or directories
+    // until looked up.
+    store.plain_listings_only();
+    let m = mount_with(store, |_| {});
+    assert!(!m.fs.lists_attributes());
+    assert!(m.list_dir(ROOT, 100).contains(&("link".to_owned(), Kind::File)));
+    m.fs.lookup(ROOT, os("link")).unwrap();
+    assert!(
+        m.list_dir(ROOT, 100)
+            .contains(&("link".to_owned(), Kind::Symlink))
+    );
+}
+
 #[test]
 fn a_read_only_mount_refuses_every_change_with_erofs() {
     let store = Memory::default();

@@ -1,5 +1,6 @@
 //! A bucket in memory, for the filesystem core's tests: objects with
-//! metadata, listings with delimiters and continuation, multipart uploads,
+//! metadata, listings with delimiters and continuation (with metadata, as
+//! objd lists, or refused, as other servers do), multipart uploads,
 //! a quota, and faults injected per kind of call. It answers as S3 does
 //! where the core can tell (404 for a missing key, QuotaExceeded past the
 //! quota, a transport error for an injected fault). The mount itself is
@@ -11,7 +12,9 @@ use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
-use strata_s3client::{BucketUsage, Error, ListPage, ListedObject, ObjectInfo, Result};
+use strata_s3client::{
+    BucketUsage, Detailed, DetailedPage, Error, ListPage, ListedObject, ObjectInfo, Result,
+};
 
 /// The kinds of call a fault can be injected into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +56,11 @@ struct State {
     calls: HashMap<Call, usize>,
     quota: Option<u64>,
     next: u64,
+    /// The listing with metadata is refused, as a server without it does.
+    plain_only: bool,
+    /// Keys listed without their metadata, as for a caller whose policies
+    /// do not let it read them.
+    withheld: Vec<String>,
 }
 
 /// A bucket in memory; clones share it.
@@ -122,6 +130,17 @@ impl Memory {
             etag,
         };
         s.objects.insert(key.to_owned(), o);
+    }
+
+    /// Refuses the listing with metadata from now on, as a server without
+    /// it does.
+    pub fn plain_listings_only(&self) {
+        self.state().plain_only = true;
+    }
+
+    /// Lists `key` without its metadata from now on.
+    pub fn withhold_metadata(&self, key: &str) {
+        self.state().withheld.push(key.to_owned());
     }
 
     /// Sets an object's content type, as a client's PUT would have.
@@ -251,6 +270,50 @@ impl Store for Memory {
             page.next_token = None;
         }
         Ok(page)
+    }
+
+    async fn list_detailed(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        token: Option<&str>,
+        max_keys: usize,
+    ) -> Result<DetailedPage> {
+        if self.state().plain_only {
+            drop(self.call(Call::List)?);
+            return Err(Error::S3 {
+                status: 404,
+                code: "NoSuchBucket".into(),
+                message: "The specified bucket does not exist".into(),
+            });
+        }
+        let page = self.list(prefix, delimiter, token, max_keys).await?;
+        let s = self.state();
+        let objects = page
+            .objects
+            .into_iter()
+            .filter_map(|o| {
+                let stored = s.objects.get(&o.key)?;
+                let shown = !s.withheld.contains(&o.key);
+                Some(Detailed {
+                    info: ObjectInfo {
+                        size: o.size,
+                        etag: o.etag,
+                        last_modified: SystemTime::UNIX_EPOCH,
+                        content_type: None,
+                        metadata: if shown { stored.meta.clone() } else { Vec::new() },
+                    },
+                    key: o.key,
+                    has_metadata: shown,
+                })
+            })
+            .collect();
+        Ok(DetailedPage {
+            objects,
+            prefixes: page.prefixes,
+            truncated: page.truncated,
+            next_token: page.next_token,
+        })
     }
 
     async fn put(&self, key: &str, body: Bytes, meta: &Meta) -> Result<String> {

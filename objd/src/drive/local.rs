@@ -33,8 +33,9 @@ const CONFIG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("config");
 /// `bucket \0 key` -> the listing summary of the object record under the
 /// same key, changed in the same transaction as the record.
 const SUMMARIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("object-summaries");
-/// The row of [`SUMMARIES`] that says every record has its summary (no
-/// objects-table key starts with `0x00`: bucket names are not empty).
+/// The row of [`SUMMARIES`] that says every record has its summary, in
+/// the form its value names ([`crate::meta::summary::FORM`]); no
+/// objects-table key starts with `0x00`: bucket names are not empty.
 const SUMMARIES_COMPLETE: &[u8] = b"\0complete";
 
 /// Most commit requests folded into one transaction.
@@ -189,14 +190,18 @@ impl LocalDrive {
 }
 
 /// Gives every object record its listing summary, unless the drive says
-/// they all have one and the counts agree: a drive formatted before the
-/// summaries, or whose records a build without them changed, gets them
-/// here, in the transaction that opens it.
+/// they all have one in this build's form and the counts agree: a drive
+/// formatted before the summaries, whose summaries have an older form, or
+/// whose records a build without them changed, gets them here, in the
+/// transaction that opens it.
 fn build_summaries(txn: &redb::WriteTransaction) -> DriveResult<()> {
     use redb::ReadableTableMetadata;
     let objects = txn.open_table(OBJECTS).map_err(table_err)?;
     let mut summaries = txn.open_table(SUMMARIES).map_err(table_err)?;
-    let complete = summaries.get(SUMMARIES_COMPLETE).map_err(storage_err)?.is_some();
+    let complete = summaries
+        .get(SUMMARIES_COMPLETE)
+        .map_err(storage_err)?
+        .is_some_and(|form| form.value() == crate::meta::summary::FORM);
     let (records, rows) = (
         objects.len().map_err(storage_err)?,
         summaries.len().map_err(storage_err)?,
@@ -212,7 +217,7 @@ fn build_summaries(txn: &redb::WriteTransaction) -> DriveResult<()> {
             .map_err(storage_err)?;
     }
     summaries
-        .insert(SUMMARIES_COMPLETE, [].as_slice())
+        .insert(SUMMARIES_COMPLETE, crate::meta::summary::FORM)
         .map_err(storage_err)?;
     Ok(())
 }
@@ -665,6 +670,18 @@ mod tests {
         let d = LocalDrive::open(dir.path()).unwrap();
         let mut want = want;
         want.push((b"b\0d".to_vec(), 4));
+        assert_eq!(listed(&d), want);
+        // Summaries of an older form (the marker without this form): made
+        // again, though the counts agree.
+        let txn = d.db.begin_write().unwrap();
+        let mut t = txn.open_table(SUMMARIES).unwrap();
+        t.insert(SUMMARIES_COMPLETE, [].as_slice()).unwrap();
+        let stale = super::super::summary_of(&record(99));
+        t.insert(b"b\0a".as_slice(), stale.as_slice()).unwrap();
+        drop(t);
+        txn.commit().unwrap();
+        drop(d);
+        let d = LocalDrive::open(dir.path()).unwrap();
         assert_eq!(listed(&d), want);
     }
 

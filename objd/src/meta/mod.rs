@@ -468,6 +468,13 @@ impl Version {
     pub fn is_delete_marker(&self) -> bool {
         self.kind == VersionKind::DeleteMarker
     }
+    /// Whether the data is sealed with a key the client gives (SSE-C).
+    pub fn sealed_for_customer(&self) -> bool {
+        self.extras
+            .encryption
+            .as_ref()
+            .is_some_and(|e| e.mode == crate::sse::Mode::Customer as u8)
+    }
     pub fn is_tombstone(&self) -> bool {
         self.kind == VersionKind::Tombstone
     }

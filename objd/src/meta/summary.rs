@@ -2,18 +2,28 @@
 //! quorum resolution read. A drive keeps one beside each record, made when
 //! the record is committed, so a listing page reads, moves and decodes
 //! about a hundred bytes per entry instead of whole records (inline shard
-//! bytes, metadata, parts, tags).
+//! bytes, headers, parts, tags).
 //!
 //! A summary is itself an object record in the ordinary format, so
 //! [`ObjectRecord::decode`] reads it; each entry keeps its id, times, kind,
-//! size, ETag, erasure layout and data location, and loses headers, user
-//! metadata, parts, inline bytes and extensions. The shard index is zeroed:
+//! size, ETag, erasure layout, data location, user metadata (what a
+//! listing with metadata answers: a mount's `ls -l` reads POSIX
+//! attributes there) and how its data is sealed (mode, cipher, package
+//! size; not the sealed key), and loses headers, parts, inline bytes and
+//! the other extensions. The user metadata of a version encrypted with a
+//! customer's key is left out: S3 shows it only to a caller that gives
+//! the key. The shard index is zeroed:
 //! it is the one field that differs between drives by design, so healthy
 //! drives give byte-identical summaries of a key, which the listing uses to
 //! resolve such a key from one of them.
 
 use super::codec::DecodeError;
-use super::{DataLoc, Extras, ObjectRecord};
+use super::{DataLoc, EncryptionRecord, Extras, ObjectRecord};
+
+/// What the drive's summary-table marker row holds when every summary is
+/// in this form: summaries of another form (before user metadata was
+/// kept) are made again when a drive opens.
+pub const FORM: &[u8] = &[2];
 
 /// The summary of a stored object record (checksum verified). Summaries
 /// are made when records are committed, so this reads the record whole.
@@ -21,13 +31,25 @@ pub fn summarize(record: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let mut r = ObjectRecord::decode(record)?;
     for v in &mut r.versions {
         v.headers = Vec::new();
-        v.user_meta = Vec::new();
+        if v.sealed_for_customer() {
+            v.user_meta = Vec::new();
+        }
         v.parts = Vec::new();
         v.erasure.shard_index = 0;
         if let DataLoc::Inline(b) = &mut v.data {
             *b = Vec::new();
         }
-        v.extras = Extras::default();
+        // How the data is sealed, without the sealed key.
+        let encryption = v.extras.encryption.take().map(|e| EncryptionRecord {
+            mode: e.mode,
+            algo: e.algo,
+            package: e.package,
+            ..Default::default()
+        });
+        v.extras = Extras {
+            encryption,
+            ..Default::default()
+        };
     }
     Ok(r.encode())
 }
@@ -81,7 +103,6 @@ mod tests {
 
     fn stripped(mut v: Version) -> Version {
         v.headers.clear();
-        v.user_meta.clear();
         v.parts.clear();
         v.erasure.shard_index = 0;
         if let DataLoc::Inline(b) = &mut v.data {
@@ -123,6 +144,39 @@ mod tests {
         };
         assert_ne!(on(0), on(3));
         assert_eq!(summarize(&on(0)).unwrap(), summarize(&on(3)).unwrap());
+    }
+
+    #[test]
+    fn user_metadata_is_kept_unless_a_customer_key_seals_the_data() {
+        let mut sealed = version(2, VersionKind::Object, 1, DataLoc::Dir([2; 16]));
+        sealed.extras.encryption = Some(EncryptionRecord {
+            mode: crate::sse::Mode::Customer as u8,
+            algo: 1,
+            package: 65_564,
+            sealed_key: vec![7; 60],
+            ..Default::default()
+        });
+        let mut by_kms = sealed.clone();
+        by_kms.id = VersionId([3; 16]);
+        by_kms.extras.encryption = Some(EncryptionRecord {
+            mode: crate::sse::Mode::Kms as u8,
+            algo: 1,
+            package: 65_564,
+            ..Default::default()
+        });
+        let rec = ObjectRecord {
+            versions: vec![by_kms, sealed],
+        };
+        let back = ObjectRecord::decode(&summarize(&rec.encode()).unwrap()).unwrap();
+        assert_eq!(
+            back.versions[0].user_meta,
+            vec![("mode".to_owned(), "0644".to_owned())]
+        );
+        assert!(back.versions[1].user_meta.is_empty());
+        // How the data is sealed is kept, the sealed key is not.
+        assert!(back.versions[1].sealed_for_customer() && !back.versions[0].sealed_for_customer());
+        let kept = back.versions[1].extras.encryption.as_ref().unwrap();
+        assert_eq!((kept.algo, kept.package, kept.sealed_key.len()), (1, 65_564, 0));
     }
 
     #[test]

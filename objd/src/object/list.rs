@@ -30,7 +30,8 @@ pub struct ListOptions {
 pub struct ListedObject {
     pub key: String,
     /// The version as listings know it ([`crate::meta::summary`]): id,
-    /// times, kind, size and ETag, without metadata, parts or tags.
+    /// times, kind, size, ETag and user metadata (none for data sealed
+    /// with a customer's key), without headers, parts or tags.
     pub version: Version,
     /// True for the key's current version.
     pub is_latest: bool,

@@ -240,15 +240,7 @@ impl Access {
         (bucket, key): (&str, &str),
         uri: &Uri,
     ) {
-        let mentions = |p: &Policy| p.mentions(EXISTING_OBJECT_TAG);
-        let by_caller = match caller {
-            Caller::Root => return,
-            Caller::User(who, policies) => {
-                policies.iter().any(|(_, p)| mentions(p)) || who.narrowed.iter().any(|p| mentions(p))
-            }
-            Caller::Anonymous => false,
-        };
-        if !by_caller && !bucket_policy.is_some_and(mentions) {
+        if !by_tags(caller, bucket_policy) {
             return;
         }
         let version = query_param(uri, "versionId");
@@ -292,6 +284,84 @@ impl Access {
             _ => Err(denied()),
         }
     }
+}
+
+/// What decides the reads of a bucket's objects for one request of
+/// objd's own routes: its caller, condition keys and the bucket's policy
+/// ([`Access::bucket_request`]).
+pub struct BucketReader {
+    caller: Caller,
+    ctx: Context,
+    policy: Option<Policy>,
+    bucket: String,
+    /// A policy that applies conditions on the objects' tags, which the
+    /// decision would need read per object.
+    by_tags: bool,
+}
+
+impl BucketReader {
+    /// Whether the policies let the caller do `action` on `key`. An object
+    /// only its ACL grants, or any object when a policy that applies asks
+    /// for the objects' tags, is not: a caller that needs more asks the
+    /// S3 operation, which reads them.
+    pub fn may(&self, action: &str, key: &str) -> bool {
+        !self.by_tags
+            && self.caller.decide(
+                self.policy.as_ref(),
+                action,
+                &resource_arn(&self.bucket, Some(key)),
+                &self.ctx,
+            ) == Grant::Allowed
+    }
+}
+
+impl Access {
+    /// Authorizes a request of objd's own routes that acts as `action` on
+    /// `bucket` (ACLs and policies as for the S3 operation, with its
+    /// condition keys), and records its caller and bucket for its metrics
+    /// and audit entry as the S3 operation `api`.
+    pub async fn bucket_request<B>(
+        &self,
+        req: &S3Request<B>,
+        (api, action): (&str, &str),
+        bucket: &str,
+    ) -> S3Result<BucketReader> {
+        self.layer.ensure_bucket(bucket).await;
+        let facts = req
+            .extensions
+            .get::<super::track::Facts>()
+            .cloned()
+            .unwrap_or_default();
+        let _ = facts.0.api.set(api.to_owned());
+        let _ = facts.0.bucket.set(bucket.to_owned());
+        let (caller, ctx) = self.request_caller(req).await?;
+        let _ = facts.0.principal.set(caller.arn(self.iam.account()));
+        let policy = self.bucket_policy(&caller, bucket);
+        self.authorize(&caller, &ctx, policy.as_ref(), action, (bucket, None, None))
+            .await?;
+        let by_tags = by_tags(&caller, policy.as_ref());
+        Ok(BucketReader {
+            caller,
+            ctx,
+            policy,
+            bucket: bucket.to_owned(),
+            by_tags,
+        })
+    }
+}
+
+/// Whether a policy that applies to `caller` (its own, or the bucket's)
+/// has conditions on the tags of the object asked for.
+fn by_tags(caller: &Caller, bucket_policy: Option<&Policy>) -> bool {
+    let mentions = |p: &Policy| p.mentions(EXISTING_OBJECT_TAG);
+    let by_caller = match caller {
+        Caller::Root => return false,
+        Caller::User(who, policies) => {
+            policies.iter().any(|(_, p)| mentions(p)) || who.narrowed.iter().any(|p| mentions(p))
+        }
+        Caller::Anonymous => false,
+    };
+    by_caller || bucket_policy.is_some_and(mentions)
 }
 
 fn denied() -> S3Error {

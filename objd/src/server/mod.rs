@@ -172,14 +172,17 @@ pub fn build_service(
         &creds.access_key,
     ));
     let tiers = crate::tier::Tiers::open(Arc::clone(&layer), &creds.secret_key);
-    b.set_route(AdminRoute::new(
+    let admin = AdminRoute::new(
         Arc::clone(&layer),
         Arc::clone(&iam),
         options.encryption.kms.clone(),
         tiers,
         &creds.access_key,
         token.clone(),
-    ));
+    );
+    let access = access::Access::new(Arc::clone(&layer), Arc::clone(&iam), &creds.access_key);
+    let list = crate::api::meta_list::MetaList::new(Arc::clone(&layer), access);
+    b.set_route(crate::api::routes::Routes { admin, list });
     if !options.domains.is_empty() {
         b.set_host(Domains(options.domains.clone()));
     }

@@ -33,7 +33,7 @@ fn list_encoder(enc: Option<&EncodingType>) -> S3Result<fn(&str) -> String> {
     }
 }
 
-fn max_keys(v: Option<i32>) -> S3Result<usize> {
+pub(crate) fn max_keys(v: Option<i32>) -> S3Result<usize> {
     match v {
         None => Ok(1000),
         Some(n) if n < 0 => Err(S3Error::with_message(
@@ -84,11 +84,11 @@ fn prefixes(page: &ListPage, enc: fn(&str) -> String) -> Vec<CommonPrefix> {
 
 /// Continuation tokens are the key to resume after, base64-encoded so that
 /// clients treat them as opaque.
-fn encode_token(key: &str) -> String {
+pub(crate) fn encode_token(key: &str) -> String {
     base64_simd::URL_SAFE_NO_PAD.encode_to_string(key.as_bytes())
 }
 
-fn decode_token(t: &str) -> S3Result<String> {
+pub(crate) fn decode_token(t: &str) -> S3Result<String> {
     base64_simd::URL_SAFE_NO_PAD
         .decode_to_vec(t)
         .ok()

@@ -9,7 +9,7 @@ mod acl;
 mod bucket;
 pub(crate) mod convert;
 mod lifecycle;
-mod listing;
+pub(crate) mod listing;
 mod lock;
 mod multipart;
 mod object;

@@ -143,7 +143,8 @@ enum Cmd {
         /// Random 4 KiB reads.
         #[arg(long, default_value_t = 2_000)]
         reads: usize,
-        /// Directory whose entries to count (prepared beforehand).
+        /// Directory whose entries to list, with a stat of each (`ls -l`)
+        /// and without (prepared beforehand).
         #[arg(long)]
         readdir: Option<PathBuf>,
         /// A name for the report lines (`fuse-mount`, `s3fs`).
@@ -977,6 +978,21 @@ fn fs_bench(dir: &Path, spec: FsSpec<'_>, label: &str, json: bool) {
         json,
     );
     if let Some(d) = readdir {
+        // `ls -l`: the directory listed and every entry stat-ed, first,
+        // while nothing of it is cached; ops/s is entries per second.
+        timed_count(
+            format!("{label} ls-l-entries"),
+            (0, 0),
+            || {
+                let mut n = 0;
+                for e in std::fs::read_dir(d).expect("readdir") {
+                    std::fs::symlink_metadata(e.expect("entry").path()).expect("lstat");
+                    n += 1;
+                }
+                n
+            },
+            json,
+        );
         // One listing of the whole directory; ops/s is entries per second.
         timed_count(
             format!("{label} readdir-entries"),
