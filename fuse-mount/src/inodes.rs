@@ -4,7 +4,7 @@
 //! Entries live while the kernel holds references to them (lookups not yet
 //! forgotten), so walking a huge tree does not grow the table for good.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
@@ -58,7 +58,25 @@ struct Node {
     /// renamed through the mount. Its mtime and ctime are at least this,
     /// whatever its marker says, while the kernel holds it.
     changed: Option<SystemTime>,
+    /// For a directory this mount made: what it knows of its entries.
+    made: Option<Made>,
 }
+
+/// A directory the mount made, known to hold only what the mount put in
+/// it since: `since` is when the server last said its key prefix was
+/// empty, `touched` the names the mount has made, removed or renamed in
+/// it since. A lookup of any other name in it, within the attribute TTL
+/// of `since`, finds nothing without asking the server (as a lookup the
+/// server answered with nothing is trusted for the TTL).
+#[derive(Debug)]
+struct Made {
+    since: Instant,
+    touched: HashSet<String>,
+}
+
+/// Most names a made directory remembers as touched; past them, lookups
+/// in it ask the server again.
+const MADE_NAMES: usize = 4096;
 
 impl Node {
     fn new(path: String) -> Self {
@@ -69,6 +87,7 @@ impl Node {
             page_cache: None,
             unlinked: false,
             changed: None,
+            made: None,
         }
     }
 }
@@ -166,6 +185,50 @@ impl Inodes {
                 a.entry_changed(at);
             }
         }
+    }
+
+    /// Directory `path` was made by the mount, its key prefix empty as
+    /// the server said at `since`.
+    pub fn made_empty(&self, path: &str, since: Instant) {
+        let i = self.ino(path);
+        if let Some(n) = self.lock().nodes.get_mut(&i) {
+            let touched = HashSet::new();
+            n.made = Some(Made { since, touched });
+        }
+    }
+
+    /// The entry `path` is made, removed or renamed by the mount: a lookup
+    /// of it asks the server from now on, and so do lookups below it (a
+    /// directory removed or renamed holds what the server says).
+    pub fn touched(&self, path: &str) {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let mut t = self.lock();
+        if let Some(i) = t.by_path.get(path).copied()
+            && let Some(n) = t.nodes.get_mut(&i)
+        {
+            n.made = None;
+        }
+        let Some(i) = t.by_path.get(dir).copied() else {
+            return;
+        };
+        if let Some(n) = t.nodes.get_mut(&i)
+            && let Some(m) = n.made.as_mut()
+        {
+            m.touched.insert(name.to_owned());
+            if m.touched.len() > MADE_NAMES {
+                n.made = None;
+            }
+        }
+    }
+
+    /// When the server last said the directory of `path` was empty, if
+    /// that was less than `ttl` ago and the mount has not touched `path`
+    /// since: then nothing is at `path` (see [`Made`]).
+    pub fn absent_since(&self, path: &str, ttl: std::time::Duration) -> Option<Instant> {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let t = self.lock();
+        let m = t.nodes.get(t.by_path.get(dir)?)?.made.as_ref()?;
+        (m.since.elapsed() < ttl && !m.touched.contains(name)).then_some(m.since)
     }
 
     /// Directory `path`'s times were stored on its marker (chmod, chown,

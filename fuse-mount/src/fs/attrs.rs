@@ -135,6 +135,11 @@ impl<S: Store> Fs<S> {
         if let Some(a) = self.writer_attrs(path) {
             return Ok(Some((a, None)));
         }
+        // Nothing is there in a directory the mount made, unless the mount
+        // put it there (`tar x`, a build: names about to be created).
+        if self.inodes.absent_since(path, self.opts.attr_ttl).is_some() {
+            return Ok(None);
+        }
         // A directory: any key below `path/`. One listing tells whether
         // there is one, and whether the first is the `path/` marker, which
         // keeps the directory's attributes. While lookups keep finding

@@ -223,6 +223,7 @@ impl<S: Store> Fs<S> {
     fn entry_changed(&self, path: &str) {
         let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
         self.inodes.dir_changed(dir, std::time::SystemTime::now());
+        self.inodes.touched(path);
     }
 
     fn new_path(&self, n: &NewName) -> Result<String, Errno> {

@@ -13,12 +13,19 @@ use crate::store::Store;
 use bytes::Bytes;
 use fuser::Errno;
 use std::ffi::OsStr;
+use std::time::Instant;
 use strata_s3client::ObjectInfo;
 
 impl<S: Store> Fs<S> {
     /// Makes directory `n`; its inode and attributes.
     pub fn mkdir(&self, n: NewName) -> Result<(u64, Attrs), Errno> {
         let path = self.new_path(&n)?;
+        // Nothing is below the name when nothing is there: the new
+        // directory is empty as of when that was known.
+        let since = self
+            .inodes
+            .absent_since(&path, self.opts.attr_ttl)
+            .unwrap_or_else(Instant::now);
         if self.stat(&path)?.is_some() {
             return Err(Errno::EEXIST);
         }
@@ -26,7 +33,9 @@ impl<S: Store> Fs<S> {
         if marker.len() > KEY_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
-        self.put_entry(&path, &marker, Bytes::new(), new_entry(Kind::Dir, 0, &n))
+        let made = self.put_entry(&path, &marker, Bytes::new(), new_entry(Kind::Dir, 0, &n))?;
+        self.inodes.made_empty(&path, since);
+        Ok(made)
     }
 
     /// Removes the file, symlink or special file `name` from `parent`.

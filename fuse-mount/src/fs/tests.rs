@@ -449,6 +449,47 @@ fn plain_listings_give_file_types_from_metadata_or_none_from_other_servers() {
 }
 
 #[test]
+fn lookups_in_a_directory_the_mount_made_ask_the_server_only_for_what_it_put_there() {
+    let m = mount_with(Memory::default(), |o| o.attr_ttl = Duration::from_millis(400));
+    let asked = || m.store.calls(Call::Head) + m.store.calls(Call::List);
+    let d = m.mkdir(ROOT, "d");
+    let sub = m.mkdir(d, "sub");
+    let before = asked();
+    for name in ["a.c", "b.o", "sub2"] {
+        assert_eq!(m.fs.lookup(d, os(name)).unwrap_err(), Errno::ENOENT);
+    }
+    assert_eq!(m.fs.lookup(sub, os("deeper")).unwrap_err(), Errno::ENOENT);
+    assert_eq!(asked(), before, "a name nobody made was asked for");
+    // What the mount made, removed or renamed there is asked for.
+    let f = m.write_file(d, "a.c", b"int x;");
+    m.fs.forget(f, 1);
+    assert_eq!(m.fs.lookup(d, os("a.c")).unwrap().1.size, 6);
+    m.fs.unlink(d, os("a.c")).unwrap();
+    assert_eq!(m.fs.lookup(d, os("a.c")).unwrap_err(), Errno::ENOENT);
+    m.write_file(d, "b.o", b"o");
+    m.fs.rename(d, os("b.o"), d, os("c.o")).unwrap();
+    assert_eq!(m.fs.lookup(d, os("c.o")).unwrap().1.size, 1);
+    assert_eq!(m.fs.lookup(d, os("b.o")).unwrap_err(), Errno::ENOENT);
+    assert!(asked() > before);
+    // Another client's object appears once the TTL of the directory's
+    // making has passed, as a name looked up and missing does; a removed
+    // directory's names are asked for at once.
+    m.store.insert("pre/d/other", b"from S3", &[]);
+    assert_eq!(m.fs.lookup(d, os("other")).unwrap_err(), Errno::ENOENT);
+    m.fs.rmdir(d, os("sub")).unwrap();
+    m.store.insert("pre/d/sub/late", b"l", &[]);
+    assert_eq!(m.fs.lookup(sub, os("late")).unwrap().1.size, 1);
+    std::thread::sleep(Duration::from_millis(450));
+    assert_eq!(m.fs.lookup(d, os("other")).unwrap().1.size, 7);
+    // A directory the mount did not make is asked for every time.
+    m.store.insert("pre/e/k", b"k", &[]);
+    let (e, _) = m.fs.lookup(ROOT, os("e")).unwrap();
+    let before = asked();
+    assert_eq!(m.fs.lookup(e, os("q")).unwrap_err(), Errno::ENOENT);
+    assert!(asked() > before);
+}
+
+#[test]
 fn a_read_only_mount_refuses_every_change_with_erofs() {
     let store = Memory::default();
     store.insert("pre/f", b"data", &[]);
