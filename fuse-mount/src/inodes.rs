@@ -76,7 +76,7 @@ struct Made {
 
 /// Most names a made directory remembers as touched; past them, lookups
 /// in it ask the server again.
-const MADE_NAMES: usize = 4096;
+pub const MADE_NAMES: usize = 4096;
 
 impl Node {
     fn new(path: String) -> Self {
@@ -229,6 +229,34 @@ impl Inodes {
         let t = self.lock();
         let m = t.nodes.get(t.by_path.get(dir)?)?.made.as_ref()?;
         (m.since.elapsed() < ttl && !m.touched.contains(name)).then_some(m.since)
+    }
+
+    /// Whether directory `dir` was made by the mount, its knowledge is
+    /// older than `ttl`, and `name` was not touched in it: what a listing
+    /// could renew ([`Inodes::renew_made`]).
+    pub fn made_stale(&self, dir: &str, name: &str, ttl: std::time::Duration) -> bool {
+        let t = self.lock();
+        let made = t.by_path.get(dir).and_then(|i| t.nodes.get(i)?.made.as_ref());
+        made.is_some_and(|m| m.since.elapsed() >= ttl && !m.touched.contains(name))
+    }
+
+    /// The server listed `names` in directory `dir` at `since` (or after;
+    /// `None`: too many to list): if the mount touched each of them, the
+    /// directory still holds only what the mount put there, as of
+    /// `since`; else the mount stops assuming anything of it.
+    pub fn renew_made(&self, dir: &str, names: Option<&[String]>, since: Instant) {
+        let mut t = self.lock();
+        let Some(i) = t.by_path.get(dir).copied() else {
+            return;
+        };
+        if let Some(n) = t.nodes.get_mut(&i) {
+            match n.made.as_mut() {
+                Some(m) if names.is_some_and(|l| l.iter().all(|name| m.touched.contains(name))) => {
+                    m.since = since
+                }
+                _ => n.made = None,
+            }
+        }
     }
 
     /// Directory `path`'s times were stored on its marker (chmod, chown,

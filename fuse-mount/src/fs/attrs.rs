@@ -17,6 +17,10 @@ use std::time::SystemTime;
 /// Lookups in a row that found nothing after which a lookup asks for the
 /// object and the directory below its name at once.
 const EAGER_AFTER: u64 = 2;
+
+/// Most entries listed to renew what the mount knows of a directory it
+/// made (more than it remembers touching: the knowledge is dropped).
+const MADE_LISTING: usize = crate::inodes::MADE_NAMES;
 use strata_s3client::ObjectInfo;
 
 /// A time setattr sets.
@@ -137,7 +141,7 @@ impl<S: Store> Fs<S> {
         }
         // Nothing is there in a directory the mount made, unless the mount
         // put it there (`tar x`, a build: names about to be created).
-        if self.inodes.absent_since(path, self.opts.attr_ttl).is_some() {
+        if self.absent(path) {
             return Ok(None);
         }
         // A directory: any key below `path/`. One listing tells whether
@@ -185,6 +189,50 @@ impl<S: Store> Fs<S> {
             }
         }
         Ok(Some((self.dir_attrs(), None)))
+    }
+
+    /// Whether nothing is at `path`, in a directory the mount made, by what
+    /// the mount knows of it ([`Inodes::absent_since`]). When that
+    /// knowledge has passed the TTL, one listing of the directory renews
+    /// it if the directory holds only names the mount touched: a directory
+    /// filled for longer than the TTL (`tar x`, a build) costs a listing
+    /// per TTL, not a lookup per name.
+    fn absent(&self, path: &str) -> bool {
+        let ttl = self.opts.attr_ttl;
+        if self.inodes.absent_since(path, ttl).is_some() {
+            return true;
+        }
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if !self.inodes.made_stale(dir, name, ttl) {
+            return false;
+        }
+        let since = std::time::Instant::now();
+        let prefix = self.dir_prefix(dir);
+        let (mut names, mut token) = (Vec::new(), None);
+        loop {
+            let page = match self
+                .rt
+                .block_on(self.store.list(&prefix, Some("/"), token.as_deref(), 1000))
+            {
+                Ok(p) => p,
+                Err(_) => return false,
+            };
+            let keys = page.objects.into_iter().map(|o| o.key).chain(page.prefixes);
+            names.extend(keys.filter_map(|k| {
+                let name = k[prefix.len()..].trim_end_matches('/');
+                (!name.is_empty()).then(|| name.to_owned())
+            }));
+            if !page.truncated {
+                break;
+            }
+            if names.len() > MADE_LISTING {
+                self.inodes.renew_made(dir, None, since);
+                return false;
+            }
+            token = page.next_token;
+        }
+        self.inodes.renew_made(dir, Some(&names), since);
+        self.inodes.absent_since(path, ttl).is_some()
     }
 
     /// Attributes from an object's s3fs-style metadata; `kind` is what the

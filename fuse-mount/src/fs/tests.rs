@@ -479,8 +479,18 @@ fn lookups_in_a_directory_the_mount_made_ask_the_server_only_for_what_it_put_the
     m.fs.rmdir(d, os("sub")).unwrap();
     m.store.insert("pre/d/sub/late", b"l", &[]);
     assert_eq!(m.fs.lookup(sub, os("late")).unwrap().1.size, 1);
+    let r = m.mkdir(ROOT, "r");
+    m.write_file(r, "x", b"x");
     std::thread::sleep(Duration::from_millis(450));
     assert_eq!(m.fs.lookup(d, os("other")).unwrap().1.size, 7);
+    // Past the TTL, one listing that shows only what the mount put there
+    // renews what it knows, for another TTL.
+    let (heads, lists) = (m.store.calls(Call::Head), m.store.calls(Call::List));
+    for name in ["y", "z", "w"] {
+        assert_eq!(m.fs.lookup(r, os(name)).unwrap_err(), Errno::ENOENT);
+    }
+    assert_eq!(m.store.calls(Call::Head), heads);
+    assert_eq!(m.store.calls(Call::List), lists + 1);
     // A directory the mount did not make is asked for every time.
     m.store.insert("pre/e/k", b"k", &[]);
     let (e, _) = m.fs.lookup(ROOT, os("e")).unwrap();
