@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use std::future::Future;
-use strata_s3client::{BucketUsage, Client, DetailedPage, ListPage, ObjectInfo, Replace, Result};
+use strata_s3client::{BucketUsage, Client, DetailedPage, ListFrom, ListPage, ObjectInfo, Replace, Result};
 
 #[cfg(test)]
 pub mod memory;
@@ -46,7 +46,7 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         prefix: &str,
         delimiter: Option<&str>,
-        token: Option<&str>,
+        from: ListFrom<'_>,
         max_keys: usize,
     ) -> impl Future<Output = Result<DetailedPage>> + Send;
     /// Writes an object whole; its ETag.
@@ -130,11 +130,11 @@ impl Store for Bucket {
         &self,
         prefix: &str,
         delimiter: Option<&str>,
-        token: Option<&str>,
+        from: ListFrom<'_>,
         max_keys: usize,
     ) -> impl Future<Output = Result<DetailedPage>> + Send {
         self.client
-            .list_detailed(&self.name, prefix, delimiter, token, max_keys)
+            .list_detailed(&self.name, prefix, delimiter, from, max_keys)
     }
 
     fn put(&self, key: &str, body: Bytes, meta: &Meta) -> impl Future<Output = Result<String>> + Send {

@@ -26,6 +26,27 @@ pub struct Detailed {
     pub has_metadata: bool,
 }
 
+/// Where a listing page starts: a continuation token of the page before,
+/// or the key it comes after (none: the first key under the prefix).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListFrom<'a> {
+    pub token: Option<&'a str>,
+    pub after: Option<&'a str>,
+}
+
+impl<'a> ListFrom<'a> {
+    pub fn token(token: Option<&'a str>) -> Self {
+        Self { token, after: None }
+    }
+
+    pub fn after(key: &'a str) -> Self {
+        Self {
+            token: None,
+            after: Some(key),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DetailedPage {
     pub objects: Vec<Detailed>,
@@ -96,13 +117,14 @@ fn parse(body: &[u8]) -> Result<DetailedPage> {
 
 impl Client {
     /// A page of the keys under `prefix` with their metadata, folded at
-    /// `delimiter`, as [`Client::list`] pages them.
+    /// `delimiter`, as [`Client::list`] pages them: from the start, after
+    /// key `from.after`, or where `from.token` says.
     pub async fn list_detailed(
         &self,
         bucket: &str,
         prefix: &str,
         delimiter: Option<&str>,
-        token: Option<&str>,
+        from: ListFrom<'_>,
         max_keys: usize,
     ) -> Result<DetailedPage> {
         let max = max_keys.to_string();
@@ -110,8 +132,11 @@ impl Client {
         if let Some(d) = delimiter {
             q.push(("delimiter", d));
         }
-        if let Some(t) = token {
+        if let Some(t) = from.token {
             q.push(("continuation-token", t));
+        }
+        if let Some(a) = from.after {
+            q.push(("start-after", a));
         }
         parse(&self.call(Method::GET, DETAILED_PATH, &q).await?)
     }

@@ -19,7 +19,7 @@ mod xml;
 pub use admin::{ADMIN_PREFIX, BucketUsage};
 pub use client::{Client, ListPage, ListedObject, ObjectInfo, Replace};
 pub use credentials::read_credentials_file;
-pub use detailed::{Detailed, DetailedPage};
+pub use detailed::{Detailed, DetailedPage, ListFrom};
 pub use error::{Error, Result};
 pub use fetch::Fetcher;
 pub use sigv4::Signer;

@@ -3,7 +3,7 @@
 //! listing pages and error codes.
 
 use bytes::Bytes;
-use strata_s3client::{Client, Error, Signer};
+use strata_s3client::{Client, Error, ListFrom, Signer};
 use strata_tests::{ACCESS_KEY, SECRET_KEY, Server, pattern, s3_client};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +151,7 @@ async fn a_listing_with_metadata_shows_what_the_caller_may_read() {
     // The root sees every key's metadata, as HEAD tells it, folded and paged
     // like ListObjectsV2.
     let p = root
-        .list_detailed("mlb", "d/", Some("/"), None, 1000)
+        .list_detailed("mlb", "d/", Some("/"), ListFrom::default(), 1000)
         .await
         .unwrap();
     assert_eq!(p.prefixes, vec!["d/many/", "d/pub/", "d/sub/"]);
@@ -173,7 +173,7 @@ async fn a_listing_with_metadata_shows_what_the_caller_may_read() {
     let (mut token, mut seen) = (None, Vec::new());
     loop {
         let p = root
-            .list_detailed("mlb", "d/many/", None, token.as_deref(), 2)
+            .list_detailed("mlb", "d/many/", None, ListFrom::token(token.as_deref()), 2)
             .await
             .unwrap();
         assert!(p.objects.len() <= 2);
@@ -191,6 +191,12 @@ async fn a_listing_with_metadata_shows_what_the_caller_may_read() {
         .map(|i| (format!("d/many/{i}"), Some("1234".to_owned())))
         .collect();
     assert_eq!(seen, want);
+    let after = root
+        .list_detailed("mlb", "d/many/", None, ListFrom::after("d/many/2"), 1000)
+        .await
+        .unwrap();
+    let keys: Vec<&str> = after.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["d/many/3", "d/many/4"]);
 
     // A caller that may list but read only `d/pub/`: metadata there only.
     let lister = user_with(
@@ -200,7 +206,10 @@ async fn a_listing_with_metadata_shows_what_the_caller_may_read() {
             {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::mlb"},
             {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::mlb/d/pub/*"}]),
     );
-    let p = lister.list_detailed("mlb", "d/", None, None, 1000).await.unwrap();
+    let p = lister
+        .list_detailed("mlb", "d/", None, ListFrom::default(), 1000)
+        .await
+        .unwrap();
     let shown: Vec<(&str, bool)> = p
         .objects
         .iter()
@@ -231,7 +240,7 @@ async fn a_listing_with_metadata_shows_what_the_caller_may_read() {
             "Condition": {"StringLike": {"s3:prefix": "d/pub/*"}}}]),
     );
     let e = narrow
-        .list_detailed("mlb", "d/", None, None, 10)
+        .list_detailed("mlb", "d/", None, ListFrom::default(), 10)
         .await
         .unwrap_err();
     assert!(
@@ -239,23 +248,26 @@ async fn a_listing_with_metadata_shows_what_the_caller_may_read() {
         "{e}"
     );
     let p = narrow
-        .list_detailed("mlb", "d/pub/x", None, None, 10)
+        .list_detailed("mlb", "d/pub/x", None, ListFrom::default(), 10)
         .await
         .unwrap();
     assert!(p.objects.is_empty());
     // Other buckets, bad tokens and unsigned requests get S3's answers.
     let e = lister
-        .list_detailed("nope", "", None, None, 10)
+        .list_detailed("nope", "", None, ListFrom::default(), 10)
         .await
         .unwrap_err();
     assert_eq!(e.status(), 403, "{e}");
-    let e = root.list_detailed("nope", "", None, None, 10).await.unwrap_err();
+    let e = root
+        .list_detailed("nope", "", None, ListFrom::default(), 10)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&e, Error::S3 { code, .. } if code == "NoSuchBucket"),
         "{e}"
     );
     let e = root
-        .list_detailed("mlb", "", None, Some("not base64!"), 10)
+        .list_detailed("mlb", "", None, ListFrom::token(Some("not base64!")), 10)
         .await
         .unwrap_err();
     assert!(

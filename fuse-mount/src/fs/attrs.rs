@@ -3,6 +3,7 @@
 //! s3fs-style object metadata, the attribute cache, and setattr.
 
 use super::file::Open;
+use super::lookahead::Known;
 use super::meta::{kind_of, parse_time, posix_meta, with_posix};
 use super::{Fs, NewName, errno, lock, upload_errno};
 use crate::inodes::{Attrs, Kind};
@@ -120,18 +121,29 @@ impl<S: Store> Fs<S> {
         Ok(self.stat_object(path)?.map(|(a, _)| a))
     }
 
+    /// [`Fs::stat`] as the server says it now, never from a listing page
+    /// fetched before (an open: close-to-open consistency).
+    pub(super) fn stat_fresh(&self, path: &str) -> Result<Option<Attrs>, Errno> {
+        let mut found = self.stat_server(path, false)?.map(|(a, _)| a);
+        if let Some(a) = &mut found {
+            self.inodes.with_changes(path, a);
+        }
+        Ok(found)
+    }
+
     /// [`Fs::stat`], with what the server said of the object when `path`
     /// is one (its metadata and content type, for calls that rewrite it).
     pub(super) fn stat_object(&self, path: &str) -> Result<Option<(Attrs, Option<ObjectInfo>)>, Errno> {
-        let mut found = self.stat_server(path)?;
+        let mut found = self.stat_server(path, true)?;
         if let Some((a, _)) = &mut found {
             self.inodes.with_changes(path, a);
         }
         Ok(found)
     }
 
-    /// [`Fs::stat_object`] as the server tells it.
-    fn stat_server(&self, path: &str) -> Result<Option<(Attrs, Option<ObjectInfo>)>, Errno> {
+    /// [`Fs::stat_object`] as the server tells it (or, with `listed`, a
+    /// listing page fetched within the TTL: [`super::lookahead`]).
+    fn stat_server(&self, path: &str, listed: bool) -> Result<Option<(Attrs, Option<ObjectInfo>)>, Errno> {
         if path.is_empty() {
             return Ok(Some((self.dir_attrs(), None)));
         }
@@ -144,6 +156,18 @@ impl<S: Store> Fs<S> {
         if self.absent(path) {
             return Ok(None);
         }
+        match self.looked_ahead(path) {
+            Known::File(a) if listed => return Ok(Some((a, None))),
+            Known::Absent if listed => return Ok(None),
+            _ => {}
+        }
+        let found = self.stat_asking(path);
+        self.asked_server(path);
+        found
+    }
+
+    /// [`Fs::stat_server`], asking the server.
+    fn stat_asking(&self, path: &str) -> Result<Option<(Attrs, Option<ObjectInfo>)>, Errno> {
         // A directory: any key below `path/`. One listing tells whether
         // there is one, and whether the first is the `path/` marker, which
         // keeps the directory's attributes. While lookups keep finding
@@ -296,6 +320,7 @@ impl<S: Store> Fs<S> {
         a.atime = set.atime.map_or(a.atime, time);
         a.mtime = set.mtime.map_or(a.mtime, time);
         a.ctime = now;
+        self.changed();
         self.apply_attrs(&path, &mut a, set.size, writer.as_ref(), info)?;
         self.inodes.remember(&path, a.clone());
         Ok(a)

@@ -11,6 +11,7 @@ use crate::store::Store;
 use fuser::Errno;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use strata_s3client::ListFrom;
 
 /// One entry of a directory window: its name, its kind and, from a
 /// listing with metadata, its attributes (`None` for a directory, whose
@@ -76,9 +77,10 @@ impl<S: Store> Fs<S> {
     /// without a request per entry (asked once, when the mount starts).
     pub fn lists_attributes(&self) -> bool {
         let prefix = self.opts.prefix.clone();
-        let r = self
-            .rt
-            .block_on(self.store.list_detailed(&prefix, Some("/"), None, 1));
+        let r = self.rt.block_on(
+            self.store
+                .list_detailed(&prefix, Some("/"), ListFrom::default(), 1),
+        );
         if let Err(e) = &r {
             tracing::info!(error = %e, "the server lists no metadata: directory entries are looked up one by one");
         }
@@ -242,7 +244,10 @@ impl<S: Store> Fs<S> {
         let (prefixes, files, truncated, next) = if self.detailed.load(Ordering::Relaxed) {
             let page = self
                 .rt
-                .block_on(self.store.list_detailed(&prefix, Some("/"), token, max))
+                .block_on(
+                    self.store
+                        .list_detailed(&prefix, Some("/"), ListFrom::token(token), max),
+                )
                 .map_err(|e| errno(&e))?;
             let files: Vec<(String, Option<Attrs>)> = page
                 .objects

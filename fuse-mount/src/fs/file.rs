@@ -78,7 +78,7 @@ impl<S: Store> Fs<S> {
         let path = self.inodes.path(ino).ok_or(Errno::ENOENT)?;
         let truncating = flags & libc::O_TRUNC != 0;
         // Close-to-open: what the file is now, not what was cached.
-        let mut a = match self.stat(&path)? {
+        let mut a = match self.stat_fresh(&path)? {
             Some(a) if a.kind != Kind::Dir => a,
             Some(_) => return Err(Errno::EISDIR),
             // The kernel still holds the name, but there is no object (a
@@ -375,6 +375,7 @@ impl<S: Store> Fs<S> {
             self.rt.block_on(w.abandon(&self.uploader, &key));
             return Ok(());
         }
+        self.changed();
         let meta = posix_meta(&f.attrs);
         let implicit_mtime = w.last_write() == Some(f.attrs.mtime);
         tracing::debug!(path = %f.path, size = w.size(), "uploading");

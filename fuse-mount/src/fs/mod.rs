@@ -34,6 +34,7 @@ mod attrs;
 mod detach;
 mod dir;
 mod file;
+mod lookahead;
 mod meta;
 mod names;
 #[cfg(test)]
@@ -133,6 +134,11 @@ pub struct Fs<S: Store> {
     misses: AtomicU64,
     /// The server lists metadata ([`Fs::lists_attributes`]).
     detailed: AtomicBool,
+    /// Changes made through the mount so far (names, attributes,
+    /// contents): a listing fetched before one answers no lookup.
+    changes: AtomicU64,
+    /// Lookups answered from listing pages ([`lookahead`]).
+    lookahead: Mutex<lookahead::Lookahead>,
 }
 
 /// The errno for a failed S3 call.
@@ -188,6 +194,8 @@ impl<S: Store> Fs<S> {
             cached_bytes: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             detailed: AtomicBool::new(false),
+            changes: AtomicU64::new(0),
+            lookahead: Mutex::default(),
         })
     }
 
@@ -221,6 +229,7 @@ impl<S: Store> Fs<S> {
     /// An entry `path` was made, removed or renamed: its directory's
     /// mtime and ctime are now.
     fn entry_changed(&self, path: &str) {
+        self.changed();
         let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
         self.inodes.dir_changed(dir, std::time::SystemTime::now());
         self.inodes.touched(path);

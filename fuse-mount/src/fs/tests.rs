@@ -500,6 +500,76 @@ fn lookups_in_a_directory_the_mount_made_ask_the_server_only_for_what_it_put_the
 }
 
 #[test]
+fn lookups_of_many_names_in_a_directory_cost_a_listing_per_page_not_a_head_each() {
+    let store = Memory::default();
+    for i in 0..2500 {
+        let meta = [("uid".to_owned(), i.to_string())];
+        store.insert(&format!("pre/d/f{i:04}"), &vec![b'x'; i % 7], &meta);
+    }
+    let link = [("mode".to_owned(), (libc::S_IFLNK | 0o777).to_string())];
+    store.insert("pre/d/f1000a", b"target", &link);
+    store.insert("pre/d/f2000sub/x", b"", &[]);
+    store.insert("pre/d/f2001w", b"hidden", &[]);
+    store.withhold_metadata("pre/d/f2001w");
+    let m = mount_with(store, |o| o.attr_ttl = Duration::from_secs(30));
+    assert!(m.fs.lists_attributes());
+    let (d, _) = m.fs.lookup(ROOT, os("d")).unwrap();
+    let (heads, lists) = (m.store.calls(Call::Head), m.store.calls(Call::List));
+    for i in 0..2500 {
+        let (_, a) = m.fs.lookup(d, os(&format!("f{i:04}"))).unwrap();
+        assert_eq!(
+            (a.kind, a.uid, a.size),
+            (Kind::File, i as u32, (i % 7) as u64),
+            "f{i:04}"
+        );
+    }
+    let heads_used = m.store.calls(Call::Head) - heads;
+    assert!(heads_used < 30, "{heads_used} HEADs for 2,500 lookups");
+    assert!(m.store.calls(Call::List) - lists < 10);
+    // Names between a page's keys are missing, a symlink is one, a
+    // directory and a file without metadata are asked for.
+    let heads = m.store.calls(Call::Head);
+    assert_eq!(m.fs.lookup(d, os("f0500x")).unwrap_err(), Errno::ENOENT);
+    assert_eq!(m.fs.lookup(d, os("f1000a")).unwrap().1.kind, Kind::Symlink);
+    assert_eq!(m.store.calls(Call::Head), heads);
+    assert_eq!(m.fs.lookup(d, os("f2000sub")).unwrap().1.kind, Kind::Dir);
+    assert_eq!(m.fs.lookup(d, os("f2001w")).unwrap().1.size, 6);
+    assert!(m.store.calls(Call::Head) > heads);
+    // An open asks the server (close-to-open), whatever a page says.
+    let (f, _) = m.fs.lookup(d, os("f0003")).unwrap();
+    m.store.insert("pre/d/f0003", b"changed elsewhere", &[]);
+    let o = m.fs.open(f, libc::O_RDONLY).unwrap();
+    assert_eq!(m.fs.read(o.fh, 0, 100).unwrap(), b"changed elsewhere".to_vec());
+    m.fs.release(o.fh).unwrap();
+    // A change through the mount: no page answers any more.
+    m.write_file(d, "new", b"n");
+    let heads = m.store.calls(Call::Head);
+    m.fs.lookup(d, os("f0007")).unwrap();
+    assert!(m.store.calls(Call::Head) > heads);
+}
+
+#[test]
+fn random_lookups_in_a_large_directory_stop_fetching_listings() {
+    let store = Memory::default();
+    for i in 0..20_000 {
+        store.insert(&format!("pre/d/f{i:05}"), b"", &[]);
+    }
+    let m = mount_with(store, |o| o.attr_ttl = Duration::from_secs(30));
+    assert!(m.fs.lists_attributes());
+    let (d, _) = m.fs.lookup(ROOT, os("d")).unwrap();
+    let lists = m.store.calls(Call::List);
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..300 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        m.fs.lookup(d, os(&format!("f{:05}", x % 20_000))).unwrap();
+    }
+    let listed = m.store.calls(Call::List) - lists;
+    assert!(listed <= 8, "{listed} listings for 300 random lookups");
+}
+
+#[test]
 fn a_read_only_mount_refuses_every_change_with_erofs() {
     let store = Memory::default();
     store.insert("pre/f", b"data", &[]);

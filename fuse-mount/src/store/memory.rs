@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 use strata_s3client::{
-    BucketUsage, Detailed, DetailedPage, Error, ListPage, ListedObject, ObjectInfo, Result,
+    BucketUsage, Detailed, DetailedPage, Error, ListFrom, ListPage, ListedObject, ObjectInfo, Result,
 };
 
 /// The kinds of call a fault can be injected into.
@@ -276,9 +276,11 @@ impl Store for Memory {
         &self,
         prefix: &str,
         delimiter: Option<&str>,
-        token: Option<&str>,
+        from: ListFrom<'_>,
         max_keys: usize,
     ) -> Result<DetailedPage> {
+        // Tokens are the key listed last: a key to start after is one.
+        let token = from.token.or(from.after);
         if self.state().plain_only {
             drop(self.call(Call::List)?);
             return Err(Error::S3 {
