@@ -123,17 +123,37 @@ impl Mount {
     /// Every entry of directory `ino`, reading `per_call` entries per
     /// readdir as a small reply buffer would.
     fn list_dir(&self, ino: u64, per_call: usize) -> Vec<(String, Kind)> {
+        self.paged(ino, per_call, |fh, offset, take| {
+            self.fs
+                .readdir(ino, fh, offset, |_, next, kind, name| {
+                    take((name.to_owned(), kind), next)
+                })
+                .unwrap()
+        })
+    }
+
+    /// What `read(handle, offset, take)` passes to `take(entry, next
+    /// offset)` from an open directory `ino`, call after call from where
+    /// the last ended, `per_call` entries a call (`take` refuses the next
+    /// one, as a full reply does), until a call passes nothing.
+    fn paged<T>(
+        &self,
+        ino: u64,
+        per_call: usize,
+        mut read: impl FnMut(u64, u64, &mut dyn FnMut(T, u64) -> bool),
+    ) -> Vec<T> {
         let fh = self.fs.opendir(ino).unwrap();
         let (mut out, mut offset) = (Vec::new(), 0);
         loop {
             let before = out.len();
-            self.fs
-                .readdir(ino, fh, offset, |_, next, kind, name| {
-                    out.push((name.to_owned(), kind));
-                    offset = next;
-                    out.len() - before == per_call
-                })
-                .unwrap();
+            read(fh, offset, &mut |entry, next| {
+                if out.len() - before == per_call {
+                    return true;
+                }
+                out.push(entry);
+                offset = next;
+                false
+            });
             if out.len() == before {
                 break;
             }
@@ -335,29 +355,16 @@ fn readdir_pages_through_a_directory_in_order_and_again_after_a_rewind() {
 
 impl Mount {
     /// Every entry of directory `ino` as readdirplus gives them, with
-    /// `per_call` entries per reply (the next one is refused as past a
-    /// full reply): name, inode, attributes and how long they hold.
+    /// `per_call` entries per reply: name, inode, attributes and how long
+    /// they hold.
     fn list_plus(&self, ino: u64, per_call: usize) -> Vec<(String, u64, crate::inodes::Attrs, Duration)> {
-        let fh = self.fs.opendir(ino).unwrap();
-        let (mut out, mut offset) = (Vec::new(), 0);
-        loop {
-            let before = out.len();
+        self.paged(ino, per_call, |fh, offset, take| {
             self.fs
                 .readdirplus(ino, fh, offset, |e| {
-                    if out.len() - before == per_call {
-                        return true;
-                    }
-                    out.push((e.name.to_owned(), e.ino, e.attrs, e.ttl));
-                    offset = e.next;
-                    false
+                    take((e.name.to_owned(), e.ino, e.attrs, e.ttl), e.next)
                 })
-                .unwrap();
-            if out.len() == before {
-                break;
-            }
-        }
-        self.fs.releasedir(fh);
-        out
+                .unwrap()
+        })
     }
 }
 
