@@ -2,8 +2,9 @@
 # Measures fuse-mount against Debian's s3fs on the same objd and bucket, in
 # one run, with direct S3 PUT/GET of the same size as the throughput
 # baseline: sequential write and read of one file, 4 KiB random reads,
-# creating and stat-ing small files, and reading a directory of many
-# entries (written through S3 beforehand).
+# creating and stat-ing small files, and reading two directories of many
+# entries (written through S3 beforehand): one with `ls -l`, the other
+# with readdir alone, each cold.
 # Needs root, /dev/fuse, fusermount3 (fuse3) and s3fs.
 # Usage: scripts/bench-fuse.sh [FILE_SIZE] [SMALL_FILES] [DIR_ENTRIES]
 set -euo pipefail
@@ -38,7 +39,8 @@ s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
 s3.create_bucket(Bucket="fusebench")
 n = int(sys.argv[2])
 with concurrent.futures.ThreadPoolExecutor(32) as ex:
-    list(ex.map(lambda i: s3.put_object(Bucket="fusebench", Key=f"many/f{i:07d}", Body=b""), range(n)))
+    for d in ("many", "manyl"):
+        list(ex.map(lambda i: s3.put_object(Bucket="fusebench", Key=f"{d}/f{i:07d}", Body=b""), range(n)))
 PY
 target/release/fuse-mount "$endpoint" fusebench "$work/fuse" &
 fm=$!
@@ -50,6 +52,6 @@ echo "== direct S3 (baseline), one stream"
 $bench s3 --endpoint "$endpoint" --bucket fusebench --op put --size "$size" --concurrency 1 --duration 10
 $bench s3 --endpoint "$endpoint" --bucket fusebench --op get --size "$size" --concurrency 1 --duration 10 --objects 2
 echo "== fuse-mount"
-$bench fs --label fuse-mount --dir "$work/fuse/run" --size "$size" --files "$files" --readdir "$work/fuse/many"
+$bench fs --label fuse-mount --dir "$work/fuse/run" --size "$size" --files "$files" --readdir "$work/fuse/many" --ls-l "$work/fuse/manyl"
 echo "== s3fs"
-$bench fs --label s3fs --dir "$work/s3fs/run" --size "$size" --files "$files" --readdir "$work/s3fs/many"
+$bench fs --label s3fs --dir "$work/s3fs/run" --size "$size" --files "$files" --readdir "$work/s3fs/many" --ls-l "$work/s3fs/manyl"
