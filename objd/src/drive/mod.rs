@@ -2,10 +2,11 @@
 //! the boundary the erasure and object layers use; [`local::LocalDrive`] is
 //! a directory on a local filesystem, [`remote::RemoteDrive`] a drive of
 //! another node of a cluster. All file I/O and every fsync live below
-//! this line.
+//! this line; [`buffers`] keeps the buffers reads fill, for reuse.
 //!
 //! The trait is blocking; async callers go through `spawn_blocking`.
 
+pub mod buffers;
 #[cfg(test)]
 pub mod fault;
 pub mod format;

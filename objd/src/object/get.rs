@@ -12,7 +12,7 @@ use super::encryption::KeySource;
 use super::leases::Lease;
 use super::set::Resolved;
 use super::{ByteStream, ErasureSet, ObjectError, ObjectResult};
-use crate::drive::DriveError;
+use crate::drive::{DriveError, buffers};
 use crate::erasure::{self, Layout, bitrot};
 use crate::meta::{DataLoc, PartInfo, Version, VersionId};
 use crate::sse::{DataKey, package::Opener};
@@ -415,7 +415,7 @@ impl ObjectReader {
             let bstart = (cur.block + i as u64) * bs;
             let lo = cur.from.max(bstart) - bstart;
             let hi = cur.to.min(bstart + data.len() as u64) - bstart;
-            out.push(Bytes::from(data).slice(lo as usize..hi as usize));
+            out.push(buffers::bytes(data).slice(lo as usize..hi as usize));
         }
         cur.block += count;
         Ok(Some(out))
@@ -486,7 +486,7 @@ impl ObjectReader {
         for b in first..=last {
             let off = (layout.shard_offset(b) - span_start) as usize;
             let len = framed(b);
-            let mut data = Vec::with_capacity(layout.block_len(part.size, b));
+            let mut data = buffers::take_empty(layout.block_len(part.size, b));
             let mut whole = true;
             for span in &spans {
                 match span
@@ -505,9 +505,11 @@ impl ObjectReader {
                 data.truncate(layout.block_len(part.size, b));
                 out.push(data);
             } else {
+                buffers::give(data);
                 out.push(self.read_block(layout, part, b).await?);
             }
         }
+        spans.into_iter().flatten().for_each(buffers::give);
         Ok(out)
     }
 
