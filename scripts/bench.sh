@@ -78,8 +78,19 @@ if command -v weed > /dev/null; then
     -volume.max=100 > "$work/weed.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 300); do curl -sf -o /dev/null http://127.0.0.1:18333/ && break; sleep 0.1; done
-  rounds http://127.0.0.1:18333
-  listings http://127.0.0.1:18333
+  # A peer that fails ends its own figures, not the run.
+  set +e
+  (
+    set -e
+    rounds http://127.0.0.1:18333
+    listings http://127.0.0.1:18333
+  )
+  peer=$?
+  set -e
+  if ((peer)); then
+    echo "== peer failed (exit $peer); the end of its log:"
+    tail -5 "$work/weed.log"
+  fi
   kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
   sync
 else
