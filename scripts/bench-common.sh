@@ -12,5 +12,11 @@ bench=target/release/strata-bench
 objd=${OBJD:-target/release/objd}
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/strata-bench.XXXXXX")
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
+# A server already gone must not end the cleanup before the others are
+# stopped and the scratch directory removed.
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT

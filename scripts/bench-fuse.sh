@@ -21,9 +21,12 @@ export OBJD_ACCESS_KEY=$AWS_ACCESS_KEY_ID OBJD_SECRET_KEY=$AWS_SECRET_ACCESS_KEY
 export STRATA_ACCESS_KEY=$AWS_ACCESS_KEY_ID STRATA_SECRET_KEY=$AWS_SECRET_ACCESS_KEY
 cleanup() {
   for m in "$work/fuse" "$work/s3fs"; do fusermount3 -uz "$m" 2>/dev/null || true; done
-  [[ -n "${fm:-}" ]] && kill "$fm" 2>/dev/null
-  [[ -n "${objd:-}" ]] && kill "$objd" 2>/dev/null
-  wait 2>/dev/null; rm -rf "$work"
+  # A process already gone (fuse-mount exits when unmounted) must not end
+  # the cleanup before the server is stopped and the scratch removed.
+  if [[ -n "${fm:-}" ]]; then kill "$fm" 2>/dev/null || true; fi
+  if [[ -n "${objd:-}" ]]; then kill "$objd" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  rm -rf "$work"
 }
 trap cleanup EXIT
 mkdir -p "$work/fuse" "$work/s3fs"
