@@ -49,10 +49,11 @@ pub struct Replace<'a> {
     pub content_type: Option<&'a str>,
 }
 
-/// One page of ListObjectsV2.
+/// One page of ListObjectsV2 (of objd's listing with metadata, with
+/// [`crate::Detailed`] objects).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListPage {
-    pub objects: Vec<ListedObject>,
+pub struct ListPage<T = ListedObject> {
+    pub objects: Vec<T>,
     pub prefixes: Vec<String>,
     pub truncated: bool,
     pub next_token: Option<String>,

@@ -5,7 +5,7 @@
 //! server the call fails (it has no such path): callers fall back to
 //! ListObjectsV2 and HEAD.
 
-use crate::client::{Client, ObjectInfo};
+use crate::client::{Client, ListPage, ObjectInfo};
 use crate::error::{Error, Result};
 use http::Method;
 use std::time::{Duration, SystemTime};
@@ -47,13 +47,8 @@ impl<'a> ListFrom<'a> {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DetailedPage {
-    pub objects: Vec<Detailed>,
-    pub prefixes: Vec<String>,
-    pub truncated: bool,
-    pub next_token: Option<String>,
-}
+/// A page of the listing with metadata.
+pub type DetailedPage = ListPage<Detailed>;
 
 fn bad(what: &str) -> Error {
     Error::Protocol(format!("detailed listing: {what}"))

@@ -14,15 +14,11 @@ use fuser::Errno;
 use std::ffi::OsStr;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
+use strata_s3client::ObjectInfo;
 
 /// Lookups in a row that found nothing after which a lookup asks for the
 /// object and the directory below its name at once.
 const EAGER_AFTER: u64 = 2;
-
-/// Most entries listed to renew what the mount knows of a directory it
-/// made (more than it remembers touching: the knowledge is dropped).
-const MADE_LISTING: usize = crate::inodes::MADE_NAMES;
-use strata_s3client::ObjectInfo;
 
 /// A time setattr sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,15 +237,13 @@ impl<S: Store> Fs<S> {
                 Ok(p) => p,
                 Err(_) => return false,
             };
-            let keys = page.objects.into_iter().map(|o| o.key).chain(page.prefixes);
-            names.extend(keys.filter_map(|k| {
-                let name = k[prefix.len()..].trim_end_matches('/');
-                (!name.is_empty()).then(|| name.to_owned())
-            }));
+            let keys = page.objects.iter().map(|o| &o.key).chain(&page.prefixes);
+            names.extend(super::dir::names(&prefix, keys));
             if !page.truncated {
                 break;
             }
-            if names.len() > MADE_LISTING {
+            // More than the mount can have touched: not only its names.
+            if names.len() > crate::inodes::MADE_NAMES {
                 self.inodes.renew_made(dir, None, since);
                 return false;
             }

@@ -11,7 +11,7 @@ use crate::store::Store;
 use fuser::Errno;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use strata_s3client::ListFrom;
+use strata_s3client::{DetailedPage, ListFrom};
 
 /// One entry of a directory window: its name, its kind and, from a
 /// listing with metadata, its attributes (`None` for a directory, whose
@@ -56,7 +56,39 @@ pub struct PlusEntry<'a> {
     pub ttl: Duration,
 }
 
+/// The names in directory `prefix` of listed keys or common prefixes,
+/// without the directory's own marker.
+pub(super) fn names<'a, K: AsRef<str> + 'a>(
+    prefix: &'a str,
+    keys: impl IntoIterator<Item = K> + 'a,
+) -> impl Iterator<Item = String> + 'a {
+    keys.into_iter().filter_map(move |k| {
+        let name = k.as_ref().get(prefix.len()..)?.trim_end_matches('/');
+        (!name.is_empty()).then(|| name.to_owned())
+    })
+}
+
 impl<S: Store> Fs<S> {
+    /// A page of a listing with metadata of directory `prefix` as its
+    /// entries: the subdirectories' names, and the files' with their
+    /// attributes (`None` where the server left the metadata out).
+    pub(super) fn page_entries(
+        &self,
+        prefix: &str,
+        page: &DetailedPage,
+    ) -> (Vec<String>, Vec<(String, Option<Attrs>)>) {
+        let dirs = names(prefix, &page.prefixes).collect();
+        let files = page
+            .objects
+            .iter()
+            .filter_map(|o| {
+                let name = names(prefix, [&o.key]).next()?;
+                Some((name, o.has_metadata.then(|| self.attrs_of(&o.info, Kind::File))))
+            })
+            .collect();
+        (dirs, files)
+    }
+
     /// Opens directory `ino` for reading; the handle.
     pub fn opendir(&self, ino: u64) -> Result<u64, Errno> {
         let path = self.inodes.path(ino).ok_or(Errno::ENOENT)?;
@@ -241,7 +273,7 @@ impl<S: Store> Fs<S> {
         d.base += drop as u64;
         let prefix = self.dir_prefix(&d.path);
         let (token, max) = (d.token.as_deref(), self.opts.list_page);
-        let (prefixes, files, truncated, next) = if self.detailed.load(Ordering::Relaxed) {
+        let (dirs, files, truncated, next) = if self.detailed.load(Ordering::Relaxed) {
             let page = self
                 .rt
                 .block_on(
@@ -249,41 +281,25 @@ impl<S: Store> Fs<S> {
                         .list_detailed(&prefix, Some("/"), ListFrom::token(token), max),
                 )
                 .map_err(|e| errno(&e))?;
-            let files: Vec<(String, Option<Attrs>)> = page
-                .objects
-                .into_iter()
-                .map(|o| {
-                    let attrs = o.has_metadata.then(|| self.attrs_of(&o.info, Kind::File));
-                    (o.key, attrs)
-                })
-                .collect();
-            (page.prefixes, files, page.truncated, page.next_token)
+            let (dirs, files) = self.page_entries(&prefix, &page);
+            (dirs, files, page.truncated, page.next_token)
         } else {
             let page = self
                 .rt
                 .block_on(self.store.list(&prefix, Some("/"), token, max))
                 .map_err(|e| errno(&e))?;
-            let files = page.objects.into_iter().map(|o| (o.key, None)).collect();
-            (page.prefixes, files, page.truncated, page.next_token)
+            let dirs = names(&prefix, &page.prefixes).collect();
+            let keys = page.objects.iter().map(|o| &o.key);
+            let files = names(&prefix, keys).map(|n| (n, None)).collect();
+            (dirs, files, page.truncated, page.next_token)
         };
-        for p in prefixes {
-            let name = p[prefix.len()..].trim_end_matches('/');
-            if !name.is_empty() {
-                let (name, kind, attrs) = (name.to_owned(), Kind::Dir, None);
-                d.entries.push(Entry { name, kind, attrs });
-            }
+        for name in dirs {
+            let (kind, attrs) = (Kind::Dir, None);
+            d.entries.push(Entry { name, kind, attrs });
         }
-        for (key, attrs) in files {
-            let name = &key[prefix.len()..];
-            // The directory's own marker is not an entry.
-            if !name.is_empty() {
-                let kind = attrs.as_ref().map_or(Kind::File, |a| a.kind);
-                d.entries.push(Entry {
-                    name: name.to_owned(),
-                    kind,
-                    attrs,
-                });
-            }
+        for (name, attrs) in files {
+            let kind = attrs.as_ref().map_or(Kind::File, |a| a.kind);
+            d.entries.push(Entry { name, kind, attrs });
         }
         d.done = !truncated;
         d.token = next;

@@ -11,7 +11,7 @@
 //! metadata the server left out. Only from objd, which lists metadata.
 
 use super::{Fs, lock};
-use crate::inodes::{Attrs, Kind};
+use crate::inodes::Attrs;
 use crate::store::Store;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
@@ -146,16 +146,8 @@ impl<S: Store> Fs<S> {
                 .max()
                 .unwrap_or_default()
         });
-        let name_of = |k: &str| k[prefix.len()..].trim_end_matches('/').to_owned();
-        let files = page
-            .objects
-            .iter()
-            .map(|o| {
-                let attrs = o.has_metadata.then(|| self.attrs_of(&o.info, Kind::File));
-                (name_of(&o.key), attrs)
-            })
-            .collect();
-        let dirs = page.prefixes.iter().map(|p| name_of(p)).collect();
+        let (dirs, files) = self.page_entries(&prefix, &page);
+        let (dirs, files) = (dirs.into_iter().collect(), files.into_iter().collect());
         let mut l = lock(&self.lookahead);
         if l.pages.len() == PAGES {
             l.pages.pop_front();

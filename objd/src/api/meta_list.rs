@@ -23,10 +23,10 @@
 //! out and the client asks HEAD, which decides with everything it needs.
 
 use crate::api::admin::query_param;
-use crate::api::s3::listing::{decode_token, encode_token, max_keys};
+use crate::api::s3::listing::{class_name, decode_token, encode_token, max_keys};
 use crate::object::{ListOptions, ObjectLayer};
 use crate::server::access::Access;
-use http::{HeaderMap, Method, StatusCode, Uri};
+use http::{Method, StatusCode, Uri};
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use std::sync::Arc;
 
@@ -46,7 +46,7 @@ impl MetaList {
         Self { layer, access }
     }
 
-    pub fn is_match(method: &Method, uri: &Uri, _headers: &HeaderMap) -> bool {
+    pub fn is_match(method: &Method, uri: &Uri) -> bool {
         method == Method::GET && uri.path() == PATH
     }
 
@@ -93,7 +93,7 @@ impl MetaList {
                     "size": v.size,
                     "etag": v.etag,
                     "last_modified_ns": v.mod_time_ns,
-                    "storage_class": self.layer.class_of(v).unwrap_or_else(|| "STANDARD".to_owned()),
+                    "storage_class": class_name(&self.layer, v),
                 });
                 if reader.may("s3:GetObject", &o.key) && !v.sealed_for_customer() {
                     let meta: serde_json::Map<String, serde_json::Value> = v

@@ -45,7 +45,7 @@ pub(crate) fn max_keys(v: Option<i32>) -> S3Result<usize> {
 }
 
 /// The storage class a listing shows for a version.
-fn class_name(layer: &crate::object::ObjectLayer, v: &crate::meta::Version) -> String {
+pub(crate) fn class_name(layer: &crate::object::ObjectLayer, v: &crate::meta::Version) -> String {
     layer
         .class_of(v)
         .unwrap_or_else(|| ObjectStorageClass::STANDARD.to_owned())
