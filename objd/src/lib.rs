@@ -1,5 +1,6 @@
 //! `objd`, the Strata object daemon, as a library: the layers of
-//! `DESIGN.md` from the bottom up: [`drive`], [`erasure`], [`meta`] (formats),
+//! `DESIGN.md` from the bottom up: [`drive`] ([`buffers`] keeps the
+//! buffers reads and writes fill, for reuse), [`erasure`], [`meta`] (formats),
 //! [`object`] (the object layer over erasure sets), [`policy`] (policy
 //! documents), [`iam`] (users, groups and their policies), [`sse`] and [`kms`] (encryption and its keys), [`api`] (S3 and admin) and [`server`] (listeners,
 //! authorization and start-up) with [`tls`] (its certificates), [`metrics`]
@@ -8,6 +9,7 @@
 pub mod acl;
 pub mod api;
 pub mod audit;
+pub mod buffers;
 pub mod cluster;
 pub mod cors;
 pub mod digest;

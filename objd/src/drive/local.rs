@@ -496,9 +496,9 @@ impl Drive for LocalDrive {
 
     fn read_shard(&self, dir: &[u8; 16], file: ShardFile, offset: u64, len: usize) -> DriveResult<Vec<u8>> {
         let f = File::open(self.part_path(dir, file))?;
-        let mut buf = super::buffers::take(len);
+        let mut buf = crate::buffers::take(len);
         if let Err(e) = f.read_exact_at(&mut buf, offset) {
-            super::buffers::give(buf);
+            crate::buffers::give(buf);
             return Err(e.into());
         }
         Ok(buf)

@@ -2,11 +2,10 @@
 //! the boundary the erasure and object layers use; [`local::LocalDrive`] is
 //! a directory on a local filesystem, [`remote::RemoteDrive`] a drive of
 //! another node of a cluster. All file I/O and every fsync live below
-//! this line; [`buffers`] keeps the buffers reads fill, for reuse.
+//! this line.
 //!
 //! The trait is blocking; async callers go through `spawn_blocking`.
 
-pub mod buffers;
 #[cfg(test)]
 pub mod fault;
 pub mod format;

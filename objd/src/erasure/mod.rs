@@ -111,27 +111,16 @@ pub fn default_parity(n: usize) -> usize {
     }
 }
 
-/// Parity buffers kept for reuse: a stream encodes block after block, and a
-/// fresh megabyte-sized allocation per block costs more in page faults than
-/// the encoding itself.
-type Pool = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
-
-/// Most buffers a pool keeps (a stream has at most a few blocks in flight).
-const POOL_KEEP: usize = 8;
-
-/// The parity bytes of one block, returned to the encoder's pool on drop.
+/// The parity bytes of one block, in a buffer that goes back to the kept
+/// data buffers ([`crate::buffers`]) on drop: a stream encodes block after
+/// block, and a fresh megabyte-sized allocation per block costs more in
+/// page faults than the encoding itself.
 #[derive(Debug)]
-struct ParityBuf {
-    buf: Vec<u8>,
-    pool: Pool,
-}
+struct ParityBuf(Vec<u8>);
 
 impl Drop for ParityBuf {
     fn drop(&mut self) {
-        let mut p = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        if p.len() < POOL_KEEP {
-            p.push(std::mem::take(&mut self.buf));
-        }
+        crate::buffers::give(std::mem::take(&mut self.0));
     }
 }
 
@@ -171,7 +160,7 @@ impl EncodedBlock {
             Ok(())
         } else {
             let j = i - self.data;
-            out(&self.parity.buf[j * self.shard_len..(j + 1) * self.shard_len])
+            out(&self.parity.0[j * self.shard_len..(j + 1) * self.shard_len])
         }
     }
 
@@ -191,14 +180,13 @@ impl EncodedBlock {
     }
 }
 
-/// Encodes blocks into shards. Keeps its codec state, a padding scratch
-/// and a pool of parity buffers between blocks, so a stream does not
-/// allocate per block.
+/// Encodes blocks into shards. Keeps its codec state and a padding
+/// scratch between blocks, and takes parity buffers from the kept ones, so
+/// a stream does not allocate per block.
 pub struct Encoder {
     layout: Layout,
     rs: Option<ReedSolomonEncoder>,
     scratch: Vec<u8>,
-    pool: Pool,
 }
 
 impl Encoder {
@@ -207,7 +195,6 @@ impl Encoder {
             layout,
             rs: None,
             scratch: Vec::new(),
-            pool: Pool::default(),
         }
     }
 
@@ -217,16 +204,8 @@ impl Encoder {
         let m = self.layout.parity;
         let shard_len = self.layout.shard_len(block.len());
         let mut hashes = Vec::with_capacity(k + m);
-        let mut parity = ParityBuf {
-            buf: self
-                .pool
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pop()
-                .unwrap_or_default(),
-            pool: std::sync::Arc::clone(&self.pool),
-        };
-        parity.buf.resize(m * shard_len, 0);
+        // Written whole below: the codec's output for every parity shard.
+        let mut parity = ParityBuf(crate::buffers::take(m * shard_len));
         let mut rs = match self.rs.take() {
             Some(mut rs) if m > 0 => {
                 rs.reset(k, m, shard_len)?;
@@ -255,11 +234,11 @@ impl Encoder {
         if let Some(rs) = &mut rs {
             let out = rs.encode()?;
             for (j, rec) in out.recovery_iter().enumerate() {
-                parity.buf[j * shard_len..(j + 1) * shard_len].copy_from_slice(rec);
+                parity.0[j * shard_len..(j + 1) * shard_len].copy_from_slice(rec);
             }
         }
         for j in 0..m {
-            hashes.push(bitrot::hash(&parity.buf[j * shard_len..(j + 1) * shard_len]));
+            hashes.push(bitrot::hash(&parity.0[j * shard_len..(j + 1) * shard_len]));
         }
         self.rs = rs;
         Ok(EncodedBlock {

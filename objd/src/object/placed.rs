@@ -13,7 +13,7 @@
 //! stored object that nothing references outlives the sweep.
 
 use super::cold::{framed_len, row_key, row_put};
-use super::put::{BodyDigests, BodyReader, Pending, Stored, WrittenBody};
+use super::put::{Block, BodyDigests, BodyReader, Pending, Stored, WrittenBody};
 use super::{ByteStream, ErasureSet, ObjectError, ObjectLayer, ObjectResult, PutOptions, blocking, now_ns};
 use crate::drive::{RecordOp, Table};
 use crate::erasure::bitrot;
@@ -176,20 +176,16 @@ async fn produce(
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> ObjectResult<WrittenBody> {
     let frame = super::cold::FRAME as usize;
-    let mut body = BodyReader::new(body);
+    let mut body = BodyReader::new(body, Some(size));
     let mut digests = Some(BodyDigests::new(&[algo], true));
     let mut pending = BytesMut::new();
-    let mut buf = BytesMut::new();
     let (mut total, mut stored) = (0u64, 0u64);
-    let mut eof = body.fill(&mut buf, take + 1).await?;
     // An encrypted body has at least one package, even when empty.
-    let mut sealed_any = seal.is_none();
-    loop {
-        if buf.is_empty() && eof && sealed_any {
+    let mut next = Some(body.block(take).await?);
+    while let Some(Block { data: block, last }) = next.take() {
+        if block.is_empty() && seal.is_none() {
             break;
         }
-        let block = buf.split_to(buf.len().min(take)).freeze();
-        let last = eof && buf.is_empty();
         total += block.len() as u64;
         if total > size {
             return Err(ObjectError::IncompleteBody);
@@ -198,7 +194,7 @@ async fn produce(
         let (d, s, out) = blocking(move || {
             d.update(&block);
             let out = match seal.as_mut() {
-                Some(s) => Bytes::from(s.seal(&block, last)),
+                Some(s) => crate::buffers::bytes(s.seal(&block, last)),
                 None => block,
             };
             (d, seal, out)
@@ -206,7 +202,6 @@ async fn produce(
         .await?;
         digests = Some(d);
         seal = s;
-        sealed_any = true;
         stored += out.len() as u64;
         pending.extend_from_slice(&out);
         while pending.len() >= frame {
@@ -215,8 +210,8 @@ async fn produce(
                 return Err(ObjectError::Internal("the store stopped reading".into()));
             }
         }
-        if !eof && buf.len() <= take {
-            eof = body.fill(&mut buf, take + 1).await?;
+        if !last {
+            next = Some(body.block(take).await?);
         }
     }
     if total != size {

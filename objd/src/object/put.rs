@@ -14,7 +14,6 @@ use crate::drive::{DriveError, DriveResult, ShardFile, ShardWriter};
 use crate::erasure::{self, EncodedBlock, Encoder, bitrot};
 use crate::meta::{DataLoc, ErasureInfo, PartInfo, Version, VersionId, VersionKind, Versioning};
 use crate::sse::package::Sealer;
-use bytes::BytesMut;
 use futures::StreamExt;
 use std::sync::Arc;
 
@@ -181,39 +180,74 @@ pub(super) struct PartSpec {
     pub seal: Option<Sealer>,
 }
 
-/// A request body read block by block. A chunk that reaches past the block
-/// being filled is split and its rest kept for the next block, so each
-/// block's buffer is allocated once, at its size, and never grows.
+/// A request body read block by block, each block into a buffer taken
+/// from the kept data buffers ([`crate::buffers`]) and handed on as
+/// [`Bytes`](bytes::Bytes) that give it back once the last of its users
+/// (encoder, hashing lanes, drive writers) lets it go. A chunk that reaches
+/// past the block being filled is split and its rest kept for the next
+/// block, so a block's buffer is taken once, at its size, and never grows.
 pub(super) struct BodyReader {
     body: ByteStream,
     carry: bytes::Bytes,
+    /// Bytes the client declared and that are not read yet: a short body's
+    /// block is taken at its size, not a whole block's.
+    expect: Option<u64>,
+}
+
+/// One block of a body, and whether the body ends with it.
+pub(super) struct Block {
+    pub data: bytes::Bytes,
+    pub last: bool,
 }
 
 impl BodyReader {
-    pub(super) fn new(body: ByteStream) -> Self {
+    pub(super) fn new(body: ByteStream, expect: Option<u64>) -> Self {
         Self {
             body,
             carry: bytes::Bytes::new(),
+            expect,
         }
     }
 
-    /// Reads until `buf` holds `want` bytes or the body ends; returns true
-    /// at the end of the body.
-    pub(super) async fn fill(&mut self, buf: &mut BytesMut, want: usize) -> ObjectResult<bool> {
-        buf.reserve(want.saturating_sub(buf.len()));
-        while buf.len() < want {
-            if self.carry.is_empty() {
-                match self.body.next().await {
-                    Some(Ok(chunk)) => self.carry = chunk,
-                    Some(Err(e)) => return Err(ObjectError::Body(e)),
-                    None => return Ok(true),
-                }
-                continue;
+    /// Waits for more of the body unless some is at hand; false at its end.
+    async fn more(&mut self) -> ObjectResult<bool> {
+        while self.carry.is_empty() {
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.carry = chunk,
+                Some(Err(e)) => return Err(ObjectError::Body(e)),
+                None => return Ok(false),
             }
-            let n = (want - buf.len()).min(self.carry.len());
-            buf.extend_from_slice(&self.carry.split_to(n));
         }
-        Ok(false)
+        Ok(true)
+    }
+
+    /// The next `want` bytes of the body (fewer at its end). A block is
+    /// `last` when nothing follows it, which the reader learns by waiting
+    /// for the next chunk once the block is full.
+    pub(super) async fn block(&mut self, want: usize) -> ObjectResult<Block> {
+        let room = self
+            .expect
+            .map_or(want, |e| want.min(usize::try_from(e).unwrap_or(want)));
+        let mut data = crate::buffers::take_empty(room);
+        while data.len() < want {
+            if !self.more().await? {
+                return Ok(self.read(data, true));
+            }
+            let n = (want - data.len()).min(self.carry.len());
+            data.extend_from_slice(&self.carry.split_to(n));
+        }
+        let last = !self.more().await?;
+        Ok(self.read(data, last))
+    }
+
+    fn read(&mut self, data: Vec<u8>, last: bool) -> Block {
+        if let Some(e) = &mut self.expect {
+            *e = e.saturating_sub(data.len() as u64);
+        }
+        Block {
+            data: crate::buffers::bytes(data),
+            last,
+        }
     }
 }
 
@@ -387,13 +421,12 @@ impl ErasureSet {
             .budget
             .take(self.write_cost(expect, seal.is_some()))
             .await?;
-        let mut body = BodyReader::new(body);
-        let mut buf = BytesMut::new();
-        let mut eof = body.fill(&mut buf, take + 1).await?;
+        let mut body = BodyReader::new(body, expect);
+        let first = body.block(take).await?;
         let mut encoder = Encoder::new(self.layout);
 
-        if allow_inline && eof && buf.len() <= self.config.inline_limit {
-            let data = buf.freeze();
+        if allow_inline && first.last && first.data.len() <= self.config.inline_limit {
+            let data = first.data;
             let size = data.len() as u64;
             let layout = self.layout;
             let n = self.drives.len();
@@ -404,7 +437,7 @@ impl ErasureSet {
                 let mut digests = BodyDigests::new(&checksums, want_md5);
                 digests.update(&data);
                 let data = match seal {
-                    Some(mut s) => bytes::Bytes::from(s.seal(&data, true)),
+                    Some(mut s) => crate::buffers::bytes(s.seal(&data, true)),
                     None => data,
                 };
                 let mut per_shard = vec![Vec::new(); layout.total()];
@@ -441,14 +474,11 @@ impl ErasureSet {
         let result: ObjectResult<BodyDigests> = async {
             let mut md5 = BodyDigests::new(&checksums, want_md5);
             // An encrypted part has at least one package, even when empty.
-            let mut sealed_any = seal.is_none();
-            loop {
-                if buf.is_empty() && eof && sealed_any {
+            let mut next = Some(first);
+            while let Some(Block { data: block, last }) = next.take() {
+                if block.is_empty() && seal.is_none() {
                     break;
                 }
-                let n = buf.len().min(take);
-                let block = buf.split_to(n).freeze();
-                let last = eof && buf.is_empty();
                 total += block.len() as u64;
                 if total > max_size {
                     return Err(ObjectError::EntityTooLarge);
@@ -473,7 +503,7 @@ impl ErasureSet {
                         md5.update_sums(&block);
                     }
                     let block = match seal.as_mut() {
-                        Some(s) => bytes::Bytes::from(s.seal(&block, last)),
+                        Some(s) => crate::buffers::bytes(s.seal(&block, last)),
                         None => block,
                     };
                     let len = block.len() as u64;
@@ -484,7 +514,6 @@ impl ErasureSet {
                 encoder = enc;
                 md5 = md;
                 seal = sl;
-                sealed_any = true;
                 let shards = shards?;
                 stored_size += len;
                 let shards = Arc::new(shards);
@@ -508,8 +537,8 @@ impl ErasureSet {
                             .ok_or_else(|| ObjectError::Internal("md5 lanes stopped".into()))?,
                     );
                 }
-                if !eof && buf.len() <= take {
-                    eof = body.fill(&mut buf, take + 1).await?;
+                if !last {
+                    next = Some(body.block(take).await?);
                 }
             }
             if expect.is_some_and(|e| e != total) {

@@ -92,14 +92,23 @@ async fn put_get_round_trips_with_md5_hashed_in_place() {
 async fn round_trips(config: LayerConfig) {
     let f = fixture(6, 2, config).await;
     f.layer.make_bucket("bkt").await.unwrap();
-    for (i, len) in [0usize, 1, 100, 16 * 1024, 16 * 1024 + 1, 64 * 1024, 1_000_003]
-        .into_iter()
-        .enumerate()
-    {
+    let lens = [
+        0usize,
+        1,
+        100,
+        16 * 1024,
+        16 * 1024 + 1,
+        64 * 1024,
+        128 * 1024,
+        1_000_003,
+    ];
+    // With the length declared (blocks taken at the body's size) and
+    // without (a block learns it is the last only when the body ends).
+    for (i, (len, declared)) in lens.into_iter().flat_map(|l| [(l, true), (l, false)]).enumerate() {
         let data = pattern(len, i as u8);
-        let key = format!("k{len}");
+        let key = format!("k{len}-{declared}");
         let opts = PutOptions {
-            size: Some(len as u64),
+            size: declared.then_some(len as u64),
             ..Default::default()
         };
         let v = f

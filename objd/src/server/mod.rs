@@ -36,6 +36,14 @@ use tokio::net::TcpListener;
 /// Time a client has to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Most bytes a connection reads ahead of its request (HTTP/1). The
+/// server's library reads a connection even while its request waits (for
+/// buffer credits, say), to see whether the client went away, and grows
+/// that read up to its buffer's bound: about 400 KiB by default, 50 MiB
+/// for 128 uploads waiting their turn. A 64 KiB bound keeps that under
+/// 10 MiB and still holds any request head S3 allows (8 KiB of headers).
+const CONNECTION_READ_BUFFER: usize = 64 << 10;
+
 /// Root credentials. The secret is kept out of `Debug` output.
 #[derive(Clone)]
 pub struct Credentials {
@@ -583,6 +591,7 @@ async fn serve_listener(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(CONNECTION_READ_BUFFER)
         .keep_alive(true);
     // Node calls (HTTP/2): windows wide enough for shard streams.
     builder

@@ -74,7 +74,8 @@ impl Sealer {
             debug_assert!(plain.len().is_multiple_of(payload));
             plain.len() / payload
         };
-        let mut out = Vec::with_capacity(plain.len() + n * PACKAGE_OVERHEAD as usize);
+        // An empty kept buffer (crate::buffers), extended below.
+        let mut out = crate::buffers::take_empty(plain.len() + n * PACKAGE_OVERHEAD as usize);
         for i in 0..n {
             let chunk = &plain[(i * payload).min(plain.len())..((i + 1) * payload).min(plain.len())];
             let nonce: [u8; 12] = rand::random();

@@ -1,14 +1,18 @@
-//! Read buffers kept for reuse. A GET reads each batch of blocks into one
-//! buffer per data shard and assembles each block into another, then lets
-//! them go; taken from the allocator each time, those megabytes come back
-//! as fresh pages (the allocator's free pages are handed back to the
-//! system every second), each faulted in and zeroed again. Buffers given
-//! back here are kept, by size class, up to [`KEPT`] bytes in all, and
-//! taken again by the next read of a like size.
+//! Data buffers kept for reuse. A GET reads each batch of blocks into one
+//! buffer per data shard and assembles each block into another; an upload
+//! reads each block of its body into one and encodes its parity into
+//! another; then they are let go. Taken from the allocator each time,
+//! those megabytes come back as fresh pages (the allocator's free pages
+//! are handed back to the system every second), each faulted in and
+//! zeroed again, and between trims the freed ones sit in the allocator's
+//! free lists besides the ones in use. Buffers given back here are kept,
+//! by size class, up to [`KEPT`] bytes in all, and taken again by the next
+//! read or write of a like size.
 //!
-//! A buffer taken holds bytes of an earlier read until it is written:
-//! callers fill what they take (a read of exactly its length, or an empty
-//! buffer extended), so nothing of one read reaches another.
+//! A buffer taken holds bytes of an earlier request until it is written:
+//! callers fill what they take (a read of exactly its length, parity
+//! written whole by the codec, or an empty buffer extended), so nothing of
+//! one request reaches another.
 
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -54,7 +58,7 @@ fn reuse(len: usize) -> Option<Vec<u8>> {
 }
 
 /// A buffer of `len` bytes, to be written whole by the caller (it may
-/// hold an earlier read's bytes).
+/// hold an earlier request's bytes).
 pub fn take(len: usize) -> Vec<u8> {
     match reuse(len) {
         Some(mut v) => {
