@@ -3,10 +3,11 @@
 #   - raw baseline: 64 MiB files written with fsync into six directories
 #     at concurrency 16 and 64 (objd's best case is this times 4/6, the
 #     data share of 4+2)
-#   - one objd over 6 drives as 4+2 with the default buffer budget
-#     (256 MiB): 64 MiB PUT and GET and 4 KiB PUT at concurrency 16, 64 and
-#     256, each with the server's peak resident memory during the run
-#     (VmHWM, reset before each) and its resident memory 3 s after
+#   - an objd over 6 drives as 4+2 with the default buffer budget
+#     (256 MiB), a fresh one for each of concurrency 16, 64 and 256: 64 MiB
+#     PUT and GET and 4 KiB PUT, each with the server's peak resident
+#     memory during the run (VmHWM, reset before each) and its resident
+#     memory 3 s after
 # Needs root (resetting the kernel's peak RSS of the server).
 # Usage: scripts/bench-memory.sh [SECONDS_PER_TEST]  (JSON lines with JSON=1)
 set -euo pipefail
@@ -23,27 +24,32 @@ done
 rm -rf "$work"/raw*
 sync
 
-echo "== objd, 6 drives, EC:2 (4+2), --buffer-budget 256MiB"
 export AWS_ACCESS_KEY_ID=bench-admin AWS_SECRET_ACCESS_KEY=bench-secret-key
-OBJD_ACCESS_KEY=$AWS_ACCESS_KEY_ID OBJD_SECRET_KEY=$AWS_SECRET_ACCESS_KEY OBJD_LOG=warn \
-  $objd server "$work/d{1...6}" --parity EC:2 --address 127.0.0.1:0 --scanner-interval 0 \
-  > "$work/objd.out" &
-pids+=($!)
-for _ in $(seq 100); do grep -q listening "$work/objd.out" 2>/dev/null && break; sleep 0.1; done
-endpoint=$(sed -n 's/^objd listening on //p' "$work/objd.out")
-echo "idle RSS: $(awk '/VmRSS/ {print int($2/1024) " MiB"}' /proc/${pids[0]}/status)"
 for conc in 16 64 256; do
-  # Each run in a bucket of its own (about 30 GiB are written in all). A
-  # 64 MiB PUT at c64 takes about 15 s here: throughput runs up to c64 last
-  # at least 30 s, so that they measure more than the first round's ramp
-  # (c256 is a memory check; two rounds of it would not fit the disk).
+  # Each concurrency on a fresh objd whose drives are removed after it (a
+  # run writes up to 40 GiB with its parity; together they would not fit
+  # this disk), so each peak is measured from a server that starts idle.
+  echo "== objd, 6 drives, EC:2 (4+2), --buffer-budget 256MiB, concurrency $conc"
+  OBJD_ACCESS_KEY=$AWS_ACCESS_KEY_ID OBJD_SECRET_KEY=$AWS_SECRET_ACCESS_KEY OBJD_LOG=warn \
+    $objd server "$work/c$conc/d{1...6}" --parity EC:2 --address 127.0.0.1:0 --scanner-interval 0 \
+    > "$work/objd$conc.out" &
+  pid=$!
+  pids+=($pid)
+  for _ in $(seq 100); do grep -q listening "$work/objd$conc.out" 2>/dev/null && break; sleep 0.1; done
+  endpoint=$(sed -n 's/^objd listening on //p' "$work/objd$conc.out")
+  echo "idle RSS: $(awk '/VmRSS/ {print int($2/1024) " MiB"}' /proc/$pid/status)"
+  # A 64 MiB PUT at c64 takes about 15 s here: throughput runs up to c64
+  # last at least 30 s, so that they measure more than the first round's
+  # ramp (c256 is a memory check).
   long=$(( conc <= 64 && secs < 30 ? 30 : secs ))
   for op in put get; do
     sync
     $bench $json s3 --endpoint "$endpoint" --bucket "m$conc$op" --op $op --size 64MiB \
-      --concurrency $conc --duration "$long" --objects 32 --server-pid "${pids[0]}"
+      --concurrency $conc --duration "$long" --objects 32 --server-pid "$pid"
   done
   sync
   $bench $json s3 --endpoint "$endpoint" --bucket "s$conc" --op put --size 4KiB \
-    --concurrency $conc --duration "$secs" --server-pid "${pids[0]}"
+    --concurrency $conc --duration "$secs" --server-pid "$pid"
+  stop "$pid"
+  rm -rf "$work/c$conc"
 done
