@@ -163,8 +163,8 @@ struct ServerArgs {
     /// takes its working set (about 4.4 MiB for a large upload and 11 MiB
     /// for a large download with 1 MiB blocks in 4+2; less for small
     /// objects) from this budget before it reads a byte, and waits while
-    /// the budget is spent. Size the container's memory limit at twice this,
-    /// plus 64 MiB per drive (index pages), plus about 256 MiB. See
+    /// the budget is spent. Size the container's memory limit at this plus
+    /// 64 MiB, plus 64 MiB per drive (index pages), plus about 256 MiB. See
     /// docs/operations.md#memory.
     #[arg(long, env = "OBJD_BUFFER_BUDGET", default_value = "256MiB", value_parser = admin_cli::parse_size)]
     buffer_budget: u64,
