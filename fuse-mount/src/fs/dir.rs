@@ -9,6 +9,7 @@ use super::{Fs, NAME_MAX, errno, lock};
 use crate::inodes::{Attrs, Kind, ROOT, child};
 use crate::store::Store;
 use fuser::Errno;
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use strata_s3client::{DetailedPage, ListFrom};
@@ -178,8 +179,9 @@ impl<S: Store> Fs<S> {
                 return Ok(());
             }
         }
+        let writing = self.writing_paths();
         self.entries_from(fh, offset.max(2), |next, path, e| {
-            let Some((attrs, ttl)) = self.entry_attrs(path, e) else {
+            let Some((attrs, ttl)) = self.entry_attrs(path, e, &writing) else {
                 // Gone since it was listed: left out.
                 return false;
             };
@@ -204,12 +206,15 @@ impl<S: Store> Fs<S> {
     }
 
     /// The attributes readdirplus gives for entry `e` at `path`, and how
-    /// long they hold: an open writer's, the listing's, the mount's for a
-    /// directory (asked afresh before use), else what a lookup finds now
-    /// (`None`: nothing is there any more).
-    fn entry_attrs(&self, path: &str, e: &Entry) -> Option<(Attrs, Duration)> {
+    /// long they hold: an open writer's (`writing` names the paths open
+    /// for writing), the listing's, the mount's for a directory (asked
+    /// afresh before use), else what a lookup finds now (`None`: nothing
+    /// is there any more).
+    fn entry_attrs(&self, path: &str, e: &Entry, writing: &HashSet<String>) -> Option<(Attrs, Duration)> {
         let ttl = self.opts.attr_ttl;
-        if let Some(a) = self.writer_attrs(path) {
+        if writing.contains(path)
+            && let Some(a) = self.writer_attrs(path)
+        {
             return Some((a, ttl));
         }
         match (&e.attrs, e.kind) {

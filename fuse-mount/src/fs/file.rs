@@ -13,6 +13,7 @@ use crate::store::Store;
 use crate::writeback::WriteBack;
 use bytes::Bytes;
 use fuser::Errno;
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -294,6 +295,17 @@ impl<S: Store> Fs<S> {
             .values()
             .find(|h| h.writes && h.path.as_deref() == Some(path))
             .map(|h| Arc::clone(&h.file))
+    }
+
+    /// The paths handles are open for writing on now (usually none), for
+    /// a directory read to ask once instead of scanning the handles for
+    /// each entry.
+    pub(super) fn writing_paths(&self) -> HashSet<String> {
+        lock(&self.files)
+            .values()
+            .filter(|h| h.writes)
+            .filter_map(|h| h.path.clone())
+            .collect()
     }
 
     /// The attributes of `path` held by a handle open for writing.

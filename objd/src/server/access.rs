@@ -11,6 +11,7 @@
 
 use super::caller::{Caller, Grant, resolve, security_token};
 use super::form::FormUpload;
+use super::track::Facts;
 use crate::acl::{self, Acl, BucketAccess, Requester};
 use crate::api::admin::query_param;
 use crate::iam::Iam;
@@ -327,15 +328,10 @@ impl Access {
         bucket: &str,
     ) -> S3Result<BucketReader> {
         self.layer.ensure_bucket(bucket).await;
-        let facts = req
-            .extensions
-            .get::<super::track::Facts>()
-            .cloned()
-            .unwrap_or_default();
-        let _ = facts.0.api.set(api.to_owned());
-        let _ = facts.0.bucket.set(bucket.to_owned());
+        let facts = Facts::of(&req.extensions);
+        facts.target(api, Some(bucket), None);
         let (caller, ctx) = self.request_caller(req).await?;
-        let _ = facts.0.principal.set(caller.arn(self.iam.account()));
+        facts.principal(caller.arn(self.iam.account()));
         let policy = self.bucket_policy(&caller, bucket);
         self.authorize(&caller, &ctx, policy.as_ref(), action, (bucket, None, None))
             .await?;
@@ -427,23 +423,18 @@ impl S3Access for Access {
             }
             S3Path::Root => self.layer.refresh_buckets().await,
         }
-        let facts = cx
-            .extensions_mut()
-            .get::<super::track::Facts>()
-            .cloned()
-            .unwrap_or_default();
-        let _ = facts.0.api.set(cx.s3_op().name().to_owned());
-        if let S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } = cx.s3_path() {
-            let _ = facts.0.bucket.set(bucket.to_string());
-        }
-        if let S3Path::Object { key, .. } = cx.s3_path() {
-            let _ = facts.0.key.set(key.to_string());
-        }
+        let facts = Facts::of(cx.extensions_mut());
+        let (bucket, key) = match cx.s3_path() {
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(&**bucket), None),
+            S3Path::Object { bucket, key } => (Some(&**bucket), Some(&**key)),
+        };
+        facts.target(cx.s3_op().name(), bucket, key);
         let form = cx.extensions_mut().get::<FormUpload>().cloned();
         let caller = self
             .caller(cx.credentials(), cx.headers(), cx.uri(), form.as_ref())
             .await?;
-        let _ = facts.0.principal.set(caller.arn(self.iam.account()));
+        facts.principal(caller.arn(self.iam.account()));
         let action = action_for(cx.s3_op().name(), has_version_id(cx.uri()));
         let peer = cx.extensions_mut().get::<super::Peer>().copied();
         let mut ctx = context(&caller, cx.headers(), cx.uri(), peer.as_ref());
@@ -499,8 +490,8 @@ impl S3Access for Access {
             return Ok(());
         };
         req.input.key = form.key(&req.input.key);
-        if let Some(facts) = req.extensions.get::<super::track::Facts>() {
-            let _ = facts.0.key.set(req.input.key.clone());
+        if let Some(facts) = req.extensions.get::<Facts>() {
+            facts.key(&req.input.key);
         }
         let (caller, ctx) = self.request_caller(req).await?;
         let (bucket, key) = (&req.input.bucket, &req.input.key);

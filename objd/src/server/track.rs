@@ -32,6 +32,36 @@ pub struct FactsInner {
     pub principal: OnceLock<String>,
 }
 
+impl Facts {
+    /// The facts of the request whose extensions are `ext` (a set of its
+    /// own, recorded nowhere, for a request that is not tracked).
+    pub fn of(ext: &http::Extensions) -> Self {
+        ext.get::<Self>().cloned().unwrap_or_default()
+    }
+
+    /// Notes the operation and what it names (the first answer stands).
+    pub fn target(&self, api: &str, bucket: Option<&str>, key: Option<&str>) {
+        let _ = self.0.api.set(api.to_owned());
+        if let Some(b) = bucket {
+            let _ = self.0.bucket.set(b.to_owned());
+        }
+        if let Some(k) = key {
+            self.key(k);
+        }
+    }
+
+    /// Notes the object key (one known only after the request's own
+    /// parsing: a form upload's).
+    pub fn key(&self, key: &str) {
+        let _ = self.0.key.set(key.to_owned());
+    }
+
+    /// Notes the ARN the caller acts as.
+    pub fn principal(&self, arn: String) {
+        let _ = self.0.principal.set(arn);
+    }
+}
+
 /// The access key of a signed request, from its `Authorization` header
 /// (`Credential=KEY/...`) or a presigned URL's `X-Amz-Credential` (or
 /// SigV2's `AWSAccessKeyId`). Access keys are not secret.
