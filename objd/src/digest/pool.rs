@@ -1,6 +1,6 @@
 //! The MD5s of concurrent uploads hashed together: uploads hand each block
 //! of their body to a hashing thread, which advances up to sixteen streams
-//! at once in SIMD lanes ([`super::lanes`]) while the upload goes on
+//! at once in SIMD lanes ([`super::lanes`], AVX-512 or AVX2) while the upload goes on
 //! erasure-coding the block. A stream alone is hashed by the scalar
 //! function, which is faster for one.
 //!
@@ -66,26 +66,24 @@ pub struct Pool {
 pub fn pool() -> Option<&'static Pool> {
     static POOL: OnceLock<Option<Pool>> = OnceLock::new();
     POOL.get_or_init(|| {
-        if !lanes::available() {
-            return None;
-        }
+        let isa = lanes::best()?;
         // A thread hashes 16 streams at about 16 times one core's scalar
         // rate (9 GiB/s here): one per eight cores is more than the rest
         // of them can erasure-code and write.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(8));
-        Pool::start(threads).ok()
+        Pool::start(threads, isa).ok()
     })
     .as_ref()
 }
 
 impl Pool {
-    fn start(threads: usize) -> std::io::Result<Self> {
+    fn start(threads: usize, isa: lanes::Isa) -> std::io::Result<Self> {
         let queue = Arc::new(Queue::default());
         for i in 0..threads {
             let q = Arc::clone(&queue);
             std::thread::Builder::new()
                 .name(format!("md5-lanes-{i}"))
-                .spawn(move || run(&q))?;
+                .spawn(move || run(&q, isa))?;
         }
         Ok(Self { queue })
     }
@@ -106,7 +104,7 @@ impl Pool {
 
 /// A hashing thread: fills free lanes from the queue, advances its lanes,
 /// hands back finished states.
-fn run(q: &Queue) {
+fn run(q: &Queue, isa: lanes::Isa) {
     let mut lanes: Vec<Lane> = Vec::with_capacity(LANES);
     loop {
         {
@@ -121,7 +119,7 @@ fn run(q: &Queue) {
                 }
             }
         }
-        advance(&mut lanes);
+        advance(&mut lanes, isa);
         let mut i = 0;
         while i < lanes.len() {
             if lanes[i].left() == 0 {
@@ -137,7 +135,7 @@ fn run(q: &Queue) {
 /// Hashes up to [`SLICE`] bytes of every lane: together when two or more
 /// streams are in (sixteen lanes cost about what one scalar stream does),
 /// by the scalar function for a stream alone.
-fn advance(lanes: &mut [Lane]) {
+fn advance(lanes: &mut [Lane], isa: lanes::Isa) {
     if lanes.len() == 1 {
         for l in lanes {
             let n = l.left().min(SLICE);
@@ -157,12 +155,12 @@ fn advance(lanes: &mut [Lane]) {
         states[i] = l.job.state.abcd;
         ptrs[i] = l.job.data[l.at..].as_ptr();
     }
-    // SAFETY: the pool only exists where the lanes are available, and each
-    // pointer starts a run of at least `blocks` whole blocks of its job's
-    // data, which the lane holds.
+    // SAFETY: the pool only exists where the lanes are available (`isa` is
+    // this CPU's), and each pointer starts a run of at least `blocks` whole
+    // blocks of its job's data, which the lane holds.
     #[allow(unsafe_code)]
     unsafe {
-        lanes::compress16(&mut states, &ptrs, blocks)
+        lanes::compress(isa, &mut states, &ptrs, blocks, lanes.len())
     };
     for (i, l) in lanes.iter_mut().enumerate() {
         l.job.state.abcd = states[i];
@@ -174,9 +172,21 @@ fn advance(lanes: &mut [Lane]) {
 mod tests {
     use super::*;
 
+    /// The process's pool (the widest unit here), and a pool of each unit
+    /// this CPU has.
     #[tokio::test]
     async fn concurrent_streams_of_odd_sizes_hash_as_md5() {
         let Some(pool) = pool() else { return };
+        streams_hash_as_md5(pool).await;
+        for isa in [lanes::Isa::Avx512, lanes::Isa::Avx2]
+            .into_iter()
+            .filter(|i| i.here())
+        {
+            streams_hash_as_md5(&Pool::start(1, isa).expect("pool")).await;
+        }
+    }
+
+    async fn streams_hash_as_md5(pool: &Pool) {
         // Forty streams (more than the lanes), fed in blocks of uneven
         // sizes, so lanes refill and finish at different points.
         let tasks = (0..40u32).map(|s| async move {

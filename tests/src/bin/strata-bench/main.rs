@@ -749,6 +749,21 @@ fn codec(data: usize, parity: usize, block: u64, duration: f64, json: bool) {
 /// handing the block to the hashing pool, as uploads do; reports the
 /// blocks hashed by all streams together.
 fn md5_lanes(input: &Bytes, duration: f64, report: impl Fn(&str, u64, Duration)) {
+    // The lanes themselves, sixteen streams over the same bytes, with each
+    // vector unit this CPU has (the pool uses the widest).
+    use objd::digest::lanes::{Isa, LANES, advance};
+    for isa in [Isa::Avx512, Isa::Avx2].into_iter().filter(|i| i.here()) {
+        let mut states = [[0u32; 4]; LANES];
+        let (n, el) = repeat(duration, || {
+            advance(isa, &mut states, [&input[..]; LANES]);
+            std::hint::black_box(&states);
+        });
+        report(
+            &format!("hash md5 lanes {isa:?}, 16 streams"),
+            n * LANES as u64,
+            el,
+        );
+    }
     let Some(pool) = objd::digest::pool() else {
         println!("hash md5 objd lanes: not available on this CPU");
         return;
