@@ -108,12 +108,7 @@ macro_rules! round {
 /// As [`compress`], with AVX-512F.
 #[target_feature(enable = "avx512f")]
 unsafe fn compress16(states: &mut [[u32; 4]; LANES], ptrs: &[*const u8; LANES], blocks: usize) {
-    let mut cols = [[0u32; LANES]; 4];
-    for (l, s) in states.iter().enumerate() {
-        for (c, v) in cols.iter_mut().zip(s) {
-            c[l] = *v;
-        }
-    }
+    let mut cols = columns(states);
     let load = |c: &[u32; LANES]| unsafe { _mm512_loadu_si512(c.as_ptr().cast()) };
     let (mut a0, mut b0, mut c0, mut d0) = (load(&cols[0]), load(&cols[1]), load(&cols[2]), load(&cols[3]));
     // Each lane's address as an offset from lane 0's: one gather per half
@@ -147,11 +142,7 @@ unsafe fn compress16(states: &mut [[u32; 4]; LANES], ptrs: &[*const u8; LANES], 
     for (c, v) in cols.iter_mut().zip([a0, b0, c0, d0]) {
         unsafe { _mm512_storeu_si512(c.as_mut_ptr().cast(), v) };
     }
-    for (l, s) in states.iter_mut().enumerate() {
-        for (v, c) in s.iter_mut().zip(&cols) {
-            *v = c[l];
-        }
-    }
+    rows(&cols, states);
 }
 
 /// A round with AVX2: four times the four steps, each step `a = b +
@@ -222,12 +213,7 @@ macro_rules! i8 {
 /// As [`compress`], with AVX2.
 #[target_feature(enable = "avx2")]
 unsafe fn compress8(states: &mut [[u32; 4]; 8], ptrs: &[*const u8; 8], blocks: usize) {
-    let mut cols = [[0u32; 8]; 4];
-    for (l, s) in states.iter().enumerate() {
-        for (c, v) in cols.iter_mut().zip(s) {
-            c[l] = *v;
-        }
-    }
+    let mut cols = columns(states);
     let load = |c: &[u32; 8]| unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
     let (mut a0, mut b0, mut c0, mut d0) = (load(&cols[0]), load(&cols[1]), load(&cols[2]), load(&cols[3]));
     for blk in 0..blocks {
@@ -251,10 +237,19 @@ unsafe fn compress8(states: &mut [[u32; 4]; 8], ptrs: &[*const u8; 8], blocks: u
     for (c, v) in cols.iter_mut().zip([a0, b0, c0, d0]) {
         unsafe { _mm256_storeu_si256(c.as_mut_ptr().cast(), v) };
     }
+    rows(&cols, states);
+}
+
+/// The lanes' states as four columns (every lane's `a`, then `b`, ...),
+/// for loading into vectors.
+fn columns<const N: usize>(states: &[[u32; 4]; N]) -> [[u32; N]; 4] {
+    std::array::from_fn(|c| std::array::from_fn(|l| states[l][c]))
+}
+
+/// [`columns`] back into the lanes' states.
+fn rows<const N: usize>(cols: &[[u32; N]; 4], states: &mut [[u32; 4]; N]) {
     for (l, s) in states.iter_mut().enumerate() {
-        for (v, c) in s.iter_mut().zip(&cols) {
-            *v = c[l];
-        }
+        *s = std::array::from_fn(|c| cols[c][l]);
     }
 }
 
