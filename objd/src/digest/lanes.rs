@@ -34,10 +34,15 @@ impl Isa {
     }
 }
 
+/// The units this CPU has for the lanes, widest first.
+pub fn units() -> impl Iterator<Item = Isa> {
+    [Isa::Avx512, Isa::Avx2].into_iter().filter(|i| i.here())
+}
+
 /// The widest unit this CPU has for the lanes (`None`: hash each stream
 /// alone).
 pub fn best() -> Option<Isa> {
-    [Isa::Avx512, Isa::Avx2].into_iter().find(|i| i.here())
+    units().next()
 }
 
 /// Advances `states[l]` over `data[l]` with `isa`, when this CPU has it
@@ -61,7 +66,7 @@ pub fn advance(isa: Isa, states: &mut [[u32; 4]; LANES], data: [&[u8]; LANES]) -
 /// # Safety
 /// The CPU must have `isa` ([`Isa::here`]) and every `ptrs[l]` must be
 /// valid for reading `blocks * 64` bytes.
-pub unsafe fn compress(
+pub(super) unsafe fn compress(
     isa: Isa,
     states: &mut [[u32; 4]; LANES],
     ptrs: &[*const u8; LANES],
@@ -71,10 +76,7 @@ pub unsafe fn compress(
     match isa {
         Isa::Avx512 => unsafe { compress16(states, ptrs, blocks) },
         Isa::Avx2 => {
-            for half in 0..LANES / 8 {
-                if half * 8 >= used.max(1) {
-                    break;
-                }
+            for half in 0..used.div_ceil(8).min(LANES / 8) {
                 let lanes = half * 8..half * 8 + 8;
                 let mut st: [[u32; 4]; 8] = std::array::from_fn(|l| states[lanes.start + l]);
                 let p: [*const u8; 8] = std::array::from_fn(|l| ptrs[lanes.start + l]);
@@ -311,7 +313,7 @@ mod tests {
             compress(&mut want[l], &bufs[l]);
         }
         let mut tried = 0;
-        for isa in [Isa::Avx512, Isa::Avx2].into_iter().filter(|i| i.here()) {
+        for isa in units() {
             for used in [LANES, 8, 3] {
                 let mut states = start;
                 unsafe { super::compress(isa, &mut states, &ptrs, 9, used) };

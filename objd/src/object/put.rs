@@ -231,16 +231,17 @@ impl BodyReader {
         let mut data = crate::buffers::take_empty(room);
         while data.len() < want {
             if !self.more().await? {
-                return Ok(self.read(data, true));
+                return Ok(self.taken(data, true));
             }
             let n = (want - data.len()).min(self.carry.len());
             data.extend_from_slice(&self.carry.split_to(n));
         }
         let last = !self.more().await?;
-        Ok(self.read(data, last))
+        Ok(self.taken(data, last))
     }
 
-    fn read(&mut self, data: Vec<u8>, last: bool) -> Block {
+    /// `data`, read, as the next block: counted off what is declared.
+    fn taken(&mut self, data: Vec<u8>, last: bool) -> Block {
         if let Some(e) = &mut self.expect {
             *e = e.saturating_sub(data.len() as u64);
         }

@@ -490,9 +490,7 @@ impl S3Access for Access {
             return Ok(());
         };
         req.input.key = form.key(&req.input.key);
-        if let Some(facts) = req.extensions.get::<Facts>() {
-            facts.key(&req.input.key);
-        }
+        Facts::of(&req.extensions).key(&req.input.key);
         let (caller, ctx) = self.request_caller(req).await?;
         let (bucket, key) = (&req.input.bucket, &req.input.key);
         let policy = self.bucket_policy(&caller, bucket);

@@ -751,8 +751,8 @@ fn codec(data: usize, parity: usize, block: u64, duration: f64, json: bool) {
 fn md5_lanes(input: &Bytes, duration: f64, report: impl Fn(&str, u64, Duration)) {
     // The lanes themselves, sixteen streams over the same bytes, with each
     // vector unit this CPU has (the pool uses the widest).
-    use objd::digest::lanes::{Isa, LANES, advance};
-    for isa in [Isa::Avx512, Isa::Avx2].into_iter().filter(|i| i.here()) {
+    use objd::digest::lanes::{LANES, advance, units};
+    for isa in units() {
         let mut states = [[0u32; 4]; LANES];
         let (n, el) = repeat(duration, || {
             advance(isa, &mut states, [&input[..]; LANES]);
