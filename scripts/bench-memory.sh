@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Memory and large writes under load, in one run on this machine:
 #   - raw baseline: 64 MiB files written with fsync into six directories
-#     at concurrency 16 and 64 (objd's best case is this times 4/6, the
-#     data share of 4+2)
+#     at concurrency 16 and 64, through the page cache and direct (with
+#     objd's direct writer); objd's best case is this times 4/6, the data
+#     share of 4+2
 #   - an objd over 6 drives as 4+2 with the default buffer budget
 #     (256 MiB), a fresh one for each of concurrency 16, 64 and 256: 64 MiB
 #     PUT and GET and 4 KiB PUT, each with the server's peak resident
@@ -17,9 +18,11 @@ echo "== raw disk baseline (6 directories), 64 MiB files"
 raw=()
 for i in 1 2 3 4 5 6; do mkdir -p "$work/raw$i"; raw+=(--dir "$work/raw$i"); done
 for conc in 16 64; do
-  sync
-  $bench $json raw-write "${raw[@]}" --size 64MiB --concurrency $conc --duration "$secs"
-  rm -rf "$work"/raw*/*
+  for mode in "" --direct; do
+    sync
+    $bench $json raw-write "${raw[@]}" --size 64MiB --concurrency $conc --duration "$secs" $mode
+    rm -rf "$work"/raw*/*
+  done
 done
 rm -rf "$work"/raw*
 sync

@@ -15,7 +15,9 @@
 
 use super::{
     CommitDone, CommitResult, DataDir, Drive, DriveError, DriveResult, DriveSpace, KeyRange, Packed,
-    RecordOp, ShardFile, ShardWriter, Table, format,
+    RecordOp, ShardFile, ShardWriter, Table,
+    direct::{DirectWriter, Stages},
+    format,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::fs::{self, File, OpenOptions};
@@ -97,6 +99,8 @@ pub struct LocalDrive {
     commits: Option<mpsc::Sender<(Vec<RecordOp>, Reply)>>,
     committer: Option<std::thread::JoinHandle<()>>,
     format_lock: std::sync::Mutex<()>,
+    /// Staging buffers of the shard files' direct writes.
+    stages: Arc<Stages>,
 }
 
 impl Drop for LocalShardWriter {
@@ -151,6 +155,7 @@ impl LocalDrive {
             commits: Some(tx),
             committer: Some(handle),
             format_lock: std::sync::Mutex::new(()),
+            stages: Arc::default(),
         })
     }
 
@@ -353,17 +358,16 @@ fn ensure_dir(path: &Path) -> io::Result<bool> {
 /// not kept are read again from the file, through the page cache.
 pub const INDEX_CACHE: usize = 64 << 20;
 
-/// Bytes a shard writer gathers before it writes to its file. A shard
-/// block (a quarter megabyte in the default layout) is larger and goes to
-/// the file directly; the buffer gathers its checksum and small blocks.
-pub const SHARD_WRITE_BUFFER: usize = 64 * 1024;
+/// Bytes a shard writer gathers before it writes to its file (its
+/// checksums and small blocks; see [`super::direct`]).
+pub const SHARD_WRITE_BUFFER: usize = super::direct::PENDING;
 
 /// Writes a shard file under a temporary name and renames it into place
 /// when finished, so a file being rewritten (a part uploaded again) keeps
 /// its previous complete content until the new one is durable.
 struct LocalShardWriter {
     /// `None` once finished.
-    file: Option<io::BufWriter<File>>,
+    file: Option<DirectWriter>,
     tmp: PathBuf,
     dest: PathBuf,
     /// Directories whose entries must be fsynced when the file is finished,
@@ -380,8 +384,7 @@ impl ShardWriter for LocalShardWriter {
     fn finish(mut self: Box<Self>) -> DriveResult<()> {
         let file = self.file.take().ok_or(DriveError::Offline)?;
         let durable = file
-            .into_inner()
-            .map_err(|e| e.into_error())
+            .finish()
             .and_then(|f| f.sync_all())
             .and_then(|()| fs::rename(&self.tmp, &self.dest));
         if let Err(e) = durable {
@@ -487,7 +490,7 @@ impl Drive for LocalDrive {
         ));
         let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         Ok(Box::new(LocalShardWriter {
-            file: Some(io::BufWriter::with_capacity(SHARD_WRITE_BUFFER, file)),
+            file: Some(DirectWriter::new(file, Arc::clone(&self.stages))),
             tmp,
             dest,
             sync_dirs,

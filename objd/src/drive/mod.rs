@@ -6,6 +6,7 @@
 //!
 //! The trait is blocking; async callers go through `spawn_blocking`.
 
+pub mod direct;
 #[cfg(test)]
 pub mod fault;
 pub mod format;

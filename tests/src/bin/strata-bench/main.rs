@@ -3,9 +3,7 @@
 //! - `s3`: PUT / GET / LIST / mixed load against an S3 endpoint, with object
 //!   size, concurrency and duration; reports MiB/s, ops/s, p50/p99 latency
 //!   and errors (text or `--json`).
-//! - `raw-write` / `raw-read`: the baseline for the same disk: plain files
-//!   written with fsync (and their directory fsynced), or read back, in the
-//!   given directories.
+//! - `raw-write` / `raw-read`: the baseline for the same disk ([`raw`]).
 //! - `codec`: raw `reed-solomon-simd` encode/decode against objd's erasure
 //!   path (encode + per-shard checksums, verify + reconstruct), plus the
 //!   checksum and MD5 hashes on their own, and objd's MD5 of 4, 16 and 64
@@ -13,12 +11,12 @@
 //! - `listing`, `startup`: objd's index in process ([`index`]).
 
 mod index;
+mod raw;
 mod seal;
 
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,6 +87,9 @@ enum Cmd {
         concurrency: usize,
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
+        /// Write around the page cache, with objd's direct writer.
+        #[arg(long)]
+        direct: bool,
     },
     /// Baseline: read back the files `raw-write` left in the directories.
     RawRead {
@@ -513,123 +514,6 @@ async fn s3_load(endpoint: String, bucket: String, spec: LoadSpec, json: bool) {
         tokio::time::sleep(Duration::from_secs(3)).await;
         stats.rss = Some((peak, strata_tests::proc_status_bytes(pid, "VmRSS")));
     }
-    stats.report(json);
-}
-
-fn raw_write(dirs: Vec<PathBuf>, size: u64, conc: usize, duration: f64, json: bool) {
-    let body = random_bytes(size as usize);
-    let deadline = Instant::now() + Duration::from_secs_f64(duration);
-    let start = Instant::now();
-    let handles: Vec<_> = (0..conc)
-        .map(|w| {
-            let (dirs, body) = (dirs.clone(), body.clone());
-            std::thread::spawn(move || {
-                let mut lat = Vec::new();
-                let mut i = 0usize;
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    let dir = &dirs[(w + i) % dirs.len()];
-                    let sub = dir.join(format!("raw-{w}"));
-                    std::fs::create_dir_all(&sub).expect("mkdir");
-                    let path = sub.join(format!("{i}"));
-                    let mut f = std::fs::File::create(&path).expect("create");
-                    f.write_all(&body).expect("write");
-                    f.sync_all().expect("fsync");
-                    std::fs::File::open(&sub)
-                        .and_then(|d| d.sync_all())
-                        .expect("fsync dir");
-                    lat.push(t.elapsed());
-                    i += 1;
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut stats = Stats {
-        name: "raw write+fsync".into(),
-        size,
-        concurrency: conc,
-        ..Default::default()
-    };
-    for h in handles {
-        let lat = h.join().expect("writer");
-        stats.ops += lat.len() as u64;
-        stats.bytes += lat.len() as u64 * size;
-        stats.latencies.extend(lat);
-    }
-    stats.elapsed = start.elapsed();
-    stats.report(json);
-}
-
-fn raw_read(dirs: Vec<PathBuf>, conc: usize, duration: f64, once: bool, drop_caches: bool, json: bool) {
-    let mut files = Vec::new();
-    for d in &dirs {
-        for w in std::fs::read_dir(d).into_iter().flatten().flatten() {
-            if w.file_name().to_string_lossy().starts_with("raw-") {
-                files.extend(
-                    std::fs::read_dir(w.path())
-                        .into_iter()
-                        .flatten()
-                        .flatten()
-                        .map(|e| e.path()),
-                );
-            }
-        }
-    }
-    assert!(!files.is_empty(), "no files from raw-write in the directories");
-    let files = Arc::new(files);
-    let size = std::fs::metadata(&files[0]).map_or(0, |m| m.len());
-    if drop_caches {
-        drop_page_cache();
-    }
-    let next = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs_f64(duration);
-    let start = Instant::now();
-    let handles: Vec<_> = (0..conc)
-        .map(|_| {
-            let (files, next) = (Arc::clone(&files), Arc::clone(&next));
-            std::thread::spawn(move || {
-                let mut lat = Vec::new();
-                let mut bytes = 0u64;
-                let mut buf = vec![0u8; 1 << 20];
-                while Instant::now() < deadline {
-                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    if once && i >= files.len() {
-                        break;
-                    }
-                    let t = Instant::now();
-                    let mut f = std::fs::File::open(&files[i % files.len()]).expect("open");
-                    loop {
-                        let n = f.read(&mut buf).expect("read");
-                        if n == 0 {
-                            break;
-                        }
-                        bytes += n as u64;
-                    }
-                    lat.push(t.elapsed());
-                }
-                (lat, bytes)
-            })
-        })
-        .collect();
-    let name = if drop_caches {
-        "raw read (cold)"
-    } else {
-        "raw read"
-    };
-    let mut stats = Stats {
-        name: name.into(),
-        size,
-        concurrency: conc,
-        ..Default::default()
-    };
-    for h in handles {
-        let (lat, bytes) = h.join().expect("reader");
-        stats.ops += lat.len() as u64;
-        stats.bytes += bytes;
-        stats.latencies.extend(lat);
-    }
-    stats.elapsed = start.elapsed();
     stats.report(json);
 }
 
@@ -1080,14 +964,15 @@ fn main() {
             size,
             concurrency,
             duration,
-        } => raw_write(dirs, size, concurrency, duration, cli.json),
+            direct,
+        } => raw::raw_write(dirs, size, concurrency, duration, direct, cli.json),
         Cmd::RawRead {
             dirs,
             concurrency,
             duration,
             once,
             drop_caches,
-        } => raw_read(dirs, concurrency, duration, once, drop_caches, cli.json),
+        } => raw::raw_read(dirs, concurrency, duration, once, drop_caches, cli.json),
         Cmd::Codec {
             data,
             parity,
