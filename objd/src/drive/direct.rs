@@ -144,9 +144,12 @@ fn copy_joined(a: &[u8], b: &[u8], at: usize, dst: &mut [u8]) {
         dst[..n].copy_from_slice(&a[at..at + n]);
         done = n;
     }
-    let from = at + done - a.len();
-    let rest = dst.len() - done;
-    dst[done..].copy_from_slice(&b[from..from + rest]);
+    if done < dst.len() {
+        // `a` is behind `at` or used up: `b` starts at `a`'s end.
+        let from = at + done - a.len();
+        let rest = dst.len() - done;
+        dst[done..].copy_from_slice(&b[from..from + rest]);
+    }
 }
 
 /// Writes one shard file from its start, direct where it can.
