@@ -82,7 +82,8 @@ struct Args {
     /// show after at most this long.
     #[arg(long, default_value_t = 1)]
     attr_ttl: u64,
-    /// Read-ahead per open file, in KiB.
+    /// Size of a read-ahead window, in KiB: a file read in order holds up
+    /// to six (the one before the reader's, its own, four fetched ahead).
     #[arg(long, default_value_t = 4096)]
     read_ahead_kib: u64,
     /// Most files open at once; more opens fail with EMFILE.
