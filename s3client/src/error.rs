@@ -1,7 +1,7 @@
 //! Errors of the S3 client: the server's S3 error (status and code), or a
 //! transport failure.
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The server answered with an S3 error.
     #[error("S3 error {status}: {code}: {message}")]

@@ -8,7 +8,7 @@ use super::meta::posix_meta;
 use super::{Fs, NewName, SetAttrs, errno, lock, upload_errno};
 use crate::blockcache::{BLOCK, BlockCache};
 use crate::inodes::{Attrs, Kind};
-use crate::readahead::Reader;
+use crate::readahead::{self, Reader};
 use crate::store::Store;
 use crate::writeback::WriteBack;
 use bytes::Bytes;
@@ -165,7 +165,7 @@ impl<S: Store> Fs<S> {
     /// Up to `size` bytes at `offset` of the file open as `fh`.
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, Errno> {
         let open = self.handle(fh)?;
-        let mut f = lock(&open);
+        let f = lock(&open);
         if let Some(w) = &f.writer {
             return w
                 .read(offset, size as usize)
@@ -175,29 +175,32 @@ impl<S: Store> Fs<S> {
         let (file_size, key) = (f.size, self.key(&f.path));
         // The block cache holds versions known by their ETag only.
         let blocks = self.blocks.clone().zip(f.attrs.etag.clone());
+        drop(f);
         let store = &self.store;
-        // The handle stays locked while it fetches: reads of one handle
-        // take turns, so two of them never fetch the same window.
-        let got = f.reader.read(
+        let fetch = |start, end| {
+            let (store, key, blocks) = (store.clone(), key.clone(), blocks.clone());
+            async move {
+                match blocks {
+                    Some((cache, etag)) => {
+                        fetch_cached(&store, &cache, &key, &etag, file_size, start, end).await
+                    }
+                    None => store.get_range(&key, start, end).await,
+                }
+            }
+        };
+        // The handle is locked while a read decides what to fetch and takes
+        // its bytes, not while it waits for a window: the handle's other
+        // reads are served from the windows already there meanwhile.
+        readahead::read_locked(
             &self.rt,
+            |go| go(&mut lock(&open).reader),
             offset,
             size,
             file_size,
             self.opts.read_ahead,
-            |start, end| {
-                let (store, key, blocks) = (store.clone(), key.clone(), blocks.clone());
-                async move {
-                    match blocks {
-                        Some((cache, etag)) => {
-                            fetch_cached(&store, &cache, &key, &etag, file_size, start, end).await
-                        }
-                        None => store.get_range(&key, start, end).await,
-                    }
-                }
-            },
-        );
-        drop(f);
-        got.map_err(|e| errno(&e))
+            &fetch,
+        )
+        .map_err(|e| errno(&e))
     }
 
     /// Writes `data` at `offset` of the file open as `fh`; the bytes
