@@ -130,15 +130,38 @@ where
     F: Fn(u64, u64) -> Fut,
     Fut: Future<Output = Result<Bytes, Error>> + Send + 'static,
 {
-    let mut step = with(&mut |r| r.read(rt, offset, size, file_size, read_ahead, fetch));
+    let ask = Ask {
+        offset,
+        size,
+        file_size,
+        read_ahead,
+    };
+    let mut step = with(&mut |r| r.read(rt, ask, fetch));
     loop {
         match step {
             Step::Done(got) => return got,
             Step::Wait(w) => {
                 rt.block_on(w.done());
-                step = with(&mut |r| r.resume(rt, offset, size, file_size, read_ahead, fetch));
+                step = with(&mut |r| r.resume(rt, ask, fetch));
             }
         }
+    }
+}
+
+/// A read as asked: `size` bytes at `offset` of a file of `file_size`
+/// bytes, with windows of `read_ahead` bytes.
+#[derive(Clone, Copy)]
+struct Ask {
+    offset: u64,
+    size: u32,
+    file_size: u64,
+    read_ahead: u64,
+}
+
+impl Ask {
+    /// Where the read ends: at the file's end at most.
+    fn end(self) -> u64 {
+        (self.offset + u64::from(self.size)).min(self.file_size)
     }
 }
 
@@ -156,20 +179,18 @@ where
 impl Reader {
     /// Starts a read (see [`read_locked`]); `read_ahead` is the window
     /// size for sequential reads.
-    fn read<F, Fut>(
-        &mut self,
-        rt: &Runtime,
-        offset: u64,
-        size: u32,
-        file_size: u64,
-        read_ahead: u64,
-        fetch: &F,
-    ) -> Step
+    fn read<F, Fut>(&mut self, rt: &Runtime, ask: Ask, fetch: &F) -> Step
     where
         F: Fn(u64, u64) -> Fut,
         Fut: Future<Output = Result<Bytes, Error>> + Send + 'static,
     {
-        let end = (offset + u64::from(size)).min(file_size);
+        let Ask {
+            offset,
+            size,
+            file_size,
+            read_ahead,
+        } = ask;
+        let end = ask.end();
         let sequential = offset.abs_diff(self.next_seq) <= SLACK;
         self.next_seq = end;
         if offset >= file_size {
@@ -210,26 +231,18 @@ impl Reader {
                 }
             }
         }
-        self.resume(rt, offset, size, file_size, read_ahead, fetch)
+        self.resume(rt, ask, fetch)
     }
 
     /// Goes on with a read [`Reader::read`] started, once the windows it
     /// waited for are fetched (with the same arguments).
-    fn resume<F, Fut>(
-        &mut self,
-        rt: &Runtime,
-        offset: u64,
-        size: u32,
-        file_size: u64,
-        read_ahead: u64,
-        fetch: &F,
-    ) -> Step
+    fn resume<F, Fut>(&mut self, rt: &Runtime, ask: Ask, fetch: &F) -> Step
     where
         F: Fn(u64, u64) -> Fut,
         Fut: Future<Output = Result<Bytes, Error>> + Send + 'static,
     {
-        let end = (offset + u64::from(size)).min(file_size);
-        if offset >= file_size {
+        let (offset, end) = (ask.offset, ask.end());
+        if offset >= ask.file_size {
             return Step::Done(Ok(Bytes::new()));
         }
         // Take the fetched bytes of the windows the read covers; wait for
@@ -274,10 +287,10 @@ impl Reader {
             let ahead = self.windows.iter().filter(|w| w.start >= end).count();
             let mut next = self.windows.back().map_or(end, |b| b.end);
             for _ in ahead..AHEAD {
-                if next >= file_size {
+                if next >= ask.file_size {
                     break;
                 }
-                let to = (next + read_ahead).min(file_size);
+                let to = (next + ask.read_ahead).min(ask.file_size);
                 self.windows.push_back(Window {
                     start: next,
                     end: to,
