@@ -4,8 +4,10 @@
 //! cannot use wide registers; independent streams can, each step one
 //! vector instruction where the scalar code has one scalar instruction.
 //!
-//! The one module of objd with `unsafe` code besides the allocator call in
-//! `main.rs`: SIMD intrinsics and raw reads of the streams' buffers.
+//! Most of objd's `unsafe` code is here (the rest: the allocator trim in
+//! `main.rs`, the pool's call into these lanes, the direct writes' file
+//! flags in `drive/direct.rs`): SIMD intrinsics and raw reads of the
+//! streams' buffers.
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;

@@ -172,6 +172,8 @@ impl DirectWriter {
         }
     }
 
+    /// Appends `buf` to the file: gathered while the file is small, then
+    /// written direct in whole pages (or through the cache where refused).
     pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         if self.pending.len() + buf.len() < PENDING {
             // Grown as needed: a large file's writer holds only the part
@@ -196,12 +198,11 @@ impl DirectWriter {
     /// Writes what is pending and then `buf` through the page cache, from
     /// byte `at` of the two joined.
     fn write_cached(&mut self, at: usize, buf: &[u8]) -> io::Result<()> {
-        let pending = std::mem::take(&mut self.pending);
-        if at < pending.len() {
-            self.file.write_all(&pending[at..])?;
+        let held = self.pending.len();
+        if at < held {
+            self.file.write_all(&self.pending[at..])?;
         }
-        self.file.write_all(&buf[at.saturating_sub(pending.len())..])?;
-        self.pending = pending;
+        self.file.write_all(&buf[at.saturating_sub(held)..])?;
         self.pending.clear();
         Ok(())
     }
