@@ -4,7 +4,9 @@
 # baseline: sequential write and read of one file, 4 KiB random reads,
 # creating and stat-ing small files, and reading two directories of many
 # entries (written through S3 beforehand): one with `ls -l`, the other
-# with readdir alone, each cold.
+# with readdir alone, each cold. The sequential read starts with the page
+# cache dropped, as the cold direct GET does; the warm GET (objd's shards
+# in the page cache) is reported beside it.
 # Needs root, /dev/fuse, fusermount3 (fuse3) and s3fs.
 # Usage: scripts/bench-fuse.sh [FILE_SIZE] [SMALL_FILES] [DIR_ENTRIES]
 set -euo pipefail
@@ -53,8 +55,9 @@ sleep 2
 
 echo "== direct S3 (baseline), one stream"
 $bench s3 --endpoint "$endpoint" --bucket fusebench --op put --size "$size" --concurrency 1 --duration 10
+$bench s3 --endpoint "$endpoint" --bucket fusebench --op get --size "$size" --concurrency 1 --objects 2 --once --drop-caches
 $bench s3 --endpoint "$endpoint" --bucket fusebench --op get --size "$size" --concurrency 1 --duration 10 --objects 2
 echo "== fuse-mount"
-$bench fs --label fuse-mount --dir "$work/fuse/run" --size "$size" --files "$files" --readdir "$work/fuse/many" --ls-l "$work/fuse/manyl"
+$bench fs --label fuse-mount --dir "$work/fuse/run" --size "$size" --files "$files" --readdir "$work/fuse/many" --ls-l "$work/fuse/manyl" --drop-caches
 echo "== s3fs"
-$bench fs --label s3fs --dir "$work/s3fs/run" --size "$size" --files "$files" --readdir "$work/s3fs/many" --ls-l "$work/s3fs/manyl"
+$bench fs --label s3fs --dir "$work/s3fs/run" --size "$size" --files "$files" --readdir "$work/s3fs/many" --ls-l "$work/s3fs/manyl" --drop-caches

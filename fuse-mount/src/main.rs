@@ -134,24 +134,59 @@ fn credentials(file: Option<&Path>) -> Result<(String, String)> {
     }
 }
 
-/// Runs `fusermount3 -u` (lazy when `lazy`) on a mount point.
-fn unmount(mountpoint: &Path, lazy: bool) -> bool {
+/// Runs `fusermount3 -u` (lazy when `lazy`) on a mount point: whether it
+/// did, and what it said when it did not.
+fn unmount(mountpoint: &Path, lazy: bool) -> Result<(), String> {
     let mut args = vec!["-u"];
     if lazy {
         args.push("-z");
     }
-    std::process::Command::new("fusermount3")
+    match std::process::Command::new("fusermount3")
         .args(&args)
         .arg(mountpoint)
-        .status()
-        .is_ok_and(|s| s.success())
+        .stdin(std::process::Stdio::null())
+        .output()
+    {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+        Err(e) => Err(format!("fusermount3: {e}")),
+    }
 }
 
-/// Unmounts at once, lazily if something still uses the mount.
+/// Unmounts at once, lazily if something still uses the mount. A mount
+/// point already unmounted (by `umount` before the signal) is not an
+/// error worth a line.
 fn unmount_now(mountpoint: &Path) {
-    if !unmount(mountpoint, false) {
-        unmount(mountpoint, true);
+    if unmount(mountpoint, false).is_ok() {
+        return;
     }
+    if let Err(why) = unmount(mountpoint, true)
+        && mounted(mountpoint)
+    {
+        tracing::warn!(path = %mountpoint.display(), %why, "could not unmount");
+    }
+}
+
+/// Whether something is mounted on `path` (as this process sees mounts;
+/// true when that cannot be read).
+fn mounted(path: &Path) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return true;
+    };
+    let Ok(path) = std::path::absolute(path) else {
+        return true;
+    };
+    // The mount point is the fifth field, with space, tab, newline and
+    // backslash written as octal escapes.
+    let wanted = path
+        .to_string_lossy()
+        .replace('\\', "\\134")
+        .replace(' ', "\\040")
+        .replace('\t', "\\011")
+        .replace('\n', "\\012");
+    table
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(wanted.as_str()))
 }
 
 /// A mount point left behind by a mount that died answers ENOTCONN
@@ -162,7 +197,9 @@ fn recover_stale(mountpoint: &Path) {
         && e.raw_os_error() == Some(libc::ENOTCONN)
     {
         tracing::warn!(path = %mountpoint.display(), "recovering a stale mount point");
-        unmount(mountpoint, true);
+        if let Err(why) = unmount(mountpoint, true) {
+            tracing::warn!(path = %mountpoint.display(), %why, "could not detach the stale mount point");
+        }
     }
 }
 
@@ -313,4 +350,19 @@ fn caller_ids() -> (u32, u32) {
     let meta = std::fs::metadata("/proc/self");
     use std::os::unix::fs::MetadataExt;
     meta.map_or((0, 0), |m| (m.uid(), m.gid()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mounted_tells_mount_points_from_plain_directories() {
+        assert!(mounted(Path::new("/")));
+        assert!(mounted(Path::new("/proc")));
+        let plain = tempfile::tempdir().expect("temporary directory");
+        let inside = plain.path().join("with space");
+        std::fs::create_dir(&inside).expect("mkdir");
+        assert!(!mounted(&inside));
+    }
 }

@@ -362,6 +362,17 @@ async fn drives(reg: &mut Registry, layer: &ObjectLayer) {
         Unit::Seconds,
         measured.latency.clone(),
     );
+    reg.register_with_unit(
+        "strata_drive_direct_written",
+        "Shard bytes a drive wrote around the page cache (O_DIRECT)",
+        Unit::Bytes,
+        measured.direct_bytes.clone(),
+    );
+    reg.register(
+        "strata_drive_direct_writes",
+        "1 while a drive writes large shard files with O_DIRECT, 0 once its filesystem refused (written through the page cache)",
+        measured.direct.clone(),
+    );
     reg.register(
         "strata_erasure_set_drives",
         "Drives of an erasure set",

@@ -144,6 +144,22 @@ async fn metrics_need_the_token_and_count_what_was_asked() {
         "no certificate series over plain HTTP"
     );
     assert!(!text.contains(&token), "the token is not in the metrics");
+    // Small objects' shards are not written direct; a 2 MiB object's (two
+    // data shards of 1 MiB) are, on a filesystem that takes O_DIRECT, as
+    // the test machine's /tmp does.
+    let direct = format!(r#"strata_drive_direct_written_bytes_total{{drive="{d1}"}}"#);
+    let before = sample(&text, &direct).expect("direct bytes of the drive");
+    assert_eq!(
+        sample(&text, &format!(r#"strata_drive_direct_writes{{drive="{d1}"}}"#)),
+        Some(1.0),
+        "{text}"
+    );
+    put_object(&c, "metered", "large", vec![9u8; 2 << 20])
+        .await
+        .unwrap();
+    let (_, text) = scrape(&f, &s.endpoint, Some(&token)).await;
+    let after = sample(&text, &direct).unwrap();
+    assert!(after - before >= f64::from(1 << 20), "{before} -> {after}");
     // Clients that do not ask for OpenMetrics get the classic text.
     let auth = format!("Bearer {token}");
     let (_, classic) = f

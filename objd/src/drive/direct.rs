@@ -24,10 +24,12 @@
 //! (the disk's queue) and their memory: [`STAGES`] × [`STAGE`] bytes per
 //! drive, taken when first needed.
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 /// Bytes a writer gathers before it writes; a smaller file is written
@@ -53,8 +55,11 @@ pub struct Stages {
     /// The filesystem refused a direct write: every writer of this drive
     /// writes through the cache from then on.
     refused: AtomicBool,
-    /// Bytes written direct (the tests see that the path is taken).
-    direct_bytes: AtomicU64,
+    /// Bytes written direct, and whether the drive still writes direct
+    /// (1, or 0 once refused): the drive's metrics when made with
+    /// [`Stages::for_drive`].
+    direct_bytes: Counter,
+    direct: Gauge,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +75,20 @@ struct Stage<'a> {
 }
 
 impl Stages {
+    /// The stages of the drive named `drive`, counted in the process's
+    /// drive metrics.
+    pub fn for_drive(drive: &str) -> Self {
+        let f = super::metered::families();
+        let label = vec![("drive", drive.to_owned())];
+        let stages = Self {
+            direct_bytes: f.direct_bytes.get_or_create(&label).clone(),
+            direct: f.direct.get_or_create(&label).clone(),
+            ..Self::default()
+        };
+        stages.direct.set(1);
+        stages
+    }
+
     /// Takes a staging buffer, waiting while all of them are writing.
     fn take(&self) -> Stage<'_> {
         let mut stock = self.stock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -91,8 +110,9 @@ impl Stages {
         }
     }
 
-    pub fn direct_bytes(&self) -> u64 {
-        self.direct_bytes.load(Ordering::Relaxed)
+    #[cfg(test)]
+    fn direct_bytes(&self) -> u64 {
+        self.direct_bytes.get()
     }
 }
 
@@ -228,7 +248,7 @@ impl DirectWriter {
                     Ok(k) => {
                         off += k;
                         at += k;
-                        self.stages.direct_bytes.fetch_add(k as u64, Ordering::Relaxed);
+                        self.stages.direct_bytes.inc_by(k as u64);
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
@@ -254,6 +274,7 @@ impl DirectWriter {
 
     fn refuse(&self) {
         if !self.stages.refused.swap(true, Ordering::Relaxed) {
+            self.stages.direct.set(0);
             tracing::info!(
                 "direct writes refused on a drive: its shard files are written through the page cache"
             );

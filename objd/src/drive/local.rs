@@ -150,12 +150,12 @@ impl LocalDrive {
             .map_err(DriveError::Io)?;
         Ok(Self {
             root: root.to_path_buf(),
-            name,
             db,
             commits: Some(tx),
             committer: Some(handle),
             format_lock: std::sync::Mutex::new(()),
-            stages: Arc::default(),
+            stages: Arc::new(Stages::for_drive(&name)),
+            name,
         })
     }
 

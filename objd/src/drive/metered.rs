@@ -12,6 +12,7 @@ use super::{
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -19,11 +20,15 @@ use std::time::Instant;
 type Labels = Vec<(&'static str, String)>;
 
 /// Every measured drive's figures: errors by `drive`, latency by `drive`
-/// and `op` (`read`, `commit`, `sync`).
+/// and `op` (`read`, `commit`, `sync`); and, kept by each local drive's
+/// direct writer ([`super::direct`]), shard bytes written around the page
+/// cache and whether the drive's filesystem still takes such writes.
 #[derive(Debug)]
 pub struct Families {
     pub errors: Family<Labels, Counter>,
     pub latency: Family<Labels, Histogram, fn() -> Histogram>,
+    pub direct_bytes: Family<Labels, Counter>,
+    pub direct: Family<Labels, Gauge>,
 }
 
 /// The process's drive figures.
@@ -32,6 +37,8 @@ pub fn families() -> &'static Families {
     F.get_or_init(|| Families {
         errors: Family::default(),
         latency: Family::new_with_constructor(buckets),
+        direct_bytes: Family::default(),
+        direct: Family::default(),
     })
 }
 

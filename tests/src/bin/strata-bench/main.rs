@@ -154,6 +154,12 @@ enum Cmd {
         /// A name for the report lines (`fuse-mount`, `s3fs`).
         #[arg(long, default_value = "fs")]
         label: String,
+        /// Drop the page cache before the sequential read (root; the
+        /// server must be on this machine), so that it is read as a cold
+        /// direct GET (`s3 --drop-caches`) is, by every cache but the
+        /// mount's own.
+        #[arg(long)]
+        drop_caches: bool,
     },
     /// Encryption throughput on one core: objd's package sealing and
     /// opening with each cipher, beside MD5.
@@ -731,6 +737,7 @@ struct FsSpec<'a> {
     reads: usize,
     readdir: Option<&'a Path>,
     ls_l: Option<&'a Path>,
+    drop_caches: bool,
 }
 
 fn fs_bench(dir: &Path, spec: FsSpec<'_>, label: &str, json: bool) {
@@ -740,6 +747,7 @@ fn fs_bench(dir: &Path, spec: FsSpec<'_>, label: &str, json: bool) {
         reads,
         readdir,
         ls_l,
+        drop_caches,
     } = spec;
     use std::io::{Read, Write};
     use std::os::unix::fs::FileExt;
@@ -761,6 +769,9 @@ fn fs_bench(dir: &Path, spec: FsSpec<'_>, label: &str, json: bool) {
         },
         json,
     );
+    if drop_caches {
+        drop_page_cache();
+    }
     timed(
         format!("{label} seq-read"),
         (size, 1, size),
@@ -921,6 +932,7 @@ fn main() {
             readdir,
             ls_l,
             label,
+            drop_caches,
         } => {
             let spec = FsSpec {
                 size,
@@ -928,6 +940,7 @@ fn main() {
                 reads,
                 readdir: readdir.as_deref(),
                 ls_l: ls_l.as_deref(),
+                drop_caches,
             };
             fs_bench(&dir, spec, &label, cli.json);
         }
