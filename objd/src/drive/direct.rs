@@ -369,6 +369,35 @@ mod tests {
     }
 
     #[test]
+    fn a_drive_s_metrics_say_whether_it_writes_direct() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = dir.path().join("drive").display().to_string();
+        let label = vec![("drive", name.clone())];
+        let stages = Arc::new(Stages::for_drive(&name));
+        let gauge = || {
+            super::super::metered::families()
+                .direct
+                .get_or_create(&label)
+                .get()
+        };
+        let written = || {
+            super::super::metered::families()
+                .direct_bytes
+                .get_or_create(&label)
+                .get()
+        };
+        assert_eq!(gauge(), 1);
+        let pieces = vec![pattern(STAGE + ALIGN, 4)];
+        round_trip(&stages, dir.path(), "big", &pieces);
+        assert_eq!(written(), (STAGE + ALIGN) as u64);
+        // The first refusal turns the drive's gauge to 0.
+        let file = File::create(dir.path().join("refused")).unwrap();
+        DirectWriter::new(file, Arc::clone(&stages)).refuse();
+        assert_eq!(gauge(), 0);
+        assert!(stages.refused.load(Ordering::Relaxed));
+    }
+
+    #[test]
     fn more_writers_than_stages_all_land() {
         let dir = tempfile::tempdir().unwrap();
         let stages = Arc::new(Stages::default());
