@@ -241,10 +241,8 @@ impl Reader {
         F: Fn(u64, u64) -> Fut,
         Fut: Future<Output = Result<Bytes, Error>> + Send + 'static,
     {
+        // [`Reader::read`] answered a read at or past the end itself.
         let (offset, end) = (ask.offset, ask.end());
-        if offset >= ask.file_size {
-            return Step::Done(Ok(Bytes::new()));
-        }
         // Take the fetched bytes of the windows the read covers; wait for
         // the others.
         let mut waiting = Vec::new();

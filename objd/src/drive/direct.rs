@@ -29,7 +29,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 /// Bytes a writer gathers before it writes; a smaller file is written
@@ -48,18 +47,24 @@ pub const STAGE: usize = 256 << 10;
 pub const STAGES: usize = 8;
 
 /// A drive's staging buffers and what its filesystem said of `O_DIRECT`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stages {
     stock: Mutex<Stock>,
     given_back: Condvar,
-    /// The filesystem refused a direct write: every writer of this drive
-    /// writes through the cache from then on.
-    refused: AtomicBool,
-    /// Bytes written direct, and whether the drive still writes direct
-    /// (1, or 0 once refused): the drive's metrics when made with
+    /// 1 while the drive writes direct; 0 once the filesystem refused a
+    /// direct write, and every writer of this drive writes through the
+    /// cache from then on.
+    direct: Gauge,
+    /// Bytes written direct. Both are the drive's metrics when made with
     /// [`Stages::for_drive`].
     direct_bytes: Counter,
-    direct: Gauge,
+}
+
+impl Default for Stages {
+    /// Stages counted in no metrics.
+    fn default() -> Self {
+        Self::counted(Gauge::default(), Counter::default())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -80,13 +85,25 @@ impl Stages {
     pub fn for_drive(drive: &str) -> Self {
         let f = super::metered::families();
         let label = vec![("drive", drive.to_owned())];
-        let stages = Self {
-            direct_bytes: f.direct_bytes.get_or_create(&label).clone(),
-            direct: f.direct.get_or_create(&label).clone(),
-            ..Self::default()
-        };
-        stages.direct.set(1);
-        stages
+        Self::counted(
+            f.direct.get_or_create(&label).clone(),
+            f.direct_bytes.get_or_create(&label).clone(),
+        )
+    }
+
+    fn counted(direct: Gauge, direct_bytes: Counter) -> Self {
+        direct.set(1);
+        Self {
+            stock: Mutex::default(),
+            given_back: Condvar::new(),
+            direct,
+            direct_bytes,
+        }
+    }
+
+    /// Whether the drive still writes direct.
+    fn takes_direct(&self) -> bool {
+        self.direct.get() != 0
     }
 
     /// Takes a staging buffer, waiting while all of them are writing.
@@ -201,7 +218,7 @@ impl DirectWriter {
             self.pending.extend_from_slice(buf);
             return Ok(());
         }
-        if !self.direct && !self.stages.refused.load(Ordering::Relaxed) {
+        if !self.direct && self.stages.takes_direct() {
             match set_direct(&self.file, true) {
                 Ok(()) => self.direct = true,
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.refuse(),
@@ -273,8 +290,7 @@ impl DirectWriter {
     }
 
     fn refuse(&self) {
-        if !self.stages.refused.swap(true, Ordering::Relaxed) {
-            self.stages.direct.set(0);
+        if self.stages.direct.set(0) != 0 {
             tracing::info!(
                 "direct writes refused on a drive: its shard files are written through the page cache"
             );
@@ -350,7 +366,7 @@ mod tests {
         }
         // This machine's filesystems take direct writes: the large files
         // went around the cache.
-        assert!(!stages.refused.load(Ordering::Relaxed));
+        assert!(stages.takes_direct());
         assert!(
             stages.direct_bytes() >= (3 * STAGE) as u64,
             "{}",
@@ -362,7 +378,7 @@ mod tests {
     fn a_refusing_drive_writes_through_the_cache() {
         let dir = tempfile::tempdir().unwrap();
         let stages = Arc::new(Stages::default());
-        stages.refused.store(true, Ordering::Relaxed);
+        stages.direct.set(0);
         let pieces = vec![pattern(8, 1), pattern(STAGE, 2), pattern(12_345, 3)];
         assert_eq!(round_trip(&stages, dir.path(), "f", &pieces), pieces.concat());
         assert_eq!(stages.direct_bytes(), 0);
@@ -394,7 +410,7 @@ mod tests {
         let file = File::create(dir.path().join("refused")).unwrap();
         DirectWriter::new(file, Arc::clone(&stages)).refuse();
         assert_eq!(gauge(), 0);
-        assert!(stages.refused.load(Ordering::Relaxed));
+        assert!(!stages.takes_direct());
     }
 
     #[test]
